@@ -1,0 +1,189 @@
+# corepipe: one non-recursive Makefile.
+#
+#   make run        install missing packages, build, start corepiped on the embedded default
+#   make test       install, build, run unit, stress and integration tests
+#   make asan       the same tests under ASan+UBSan (build/asan/)
+#   make tsan       the concurrency stress tests under TSan (build/tsan/)
+#   make fuzz       libFuzzer targets (FUZZ_SECONDS each)
+#   make bench      perf/ benchmarks, figures printed with the command that made them
+#   make format     clang-format every C file in place; format-check only checks
+#
+# Variants build into build/<variant>/; generated protobuf-c code goes to build/gen/.
+
+SHELL        := /bin/bash
+PKGCONF      ?= pkg-config
+CC           ?= cc
+PYTHON       ?= /usr/bin/python3
+CLANG_FORMAT ?= clang-format-14
+VARIANT      ?= release
+FUZZ_SECONDS ?= 60
+
+PKGS := libdpdk liburcu-qsbr liburcu-cds ck libprotobuf-c grpc cmocka yaml-0.1 libsodium
+
+B   := build/$(VARIANT)
+GEN := build/gen
+
+# pkg-config is only consulted when a target needs it (not for deps/clean/format).
+NEED_PKGS := $(filter-out deps clean format format-check help,$(MAKECMDGOALS))
+ifneq ($(if $(MAKECMDGOALS),$(NEED_PKGS),all),)
+  ifneq ($(shell $(PKGCONF) --exists $(PKGS) 2>/dev/null && echo ok),ok)
+    ifeq ($(filter deps run test asan tsan,$(MAKECMDGOALS)),)
+      $(error missing packages for: $(PKGS); run 'make deps')
+    endif
+  endif
+endif
+
+PKG_CFLAGS = $(shell $(PKGCONF) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell $(PKGCONF) --libs $(PKGS) 2>/dev/null) -lpthread -lm
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-address-of-packed-member
+OPT_release := -O2 -g -fno-omit-frame-pointer
+OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all -DCOREPIPE_ASAN
+OPT_tsan    := -O1 -g -fno-omit-frame-pointer -fsanitize=thread -DCOREPIPE_TSAN
+OPT_fuzz    := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	-DCOREPIPE_FUZZ
+OPT         := $(OPT_$(VARIANT))
+
+CFLAGS_ALL = -std=gnu11 $(OPT) $(WARN) -MMD -MP -D_GNU_SOURCE -I. -I$(GEN) $(PKG_CFLAGS)
+LDFLAGS_ALL = $(OPT) -rdynamic
+
+# --- sources ---------------------------------------------------------------------------------
+PROTOS   := proto/corepipe/v1/corepipe.proto proto/grpc/health/v1/health.proto
+PB_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PB_H     := $(PB_C:.c=.h)
+# Python stubs are generated flat (corepipe_pb2, health_pb2): a build/gen/python/grpc/ package
+# directory would shadow the grpcio package in the tests.
+PY_GEN   := $(foreach p,$(PROTOS),$(GEN)/python/$(basename $(notdir $(p)))_pb2.py)
+
+DP_SRC   := $(wildcard dataplane/*.c dataplane/nodes/*.c)
+CP_SRC   := $(filter-out control/main.c,$(wildcard control/*.c))
+DP_OBJ   := $(patsubst %.c,$(B)/%.o,$(DP_SRC))
+CP_OBJ   := $(patsubst %.c,$(B)/%.o,$(CP_SRC)) $(patsubst $(GEN)/%.c,$(B)/gen/%.o,$(PB_C))
+LIB_OBJ  := $(DP_OBJ) $(CP_OBJ)
+
+UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
+UNIT_BIN   := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(UNIT_SRC))
+STRESS_SRC := $(wildcard tests/stress/stress_*.c)
+STRESS_BIN := $(patsubst tests/stress/%.c,$(B)/tests/stress/%,$(STRESS_SRC))
+FAKE_SRC   := $(wildcard tests/fakes/*.c)
+FAKE_OBJ   := $(patsubst %.c,$(B)/%.o,$(FAKE_SRC))
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%,$(FUZZ_SRC))
+PERF_SRC   := $(wildcard perf/bench_*.c perf/micro/micro_*.c)
+PERF_BIN   := $(patsubst perf/%.c,$(B)/perf/%,$(PERF_SRC))
+
+SERVER := $(B)/corepiped
+
+.PHONY: all deps run test unit stress integration asan tsan fuzz fuzz-bins bench clean format \
+	format-check help
+.DEFAULT_GOAL := all
+
+all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN)
+
+help:
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@scripts/deps.sh
+
+# --- generated code --------------------------------------------------------------------------
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -Iproto $<
+
+$(GEN)/python/corepipe_pb2.py: proto/corepipe/v1/corepipe.proto
+	@mkdir -p $(GEN)/python
+	protoc --python_out=$(GEN)/python -I$(dir $<) $<
+
+$(GEN)/python/health_pb2.py: proto/grpc/health/v1/health.proto
+	@mkdir -p $(GEN)/python
+	protoc --python_out=$(GEN)/python -I$(dir $<) $<
+
+# --- objects ---------------------------------------------------------------------------------
+$(B)/gen/%.o: $(GEN)/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Wno-missing-braces -c $< -o $@
+
+$(B)/%.o: %.c | $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(SERVER): $(B)/control/main.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+# Every test links all modules directly (not through an archive) so that node types,
+# which register themselves from constructors, are always present.
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ) $(FAKE_OBJ)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/stress/%: $(B)/tests/stress/%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(LIB_OBJ)
+	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+$(B)/perf/%: $(B)/perf/%.o $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+# --- run and test ----------------------------------------------------------------------------
+run: deps
+	@$(MAKE) --no-print-directory $(SERVER)
+	$(SERVER) --config config/corepipe.yaml
+
+unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+stress: $(STRESS_BIN)
+	@for t in $(STRESS_BIN); do echo "== $$t"; $$t || exit 1; done
+
+integration: $(SERVER) $(PY_GEN)
+	COREPIPED=$(abspath $(SERVER)) PYTHONPATH=$(abspath $(GEN)/python) \
+		$(PYTHON) -m unittest discover -s tests/integration -p 'test_*.py' -v
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory unit stress integration
+
+asan: deps
+	@$(MAKE) --no-print-directory VARIANT=asan all
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
+	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		$(MAKE) --no-print-directory VARIANT=asan unit stress integration
+
+tsan: deps
+	@$(MAKE) --no-print-directory VARIANT=tsan $(patsubst build/release/%,build/tsan/%,$(STRESS_BIN))
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		$(MAKE) --no-print-directory VARIANT=tsan stress
+
+fuzz-bins: $(FUZZ_BIN)
+
+# Each target runs FUZZ_SECONDS on a scratch copy of its seed corpus (the committed corpus
+# only grows by hand: see tests/fuzz/README.md).
+fuzz: deps
+	@$(MAKE) --no-print-directory VARIANT=fuzz CC=clang fuzz-bins
+	@set -e; for t in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC)); do \
+		c=tests/fuzz/corpus/$${t#fuzz_}; w=build/fuzz/corpus/$${t#fuzz_}; \
+		mkdir -p $$w; cp -n $$c/* $$w/ 2>/dev/null || true; \
+		echo "== $$t ($(FUZZ_SECONDS) s)"; \
+		build/fuzz/tests/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=build/fuzz/ $$w $$c 2>&1 | grep -E 'stat::|ERROR|SUMMARY|Done' ; \
+	done
+
+bench: all
+	@scripts/bench.sh $(B)
+
+clean:
+	rm -rf build
+
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	$(CLANG_FORMAT) -i $(C_FILES)
+
+format-check:
+	$(CLANG_FORMAT) --dry-run --Werror $(C_FILES)
+
+-include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)

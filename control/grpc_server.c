@@ -1,0 +1,389 @@
+/*
+ * The completion-queue thread of the gRPC server.
+ *
+ * One thread (the main lcore) drives the completion queue: all HTTP/2 and socket work of the
+ * gRPC C core happens inside grpc_completion_queue_next() on this thread. Calls arrive on
+ * request_call slots kept armed per registered method (plus a generic slot pool for unknown
+ * methods, answered UNIMPLEMENTED). The C core has no cross-thread wake-up, so answers for
+ * dataplane work are not routed back through this thread: the responder thread sends them with
+ * grpc_call_start_batch() directly, and only the final batch's completion (to free the call)
+ * comes back here. See docs/ARCHITECTURE.md.
+ */
+#include "control/grpc_server.h"
+
+#include <errno.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "control/log.h"
+
+/* Generic (unregistered method) slots kept armed. */
+#define GENERIC_SLOTS 4
+/* How long in-flight calls may take to finish after shutdown began. */
+#define SHUTDOWN_GRACE_NS (30ull * 1000000000ull)
+
+uint64_t
+cp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static struct cp_method *const g_services[] = {
+	cp_pipeline_methods,
+	cp_admin_methods,
+	cp_health_methods,
+};
+
+/* ==== Call slots ============================================================================ */
+
+static struct cp_call *
+call_new(struct cp_server *srv, const struct cp_method *m)
+{
+	struct cp_call *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->srv = srv;
+	c->method = m;
+	c->new_tag.kind = CP_TAG_NEW_CALL;
+	c->new_tag.owner = c;
+	c->done_tag.kind = CP_TAG_DONE;
+	c->done_tag.owner = c;
+	grpc_metadata_array_init(&c->md);
+	if (m == NULL)
+		grpc_call_details_init(&c->details);
+	return c;
+}
+
+static void
+call_free(struct cp_call *c)
+{
+	if (c->call != NULL)
+		grpc_call_unref(c->call);
+	if (c->payload != NULL)
+		grpc_byte_buffer_destroy(c->payload);
+	if (c->send != NULL)
+		grpc_byte_buffer_destroy(c->send);
+	if (c->status_details_set)
+		grpc_slice_unref(c->status_details);
+	grpc_metadata_array_destroy(&c->md);
+	if (c->method == NULL)
+		grpc_call_details_destroy(&c->details);
+	free(c);
+}
+
+/* Arm one request_call slot for @m (NULL: generic). Returns 0 or -1. */
+static int
+arm(struct cp_server *srv, const struct cp_method *m)
+{
+	struct cp_call *c;
+	grpc_call_error e;
+
+	if (atomic_load_explicit(&srv->shutdown_requested, memory_order_relaxed))
+		return 0;
+	c = call_new(srv, m);
+	if (c == NULL) {
+		cp_log(CP_LOG_ERROR, "out of memory arming a call slot");
+		return -1;
+	}
+	if (m != NULL)
+		e = grpc_server_request_registered_call(srv->server, m->handle, &c->call,
+							&c->deadline, &c->md, &c->payload, srv->cq,
+							srv->cq, &c->new_tag);
+	else
+		e = grpc_server_request_call(srv->server, &c->call, &c->details, &c->md, srv->cq,
+					     srv->cq, &c->new_tag);
+	if (e != GRPC_CALL_OK) {
+		cp_log(CP_LOG_ERROR, "request_call failed", CP_LF_INT("grpc_call_error", e));
+		call_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* ==== Replies =============================================================================== */
+
+static void
+send_final(struct cp_call *c, grpc_status_code status)
+{
+	grpc_op ops[4];
+	grpc_op *op = ops;
+	grpc_call_error e;
+
+	memset(ops, 0, sizeof(ops));
+	op->op = GRPC_OP_SEND_INITIAL_METADATA;
+	op++;
+	if (c->send != NULL) {
+		op->op = GRPC_OP_SEND_MESSAGE;
+		op->data.send_message.send_message = c->send;
+		op++;
+	}
+	op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	op->data.send_status_from_server.status = status;
+	op->data.send_status_from_server.status_details =
+		c->status_details_set ? &c->status_details : NULL;
+	op++;
+	op->op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op->data.recv_close_on_server.cancelled = &c->cancelled;
+	op++;
+	/* After this call the CQ thread may free c at any moment: touch nothing after. */
+	e = grpc_call_start_batch(c->call, ops, (size_t)(op - ops), &c->done_tag, NULL);
+	if (e != GRPC_CALL_OK)
+		cp_log(CP_LOG_ERROR, "start_batch failed; call leaked",
+		       CP_LF_INT("grpc_call_error", e));
+}
+
+void
+cp_call_reply(struct cp_call *c, grpc_status_code status, const ProtobufCMessage *resp,
+	      const char *fmt, ...)
+{
+	if (status == GRPC_STATUS_OK && resp != NULL) {
+		size_t n = protobuf_c_message_get_packed_size(resp);
+		grpc_slice s = grpc_slice_malloc(n);
+
+		protobuf_c_message_pack(resp, GRPC_SLICE_START_PTR(s));
+		c->send = grpc_raw_byte_buffer_create(&s, 1);
+		grpc_slice_unref(s);
+	}
+	if (fmt != NULL && status != GRPC_STATUS_OK) {
+		char msg[512];
+		va_list ap;
+
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		c->status_details = grpc_slice_from_copied_string(msg);
+		c->status_details_set = 1;
+	}
+	send_final(c, status);
+}
+
+void
+cp_call_reply_slice(struct cp_call *c, grpc_slice msg)
+{
+	c->send = grpc_raw_byte_buffer_create(&msg, 1);
+	grpc_slice_unref(msg);
+	send_final(c, GRPC_STATUS_OK);
+}
+
+ProtobufCMessage *
+cp_call_unpack(struct cp_call *c, const ProtobufCMessageDescriptor *desc)
+{
+	grpc_byte_buffer_reader rd;
+	ProtobufCMessage *m;
+	grpc_slice s;
+
+	if (c->payload == NULL) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "missing request message");
+		return NULL;
+	}
+	if (!grpc_byte_buffer_reader_init(&rd, c->payload)) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
+			      "request message could not be decompressed");
+		return NULL;
+	}
+	s = grpc_byte_buffer_reader_readall(&rd);
+	grpc_byte_buffer_reader_destroy(&rd);
+	m = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+	grpc_slice_unref(s);
+	if (m == NULL)
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
+			      "malformed request: not a valid %s message", desc->name);
+	return m;
+}
+
+/* ==== Dispatch ============================================================================== */
+
+static void
+unimplemented(struct cp_server *srv, struct cp_call *c)
+{
+	(void)srv;
+	cp_call_reply(c, GRPC_STATUS_UNIMPLEMENTED, NULL, "unknown method %.*s",
+		      (int)GRPC_SLICE_LENGTH(c->details.method),
+		      (const char *)GRPC_SLICE_START_PTR(c->details.method));
+}
+
+static void
+on_new_call(struct cp_server *srv, struct cp_call *c, int ok)
+{
+	if (!ok) {
+		/* Shutdown: the slot comes back unused. */
+		call_free(c);
+		return;
+	}
+	srv->live_calls++;
+	c->start_ns = cp_now_ns();
+	/* Keep the same number of slots armed. */
+	arm(srv, c->method);
+	if (c->method != NULL)
+		c->method->handler(srv, c);
+	else
+		unimplemented(srv, c);
+}
+
+int
+cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
+		 struct dp_dataplane *dp)
+{
+	grpc_arg args[3];
+	grpc_channel_args chargs;
+	grpc_server_credentials *creds;
+
+	memset(srv, 0, sizeof(*srv));
+	srv->conf = *conf;
+	snprintf(srv->listen, sizeof(srv->listen), "%s", conf->listen);
+	srv->conf.listen = srv->listen;
+	srv->dp = dp;
+	srv->shutdown_tag.kind = CP_TAG_SHUTDOWN;
+	srv->shutdown_tag.owner = srv;
+	atomic_init(&srv->serving, false);
+	atomic_init(&srv->shutdown_requested, false);
+
+	args[0].type = GRPC_ARG_INTEGER;
+	args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+	args[0].value.integer = (int)conf->max_message_bytes;
+	args[1].type = GRPC_ARG_INTEGER;
+	args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+	args[1].value.integer = -1; /* outputs may legitimately be larger than inputs */
+	args[2].type = GRPC_ARG_INTEGER;
+	args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
+	args[2].value.integer = 0; /* a second server on the same port must fail, not share */
+	chargs.num_args = 3;
+	chargs.args = args;
+
+	srv->server = grpc_server_create(&chargs, NULL);
+	srv->cq = grpc_completion_queue_create_for_next(NULL);
+	grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+	for (size_t s = 0; s < sizeof(g_services) / sizeof(g_services[0]); s++) {
+		for (struct cp_method *m = g_services[s]; m->path != NULL; m++) {
+			m->handle = grpc_server_register_method(
+				srv->server, m->path, NULL,
+				GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+			if (m->handle == NULL) {
+				cp_log(CP_LOG_ERROR, "cannot register method",
+				       CP_LF_STR("method", m->path));
+				return -EINVAL;
+			}
+		}
+	}
+	creds = grpc_insecure_server_credentials_create();
+	srv->port = grpc_server_add_http2_port(srv->server, srv->listen, creds);
+	grpc_server_credentials_release(creds);
+	if (srv->port == 0) {
+		cp_log(CP_LOG_ERROR, "cannot listen", CP_LF_STR("grpc_listen", srv->listen));
+		return -EADDRINUSE;
+	}
+	return 0;
+}
+
+void
+cp_server_start(struct cp_server *srv)
+{
+	grpc_server_start(srv->server);
+	srv->started = true;
+	for (size_t s = 0; s < sizeof(g_services) / sizeof(g_services[0]); s++)
+		for (struct cp_method *m = g_services[s]; m->path != NULL; m++)
+			for (unsigned i = 0; i < m->prealloc; i++)
+				arm(srv, m);
+	for (unsigned i = 0; i < GENERIC_SLOTS; i++)
+		arm(srv, NULL);
+}
+
+void
+cp_server_request_shutdown(struct cp_server *srv)
+{
+	bool expected = false;
+
+	atomic_store(&srv->serving, false);
+	if (!atomic_compare_exchange_strong(&srv->shutdown_requested, &expected, true))
+		return;
+	/* Thread-safe: the listener closes now; the tag arrives once no call is left. */
+	grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
+}
+
+void
+cp_server_run(struct cp_server *srv)
+{
+	bool cancelled_all = false;
+
+	for (;;) {
+		gpr_timespec dl = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+		grpc_event ev;
+
+		if (atomic_load(&srv->shutdown_requested)) {
+			if (srv->grace_deadline_ns == 0)
+				srv->grace_deadline_ns = cp_now_ns() + SHUTDOWN_GRACE_NS;
+			if (srv->shutdown_done && srv->live_calls == 0)
+				break;
+			if (!cancelled_all && cp_now_ns() > srv->grace_deadline_ns) {
+				cp_log(CP_LOG_WARN, "grace period over: cancelling calls",
+				       CP_LF_INT("live_calls", srv->live_calls));
+				grpc_server_cancel_all_calls(srv->server);
+				cancelled_all = true;
+			}
+			/* Tick so the grace deadline is checked. */
+			dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+					  gpr_time_from_millis(100, GPR_TIMESPAN));
+		}
+		ev = grpc_completion_queue_next(srv->cq, dl, NULL);
+		if (ev.type == GRPC_QUEUE_TIMEOUT)
+			continue;
+		if (ev.type == GRPC_QUEUE_SHUTDOWN)
+			break;
+		struct cp_tag *tag = ev.tag;
+
+		switch (tag->kind) {
+		case CP_TAG_NEW_CALL:
+			on_new_call(srv, tag->owner, ev.success);
+			break;
+		case CP_TAG_DONE:
+			srv->live_calls--;
+			call_free(tag->owner);
+			break;
+		case CP_TAG_SHUTDOWN:
+			srv->shutdown_done = true;
+			break;
+		}
+	}
+}
+
+void
+cp_server_destroy(struct cp_server *srv)
+{
+	grpc_event ev;
+
+	if (srv->server != NULL) {
+		if (srv->started && !atomic_load(&srv->shutdown_requested)) {
+			cp_server_request_shutdown(srv);
+			grpc_server_cancel_all_calls(srv->server);
+			cp_server_run(srv);
+		}
+		grpc_server_destroy(srv->server);
+		srv->server = NULL;
+	}
+	if (srv->cq != NULL) {
+		grpc_completion_queue_shutdown(srv->cq);
+		do {
+			ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+							NULL);
+			if (ev.type == GRPC_OP_COMPLETE) {
+				struct cp_tag *tag = ev.tag;
+
+				if (tag->kind != CP_TAG_SHUTDOWN)
+					call_free(tag->owner);
+			}
+		} while (ev.type != GRPC_QUEUE_SHUTDOWN);
+		grpc_completion_queue_destroy(srv->cq);
+		srv->cq = NULL;
+	}
+}

@@ -1,0 +1,147 @@
+/**
+ * @file
+ * The gRPC server on the gRPC C core: one completion-queue thread (the main lcore) that
+ * accepts calls, decodes them and either answers at once (admin, health, errors) or submits
+ * work to the dataplane; answers for dataplane work are sent by the responder thread
+ * (responder.h), since grpc_call_start_batch() is thread-safe.
+ *
+ * Call life: a struct cp_call is allocated when a request_call is armed, handed to a method
+ * handler when the call arrives, and freed on the completion queue thread when the final batch
+ * (status + RECV_CLOSE_ON_SERVER) completes. Every call gets exactly one cp_call_reply*().
+ *
+ * Context: cp_server_* on the main thread unless noted. Ownership: the server owns its calls;
+ * a handler that submits work passes the call to the dataplane (req->cookie) and the responder
+ * replies; after cp_call_reply*() returns, nobody but the CQ thread touches the call.
+ */
+#ifndef COREPIPE_CP_GRPC_SERVER_H
+#define COREPIPE_CP_GRPC_SERVER_H
+
+#include <grpc/grpc.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dataplane/dataplane.h"
+
+struct cp_server;
+struct cp_call;
+
+/** Handles one call; must reply exactly once, now or later (from any thread). */
+typedef void (*cp_handler_fn)(struct cp_server *srv, struct cp_call *call);
+
+enum cp_tag_kind {
+	CP_TAG_NEW_CALL = 1,
+	CP_TAG_DONE     = 2,
+	CP_TAG_SHUTDOWN = 3,
+};
+
+/** A completion queue tag: the address of one of these inside its owner. */
+struct cp_tag {
+	enum cp_tag_kind kind;
+	void *owner;
+};
+
+/** A registered method. */
+struct cp_method {
+	const char *path; /**< "/corepipe.v1.Pipeline/Execute" */
+	cp_handler_fn handler;
+	unsigned prealloc; /**< request_call slots kept armed */
+	void *handle;      /**< from grpc_server_register_method */
+};
+
+struct cp_call {
+	struct cp_tag new_tag;
+	struct cp_tag done_tag;
+	struct cp_server *srv;
+	const struct cp_method *method; /**< NULL: unregistered method (generic slot) */
+	grpc_call *call;
+	gpr_timespec deadline;
+	grpc_call_details details; /**< generic slot only */
+	grpc_metadata_array md;
+	grpc_byte_buffer *payload;
+	/* Reply state, kept alive until the final batch completes. */
+	grpc_byte_buffer *send;
+	grpc_slice status_details;
+	int status_details_set;
+	int cancelled; /**< from RECV_CLOSE_ON_SERVER */
+	uint64_t start_ns;
+};
+
+/** Server settings. */
+struct cp_server_conf {
+	const char *listen;        /**< "127.0.0.1:50051"; port 0 picks a free port */
+	uint32_t max_message_bytes; /**< max receive message size */
+	unsigned max_nodes;        /**< inline pipeline node limit */
+};
+
+struct cp_server {
+	struct cp_server_conf conf;
+	char listen[128];
+	int port; /**< bound port */
+	grpc_server *server;
+	grpc_completion_queue *cq;
+	struct dp_dataplane *dp;
+	struct cp_tag shutdown_tag;
+	atomic_bool serving;        /**< health: SERVING vs NOT_SERVING */
+	atomic_bool shutdown_requested;
+	bool started;
+	bool shutdown_done;
+	long live_calls; /**< CQ thread only */
+	uint64_t grace_deadline_ns;
+};
+
+/**
+ * Create the server, register methods, bind the port (not started).
+ * @return 0, -EADDRINUSE/-EINVAL when the address cannot be bound, -ENOMEM.
+ */
+int cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
+		     struct dp_dataplane *dp);
+
+/** Start serving: arm request_call slots. */
+void cp_server_start(struct cp_server *srv);
+
+/**
+ * Run the completion queue until shutdown completes (cp_server_request_shutdown() was called
+ * and every call is answered).
+ */
+void cp_server_run(struct cp_server *srv);
+
+/**
+ * Begin a graceful shutdown: health NOT_SERVING, the listener closes, calls in flight finish.
+ * Context: any thread (the signal thread); idempotent.
+ */
+void cp_server_request_shutdown(struct cp_server *srv);
+
+/** Destroy the server and its completion queue (after cp_server_run returned). */
+void cp_server_destroy(struct cp_server *srv);
+
+/* ==== Replies (any thread; exactly one per call) ============================================ */
+
+/**
+ * Answer with a status and, when @p status is OK, the packed message @p resp.
+ * @p fmt describes the error for non-OK statuses (NULL for none).
+ */
+void cp_call_reply(struct cp_call *c, grpc_status_code status, const ProtobufCMessage *resp,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/** Answer OK with an already serialised message (consumes @p msg). */
+void cp_call_reply_slice(struct cp_call *c, grpc_slice msg);
+
+/**
+ * Read the call's request message and unpack it as @p desc.
+ * @return the message (free with protobuf_c_message_free_unpacked(msg, NULL)), or NULL after
+ * replying INVALID_ARGUMENT ("missing" or "malformed").
+ * Context: CQ thread.
+ */
+ProtobufCMessage *cp_call_unpack(struct cp_call *c, const ProtobufCMessageDescriptor *desc);
+
+/** Monotonic clock in ns. */
+uint64_t cp_now_ns(void);
+
+/* Method tables, one per service file. */
+extern struct cp_method cp_pipeline_methods[];
+extern struct cp_method cp_admin_methods[];
+extern struct cp_method cp_health_methods[];
+
+#endif

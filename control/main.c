@@ -1,0 +1,344 @@
+/*
+ * corepiped: process start, EAL and lcore layout, start-up order, signals and shutdown.
+ * The only file that exits the process.
+ *
+ * Start-up: parse flags and config -> EAL (main lcore = control, the others = workers) ->
+ * dataplane (pools, registry, workers) -> config pipelines compiled and published -> gRPC
+ * server bound -> workers launched -> responder thread -> serving. Shutdown on SIGINT/SIGTERM:
+ * health NOT_SERVING, listener closed, calls in flight answered, then responder, workers,
+ * gRPC, dataplane and EAL torn down in reverse order. A second signal exits at once.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grpc/grpc.h>
+#include <pthread.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "control/config.h"
+#include "control/grpc_server.h"
+#include "control/log.h"
+#include "control/responder.h"
+#include "dataplane/dataplane.h"
+
+#define EAL_ARGS_MAX 64
+#define RESPONDER_SPIN_US 20
+
+static const char g_usage[] =
+	"usage: corepiped [options] [-- EAL args...]\n"
+	"\n"
+	"  -c, --config FILE        YAML config file (default: built-in defaults, no pipelines)\n"
+	"  -g, --grpc-listen ADDR   gRPC listen address, overrides the file (e.g. 127.0.0.1:50051;\n"
+	"                           port 0 picks a free port, logged in the \"serving\" line)\n"
+	"  -w, --workers N          worker lcores (default: one per CPU but the main one, min 1)\n"
+	"  -l, --lcores LIST        EAL lcore map instead of --workers (e.g. 0@0,1@1); the first\n"
+	"                           lcore is the main (control) lcore, the others are workers\n"
+	"  -L, --log-level LEVEL    debug|info|warn|error (default: info, or the file's)\n"
+	"  -h, --help               this text\n"
+	"\n"
+	"EAL args after -- are passed to rte_eal_init() after the built-in ones\n"
+	"(--no-huge --no-pci --no-shconf -m 512), e.g. -- --vdev=net_null0.\n";
+
+struct opts {
+	const char *config;
+	const char *grpc_listen;
+	int workers; /* -1: not given */
+	const char *lcores;
+	const char *log_level;
+	int n_eal;
+	char **eal;
+};
+
+static struct cp_server g_srv;
+static sigset_t g_sigs;
+
+static int
+parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "grpc-listen", required_argument, NULL, 'g' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "lcores", required_argument, NULL, 'l' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->workers = -1;
+	while ((ch = getopt_long(argc, argv, "c:g:w:l:L:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'g':
+			o->grpc_listen = optarg;
+			break;
+		case 'w': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end != '\0' || v < 1 || v > DP_WORKERS_MAX) {
+				fprintf(stderr, "corepiped: --workers: expected 1..%d, got '%s'\n",
+					DP_WORKERS_MAX, optarg);
+				return 2;
+			}
+			o->workers = (int)v;
+			break;
+		}
+		case 'l':
+			o->lcores = optarg;
+			break;
+		case 'L':
+			o->log_level = optarg;
+			break;
+		case 'h':
+			fputs(g_usage, stdout);
+			return 1;
+		default:
+			fputs(g_usage, stderr);
+			return 2;
+		}
+	}
+	o->n_eal = argc - optind;
+	o->eal = argv + optind;
+	return 0;
+}
+
+/* "0@0,1@1,...": main lcore 0 on CPU 0, worker i on CPUs 1..n-1 round robin. */
+static void
+default_lcores(unsigned workers, char *out, size_t len)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t off;
+
+	if (ncpu < 1)
+		ncpu = 1;
+	off = (size_t)snprintf(out, len, "0@0");
+	for (unsigned i = 1; i <= workers && off < len; i++) {
+		long cpu = ncpu > 1 ? 1 + (long)(i - 1) % (ncpu - 1) : 0;
+
+		off += (size_t)snprintf(out + off, len - off, ",%u@%ld", i, cpu);
+	}
+}
+
+static void *
+signal_main(void *arg)
+{
+	int sig, count = 0;
+
+	(void)arg;
+	pthread_setname_np(pthread_self(), "cp-signals");
+	for (;;) {
+		if (sigwait(&g_sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			cp_log(CP_LOG_WARN, "SIGHUP ignored: config reload is not implemented yet");
+			continue;
+		}
+		if (++count > 1) {
+			cp_log(CP_LOG_WARN, "second signal: exiting now", CP_LF_INT("signal", sig));
+			_exit(1);
+		}
+		cp_log(CP_LOG_INFO, "shutdown requested", CP_LF_STR("signal", strsignal(sig)));
+		cp_server_request_shutdown(&g_srv);
+	}
+	return NULL;
+}
+
+static int
+load_pipelines(const struct cp_config *cfg, struct dp_dataplane *dp)
+{
+	for (unsigned i = 0; i < cfg->n_pipelines; i++) {
+		const struct cp_config_pipeline *cp = &cfg->pipelines[i];
+		struct dp_registry_info info;
+		struct dp_pipeline *p;
+		struct dp_err err;
+		int rc;
+
+		p = dp_pipeline_compile(&cp->spec, cfg->max_nodes, &err);
+		if (p == NULL) {
+			cp_log(CP_LOG_ERROR, "config: invalid pipeline", CP_LF_STR("file", cfg->path),
+			       CP_LF_INT("line", cp->line), CP_LF_STR("pipeline", cp->spec.name),
+			       CP_LF_STR("error", err.msg));
+			return -EINVAL;
+		}
+		rc = dp_registry_put(dp->reg, p, &info);
+		if (rc != 0) {
+			cp_log(CP_LOG_ERROR, "config: cannot publish pipeline",
+			       CP_LF_STR("pipeline", cp->spec.name), CP_LF_INT("errno", -rc));
+			return rc;
+		}
+		cp_log(CP_LOG_INFO, "pipeline added", CP_LF_STR("pipeline", cp->spec.name),
+		       CP_LF_U64("id", info.id), CP_LF_U64("version", info.version),
+		       CP_LF_STR("source", "config"));
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cp_config cfg;
+	struct opts o;
+	char err[512];
+	char lcores[256];
+	char mem[16];
+	char *eal[EAL_ARGS_MAX];
+	int n = 0, rc, exit_code = 0;
+	struct dp_dataplane *dp = NULL;
+	struct cp_responder resp = { 0 };
+	struct cp_server_conf sconf;
+	pthread_t sig_thread;
+	enum cp_log_level lvl;
+
+	/* Block the shutdown signals before any thread exists (EAL, gRPC, ours), so only the
+	 * signal thread receives them, synchronously, with sigwait(). */
+	sigemptyset(&g_sigs);
+	sigaddset(&g_sigs, SIGINT);
+	sigaddset(&g_sigs, SIGTERM);
+	sigaddset(&g_sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &g_sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rc = parse_opts(argc, argv, &o);
+	if (rc != 0)
+		return rc == 1 ? 0 : 2;
+
+	cp_config_init(&cfg);
+	if (o.config != NULL && cp_config_load_file(&cfg, o.config, err, sizeof(err)) != 0) {
+		cp_log(CP_LOG_ERROR, "config: cannot load", CP_LF_STR("error", err));
+		return 2;
+	}
+	if (o.grpc_listen != NULL)
+		snprintf(cfg.grpc_listen, sizeof(cfg.grpc_listen), "%s", o.grpc_listen);
+	if (o.workers > 0)
+		cfg.workers = (unsigned)o.workers;
+	if (o.lcores != NULL)
+		snprintf(cfg.lcores, sizeof(cfg.lcores), "%s", o.lcores);
+	if (o.log_level != NULL) {
+		if (cp_log_level_parse(o.log_level, &lvl) != 0) {
+			fprintf(stderr, "corepiped: --log-level: expected debug|info|warn|error\n");
+			return 2;
+		}
+		cfg.log_level = lvl;
+	}
+	cp_log_set_level(cfg.log_level);
+
+	/* EAL: DPDK's own log lines become JSON lines too. */
+	rte_openlog_stream(cp_log_stream("dpdk"));
+	if (cfg.lcores[0] != '\0') {
+		snprintf(lcores, sizeof(lcores), "%s", cfg.lcores);
+	} else {
+		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		unsigned w = cfg.workers ? cfg.workers : (ncpu > 2 ? (unsigned)ncpu - 1 : 1);
+
+		default_lcores(w, lcores, sizeof(lcores));
+	}
+	snprintf(mem, sizeof(mem), "%u", 512u);
+	eal[n++] = argv[0];
+	eal[n++] = "--lcores";
+	eal[n++] = lcores;
+	eal[n++] = "--no-huge";
+	eal[n++] = "--no-pci";
+	eal[n++] = "--no-shconf";
+	eal[n++] = "--no-telemetry"; /* no socket under /var/run/dpdk: instances stay independent */
+	eal[n++] = "-m";
+	eal[n++] = mem;
+	eal[n++] = cfg.log_level == CP_LOG_DEBUG ? "--log-level=lib.*:info"
+						 : "--log-level=lib.*:warning";
+	for (unsigned i = 0; i < cfg.n_eal_args && n < EAL_ARGS_MAX - 1; i++)
+		eal[n++] = cfg.eal_args[i];
+	for (int i = 0; i < o.n_eal && n < EAL_ARGS_MAX - 1; i++)
+		eal[n++] = o.eal[i];
+	eal[n] = NULL;
+	if (rte_eal_init(n, eal) < 0) {
+		cp_log(CP_LOG_ERROR, "EAL init failed", CP_LF_STR("error", rte_strerror(rte_errno)),
+		       CP_LF_STR("lcores", lcores));
+		cp_config_free(&cfg);
+		return 1;
+	}
+	if (rte_lcore_count() < 2) {
+		cp_log(CP_LOG_ERROR, "need at least two lcores: one control, one worker",
+		       CP_LF_STR("lcores", lcores));
+		exit_code = 2;
+		goto out_eal;
+	}
+
+	dp = dp_dataplane_create(&cfg.dp);
+	if (dp == NULL) {
+		cp_log(CP_LOG_ERROR, "dataplane init failed", CP_LF_STR("error", strerror(errno)));
+		exit_code = 1;
+		goto out_eal;
+	}
+	/* The main thread is the control plane's RCU reader for Admin lookups: registered,
+	 * offline except inside registry calls. */
+	urcu_qsbr_register_thread();
+	urcu_qsbr_thread_offline();
+	if (load_pipelines(&cfg, dp) != 0) {
+		exit_code = 2;
+		goto out_dp;
+	}
+
+	/* gRPC's own threads inherit this (main lcore's) CPU affinity: off the workers. */
+	cp_log_grpc_hook();
+	grpc_init();
+	sconf.listen = cfg.grpc_listen;
+	sconf.max_message_bytes = cfg.max_message_bytes;
+	sconf.max_nodes = cfg.max_nodes;
+	rc = cp_server_create(&g_srv, &sconf, dp);
+	if (rc != 0) {
+		exit_code = 1;
+		goto out_grpc;
+	}
+	rc = dp_dataplane_launch(dp);
+	if (rc != 0) {
+		cp_log(CP_LOG_ERROR, "cannot launch workers", CP_LF_INT("rc", rc));
+		exit_code = 1;
+		goto out_grpc;
+	}
+	for (int i = 0; i < 5000 && !dp_dataplane_running(dp); i++)
+		usleep(1000);
+	rc = cp_responder_start(&resp, &g_srv, dp, RESPONDER_SPIN_US);
+	if (rc != 0) {
+		cp_log(CP_LOG_ERROR, "cannot start responder", CP_LF_INT("rc", rc));
+		exit_code = 1;
+		goto out_workers;
+	}
+	pthread_create(&sig_thread, NULL, signal_main, NULL);
+	pthread_detach(sig_thread);
+
+	cp_server_start(&g_srv);
+	atomic_store(&g_srv.serving, true);
+	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("grpc_listen", cfg.grpc_listen),
+	       CP_LF_INT("grpc_port", g_srv.port), CP_LF_INT("workers", dp->n_workers),
+	       CP_LF_STR("lcores", lcores), CP_LF_STR("idle_policy",
+						      dp_idle_policy_name(cfg.dp.worker.idle)),
+	       CP_LF_INT("pid", getpid()));
+
+	cp_server_run(&g_srv);
+
+	cp_responder_stop(&resp);
+out_workers:
+	dp_dataplane_stop(dp);
+out_grpc:
+	cp_server_destroy(&g_srv);
+	grpc_shutdown_blocking();
+out_dp:
+	cp_log(CP_LOG_INFO, "stopped", CP_LF_U64("answered", resp.answered));
+	dp_dataplane_destroy(dp);
+	urcu_qsbr_unregister_thread();
+out_eal:
+	rte_eal_cleanup();
+	cp_config_free(&cfg);
+	return exit_code;
+}

@@ -1,0 +1,264 @@
+/*
+ * corepipe.v1.Admin: node types and the pipeline registry. Handled synchronously on the CQ
+ * thread: each is a compile or a registry update of microseconds, and writers are serialised
+ * by the registry's lock anyway.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/grpc_server.h"
+#include "control/log.h"
+#include "control/pbconv.h"
+#include "corepipe/v1/corepipe.pb-c.h"
+
+/* ==== ListNodeTypes ========================================================================= */
+
+static void
+list_node_types(struct cp_server *srv, struct cp_call *c)
+{
+	Corepipe__V1__ListNodeTypesResponse resp = COREPIPE__V1__LIST_NODE_TYPES_RESPONSE__INIT;
+	unsigned n = dp_node_type_count(), np = 0;
+	Corepipe__V1__NodeType *types, **tptr;
+	Corepipe__V1__ParamInfo *params, **pptr;
+	ProtobufCMessage *rq;
+
+	(void)srv;
+	rq = cp_call_unpack(c, &corepipe__v1__list_node_types_request__descriptor);
+	if (rq == NULL)
+		return;
+	protobuf_c_message_free_unpacked(rq, NULL);
+	for (unsigned i = 0; i < n; i++)
+		np += dp_node_type_at(i)->n_params;
+	types = calloc(n + 1, sizeof(*types));
+	tptr = calloc(n + 1, sizeof(*tptr));
+	params = calloc(np + 1, sizeof(*params));
+	pptr = calloc(np + 1, sizeof(*pptr));
+	if (types == NULL || tptr == NULL || params == NULL || pptr == NULL) {
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
+		goto out;
+	}
+	np = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const struct dp_node_type *t = dp_node_type_at(i);
+
+		corepipe__v1__node_type__init(&types[i]);
+		types[i].type = (char *)t->name;
+		types[i].summary = (char *)t->summary;
+		types[i].params = &pptr[np];
+		types[i].n_params = t->n_params;
+		for (unsigned j = 0; j < t->n_params; j++, np++) {
+			corepipe__v1__param_info__init(&params[np]);
+			params[np].name = (char *)t->params[j].name;
+			params[np].summary = (char *)t->params[j].summary;
+			params[np].required = t->params[j].required;
+			params[np].default_value =
+				(char *)(t->params[j].default_value ? t->params[j].default_value
+								    : "");
+			pptr[np] = &params[np];
+		}
+		tptr[i] = &types[i];
+	}
+	resp.n_types = n;
+	resp.types = tptr;
+	cp_call_reply(c, GRPC_STATUS_OK, &resp.base, NULL);
+out:
+	free(types);
+	free(tptr);
+	free(params);
+	free(pptr);
+}
+
+/* ==== PutPipeline / GetPipeline / ListPipelines / DeletePipeline ========================== */
+
+static void
+reply_info(struct cp_call *c, const struct dp_pipeline *p)
+{
+	Corepipe__V1__PipelineInfo info = COREPIPE__V1__PIPELINE_INFO__INIT;
+	Corepipe__V1__PipelineSpec spec;
+
+	if (cp_pb_spec_from(p->spec, &spec) != 0) {
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
+		return;
+	}
+	info.spec = &spec;
+	info.id = p->id;
+	info.version = p->version;
+	cp_call_reply(c, GRPC_STATUS_OK, &info.base, NULL);
+	cp_pb_spec_free(&spec);
+}
+
+static void
+put_pipeline(struct cp_server *srv, struct cp_call *c)
+{
+	Corepipe__V1__PutPipelineRequest *rq;
+	struct dp_registry_info ri;
+	struct dp_pipeline *p;
+	struct dp_spec view;
+	struct dp_err err;
+	int rc;
+
+	rq = (Corepipe__V1__PutPipelineRequest *)cp_call_unpack(
+		c, &corepipe__v1__put_pipeline_request__descriptor);
+	if (rq == NULL)
+		return;
+	if (rq->pipeline == NULL) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "pipeline: missing");
+		goto out;
+	}
+	if (!dp_pipeline_name_valid(rq->pipeline->name)) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
+			      "pipeline name '%.64s' is not valid ([A-Za-z0-9_.-]{1,63})",
+			      rq->pipeline->name);
+		goto out;
+	}
+	if (cp_spec_view(rq->pipeline, &view) != 0) {
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
+		goto out;
+	}
+	p = dp_pipeline_compile(&view, srv->conf.max_nodes, &err);
+	cp_spec_view_free(&view);
+	if (p == NULL) {
+		cp_call_reply(c, (grpc_status_code)err.status, NULL, "pipeline '%s': %s",
+			      rq->pipeline->name, err.msg);
+		goto out;
+	}
+	/* Keep a reference for the reply: the registry may replace it meanwhile. */
+	dp_pipeline_ref(p);
+	rc = dp_registry_put(srv->dp->reg, p, &ri);
+	if (rc != 0) {
+		cp_call_reply(c,
+			      rc == -ENOSPC ? GRPC_STATUS_RESOURCE_EXHAUSTED
+					    : GRPC_STATUS_INVALID_ARGUMENT,
+			      NULL, "pipeline '%s': %s", rq->pipeline->name,
+			      rc == -ENOSPC ? "registry full" : "invalid name");
+	} else {
+		cp_log(CP_LOG_INFO, ri.replaced ? "pipeline replaced" : "pipeline added",
+		       CP_LF_STR("pipeline", p->name), CP_LF_U64("id", ri.id),
+		       CP_LF_U64("version", ri.version), CP_LF_STR("source", "api"));
+		reply_info(c, p);
+	}
+	dp_pipeline_unref(p);
+out:
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+}
+
+static void
+get_pipeline(struct cp_server *srv, struct cp_call *c)
+{
+	Corepipe__V1__GetPipelineRequest *rq;
+	struct dp_pipeline *p;
+
+	rq = (Corepipe__V1__GetPipelineRequest *)cp_call_unpack(
+		c, &corepipe__v1__get_pipeline_request__descriptor);
+	if (rq == NULL)
+		return;
+	p = dp_registry_get(srv->dp->reg, rq->name);
+	if (p == NULL) {
+		cp_call_reply(c, GRPC_STATUS_NOT_FOUND, NULL, "pipeline '%.64s' not found",
+			      rq->name);
+	} else {
+		reply_info(c, p);
+		dp_pipeline_unref(p);
+	}
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+}
+
+struct list_ctx {
+	size_t n, cap;
+	Corepipe__V1__PipelineInfo *infos;
+	Corepipe__V1__PipelineSpec *specs;
+	struct dp_pipeline **held;
+};
+
+static int
+collect(struct dp_pipeline *p, void *arg)
+{
+	struct list_ctx *l = arg;
+
+	if (l->n == l->cap)
+		return 0;
+	if (cp_pb_spec_from(p->spec, &l->specs[l->n]) != 0)
+		return -ENOMEM;
+	dp_pipeline_ref(p); /* the message borrows p's strings until it is packed */
+	l->held[l->n] = p;
+	corepipe__v1__pipeline_info__init(&l->infos[l->n]);
+	l->infos[l->n].spec = &l->specs[l->n];
+	l->infos[l->n].id = p->id;
+	l->infos[l->n].version = p->version;
+	l->n++;
+	return 0;
+}
+
+static void
+list_pipelines(struct cp_server *srv, struct cp_call *c)
+{
+	Corepipe__V1__ListPipelinesResponse resp = COREPIPE__V1__LIST_PIPELINES_RESPONSE__INIT;
+	Corepipe__V1__PipelineInfo **ptrs = NULL;
+	struct list_ctx l = { 0 };
+	ProtobufCMessage *rq;
+	int rc;
+
+	rq = cp_call_unpack(c, &corepipe__v1__list_pipelines_request__descriptor);
+	if (rq == NULL)
+		return;
+	protobuf_c_message_free_unpacked(rq, NULL);
+	l.cap = DP_REGISTRY_MAX;
+	l.infos = calloc(l.cap, sizeof(*l.infos));
+	l.specs = calloc(l.cap, sizeof(*l.specs));
+	l.held = calloc(l.cap, sizeof(*l.held));
+	ptrs = calloc(l.cap, sizeof(*ptrs));
+	if (l.infos == NULL || l.specs == NULL || l.held == NULL || ptrs == NULL) {
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
+		goto out;
+	}
+	rc = dp_registry_for_each(srv->dp->reg, collect, &l);
+	if (rc != 0) {
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < l.n; i++)
+		ptrs[i] = &l.infos[i];
+	resp.n_pipelines = l.n;
+	resp.pipelines = ptrs;
+	cp_call_reply(c, GRPC_STATUS_OK, &resp.base, NULL);
+out:
+	for (size_t i = 0; i < l.n; i++) {
+		cp_pb_spec_free(&l.specs[i]);
+		dp_pipeline_unref(l.held[i]);
+	}
+	free(l.infos);
+	free(l.specs);
+	free(l.held);
+	free(ptrs);
+}
+
+static void
+delete_pipeline(struct cp_server *srv, struct cp_call *c)
+{
+	Corepipe__V1__DeletePipelineRequest *rq;
+	Corepipe__V1__DeletePipelineResponse resp = COREPIPE__V1__DELETE_PIPELINE_RESPONSE__INIT;
+
+	rq = (Corepipe__V1__DeletePipelineRequest *)cp_call_unpack(
+		c, &corepipe__v1__delete_pipeline_request__descriptor);
+	if (rq == NULL)
+		return;
+	if (dp_registry_delete(srv->dp->reg, rq->name) != 0) {
+		cp_call_reply(c, GRPC_STATUS_NOT_FOUND, NULL, "pipeline '%.64s' not found",
+			      rq->name);
+	} else {
+		cp_log(CP_LOG_INFO, "pipeline deleted", CP_LF_STR("pipeline", rq->name),
+		       CP_LF_STR("source", "api"));
+		cp_call_reply(c, GRPC_STATUS_OK, &resp.base, NULL);
+	}
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+}
+
+struct cp_method cp_admin_methods[] = {
+	{ .path = "/corepipe.v1.Admin/ListNodeTypes", .handler = list_node_types, .prealloc = 2 },
+	{ .path = "/corepipe.v1.Admin/PutPipeline", .handler = put_pipeline, .prealloc = 4 },
+	{ .path = "/corepipe.v1.Admin/GetPipeline", .handler = get_pipeline, .prealloc = 4 },
+	{ .path = "/corepipe.v1.Admin/ListPipelines", .handler = list_pipelines, .prealloc = 2 },
+	{ .path = "/corepipe.v1.Admin/DeletePipeline", .handler = delete_pipeline, .prealloc = 2 },
+	{ .path = NULL },
+};

@@ -1,0 +1,214 @@
+/*
+ * corepipe.v1.Pipeline: Execute.
+ *
+ * The CQ thread decodes and validates the request, copies the input into a pool buffer,
+ * resolves an inline pipeline by compiling it, and submits a descriptor to the least-loaded
+ * worker. The worker looks a named pipeline up itself (RCU read side), so a concurrent replace
+ * never fails a request: it runs on whichever version it found. The responder thread turns the
+ * completed descriptor into the reply (cp_execute_complete).
+ */
+#include <errno.h>
+#include <grpc/support/time.h>
+#include <string.h>
+
+#include "control/grpc_server.h"
+#include "control/log.h"
+#include "control/pbconv.h"
+#include "control/rpc.h"
+#include "corepipe/v1/corepipe.pb-c.h"
+
+static grpc_status_code
+to_grpc(int st)
+{
+	return (grpc_status_code)st;
+}
+
+/* Decode the payload into fmt/data. Returns 0, or replies and returns -1. */
+static int
+decode_input(struct cp_call *c, const Corepipe__V1__Payload *in, struct dp_format *fmt,
+	     const uint8_t **data, size_t *len)
+{
+	struct dp_err err;
+
+	memset(fmt, 0, sizeof(*fmt));
+	if (in == NULL || in->kind_case == COREPIPE__V1__PAYLOAD__KIND__NOT_SET) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
+			      "input: missing payload (set data or audio)");
+		return -1;
+	}
+	if (in->kind_case == COREPIPE__V1__PAYLOAD__KIND_DATA) {
+		fmt->kind = DP_KIND_BYTES;
+		*data = in->data.data;
+		*len = in->data.len;
+		return 0;
+	}
+	const Corepipe__V1__AudioBuffer *a = in->audio;
+
+	if (a->channels > UINT16_MAX) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
+			      "audio: channels %u out of range (1..65535)", a->channels);
+		return -1;
+	}
+	fmt->kind = DP_KIND_AUDIO;
+	fmt->fmt = (uint8_t)(a->format <= 0xff ? a->format : 0xff);
+	fmt->rate = a->sample_rate;
+	fmt->channels = (uint16_t)a->channels;
+	*data = a->samples.data;
+	*len = a->samples.len;
+	if (dp_format_check(fmt, *len, &err) != DP_OK) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "input %s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+execute(struct cp_server *srv, struct cp_call *c)
+{
+	Corepipe__V1__ExecuteRequest *rq;
+	struct dp_pipeline *inl = NULL;
+	struct dp_format fmt;
+	const uint8_t *data = NULL;
+	size_t len = 0;
+	struct dp_req *req;
+	int rc;
+
+	rq = (Corepipe__V1__ExecuteRequest *)cp_call_unpack(
+		c, &corepipe__v1__execute_request__descriptor);
+	if (rq == NULL)
+		return;
+	if (decode_input(c, rq->input, &fmt, &data, &len) != 0)
+		goto out;
+
+	switch (rq->pipeline_case) {
+	case COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME:
+		if (!dp_pipeline_name_valid(rq->name)) {
+			cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
+				      "pipeline name '%.64s' is not valid ([A-Za-z0-9_.-]{1,63})",
+				      rq->name);
+			goto out;
+		}
+		break;
+	case COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_INLINE: {
+		struct dp_spec view;
+		struct dp_err err;
+
+		if (cp_spec_view(rq->inline_, &view) != 0) {
+			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
+			goto out;
+		}
+		inl = dp_pipeline_compile(&view, srv->conf.max_nodes, &err);
+		cp_spec_view_free(&view);
+		if (inl == NULL) {
+			cp_call_reply(c, to_grpc(err.status), NULL, "inline pipeline: %s", err.msg);
+			goto out;
+		}
+		break;
+	}
+	default:
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
+			      "pipeline: set either name or inline");
+		goto out;
+	}
+
+	rc = dp_req_alloc(srv->dp, (uint32_t)len, &req);
+	if (rc != 0) {
+		if (rc == -ENOBUFS)
+			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
+				      "in-flight limit reached (%u requests)",
+				      srv->dp->conf.max_in_flight);
+		else if (rc == -E2BIG)
+			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
+				      "payload of %zu bytes exceeds the largest buffer (%u bytes)",
+				      len, dp_pools_max_size(srv->dp->pools));
+		else
+			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
+				      "buffer pool empty for a %zu-byte payload", len);
+		dp_pipeline_unref(inl);
+		goto out;
+	}
+	memcpy(req->buf->data, data, len);
+	req->fmt = fmt;
+	req->cookie = c;
+	req->pipeline = inl; /* the descriptor owns the inline pipeline's reference now */
+	if (inl == NULL) {
+		size_t nl = strlen(rq->name);
+
+		memcpy(req->name, rq->name, nl + 1);
+		req->hash = dp_name_hash(req->name, nl);
+	}
+	if (gpr_time_cmp(c->deadline, gpr_inf_future(c->deadline.clock_type)) != 0) {
+		gpr_timespec left = gpr_time_sub(
+			gpr_convert_clock_type(c->deadline, GPR_CLOCK_MONOTONIC),
+			gpr_now(GPR_CLOCK_MONOTONIC));
+		int64_t ns = left.tv_sec * 1000000000ll + left.tv_nsec;
+
+		/* Already expired: the worker answers DEADLINE_EXCEEDED without running it. */
+		req->deadline_tsc = ns > 0 ? dp_dataplane_deadline_tsc(srv->dp, (uint64_t)ns) : 1;
+	}
+	rc = dp_dataplane_submit(srv->dp, req);
+	if (rc != 0) {
+		dp_req_free(srv->dp, req);
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
+			      "all worker queues are full (%u deep)", srv->dp->conf.worker.ring_size);
+	}
+out:
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
+}
+
+/* ==== Completion (responder thread) ========================================================= */
+
+void
+cp_execute_complete(struct cp_server *srv, struct dp_req *req)
+{
+	struct cp_call *c = req->cookie;
+	Corepipe__V1__ExecuteResponse resp;
+	Corepipe__V1__Payload out;
+	Corepipe__V1__AudioBuffer audio;
+	Corepipe__V1__ExecuteResponse__AnnotationsEntry ents[DP_ANNOT_MAX];
+	Corepipe__V1__ExecuteResponse__AnnotationsEntry *eptr[DP_ANNOT_MAX];
+	grpc_slice s;
+	size_t n;
+
+	(void)srv;
+	corepipe__v1__execute_response__init(&resp);
+	corepipe__v1__payload__init(&out);
+	corepipe__v1__audio_buffer__init(&audio);
+	if (req->status != DP_OK) {
+		cp_call_reply(c, to_grpc(req->status), NULL, "%s", req->res.err.msg);
+		return;
+	}
+	if (req->fmt.kind == DP_KIND_AUDIO) {
+		audio.format = (Corepipe__V1__SampleFormat)req->fmt.fmt;
+		audio.sample_rate = req->fmt.rate;
+		audio.channels = req->fmt.channels;
+		audio.samples.data = req->buf->data;
+		audio.samples.len = req->buf->len;
+		out.kind_case = COREPIPE__V1__PAYLOAD__KIND_AUDIO;
+		out.audio = &audio;
+	} else {
+		out.kind_case = COREPIPE__V1__PAYLOAD__KIND_DATA;
+		out.data.data = req->buf->data;
+		out.data.len = req->buf->len;
+	}
+	resp.output = &out;
+	for (unsigned i = 0; i < req->res.n_annot; i++) {
+		corepipe__v1__execute_response__annotations_entry__init(&ents[i]);
+		ents[i].key = req->res.annot[i].key;
+		ents[i].value = req->res.annot[i].val;
+		eptr[i] = &ents[i];
+	}
+	resp.n_annotations = req->res.n_annot;
+	resp.annotations = eptr;
+	resp.dataplane_ns = req->dp_ns;
+	/* Pack straight into the slice gRPC sends: the output's only copy. */
+	n = corepipe__v1__execute_response__get_packed_size(&resp);
+	s = grpc_slice_malloc(n);
+	corepipe__v1__execute_response__pack(&resp, GRPC_SLICE_START_PTR(s));
+	cp_call_reply_slice(c, s);
+}
+
+struct cp_method cp_pipeline_methods[] = {
+	{ .path = "/corepipe.v1.Pipeline/Execute", .handler = execute, .prealloc = 256 },
+	{ .path = NULL },
+};

@@ -1,0 +1,166 @@
+/**
+ * @file
+ * The node interface: what a node type provides, and the execution context it works in.
+ *
+ * A node type is one file in dataplane/nodes/ that fills a struct dp_node_type and registers it
+ * with DP_NODE_REGISTER(); nothing else in the tree names it. The control plane compiles a
+ * node's string parameters once (compile), checks the type flow (infer), and workers call
+ * process() per buffer. Parameters are parsed only at compile time, into the node's conf
+ * struct, so process() never parses text.
+ *
+ * Context: compile/infer on the control thread; process on a worker lcore (hot path: no locks,
+ * syscalls, allocation or logging). Ownership: conf memory is allocated and freed by the
+ * pipeline module; process() owns nothing it is given beyond the call.
+ */
+#ifndef COREPIPE_DP_NODE_H
+#define COREPIPE_DP_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dataplane/pool.h"
+#include "dataplane/status.h"
+
+/** Most annotations one request can carry. */
+#define DP_ANNOT_MAX 8
+/** Longest annotation key, with its NUL. */
+#define DP_ANNOT_KEY_MAX 24
+/** Longest annotation value, with its NUL. */
+#define DP_ANNOT_VAL_MAX 72
+
+/** One key/value annotation produced by a node (e.g. "crc32c" = "e3069283"). */
+struct dp_annot {
+	char key[DP_ANNOT_KEY_MAX];
+	char val[DP_ANNOT_VAL_MAX];
+};
+
+/** Results a node writes besides the payload. Lives in the request descriptor. */
+struct dp_result {
+	uint8_t n_annot;
+	struct dp_annot annot[DP_ANNOT_MAX];
+	struct dp_err err; /**< set when a node fails */
+};
+
+/** Parameter description, published by Admin/ListNodeTypes. */
+struct dp_param_def {
+	const char *name;
+	const char *summary;
+	bool required;
+	const char *default_value; /**< NULL when required */
+};
+
+/** Input kinds a node accepts (bit mask); checked by the runner before process(). */
+#define DP_ACCEPT_BYTES (1u << 0)
+#define DP_ACCEPT_S16   (1u << 1)
+#define DP_ACCEPT_F32   (1u << 2)
+#define DP_ACCEPT_AUDIO (DP_ACCEPT_S16 | DP_ACCEPT_F32)
+#define DP_ACCEPT_ANY   (DP_ACCEPT_BYTES | DP_ACCEPT_AUDIO)
+
+struct dp_exec;
+
+/** Looks up a parameter's value during compile(); returns the default for unset optionals. */
+struct dp_node_args;
+const char *dp_node_arg(const struct dp_node_args *args, const char *name);
+
+/** A node type. */
+struct dp_node_type {
+	const char *name;    /**< [a-z0-9_]+, unique */
+	const char *summary; /**< one line, for ListNodeTypes and docs */
+	const struct dp_param_def *params;
+	unsigned n_params;
+	uint32_t accepts;    /**< DP_ACCEPT_* */
+	size_t conf_size;    /**< bytes of compiled parameters (0: none) */
+
+	/**
+	 * Parse parameters into @p conf (zeroed, conf_size bytes). Unknown and missing
+	 * required parameters are rejected before this is called.
+	 * @return 0, or -EINVAL with @p err saying "param NAME: what is wrong" (the caller
+	 * prefixes the node index and type). NULL when the node has no parameters.
+	 * Context: control thread.
+	 */
+	int (*compile)(void *conf, const struct dp_node_args *args, struct dp_err *err);
+
+	/**
+	 * Output format for input @p in (fields may be ANY = not known until run time).
+	 * NULL means "output format = input format". @return 0 or -EINVAL with @p err.
+	 * Context: control thread.
+	 */
+	int (*infer)(const void *conf, const struct dp_format *in, struct dp_format *out,
+		     struct dp_err *err);
+
+	/**
+	 * Process the buffer in @p x. In-place nodes edit x->buf; nodes whose output differs
+	 * in size take a new buffer with dp_exec_swap_out().
+	 * @return DP_OK, or a status set with dp_exec_fail().
+	 * Context: worker lcore, hot path.
+	 */
+	int (*process)(const void *conf, struct dp_exec *x);
+};
+
+/** Execution state of one payload going through a pipeline on a worker. */
+struct dp_exec {
+	struct dp_buf *buf;           /**< current payload, owned by the runner */
+	struct dp_format fmt;         /**< what buf holds */
+	const struct dp_pools *pools; /**< where replacement buffers come from */
+	struct dp_result *res;        /**< annotations and error */
+	unsigned node_idx;            /**< node being run, for error messages */
+	const char *node_name;
+};
+
+/* Hot path: per buffer, worker lcores. No locks, syscalls, allocation or logging. */
+
+/**
+ * Fail the current node: records "node N (type): <message>" and returns @p status.
+ * Context: worker. Cold path.
+ */
+int dp_exec_fail(struct dp_exec *x, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4), cold));
+
+/**
+ * Add an annotation; a full table or an over-long key/value fails the node with INTERNAL.
+ * @return DP_OK or the failure status.
+ */
+int dp_exec_annotate(struct dp_exec *x, const char *key, const char *val);
+
+/**
+ * Take an output buffer of @p len bytes. The node writes it from x->buf, then calls
+ * dp_exec_commit_out() to make it current (the input buffer is freed).
+ * @return the buffer, or NULL after failing the node with RESOURCE_EXHAUSTED (pools empty) or
+ * OUT_OF_RANGE (larger than the largest class).
+ */
+struct dp_buf *dp_exec_take_out(struct dp_exec *x, uint64_t len);
+
+/** Make @p out the current payload with format @p fmt; frees the previous buffer. */
+static inline void
+dp_exec_commit_out(struct dp_exec *x, struct dp_buf *out, const struct dp_format *fmt)
+{
+	dp_buf_free(x->buf);
+	x->buf = out;
+	x->fmt = *fmt;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Node type registry: filled by constructors before main(), read-only afterwards.            */
+
+/** Most node types. */
+#define DP_NODE_TYPES_MAX 64
+
+/** Register a node type (called from DP_NODE_REGISTER's constructor). */
+void dp_node_type_register(const struct dp_node_type *t);
+
+/** Find a node type by name, or NULL. Context: any, after main() started. */
+const struct dp_node_type *dp_node_type_find(const char *name);
+
+/** Number of registered types, and the i-th in name order. Context: any. */
+unsigned dp_node_type_count(void);
+const struct dp_node_type *dp_node_type_at(unsigned i);
+
+/** Register @p t (a struct dp_node_type) at program start. */
+#define DP_NODE_REGISTER(t)                                                                 \
+	static void __attribute__((constructor, used)) dp_node_register_##t(void)           \
+	{                                                                                   \
+		dp_node_type_register(&(t));                                                \
+	}
+
+#endif

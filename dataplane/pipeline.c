@@ -1,0 +1,333 @@
+/*
+ * Pipeline specs, compilation and the per-buffer runner.
+ *
+ * Compilation does all the checking a request could otherwise fail on late: node types exist,
+ * parameter names are known, required ones are present, values parse (each node's compile()),
+ * and the format produced by each node is one the next node accepts as far as it is known
+ * before run time. What can only be known at run time (the input's actual kind and format) is
+ * checked by the runner against each node's accepts mask, one bit test per node.
+ */
+#include "dataplane/pipeline.h"
+
+#include <errno.h>
+#include <rte_cycles.h>
+#include <rte_hash_crc.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ==== Specs ================================================================================= */
+
+void
+dp_spec_free(struct dp_spec *s)
+{
+	if (s == NULL)
+		return;
+	for (unsigned i = 0; i < s->n_nodes; i++) {
+		struct dp_node_spec *n = &s->nodes[i];
+
+		for (unsigned j = 0; j < n->n_params; j++) {
+			free(n->params[j].key);
+			free(n->params[j].value);
+		}
+		free(n->params);
+		free(n->type);
+	}
+	free(s->nodes);
+	free(s->name);
+	free(s);
+}
+
+static char *
+dup_or_empty(const char *s)
+{
+	return strdup(s ? s : "");
+}
+
+struct dp_spec *
+dp_spec_dup(const struct dp_spec *s)
+{
+	struct dp_spec *d = calloc(1, sizeof(*d));
+
+	if (d == NULL)
+		return NULL;
+	d->name = dup_or_empty(s->name);
+	if (d->name == NULL)
+		goto err_free;
+	if (s->n_nodes > 0) {
+		d->nodes = calloc(s->n_nodes, sizeof(*d->nodes));
+		if (d->nodes == NULL)
+			goto err_free;
+	}
+	for (unsigned i = 0; i < s->n_nodes; i++) {
+		const struct dp_node_spec *sn = &s->nodes[i];
+		struct dp_node_spec *dn = &d->nodes[i];
+
+		d->n_nodes = i + 1;
+		dn->type = dup_or_empty(sn->type);
+		if (dn->type == NULL)
+			goto err_free;
+		if (sn->n_params == 0)
+			continue;
+		dn->params = calloc(sn->n_params, sizeof(*dn->params));
+		if (dn->params == NULL)
+			goto err_free;
+		for (unsigned j = 0; j < sn->n_params; j++) {
+			dn->n_params = j + 1;
+			dn->params[j].key = dup_or_empty(sn->params[j].key);
+			dn->params[j].value = dup_or_empty(sn->params[j].value);
+			if (dn->params[j].key == NULL || dn->params[j].value == NULL)
+				goto err_free;
+		}
+	}
+	return d;
+
+err_free:
+	dp_spec_free(d);
+	errno = ENOMEM;
+	return NULL;
+}
+
+bool
+dp_pipeline_name_valid(const char *name)
+{
+	size_t n = 0;
+
+	if (name == NULL)
+		return false;
+	for (const char *c = name; *c; c++, n++) {
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		      (*c >= '0' && *c <= '9') || *c == '_' || *c == '.' || *c == '-'))
+			return false;
+	}
+	return n >= 1 && n < DP_NAME_MAX;
+}
+
+uint32_t
+dp_name_hash(const char *name, size_t len)
+{
+	return rte_hash_crc(name, (uint32_t)len, 0xffffffffu);
+}
+
+/* ==== Compilation =========================================================================== */
+
+struct dp_node_args {
+	const struct dp_node_type *type;
+	const struct dp_node_spec *spec;
+};
+
+const char *
+dp_node_arg(const struct dp_node_args *args, const char *name)
+{
+	for (unsigned i = 0; i < args->spec->n_params; i++)
+		if (strcmp(args->spec->params[i].key, name) == 0)
+			return args->spec->params[i].value;
+	for (unsigned i = 0; i < args->type->n_params; i++)
+		if (strcmp(args->type->params[i].name, name) == 0)
+			return args->type->params[i].default_value;
+	return NULL;
+}
+
+static uint32_t
+accept_bit(const struct dp_format *f)
+{
+	if (f->kind == DP_KIND_BYTES)
+		return DP_ACCEPT_BYTES;
+	if (f->kind == DP_KIND_AUDIO) {
+		if (f->fmt == DP_FMT_S16LE)
+			return DP_ACCEPT_S16;
+		if (f->fmt == DP_FMT_F32LE)
+			return DP_ACCEPT_F32;
+		return DP_ACCEPT_AUDIO;
+	}
+	return DP_ACCEPT_ANY;
+}
+
+static const char *
+accept_text(uint32_t accepts)
+{
+	switch (accepts) {
+	case DP_ACCEPT_BYTES:
+		return "bytes";
+	case DP_ACCEPT_S16:
+		return "s16le audio";
+	case DP_ACCEPT_F32:
+		return "f32le audio";
+	case DP_ACCEPT_AUDIO:
+		return "audio";
+	default:
+		return "any payload";
+	}
+}
+
+static const char *
+format_text(const struct dp_format *f)
+{
+	if (f->kind == DP_KIND_AUDIO && f->fmt != DP_FMT_ANY)
+		return f->fmt == DP_FMT_S16LE ? "s16le audio" : "f32le audio";
+	return dp_kind_name(f->kind);
+}
+
+static int
+compile_node(const struct dp_node_spec *ns, unsigned idx, struct dp_node_inst *inst,
+	     struct dp_format *cur, struct dp_err *err)
+{
+	const struct dp_node_type *t;
+	struct dp_node_args args;
+	struct dp_format out;
+	uint32_t bit;
+
+	if (ns->type == NULL || ns->type[0] == '\0')
+		return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u: missing type", idx);
+	t = dp_node_type_find(ns->type);
+	if (t == NULL)
+		return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u (%.40s): unknown node type",
+				  idx, ns->type);
+	if (ns->n_params > DP_PARAMS_MAX)
+		return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u (%s): more than %d params",
+				  idx, t->name, DP_PARAMS_MAX);
+	for (unsigned i = 0; i < ns->n_params; i++) {
+		const struct dp_param *p = &ns->params[i];
+		unsigned k;
+
+		for (k = 0; k < t->n_params; k++)
+			if (strcmp(t->params[k].name, p->key) == 0)
+				break;
+		if (k == t->n_params)
+			return dp_err_set(err, DP_INVALID_ARGUMENT,
+					  "node %u (%s): unknown param '%.40s'", idx, t->name,
+					  p->key);
+		if (strlen(p->value) >= DP_PARAM_TEXT_MAX)
+			return dp_err_set(err, DP_INVALID_ARGUMENT,
+					  "node %u (%s): param %s: longer than %d bytes", idx,
+					  t->name, p->key, DP_PARAM_TEXT_MAX - 1);
+	}
+	for (unsigned k = 0; k < t->n_params; k++) {
+		bool found = false;
+
+		if (!t->params[k].required)
+			continue;
+		for (unsigned i = 0; i < ns->n_params; i++)
+			found |= strcmp(ns->params[i].key, t->params[k].name) == 0;
+		if (!found)
+			return dp_err_set(err, DP_INVALID_ARGUMENT,
+					  "node %u (%s): param %s: required", idx, t->name,
+					  t->params[k].name);
+	}
+
+	/* Type flow: what reaches this node must be something it accepts, when known. */
+	bit = accept_bit(cur);
+	if ((bit & t->accepts) == 0)
+		return dp_err_set(err, DP_INVALID_ARGUMENT,
+				  "node %u (%s): needs %s input, but node %u outputs %s", idx,
+				  t->name, accept_text(t->accepts), idx - 1, format_text(cur));
+
+	inst->type = t;
+	if (t->conf_size > 0) {
+		inst->conf = calloc(1, t->conf_size);
+		if (inst->conf == NULL)
+			return dp_err_set(err, DP_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	args.type = t;
+	args.spec = ns;
+	if (t->compile != NULL) {
+		struct dp_err nerr = { 0 };
+
+		if (t->compile(inst->conf, &args, &nerr) != 0)
+			return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u (%s): %s", idx,
+					  t->name, nerr.msg);
+	}
+	out = *cur;
+	if (t->infer != NULL) {
+		struct dp_err nerr = { 0 };
+
+		if (t->infer(inst->conf, cur, &out, &nerr) != 0)
+			return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u (%s): %s", idx,
+					  t->name, nerr.msg);
+	}
+	*cur = out;
+	return 0;
+}
+
+struct dp_pipeline *
+dp_pipeline_compile(const struct dp_spec *spec, unsigned max_nodes, struct dp_err *err)
+{
+	struct dp_pipeline *p;
+	struct dp_format cur = { .kind = DP_KIND_ANY };
+
+	if (spec->n_nodes == 0) {
+		dp_err_set(err, DP_INVALID_ARGUMENT, "pipeline has no nodes");
+		return NULL;
+	}
+	if (spec->n_nodes > max_nodes) {
+		dp_err_set(err, DP_INVALID_ARGUMENT, "pipeline has %u nodes, more than the limit %u",
+			   spec->n_nodes, max_nodes);
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p) + spec->n_nodes * sizeof(p->nodes[0]));
+	if (p == NULL) {
+		dp_err_set(err, DP_RESOURCE_EXHAUSTED, "out of memory");
+		return NULL;
+	}
+	atomic_init(&p->refcnt, 1);
+	cds_lfht_node_init(&p->node);
+	p->spec = dp_spec_dup(spec);
+	if (p->spec == NULL) {
+		dp_err_set(err, DP_RESOURCE_EXHAUSTED, "out of memory");
+		goto err_free;
+	}
+	if (spec->name != NULL && strlen(spec->name) < DP_NAME_MAX)
+		strcpy(p->name, spec->name);
+	for (unsigned i = 0; i < spec->n_nodes; i++) {
+		p->n_nodes = i + 1; /* so the unwind frees what compile_node allocated */
+		if (compile_node(&spec->nodes[i], i, &p->nodes[i], &cur, err) != 0)
+			goto err_free;
+	}
+	p->out_hint = cur;
+	return p;
+
+err_free:
+	dp_pipeline_unref(p);
+	return NULL;
+}
+
+void
+dp_pipeline_unref(struct dp_pipeline *p)
+{
+	if (p == NULL)
+		return;
+	/* Release: our uses of p happen before the free; pairs with the acquire fence below
+	 * on the thread that drops the last reference. */
+	if (atomic_fetch_sub_explicit(&p->refcnt, 1, memory_order_release) != 1)
+		return;
+	atomic_thread_fence(memory_order_acquire);
+	for (unsigned i = 0; i < p->n_nodes; i++)
+		free(p->nodes[i].conf);
+	dp_spec_free(p->spec);
+	free(p);
+}
+
+/* ==== Runner ================================================================================ */
+
+/* Hot path: per buffer, worker lcores. No locks, syscalls, allocation or logging. */
+
+int
+dp_pipeline_run(const struct dp_pipeline *p, struct dp_exec *x)
+{
+	int rc;
+
+	if (unlikely(dp_format_check(&x->fmt, x->buf->len, &x->res->err) != DP_OK))
+		return DP_INVALID_ARGUMENT;
+	for (unsigned i = 0; i < p->n_nodes; i++) {
+		const struct dp_node_type *t = p->nodes[i].type;
+
+		x->node_idx = i;
+		x->node_name = t->name;
+		if (unlikely((accept_bit(&x->fmt) & t->accepts) == 0))
+			return dp_exec_fail(x, DP_INVALID_ARGUMENT, "needs %s input, got %s",
+					    accept_text(t->accepts), format_text(&x->fmt));
+		rc = t->process(p->nodes[i].conf, x);
+		if (unlikely(rc != DP_OK))
+			return rc;
+	}
+	return DP_OK;
+}

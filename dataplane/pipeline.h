@@ -1,0 +1,127 @@
+/**
+ * @file
+ * Pipelines: a spec (names and strings) compiled into an immutable chain of nodes, and the
+ * runner that pushes one buffer through it on a worker.
+ *
+ * A compiled struct dp_pipeline never changes after dp_pipeline_compile() returns. It is
+ * shared by reference: the registry holds one reference while the pipeline is published, an
+ * inline (per-request) pipeline is held by its request, and (later) a stream holds one for its
+ * life. A worker that found a pipeline in the registry uses it without a reference until its
+ * next RCU quiescent state.
+ *
+ * Context: compile/destroy/ref on the control plane; dp_pipeline_run on a worker (hot path).
+ * Ownership: dp_pipeline_compile returns a pipeline with one reference, owned by the caller;
+ * dp_pipeline_unref drops one and frees on the last. The pipeline owns a deep copy of its spec.
+ */
+#ifndef COREPIPE_DP_PIPELINE_H
+#define COREPIPE_DP_PIPELINE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <urcu-qsbr.h> /* before rculfhash.h: selects the QSBR flavour */
+#include <urcu/rculfhash.h>
+
+#include "dataplane/node.h"
+#include "dataplane/status.h"
+
+/** Longest pipeline name, with its NUL. Names match [A-Za-z0-9_.-]{1,63}. */
+#define DP_NAME_MAX 64
+/** Default limit on nodes per pipeline (configurable up to DP_NODES_HARD_MAX). */
+#define DP_NODES_DEFAULT_MAX 32
+#define DP_NODES_HARD_MAX 256
+/** Limits on parameters: count per node and text lengths. */
+#define DP_PARAMS_MAX 16
+#define DP_PARAM_TEXT_MAX 256
+
+/** One parameter of a node spec. */
+struct dp_param {
+	char *key;
+	char *value;
+};
+
+/** One node of a spec. */
+struct dp_node_spec {
+	char *type;
+	unsigned n_params;
+	struct dp_param *params;
+};
+
+/** A pipeline as a user wrote it. Plain C: protobuf types never enter the dataplane. */
+struct dp_spec {
+	char *name;
+	unsigned n_nodes;
+	struct dp_node_spec *nodes;
+};
+
+/** Deep-copy a spec. @return the copy, or NULL with errno ENOMEM. Free with dp_spec_free. */
+struct dp_spec *dp_spec_dup(const struct dp_spec *s);
+
+/** Free a spec made by dp_spec_dup() or by a builder using malloc'd strings. Accepts NULL. */
+void dp_spec_free(struct dp_spec *s);
+
+/** Is @p name a valid pipeline name? */
+bool dp_pipeline_name_valid(const char *name);
+
+/** A node as compiled: its type and parsed parameters. */
+struct dp_node_inst {
+	const struct dp_node_type *type;
+	void *conf; /**< type->conf_size bytes, or NULL */
+};
+
+/** A compiled, immutable pipeline. */
+struct dp_pipeline {
+	/* Registry linkage: written by the registry before publication, then read-only. */
+	struct cds_lfht_node node; /**< in the registry's hash table */
+	struct rcu_head rcu;       /**< deferred unref after unpublish */
+	uint32_t hash;             /**< dp_name_hash(name) */
+	uint32_t id;               /**< registry id, 0 for inline pipelines */
+	uint64_t version;          /**< registry version, 0 for inline pipelines */
+	char name[DP_NAME_MAX];
+
+	atomic_uint refcnt;
+	struct dp_spec *spec;      /**< owned deep copy, for GetPipeline */
+	struct dp_format out_hint; /**< output format as far as known at compile time */
+	unsigned n_nodes;
+	struct dp_node_inst nodes[];
+};
+
+/**
+ * Compile @p spec: every node type known, every parameter known and valid, required ones
+ * present, the type flow between nodes consistent, and at most @p max_nodes nodes (and at
+ * least one).
+ *
+ * @return the pipeline with one reference, or NULL with @p err set: INVALID_ARGUMENT with a
+ * message naming the node index, type and parameter ("node 2 (gain): param db: not a number:
+ * 'loud'"), or RESOURCE_EXHAUSTED when memory ran out.
+ * Context: control plane. Ownership: the spec is copied; the caller keeps @p spec.
+ */
+struct dp_pipeline *dp_pipeline_compile(const struct dp_spec *spec, unsigned max_nodes,
+					struct dp_err *err);
+
+/** Take a reference. Context: any. */
+static inline void
+dp_pipeline_ref(struct dp_pipeline *p)
+{
+	atomic_fetch_add_explicit(&p->refcnt, 1, memory_order_relaxed);
+}
+
+/**
+ * Drop a reference; the last one frees the pipeline. Accepts NULL.
+ * Context: any thread that does not run nodes of @p p afterwards.
+ */
+void dp_pipeline_unref(struct dp_pipeline *p);
+
+/** Hash of a pipeline name (CRC-32C via rte_hash_crc), as used by the registry. */
+uint32_t dp_name_hash(const char *name, size_t len);
+
+/**
+ * Run @p p over x->buf (format x->fmt). On return x->buf is the output (possibly a different
+ * buffer) and x->fmt its format, or the status is not DP_OK and x->res->err says why; x->buf
+ * is always a valid buffer owned by the caller.
+ *
+ * Context: worker lcore, hot path; @p p valid until the caller's next quiescent state (or
+ * referenced).
+ */
+int dp_pipeline_run(const struct dp_pipeline *p, struct dp_exec *x);
+
+#endif

@@ -1,0 +1,134 @@
+/**
+ * @file
+ * The pipeline registry: names to compiled pipelines, in an RCU-protected lock-free hash table
+ * (liburcu urcu-qsbr + rculfhash).
+ *
+ * Readers (workers) look a name up with no lock, no atomic read-modify-write and no store to
+ * shared memory: in the QSBR flavour the read side is free, and a pointer found stays valid
+ * until the reader's next quiescent state (urcu_qsbr_quiescent_state(), or going offline).
+ * Writers (control plane) serialise among themselves with a mutex, publish a new version with
+ * cds_lfht_add_replace() (readers see the old or the new pipeline, never neither), and drop the
+ * registry's reference on the old one from call_rcu(), after a grace period.
+ *
+ * Each name also has a small integer id, stable while the name exists (a replace keeps it;
+ * delete frees it for reuse), with an id-indexed table for the UDP front end.
+ *
+ * Context: see each function. Every thread that calls a lookup must be a registered urcu-qsbr
+ * reader and online. Ownership: the registry holds one reference on each published pipeline.
+ */
+#ifndef COREPIPE_DP_REGISTRY_H
+#define COREPIPE_DP_REGISTRY_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <urcu-qsbr.h> /* before rculfhash.h: selects the QSBR flavour */
+#include <urcu/rculfhash.h>
+
+#include "dataplane/pipeline.h"
+
+/** Most pipelines a registry holds; ids are 1..DP_REGISTRY_MAX. */
+#define DP_REGISTRY_MAX 4096
+
+struct dp_registry {
+	struct cds_lfht *ht;
+	/* Written by writers under lock; read by readers through rcu_dereference. */
+	struct dp_pipeline *by_id[DP_REGISTRY_MAX + 1];
+	pthread_mutex_t lock; /**< serialises writers; never taken by readers */
+	uint64_t next_version; /**< under lock */
+	unsigned count;        /**< under lock */
+};
+
+/** What a put did. */
+struct dp_registry_info {
+	uint32_t id;
+	uint64_t version;
+	int replaced; /**< 1 when an older version was replaced */
+};
+
+/**
+ * Create an empty registry.
+ * @return the registry or NULL with errno ENOMEM.
+ * Context: control plane. Ownership: destroy with dp_registry_destroy().
+ */
+struct dp_registry *dp_registry_create(void);
+
+/**
+ * Unpublish everything and free the registry. Accepts NULL. Waits for pending call_rcu
+ * callbacks (rcu_barrier), so the caller must be offline or unregistered.
+ * Context: control plane, after workers stopped.
+ */
+void dp_registry_destroy(struct dp_registry *r);
+
+/**
+ * Publish @p p under p->spec->name, replacing any pipeline of that name atomically. A new
+ * name gets the lowest free id; a replace keeps the id. Versions increase on every put.
+ *
+ * @return 0 with @p info filled in, or -ENOSPC (DP_REGISTRY_MAX names) or -EINVAL (bad name).
+ * Context: control plane; the caller need not be an RCU reader.
+ * Ownership: consumes the caller's reference on @p p, on success and on failure.
+ */
+int dp_registry_put(struct dp_registry *r, struct dp_pipeline *p, struct dp_registry_info *info);
+
+/**
+ * Unpublish @p name; its pipeline is released after a grace period.
+ * @return 0, or -ENOENT when no such name.
+ * Context: control plane.
+ */
+int dp_registry_delete(struct dp_registry *r, const char *name);
+
+/**
+ * Call @p fn for each published pipeline, in no particular order, holding a reference on each
+ * during the call (so @p fn may block or allocate).
+ * @return 0, or the first non-zero value @p fn returned (iteration stops there).
+ * Context: control plane, RCU reader registered (online or offline; this goes online itself).
+ */
+int dp_registry_for_each(struct dp_registry *r, int (*fn)(struct dp_pipeline *p, void *arg),
+			 void *arg);
+
+/**
+ * Find a pipeline by name and take a reference to it.
+ * @return the pipeline (caller must dp_pipeline_unref) or NULL.
+ * Context: control plane, RCU reader registered (this goes online itself).
+ */
+struct dp_pipeline *dp_registry_get(struct dp_registry *r, const char *name);
+
+/* Hot path: per request, worker lcores. No locks, syscalls, allocation or logging. */
+
+static inline int
+dp_registry_match(struct cds_lfht_node *node, const void *key)
+{
+	const struct dp_pipeline *p = caa_container_of(node, struct dp_pipeline, node);
+
+	return strcmp(p->name, (const char *)key) == 0;
+}
+
+/**
+ * Look @p name (hash @p hash = dp_name_hash(name)) up.
+ * @return the published pipeline, valid until the caller's next quiescent state, or NULL.
+ * Context: registered, online urcu-qsbr reader (a worker). No reference is taken.
+ */
+static inline const struct dp_pipeline *
+dp_registry_lookup(struct dp_registry *r, const char *name, uint32_t hash)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *n;
+
+	cds_lfht_lookup(r->ht, hash, dp_registry_match, name, &it);
+	n = cds_lfht_iter_get_node(&it);
+	return n ? caa_container_of(n, struct dp_pipeline, node) : NULL;
+}
+
+/**
+ * Look a pipeline up by id. Same validity rules as dp_registry_lookup().
+ */
+static inline const struct dp_pipeline *
+dp_registry_lookup_id(struct dp_registry *r, uint32_t id)
+{
+	if (id == 0 || id > DP_REGISTRY_MAX)
+		return NULL;
+	/* Consume: pairs with rcu_assign_pointer() in dp_registry_put(). */
+	return rcu_dereference(r->by_id[id]);
+}
+
+#endif
