@@ -1,0 +1,509 @@
+/*
+ * YAML configuration loader (libyaml document API + declarative key tables).
+ *
+ * Adding a setting: add a field to struct cp_config, a row to its section's table, a default in
+ * cp_config_init(), and a line in docs/configuration.md. Types are parsed by one function each;
+ * bounds live in the rows.
+ */
+#include "control/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+enum ftype {
+	F_STR,      /* char[size] */
+	F_U32,      /* uint32_t / unsigned, [min, max] */
+	F_POW2,     /* uint32_t, power of two in [min, max] */
+	F_IDLE,     /* enum dp_idle_policy */
+	F_LOGLEVEL, /* enum cp_log_level */
+	F_STRLIST,  /* eal_args */
+};
+
+struct field {
+	const char *name;
+	enum ftype type;
+	size_t off;
+	size_t size;
+	uint64_t min, max;
+};
+
+#define CFG(f) offsetof(struct cp_config, f), sizeof(((struct cp_config *)0)->f)
+
+static const struct field server_fields[] = {
+	{ "grpc_listen", F_STR, CFG(grpc_listen), 0, 0 },
+	{ "max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20 },
+	{ NULL },
+};
+
+static const struct field dataplane_fields[] = {
+	{ "workers", F_U32, CFG(workers), 0, DP_WORKERS_MAX },
+	{ "lcores", F_STR, CFG(lcores), 0, 0 },
+	{ "idle_policy", F_IDLE, CFG(dp.worker.idle), 0, 0 },
+	{ "spin_us", F_U32, CFG(dp.worker.spin_us), 0, 1000000 },
+	{ "sleep_max_us", F_U32, CFG(dp.worker.sleep_max_us), 10, 10000000 },
+	{ "ring_size", F_POW2, CFG(dp.worker.ring_size), 64, 65536 },
+	{ "max_in_flight", F_U32, CFG(dp.max_in_flight), 16, 1u << 20 },
+	{ "eal_args", F_STRLIST, CFG(eal_args), 0, 0 },
+	{ NULL },
+};
+
+static const struct field limits_fields[] = {
+	{ "max_nodes", F_U32, CFG(max_nodes), 1, DP_NODES_HARD_MAX },
+	{ NULL },
+};
+
+static const struct field logging_fields[] = {
+	{ "level", F_LOGLEVEL, CFG(log_level), 0, 0 },
+	{ NULL },
+};
+
+struct section {
+	const char *name;
+	const struct field *fields; /* NULL: handled specially (pipelines) */
+};
+
+static const struct section sections[] = {
+	{ "server", server_fields },
+	{ "dataplane", dataplane_fields },
+	{ "limits", limits_fields },
+	{ "logging", logging_fields },
+	{ "pipelines", NULL },
+};
+
+void
+cp_config_init(struct cp_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->grpc_listen, sizeof(c->grpc_listen), "127.0.0.1:50051");
+	c->max_message_bytes = 4u << 20;
+	c->workers = 0;
+	dp_dataplane_conf_default(&c->dp);
+	c->max_nodes = DP_NODES_DEFAULT_MAX;
+	c->log_level = CP_LOG_INFO;
+}
+
+static void
+free_pipelines(struct cp_config_pipeline *p, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct dp_spec *s = &p[i].spec;
+
+		for (unsigned j = 0; j < s->n_nodes; j++) {
+			for (unsigned k = 0; k < s->nodes[j].n_params; k++) {
+				free(s->nodes[j].params[k].key);
+				free(s->nodes[j].params[k].value);
+			}
+			free(s->nodes[j].params);
+			free(s->nodes[j].type);
+		}
+		free(s->nodes);
+		free(s->name);
+	}
+	free(p);
+}
+
+static void
+free_strlist(char **v, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+cp_config_free(struct cp_config *c)
+{
+	free_pipelines(c->pipelines, c->n_pipelines);
+	free_strlist(c->eal_args, c->n_eal_args);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ==== Loading =============================================================================== */
+
+struct loader {
+	const char *path;
+	yaml_document_t doc;
+	char *err;
+	size_t errlen;
+	struct cp_config *c;
+	bool have_eal, have_pipelines;
+};
+
+static int
+fail(struct loader *l, const yaml_node_t *n, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(l->err, l->errlen, "%s:%zu:%zu: %s", l->path, n ? n->start_mark.line + 1 : 0,
+		 n ? n->start_mark.column + 1 : 0, msg);
+	return -EINVAL;
+}
+
+static const char *
+scalar(const yaml_node_t *n)
+{
+	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static const char *
+node_kind(const yaml_node_t *n)
+{
+	return n->type == YAML_MAPPING_NODE	 ? "a mapping"
+	       : n->type == YAML_SEQUENCE_NODE ? "a list"
+					       : "a scalar";
+}
+
+static int
+parse_field(struct loader *l, const struct field *f, const yaml_node_t *v, const char *sect)
+{
+	char *dst = (char *)l->c + f->off;
+	const char *s = scalar(v);
+
+	if (f->type == F_STRLIST) {
+		char **list;
+		unsigned n = 0;
+
+		if (v->type != YAML_SEQUENCE_NODE)
+			return fail(l, v, "%s.%s: expected a list of strings, got %s", sect,
+				    f->name, node_kind(v));
+		list = calloc((size_t)(v->data.sequence.items.top - v->data.sequence.items.start) + 1,
+			      sizeof(*list));
+		if (list == NULL)
+			return -ENOMEM;
+		for (yaml_node_item_t *it = v->data.sequence.items.start;
+		     it < v->data.sequence.items.top; it++) {
+			yaml_node_t *e = yaml_document_get_node(&l->doc, *it);
+
+			if (scalar(e) == NULL) {
+				free_strlist(list, n);
+				return fail(l, e, "%s.%s: list items must be strings", sect,
+					    f->name);
+			}
+			list[n++] = strdup(scalar(e));
+		}
+		if (l->have_eal) /* a duplicate key is rejected earlier; stay safe anyway */
+			free_strlist(l->c->eal_args, l->c->n_eal_args);
+		l->c->eal_args = list;
+		l->c->n_eal_args = n;
+		l->have_eal = true;
+		return 0;
+	}
+	if (s == NULL)
+		return fail(l, v, "%s.%s: expected a scalar, got %s", sect, f->name, node_kind(v));
+
+	switch (f->type) {
+	case F_STR:
+		if (strlen(s) >= f->size)
+			return fail(l, v, "%s.%s: longer than %zu characters", sect, f->name,
+				    f->size - 1);
+		memcpy(dst, s, strlen(s) + 1);
+		return 0;
+	case F_U32:
+	case F_POW2: {
+		char *end;
+		unsigned long long x;
+
+		errno = 0;
+		x = strtoull(s, &end, 0);
+		if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0)
+			return fail(l, v, "%s.%s: expected a non-negative integer, got '%s'", sect,
+				    f->name, s);
+		if (x < f->min || x > f->max)
+			return fail(l, v, "%s.%s: %llu out of range [%llu, %llu]", sect, f->name,
+				    x, (unsigned long long)f->min, (unsigned long long)f->max);
+		if (f->type == F_POW2 && (x & (x - 1)) != 0)
+			return fail(l, v, "%s.%s: %llu is not a power of two", sect, f->name, x);
+		*(uint32_t *)dst = (uint32_t)x;
+		return 0;
+	}
+	case F_IDLE: {
+		enum dp_idle_policy p;
+
+		if (dp_idle_policy_parse(s, &p) != 0)
+			return fail(l, v, "%s.%s: expected spin, adaptive or sleep, got '%s'",
+				    sect, f->name, s);
+		*(enum dp_idle_policy *)dst = p;
+		return 0;
+	}
+	case F_LOGLEVEL: {
+		enum cp_log_level lv;
+
+		if (cp_log_level_parse(s, &lv) != 0)
+			return fail(l, v, "%s.%s: expected debug, info, warn or error, got '%s'",
+				    sect, f->name, s);
+		*(enum cp_log_level *)dst = lv;
+		return 0;
+	}
+	default:
+		return fail(l, v, "internal: bad field type");
+	}
+}
+
+static int
+parse_section(struct loader *l, const struct section *sec, const yaml_node_t *m)
+{
+	uint64_t seen = 0;
+
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(l, m, "%s: expected a mapping, got %s", sec->name, node_kind(m));
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&l->doc, p->value);
+		const char *ks = scalar(k);
+		unsigned i;
+		int rc;
+
+		if (ks == NULL)
+			return fail(l, k, "%s: keys must be scalars", sec->name);
+		for (i = 0; sec->fields[i].name != NULL; i++)
+			if (strcmp(sec->fields[i].name, ks) == 0)
+				break;
+		if (sec->fields[i].name == NULL)
+			return fail(l, k, "%s: unknown key '%s'", sec->name, ks);
+		if (seen & (1ull << i))
+			return fail(l, k, "%s: duplicate key '%s'", sec->name, ks);
+		seen |= 1ull << i;
+		rc = parse_field(l, &sec->fields[i], v, sec->name);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int
+parse_node(struct loader *l, const char *pname, unsigned idx, const yaml_node_t *m,
+	   struct dp_node_spec *out)
+{
+	bool have_type = false, have_params = false;
+
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(l, m, "pipelines.%s[%u]: expected a mapping with type and params",
+			    pname, idx);
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&l->doc, p->value);
+		const char *ks = scalar(k);
+
+		if (ks != NULL && strcmp(ks, "type") == 0) {
+			if (have_type)
+				return fail(l, k, "pipelines.%s[%u]: duplicate key 'type'", pname,
+					    idx);
+			if (scalar(v) == NULL)
+				return fail(l, v, "pipelines.%s[%u].type: expected a string",
+					    pname, idx);
+			out->type = strdup(scalar(v));
+			have_type = true;
+		} else if (ks != NULL && strcmp(ks, "params") == 0) {
+			size_t n;
+
+			if (have_params)
+				return fail(l, k, "pipelines.%s[%u]: duplicate key 'params'", pname,
+					    idx);
+			have_params = true;
+			if (v->type == YAML_SCALAR_NODE && scalar(v)[0] == '\0')
+				continue; /* "params:" with nothing */
+			if (v->type != YAML_MAPPING_NODE)
+				return fail(l, v, "pipelines.%s[%u].params: expected a mapping",
+					    pname, idx);
+			n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+			out->params = calloc(n + 1, sizeof(*out->params));
+			if (out->params == NULL)
+				return -ENOMEM;
+			for (yaml_node_pair_t *q = v->data.mapping.pairs.start;
+			     q < v->data.mapping.pairs.top; q++) {
+				yaml_node_t *pk = yaml_document_get_node(&l->doc, q->key);
+				yaml_node_t *pv = yaml_document_get_node(&l->doc, q->value);
+
+				if (scalar(pk) == NULL || scalar(pv) == NULL)
+					return fail(l, pv,
+						    "pipelines.%s[%u].params: keys and values must "
+						    "be scalars",
+						    pname, idx);
+				for (unsigned j = 0; j < out->n_params; j++)
+					if (strcmp(out->params[j].key, scalar(pk)) == 0)
+						return fail(l, pk,
+							    "pipelines.%s[%u].params: duplicate "
+							    "key '%s'",
+							    pname, idx, scalar(pk));
+				out->params[out->n_params].key = strdup(scalar(pk));
+				out->params[out->n_params].value = strdup(scalar(pv));
+				out->n_params++;
+			}
+		} else {
+			return fail(l, k, "pipelines.%s[%u]: unknown key '%s' (expected type, params)",
+				    pname, idx, ks ? ks : "?");
+		}
+	}
+	if (!have_type)
+		return fail(l, m, "pipelines.%s[%u]: missing 'type'", pname, idx);
+	return 0;
+}
+
+static int
+parse_pipelines(struct loader *l, const yaml_node_t *m, struct cp_config_pipeline **out,
+		unsigned *n_out)
+{
+	struct cp_config_pipeline *ps;
+	unsigned n = 0;
+	size_t cap;
+	int rc = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	if (m->type == YAML_SCALAR_NODE && scalar(m)[0] == '\0')
+		return 0; /* "pipelines:" with nothing */
+	if (m->type != YAML_MAPPING_NODE)
+		return fail(l, m, "pipelines: expected a mapping of name to node list");
+	cap = (size_t)(m->data.mapping.pairs.top - m->data.mapping.pairs.start);
+	ps = calloc(cap + 1, sizeof(*ps));
+	if (ps == NULL)
+		return -ENOMEM;
+	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(&l->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&l->doc, p->value);
+		const char *name = scalar(k);
+		struct cp_config_pipeline *cp = &ps[n];
+		size_t nn;
+
+		if (name == NULL || !dp_pipeline_name_valid(name)) {
+			rc = fail(l, k, "pipelines: invalid name '%s' ([A-Za-z0-9_.-]{1,63})",
+				  name ? name : "?");
+			goto err;
+		}
+		for (unsigned j = 0; j < n; j++)
+			if (strcmp(ps[j].spec.name, name) == 0) {
+				rc = fail(l, k, "pipelines: duplicate pipeline '%s'", name);
+				goto err;
+			}
+		if (v->type != YAML_SEQUENCE_NODE) {
+			rc = fail(l, v, "pipelines.%s: expected a list of nodes, got %s", name,
+				  node_kind(v));
+			goto err;
+		}
+		n++;
+		cp->line = (int)k->start_mark.line + 1;
+		cp->spec.name = strdup(name);
+		nn = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+		cp->spec.nodes = calloc(nn + 1, sizeof(*cp->spec.nodes));
+		if (cp->spec.name == NULL || cp->spec.nodes == NULL) {
+			rc = -ENOMEM;
+			goto err;
+		}
+		for (yaml_node_item_t *it = v->data.sequence.items.start;
+		     it < v->data.sequence.items.top; it++) {
+			unsigned idx = cp->spec.n_nodes++;
+
+			rc = parse_node(l, name, idx, yaml_document_get_node(&l->doc, *it),
+					&cp->spec.nodes[idx]);
+			if (rc != 0)
+				goto err;
+		}
+	}
+	*out = ps;
+	*n_out = n;
+	return 0;
+err:
+	free_pipelines(ps, n);
+	return rc;
+}
+
+int
+cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t errlen)
+{
+	struct cp_config tmp = *c;
+	struct loader l = { .path = path, .err = err, .errlen = errlen, .c = &tmp };
+	struct cp_config_pipeline *pipes = NULL;
+	unsigned n_pipes = 0;
+	yaml_parser_t parser;
+	yaml_node_t *root;
+	uint32_t seen = 0;
+	FILE *f;
+	int rc = 0;
+
+	f = fopen(path, "rb");
+	if (f == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_file(&parser, f);
+	if (!yaml_parser_load(&parser, &l.doc)) {
+		snprintf(err, errlen, "%s:%zu:%zu: YAML syntax error: %s", path,
+			 parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+			 parser.problem ? parser.problem : "unknown");
+		yaml_parser_delete(&parser);
+		fclose(f);
+		return -EINVAL;
+	}
+	root = yaml_document_get_root_node(&l.doc);
+	if (root == NULL || (root->type == YAML_SCALAR_NODE && scalar(root)[0] == '\0'))
+		goto done; /* empty file: defaults */
+	if (root->type != YAML_MAPPING_NODE) {
+		rc = fail(&l, root, "expected a mapping of sections at the top level");
+		goto done;
+	}
+	for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
+	     p < root->data.mapping.pairs.top && rc == 0; p++) {
+		yaml_node_t *k = yaml_document_get_node(&l.doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&l.doc, p->value);
+		const char *ks = scalar(k);
+		unsigned i;
+
+		for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+			if (ks && strcmp(ks, sections[i].name) == 0)
+				break;
+		if (i == sizeof(sections) / sizeof(sections[0])) {
+			rc = fail(&l, k,
+				  "unknown section '%s' (expected server, dataplane, limits, "
+				  "logging, pipelines)",
+				  ks ? ks : "?");
+			break;
+		}
+		if (seen & (1u << i)) {
+			rc = fail(&l, k, "duplicate section '%s'", ks);
+			break;
+		}
+		seen |= 1u << i;
+		if (sections[i].fields == NULL) {
+			rc = parse_pipelines(&l, v, &pipes, &n_pipes);
+			l.have_pipelines = rc == 0;
+		} else if (v->type == YAML_SCALAR_NODE && scalar(v)[0] == '\0') {
+			continue; /* "server:" with nothing under it */
+		} else {
+			rc = parse_section(&l, &sections[i], v);
+		}
+	}
+done:
+	yaml_document_delete(&l.doc);
+	yaml_parser_delete(&parser);
+	fclose(f);
+	if (rc != 0) {
+		if (l.have_eal)
+			free_strlist(tmp.eal_args, tmp.n_eal_args);
+		free_pipelines(pipes, n_pipes);
+		return rc;
+	}
+	/* Commit: tmp's scalars, and the lists the file set (the old ones freed). */
+	if (l.have_eal)
+		free_strlist(c->eal_args, c->n_eal_args);
+	if (l.have_pipelines) {
+		free_pipelines(c->pipelines, c->n_pipelines);
+		tmp.pipelines = pipes;
+		tmp.n_pipelines = n_pipes;
+	}
+	*c = tmp;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	return 0;
+}

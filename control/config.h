@@ -1,0 +1,63 @@
+/**
+ * @file
+ * Configuration: built-in defaults, the YAML file, and the command line on top.
+ *
+ * The file is parsed with libyaml into a document, then walked with declarative tables (one
+ * row per key: name, type, offset, bounds), nginx style: a new setting is a new row. Every
+ * error names file:line:column and what is wrong; unknown keys are errors. Loading is
+ * all-or-nothing: on error the target config is unchanged.
+ *
+ * Context: control plane, single-threaded use. Ownership: a struct cp_config owns its strings,
+ * arrays and pipeline specs; free with cp_config_free().
+ */
+#ifndef COREPIPE_CP_CONFIG_H
+#define COREPIPE_CP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "control/log.h"
+#include "dataplane/dataplane.h"
+#include "dataplane/pipeline.h"
+
+/** A pipeline from the file, with the line it starts on (for error messages). */
+struct cp_config_pipeline {
+	struct dp_spec spec; /**< strings malloc'd, owned by the config */
+	int line;
+};
+
+struct cp_config {
+	/* server */
+	char grpc_listen[128];
+	uint32_t max_message_bytes;
+	/* dataplane */
+	unsigned workers; /**< 0: one per CPU but the main one (min 1) */
+	char lcores[128]; /**< EAL lcore map; "" derives it from workers */
+	struct dp_dataplane_conf dp;
+	char **eal_args;
+	unsigned n_eal_args;
+	/* limits */
+	unsigned max_nodes;
+	/* logging */
+	enum cp_log_level log_level;
+	/* pipelines */
+	unsigned n_pipelines;
+	struct cp_config_pipeline *pipelines;
+	/* where it came from ("" for built-in defaults) */
+	char path[512];
+};
+
+/** Fill @p c with the built-in defaults (the embedded configuration). */
+void cp_config_init(struct cp_config *c);
+
+/**
+ * Load @p path over the current values of @p c (keys absent from the file keep theirs).
+ * @return 0, or -ENOENT/-EACCES (cannot read), -EINVAL (invalid: @p err holds
+ * "path:line:col: message"). On error @p c is unchanged.
+ */
+int cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t errlen);
+
+/** Free what @p c owns and reset it to zero. */
+void cp_config_free(struct cp_config *c);
+
+#endif

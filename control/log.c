@@ -1,0 +1,301 @@
+/*
+ * JSON-lines logger. Formatting happens in a 4 KiB stack buffer; values that do not fit are
+ * cut and marked with "..."; the line is written with a single write(2) to fd 2, which the
+ * kernel keeps whole for pipes and files, so concurrent lines never interleave.
+ */
+#include "control/log.h"
+
+#include <errno.h>
+#include <grpc/support/log.h>
+#include <rte_log.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LINE_MAX_BYTES 4096
+
+static atomic_int g_level = CP_LOG_INFO;
+
+void
+cp_log_set_level(enum cp_log_level level)
+{
+	atomic_store_explicit(&g_level, (int)level, memory_order_relaxed);
+}
+
+enum cp_log_level
+cp_log_get_level(void)
+{
+	return (enum cp_log_level)atomic_load_explicit(&g_level, memory_order_relaxed);
+}
+
+int
+cp_log_level_parse(const char *s, enum cp_log_level *out)
+{
+	if (strcasecmp(s, "debug") == 0)
+		*out = CP_LOG_DEBUG;
+	else if (strcasecmp(s, "info") == 0)
+		*out = CP_LOG_INFO;
+	else if (strcasecmp(s, "warn") == 0 || strcasecmp(s, "warning") == 0)
+		*out = CP_LOG_WARN;
+	else if (strcasecmp(s, "error") == 0)
+		*out = CP_LOG_ERROR;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *
+cp_log_level_name(enum cp_log_level level)
+{
+	switch (level) {
+	case CP_LOG_DEBUG:
+		return "debug";
+	case CP_LOG_WARN:
+		return "warn";
+	case CP_LOG_ERROR:
+		return "error";
+	default:
+		return "info";
+	}
+}
+
+/* ==== Formatting ============================================================================ */
+
+struct out {
+	char *buf;
+	size_t len, pos; /* pos <= len - 2: room is kept for "}\n" */
+	bool full;
+};
+
+static void
+put(struct out *o, const char *s, size_t n)
+{
+	size_t room = o->len - 2 - o->pos;
+
+	if (n > room) {
+		n = room;
+		o->full = true;
+	}
+	memcpy(o->buf + o->pos, s, n);
+	o->pos += n;
+}
+
+static void
+puts_raw(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+/* JSON string with escapes; invalid UTF-8 bytes become U+FFFD. */
+static void
+put_json_str(struct out *o, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	put(o, "\"", 1);
+	while (*p && !o->full) {
+		unsigned char c = *p;
+
+		if (c == '"' || c == '\\') {
+			char e[2] = { '\\', (char)c };
+
+			put(o, e, 2);
+			p++;
+		} else if (c == '\n') {
+			put(o, "\\n", 2);
+			p++;
+		} else if (c == '\r') {
+			put(o, "\\r", 2);
+			p++;
+		} else if (c == '\t') {
+			put(o, "\\t", 2);
+			p++;
+		} else if (c < 0x20 || c == 0x7f) {
+			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+			put(o, e, 6);
+			p++;
+		} else if (c < 0x80) {
+			put(o, (const char *)p, 1);
+			p++;
+		} else {
+			/* Validate one UTF-8 sequence. */
+			int n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+			int i;
+
+			for (i = 1; i < n && (p[i] & 0xc0) == 0x80; i++)
+				;
+			if (n == 0 || i < n) {
+				put(o, "\\ufffd", 6);
+				p++;
+			} else {
+				put(o, (const char *)p, (size_t)n);
+				p += n;
+			}
+		}
+	}
+	if (o->full) {
+		/* Close the string so the line stays valid JSON: back up to make room. */
+		o->pos = o->pos > o->len - 10 ? o->len - 10 : o->pos;
+		o->full = false;
+		put(o, "...\"", 4);
+		o->full = true;
+		return;
+	}
+	put(o, "\"", 1);
+}
+
+size_t
+cp_log_format(char *buf, size_t len, enum cp_log_level level, const char *msg,
+	      const struct cp_log_field *fields)
+{
+	struct out o = { .buf = buf, .len = len, .pos = 0, .full = false };
+	struct timeval tv;
+	struct tm tm;
+	char ts[64], num[64];
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(num, sizeof(num), ".%06ldZ", (long)tv.tv_usec);
+	puts_raw(&o, "{\"ts\":\"");
+	puts_raw(&o, ts);
+	puts_raw(&o, num);
+	puts_raw(&o, "\",\"level\":\"");
+	puts_raw(&o, cp_log_level_name(level));
+	puts_raw(&o, "\",\"msg\":");
+	put_json_str(&o, msg);
+	for (const struct cp_log_field *f = fields; f && f->key && !o.full; f++) {
+		put(&o, ",", 1);
+		put_json_str(&o, f->key);
+		put(&o, ":", 1);
+		switch (f->type) {
+		case CP_LT_STR:
+			put_json_str(&o, f->s);
+			break;
+		case CP_LT_INT:
+			snprintf(num, sizeof(num), "%lld", (long long)f->i);
+			puts_raw(&o, num);
+			break;
+		case CP_LT_U64:
+			snprintf(num, sizeof(num), "%llu", (unsigned long long)f->u);
+			puts_raw(&o, num);
+			break;
+		case CP_LT_DBL:
+			if (f->d != f->d || f->d > 1e308 || f->d < -1e308)
+				puts_raw(&o, "null"); /* JSON has no NaN or infinities */
+			else {
+				snprintf(num, sizeof(num), "%.17g", f->d);
+				puts_raw(&o, num);
+			}
+			break;
+		case CP_LT_BOOL:
+			puts_raw(&o, f->b ? "true" : "false");
+			break;
+		default:
+			puts_raw(&o, "null");
+			break;
+		}
+	}
+	if (o.full) {
+		/* A field was cut inside a number or after a string: end the object cleanly. */
+		o.pos = o.pos > o.len - 24 ? o.len - 24 : o.pos;
+		o.full = false;
+		puts_raw(&o, ",\"truncated\":true");
+	}
+	buf[o.pos++] = '}';
+	buf[o.pos++] = '\n';
+	return o.pos;
+}
+
+void
+cp_log_fields(enum cp_log_level level, const char *msg, const struct cp_log_field *fields)
+{
+	char buf[LINE_MAX_BYTES];
+	size_t n;
+	ssize_t w;
+
+	if ((int)level < atomic_load_explicit(&g_level, memory_order_relaxed))
+		return;
+	n = cp_log_format(buf, sizeof(buf), level, msg, fields);
+	do
+		w = write(STDERR_FILENO, buf, n);
+	while (w < 0 && errno == EINTR);
+}
+
+/* ==== Foreign log sources =================================================================== */
+
+struct stream_ctx {
+	const char *component;
+	char line[LINE_MAX_BYTES / 2];
+	size_t len;
+};
+
+static void
+stream_flush_line(struct stream_ctx *c)
+{
+	/* DPDK tells the level of the message being written (RTE_LOG_EMERG=1..DEBUG=8). */
+	int rl = rte_log_cur_msg_loglevel();
+	const int err = RTE_LOG_ERR, warn = RTE_LOG_WARNING, dbg = RTE_LOG_DEBUG;
+	enum cp_log_level lvl = rl <= err ? CP_LOG_ERROR
+				: rl == warn ? CP_LOG_WARN
+				: rl == dbg ? CP_LOG_DEBUG
+							: CP_LOG_INFO;
+	char *s = c->line;
+
+	c->line[c->len] = '\0';
+	if (c->len > 0)
+		cp_log(lvl, s, CP_LF_STR("component", c->component));
+	c->len = 0;
+}
+
+static ssize_t
+stream_write(void *cookie, const char *buf, size_t size)
+{
+	struct stream_ctx *c = cookie;
+
+	for (size_t i = 0; i < size; i++) {
+		if (buf[i] == '\n' || c->len == sizeof(c->line) - 1)
+			stream_flush_line(c);
+		if (buf[i] != '\n')
+			c->line[c->len++] = buf[i];
+	}
+	return (ssize_t)size;
+}
+
+FILE *
+cp_log_stream(const char *component)
+{
+	static struct stream_ctx ctx;
+	cookie_io_functions_t fns = { .write = stream_write };
+	FILE *f;
+
+	ctx.component = component;
+	f = fopencookie(&ctx, "w", fns);
+	if (f != NULL)
+		setvbuf(f, NULL, _IOLBF, 0);
+	return f;
+}
+
+static void
+grpc_log(gpr_log_func_args *a)
+{
+	enum cp_log_level lvl = a->severity == GPR_LOG_SEVERITY_ERROR  ? CP_LOG_ERROR
+				: a->severity == GPR_LOG_SEVERITY_INFO ? CP_LOG_INFO
+								       : CP_LOG_DEBUG;
+
+	cp_log(lvl, a->message, CP_LF_STR("component", "grpc"), CP_LF_STR("file", a->file),
+	       CP_LF_INT("line", a->line));
+}
+
+void
+cp_log_grpc_hook(void)
+{
+	gpr_set_log_function(grpc_log);
+	gpr_set_log_verbosity(cp_log_get_level() == CP_LOG_DEBUG ? GPR_LOG_SEVERITY_DEBUG
+								 : GPR_LOG_SEVERITY_ERROR);
+}

@@ -1,0 +1,125 @@
+/*
+ * convert: change the sample format of audio.
+ *
+ * S16LE -> F32LE is x / 32768 (exact). F32LE -> S16LE is round-to-nearest (ties to even) of
+ * x * 32768, saturated to [-32768, 32767], NaN -> 0. Rate and channels are unchanged.
+ * Widening takes a new buffer twice the size; narrowing is done in place (each 2-byte write
+ * lands below the 4-byte read it comes from). Same format in and out is a no-op.
+ */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "dataplane/node.h"
+
+struct convert_conf {
+	uint8_t to; /* enum dp_sample_fmt */
+};
+
+static const struct dp_param_def convert_params[] = {
+	{ "format", "Output sample format: s16le or f32le.", true, NULL },
+};
+
+static int
+convert_compile(void *conf, const struct dp_node_args *args, struct dp_err *err)
+{
+	struct convert_conf *c = conf;
+	const char *s = dp_node_arg(args, "format");
+
+	if (strcmp(s, "s16le") == 0)
+		c->to = DP_FMT_S16LE;
+	else if (strcmp(s, "f32le") == 0)
+		c->to = DP_FMT_F32LE;
+	else
+		return dp_err_set(err, DP_INVALID_ARGUMENT,
+				  "param format: expected s16le or f32le, got '%.40s'", s),
+		       -EINVAL;
+	return 0;
+}
+
+static int
+convert_infer(const void *conf, const struct dp_format *in, struct dp_format *out,
+	      struct dp_err *err)
+{
+	const struct convert_conf *c = conf;
+
+	(void)err;
+	*out = *in;
+	out->kind = DP_KIND_AUDIO;
+	out->fmt = c->to;
+	return 0;
+}
+
+/* Hot path: per buffer, worker lcores. No locks, syscalls, allocation or logging. */
+
+static inline int16_t
+f32_to_s16(float x)
+{
+	float v = x * 32768.0f;
+
+	if (v != v)
+		return 0;
+	if (v >= 32767.0f)
+		return 32767;
+	if (v <= -32768.0f)
+		return -32768;
+	return (int16_t)lrintf(v);
+}
+
+static int
+convert_process(const void *conf, struct dp_exec *x)
+{
+	const struct convert_conf *c = conf;
+	uint32_t len = x->buf->len;
+
+	if (x->fmt.fmt == c->to)
+		return DP_OK;
+	if (c->to == DP_FMT_F32LE) {
+		uint32_t n = len / 2;
+		struct dp_buf *out = dp_exec_take_out(x, (uint64_t)n * 4);
+		struct dp_format f = x->fmt;
+		const uint8_t *src = x->buf->data;
+
+		if (out == NULL)
+			return x->res->err.status;
+		for (uint32_t i = 0; i < n; i++) {
+			int16_t s;
+			float v;
+
+			memcpy(&s, src + 2 * i, 2);
+			v = (float)s / 32768.0f;
+			memcpy(out->data + 4 * i, &v, 4);
+		}
+		f.fmt = DP_FMT_F32LE;
+		dp_exec_commit_out(x, out, &f);
+	} else {
+		uint32_t n = len / 4;
+		uint8_t *p = x->buf->data;
+
+		for (uint32_t i = 0; i < n; i++) {
+			float v;
+			int16_t s;
+
+			memcpy(&v, p + 4 * i, 4);
+			s = f32_to_s16(v);
+			memcpy(p + 2 * i, &s, 2);
+		}
+		x->buf->len = n * 2;
+		x->fmt.fmt = DP_FMT_S16LE;
+	}
+	return DP_OK;
+}
+
+static const struct dp_node_type convert_node = {
+	.name = "convert",
+	.summary = "Convert audio between s16le and f32le (x/32768; round and saturate back).",
+	.params = convert_params,
+	.n_params = 1,
+	.accepts = DP_ACCEPT_AUDIO,
+	.conf_size = sizeof(struct convert_conf),
+	.compile = convert_compile,
+	.infer = convert_infer,
+	.process = convert_process,
+};
+
+DP_NODE_REGISTER(convert_node)

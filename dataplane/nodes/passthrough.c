@@ -1,0 +1,24 @@
+/*
+ * passthrough: output = input, for any payload. The identity pipeline is the baseline every
+ * benchmark compares against: its cost is the framework's cost.
+ */
+#include "dataplane/node.h"
+
+/* Hot path: per buffer, worker lcores. No locks, syscalls, allocation or logging. */
+
+static int
+passthrough_process(const void *conf, struct dp_exec *x)
+{
+	(void)conf;
+	(void)x;
+	return DP_OK;
+}
+
+static const struct dp_node_type passthrough_node = {
+	.name = "passthrough",
+	.summary = "Output = input; any payload.",
+	.accepts = DP_ACCEPT_ANY,
+	.process = passthrough_process,
+};
+
+DP_NODE_REGISTER(passthrough_node)
