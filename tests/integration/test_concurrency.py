@@ -1,0 +1,144 @@
+"""Concurrency against a started corepiped: 32 clients (one connection each) hammer Execute on a
+pipeline that another client replaces 100 times; zero calls may fail and every answer must be
+exactly what one of the two versions produces. Bounded in count and time."""
+import threading
+import time
+import unittest
+
+import grpc
+
+import corepipe_pb2 as pb
+from reference import crc32c, gain_s16, pack_s16
+from serverlib import RPC_TIMEOUT_S as T, S16, Server, Stubs, audio, spec
+
+CONFIG = """
+pipelines:
+  hot:
+    - type: gain
+      params: { db: "6" }
+    - type: crc32c
+"""
+
+CLIENTS = 32
+CALLS_PER_CLIENT = 150
+REPLACES = 100
+WALL_LIMIT_S = 120
+
+SAMPLES = [((i * 7919) % 65536) - 32768 for i in range(160)]  # one 10 ms frame at 16 kHz
+VERSION_A = spec("hot", ("gain", {"db": "6"}), ("crc32c", {}))
+VERSION_B = spec("hot", ("gain", {"db": "-6"}), ("crc32c", {}))
+
+
+def expected(db):
+    out = pack_s16(gain_s16(SAMPLES, db))
+    return out, crc32c(out)
+
+
+class ReplaceUnderLoadTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(CONFIG).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.srv.stop()
+        assert code == 0, "exit code %r\n%s" % (code, cls.srv.log())
+
+    def test_replace_100_times_under_32_clients(self):
+        want = {expected(6.0), expected(-6.0)}
+        payload = audio(S16, pack_s16(SAMPLES))
+        failures, results = [], {w: 0 for w in want}
+        lock = threading.Lock()
+        deadline = time.monotonic() + WALL_LIMIT_S
+        start = threading.Barrier(CLIENTS + 1)
+
+        def client(idx):
+            ch = grpc.insecure_channel(f"127.0.0.1:{self.srv.port}",
+                                       options=[("grpc.use_local_subchannel_pool", 1)])
+            stub = Stubs(ch)
+            local = {w: 0 for w in want}
+            start.wait(30)
+            for _ in range(CALLS_PER_CLIENT):
+                if time.monotonic() > deadline:
+                    with lock:
+                        failures.append((idx, "wall-clock limit"))
+                    break
+                try:
+                    r = stub.execute(pb.ExecuteRequest(name="hot", input=payload), timeout=T)
+                    got = (r.output.audio.samples, r.annotations["crc32c"])
+                    if got in local:
+                        local[got] += 1
+                    else:
+                        with lock:
+                            failures.append((idx, "unexpected output"))
+                except grpc.RpcError as e:
+                    with lock:
+                        failures.append((idx, e.code(), e.details()))
+            ch.close()
+            with lock:
+                for k, v in local.items():
+                    results[k] += v
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        start.wait(30)
+        versions = []
+        for i in range(REPLACES):
+            info = self.srv.stub.put(
+                pb.PutPipelineRequest(pipeline=VERSION_B if i % 2 == 0 else VERSION_A),
+                timeout=T)
+            versions.append(info.version)
+            time.sleep(0.005)
+        for t in threads:
+            t.join(WALL_LIMIT_S)
+            self.assertFalse(t.is_alive(), "client thread hung")
+        self.assertEqual(failures, [])
+        self.assertEqual(sum(results.values()), CLIENTS * CALLS_PER_CLIENT)
+        self.assertEqual(versions, sorted(versions), "versions increase")
+        self.assertEqual(len(set(versions)), REPLACES)
+        # Both versions were actually served while the replaces ran.
+        self.assertTrue(all(v > 0 for v in results.values()), results)
+
+    def test_sequential_and_mixed(self):
+        payload = audio(S16, pack_s16(SAMPLES))
+        inline = spec("", ("gain", {"db": "-6"}), ("crc32c", {}))
+        out, crc = expected(-6.0)
+        for i in range(200):
+            if i % 2:
+                r = self.srv.stub.execute(pb.ExecuteRequest(inline=inline, input=payload),
+                                          timeout=T)
+                self.assertEqual((r.output.audio.samples, r.annotations["crc32c"]), (out, crc))
+            else:
+                r = self.srv.stub.execute(pb.ExecuteRequest(name="hot", input=payload),
+                                          timeout=T)
+                self.assertIn((r.output.audio.samples, r.annotations["crc32c"]),
+                              {expected(6.0), expected(-6.0)})
+
+
+class ShutdownTest(unittest.TestCase):
+    def test_sigterm_answers_in_flight_and_exits_zero(self):
+        srv = Server(CONFIG).start()
+        payload = audio(S16, pack_s16(SAMPLES))
+        futures = [srv.stub.execute.future(pb.ExecuteRequest(name="hot", input=payload),
+                                           timeout=T) for _ in range(200)]
+        code = srv.stop()
+        self.assertEqual(code, 0, srv.log())
+        ok = other = 0
+        for f in futures:
+            try:
+                f.result(timeout=T)
+                ok += 1
+            except grpc.RpcError as e:
+                # Calls the listener never accepted fail on the client side; none may hang.
+                self.assertIn(e.code(), (grpc.StatusCode.UNAVAILABLE,
+                                         grpc.StatusCode.CANCELLED), e.details())
+                other += 1
+        self.assertEqual(ok + other, 200)
+        msgs = [l.get("msg") for l in srv.logs_json()]
+        self.assertIn("shutdown requested", msgs)
+        self.assertIn("stopped", msgs)
+
+
+if __name__ == "__main__":
+    unittest.main()
