@@ -156,7 +156,7 @@ asan: deps
 
 tsan: deps
 	@$(MAKE) --no-print-directory VARIANT=tsan $(patsubst build/release/%,build/tsan/%,$(STRESS_BIN))
-	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:suppressions=$(abspath tests/tsan.supp) \
 		$(MAKE) --no-print-directory VARIANT=tsan stress
 
 fuzz-bins: $(FUZZ_BIN)

@@ -295,11 +295,10 @@ dp_pipeline_unref(struct dp_pipeline *p)
 {
 	if (p == NULL)
 		return;
-	/* Release: our uses of p happen before the free; pairs with the acquire fence below
-	 * on the thread that drops the last reference. */
-	if (atomic_fetch_sub_explicit(&p->refcnt, 1, memory_order_release) != 1)
+	/* Acq_rel: our uses of p happen before the free (release), and the thread that drops
+	 * the last reference sees everyone else's uses (acquire). Control plane only. */
+	if (atomic_fetch_sub_explicit(&p->refcnt, 1, memory_order_acq_rel) != 1)
 		return;
-	atomic_thread_fence(memory_order_acquire);
 	for (unsigned i = 0; i < p->n_nodes; i++)
 		free(p->nodes[i].conf);
 	dp_spec_free(p->spec);

@@ -32,9 +32,13 @@ dp_registry_create(void)
 	return r;
 }
 
+int dp_rcu_qs_token;
+
 static void
 release_cb(struct rcu_head *head)
 {
+	/* After a grace period: every reader's quiescent state happened before this. */
+	DP_TSAN_ACQUIRE(&dp_rcu_qs_token);
 	dp_pipeline_unref(caa_container_of(head, struct dp_pipeline, rcu));
 }
 
@@ -79,7 +83,7 @@ dp_registry_put(struct dp_registry *r, struct dp_pipeline *p, struct dp_registry
 		p->id = lowest_free_id(r);
 		if (p->id == 0) {
 			if (!was_online)
-				urcu_qsbr_thread_offline();
+				dp_rcu_thread_offline();
 			pthread_mutex_unlock(&r->lock);
 			dp_pipeline_unref(p);
 			return -ENOSPC;
@@ -88,10 +92,11 @@ dp_registry_put(struct dp_registry *r, struct dp_pipeline *p, struct dp_registry
 	}
 	p->version = r->next_version++;
 	/* Publish: add_replace's release pairs with the lookup's rcu_dereference. */
+	DP_TSAN_RELEASE(p);
 	ret = cds_lfht_add_replace(r->ht, p->hash, dp_registry_match, p->name, &p->node);
 	rcu_assign_pointer(r->by_id[p->id], p);
 	if (!was_online)
-		urcu_qsbr_thread_offline();
+		dp_rcu_thread_offline();
 	info->id = p->id;
 	info->version = p->version;
 	info->replaced = ret != NULL;
@@ -122,7 +127,7 @@ dp_registry_delete(struct dp_registry *r, const char *name)
 		r->count--;
 	}
 	if (!was_online)
-		urcu_qsbr_thread_offline();
+		dp_rcu_thread_offline();
 	pthread_mutex_unlock(&r->lock);
 	if (rc == 0)
 		urcu_qsbr_call_rcu(&old->rcu, release_cb);
@@ -145,7 +150,7 @@ dp_registry_get(struct dp_registry *r, const char *name)
 	if (p != NULL)
 		dp_pipeline_ref(p);
 	if (!was_online)
-		urcu_qsbr_thread_offline();
+		dp_rcu_thread_offline();
 	return p;
 }
 
@@ -176,7 +181,7 @@ dp_registry_for_each(struct dp_registry *r, int (*fn)(struct dp_pipeline *p, voi
 				snap[n++] = p;
 			}
 		}
-		urcu_qsbr_thread_offline();
+		dp_rcu_thread_offline();
 	} else {
 		cds_lfht_for_each_entry (r->ht, &it, p, node) {
 			if (n < cap) {
@@ -211,7 +216,7 @@ dp_registry_destroy(struct dp_registry *r)
 		if (cds_lfht_del(r->ht, &p->node) == 0)
 			urcu_qsbr_call_rcu(&p->rcu, release_cb);
 	}
-	urcu_qsbr_thread_offline();
+	dp_rcu_thread_offline();
 	/* Every callback, ours and rculfhash's, has run once this returns. */
 	urcu_qsbr_barrier();
 	cds_lfht_destroy(r->ht, NULL);

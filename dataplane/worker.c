@@ -170,7 +170,7 @@ dp_worker_poll_once(struct dp_worker *w)
 
 	n = rte_ring_sc_dequeue_burst(w->ingress, (void **)reqs, DP_WORKER_BURST, NULL);
 	if (n == 0) {
-		urcu_qsbr_quiescent_state();
+		dp_rcu_quiescent_state();
 		return 0;
 	}
 	for (i = 0; i < n && i < PREFETCH_OFFSET; i++)
@@ -202,7 +202,7 @@ dp_worker_poll_once(struct dp_worker *w)
 	STAT_ADD(s->requests, n);
 	STAT_ADD(s->bursts, 1);
 	/* Quiescent state: every pipeline pointer looked up in this burst is dead now. */
-	urcu_qsbr_quiescent_state();
+	dp_rcu_quiescent_state();
 	return n;
 }
 
@@ -218,7 +218,7 @@ idle_sleep(struct dp_worker *w)
 	if (!rte_ring_empty(w->ingress) || atomic_load_explicit(&w->stop, memory_order_relaxed))
 		return;
 	/* Offline while asleep, so grace periods (pipeline replaces) need not wait for us. */
-	urcu_qsbr_thread_offline();
+	dp_rcu_thread_offline();
 	dp_wake_wait(&w->wake, seen, (uint64_t)w->conf.sleep_max_us * 1000);
 	urcu_qsbr_thread_online();
 	STAT_ADD(w->stats.sleeps, 1);
@@ -269,6 +269,7 @@ dp_worker_run(void *arg)
 	while (dp_worker_poll_once(w) != 0)
 		;
 	atomic_store_explicit(&w->running, false, memory_order_release);
+	dp_rcu_thread_offline();
 	urcu_qsbr_unregister_thread();
 	return 0;
 }

@@ -1,0 +1,253 @@
+/*
+ * Pipeline compilation errors (exact messages naming node index, type and parameter), type
+ * flow, spec copies, names, and the runner's buffer ownership when a node replaces the buffer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "dataplane/pipeline.h"
+#include "tests/fakes/test_env.h"
+
+static struct dp_pools *g_pools;
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	if (test_eal_up() != 0)
+		return -1;
+	g_pools = test_pools_create("tp");
+	return g_pools ? 0 : -1;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < g_pools->n_classes; i++)
+		assert_int_equal(dp_pools_in_use(g_pools, i), 0);
+	dp_pools_destroy(g_pools);
+	test_eal_down();
+	return 0;
+}
+
+#define P(k, v) { .key = (char *)(k), .value = (char *)(v) }
+
+static struct dp_param g_db6[] = { P("db", "6") };
+static struct dp_param g_f32[] = { P("format", "f32le") };
+static struct dp_param g_s16[] = { P("format", "s16le") };
+
+static void
+expect_error(struct dp_node_spec *nodes, unsigned n, unsigned max, const char *msg)
+{
+	struct dp_spec s = { .name = "x", .n_nodes = n, .nodes = nodes };
+	struct dp_err err = { 0 };
+
+	assert_null(dp_pipeline_compile(&s, max, &err));
+	assert_int_equal(err.status, DP_INVALID_ARGUMENT);
+	assert_string_equal(err.msg, msg);
+}
+
+static void
+test_compile_unknown_type(void **state)
+{
+	struct dp_node_spec n[] = { { .type = "passthrough" }, { .type = "nope" } };
+
+	(void)state;
+	expect_error(n, 2, 32, "node 1 (nope): unknown node type");
+}
+
+static void
+test_compile_unknown_param(void **state)
+{
+	struct dp_param p[] = { P("db", "1"), P("x", "2") };
+	struct dp_node_spec n[] = { { .type = "gain", .n_params = 2, .params = p } };
+
+	(void)state;
+	expect_error(n, 1, 32, "node 0 (gain): unknown param 'x'");
+}
+
+static void
+test_compile_missing_required_param(void **state)
+{
+	struct dp_node_spec n[] = { { .type = "crc32c" }, { .type = "gain" } };
+
+	(void)state;
+	expect_error(n, 2, 32, "node 1 (gain): param db: required");
+}
+
+static void
+test_compile_bad_value(void **state)
+{
+	struct dp_param p[] = { P("db", "loud") };
+	struct dp_node_spec n[] = { { .type = "passthrough" },
+				    { .type = "passthrough" },
+				    { .type = "gain", .n_params = 1, .params = p } };
+
+	(void)state;
+	expect_error(n, 3, 32, "node 2 (gain): param db: not a number: 'loud'");
+}
+
+static void
+test_compile_node_count_limits(void **state)
+{
+	struct dp_node_spec n[5];
+
+	(void)state;
+	for (int i = 0; i < 5; i++)
+		n[i] = (struct dp_node_spec){ .type = "passthrough" };
+	expect_error(n, 0, 32, "pipeline has no nodes");
+	expect_error(n, 5, 4, "pipeline has 5 nodes, more than the limit 4");
+}
+
+static void
+test_compile_type_flow_is_tracked(void **state)
+{
+	struct dp_node_spec ok[] = { { .type = "convert", .n_params = 1, .params = g_f32 },
+				     { .type = "gain", .n_params = 1, .params = g_db6 },
+				     { .type = "convert", .n_params = 1, .params = g_s16 },
+				     { .type = "crc32c" } };
+	struct dp_spec s = { .name = "flow", .n_nodes = 4, .nodes = ok };
+	struct dp_err err;
+	struct dp_pipeline *p = dp_pipeline_compile(&s, 32, &err);
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(p->n_nodes, 4);
+	assert_int_equal(p->out_hint.kind, DP_KIND_AUDIO);
+	assert_int_equal(p->out_hint.fmt, DP_FMT_S16LE);
+	/* The compiled pipeline owns a copy of its spec. */
+	assert_ptr_not_equal(p->spec->nodes, ok);
+	assert_string_equal(p->spec->nodes[1].params[0].value, "6");
+	dp_pipeline_unref(p);
+}
+
+static void
+test_spec_dup_is_deep(void **state)
+{
+	struct dp_node_spec n[] = { { .type = "gain", .n_params = 1, .params = g_db6 } };
+	struct dp_spec s = { .name = "orig", .n_nodes = 1, .nodes = n };
+	struct dp_spec *d = dp_spec_dup(&s);
+
+	(void)state;
+	assert_non_null(d);
+	assert_string_equal(d->name, "orig");
+	assert_ptr_not_equal(d->name, s.name);
+	assert_string_equal(d->nodes[0].params[0].key, "db");
+	assert_ptr_not_equal(d->nodes[0].params[0].value, g_db6[0].value);
+	dp_spec_free(d);
+	dp_spec_free(NULL);
+}
+
+static void
+test_pipeline_name_valid(void **state)
+{
+	char long_name[80];
+
+	(void)state;
+	assert_true(dp_pipeline_name_valid("a"));
+	assert_true(dp_pipeline_name_valid("Voice_v2.1-beta"));
+	assert_false(dp_pipeline_name_valid(""));
+	assert_false(dp_pipeline_name_valid(NULL));
+	assert_false(dp_pipeline_name_valid("has space"));
+	assert_false(dp_pipeline_name_valid("slash/name"));
+	assert_false(dp_pipeline_name_valid("é"));
+	memset(long_name, 'a', 63);
+	long_name[63] = '\0';
+	assert_true(dp_pipeline_name_valid(long_name));
+	long_name[63] = 'a';
+	long_name[64] = '\0';
+	assert_false(dp_pipeline_name_valid(long_name));
+}
+
+static void
+test_run_rejects_partial_frames_and_frees_nothing_twice(void **state)
+{
+	struct dp_node_spec n[] = { { .type = "passthrough" } };
+	struct dp_spec s = { .name = "r", .n_nodes = 1, .nodes = n };
+	struct dp_err err;
+	struct dp_pipeline *p = dp_pipeline_compile(&s, 32, &err);
+	struct dp_result res = { 0 };
+	struct dp_exec x = { .pools = g_pools, .res = &res };
+
+	(void)state;
+	x.fmt = (struct dp_format){ .kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 2,
+				    .rate = 48000 };
+	x.buf = dp_pools_get(g_pools, 12); /* 1.5 frames of stereo f32 */
+	assert_int_equal(dp_pipeline_run(p, &x), DP_INVALID_ARGUMENT);
+	assert_non_null(strstr(res.err.msg, "not a whole number of 8-byte frames"));
+	dp_buf_free(x.buf);
+	dp_pipeline_unref(p);
+}
+
+static void
+test_run_widening_replaces_buffer_and_frees_input(void **state)
+{
+	struct dp_node_spec n[] = { { .type = "convert", .n_params = 1, .params = g_f32 } };
+	struct dp_spec s = { .name = "w", .n_nodes = 1, .nodes = n };
+	struct dp_err err;
+	struct dp_pipeline *p = dp_pipeline_compile(&s, 32, &err);
+	struct dp_result res = { 0 };
+	struct dp_exec x = { .pools = g_pools, .res = &res };
+	unsigned small_before = dp_pools_in_use(g_pools, 0);
+	struct dp_buf *in;
+
+	(void)state;
+	x.fmt = (struct dp_format){ .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1,
+				    .rate = 8000 };
+	in = x.buf = dp_pools_get(g_pools, 200); /* 256 B class; output 400 B needs 4 KiB */
+	memset(in->data, 0, 200);
+	assert_int_equal(dp_pipeline_run(p, &x), DP_OK);
+	assert_ptr_not_equal(x.buf, in);
+	assert_int_equal(x.buf->len, 400);
+	assert_int_equal(x.buf->cap, 4096);
+	assert_int_equal(dp_pools_in_use(g_pools, 0), small_before); /* input returned */
+	dp_buf_free(x.buf);
+	dp_pipeline_unref(p);
+}
+
+static void
+test_run_output_larger_than_largest_class_is_out_of_range(void **state)
+{
+	struct dp_node_spec n[] = { { .type = "convert", .n_params = 1, .params = g_f32 } };
+	struct dp_spec s = { .name = "big", .n_nodes = 1, .nodes = n };
+	struct dp_err err;
+	struct dp_pipeline *p = dp_pipeline_compile(&s, 32, &err);
+	struct dp_result res = { 0 };
+	struct dp_exec x = { .pools = g_pools, .res = &res };
+
+	(void)state;
+	x.fmt = (struct dp_format){ .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1,
+				    .rate = 8000 };
+	x.buf = dp_pools_get(g_pools, 1 << 20); /* 1 MiB in, 2 MiB out: no class that large */
+	assert_non_null(x.buf);
+	assert_int_equal(dp_pipeline_run(p, &x), DP_OUT_OF_RANGE);
+	assert_non_null(strstr(res.err.msg, "node 0 (convert): output of 2097152 bytes"));
+	dp_buf_free(x.buf);
+	dp_pipeline_unref(p);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_compile_unknown_type),
+		cmocka_unit_test(test_compile_unknown_param),
+		cmocka_unit_test(test_compile_missing_required_param),
+		cmocka_unit_test(test_compile_bad_value),
+		cmocka_unit_test(test_compile_node_count_limits),
+		cmocka_unit_test(test_compile_type_flow_is_tracked),
+		cmocka_unit_test(test_spec_dup_is_deep),
+		cmocka_unit_test(test_pipeline_name_valid),
+		cmocka_unit_test(test_run_rejects_partial_frames_and_frees_nothing_twice),
+		cmocka_unit_test(test_run_widening_replaces_buffer_and_frees_input),
+		cmocka_unit_test(test_run_output_larger_than_largest_class_is_out_of_range),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,241 @@
+/*
+ * Registry: put/replace/delete, ids and versions, unknown lookups, and the grace period: a
+ * replaced pipeline is released only after every registered reader has passed a quiescent
+ * state. No EAL: the registry and pipelines use malloc and liburcu only.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "dataplane/registry.h"
+
+static struct dp_pipeline *
+make(const char *name, const char *type, const char *db)
+{
+	struct dp_param prm = { .key = "db", .value = (char *)db };
+	struct dp_node_spec n = { .type = (char *)type, .n_params = db ? 1 : 0, .params = &prm };
+	struct dp_spec s = { .name = (char *)name, .n_nodes = 1, .nodes = &n };
+	struct dp_err err;
+	struct dp_pipeline *p = dp_pipeline_compile(&s, 32, &err);
+
+	assert_non_null(p);
+	return p;
+}
+
+static int
+setup(void **state)
+{
+	urcu_qsbr_register_thread();
+	*state = dp_registry_create();
+	return *state ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	urcu_qsbr_thread_offline();
+	dp_registry_destroy(*state);
+	urcu_qsbr_unregister_thread();
+	return 0;
+}
+
+static void
+test_registry_lookup_unknown_name_returns_null(void **state)
+{
+	struct dp_registry *r = *state;
+
+	urcu_qsbr_thread_online();
+	assert_null(dp_registry_lookup(r, "nope", dp_name_hash("nope", 4)));
+	assert_null(dp_registry_lookup_id(r, 1));
+	assert_null(dp_registry_lookup_id(r, 0));
+	assert_null(dp_registry_lookup_id(r, DP_REGISTRY_MAX + 1));
+	assert_null(dp_registry_get(r, "nope"));
+	assert_int_equal(dp_registry_delete(r, "nope"), -ENOENT);
+}
+
+static void
+test_registry_put_replace_keeps_id_and_bumps_version(void **state)
+{
+	struct dp_registry *r = *state;
+	struct dp_registry_info a, b, c;
+	const struct dp_pipeline *p;
+
+	assert_int_equal(dp_registry_put(r, make("alpha", "passthrough", NULL), &a), 0);
+	assert_int_equal(dp_registry_put(r, make("beta", "passthrough", NULL), &b), 0);
+	assert_int_not_equal(a.id, b.id);
+	assert_false(a.replaced);
+	assert_int_equal(dp_registry_put(r, make("alpha", "gain", "3"), &c), 0);
+	assert_true(c.replaced);
+	assert_int_equal(c.id, a.id);
+	assert_true(c.version > b.version && b.version > a.version);
+
+	urcu_qsbr_thread_online();
+	p = dp_registry_lookup(r, "alpha", dp_name_hash("alpha", 5));
+	assert_non_null(p);
+	assert_string_equal(p->nodes[0].type->name, "gain");
+	assert_int_equal(p->version, c.version);
+	assert_ptr_equal(dp_registry_lookup_id(r, a.id), p);
+	urcu_qsbr_thread_offline();
+}
+
+static void
+test_registry_delete_frees_id_for_reuse(void **state)
+{
+	struct dp_registry *r = *state;
+	struct dp_registry_info a, b, c;
+
+	assert_int_equal(dp_registry_put(r, make("one", "passthrough", NULL), &a), 0);
+	assert_int_equal(dp_registry_put(r, make("two", "passthrough", NULL), &b), 0);
+	assert_int_equal(dp_registry_delete(r, "one"), 0);
+	assert_int_equal(dp_registry_delete(r, "one"), -ENOENT);
+	urcu_qsbr_thread_online();
+	assert_null(dp_registry_lookup(r, "one", dp_name_hash("one", 3)));
+	assert_null(dp_registry_lookup_id(r, a.id));
+	urcu_qsbr_thread_offline();
+	assert_int_equal(dp_registry_put(r, make("three", "passthrough", NULL), &c), 0);
+	assert_int_equal(c.id, a.id); /* lowest free id */
+}
+
+static void
+test_registry_put_invalid_name_fails(void **state)
+{
+	struct dp_registry_info i;
+
+	assert_int_equal(dp_registry_put(*state, make("bad name", "passthrough", NULL), &i),
+			 -EINVAL);
+	assert_int_equal(dp_registry_put(*state, make("", "passthrough", NULL), &i), -EINVAL);
+}
+
+static int
+count_cb(struct dp_pipeline *p, void *arg)
+{
+	(void)p;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_registry_for_each_visits_all(void **state)
+{
+	struct dp_registry_info i;
+	char name[16];
+	int n = 0;
+
+	for (int k = 0; k < 100; k++) {
+		snprintf(name, sizeof(name), "p%d", k);
+		assert_int_equal(dp_registry_put(*state, make(name, "passthrough", NULL), &i), 0);
+	}
+	assert_int_equal(dp_registry_for_each(*state, count_cb, &n), 0);
+	assert_int_equal(n, 100);
+}
+
+/* ---- grace period ------------------------------------------------------------------------ */
+
+struct reader {
+	struct dp_registry *r;
+	const struct dp_pipeline *seen;
+	int phase; /* 0 start, 1 looked up, 2 told to pass a quiescent state, 3 done */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void
+wait_phase(struct reader *rd, int phase)
+{
+	pthread_mutex_lock(&rd->mu);
+	while (rd->phase < phase)
+		pthread_cond_wait(&rd->cv, &rd->mu);
+	pthread_mutex_unlock(&rd->mu);
+}
+
+static void
+set_phase(struct reader *rd, int phase)
+{
+	pthread_mutex_lock(&rd->mu);
+	rd->phase = phase;
+	pthread_cond_broadcast(&rd->cv);
+	pthread_mutex_unlock(&rd->mu);
+}
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *rd = arg;
+
+	urcu_qsbr_register_thread();
+	rd->seen = dp_registry_lookup(rd->r, "gp", dp_name_hash("gp", 2));
+	set_phase(rd, 1);
+	/* Stay online without a quiescent state until told: the grace period must wait. */
+	pthread_mutex_lock(&rd->mu);
+	while (rd->phase < 2)
+		pthread_cond_wait(&rd->cv, &rd->mu);
+	pthread_mutex_unlock(&rd->mu);
+	urcu_qsbr_quiescent_state();
+	urcu_qsbr_unregister_thread();
+	set_phase(rd, 3);
+	return NULL;
+}
+
+static void
+test_registry_replace_frees_old_only_after_grace_period(void **state)
+{
+	struct reader rd = { .r = *state };
+	struct dp_registry_info i;
+	struct dp_pipeline *old = make("gp", "passthrough", NULL);
+	pthread_t t;
+
+	/* Offline: only the reader thread may hold the grace period up. */
+	urcu_qsbr_thread_offline();
+	pthread_mutex_init(&rd.mu, NULL);
+	pthread_cond_init(&rd.cv, NULL);
+	/* Our own reference lets us watch the registry's reference go away. */
+	dp_pipeline_ref(old);
+	assert_int_equal(dp_registry_put(rd.r, old, &i), 0);
+	assert_int_equal(atomic_load(&old->refcnt), 2);
+
+	pthread_create(&t, NULL, reader_main, &rd);
+	wait_phase(&rd, 1);
+	assert_ptr_equal(rd.seen, old);
+
+	assert_int_equal(dp_registry_put(rd.r, make("gp", "gain", "1"), &i), 0);
+	/* The reader has not passed a quiescent state: the old version must stay referenced
+	 * however long we wait. */
+	usleep(200 * 1000);
+	assert_int_equal(atomic_load(&old->refcnt), 2);
+	assert_string_equal(rd.seen->name, "gp");
+
+	set_phase(&rd, 2);
+	wait_phase(&rd, 3);
+	pthread_join(t, NULL);
+	urcu_qsbr_barrier(); /* run pending call_rcu callbacks */
+	assert_int_equal(atomic_load(&old->refcnt), 1);
+	dp_pipeline_unref(old);
+	pthread_cond_destroy(&rd.cv);
+	pthread_mutex_destroy(&rd.mu);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_registry_lookup_unknown_name_returns_null,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_registry_put_replace_keeps_id_and_bumps_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_registry_delete_frees_id_for_reuse, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_registry_put_invalid_name_fails, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_registry_for_each_visits_all, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_registry_replace_frees_old_only_after_grace_period, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
