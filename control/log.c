@@ -64,16 +64,26 @@ cp_log_level_name(enum cp_log_level level)
 
 /* ==== Formatting ============================================================================ */
 
+/* Room always kept at the end of a line for `,"truncated":true` and "}\n". */
+#define TRAILER ",\"truncated\":true"
+#define RESERVE (sizeof(TRAILER) - 1 + 2)
+
 struct out {
 	char *buf;
-	size_t len, pos; /* pos <= len - 2: room is kept for "}\n" */
-	bool full;
+	size_t len, pos; /* pos <= len - RESERVE */
+	bool full;       /* something was cut: the trailer is added */
 };
+
+static size_t
+room(const struct out *o)
+{
+	return o->len - RESERVE - o->pos;
+}
 
 static void
 put(struct out *o, const char *s, size_t n)
 {
-	size_t room = o->len - 2 - o->pos;
+	size_t room = o->len - RESERVE - o->pos;
 
 	if (n > room) {
 		n = room;
@@ -89,62 +99,68 @@ puts_raw(struct out *o, const char *s)
 	put(o, s, strlen(s));
 }
 
-/* JSON string with escapes; invalid UTF-8 bytes become U+FFFD. */
+/*
+ * JSON string with escapes; invalid UTF-8 bytes become U+FFFD. Each unit (a character, an
+ * escape, a UTF-8 sequence) is written whole or not at all, always leaving room for `..."`, so
+ * a cut string still closes as valid JSON.
+ */
 static void
 put_json_str(struct out *o, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 
-	put(o, "\"", 1);
-	while (*p && !o->full) {
-		unsigned char c = *p;
-
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-
-			put(o, e, 2);
-			p++;
-		} else if (c == '\n') {
-			put(o, "\\n", 2);
-			p++;
-		} else if (c == '\r') {
-			put(o, "\\r", 2);
-			p++;
-		} else if (c == '\t') {
-			put(o, "\\t", 2);
-			p++;
-		} else if (c < 0x20 || c == 0x7f) {
-			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-
-			put(o, e, 6);
-			p++;
-		} else if (c < 0x80) {
-			put(o, (const char *)p, 1);
-			p++;
-		} else {
-			/* Validate one UTF-8 sequence. */
-			int n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
-			int i;
-
-			for (i = 1; i < n && (p[i] & 0xc0) == 0x80; i++)
-				;
-			if (n == 0 || i < n) {
-				put(o, "\\ufffd", 6);
-				p++;
-			} else {
-				put(o, (const char *)p, (size_t)n);
-				p += n;
-			}
-		}
-	}
-	if (o->full) {
-		/* Close the string so the line stays valid JSON: back up to make room. */
-		o->pos = o->pos > o->len - 10 ? o->len - 10 : o->pos;
-		o->full = false;
-		put(o, "...\"", 4);
+	if (room(o) < 5) {
 		o->full = true;
 		return;
+	}
+	put(o, "\"", 1);
+	while (*p) {
+		unsigned char c = *p;
+		char e[8];
+		const char *u = e;
+		size_t n, adv = 1;
+
+		if (c == '"' || c == '\\') {
+			e[0] = '\\';
+			e[1] = (char)c;
+			n = 2;
+		} else if (c == '\n' || c == '\r' || c == '\t') {
+			e[0] = '\\';
+			e[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+			n = 2;
+		} else if (c < 0x20 || c == 0x7f) {
+			memcpy(e, "\\u00", 4);
+			e[4] = hex[c >> 4];
+			e[5] = hex[c & 15];
+			n = 6;
+		} else if (c < 0x80) {
+			u = (const char *)p;
+			n = 1;
+		} else {
+			/* One UTF-8 sequence, validated; anything else is U+FFFD. */
+			int len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c < 0xf0 ? 3
+				  : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+			int i;
+
+			for (i = 1; i < len && (p[i] & 0xc0) == 0x80; i++)
+				;
+			if (len == 0 || i < len) {
+				u = "\\ufffd";
+				n = 6;
+			} else {
+				u = (const char *)p;
+				n = (size_t)len;
+				adv = (size_t)len;
+			}
+		}
+		if (n + 4 > room(o)) {
+			o->full = true;
+			put(o, "...\"", 4);
+			return;
+		}
+		put(o, u, n);
+		p += adv;
 	}
 	put(o, "\"", 1);
 }
@@ -170,6 +186,11 @@ cp_log_format(char *buf, size_t len, enum cp_log_level level, const char *msg,
 	puts_raw(&o, "\",\"msg\":");
 	put_json_str(&o, msg);
 	for (const struct cp_log_field *f = fields; f && f->key && !o.full; f++) {
+		/* A key and a number always fit whole, or the field is left out. */
+		if (room(&o) < strlen(f->key) + 48) {
+			o.full = true;
+			break;
+		}
 		put(&o, ",", 1);
 		put_json_str(&o, f->key);
 		put(&o, ":", 1);
@@ -202,10 +223,8 @@ cp_log_format(char *buf, size_t len, enum cp_log_level level, const char *msg,
 		}
 	}
 	if (o.full) {
-		/* A field was cut inside a number or after a string: end the object cleanly. */
-		o.pos = o.pos > o.len - 24 ? o.len - 24 : o.pos;
-		o.full = false;
-		puts_raw(&o, ",\"truncated\":true");
+		memcpy(buf + o.pos, TRAILER, sizeof(TRAILER) - 1);
+		o.pos += sizeof(TRAILER) - 1;
 	}
 	buf[o.pos++] = '}';
 	buf[o.pos++] = '\n';

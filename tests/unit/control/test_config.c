@@ -1,0 +1,224 @@
+/*
+ * Config loader: defaults, a full file, the shipped example, and errors with file:line:col for
+ * unknown keys, wrong types, out-of-range values, bad enums, duplicates and bad pipelines. A
+ * failed load leaves the config unchanged.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "control/config.h"
+
+static char g_path[64];
+
+static const char *
+write_tmp(const char *text)
+{
+	int fd;
+
+	snprintf(g_path, sizeof(g_path), "/tmp/cp_test_config_XXXXXX");
+	fd = mkstemp(g_path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return g_path;
+}
+
+static void
+expect_error(const char *yaml, const char *fragment, int line)
+{
+	struct cp_config c;
+	char err[512], where[128];
+	const char *path = write_tmp(yaml);
+
+	cp_config_init(&c);
+	assert_int_equal(cp_config_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	if (strstr(err, fragment) == NULL)
+		fail_msg("error '%s' lacks '%s'", err, fragment);
+	snprintf(where, sizeof(where), "%s:%d:", path, line);
+	if (strncmp(err, where, strlen(where)) != 0)
+		fail_msg("error '%s' does not start with '%s'", err, where);
+	/* Unchanged on error. */
+	assert_string_equal(c.grpc_listen, "127.0.0.1:50051");
+	assert_int_equal(c.n_pipelines, 0);
+	cp_config_free(&c);
+	unlink(path);
+}
+
+static void
+test_config_init_defaults(void **state)
+{
+	struct cp_config c;
+
+	(void)state;
+	cp_config_init(&c);
+	assert_string_equal(c.grpc_listen, "127.0.0.1:50051");
+	assert_int_equal(c.max_message_bytes, 4u << 20);
+	assert_int_equal(c.max_nodes, 32);
+	assert_int_equal(c.workers, 0);
+	assert_int_equal(c.dp.worker.idle, DP_IDLE_ADAPTIVE);
+	assert_int_equal(c.dp.worker.ring_size, 1024);
+	assert_int_equal(c.log_level, CP_LOG_INFO);
+	assert_int_equal(c.n_pipelines, 0);
+	cp_config_free(&c);
+}
+
+static void
+test_config_load_full_file(void **state)
+{
+	static const char yaml[] =
+		"server:\n"
+		"  grpc_listen: \"0.0.0.0:6000\"\n"
+		"  max_message_bytes: 1048576\n"
+		"dataplane:\n"
+		"  workers: 3\n"
+		"  idle_policy: spin\n"
+		"  spin_us: 7\n"
+		"  ring_size: 256\n"
+		"  max_in_flight: 100\n"
+		"  eal_args: [\"--vdev=net_null0\", \"--log-level=7\"]\n"
+		"limits: { max_nodes: 8 }\n"
+		"logging: { level: warn }\n"
+		"pipelines:\n"
+		"  first:\n"
+		"    - type: gain\n"
+		"      params: { db: 6 }\n"
+		"    - type: crc32c\n"
+		"  second:\n"
+		"    - type: convert\n"
+		"      params:\n"
+		"        format: f32le\n";
+	struct cp_config c;
+	char err[256];
+	const char *path = write_tmp(yaml);
+
+	(void)state;
+	cp_config_init(&c);
+	assert_int_equal(cp_config_load_file(&c, path, err, sizeof(err)), 0);
+	assert_string_equal(c.grpc_listen, "0.0.0.0:6000");
+	assert_int_equal(c.max_message_bytes, 1048576);
+	assert_int_equal(c.workers, 3);
+	assert_int_equal(c.dp.worker.idle, DP_IDLE_SPIN);
+	assert_int_equal(c.dp.worker.spin_us, 7);
+	assert_int_equal(c.dp.worker.ring_size, 256);
+	assert_int_equal(c.dp.max_in_flight, 100);
+	assert_int_equal(c.dp.worker.sleep_max_us, 100000); /* absent: default kept */
+	assert_int_equal(c.n_eal_args, 2);
+	assert_string_equal(c.eal_args[1], "--log-level=7");
+	assert_int_equal(c.max_nodes, 8);
+	assert_int_equal(c.log_level, CP_LOG_WARN);
+	assert_int_equal(c.n_pipelines, 2);
+	assert_string_equal(c.pipelines[0].spec.name, "first");
+	assert_int_equal(c.pipelines[0].line, 14);
+	assert_int_equal(c.pipelines[0].spec.n_nodes, 2);
+	assert_string_equal(c.pipelines[0].spec.nodes[0].type, "gain");
+	assert_string_equal(c.pipelines[0].spec.nodes[0].params[0].key, "db");
+	assert_string_equal(c.pipelines[0].spec.nodes[0].params[0].value, "6");
+	assert_int_equal(c.pipelines[0].spec.nodes[1].n_params, 0);
+	assert_string_equal(c.pipelines[1].spec.nodes[0].params[0].value, "f32le");
+	assert_string_equal(c.path, path);
+	cp_config_free(&c);
+	unlink(path);
+}
+
+static void
+test_config_load_shipped_example(void **state)
+{
+	struct cp_config c;
+	char err[256];
+
+	(void)state;
+	cp_config_init(&c);
+	if (cp_config_load_file(&c, "config/corepipe.yaml", err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_true(c.n_pipelines >= 4);
+	for (unsigned i = 0; i < c.n_pipelines; i++) {
+		struct dp_err e;
+		struct dp_pipeline *p = dp_pipeline_compile(&c.pipelines[i].spec, c.max_nodes, &e);
+
+		if (p == NULL)
+			fail_msg("pipeline %s: %s", c.pipelines[i].spec.name, e.msg);
+		dp_pipeline_unref(p);
+	}
+	cp_config_free(&c);
+}
+
+static void
+test_config_load_empty_file_keeps_defaults(void **state)
+{
+	struct cp_config c;
+	char err[256];
+	const char *path = write_tmp("# nothing\n");
+
+	(void)state;
+	cp_config_init(&c);
+	assert_int_equal(cp_config_load_file(&c, path, err, sizeof(err)), 0);
+	assert_string_equal(c.grpc_listen, "127.0.0.1:50051");
+	cp_config_free(&c);
+	unlink(path);
+}
+
+static void
+test_config_load_missing_file(void **state)
+{
+	struct cp_config c;
+	char err[256];
+
+	(void)state;
+	cp_config_init(&c);
+	assert_int_equal(cp_config_load_file(&c, "/nonexistent/x.yaml", err, sizeof(err)),
+			 -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/x.yaml"));
+	cp_config_free(&c);
+}
+
+static void
+test_config_load_errors_name_file_and_line(void **state)
+{
+	(void)state;
+	expect_error("server:\n  grpc_listen: x\n  bogus: 1\n", "server: unknown key 'bogus'", 3);
+	expect_error("servr:\n  grpc_listen: x\n", "unknown section 'servr'", 1);
+	expect_error("dataplane:\n  workers: many\n", "dataplane.workers: expected a non-negative",
+		     2);
+	expect_error("dataplane:\n  workers: -1\n", "expected a non-negative integer", 2);
+	expect_error("dataplane:\n  ring_size: 1000\n", "not a power of two", 2);
+	expect_error("dataplane:\n  ring_size: 32\n", "out of range [64, 65536]", 2);
+	expect_error("dataplane:\n  idle_policy: nap\n", "expected spin, adaptive or sleep", 2);
+	expect_error("logging:\n  level: loud\n", "expected debug, info, warn or error", 2);
+	expect_error("limits:\n  max_nodes: 0\n", "out of range [1, 256]", 2);
+	expect_error("server:\n  grpc_listen: [a]\n", "expected a scalar, got a list", 2);
+	expect_error("server: 5\n", "server: expected a mapping", 1);
+	expect_error("server:\n  max_message_bytes: 2048\n  max_message_bytes: 4096\n",
+		     "duplicate key 'max_message_bytes'", 3);
+	expect_error("pipelines:\n  a:\n    - type: gain\n  a:\n    - type: crc32c\n",
+		     "duplicate pipeline 'a'", 4);
+	expect_error("pipelines:\n  'bad name':\n    - type: gain\n", "invalid name 'bad name'", 2);
+	expect_error("pipelines:\n  p:\n    - typ: gain\n", "unknown key 'typ'", 3);
+	expect_error("pipelines:\n  p:\n    - params: {db: 1}\n", "missing 'type'", 3);
+	expect_error("pipelines:\n  p: gain\n", "expected a list of nodes", 2);
+	expect_error("pipelines:\n  p:\n    - type: gain\n      params: [1]\n",
+		     "params: expected a mapping", 4);
+	expect_error("server: {\n", "YAML syntax error", 2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_init_defaults),
+		cmocka_unit_test(test_config_load_full_file),
+		cmocka_unit_test(test_config_load_shipped_example),
+		cmocka_unit_test(test_config_load_empty_file_keeps_defaults),
+		cmocka_unit_test(test_config_load_missing_file),
+		cmocka_unit_test(test_config_load_errors_name_file_and_line),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
