@@ -127,7 +127,8 @@ execute(struct cp_server *srv, struct cp_call *c)
 		dp_pipeline_unref(inl);
 		goto out;
 	}
-	memcpy(req->buf->data, data, len);
+	if (len != 0) /* data may be NULL for an empty payload */
+		memcpy(req->buf->data, data, len);
 	req->fmt = fmt;
 	req->cookie = c;
 	req->pipeline = inl; /* the descriptor owns the inline pipeline's reference now */

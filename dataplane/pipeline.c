@@ -105,6 +105,14 @@ dp_pipeline_name_valid(const char *name)
 uint32_t
 dp_name_hash(const char *name, size_t len)
 {
+	uint64_t aligned[DP_NAME_MAX / 8];
+
+	/* rte_hash_crc reads 8 bytes at a time through a uint64_t pointer: give it an
+	 * aligned copy (a name is at most 63 bytes) rather than an unaligned load. */
+	if (((uintptr_t)name & 7) != 0 && len <= sizeof(aligned)) {
+		memcpy(aligned, name, len);
+		name = (const char *)aligned;
+	}
 	return rte_hash_crc(name, (uint32_t)len, 0xffffffffu);
 }
 

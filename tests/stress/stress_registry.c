@@ -65,7 +65,7 @@ reader_main(void *arg)
 {
 	struct reader_stats *st = arg;
 	uint64_t last[NAMES] = { 0 };
-	char names[NAMES][8];
+	char names[NAMES][16];
 	uint32_t hashes[NAMES];
 
 	for (int i = 0; i < NAMES; i++) {
@@ -101,7 +101,7 @@ main(void)
 	unsigned long writes = 0, deletes = 0;
 	unsigned seed = 12345;
 	struct dp_registry_info info;
-	char name[8];
+	char name[16];
 
 	urcu_qsbr_register_thread();
 	urcu_qsbr_thread_offline();
