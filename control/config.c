@@ -15,10 +15,10 @@
 #include <yaml.h>
 
 enum ftype {
-	F_STR,      /* char[size] */
-	F_U32,      /* uint32_t / unsigned, [min, max] */
-	F_POW2,     /* uint32_t, power of two in [min, max] */
-	F_IDLE,     /* enum dp_idle_policy */
+	F_STR,	    /* char[size] */
+	F_U32,	    /* uint32_t / unsigned, [min, max] */
+	F_POW2,	    /* uint32_t, power of two in [min, max] */
+	F_IDLE,	    /* enum dp_idle_policy */
 	F_LOGLEVEL, /* enum cp_log_level */
 	F_STRLIST,  /* eal_args */
 };
@@ -34,31 +34,31 @@ struct field {
 #define CFG(f) offsetof(struct cp_config, f), sizeof(((struct cp_config *)0)->f)
 
 static const struct field server_fields[] = {
-	{ "grpc_listen", F_STR, CFG(grpc_listen), 0, 0 },
-	{ "max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20 },
-	{ NULL },
+    {"grpc_listen", F_STR, CFG(grpc_listen), 0, 0},
+    {"max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20},
+    {NULL},
 };
 
 static const struct field dataplane_fields[] = {
-	{ "workers", F_U32, CFG(workers), 0, DP_WORKERS_MAX },
-	{ "lcores", F_STR, CFG(lcores), 0, 0 },
-	{ "idle_policy", F_IDLE, CFG(dp.worker.idle), 0, 0 },
-	{ "spin_us", F_U32, CFG(dp.worker.spin_us), 0, 1000000 },
-	{ "sleep_max_us", F_U32, CFG(dp.worker.sleep_max_us), 10, 10000000 },
-	{ "ring_size", F_POW2, CFG(dp.worker.ring_size), 64, 65536 },
-	{ "max_in_flight", F_U32, CFG(dp.max_in_flight), 16, 1u << 20 },
-	{ "eal_args", F_STRLIST, CFG(eal_args), 0, 0 },
-	{ NULL },
+    {"workers", F_U32, CFG(workers), 0, DP_WORKERS_MAX},
+    {"lcores", F_STR, CFG(lcores), 0, 0},
+    {"idle_policy", F_IDLE, CFG(dp.worker.idle), 0, 0},
+    {"spin_us", F_U32, CFG(dp.worker.spin_us), 0, 1000000},
+    {"sleep_max_us", F_U32, CFG(dp.worker.sleep_max_us), 10, 10000000},
+    {"ring_size", F_POW2, CFG(dp.worker.ring_size), 64, 65536},
+    {"max_in_flight", F_U32, CFG(dp.max_in_flight), 16, 1u << 20},
+    {"eal_args", F_STRLIST, CFG(eal_args), 0, 0},
+    {NULL},
 };
 
 static const struct field limits_fields[] = {
-	{ "max_nodes", F_U32, CFG(max_nodes), 1, DP_NODES_HARD_MAX },
-	{ NULL },
+    {"max_nodes", F_U32, CFG(max_nodes), 1, DP_NODES_HARD_MAX},
+    {NULL},
 };
 
 static const struct field logging_fields[] = {
-	{ "level", F_LOGLEVEL, CFG(log_level), 0, 0 },
-	{ NULL },
+    {"level", F_LOGLEVEL, CFG(log_level), 0, 0},
+    {NULL},
 };
 
 struct section {
@@ -67,11 +67,9 @@ struct section {
 };
 
 static const struct section sections[] = {
-	{ "server", server_fields },
-	{ "dataplane", dataplane_fields },
-	{ "limits", limits_fields },
-	{ "logging", logging_fields },
-	{ "pipelines", NULL },
+    {"server", server_fields}, {"dataplane", dataplane_fields},
+    {"limits", limits_fields}, {"logging", logging_fields},
+    {"pipelines", NULL},
 };
 
 void
@@ -156,7 +154,7 @@ scalar(const yaml_node_t *n)
 static const char *
 node_kind(const yaml_node_t *n)
 {
-	return n->type == YAML_MAPPING_NODE	 ? "a mapping"
+	return n->type == YAML_MAPPING_NODE    ? "a mapping"
 	       : n->type == YAML_SEQUENCE_NODE ? "a list"
 					       : "a scalar";
 }
@@ -174,8 +172,9 @@ parse_field(struct loader *l, const struct field *f, const yaml_node_t *v, const
 		if (v->type != YAML_SEQUENCE_NODE)
 			return fail(l, v, "%s.%s: expected a list of strings, got %s", sect,
 				    f->name, node_kind(v));
-		list = calloc((size_t)(v->data.sequence.items.top - v->data.sequence.items.start) + 1,
-			      sizeof(*list));
+		list =
+		    calloc((size_t)(v->data.sequence.items.top - v->data.sequence.items.start) + 1,
+			   sizeof(*list));
 		if (list == NULL)
 			return -ENOMEM;
 		for (yaml_node_item_t *it = v->data.sequence.items.start;
@@ -217,8 +216,8 @@ parse_field(struct loader *l, const struct field *f, const yaml_node_t *v, const
 			return fail(l, v, "%s.%s: expected a non-negative integer, got '%s'", sect,
 				    f->name, s);
 		if (x < f->min || x > f->max)
-			return fail(l, v, "%s.%s: %llu out of range [%llu, %llu]", sect, f->name,
-				    x, (unsigned long long)f->min, (unsigned long long)f->max);
+			return fail(l, v, "%s.%s: %llu out of range [%llu, %llu]", sect, f->name, x,
+				    (unsigned long long)f->min, (unsigned long long)f->max);
 		if (f->type == F_POW2 && (x & (x - 1)) != 0)
 			return fail(l, v, "%s.%s: %llu is not a power of two", sect, f->name, x);
 		*(uint32_t *)dst = (uint32_t)x;
@@ -228,8 +227,8 @@ parse_field(struct loader *l, const struct field *f, const yaml_node_t *v, const
 		enum dp_idle_policy p;
 
 		if (dp_idle_policy_parse(s, &p) != 0)
-			return fail(l, v, "%s.%s: expected spin, adaptive or sleep, got '%s'",
-				    sect, f->name, s);
+			return fail(l, v, "%s.%s: expected spin, adaptive or sleep, got '%s'", sect,
+				    f->name, s);
 		*(enum dp_idle_policy *)dst = p;
 		return 0;
 	}
@@ -299,8 +298,8 @@ parse_node(struct loader *l, const char *pname, unsigned idx, const yaml_node_t 
 				return fail(l, k, "pipelines.%s[%u]: duplicate key 'type'", pname,
 					    idx);
 			if (scalar(v) == NULL)
-				return fail(l, v, "pipelines.%s[%u].type: expected a string",
-					    pname, idx);
+				return fail(l, v, "pipelines.%s[%u].type: expected a string", pname,
+					    idx);
 			out->type = strdup(scalar(v));
 			have_type = true;
 		} else if (ks != NULL && strcmp(ks, "params") == 0) {
@@ -340,7 +339,8 @@ parse_node(struct loader *l, const char *pname, unsigned idx, const yaml_node_t 
 				out->n_params++;
 			}
 		} else {
-			return fail(l, k, "pipelines.%s[%u]: unknown key '%s' (expected type, params)",
+			return fail(l, k,
+				    "pipelines.%s[%u]: unknown key '%s' (expected type, params)",
 				    pname, idx, ks ? ks : "?");
 		}
 	}
@@ -422,7 +422,7 @@ int
 cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t errlen)
 {
 	struct cp_config tmp = *c;
-	struct loader l = { .path = path, .err = err, .errlen = errlen, .c = &tmp };
+	struct loader l = {.path = path, .err = err, .errlen = errlen, .c = &tmp};
 	struct cp_config_pipeline *pipes = NULL;
 	unsigned n_pipes = 0;
 	yaml_parser_t parser;

@@ -13,12 +13,12 @@
 #ifndef COREPIPE_CP_CONFIG_H
 #define COREPIPE_CP_CONFIG_H
 
-#include <stddef.h>
-#include <stdint.h>
-
 #include "control/log.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/pipeline.h"
+
+#include <stddef.h>
+#include <stdint.h>
 
 /** A pipeline from the file, with the line it starts on (for error messages). */
 struct cp_config_pipeline {

@@ -11,6 +11,8 @@
  */
 #include "control/grpc_server.h"
 
+#include "control/log.h"
+
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
@@ -21,8 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "control/log.h"
 
 /* Generic (unregistered method) slots kept armed. */
 #define GENERIC_SLOTS 4
@@ -39,9 +39,9 @@ cp_now_ns(void)
 }
 
 static struct cp_method *const g_services[] = {
-	cp_pipeline_methods,
-	cp_admin_methods,
-	cp_health_methods,
+    cp_pipeline_methods,
+    cp_admin_methods,
+    cp_health_methods,
 };
 
 /* ==== Call slots ============================================================================ */
@@ -131,7 +131,7 @@ send_final(struct cp_call *c, grpc_status_code status)
 	op->op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 	op->data.send_status_from_server.status = status;
 	op->data.send_status_from_server.status_details =
-		c->status_details_set ? &c->status_details : NULL;
+	    c->status_details_set ? &c->status_details : NULL;
 	op++;
 	op->op = GRPC_OP_RECV_CLOSE_ON_SERVER;
 	op->data.recv_close_on_server.cancelled = &c->cancelled;
@@ -232,8 +232,7 @@ on_new_call(struct cp_server *srv, struct cp_call *c, int ok)
 }
 
 int
-cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
-		 struct dp_dataplane *dp)
+cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struct dp_dataplane *dp)
 {
 	grpc_arg args[3];
 	grpc_channel_args chargs;
@@ -267,8 +266,8 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
 	for (size_t s = 0; s < sizeof(g_services) / sizeof(g_services[0]); s++) {
 		for (struct cp_method *m = g_services[s]; m->path != NULL; m++) {
 			m->handle = grpc_server_register_method(
-				srv->server, m->path, NULL,
-				GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+			    srv->server, m->path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+			    0);
 			if (m->handle == NULL) {
 				cp_log(CP_LOG_ERROR, "cannot register method",
 				       CP_LF_STR("method", m->path));
@@ -374,8 +373,8 @@ cp_server_destroy(struct cp_server *srv)
 	if (srv->cq != NULL) {
 		grpc_completion_queue_shutdown(srv->cq);
 		do {
-			ev = grpc_completion_queue_next(srv->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
-							NULL);
+			ev = grpc_completion_queue_next(srv->cq,
+							gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
 			if (ev.type == GRPC_OP_COMPLETE) {
 				struct cp_tag *tag = ev.tag;
 

@@ -16,13 +16,13 @@
 #ifndef COREPIPE_CP_GRPC_SERVER_H
 #define COREPIPE_CP_GRPC_SERVER_H
 
+#include "dataplane/dataplane.h"
+
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-#include "dataplane/dataplane.h"
 
 struct cp_server;
 struct cp_call;
@@ -32,7 +32,7 @@ typedef void (*cp_handler_fn)(struct cp_server *srv, struct cp_call *call);
 
 enum cp_tag_kind {
 	CP_TAG_NEW_CALL = 1,
-	CP_TAG_DONE     = 2,
+	CP_TAG_DONE = 2,
 	CP_TAG_SHUTDOWN = 3,
 };
 
@@ -47,7 +47,7 @@ struct cp_method {
 	const char *path; /**< "/corepipe.v1.Pipeline/Execute" */
 	cp_handler_fn handler;
 	unsigned prealloc; /**< request_call slots kept armed */
-	void *handle;      /**< from grpc_server_register_method */
+	void *handle;	   /**< from grpc_server_register_method */
 };
 
 struct cp_call {
@@ -70,9 +70,9 @@ struct cp_call {
 
 /** Server settings. */
 struct cp_server_conf {
-	const char *listen;        /**< "127.0.0.1:50051"; port 0 picks a free port */
+	const char *listen;	    /**< "127.0.0.1:50051"; port 0 picks a free port */
 	uint32_t max_message_bytes; /**< max receive message size */
-	unsigned max_nodes;        /**< inline pipeline node limit */
+	unsigned max_nodes;	    /**< inline pipeline node limit */
 };
 
 struct cp_server {
@@ -83,7 +83,7 @@ struct cp_server {
 	grpc_completion_queue *cq;
 	struct dp_dataplane *dp;
 	struct cp_tag shutdown_tag;
-	atomic_bool serving;        /**< health: SERVING vs NOT_SERVING */
+	atomic_bool serving; /**< health: SERVING vs NOT_SERVING */
 	atomic_bool shutdown_requested;
 	bool started;
 	bool shutdown_done;

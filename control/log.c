@@ -71,7 +71,7 @@ cp_log_level_name(enum cp_log_level level)
 struct out {
 	char *buf;
 	size_t len, pos; /* pos <= len - RESERVE */
-	bool full;       /* something was cut: the trailer is added */
+	bool full;	 /* something was cut: the trailer is added */
 };
 
 static size_t
@@ -139,8 +139,10 @@ put_json_str(struct out *o, const char *s)
 			n = 1;
 		} else {
 			/* One UTF-8 sequence, validated; anything else is U+FFFD. */
-			int len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 && c < 0xf0 ? 3
-				  : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+			int len = c >= 0xf0 && c <= 0xf4  ? 4
+				  : c >= 0xe0 && c < 0xf0 ? 3
+				  : c >= 0xc2 && c < 0xe0 ? 2
+							  : 0;
 			int i;
 
 			for (i = 1; i < len && (p[i] & 0xc0) == 0x80; i++)
@@ -169,7 +171,7 @@ size_t
 cp_log_format(char *buf, size_t len, enum cp_log_level level, const char *msg,
 	      const struct cp_log_field *fields)
 {
-	struct out o = { .buf = buf, .len = len, .pos = 0, .full = false };
+	struct out o = {.buf = buf, .len = len, .pos = 0, .full = false};
 	struct timeval tv;
 	struct tm tm;
 	char ts[64], num[64];
@@ -260,10 +262,10 @@ stream_flush_line(struct stream_ctx *c)
 	/* DPDK tells the level of the message being written (RTE_LOG_EMERG=1..DEBUG=8). */
 	int rl = rte_log_cur_msg_loglevel();
 	const int err = RTE_LOG_ERR, warn = RTE_LOG_WARNING, dbg = RTE_LOG_DEBUG;
-	enum cp_log_level lvl = rl <= err ? CP_LOG_ERROR
+	enum cp_log_level lvl = rl <= err    ? CP_LOG_ERROR
 				: rl == warn ? CP_LOG_WARN
-				: rl == dbg ? CP_LOG_DEBUG
-							: CP_LOG_INFO;
+				: rl == dbg  ? CP_LOG_DEBUG
+					     : CP_LOG_INFO;
 	char *s = c->line;
 
 	c->line[c->len] = '\0';
@@ -290,7 +292,7 @@ FILE *
 cp_log_stream(const char *component)
 {
 	static struct stream_ctx ctx;
-	cookie_io_functions_t fns = { .write = stream_write };
+	cookie_io_functions_t fns = {.write = stream_write};
 	FILE *f;
 
 	ctx.component = component;

@@ -21,8 +21,8 @@
 
 enum cp_log_level {
 	CP_LOG_DEBUG = 0,
-	CP_LOG_INFO  = 1,
-	CP_LOG_WARN  = 2,
+	CP_LOG_INFO = 1,
+	CP_LOG_WARN = 2,
 	CP_LOG_ERROR = 3,
 };
 
@@ -48,16 +48,16 @@ struct cp_log_field {
 	};
 };
 
-#define CP_LF_STR(k, v)  ((struct cp_log_field){ .key = (k), .type = CP_LT_STR, .s = (v) })
-#define CP_LF_INT(k, v)  ((struct cp_log_field){ .key = (k), .type = CP_LT_INT, .i = (int64_t)(v) })
-#define CP_LF_U64(k, v)  ((struct cp_log_field){ .key = (k), .type = CP_LT_U64, .u = (uint64_t)(v) })
-#define CP_LF_DBL(k, v)  ((struct cp_log_field){ .key = (k), .type = CP_LT_DBL, .d = (double)(v) })
-#define CP_LF_BOOL(k, v) ((struct cp_log_field){ .key = (k), .type = CP_LT_BOOL, .b = (bool)(v) })
+#define CP_LF_STR(k, v)	 ((struct cp_log_field){.key = (k), .type = CP_LT_STR, .s = (v)})
+#define CP_LF_INT(k, v)	 ((struct cp_log_field){.key = (k), .type = CP_LT_INT, .i = (int64_t)(v)})
+#define CP_LF_U64(k, v)	 ((struct cp_log_field){.key = (k), .type = CP_LT_U64, .u = (uint64_t)(v)})
+#define CP_LF_DBL(k, v)	 ((struct cp_log_field){.key = (k), .type = CP_LT_DBL, .d = (double)(v)})
+#define CP_LF_BOOL(k, v) ((struct cp_log_field){.key = (k), .type = CP_LT_BOOL, .b = (bool)(v)})
 
 /** Log @p msg with fields, if @p level is enabled. */
-#define cp_log(level, msg, ...)                                                                  \
-	cp_log_fields((level), (msg),                                                            \
-		      (const struct cp_log_field[]){ __VA_ARGS__ __VA_OPT__(, ){ .key = NULL } })
+#define cp_log(level, msg, ...)                                                                    \
+	cp_log_fields((level), (msg),                                                              \
+		      (const struct cp_log_field[]){__VA_ARGS__ __VA_OPT__(, ){.key = NULL}})
 
 /**
  * Format and write one line. @p fields ends with a NULL key.

@@ -8,6 +8,12 @@
  * health NOT_SERVING, listener closed, calls in flight answered, then responder, workers,
  * gRPC, dataplane and EAL torn down in reverse order. A second signal exits at once.
  */
+#include "control/config.h"
+#include "control/grpc_server.h"
+#include "control/log.h"
+#include "control/responder.h"
+#include "dataplane/dataplane.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <grpc/grpc.h>
@@ -22,29 +28,23 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "control/config.h"
-#include "control/grpc_server.h"
-#include "control/log.h"
-#include "control/responder.h"
-#include "dataplane/dataplane.h"
-
-#define EAL_ARGS_MAX 64
+#define EAL_ARGS_MAX	  64
 #define RESPONDER_SPIN_US 20
 
 static const char g_usage[] =
-	"usage: corepiped [options] [-- EAL args...]\n"
-	"\n"
-	"  -c, --config FILE        YAML config file (default: built-in defaults, no pipelines)\n"
-	"  -g, --grpc-listen ADDR   gRPC listen address, overrides the file (e.g. 127.0.0.1:50051;\n"
-	"                           port 0 picks a free port, logged in the \"serving\" line)\n"
-	"  -w, --workers N          worker lcores (default: one per CPU but the main one, min 1)\n"
-	"  -l, --lcores LIST        EAL lcore map instead of --workers (e.g. 0@0,1@1); the first\n"
-	"                           lcore is the main (control) lcore, the others are workers\n"
-	"  -L, --log-level LEVEL    debug|info|warn|error (default: info, or the file's)\n"
-	"  -h, --help               this text\n"
-	"\n"
-	"EAL args after -- are passed to rte_eal_init() after the built-in ones\n"
-	"(--no-huge --no-pci --no-shconf -m 512), e.g. -- --vdev=net_null0.\n";
+    "usage: corepiped [options] [-- EAL args...]\n"
+    "\n"
+    "  -c, --config FILE        YAML config file (default: built-in defaults, no pipelines)\n"
+    "  -g, --grpc-listen ADDR   gRPC listen address, overrides the file (e.g. 127.0.0.1:50051;\n"
+    "                           port 0 picks a free port, logged in the \"serving\" line)\n"
+    "  -w, --workers N          worker lcores (default: one per CPU but the main one, min 1)\n"
+    "  -l, --lcores LIST        EAL lcore map instead of --workers (e.g. 0@0,1@1); the first\n"
+    "                           lcore is the main (control) lcore, the others are workers\n"
+    "  -L, --log-level LEVEL    debug|info|warn|error (default: info, or the file's)\n"
+    "  -h, --help               this text\n"
+    "\n"
+    "EAL args after -- are passed to rte_eal_init() after the built-in ones\n"
+    "(--no-huge --no-pci --no-shconf -m 512), e.g. -- --vdev=net_null0.\n";
 
 struct opts {
 	const char *config;
@@ -63,13 +63,13 @@ static int
 parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "grpc-listen", required_argument, NULL, 'g' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "lcores", required_argument, NULL, 'l' },
-		{ "log-level", required_argument, NULL, 'L' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"grpc-listen", required_argument, NULL, 'g'},
+	    {"workers", required_argument, NULL, 'w'},
+	    {"lcores", required_argument, NULL, 'l'},
+	    {"log-level", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -167,9 +167,9 @@ load_pipelines(const struct cp_config *cfg, struct dp_dataplane *dp)
 
 		p = dp_pipeline_compile(&cp->spec, cfg->max_nodes, &err);
 		if (p == NULL) {
-			cp_log(CP_LOG_ERROR, "config: invalid pipeline", CP_LF_STR("file", cfg->path),
-			       CP_LF_INT("line", cp->line), CP_LF_STR("pipeline", cp->spec.name),
-			       CP_LF_STR("error", err.msg));
+			cp_log(CP_LOG_ERROR, "config: invalid pipeline",
+			       CP_LF_STR("file", cfg->path), CP_LF_INT("line", cp->line),
+			       CP_LF_STR("pipeline", cp->spec.name), CP_LF_STR("error", err.msg));
 			return -EINVAL;
 		}
 		rc = dp_registry_put(dp->reg, p, &info);
@@ -196,7 +196,7 @@ main(int argc, char **argv)
 	char *eal[EAL_ARGS_MAX];
 	int n = 0, rc, exit_code = 0;
 	struct dp_dataplane *dp = NULL;
-	struct cp_responder resp = { 0 };
+	struct cp_responder resp = {0};
 	struct cp_server_conf sconf;
 	pthread_t sig_thread;
 	enum cp_log_level lvl;
@@ -254,8 +254,8 @@ main(int argc, char **argv)
 	eal[n++] = "--no-telemetry"; /* no socket under /var/run/dpdk: instances stay independent */
 	eal[n++] = "-m";
 	eal[n++] = mem;
-	eal[n++] = cfg.log_level == CP_LOG_DEBUG ? "--log-level=lib.*:info"
-						 : "--log-level=lib.*:warning";
+	eal[n++] =
+	    cfg.log_level == CP_LOG_DEBUG ? "--log-level=lib.*:info" : "--log-level=lib.*:warning";
 	for (unsigned i = 0; i < cfg.n_eal_args && n < EAL_ARGS_MAX - 1; i++)
 		eal[n++] = cfg.eal_args[i];
 	for (int i = 0; i < o.n_eal && n < EAL_ARGS_MAX - 1; i++)
@@ -321,8 +321,8 @@ main(int argc, char **argv)
 	atomic_store(&g_srv.serving, true);
 	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("grpc_listen", cfg.grpc_listen),
 	       CP_LF_INT("grpc_port", g_srv.port), CP_LF_INT("workers", dp->n_workers),
-	       CP_LF_STR("lcores", lcores), CP_LF_STR("idle_policy",
-						      dp_idle_policy_name(cfg.dp.worker.idle)),
+	       CP_LF_STR("lcores", lcores),
+	       CP_LF_STR("idle_policy", dp_idle_policy_name(cfg.dp.worker.idle)),
 	       CP_LF_INT("pid", getpid()));
 
 	cp_server_run(&g_srv);

@@ -4,12 +4,12 @@
  */
 #include "control/responder.h"
 
+#include "control/log.h"
+#include "control/rpc.h"
+
 #include <errno.h>
 #include <rte_cycles.h>
 #include <rte_pause.h>
-
-#include "control/log.h"
-#include "control/rpc.h"
 
 #define RESPONDER_BURST 64
 /* Longest sleep before looking again: only a safety net, wake-ups are explicit. */

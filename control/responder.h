@@ -14,11 +14,11 @@
 #ifndef COREPIPE_CP_RESPONDER_H
 #define COREPIPE_CP_RESPONDER_H
 
+#include "control/grpc_server.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
-
-#include "control/grpc_server.h"
 
 struct cp_responder {
 	pthread_t thread;

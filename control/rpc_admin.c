@@ -3,14 +3,14 @@
  * thread: each is a compile or a registry update of microseconds, and writers are serialised
  * by the registry's lock anyway.
  */
-#include <errno.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "control/grpc_server.h"
 #include "control/log.h"
 #include "control/pbconv.h"
 #include "corepipe/v1/corepipe.pb-c.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* ==== ListNodeTypes ========================================================================= */
 
@@ -53,8 +53,7 @@ list_node_types(struct cp_server *srv, struct cp_call *c)
 			params[np].summary = (char *)t->params[j].summary;
 			params[np].required = t->params[j].required;
 			params[np].default_value =
-				(char *)(t->params[j].default_value ? t->params[j].default_value
-								    : "");
+			    (char *)(t->params[j].default_value ? t->params[j].default_value : "");
 			pptr[np] = &params[np];
 		}
 		tptr[i] = &types[i];
@@ -99,7 +98,7 @@ put_pipeline(struct cp_server *srv, struct cp_call *c)
 	int rc;
 
 	rq = (Corepipe__V1__PutPipelineRequest *)cp_call_unpack(
-		c, &corepipe__v1__put_pipeline_request__descriptor);
+	    c, &corepipe__v1__put_pipeline_request__descriptor);
 	if (rq == NULL)
 		return;
 	if (rq->pipeline == NULL) {
@@ -150,7 +149,7 @@ get_pipeline(struct cp_server *srv, struct cp_call *c)
 	struct dp_pipeline *p;
 
 	rq = (Corepipe__V1__GetPipelineRequest *)cp_call_unpack(
-		c, &corepipe__v1__get_pipeline_request__descriptor);
+	    c, &corepipe__v1__get_pipeline_request__descriptor);
 	if (rq == NULL)
 		return;
 	p = dp_registry_get(srv->dp->reg, rq->name);
@@ -195,7 +194,7 @@ list_pipelines(struct cp_server *srv, struct cp_call *c)
 {
 	Corepipe__V1__ListPipelinesResponse resp = COREPIPE__V1__LIST_PIPELINES_RESPONSE__INIT;
 	Corepipe__V1__PipelineInfo **ptrs = NULL;
-	struct list_ctx l = { 0 };
+	struct list_ctx l = {0};
 	ProtobufCMessage *rq;
 	int rc;
 
@@ -240,7 +239,7 @@ delete_pipeline(struct cp_server *srv, struct cp_call *c)
 	Corepipe__V1__DeletePipelineResponse resp = COREPIPE__V1__DELETE_PIPELINE_RESPONSE__INIT;
 
 	rq = (Corepipe__V1__DeletePipelineRequest *)cp_call_unpack(
-		c, &corepipe__v1__delete_pipeline_request__descriptor);
+	    c, &corepipe__v1__delete_pipeline_request__descriptor);
 	if (rq == NULL)
 		return;
 	if (dp_registry_delete(srv->dp->reg, rq->name) != 0) {
@@ -255,10 +254,10 @@ delete_pipeline(struct cp_server *srv, struct cp_call *c)
 }
 
 struct cp_method cp_admin_methods[] = {
-	{ .path = "/corepipe.v1.Admin/ListNodeTypes", .handler = list_node_types, .prealloc = 2 },
-	{ .path = "/corepipe.v1.Admin/PutPipeline", .handler = put_pipeline, .prealloc = 4 },
-	{ .path = "/corepipe.v1.Admin/GetPipeline", .handler = get_pipeline, .prealloc = 4 },
-	{ .path = "/corepipe.v1.Admin/ListPipelines", .handler = list_pipelines, .prealloc = 2 },
-	{ .path = "/corepipe.v1.Admin/DeletePipeline", .handler = delete_pipeline, .prealloc = 2 },
-	{ .path = NULL },
+    {.path = "/corepipe.v1.Admin/ListNodeTypes", .handler = list_node_types, .prealloc = 2},
+    {.path = "/corepipe.v1.Admin/PutPipeline", .handler = put_pipeline, .prealloc = 4},
+    {.path = "/corepipe.v1.Admin/GetPipeline", .handler = get_pipeline, .prealloc = 4},
+    {.path = "/corepipe.v1.Admin/ListPipelines", .handler = list_pipelines, .prealloc = 2},
+    {.path = "/corepipe.v1.Admin/DeletePipeline", .handler = delete_pipeline, .prealloc = 2},
+    {.path = NULL},
 };

@@ -4,12 +4,12 @@
  * any other name is NOT_FOUND, as the health protocol specifies. Watch is not served
  * (UNIMPLEMENTED through the generic slots); clients poll Check.
  */
-#include <string.h>
-
 #include "control/grpc_server.h"
 #include "grpc/health/v1/health.pb-c.h"
 
-static const char *const g_known[] = { "", "corepipe.v1.Pipeline", "corepipe.v1.Admin" };
+#include <string.h>
+
+static const char *const g_known[] = {"", "corepipe.v1.Pipeline", "corepipe.v1.Admin"};
 
 static void
 check(struct cp_server *srv, struct cp_call *c)
@@ -19,7 +19,7 @@ check(struct cp_server *srv, struct cp_call *c)
 	int known = 0;
 
 	rq = (Grpc__Health__V1__HealthCheckRequest *)cp_call_unpack(
-		c, &grpc__health__v1__health_check_request__descriptor);
+	    c, &grpc__health__v1__health_check_request__descriptor);
 	if (rq == NULL)
 		return;
 	for (size_t i = 0; i < sizeof(g_known) / sizeof(g_known[0]); i++)
@@ -30,14 +30,15 @@ check(struct cp_server *srv, struct cp_call *c)
 	} else {
 		bool up = atomic_load(&srv->serving) && dp_dataplane_running(srv->dp);
 
-		resp.status = up ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
-				 : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
+		resp.status =
+		    up ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
+		       : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
 		cp_call_reply(c, GRPC_STATUS_OK, &resp.base, NULL);
 	}
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
 }
 
 struct cp_method cp_health_methods[] = {
-	{ .path = "/grpc.health.v1.Health/Check", .handler = check, .prealloc = 4 },
-	{ .path = NULL },
+    {.path = "/grpc.health.v1.Health/Check", .handler = check, .prealloc = 4},
+    {.path = NULL},
 };

@@ -7,15 +7,15 @@
  * never fails a request: it runs on whichever version it found. The responder thread turns the
  * completed descriptor into the reply (cp_execute_complete).
  */
-#include <errno.h>
-#include <grpc/support/time.h>
-#include <string.h>
-
 #include "control/grpc_server.h"
 #include "control/log.h"
 #include "control/pbconv.h"
 #include "control/rpc.h"
 #include "corepipe/v1/corepipe.pb-c.h"
+
+#include <errno.h>
+#include <grpc/support/time.h>
+#include <string.h>
 
 static grpc_status_code
 to_grpc(int st)
@@ -74,7 +74,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 	int rc;
 
 	rq = (Corepipe__V1__ExecuteRequest *)cp_call_unpack(
-		c, &corepipe__v1__execute_request__descriptor);
+	    c, &corepipe__v1__execute_request__descriptor);
 	if (rq == NULL)
 		return;
 	if (decode_input(c, rq->input, &fmt, &data, &len) != 0)
@@ -139,9 +139,9 @@ execute(struct cp_server *srv, struct cp_call *c)
 		req->hash = dp_name_hash(req->name, nl);
 	}
 	if (gpr_time_cmp(c->deadline, gpr_inf_future(c->deadline.clock_type)) != 0) {
-		gpr_timespec left = gpr_time_sub(
-			gpr_convert_clock_type(c->deadline, GPR_CLOCK_MONOTONIC),
-			gpr_now(GPR_CLOCK_MONOTONIC));
+		gpr_timespec left =
+		    gpr_time_sub(gpr_convert_clock_type(c->deadline, GPR_CLOCK_MONOTONIC),
+				 gpr_now(GPR_CLOCK_MONOTONIC));
 		int64_t ns = left.tv_sec * 1000000000ll + left.tv_nsec;
 
 		/* Already expired: the worker answers DEADLINE_EXCEEDED without running it. */
@@ -151,7 +151,8 @@ execute(struct cp_server *srv, struct cp_call *c)
 	if (rc != 0) {
 		dp_req_free(srv->dp, req);
 		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
-			      "all worker queues are full (%u deep)", srv->dp->conf.worker.ring_size);
+			      "all worker queues are full (%u deep)",
+			      srv->dp->conf.worker.ring_size);
 	}
 out:
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
@@ -210,6 +211,6 @@ cp_execute_complete(struct cp_server *srv, struct dp_req *req)
 }
 
 struct cp_method cp_pipeline_methods[] = {
-	{ .path = "/corepipe.v1.Pipeline/Execute", .handler = execute, .prealloc = 256 },
-	{ .path = NULL },
+    {.path = "/corepipe.v1.Pipeline/Execute", .handler = execute, .prealloc = 256},
+    {.path = NULL},
 };

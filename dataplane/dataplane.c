@@ -88,7 +88,8 @@ int
 dp_dataplane_launch(struct dp_dataplane *dp)
 {
 	for (unsigned i = 0; i < dp->n_workers; i++) {
-		int rc = rte_eal_remote_launch(dp_worker_run, dp->workers[i], dp->workers[i]->lcore);
+		int rc =
+		    rte_eal_remote_launch(dp_worker_run, dp->workers[i], dp->workers[i]->lcore);
 
 		if (rc != 0)
 			return rc;

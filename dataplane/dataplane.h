@@ -14,12 +14,12 @@
 #ifndef COREPIPE_DP_DATAPLANE_H
 #define COREPIPE_DP_DATAPLANE_H
 
-#include <stdint.h>
-
 #include "dataplane/pool.h"
 #include "dataplane/registry.h"
 #include "dataplane/req.h"
 #include "dataplane/worker.h"
+
+#include <stdint.h>
 
 /** Most workers. */
 #define DP_WORKERS_MAX 64

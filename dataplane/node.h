@@ -15,12 +15,12 @@
 #ifndef COREPIPE_DP_NODE_H
 #define COREPIPE_DP_NODE_H
 
+#include "dataplane/pool.h"
+#include "dataplane/status.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "dataplane/pool.h"
-#include "dataplane/status.h"
 
 /** Most annotations one request can carry. */
 #define DP_ANNOT_MAX 8
@@ -52,10 +52,10 @@ struct dp_param_def {
 
 /** Input kinds a node accepts (bit mask); checked by the runner before process(). */
 #define DP_ACCEPT_BYTES (1u << 0)
-#define DP_ACCEPT_S16   (1u << 1)
-#define DP_ACCEPT_F32   (1u << 2)
+#define DP_ACCEPT_S16	(1u << 1)
+#define DP_ACCEPT_F32	(1u << 2)
 #define DP_ACCEPT_AUDIO (DP_ACCEPT_S16 | DP_ACCEPT_F32)
-#define DP_ACCEPT_ANY   (DP_ACCEPT_BYTES | DP_ACCEPT_AUDIO)
+#define DP_ACCEPT_ANY	(DP_ACCEPT_BYTES | DP_ACCEPT_AUDIO)
 
 struct dp_exec;
 
@@ -69,8 +69,8 @@ struct dp_node_type {
 	const char *summary; /**< one line, for ListNodeTypes and docs */
 	const struct dp_param_def *params;
 	unsigned n_params;
-	uint32_t accepts;    /**< DP_ACCEPT_* */
-	size_t conf_size;    /**< bytes of compiled parameters (0: none) */
+	uint32_t accepts; /**< DP_ACCEPT_* */
+	size_t conf_size; /**< bytes of compiled parameters (0: none) */
 
 	/**
 	 * Parse parameters into @p conf (zeroed, conf_size bytes). Unknown and missing
@@ -100,11 +100,11 @@ struct dp_node_type {
 
 /** Execution state of one payload going through a pipeline on a worker. */
 struct dp_exec {
-	struct dp_buf *buf;           /**< current payload, owned by the runner */
-	struct dp_format fmt;         /**< what buf holds */
+	struct dp_buf *buf;	      /**< current payload, owned by the runner */
+	struct dp_format fmt;	      /**< what buf holds */
 	const struct dp_pools *pools; /**< where replacement buffers come from */
-	struct dp_result *res;        /**< annotations and error */
-	unsigned node_idx;            /**< node being run, for error messages */
+	struct dp_result *res;	      /**< annotations and error */
+	unsigned node_idx;	      /**< node being run, for error messages */
 	const char *node_name;
 };
 
@@ -115,7 +115,7 @@ struct dp_exec {
  * Context: worker. Cold path.
  */
 int dp_exec_fail(struct dp_exec *x, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4), cold));
+    __attribute__((format(printf, 3, 4), cold));
 
 /**
  * Add an annotation; a full table or an over-long key/value fails the node with INTERNAL.
@@ -157,10 +157,10 @@ unsigned dp_node_type_count(void);
 const struct dp_node_type *dp_node_type_at(unsigned i);
 
 /** Register @p t (a struct dp_node_type) at program start. */
-#define DP_NODE_REGISTER(t)                                                                 \
-	static void __attribute__((constructor, used)) dp_node_register_##t(void)           \
-	{                                                                                   \
-		dp_node_type_register(&(t));                                                \
+#define DP_NODE_REGISTER(t)                                                                        \
+	static void __attribute__((constructor, used)) dp_node_register_##t(void)                  \
+	{                                                                                          \
+		dp_node_type_register(&(t));                                                       \
 	}
 
 #endif

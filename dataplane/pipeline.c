@@ -238,7 +238,7 @@ compile_node(const struct dp_node_spec *ns, unsigned idx, struct dp_node_inst *i
 	args.type = t;
 	args.spec = ns;
 	if (t->compile != NULL) {
-		struct dp_err nerr = { 0 };
+		struct dp_err nerr = {0};
 
 		if (t->compile(inst->conf, &args, &nerr) != 0)
 			return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u (%s): %s", idx,
@@ -246,7 +246,7 @@ compile_node(const struct dp_node_spec *ns, unsigned idx, struct dp_node_inst *i
 	}
 	out = *cur;
 	if (t->infer != NULL) {
-		struct dp_err nerr = { 0 };
+		struct dp_err nerr = {0};
 
 		if (t->infer(inst->conf, cur, &out, &nerr) != 0)
 			return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u (%s): %s", idx,
@@ -260,15 +260,16 @@ struct dp_pipeline *
 dp_pipeline_compile(const struct dp_spec *spec, unsigned max_nodes, struct dp_err *err)
 {
 	struct dp_pipeline *p;
-	struct dp_format cur = { .kind = DP_KIND_ANY };
+	struct dp_format cur = {.kind = DP_KIND_ANY};
 
 	if (spec->n_nodes == 0) {
 		dp_err_set(err, DP_INVALID_ARGUMENT, "pipeline has no nodes");
 		return NULL;
 	}
 	if (spec->n_nodes > max_nodes) {
-		dp_err_set(err, DP_INVALID_ARGUMENT, "pipeline has %u nodes, more than the limit %u",
-			   spec->n_nodes, max_nodes);
+		dp_err_set(err, DP_INVALID_ARGUMENT,
+			   "pipeline has %u nodes, more than the limit %u", spec->n_nodes,
+			   max_nodes);
 		return NULL;
 	}
 	p = calloc(1, sizeof(*p) + spec->n_nodes * sizeof(p->nodes[0]));

@@ -16,21 +16,21 @@
 #ifndef COREPIPE_DP_PIPELINE_H
 #define COREPIPE_DP_PIPELINE_H
 
+#include "dataplane/node.h"
+#include "dataplane/status.h"
+
 #include <stdatomic.h>
 #include <stdint.h>
 #include <urcu-qsbr.h> /* before rculfhash.h: selects the QSBR flavour */
 #include <urcu/rculfhash.h>
 
-#include "dataplane/node.h"
-#include "dataplane/status.h"
-
 /** Longest pipeline name, with its NUL. Names match [A-Za-z0-9_.-]{1,63}. */
 #define DP_NAME_MAX 64
 /** Default limit on nodes per pipeline (configurable up to DP_NODES_HARD_MAX). */
 #define DP_NODES_DEFAULT_MAX 32
-#define DP_NODES_HARD_MAX 256
+#define DP_NODES_HARD_MAX    256
 /** Limits on parameters: count per node and text lengths. */
-#define DP_PARAMS_MAX 16
+#define DP_PARAMS_MAX	  16
 #define DP_PARAM_TEXT_MAX 256
 
 /** One parameter of a node spec. */
@@ -72,14 +72,14 @@ struct dp_node_inst {
 struct dp_pipeline {
 	/* Registry linkage: written by the registry before publication, then read-only. */
 	struct cds_lfht_node node; /**< in the registry's hash table */
-	struct rcu_head rcu;       /**< deferred unref after unpublish */
-	uint32_t hash;             /**< dp_name_hash(name) */
-	uint32_t id;               /**< registry id, 0 for inline pipelines */
-	uint64_t version;          /**< registry version, 0 for inline pipelines */
+	struct rcu_head rcu;	   /**< deferred unref after unpublish */
+	uint32_t hash;		   /**< dp_name_hash(name) */
+	uint32_t id;		   /**< registry id, 0 for inline pipelines */
+	uint64_t version;	   /**< registry version, 0 for inline pipelines */
 	char name[DP_NAME_MAX];
 
 	atomic_uint refcnt;
-	struct dp_spec *spec;      /**< owned deep copy, for GetPipeline */
+	struct dp_spec *spec;	   /**< owned deep copy, for GetPipeline */
 	struct dp_format out_hint; /**< output format as far as known at compile time */
 	unsigned n_nodes;
 	struct dp_node_inst nodes[];

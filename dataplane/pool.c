@@ -10,18 +10,18 @@
 #include <stdlib.h>
 
 /* Per-lcore cache depth for classes small enough that caching costs little memory. */
-#define POOL_CACHE_SMALL 64
+#define POOL_CACHE_SMALL    64
 #define POOL_CACHE_MAX_SIZE (64 * 1024)
 
 void
 dp_pool_conf_default(struct dp_pool_conf *conf)
 {
 	static const struct dp_pool_class def[] = {
-		{ 512, 8192 },             /* 4 MiB: small records and 10 ms audio frames */
-		{ 8192, 2048 },            /* 16 MiB */
-		{ 65536, 512 },            /* 32 MiB */
-		{ 1 << 20, 32 },           /* 32 MiB */
-		{ 16u << 20, 5 },          /* 80 MiB: a 4 MiB message grown 4x (s16 mono to f32 stereo) */
+	    {512, 8192},    /* 4 MiB: small records and 10 ms audio frames */
+	    {8192, 2048},   /* 16 MiB */
+	    {65536, 512},   /* 32 MiB */
+	    {1 << 20, 32},  /* 32 MiB */
+	    {16u << 20, 5}, /* 80 MiB: a 4 MiB message grown 4x (s16 mono to f32 stereo) */
 	};
 
 	conf->n_classes = RTE_DIM(def);
@@ -71,9 +71,9 @@ dp_pools_create(const char *name, const struct dp_pool_conf *conf, int socket)
 		if (cache > count / 2)
 			cache = 0;
 		snprintf(mpname, sizeof(mpname), "%s_%u", name, i);
-		p->mp[i] = rte_mempool_create(mpname, count, sizeof(struct dp_buf) + size, cache, 0,
-					      NULL, NULL, buf_init, (void *)(uintptr_t)size, socket,
-					      0);
+		p->mp[i] =
+		    rte_mempool_create(mpname, count, sizeof(struct dp_buf) + size, cache, 0, NULL,
+				       NULL, buf_init, (void *)(uintptr_t)size, socket, 0);
 		if (p->mp[i] == NULL) {
 			int e = rte_errno;
 

@@ -27,8 +27,8 @@
 /** A payload buffer. The header shares the mempool object; data[] starts on a cache line. */
 struct dp_buf {
 	struct rte_mempool *mp; /**< the class this buffer returns to */
-	uint32_t cap;           /**< bytes available in data[] */
-	uint32_t len;           /**< bytes in use */
+	uint32_t cap;		/**< bytes available in data[] */
+	uint32_t len;		/**< bytes in use */
 	alignas(RTE_CACHE_LINE_SIZE) uint8_t data[];
 };
 

@@ -155,8 +155,7 @@ dp_registry_get(struct dp_registry *r, const char *name)
 }
 
 int
-dp_registry_for_each(struct dp_registry *r, int (*fn)(struct dp_pipeline *p, void *arg),
-		     void *arg)
+dp_registry_for_each(struct dp_registry *r, int (*fn)(struct dp_pipeline *p, void *arg), void *arg)
 {
 	struct dp_pipeline **snap;
 	struct cds_lfht_iter it;

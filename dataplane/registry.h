@@ -19,13 +19,13 @@
 #ifndef COREPIPE_DP_REGISTRY_H
 #define COREPIPE_DP_REGISTRY_H
 
+#include "dataplane/pipeline.h"
+
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 #include <urcu-qsbr.h> /* before rculfhash.h: selects the QSBR flavour */
 #include <urcu/rculfhash.h>
-
-#include "dataplane/pipeline.h"
 
 /*
  * ThreadSanitizer cannot see the ordering that liburcu provides inside its (uninstrumented)
@@ -72,9 +72,9 @@ struct dp_registry {
 	struct cds_lfht *ht;
 	/* Written by writers under lock; read by readers through rcu_dereference. */
 	struct dp_pipeline *by_id[DP_REGISTRY_MAX + 1];
-	pthread_mutex_t lock; /**< serialises writers; never taken by readers */
+	pthread_mutex_t lock;  /**< serialises writers; never taken by readers */
 	uint64_t next_version; /**< under lock */
-	unsigned count;        /**< under lock */
+	unsigned count;	       /**< under lock */
 };
 
 /** What a put did. */

@@ -13,29 +13,29 @@
 #ifndef COREPIPE_DP_REQ_H
 #define COREPIPE_DP_REQ_H
 
-#include <rte_common.h>
-#include <stdint.h>
-
 #include "dataplane/node.h"
 #include "dataplane/pipeline.h"
 
+#include <rte_common.h>
+#include <stdint.h>
+
 struct dp_req {
 	/* In: written by the submitter before submit, read-only for the worker. */
-	void *cookie;                 /**< submitter's context (the gRPC call), opaque here */
+	void *cookie;		      /**< submitter's context (the gRPC call), opaque here */
 	struct dp_pipeline *pipeline; /**< owned reference for inline pipelines, else NULL */
-	uint64_t deadline_tsc;        /**< rte_rdtsc() value after which it is not run; 0: none */
-	uint64_t submit_tsc;          /**< when it was submitted */
-	uint32_t hash;                /**< dp_name_hash(name) when pipeline is NULL */
-	char name[DP_NAME_MAX];       /**< registered pipeline name when pipeline is NULL */
+	uint64_t deadline_tsc;	      /**< rte_rdtsc() value after which it is not run; 0: none */
+	uint64_t submit_tsc;	      /**< when it was submitted */
+	uint32_t hash;		      /**< dp_name_hash(name) when pipeline is NULL */
+	char name[DP_NAME_MAX];	      /**< registered pipeline name when pipeline is NULL */
 
 	/* In/out: payload buffer and its format; the worker replaces them with the output. */
 	struct dp_buf *buf;
 	struct dp_format fmt;
 
 	/* Out: written by the worker. */
-	uint16_t status;   /**< enum dp_status */
-	uint16_t worker;   /**< index of the worker that ran it */
-	uint64_t dp_ns;    /**< time spent running nodes */
+	uint16_t status; /**< enum dp_status */
+	uint16_t worker; /**< index of the worker that ran it */
+	uint64_t dp_ns;	 /**< time spent running nodes */
 	struct dp_result res;
 } __rte_cache_aligned;
 

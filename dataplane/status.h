@@ -16,31 +16,31 @@
 
 /** Request status, numbered as gRPC status codes. */
 enum dp_status {
-	DP_OK                 = 0,
-	DP_CANCELLED          = 1,
-	DP_UNKNOWN            = 2,
-	DP_INVALID_ARGUMENT   = 3,
-	DP_DEADLINE_EXCEEDED  = 4,
-	DP_NOT_FOUND          = 5,
+	DP_OK = 0,
+	DP_CANCELLED = 1,
+	DP_UNKNOWN = 2,
+	DP_INVALID_ARGUMENT = 3,
+	DP_DEADLINE_EXCEEDED = 4,
+	DP_NOT_FOUND = 5,
 	DP_RESOURCE_EXHAUSTED = 8,
 	DP_FAILED_PRECONDITION = 9,
-	DP_OUT_OF_RANGE       = 11,
-	DP_UNIMPLEMENTED      = 12,
-	DP_INTERNAL           = 13,
-	DP_UNAVAILABLE        = 14,
-	DP_STATUS_MAX         = 17, /**< number of codes, for per-code counter arrays */
+	DP_OUT_OF_RANGE = 11,
+	DP_UNIMPLEMENTED = 12,
+	DP_INTERNAL = 13,
+	DP_UNAVAILABLE = 14,
+	DP_STATUS_MAX = 17, /**< number of codes, for per-code counter arrays */
 };
 
 /** Payload kind. */
 enum dp_kind {
-	DP_KIND_ANY   = 0, /**< compile-time only: not yet known */
+	DP_KIND_ANY = 0, /**< compile-time only: not yet known */
 	DP_KIND_BYTES = 1,
 	DP_KIND_AUDIO = 2,
 };
 
 /** PCM sample format; numbered as corepipe.v1.SampleFormat. */
 enum dp_sample_fmt {
-	DP_FMT_ANY   = 0, /**< compile-time only: not yet known */
+	DP_FMT_ANY = 0, /**< compile-time only: not yet known */
 	DP_FMT_S16LE = 1,
 	DP_FMT_F32LE = 2,
 };
@@ -50,10 +50,10 @@ enum dp_sample_fmt {
  * fmt != ANY, rate > 0, channels > 0). During compilation a zero field means "not known yet".
  */
 struct dp_format {
-	uint8_t kind;      /**< enum dp_kind */
-	uint8_t fmt;       /**< enum dp_sample_fmt, audio only */
+	uint8_t kind;	   /**< enum dp_kind */
+	uint8_t fmt;	   /**< enum dp_sample_fmt, audio only */
 	uint16_t channels; /**< audio only */
-	uint32_t rate;     /**< Hz, audio only */
+	uint32_t rate;	   /**< Hz, audio only */
 };
 
 /** Bytes per sample of @p fmt, 0 for DP_FMT_ANY. */
@@ -77,7 +77,7 @@ const char *dp_status_name(int status);
 
 /** An error: a status and a message saying what was wrong. */
 struct dp_err {
-	int status;          /**< enum dp_status */
+	int status;	      /**< enum dp_status */
 	char msg[DP_ERR_MAX]; /**< NUL-terminated, truncated if longer */
 };
 
@@ -87,7 +87,7 @@ struct dp_err {
  * Context: any. Allocates nothing; used on worker error paths too.
  */
 int dp_err_set(struct dp_err *err, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /** va_list form of dp_err_set(). */
 int dp_err_vset(struct dp_err *err, int status, const char *fmt, va_list ap);

@@ -6,14 +6,14 @@
  * call only when the other side has declared that it sleeps; a busy consumer costs the
  * producer one store (single producer) or one locked add (multi producer) per burst.
  */
+#include "dataplane/worker.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "dataplane/worker.h"
 
 static int
 ec_gettime(const struct ck_ec_ops *ops, struct timespec *out)
@@ -53,13 +53,13 @@ ec_wake32(const struct ck_ec_ops *ops, const uint32_t *addr)
 }
 
 static const struct ck_ec_ops g_ec_ops = {
-	.gettime = ec_gettime,
-	.wait32 = ec_wait32,
-	.wake32 = ec_wake32,
-	/* The caller already spun according to its idle policy: go to the futex promptly. */
-	.busy_loop_iter = 1,
-	/* Exponential back-off of futex timeouts is only a safety net; wake-ups are explicit. */
-	.initial_wait_ns = 1000000,
+    .gettime = ec_gettime,
+    .wait32 = ec_wait32,
+    .wake32 = ec_wake32,
+    /* The caller already spun according to its idle policy: go to the futex promptly. */
+    .busy_loop_iter = 1,
+    /* Exponential back-off of futex timeouts is only a safety net; wake-ups are explicit. */
+    .initial_wait_ns = 1000000,
 };
 
 void
@@ -74,8 +74,8 @@ void
 dp_wake_wait(struct dp_wake *w, uint32_t seen, uint64_t timeout_ns)
 {
 	struct timespec rel = {
-		.tv_sec = (time_t)(timeout_ns / 1000000000u),
-		.tv_nsec = (long)(timeout_ns % 1000000000u),
+	    .tv_sec = (time_t)(timeout_ns / 1000000000u),
+	    .tv_nsec = (long)(timeout_ns % 1000000000u),
 	};
 	struct timespec deadline;
 

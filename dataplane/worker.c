@@ -132,10 +132,10 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 
 	/* Never start work nobody waits for any more: the deadline covers queueing too. */
 	if (unlikely(req->deadline_tsc != 0 && t0 >= req->deadline_tsc)) {
-		req->status = dp_err_set(&req->res.err, DP_DEADLINE_EXCEEDED,
-					 "deadline expired after %llu us in queue; not run",
-					 (unsigned long long)cycles_to_ns(w, t0 - req->submit_tsc) /
-						 1000);
+		req->status =
+		    dp_err_set(&req->res.err, DP_DEADLINE_EXCEEDED,
+			       "deadline expired after %llu us in queue; not run",
+			       (unsigned long long)cycles_to_ns(w, t0 - req->submit_tsc) / 1000);
 		return;
 	}
 	p = req->pipeline;
@@ -179,9 +179,9 @@ dp_worker_poll_once(struct dp_worker *w)
 		if (i + PREFETCH_OFFSET < n)
 			rte_prefetch0(reqs[i + PREFETCH_OFFSET]);
 		dp_worker_exec(w, reqs[i]);
-		STAT_ADD(s->by_status[reqs[i]->status < DP_STATUS_MAX ? reqs[i]->status
-								       : DP_UNKNOWN],
-			 1);
+		STAT_ADD(
+		    s->by_status[reqs[i]->status < DP_STATUS_MAX ? reqs[i]->status : DP_UNKNOWN],
+		    1);
 	}
 	/*
 	 * The completion ring cannot be full: the submitter admits at most ring_size
@@ -191,8 +191,8 @@ dp_worker_poll_once(struct dp_worker *w)
 	 */
 	done = 0;
 	while (done < n) {
-		done += rte_ring_sp_enqueue_burst(w->completion, (void **)reqs + done, n - done,
-						  NULL);
+		done +=
+		    rte_ring_sp_enqueue_burst(w->completion, (void **)reqs + done, n - done, NULL);
 		if (unlikely(done < n))
 			rte_pause();
 	}

@@ -20,23 +20,23 @@
 #ifndef COREPIPE_DP_WORKER_H
 #define COREPIPE_DP_WORKER_H
 
+#include "dataplane/pool.h"
+#include "dataplane/registry.h"
+#include "dataplane/req.h"
+
 #include <ck_ec.h>
 #include <rte_common.h>
 #include <rte_ring.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "dataplane/pool.h"
-#include "dataplane/registry.h"
-#include "dataplane/req.h"
-
 /** Descriptors taken per ring poll. */
 #define DP_WORKER_BURST 32
 
 enum dp_idle_policy {
 	DP_IDLE_ADAPTIVE = 0,
-	DP_IDLE_SPIN     = 1,
-	DP_IDLE_SLEEP    = 2,
+	DP_IDLE_SPIN = 1,
+	DP_IDLE_SLEEP = 2,
 };
 
 /** Parse "spin" / "adaptive" / "sleep". @return 0 or -EINVAL. */
@@ -45,12 +45,12 @@ const char *dp_idle_policy_name(enum dp_idle_policy p);
 
 /** Worker statistics. Written only by the worker (relaxed stores), read by anyone. */
 struct dp_worker_stats {
-	uint64_t requests;                /**< descriptors completed */
+	uint64_t requests;		   /**< descriptors completed */
 	uint64_t by_status[DP_STATUS_MAX]; /**< completed, by status */
-	uint64_t busy_cycles;             /**< TSC cycles spent on iterations that did work */
-	uint64_t total_cycles;            /**< TSC cycles since the loop started */
-	uint64_t sleeps;                  /**< times the idle policy slept */
-	uint64_t bursts;                  /**< non-empty polls */
+	uint64_t busy_cycles;		   /**< TSC cycles spent on iterations that did work */
+	uint64_t total_cycles;		   /**< TSC cycles since the loop started */
+	uint64_t sleeps;		   /**< times the idle policy slept */
+	uint64_t bursts;		   /**< non-empty polls */
 } __rte_cache_aligned;
 
 /** Event count with its futex ops; shared by a waiter and its wakers. */
@@ -101,7 +101,7 @@ struct dp_worker {
 	struct rte_ring *completion; /**< SP (this worker) / SC (responder) */
 	struct dp_registry *reg;
 	const struct dp_pools *pools;
-	struct dp_wake *done_wake;   /**< the responder's event count, shared by all workers */
+	struct dp_wake *done_wake; /**< the responder's event count, shared by all workers */
 	struct dp_worker_conf conf;
 	uint64_t tsc_hz;
 

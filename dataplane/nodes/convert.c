@@ -6,18 +6,18 @@
  * Widening takes a new buffer twice the size; narrowing is done in place (each 2-byte write
  * lands below the 4-byte read it comes from). Same format in and out is a no-op.
  */
+#include "dataplane/node.h"
+
 #include <errno.h>
 #include <math.h>
 #include <string.h>
-
-#include "dataplane/node.h"
 
 struct convert_conf {
 	uint8_t to; /* enum dp_sample_fmt */
 };
 
 static const struct dp_param_def convert_params[] = {
-	{ "format", "Output sample format: s16le or f32le.", true, NULL },
+    {"format", "Output sample format: s16le or f32le.", true, NULL},
 };
 
 static int
@@ -111,15 +111,15 @@ convert_process(const void *conf, struct dp_exec *x)
 }
 
 static const struct dp_node_type convert_node = {
-	.name = "convert",
-	.summary = "Convert audio between s16le and f32le (x/32768; round and saturate back).",
-	.params = convert_params,
-	.n_params = 1,
-	.accepts = DP_ACCEPT_AUDIO,
-	.conf_size = sizeof(struct convert_conf),
-	.compile = convert_compile,
-	.infer = convert_infer,
-	.process = convert_process,
+    .name = "convert",
+    .summary = "Convert audio between s16le and f32le (x/32768; round and saturate back).",
+    .params = convert_params,
+    .n_params = 1,
+    .accepts = DP_ACCEPT_AUDIO,
+    .conf_size = sizeof(struct convert_conf),
+    .compile = convert_compile,
+    .infer = convert_infer,
+    .process = convert_process,
 };
 
 DP_NODE_REGISTER(convert_node)

@@ -4,9 +4,9 @@
  * has them, a table otherwise) with the standard initial value and final inversion, so
  * "123456789" gives e3069283.
  */
-#include <rte_hash_crc.h>
-
 #include "dataplane/node.h"
+
+#include <rte_hash_crc.h>
 
 /* Hot path: per buffer, worker lcores. No locks, syscalls, allocation or logging. */
 
@@ -27,10 +27,10 @@ crc32c_process(const void *conf, struct dp_exec *x)
 }
 
 static const struct dp_node_type crc32c_node = {
-	.name = "crc32c",
-	.summary = "Annotate 'crc32c' with the CRC-32C of the payload bytes; output unchanged.",
-	.accepts = DP_ACCEPT_ANY,
-	.process = crc32c_process,
+    .name = "crc32c",
+    .summary = "Annotate 'crc32c' with the CRC-32C of the payload bytes; output unchanged.",
+    .accepts = DP_ACCEPT_ANY,
+    .process = crc32c_process,
 };
 
 DP_NODE_REGISTER(crc32c_node)

@@ -7,12 +7,12 @@
  * once at compile time, in double, then used as float: float has 24 bits of mantissa, so the
  * S16 products are exact before rounding.
  */
+#include "dataplane/node.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "dataplane/node.h"
 
 #define GAIN_DB_MAX 200.0
 
@@ -21,9 +21,10 @@ struct gain_conf {
 };
 
 static const struct dp_param_def gain_params[] = {
-	{ "db", "Gain in decibels (a finite number in [-200, 200]); each sample is multiplied "
-		"by 10^(db/20).",
-	  true, NULL },
+    {"db",
+     "Gain in decibels (a finite number in [-200, 200]); each sample is multiplied "
+     "by 10^(db/20).",
+     true, NULL},
 };
 
 static int
@@ -84,15 +85,15 @@ gain_process(const void *conf, struct dp_exec *x)
 }
 
 static const struct dp_node_type gain_node = {
-	.name = "gain",
-	.summary = "Multiply audio samples by 10^(db/20); S16LE rounds and saturates, F32LE does "
-		   "not clip.",
-	.params = gain_params,
-	.n_params = 1,
-	.accepts = DP_ACCEPT_AUDIO,
-	.conf_size = sizeof(struct gain_conf),
-	.compile = gain_compile,
-	.process = gain_process,
+    .name = "gain",
+    .summary = "Multiply audio samples by 10^(db/20); S16LE rounds and saturates, F32LE does "
+	       "not clip.",
+    .params = gain_params,
+    .n_params = 1,
+    .accepts = DP_ACCEPT_AUDIO,
+    .conf_size = sizeof(struct gain_conf),
+    .compile = gain_compile,
+    .process = gain_process,
 };
 
 DP_NODE_REGISTER(gain_node)

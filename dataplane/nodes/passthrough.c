@@ -15,10 +15,10 @@ passthrough_process(const void *conf, struct dp_exec *x)
 }
 
 static const struct dp_node_type passthrough_node = {
-	.name = "passthrough",
-	.summary = "Output = input; any payload.",
-	.accepts = DP_ACCEPT_ANY,
-	.process = passthrough_process,
+    .name = "passthrough",
+    .summary = "Output = input; any payload.",
+    .accepts = DP_ACCEPT_ANY,
+    .process = passthrough_process,
 };
 
 DP_NODE_REGISTER(passthrough_node)

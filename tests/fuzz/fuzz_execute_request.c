@@ -7,13 +7,13 @@
  *
  * Build and run: make fuzz (FUZZ_SECONDS per target).
  */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "control/pbconv.h"
 #include "corepipe/v1/corepipe.pb-c.h"
 #include "dataplane/pipeline.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -38,10 +38,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rq->input != NULL && rq->input->kind_case == COREPIPE__V1__PAYLOAD__KIND_AUDIO) {
 		const Corepipe__V1__AudioBuffer *a = rq->input->audio;
 		struct dp_format f = {
-			.kind = DP_KIND_AUDIO,
-			.fmt = (uint8_t)a->format,
-			.rate = a->sample_rate,
-			.channels = (uint16_t)a->channels,
+		    .kind = DP_KIND_AUDIO,
+		    .fmt = (uint8_t)a->format,
+		    .rate = a->sample_rate,
+		    .channels = (uint16_t)a->channels,
 		};
 
 		(void)dp_format_check(&f, a->samples.len, &err);

@@ -7,6 +7,8 @@
  *
  * No EAL: registry and pipelines are plain malloc + liburcu.
  */
+#include "dataplane/registry.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,10 +16,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "dataplane/registry.h"
-
-#define READERS 3
-#define NAMES 8
+#define READERS	   3
+#define NAMES	   8
 #define MAX_WRITES 200000
 
 static struct dp_registry *g_reg;
@@ -32,14 +32,14 @@ static struct dp_pipeline *
 make(const char *name, unsigned n_nodes)
 {
 	struct dp_node_spec nodes[4];
-	struct dp_param db = { .key = "db", .value = "1.5" };
-	struct dp_spec s = { .name = (char *)name, .n_nodes = n_nodes, .nodes = nodes };
+	struct dp_param db = {.key = "db", .value = "1.5"};
+	struct dp_spec s = {.name = (char *)name, .n_nodes = n_nodes, .nodes = nodes};
 	struct dp_err err;
 
 	for (unsigned i = 0; i < n_nodes; i++)
-		nodes[i] = (i % 2) ? (struct dp_node_spec){ .type = "gain", .n_params = 1,
-							    .params = &db }
-				   : (struct dp_node_spec){ .type = "crc32c" };
+		nodes[i] = (i % 2)
+			       ? (struct dp_node_spec){.type = "gain", .n_params = 1, .params = &db}
+			       : (struct dp_node_spec){.type = "crc32c"};
 	return dp_pipeline_compile(&s, 32, &err);
 }
 
@@ -64,7 +64,7 @@ static void *
 reader_main(void *arg)
 {
 	struct reader_stats *st = arg;
-	uint64_t last[NAMES] = { 0 };
+	uint64_t last[NAMES] = {0};
 	char names[NAMES][16];
 	uint32_t hashes[NAMES];
 
@@ -75,7 +75,8 @@ reader_main(void *arg)
 	urcu_qsbr_register_thread();
 	while (!atomic_load_explicit(&g_stop, memory_order_relaxed)) {
 		for (int i = 0; i < NAMES; i++) {
-			const struct dp_pipeline *p = dp_registry_lookup(g_reg, names[i], hashes[i]);
+			const struct dp_pipeline *p =
+			    dp_registry_lookup(g_reg, names[i], hashes[i]);
 
 			st->lookups++;
 			if (p != NULL) {
@@ -95,7 +96,7 @@ main(void)
 {
 	const char *env = getenv("STRESS_SECONDS");
 	double seconds = env ? atof(env) : 2.0;
-	struct reader_stats st[READERS] = { 0 };
+	struct reader_stats st[READERS] = {0};
 	pthread_t t[READERS];
 	struct timespec t0, now;
 	unsigned long writes = 0, deletes = 0;
@@ -122,7 +123,7 @@ main(void)
 		clock_gettime(CLOCK_MONOTONIC, &now);
 	} while (writes < MAX_WRITES &&
 		 (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9 <
-			 seconds);
+		     seconds);
 	atomic_store(&g_stop, true);
 	for (int i = 0; i < READERS; i++)
 		pthread_join(t[i], NULL);

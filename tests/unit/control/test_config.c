@@ -3,6 +3,9 @@
  * unknown keys, wrong types, out-of-range values, bad enums, duplicates and bad pipelines. A
  * failed load leaves the config unchanged.
  */
+#include "control/config.h"
+#include "tests/fakes/cmocka_inc.h"
+
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,10 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <cmocka.h>
-
-#include "control/config.h"
 
 static char g_path[64];
 
@@ -73,28 +72,27 @@ test_config_init_defaults(void **state)
 static void
 test_config_load_full_file(void **state)
 {
-	static const char yaml[] =
-		"server:\n"
-		"  grpc_listen: \"0.0.0.0:6000\"\n"
-		"  max_message_bytes: 1048576\n"
-		"dataplane:\n"
-		"  workers: 3\n"
-		"  idle_policy: spin\n"
-		"  spin_us: 7\n"
-		"  ring_size: 256\n"
-		"  max_in_flight: 100\n"
-		"  eal_args: [\"--vdev=net_null0\", \"--log-level=7\"]\n"
-		"limits: { max_nodes: 8 }\n"
-		"logging: { level: warn }\n"
-		"pipelines:\n"
-		"  first:\n"
-		"    - type: gain\n"
-		"      params: { db: 6 }\n"
-		"    - type: crc32c\n"
-		"  second:\n"
-		"    - type: convert\n"
-		"      params:\n"
-		"        format: f32le\n";
+	static const char yaml[] = "server:\n"
+				   "  grpc_listen: \"0.0.0.0:6000\"\n"
+				   "  max_message_bytes: 1048576\n"
+				   "dataplane:\n"
+				   "  workers: 3\n"
+				   "  idle_policy: spin\n"
+				   "  spin_us: 7\n"
+				   "  ring_size: 256\n"
+				   "  max_in_flight: 100\n"
+				   "  eal_args: [\"--vdev=net_null0\", \"--log-level=7\"]\n"
+				   "limits: { max_nodes: 8 }\n"
+				   "logging: { level: warn }\n"
+				   "pipelines:\n"
+				   "  first:\n"
+				   "    - type: gain\n"
+				   "      params: { db: 6 }\n"
+				   "    - type: crc32c\n"
+				   "  second:\n"
+				   "    - type: convert\n"
+				   "      params:\n"
+				   "        format: f32le\n";
 	struct cp_config c;
 	char err[256];
 	const char *path = write_tmp(yaml);
@@ -173,8 +171,7 @@ test_config_load_missing_file(void **state)
 
 	(void)state;
 	cp_config_init(&c);
-	assert_int_equal(cp_config_load_file(&c, "/nonexistent/x.yaml", err, sizeof(err)),
-			 -ENOENT);
+	assert_int_equal(cp_config_load_file(&c, "/nonexistent/x.yaml", err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "/nonexistent/x.yaml"));
 	cp_config_free(&c);
 }
@@ -212,12 +209,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_config_init_defaults),
-		cmocka_unit_test(test_config_load_full_file),
-		cmocka_unit_test(test_config_load_shipped_example),
-		cmocka_unit_test(test_config_load_empty_file_keeps_defaults),
-		cmocka_unit_test(test_config_load_missing_file),
-		cmocka_unit_test(test_config_load_errors_name_file_and_line),
+	    cmocka_unit_test(test_config_init_defaults),
+	    cmocka_unit_test(test_config_load_full_file),
+	    cmocka_unit_test(test_config_load_shipped_example),
+	    cmocka_unit_test(test_config_load_empty_file_keeps_defaults),
+	    cmocka_unit_test(test_config_load_missing_file),
+	    cmocka_unit_test(test_config_load_errors_name_file_and_line),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

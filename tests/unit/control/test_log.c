@@ -3,6 +3,9 @@
  * independent parser), strings are escaped, invalid UTF-8 is replaced, levels filter, and long
  * values are cut without breaking the JSON.
  */
+#include "control/log.h"
+#include "tests/fakes/cmocka_inc.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,10 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <cmocka.h>
-
-#include "control/log.h"
 
 /* Run Python's json parser over @p text (lines) and evaluate @p check on each object @c o;
  * returns its exit status. */
@@ -46,23 +45,23 @@ test_log_format_is_valid_json_with_fields(void **state)
 
 	(void)state;
 	n = cp_log_format(buf, sizeof(buf), CP_LOG_WARN, "hello \"world\"\n\ttab",
-			  (const struct cp_log_field[]){ CP_LF_STR("pipeline", "p\\1"),
-							 CP_LF_INT("worker", -3),
-							 CP_LF_U64("big", 18446744073709551615ull),
-							 CP_LF_DBL("ratio", 0.25),
-							 CP_LF_BOOL("ok", true),
-							 CP_LF_STR("ctl", "\x01\x7f"),
-							 { .key = NULL } });
+			  (const struct cp_log_field[]){CP_LF_STR("pipeline", "p\\1"),
+							CP_LF_INT("worker", -3),
+							CP_LF_U64("big", 18446744073709551615ull),
+							CP_LF_DBL("ratio", 0.25),
+							CP_LF_BOOL("ok", true),
+							CP_LF_STR("ctl", "\x01\x7f"),
+							{.key = NULL}});
 	buf[n] = '\0';
 	assert_int_equal(buf[n - 1], '\n');
 	assert_non_null(strstr(buf, "\"level\":\"warn\""));
-	assert_int_equal(
-		python_json_ok(buf, "assert o['msg']=='hello \"world\"\\n\\ttab' and "
-				    "o['pipeline']=='p\\\\1' and o['worker']==-3 and "
-				    "o['big']==18446744073709551615 and o['ratio']==0.25 and "
-				    "o['ok'] is True and o['ctl']=='\\x01\\x7f' and "
-				    "o['ts'].endswith('Z')"),
-		0);
+	assert_int_equal(python_json_ok(buf,
+					"assert o['msg']=='hello \"world\"\\n\\ttab' and "
+					"o['pipeline']=='p\\\\1' and o['worker']==-3 and "
+					"o['big']==18446744073709551615 and o['ratio']==0.25 and "
+					"o['ok'] is True and o['ctl']=='\\x01\\x7f' and "
+					"o['ts'].endswith('Z')"),
+			 0);
 }
 
 static void
@@ -73,7 +72,7 @@ test_log_format_replaces_invalid_utf8(void **state)
 
 	(void)state;
 	n = cp_log_format(buf, sizeof(buf), CP_LOG_INFO, "bad \xff\xfe ok \xc3\xa9",
-			  (const struct cp_log_field[]){ { .key = NULL } });
+			  (const struct cp_log_field[]){{.key = NULL}});
 	buf[n] = '\0';
 	assert_int_equal(python_json_ok(buf, "assert o['msg']=='bad \\ufffd\\ufffd ok \\u00e9'"),
 			 0);
@@ -89,9 +88,8 @@ test_log_format_truncates_and_stays_json(void **state)
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	n = cp_log_format(buf, sizeof(buf), CP_LOG_INFO, "m",
-			  (const struct cp_log_field[]){ CP_LF_STR("v", big),
-							 CP_LF_INT("after", 1),
-							 { .key = NULL } });
+			  (const struct cp_log_field[]){
+			      CP_LF_STR("v", big), CP_LF_INT("after", 1), {.key = NULL}});
 	assert_true(n <= sizeof(buf));
 	buf[n - 1] = '\n';
 	buf[n < sizeof(buf) ? n : sizeof(buf) - 1] = '\0';
@@ -103,7 +101,7 @@ test_log_level_filter_and_parse(void **state)
 {
 	enum cp_log_level l;
 	int fds[2], saved;
-	char out[4096] = { 0 };
+	char out[4096] = {0};
 	ssize_t n;
 
 	(void)state;
@@ -136,10 +134,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_log_format_is_valid_json_with_fields),
-		cmocka_unit_test(test_log_format_replaces_invalid_utf8),
-		cmocka_unit_test(test_log_format_truncates_and_stays_json),
-		cmocka_unit_test(test_log_level_filter_and_parse),
+	    cmocka_unit_test(test_log_format_is_valid_json_with_fields),
+	    cmocka_unit_test(test_log_format_replaces_invalid_utf8),
+	    cmocka_unit_test(test_log_format_truncates_and_stays_json),
+	    cmocka_unit_test(test_log_level_filter_and_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,17 +3,16 @@
  * saturation, F32 without clipping), convert both ways (edges, NaN), crc32c check value and
  * published vectors. Nodes run through dp_pipeline_compile/run, the path workers use.
  */
+#include "dataplane/pipeline.h"
+#include "tests/fakes/cmocka_inc.h"
+#include "tests/fakes/test_env.h"
+
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
-#include <cmocka.h>
-
-#include "dataplane/pipeline.h"
-#include "tests/fakes/test_env.h"
 
 static struct dp_pools *g_pools;
 
@@ -42,9 +41,9 @@ group_teardown(void **state)
 static struct dp_pipeline *
 node1(const char *type, const char *key, const char *val, struct dp_err *err)
 {
-	struct dp_param prm = { .key = (char *)key, .value = (char *)val };
-	struct dp_node_spec n = { .type = (char *)type, .n_params = key ? 1 : 0, .params = &prm };
-	struct dp_spec s = { .name = "t", .n_nodes = 1, .nodes = &n };
+	struct dp_param prm = {.key = (char *)key, .value = (char *)val};
+	struct dp_node_spec n = {.type = (char *)type, .n_params = key ? 1 : 0, .params = &prm};
+	struct dp_spec s = {.name = "t", .n_nodes = 1, .nodes = &n};
 
 	return dp_pipeline_compile(&s, 32, err);
 }
@@ -54,7 +53,7 @@ static int
 run(const struct dp_pipeline *p, struct dp_format f, const void *data, uint32_t len,
     struct dp_result *res, void *out, uint32_t *out_len, struct dp_format *out_fmt)
 {
-	struct dp_exec x = { .pools = g_pools, .res = res, .fmt = f };
+	struct dp_exec x = {.pools = g_pools, .res = res, .fmt = f};
 	int st;
 
 	memset(res, 0, sizeof(*res));
@@ -72,11 +71,11 @@ run(const struct dp_pipeline *p, struct dp_format f, const void *data, uint32_t 
 	return st;
 }
 
-static const struct dp_format S16 = { .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1,
-				      .rate = 16000 };
-static const struct dp_format F32 = { .kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 1,
-				      .rate = 16000 };
-static const struct dp_format BYTES = { .kind = DP_KIND_BYTES };
+static const struct dp_format S16 = {
+    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1, .rate = 16000};
+static const struct dp_format F32 = {
+    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 1, .rate = 16000};
+static const struct dp_format BYTES = {.kind = DP_KIND_BYTES};
 
 /* Independent reference: round half to even, saturate. */
 static int16_t
@@ -90,9 +89,9 @@ ref_round_sat(double v)
 static void
 test_gain_s16_matches_reference(void **state)
 {
-	static const int16_t in[] = { 0, 1, -1, 3, -3, 1000, -1000, 12345, -23456, 16384,
-				      -16384, 32767, -32768, 20000, -20000 };
-	const double dbs[] = { 6.0, -6.0, 0.0, 20.0, -60.0, 6.0206 };
+	static const int16_t in[] = {0,	     1,	    -1,	    3,	   -3,	   1000,  -1000, 12345,
+				     -23456, 16384, -16384, 32767, -32768, 20000, -20000};
+	const double dbs[] = {6.0, -6.0, 0.0, 20.0, -60.0, 6.0206};
 	int16_t out[32];
 	uint32_t olen;
 	struct dp_result res;
@@ -118,7 +117,7 @@ test_gain_s16_matches_reference(void **state)
 static void
 test_gain_s16_saturates_both_ends(void **state)
 {
-	static const int16_t in[] = { 20000, -20000, 32767, -32768 };
+	static const int16_t in[] = {20000, -20000, 32767, -32768};
 	int16_t out[4];
 	uint32_t olen;
 	struct dp_result res;
@@ -137,7 +136,7 @@ test_gain_s16_saturates_both_ends(void **state)
 static void
 test_gain_f32_does_not_clip(void **state)
 {
-	static const float in[] = { 0.0f, 0.5f, -0.75f, 1.0f, -1.0f, 2.0f };
+	static const float in[] = {0.0f, 0.5f, -0.75f, 1.0f, -1.0f, 2.0f};
 	float out[6];
 	uint32_t olen;
 	struct dp_result res;
@@ -156,7 +155,7 @@ test_gain_f32_does_not_clip(void **state)
 static void
 test_gain_compile_rejects_bad_db(void **state)
 {
-	const char *bad[] = { "loud", "", "6dB", "nan", "inf", "1e9", "-201" };
+	const char *bad[] = {"loud", "", "6dB", "nan", "inf", "1e9", "-201"};
 	struct dp_err err;
 
 	(void)state;
@@ -187,7 +186,7 @@ test_gain_rejects_bytes_at_run_time(void **state)
 static void
 test_convert_s16_to_f32_exact(void **state)
 {
-	static const int16_t in[] = { 0, 1, -1, 16384, -16384, 32767, -32768 };
+	static const int16_t in[] = {0, 1, -1, 16384, -16384, 32767, -32768};
 	float out[8];
 	uint32_t olen;
 	struct dp_format of;
@@ -210,9 +209,9 @@ test_convert_s16_to_f32_exact(void **state)
 static void
 test_convert_f32_to_s16_rounds_and_saturates(void **state)
 {
-	const float in[] = { 0.0f, 0.5f, -0.5f, 1.0f, -1.0f, 1.5f, -1.5f, 1.0f / 65536,
-			     3.0f / 65536, -3.0f / 65536, NAN, 0.25f };
-	const int16_t want[] = { 0, 16384, -16384, 32767, -32768, 32767, -32768, 0, 2, -2, 0, 8192 };
+	const float in[] = {0.0f,  0.5f,	 -0.5f,	       1.0f,	      -1.0f, 1.5f,
+			    -1.5f, 1.0f / 65536, 3.0f / 65536, -3.0f / 65536, NAN,   0.25f};
+	const int16_t want[] = {0, 16384, -16384, 32767, -32768, 32767, -32768, 0, 2, -2, 0, 8192};
 	int16_t out[16];
 	uint32_t olen;
 	struct dp_format of;
@@ -244,17 +243,14 @@ test_convert_rejects_bad_format(void **state)
 static void
 test_crc32c_check_value_and_vectors(void **state)
 {
-	uint8_t zeros[32] = { 0 }, ones[32], inc[32];
+	uint8_t zeros[32] = {0}, ones[32], inc[32];
 	struct {
 		const void *data;
 		uint32_t len;
 		const char *want;
 	} v[] = {
-		{ "123456789", 9, "e3069283" },
-		{ zeros, 32, "8a9136aa" }, /* RFC 3720 B.4 */
-		{ ones, 32, "62a8ab43" },
-		{ inc, 32, "46dd794e" },
-		{ "", 0, "00000000" },
+	    {"123456789", 9, "e3069283"}, {zeros, 32, "8a9136aa"}, /* RFC 3720 B.4 */
+	    {ones, 32, "62a8ab43"},	  {inc, 32, "46dd794e"},   {"", 0, "00000000"},
 	};
 	struct dp_result res;
 	struct dp_err err;
@@ -298,16 +294,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_gain_s16_matches_reference),
-		cmocka_unit_test(test_gain_s16_saturates_both_ends),
-		cmocka_unit_test(test_gain_f32_does_not_clip),
-		cmocka_unit_test(test_gain_compile_rejects_bad_db),
-		cmocka_unit_test(test_gain_rejects_bytes_at_run_time),
-		cmocka_unit_test(test_convert_s16_to_f32_exact),
-		cmocka_unit_test(test_convert_f32_to_s16_rounds_and_saturates),
-		cmocka_unit_test(test_convert_rejects_bad_format),
-		cmocka_unit_test(test_crc32c_check_value_and_vectors),
-		cmocka_unit_test(test_passthrough_keeps_bytes),
+	    cmocka_unit_test(test_gain_s16_matches_reference),
+	    cmocka_unit_test(test_gain_s16_saturates_both_ends),
+	    cmocka_unit_test(test_gain_f32_does_not_clip),
+	    cmocka_unit_test(test_gain_compile_rejects_bad_db),
+	    cmocka_unit_test(test_gain_rejects_bytes_at_run_time),
+	    cmocka_unit_test(test_convert_s16_to_f32_exact),
+	    cmocka_unit_test(test_convert_f32_to_s16_rounds_and_saturates),
+	    cmocka_unit_test(test_convert_rejects_bad_format),
+	    cmocka_unit_test(test_crc32c_check_value_and_vectors),
+	    cmocka_unit_test(test_passthrough_keeps_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

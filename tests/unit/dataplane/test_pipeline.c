@@ -2,16 +2,15 @@
  * Pipeline compilation errors (exact messages naming node index, type and parameter), type
  * flow, spec copies, names, and the runner's buffer ownership when a node replaces the buffer.
  */
+#include "dataplane/pipeline.h"
+#include "tests/fakes/cmocka_inc.h"
+#include "tests/fakes/test_env.h"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
-#include <cmocka.h>
-
-#include "dataplane/pipeline.h"
-#include "tests/fakes/test_env.h"
 
 static struct dp_pools *g_pools;
 
@@ -36,17 +35,20 @@ group_teardown(void **state)
 	return 0;
 }
 
-#define P(k, v) { .key = (char *)(k), .value = (char *)(v) }
+#define P(k, v)                                                                                    \
+	{                                                                                          \
+		.key = (char *)(k), .value = (char *)(v)                                           \
+	}
 
-static struct dp_param g_db6[] = { P("db", "6") };
-static struct dp_param g_f32[] = { P("format", "f32le") };
-static struct dp_param g_s16[] = { P("format", "s16le") };
+static struct dp_param g_db6[] = {P("db", "6")};
+static struct dp_param g_f32[] = {P("format", "f32le")};
+static struct dp_param g_s16[] = {P("format", "s16le")};
 
 static void
 expect_error(struct dp_node_spec *nodes, unsigned n, unsigned max, const char *msg)
 {
-	struct dp_spec s = { .name = "x", .n_nodes = n, .nodes = nodes };
-	struct dp_err err = { 0 };
+	struct dp_spec s = {.name = "x", .n_nodes = n, .nodes = nodes};
+	struct dp_err err = {0};
 
 	assert_null(dp_pipeline_compile(&s, max, &err));
 	assert_int_equal(err.status, DP_INVALID_ARGUMENT);
@@ -56,7 +58,7 @@ expect_error(struct dp_node_spec *nodes, unsigned n, unsigned max, const char *m
 static void
 test_compile_unknown_type(void **state)
 {
-	struct dp_node_spec n[] = { { .type = "passthrough" }, { .type = "nope" } };
+	struct dp_node_spec n[] = {{.type = "passthrough"}, {.type = "nope"}};
 
 	(void)state;
 	expect_error(n, 2, 32, "node 1 (nope): unknown node type");
@@ -65,8 +67,8 @@ test_compile_unknown_type(void **state)
 static void
 test_compile_unknown_param(void **state)
 {
-	struct dp_param p[] = { P("db", "1"), P("x", "2") };
-	struct dp_node_spec n[] = { { .type = "gain", .n_params = 2, .params = p } };
+	struct dp_param p[] = {P("db", "1"), P("x", "2")};
+	struct dp_node_spec n[] = {{.type = "gain", .n_params = 2, .params = p}};
 
 	(void)state;
 	expect_error(n, 1, 32, "node 0 (gain): unknown param 'x'");
@@ -75,7 +77,7 @@ test_compile_unknown_param(void **state)
 static void
 test_compile_missing_required_param(void **state)
 {
-	struct dp_node_spec n[] = { { .type = "crc32c" }, { .type = "gain" } };
+	struct dp_node_spec n[] = {{.type = "crc32c"}, {.type = "gain"}};
 
 	(void)state;
 	expect_error(n, 2, 32, "node 1 (gain): param db: required");
@@ -84,10 +86,10 @@ test_compile_missing_required_param(void **state)
 static void
 test_compile_bad_value(void **state)
 {
-	struct dp_param p[] = { P("db", "loud") };
-	struct dp_node_spec n[] = { { .type = "passthrough" },
-				    { .type = "passthrough" },
-				    { .type = "gain", .n_params = 1, .params = p } };
+	struct dp_param p[] = {P("db", "loud")};
+	struct dp_node_spec n[] = {{.type = "passthrough"},
+				   {.type = "passthrough"},
+				   {.type = "gain", .n_params = 1, .params = p}};
 
 	(void)state;
 	expect_error(n, 3, 32, "node 2 (gain): param db: not a number: 'loud'");
@@ -100,7 +102,7 @@ test_compile_node_count_limits(void **state)
 
 	(void)state;
 	for (int i = 0; i < 5; i++)
-		n[i] = (struct dp_node_spec){ .type = "passthrough" };
+		n[i] = (struct dp_node_spec){.type = "passthrough"};
 	expect_error(n, 0, 32, "pipeline has no nodes");
 	expect_error(n, 5, 4, "pipeline has 5 nodes, more than the limit 4");
 }
@@ -108,11 +110,11 @@ test_compile_node_count_limits(void **state)
 static void
 test_compile_type_flow_is_tracked(void **state)
 {
-	struct dp_node_spec ok[] = { { .type = "convert", .n_params = 1, .params = g_f32 },
-				     { .type = "gain", .n_params = 1, .params = g_db6 },
-				     { .type = "convert", .n_params = 1, .params = g_s16 },
-				     { .type = "crc32c" } };
-	struct dp_spec s = { .name = "flow", .n_nodes = 4, .nodes = ok };
+	struct dp_node_spec ok[] = {{.type = "convert", .n_params = 1, .params = g_f32},
+				    {.type = "gain", .n_params = 1, .params = g_db6},
+				    {.type = "convert", .n_params = 1, .params = g_s16},
+				    {.type = "crc32c"}};
+	struct dp_spec s = {.name = "flow", .n_nodes = 4, .nodes = ok};
 	struct dp_err err;
 	struct dp_pipeline *p = dp_pipeline_compile(&s, 32, &err);
 
@@ -130,8 +132,8 @@ test_compile_type_flow_is_tracked(void **state)
 static void
 test_spec_dup_is_deep(void **state)
 {
-	struct dp_node_spec n[] = { { .type = "gain", .n_params = 1, .params = g_db6 } };
-	struct dp_spec s = { .name = "orig", .n_nodes = 1, .nodes = n };
+	struct dp_node_spec n[] = {{.type = "gain", .n_params = 1, .params = g_db6}};
+	struct dp_spec s = {.name = "orig", .n_nodes = 1, .nodes = n};
 	struct dp_spec *d = dp_spec_dup(&s);
 
 	(void)state;
@@ -168,16 +170,16 @@ test_pipeline_name_valid(void **state)
 static void
 test_run_rejects_partial_frames_and_frees_nothing_twice(void **state)
 {
-	struct dp_node_spec n[] = { { .type = "passthrough" } };
-	struct dp_spec s = { .name = "r", .n_nodes = 1, .nodes = n };
+	struct dp_node_spec n[] = {{.type = "passthrough"}};
+	struct dp_spec s = {.name = "r", .n_nodes = 1, .nodes = n};
 	struct dp_err err;
 	struct dp_pipeline *p = dp_pipeline_compile(&s, 32, &err);
-	struct dp_result res = { 0 };
-	struct dp_exec x = { .pools = g_pools, .res = &res };
+	struct dp_result res = {0};
+	struct dp_exec x = {.pools = g_pools, .res = &res};
 
 	(void)state;
-	x.fmt = (struct dp_format){ .kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 2,
-				    .rate = 48000 };
+	x.fmt = (struct dp_format){
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 2, .rate = 48000};
 	x.buf = dp_pools_get(g_pools, 12); /* 1.5 frames of stereo f32 */
 	assert_int_equal(dp_pipeline_run(p, &x), DP_INVALID_ARGUMENT);
 	assert_non_null(strstr(res.err.msg, "not a whole number of 8-byte frames"));
@@ -188,18 +190,18 @@ test_run_rejects_partial_frames_and_frees_nothing_twice(void **state)
 static void
 test_run_widening_replaces_buffer_and_frees_input(void **state)
 {
-	struct dp_node_spec n[] = { { .type = "convert", .n_params = 1, .params = g_f32 } };
-	struct dp_spec s = { .name = "w", .n_nodes = 1, .nodes = n };
+	struct dp_node_spec n[] = {{.type = "convert", .n_params = 1, .params = g_f32}};
+	struct dp_spec s = {.name = "w", .n_nodes = 1, .nodes = n};
 	struct dp_err err;
 	struct dp_pipeline *p = dp_pipeline_compile(&s, 32, &err);
-	struct dp_result res = { 0 };
-	struct dp_exec x = { .pools = g_pools, .res = &res };
+	struct dp_result res = {0};
+	struct dp_exec x = {.pools = g_pools, .res = &res};
 	unsigned small_before = dp_pools_in_use(g_pools, 0);
 	struct dp_buf *in;
 
 	(void)state;
-	x.fmt = (struct dp_format){ .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1,
-				    .rate = 8000 };
+	x.fmt = (struct dp_format){
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1, .rate = 8000};
 	in = x.buf = dp_pools_get(g_pools, 200); /* 256 B class; output 400 B needs 4 KiB */
 	memset(in->data, 0, 200);
 	assert_int_equal(dp_pipeline_run(p, &x), DP_OK);
@@ -214,16 +216,16 @@ test_run_widening_replaces_buffer_and_frees_input(void **state)
 static void
 test_run_output_larger_than_largest_class_is_out_of_range(void **state)
 {
-	struct dp_node_spec n[] = { { .type = "convert", .n_params = 1, .params = g_f32 } };
-	struct dp_spec s = { .name = "big", .n_nodes = 1, .nodes = n };
+	struct dp_node_spec n[] = {{.type = "convert", .n_params = 1, .params = g_f32}};
+	struct dp_spec s = {.name = "big", .n_nodes = 1, .nodes = n};
 	struct dp_err err;
 	struct dp_pipeline *p = dp_pipeline_compile(&s, 32, &err);
-	struct dp_result res = { 0 };
-	struct dp_exec x = { .pools = g_pools, .res = &res };
+	struct dp_result res = {0};
+	struct dp_exec x = {.pools = g_pools, .res = &res};
 
 	(void)state;
-	x.fmt = (struct dp_format){ .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1,
-				    .rate = 8000 };
+	x.fmt = (struct dp_format){
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1, .rate = 8000};
 	x.buf = dp_pools_get(g_pools, 1 << 20); /* 1 MiB in, 2 MiB out: no class that large */
 	assert_non_null(x.buf);
 	assert_int_equal(dp_pipeline_run(p, &x), DP_OUT_OF_RANGE);
@@ -236,17 +238,17 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_compile_unknown_type),
-		cmocka_unit_test(test_compile_unknown_param),
-		cmocka_unit_test(test_compile_missing_required_param),
-		cmocka_unit_test(test_compile_bad_value),
-		cmocka_unit_test(test_compile_node_count_limits),
-		cmocka_unit_test(test_compile_type_flow_is_tracked),
-		cmocka_unit_test(test_spec_dup_is_deep),
-		cmocka_unit_test(test_pipeline_name_valid),
-		cmocka_unit_test(test_run_rejects_partial_frames_and_frees_nothing_twice),
-		cmocka_unit_test(test_run_widening_replaces_buffer_and_frees_input),
-		cmocka_unit_test(test_run_output_larger_than_largest_class_is_out_of_range),
+	    cmocka_unit_test(test_compile_unknown_type),
+	    cmocka_unit_test(test_compile_unknown_param),
+	    cmocka_unit_test(test_compile_missing_required_param),
+	    cmocka_unit_test(test_compile_bad_value),
+	    cmocka_unit_test(test_compile_node_count_limits),
+	    cmocka_unit_test(test_compile_type_flow_is_tracked),
+	    cmocka_unit_test(test_spec_dup_is_deep),
+	    cmocka_unit_test(test_pipeline_name_valid),
+	    cmocka_unit_test(test_run_rejects_partial_frames_and_frees_nothing_twice),
+	    cmocka_unit_test(test_run_widening_replaces_buffer_and_frees_input),
+	    cmocka_unit_test(test_run_output_larger_than_largest_class_is_out_of_range),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,14 +1,13 @@
 /* Size-class pools: configuration checks, class choice, fallback, exhaustion, accounting. */
+#include "dataplane/pool.h"
+#include "tests/fakes/cmocka_inc.h"
+#include "tests/fakes/test_env.h"
+
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include <cmocka.h>
-
-#include "dataplane/pool.h"
-#include "tests/fakes/test_env.h"
 
 static int
 group_setup(void **state)
@@ -28,10 +27,10 @@ group_teardown(void **state)
 static void
 test_pools_create_rejects_bad_conf(void **state)
 {
-	struct dp_pool_conf none = { .n_classes = 0 };
-	struct dp_pool_conf zero = { .n_classes = 1, .classes = { { 0, 4 } } };
-	struct dp_pool_conf unsorted = { .n_classes = 2, .classes = { { 4096, 4 }, { 256, 4 } } };
-	struct dp_pool_conf empty = { .n_classes = 1, .classes = { { 256, 0 } } };
+	struct dp_pool_conf none = {.n_classes = 0};
+	struct dp_pool_conf zero = {.n_classes = 1, .classes = {{0, 4}}};
+	struct dp_pool_conf unsorted = {.n_classes = 2, .classes = {{4096, 4}, {256, 4}}};
+	struct dp_pool_conf empty = {.n_classes = 1, .classes = {{256, 0}}};
 
 	(void)state;
 	errno = 0;
@@ -73,7 +72,7 @@ test_pools_get_picks_smallest_fitting_class(void **state)
 static void
 test_pools_get_falls_back_then_exhausts(void **state)
 {
-	struct dp_pool_conf c = { .n_classes = 2, .classes = { { 256, 3 }, { 1024, 2 } } };
+	struct dp_pool_conf c = {.n_classes = 2, .classes = {{256, 3}, {1024, 2}}};
 	struct dp_pools *p = dp_pools_create("fb", &c, SOCKET_ID_ANY);
 	struct dp_buf *b[5];
 
@@ -84,7 +83,7 @@ test_pools_get_falls_back_then_exhausts(void **state)
 		assert_non_null(b[i]);
 		assert_int_equal(b[i]->cap, i < 3 ? 256 : 1024);
 	}
-	assert_null(dp_pools_get(p, 100)); /* everything taken: NULL, not a crash */
+	assert_null(dp_pools_get(p, 100));  /* everything taken: NULL, not a crash */
 	assert_null(dp_pools_get(p, 1025)); /* larger than any class */
 	assert_int_equal(dp_pools_max_size(p), 1024);
 	for (int i = 0; i < 5; i++)
@@ -99,9 +98,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pools_create_rejects_bad_conf),
-		cmocka_unit_test(test_pools_get_picks_smallest_fitting_class),
-		cmocka_unit_test(test_pools_get_falls_back_then_exhausts),
+	    cmocka_unit_test(test_pools_create_rejects_bad_conf),
+	    cmocka_unit_test(test_pools_get_picks_smallest_fitting_class),
+	    cmocka_unit_test(test_pools_get_falls_back_then_exhausts),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

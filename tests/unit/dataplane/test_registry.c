@@ -3,6 +3,9 @@
  * replaced pipeline is released only after every registered reader has passed a quiescent
  * state. No EAL: the registry and pipelines use malloc and liburcu only.
  */
+#include "dataplane/registry.h"
+#include "tests/fakes/cmocka_inc.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -11,16 +14,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cmocka.h>
-
-#include "dataplane/registry.h"
-
 static struct dp_pipeline *
 make(const char *name, const char *type, const char *db)
 {
-	struct dp_param prm = { .key = "db", .value = (char *)db };
-	struct dp_node_spec n = { .type = (char *)type, .n_params = db ? 1 : 0, .params = &prm };
-	struct dp_spec s = { .name = (char *)name, .n_nodes = 1, .nodes = &n };
+	struct dp_param prm = {.key = "db", .value = (char *)db};
+	struct dp_node_spec n = {.type = (char *)type, .n_params = db ? 1 : 0, .params = &prm};
+	struct dp_spec s = {.name = (char *)name, .n_nodes = 1, .nodes = &n};
 	struct dp_err err;
 	struct dp_pipeline *p = dp_pipeline_compile(&s, 32, &err);
 
@@ -185,7 +184,7 @@ reader_main(void *arg)
 static void
 test_registry_replace_frees_old_only_after_grace_period(void **state)
 {
-	struct reader rd = { .r = *state };
+	struct reader rd = {.r = *state};
 	struct dp_registry_info i;
 	struct dp_pipeline *old = make("gp", "passthrough", NULL);
 	pthread_t t;
@@ -224,17 +223,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_registry_lookup_unknown_name_returns_null,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_registry_put_replace_keeps_id_and_bumps_version, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_registry_delete_frees_id_for_reuse, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_registry_put_invalid_name_fails, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_registry_for_each_visits_all, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_registry_replace_frees_old_only_after_grace_period, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_lookup_unknown_name_returns_null, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_put_replace_keeps_id_and_bumps_version,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_delete_frees_id_for_reuse, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_put_invalid_name_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_for_each_visits_all, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_replace_frees_old_only_after_grace_period,
+					    setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

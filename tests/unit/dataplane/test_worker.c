@@ -3,6 +3,10 @@
  * submitted through dp_dataplane_submit() to a hand-built dataplane with one worker, the test
  * calls dp_worker_poll_once() itself, and collects completions with dp_dataplane_poll().
  */
+#include "dataplane/dataplane.h"
+#include "tests/fakes/cmocka_inc.h"
+#include "tests/fakes/test_env.h"
+
 #include <errno.h>
 #include <rte_cycles.h>
 #include <setjmp.h>
@@ -10,11 +14,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
-#include <cmocka.h>
-
-#include "dataplane/dataplane.h"
-#include "tests/fakes/test_env.h"
 
 #define RING 64
 
@@ -27,13 +26,13 @@ static int
 setup(void **state)
 {
 	static struct env e;
-	struct dp_worker_conf wc = { .idle = DP_IDLE_SLEEP, .spin_us = 0, .sleep_max_us = 1000,
-				     .ring_size = RING };
-	struct dp_param db = { .key = "db", .value = "6" };
-	struct dp_node_spec gain = { .type = "gain", .n_params = 1, .params = &db };
-	struct dp_node_spec crc = { .type = "crc32c" };
-	struct dp_spec s1 = { .name = "crc", .n_nodes = 1, .nodes = &crc };
-	struct dp_spec s2 = { .name = "loud", .n_nodes = 1, .nodes = &gain };
+	struct dp_worker_conf wc = {
+	    .idle = DP_IDLE_SLEEP, .spin_us = 0, .sleep_max_us = 1000, .ring_size = RING};
+	struct dp_param db = {.key = "db", .value = "6"};
+	struct dp_node_spec gain = {.type = "gain", .n_params = 1, .params = &db};
+	struct dp_node_spec crc = {.type = "crc32c"};
+	struct dp_spec s1 = {.name = "crc", .n_nodes = 1, .nodes = &crc};
+	struct dp_spec s2 = {.name = "loud", .n_nodes = 1, .nodes = &gain};
 	struct dp_registry_info info;
 	struct dp_err err;
 
@@ -91,7 +90,7 @@ named(struct env *e, const char *name, const void *data, uint32_t len, struct dp
 	return r;
 }
 
-static const struct dp_format BYTES = { .kind = DP_KIND_BYTES };
+static const struct dp_format BYTES = {.kind = DP_KIND_BYTES};
 
 static void
 test_worker_poll_once_runs_and_completes(void **state)
@@ -130,9 +129,9 @@ static void
 test_worker_expired_deadline_is_not_run(void **state)
 {
 	struct env *e = *state;
-	int16_t s[2] = { 1000, -1000 };
-	struct dp_format f = { .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1,
-			       .rate = 8000 };
+	int16_t s[2] = {1000, -1000};
+	struct dp_format f = {
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1, .rate = 8000};
 	struct dp_req *r = named(e, "loud", s, sizeof(s), f), *out[1];
 	struct dp_worker_stats st;
 
@@ -232,12 +231,12 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_worker_poll_once_runs_and_completes),
-		cmocka_unit_test(test_worker_unknown_pipeline_not_found),
-		cmocka_unit_test(test_worker_expired_deadline_is_not_run),
-		cmocka_unit_test(test_worker_ring_full_is_enobufs_and_burst_drains),
-		cmocka_unit_test(test_req_alloc_limits),
-		cmocka_unit_test(test_idle_policy_parse),
+	    cmocka_unit_test(test_worker_poll_once_runs_and_completes),
+	    cmocka_unit_test(test_worker_unknown_pipeline_not_found),
+	    cmocka_unit_test(test_worker_expired_deadline_is_not_run),
+	    cmocka_unit_test(test_worker_ring_full_is_enobufs_and_burst_drains),
+	    cmocka_unit_test(test_req_alloc_limits),
+	    cmocka_unit_test(test_idle_policy_parse),
 	};
 	int rc;
 
