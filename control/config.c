@@ -36,6 +36,7 @@ struct field {
 static const struct field server_fields[] = {
     {"grpc_listen", F_STR, CFG(grpc_listen), 0, 0},
     {"max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20},
+    {"responder_spin_us", F_U32, CFG(responder_spin_us), 0, 1000000},
     {NULL},
 };
 
@@ -78,6 +79,7 @@ cp_config_init(struct cp_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->grpc_listen, sizeof(c->grpc_listen), "127.0.0.1:50051");
 	c->max_message_bytes = 4u << 20;
+	c->responder_spin_us = 20;
 	c->workers = 0;
 	dp_dataplane_conf_default(&c->dp);
 	c->max_nodes = DP_NODES_DEFAULT_MAX;

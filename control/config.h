@@ -30,6 +30,7 @@ struct cp_config {
 	/* server */
 	char grpc_listen[128];
 	uint32_t max_message_bytes;
+	uint32_t responder_spin_us; /**< responder: poll this long after the last answer */
 	/* dataplane */
 	unsigned workers; /**< 0: one per CPU but the main one (min 1) */
 	char lcores[128]; /**< EAL lcore map; "" derives it from workers */

@@ -28,8 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define EAL_ARGS_MAX	  64
-#define RESPONDER_SPIN_US 20
+#define EAL_ARGS_MAX 64
 
 static const char g_usage[] =
     "usage: corepiped [options] [-- EAL args...]\n"
@@ -308,7 +307,7 @@ main(int argc, char **argv)
 	}
 	for (int i = 0; i < 5000 && !dp_dataplane_running(dp); i++)
 		usleep(1000);
-	rc = cp_responder_start(&resp, &g_srv, dp, RESPONDER_SPIN_US);
+	rc = cp_responder_start(&resp, &g_srv, dp, cfg.responder_spin_us);
 	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "cannot start responder", CP_LF_INT("rc", rc));
 		exit_code = 1;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <rte_cycles.h>
 #include <rte_pause.h>
+#include <sched.h>
 
 #define RESPONDER_BURST 64
 /* Longest sleep before looking again: only a safety net, wake-ups are explicit. */
@@ -45,7 +46,9 @@ responder_main(void *arg)
 			continue;
 		}
 		if (rte_rdtsc() - last < spin_cycles) {
-			rte_pause();
+			/* Yield, not pause: this thread shares the main lcore's CPU with the
+			 * completion-queue thread, which must keep running while we poll. */
+			sched_yield();
 			continue;
 		}
 		/* Read the count, then re-check the rings: a completion after the check moves

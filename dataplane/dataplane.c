@@ -17,7 +17,7 @@ dp_dataplane_conf_default(struct dp_dataplane_conf *conf)
 {
 	memset(conf, 0, sizeof(*conf));
 	conf->worker.idle = DP_IDLE_ADAPTIVE;
-	conf->worker.spin_us = 50;
+	conf->worker.spin_us = 1000;
 	conf->worker.sleep_max_us = 100000;
 	conf->worker.ring_size = 1024;
 	conf->max_in_flight = 4096;
