@@ -11,6 +11,7 @@
 # Variants build into build/<variant>/; generated protobuf-c code goes to build/gen/.
 
 SHELL        := /bin/bash
+NPROC        := $(shell nproc 2>/dev/null || echo 2)
 PKGCONF      ?= pkg-config
 CC           ?= cc
 PYTHON       ?= /usr/bin/python3
@@ -19,6 +20,15 @@ VARIANT      ?= release
 FUZZ_SECONDS ?= 60
 
 PKGS := libdpdk liburcu-qsbr liburcu-cds ck libprotobuf-c grpc cmocka yaml-0.1 libsodium
+
+# Quiet by default; `make V=1` shows full commands.
+ifeq ($(V),1)
+  Q :=
+  say = @true
+else
+  Q := @
+  say = @echo "  $(1)	$(2)"
+endif
 
 B   := build/$(VARIANT)
 GEN := build/gen
@@ -104,33 +114,40 @@ $(GEN)/python/health_pb2.py: proto/grpc/health/v1/health.proto
 # --- objects ---------------------------------------------------------------------------------
 $(B)/gen/%.o: $(GEN)/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Wno-missing-braces -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Wno-missing-braces -c $< -o $@
 
 $(B)/%.o: %.c | $(PB_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(SERVER): $(B)/control/main.o $(LIB_OBJ)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 # Every test links all modules directly (not through an archive) so that node types,
 # which register themselves from constructors, are always present.
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ) $(FAKE_OBJ)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 $(B)/tests/stress/%: $(B)/tests/stress/%.o $(LIB_OBJ)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(LIB_OBJ)
-	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
 $(B)/perf/%: $(B)/perf/%.o $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
 # --- run and test ----------------------------------------------------------------------------
 run: deps
-	@$(MAKE) --no-print-directory $(SERVER)
+	@$(MAKE) --no-print-directory -j$(NPROC) $(SERVER)
 	$(SERVER) --config config/corepipe.yaml
 
 unit: $(UNIT_BIN)
@@ -144,11 +161,11 @@ integration: $(SERVER) $(PY_GEN)
 		$(PYTHON) -m unittest discover -s tests/integration -p 'test_*.py' -v
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(MAKE) --no-print-directory unit stress integration
 
 asan: deps
-	@$(MAKE) --no-print-directory VARIANT=asan all
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=asan all
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1 \
 	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -164,7 +181,7 @@ fuzz-bins: $(FUZZ_BIN)
 # Each target runs FUZZ_SECONDS on a scratch copy of its seed corpus (the committed corpus
 # only grows by hand: see tests/fuzz/README.md).
 fuzz: deps
-	@$(MAKE) --no-print-directory VARIANT=fuzz CC=clang fuzz-bins
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=fuzz CC=clang fuzz-bins
 	@set -e; for t in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC)); do \
 		c=tests/fuzz/corpus/$${t#fuzz_}; w=build/fuzz/corpus/$${t#fuzz_}; \
 		mkdir -p $$w; cp -n $$c/* $$w/ 2>/dev/null || true; \

@@ -37,7 +37,7 @@ static const struct field server_fields[] = {
     {"grpc_listen", F_STR, CFG(grpc_listen), 0, 0},
     {"max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20},
     {"responder_spin_us", F_U32, CFG(responder_spin_us), 0, 1000000},
-    {NULL},
+    {.name = NULL},
 };
 
 static const struct field dataplane_fields[] = {
@@ -49,17 +49,17 @@ static const struct field dataplane_fields[] = {
     {"ring_size", F_POW2, CFG(dp.worker.ring_size), 64, 65536},
     {"max_in_flight", F_U32, CFG(dp.max_in_flight), 16, 1u << 20},
     {"eal_args", F_STRLIST, CFG(eal_args), 0, 0},
-    {NULL},
+    {.name = NULL},
 };
 
 static const struct field limits_fields[] = {
     {"max_nodes", F_U32, CFG(max_nodes), 1, DP_NODES_HARD_MAX},
-    {NULL},
+    {.name = NULL},
 };
 
 static const struct field logging_fields[] = {
     {"level", F_LOGLEVEL, CFG(log_level), 0, 0},
-    {NULL},
+    {.name = NULL},
 };
 
 struct section {
@@ -420,8 +420,8 @@ err:
 	return rc;
 }
 
-int
-cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t errlen)
+static int
+load_stream(struct cp_config *c, FILE *f, const char *path, char *err, size_t errlen)
 {
 	struct cp_config tmp = *c;
 	struct loader l = {.path = path, .err = err, .errlen = errlen, .c = &tmp};
@@ -430,15 +430,8 @@ cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t err
 	yaml_parser_t parser;
 	yaml_node_t *root;
 	uint32_t seen = 0;
-	FILE *f;
 	int rc = 0;
 
-	f = fopen(path, "rb");
-	if (f == NULL) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return rc;
-	}
 	yaml_parser_initialize(&parser);
 	yaml_parser_set_input_file(&parser, f);
 	if (!yaml_parser_load(&parser, &l.doc)) {
@@ -446,7 +439,6 @@ cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t err
 			 parser.problem_mark.line + 1, parser.problem_mark.column + 1,
 			 parser.problem ? parser.problem : "unknown");
 		yaml_parser_delete(&parser);
-		fclose(f);
 		return -EINVAL;
 	}
 	root = yaml_document_get_root_node(&l.doc);
@@ -490,7 +482,6 @@ cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t err
 done:
 	yaml_document_delete(&l.doc);
 	yaml_parser_delete(&parser);
-	fclose(f);
 	if (rc != 0) {
 		if (l.have_eal)
 			free_strlist(tmp.eal_args, tmp.n_eal_args);
@@ -508,4 +499,39 @@ done:
 	*c = tmp;
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	return 0;
+}
+
+int
+cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	int rc;
+
+	if (f == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	rc = load_stream(c, f, path, err, errlen);
+	fclose(f);
+	return rc;
+}
+
+int
+cp_config_load_buffer(struct cp_config *c, const char *name, const void *data, size_t len,
+		      char *err, size_t errlen)
+{
+	FILE *f;
+	int rc;
+
+	if (len == 0)
+		return 0;
+	f = fmemopen((void *)data, len, "rb");
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", name, strerror(errno));
+		return -errno;
+	}
+	rc = load_stream(c, f, name, err, errlen);
+	fclose(f);
+	return rc;
 }

@@ -58,6 +58,12 @@ void cp_config_init(struct cp_config *c);
  */
 int cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t errlen);
 
+/**
+ * Same as cp_config_load_file() for YAML text in memory; @p name is used in error messages.
+ */
+int cp_config_load_buffer(struct cp_config *c, const char *name, const void *data, size_t len,
+			  char *err, size_t errlen);
+
 /** Free what @p c owns and reset it to zero. */
 void cp_config_free(struct cp_config *c);
 

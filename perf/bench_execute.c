@@ -13,6 +13,8 @@
  * A C-core client spends about as much CPU per call as the server: on a 2-core machine the
  * client can be the bottleneck. Client CPU time is reported so that this is visible.
  */
+#include "corepipe/v1/corepipe.pb-c.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <grpc/byte_buffer_reader.h>
@@ -29,13 +31,11 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "corepipe/v1/corepipe.pb-c.h"
-
 #define SUB_BITS    6
 #define SUB_BUCKETS (1u << SUB_BITS)
 #define HIST_SIZE   (64 * SUB_BUCKETS)
 #define MAX_THREADS 64
-#define N_CODES     17
+#define N_CODES	    17
 
 struct hist {
 	uint64_t count[HIST_SIZE];
@@ -51,7 +51,8 @@ hist_index(uint64_t v)
 	if (v < SUB_BUCKETS)
 		return (unsigned)v;
 	msb = 63u - (unsigned)__builtin_clzll(v);
-	return (msb - SUB_BITS + 1) * SUB_BUCKETS + (unsigned)((v >> (msb - SUB_BITS)) & (SUB_BUCKETS - 1));
+	return (msb - SUB_BITS + 1) * SUB_BUCKETS +
+	       (unsigned)((v >> (msb - SUB_BITS)) & (SUB_BUCKETS - 1));
 }
 
 /* Lower bound of bucket i (the value reported for it: errs low by < 1/64). */
@@ -120,21 +121,21 @@ struct opts {
 };
 
 static const char g_usage[] =
-	"usage: bench_execute [options]\n"
-	"  --target HOST:PORT     server (default 127.0.0.1:50051)\n"
-	"  -c, --concurrency N    calls kept outstanding in total (default 1)\n"
-	"  --connections N        TCP connections, spread over threads (default = threads)\n"
-	"  --threads N            client threads (default 1)\n"
-	"  -n, --total N          stop after N measured calls\n"
-	"  -z, --duration S       or after S seconds (default 5)\n"
-	"  --warmup S             unmeasured seconds first (default 1)\n"
-	"  --pipeline NAME        pipeline (default passthrough)\n"
-	"  --size BYTES           raw data payload size (default 64)\n"
-	"  --audio-frames N       send S16LE mono 16 kHz audio of N frames instead\n"
-	"  -t, --timeout MS       per-call deadline (default 10000)\n"
-	"  --check                check the output length equals the input (passthrough)\n"
-	"  --allow-errors         exit 0 even if calls failed\n"
-	"  --format text|json     output format (default text)\n";
+    "usage: bench_execute [options]\n"
+    "  --target HOST:PORT     server (default 127.0.0.1:50051)\n"
+    "  -c, --concurrency N    calls kept outstanding in total (default 1)\n"
+    "  --connections N        TCP connections, spread over threads (default = threads)\n"
+    "  --threads N            client threads (default 1)\n"
+    "  -n, --total N          stop after N measured calls\n"
+    "  -z, --duration S       or after S seconds (default 5)\n"
+    "  --warmup S             unmeasured seconds first (default 1)\n"
+    "  --pipeline NAME        pipeline (default passthrough)\n"
+    "  --size BYTES           raw data payload size (default 64)\n"
+    "  --audio-frames N       send S16LE mono 16 kHz audio of N frames instead\n"
+    "  -t, --timeout MS       per-call deadline (default 10000)\n"
+    "  --check                check the output length equals the input (passthrough)\n"
+    "  --allow-errors         exit 0 even if calls failed\n"
+    "  --format text|json     output format (default text)\n";
 
 static double
 now_s(void)
@@ -195,8 +196,7 @@ start_call(struct call *c)
 
 	if (atomic_load(&g_stop))
 		return 0;
-	if (g_o.total && now_s() >= g_t_measure &&
-	    atomic_fetch_add(&g_issued, 1) >= g_o.total) {
+	if (g_o.total && now_s() >= g_t_measure && atomic_fetch_add(&g_issued, 1) >= g_o.total) {
 		atomic_store(&g_stop, true);
 		return 0;
 	}
@@ -246,13 +246,13 @@ finish_call(struct call *c)
 				s = grpc_byte_buffer_reader_readall(&rd);
 				grpc_byte_buffer_reader_destroy(&rd);
 				r = corepipe__v1__execute_response__unpack(
-					NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+				    NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
 				grpc_slice_unref(s);
 			}
 			if (r == NULL || r->output == NULL ||
 			    (r->output->kind_case == COREPIPE__V1__PAYLOAD__KIND_DATA
-				     ? r->output->data.len
-				     : r->output->audio->samples.len) != g_expect_len)
+				 ? r->output->data.len
+				 : r->output->audio->samples.len) != g_expect_len)
 				w->bad_output++;
 			if (r)
 				corepipe__v1__execute_response__free_unpacked(r, NULL);
@@ -282,8 +282,8 @@ worker_main(void *arg)
 		live += (unsigned)start_call(&calls[i]);
 	}
 	while (live > 0) {
-		grpc_event ev = grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
-							   NULL);
+		grpc_event ev =
+		    grpc_completion_queue_next(w->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
 		struct call *c = ev.tag;
 
 		if (ev.type != GRPC_OP_COMPLETE)
@@ -344,50 +344,88 @@ static int
 parse(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "target", required_argument, NULL, 'T' },
-		{ "concurrency", required_argument, NULL, 'c' },
-		{ "connections", required_argument, NULL, 'C' },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "total", required_argument, NULL, 'n' },
-		{ "duration", required_argument, NULL, 'z' },
-		{ "warmup", required_argument, NULL, 'W' },
-		{ "pipeline", required_argument, NULL, 'p' },
-		{ "size", required_argument, NULL, 's' },
-		{ "audio-frames", required_argument, NULL, 'a' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "check", no_argument, NULL, 'k' },
-		{ "allow-errors", no_argument, NULL, 'e' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"target", required_argument, NULL, 'T'},
+	    {"concurrency", required_argument, NULL, 'c'},
+	    {"connections", required_argument, NULL, 'C'},
+	    {"threads", required_argument, NULL, 'j'},
+	    {"total", required_argument, NULL, 'n'},
+	    {"duration", required_argument, NULL, 'z'},
+	    {"warmup", required_argument, NULL, 'W'},
+	    {"pipeline", required_argument, NULL, 'p'},
+	    {"size", required_argument, NULL, 's'},
+	    {"audio-frames", required_argument, NULL, 'a'},
+	    {"timeout", required_argument, NULL, 't'},
+	    {"check", no_argument, NULL, 'k'},
+	    {"allow-errors", no_argument, NULL, 'e'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
-	g_o = (struct opts){ .target = "127.0.0.1:50051", .concurrency = 1, .threads = 1,
-			     .duration = 5, .warmup = 1, .pipeline = "passthrough", .size = 64,
-			     .timeout_ms = 10000 };
+	g_o = (struct opts){.target = "127.0.0.1:50051",
+			    .concurrency = 1,
+			    .threads = 1,
+			    .duration = 5,
+			    .warmup = 1,
+			    .pipeline = "passthrough",
+			    .size = 64,
+			    .timeout_ms = 10000};
 	while ((ch = getopt_long(argc, argv, "c:n:z:t:h", lo, NULL)) != -1) {
 		switch (ch) {
-		case 'T': g_o.target = optarg; break;
-		case 'c': g_o.concurrency = (unsigned)atoi(optarg); break;
-		case 'C': g_o.connections = (unsigned)atoi(optarg); break;
-		case 'j': g_o.threads = (unsigned)atoi(optarg); break;
-		case 'n': g_o.total = strtoull(optarg, NULL, 10); break;
-		case 'z': g_o.duration = atof(optarg); break;
-		case 'W': g_o.warmup = atof(optarg); break;
-		case 'p': g_o.pipeline = optarg; break;
-		case 's': g_o.size = strtoull(optarg, NULL, 10); break;
-		case 'a': g_o.audio_frames = (unsigned)atoi(optarg); break;
-		case 't': g_o.timeout_ms = (unsigned)atoi(optarg); break;
-		case 'k': g_o.check = 1; break;
-		case 'e': g_o.allow_errors = 1; break;
-		case 'f': g_o.json = strcmp(optarg, "json") == 0; break;
-		case 'h': fputs(g_usage, stdout); exit(0);
-		default: fputs(g_usage, stderr); return -1;
+		case 'T':
+			g_o.target = optarg;
+			break;
+		case 'c':
+			g_o.concurrency = (unsigned)atoi(optarg);
+			break;
+		case 'C':
+			g_o.connections = (unsigned)atoi(optarg);
+			break;
+		case 'j':
+			g_o.threads = (unsigned)atoi(optarg);
+			break;
+		case 'n':
+			g_o.total = strtoull(optarg, NULL, 10);
+			break;
+		case 'z':
+			g_o.duration = atof(optarg);
+			break;
+		case 'W':
+			g_o.warmup = atof(optarg);
+			break;
+		case 'p':
+			g_o.pipeline = optarg;
+			break;
+		case 's':
+			g_o.size = strtoull(optarg, NULL, 10);
+			break;
+		case 'a':
+			g_o.audio_frames = (unsigned)atoi(optarg);
+			break;
+		case 't':
+			g_o.timeout_ms = (unsigned)atoi(optarg);
+			break;
+		case 'k':
+			g_o.check = 1;
+			break;
+		case 'e':
+			g_o.allow_errors = 1;
+			break;
+		case 'f':
+			g_o.json = strcmp(optarg, "json") == 0;
+			break;
+		case 'h':
+			fputs(g_usage, stdout);
+			exit(0);
+		default:
+			fputs(g_usage, stderr);
+			return -1;
 		}
 	}
 	if (g_o.threads < 1 || g_o.threads > MAX_THREADS || g_o.concurrency < g_o.threads) {
-		fprintf(stderr, "bench_execute: need 1 <= threads <= %d and concurrency >= threads\n",
+		fprintf(stderr,
+			"bench_execute: need 1 <= threads <= %d and concurrency >= threads\n",
 			MAX_THREADS);
 		return -1;
 	}
@@ -403,12 +441,13 @@ main(int argc, char **argv)
 {
 	static struct worker w[MAX_THREADS];
 	static struct hist all;
-	uint64_t codes[N_CODES] = { 0 }, bad = 0, errors = 0;
+	uint64_t codes[N_CODES] = {0}, bad = 0, errors = 0;
 	struct rusage ru0, ru1;
 	grpc_channel_credentials *creds;
-	grpc_arg arg = { .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
-			 .value.integer = 1 };
-	grpc_channel_args args = { .num_args = 1, .args = &arg };
+	grpc_arg arg = {.type = GRPC_ARG_INTEGER,
+			.key = GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
+			.value.integer = 1};
+	grpc_channel_args args = {.num_args = 1, .args = &arg};
 	char cmd[2048];
 	size_t off = 0;
 	double elapsed, cpu;
@@ -416,14 +455,15 @@ main(int argc, char **argv)
 	if (parse(argc, argv) != 0)
 		return 2;
 	for (int i = 0; i < argc && off < sizeof(cmd) - 1; i++)
-		off += (size_t)snprintf(cmd + off, sizeof(cmd) - off, "%s%s", i ? " " : "", argv[i]);
+		off +=
+		    (size_t)snprintf(cmd + off, sizeof(cmd) - off, "%s%s", i ? " " : "", argv[i]);
 	grpc_init();
 	build_request();
 	creds = grpc_insecure_credentials_create();
 	for (unsigned t = 0; t < g_o.threads; t++) {
 		w[t].idx = t;
-		w[t].n_calls = g_o.concurrency / g_o.threads +
-			       (t < g_o.concurrency % g_o.threads ? 1 : 0);
+		w[t].n_calls =
+		    g_o.concurrency / g_o.threads + (t < g_o.concurrency % g_o.threads ? 1 : 0);
 		w[t].n_ch = g_o.connections / g_o.threads + (t < g_o.connections % g_o.threads);
 		w[t].ch = calloc(w[t].n_ch, sizeof(*w[t].ch));
 		w[t].reg = calloc(w[t].n_ch, sizeof(*w[t].reg));
@@ -431,7 +471,7 @@ main(int argc, char **argv)
 		for (unsigned k = 0; k < w[t].n_ch; k++) {
 			w[t].ch[k] = grpc_channel_create(g_o.target, creds, &args);
 			w[t].reg[k] = grpc_channel_register_call(
-				w[t].ch[k], "/corepipe.v1.Pipeline/Execute", NULL, NULL);
+			    w[t].ch[k], "/corepipe.v1.Pipeline/Execute", NULL, NULL);
 		}
 	}
 	getrusage(RUSAGE_SELF, &ru0);
@@ -452,7 +492,8 @@ main(int argc, char **argv)
 	cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
 		       ru0.ru_stime.tv_sec) +
 	      (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-		       ru0.ru_stime.tv_usec) / 1e6;
+		       ru0.ru_stime.tv_usec) /
+		  1e6;
 	for (int k = 1; k < N_CODES; k++)
 		errors += codes[k];
 

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# make bench: start corepiped and measure Execute(passthrough, 64 B): ping-pong latency
+# (concurrency 1) and throughput at concurrency 16, with perf/bench_execute (a gRPC C-core
+# client) and h2load (a cheaper HTTP/2 client, for the server's capacity), for each worker idle
+# policy, side by side in one run. Also idle CPU. Every figure is printed with its command.
+#
+# usage: scripts/bench.sh BUILD_DIR [SECONDS]
+set -euo pipefail
+B=${1:-build/release}
+SECS=${2:-5}
+BENCH=$B/perf/bench_execute
+OUT=$(mktemp -d /tmp/corepipe-bench.XXXXXX)
+trap 'kill_server; rm -rf "$OUT"' EXIT
+
+PID=""
+kill_server() {
+	if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+		kill -TERM "$PID"
+		for _ in $(seq 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+	fi
+	PID=""
+}
+
+start_server() { # $1 = idle policy
+	cat > "$OUT/c.yaml" <<YAML
+dataplane: { idle_policy: $1 }
+logging: { level: warn }
+pipelines:
+  passthrough:
+    - type: passthrough
+YAML
+	"$B/corepiped" --config "$OUT/c.yaml" --grpc-listen 127.0.0.1:0 --log-level info \
+		2> "$OUT/server.log" &
+	PID=$!
+	for _ in $(seq 300); do
+		PORT=$(grep -o '"grpc_port":[0-9]*' "$OUT/server.log" | cut -d: -f2 || true)
+		[ -n "$PORT" ] && return 0
+		sleep 0.1
+	done
+	echo "bench: server did not start"; cat "$OUT/server.log"; exit 1
+}
+
+run() { echo "\$ $*"; "$@"; echo; }
+
+/usr/bin/python3 - "$OUT/req.grpc" <<'PY'
+import struct, sys
+# ExecuteRequest{name: "passthrough", input: {data: 64 x 'x'}}, hand-encoded protobuf, framed.
+name = b"passthrough"
+payload = b"\x0a" + bytes([64]) + b"x" * 64
+msg = b"\x0a" + bytes([len(name)]) + name + b"\x1a" + bytes([len(payload)]) + payload
+open(sys.argv[1], "wb").write(b"\0" + struct.pack(">I", len(msg)) + msg)
+PY
+
+echo "corepipe bench: $(date -u +%FT%TZ), $(nproc) CPUs, $(uname -r)"
+echo "server: $B/corepiped, workers 1 (CPU 1), control on CPU 0; clients unpinned"
+echo
+for pol in adaptive spin sleep; do
+	start_server "$pol"
+	echo "==== idle_policy: $pol (port $PORT)"
+	run "$BENCH" --target 127.0.0.1:$PORT -c 1 -z "$SECS" --check
+	run "$BENCH" --target 127.0.0.1:$PORT -c 16 -z "$SECS" --check
+	if command -v h2load >/dev/null; then
+		run h2load -n 20000 -c 1 -m 1 -H 'content-type: application/grpc' \
+			-H 'te: trailers' -d "$OUT/req.grpc" \
+			http://127.0.0.1:$PORT/corepipe.v1.Pipeline/Execute
+		run h2load -n 200000 -c 1 -m 16 -H 'content-type: application/grpc' \
+			-H 'te: trailers' -d "$OUT/req.grpc" \
+			http://127.0.0.1:$PORT/corepipe.v1.Pipeline/Execute
+	fi
+	sleep 2
+	T0=$(awk '{print $14+$15}' /proc/$PID/stat)
+	sleep 5
+	T1=$(awk '{print $14+$15}' /proc/$PID/stat)
+	echo "idle CPU over 5 s after load: $(( (T1 - T0) * 100 / (5 * $(getconf CLK_TCK)) ))% of one core"
+	echo
+	kill_server
+done
