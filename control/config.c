@@ -79,7 +79,7 @@ cp_config_init(struct cp_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->grpc_listen, sizeof(c->grpc_listen), "127.0.0.1:50051");
 	c->max_message_bytes = 4u << 20;
-	c->responder_spin_us = 20;
+	c->responder_spin_us = 0;
 	c->workers = 0;
 	dp_dataplane_conf_default(&c->dp);
 	c->max_nodes = DP_NODES_DEFAULT_MAX;

@@ -40,7 +40,7 @@ YAML
 	echo "bench: server did not start"; cat "$OUT/server.log"; exit 1
 }
 
-run() { echo "\$ $*"; "$@"; echo; }
+run() { echo "\$ $*"; "$@" 2>&1 | grep -v -E "^progress:|^spawning|^starting|^Application|^$"; echo; }
 
 /usr/bin/python3 - "$OUT/req.grpc" <<'PY'
 import struct, sys
