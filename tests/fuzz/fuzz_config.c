@@ -2,10 +2,10 @@
  * libFuzzer target: the YAML config loader (libyaml + the schema walk) and compilation of every
  * pipeline a config defines, on arbitrary bytes.
  */
+#include "control/config.h"
+
 #include <stdint.h>
 #include <stdlib.h>
-
-#include "control/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,7 +20,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (unsigned i = 0; i < c.n_pipelines; i++) {
 			struct dp_err e;
 
-			dp_pipeline_unref(dp_pipeline_compile(&c.pipelines[i].spec, c.max_nodes, &e));
+			dp_pipeline_unref(
+			    dp_pipeline_compile(&c.pipelines[i].spec, c.max_nodes, &e));
 		}
 	}
 	cp_config_free(&c);
