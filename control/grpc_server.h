@@ -75,6 +75,15 @@ struct cp_server_conf {
 	unsigned max_nodes;	    /**< inline pipeline node limit */
 };
 
+/** Why a request was refused before it reached a worker (GetStats "rejected"). */
+enum cp_reject {
+	CP_REJECT_INFLIGHT_LIMIT = 0, /**< descriptor pool empty: max_in_flight reached */
+	CP_REJECT_POOL_EMPTY,	      /**< no payload buffer of that size free */
+	CP_REJECT_TOO_LARGE,	      /**< payload larger than the largest buffer class */
+	CP_REJECT_RING_FULL,	      /**< every worker's queue full */
+	CP_REJECT_MAX,
+};
+
 struct cp_server {
 	struct cp_server_conf conf;
 	char listen[128];
@@ -87,7 +96,9 @@ struct cp_server {
 	atomic_bool shutdown_requested;
 	bool started;
 	bool shutdown_done;
-	long live_calls; /**< CQ thread only */
+	long live_calls;		  /**< CQ thread only */
+	uint64_t rejected[CP_REJECT_MAX]; /**< CQ thread only (written and read there) */
+	uint64_t answered; /**< dataplane answers sent; responder writes, others load relaxed */
 	uint64_t grace_deadline_ns;
 };
 

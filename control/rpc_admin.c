@@ -9,6 +9,7 @@
 #include "corepipe/v1/corepipe.pb-c.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,11 +254,106 @@ delete_pipeline(struct cp_server *srv, struct cp_call *c)
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
 }
 
+/* ==== GetStats ============================================================================== */
+
+static const char *const g_reject_names[CP_REJECT_MAX] = {
+    [CP_REJECT_INFLIGHT_LIMIT] = "inflight_limit",
+    [CP_REJECT_POOL_EMPTY] = "pool_empty",
+    [CP_REJECT_TOO_LARGE] = "too_large",
+    [CP_REJECT_RING_FULL] = "ring_full",
+};
+
+typedef Corepipe__V1__WorkerStats__ByCodeEntry code_entry;
+typedef Corepipe__V1__Stats__RejectedEntry reject_entry;
+
+static void
+get_stats(struct cp_server *srv, struct cp_call *c)
+{
+	const struct dp_dataplane *dp = srv->dp;
+	Corepipe__V1__Stats st = COREPIPE__V1__STATS__INIT;
+	Corepipe__V1__WorkerStats ws[DP_WORKERS_MAX], *wsp[DP_WORKERS_MAX];
+	code_entry codes[DP_WORKERS_MAX][DP_STATUS_MAX], *codep[DP_WORKERS_MAX][DP_STATUS_MAX];
+	reject_entry rej[CP_REJECT_MAX + 1], *rejp[CP_REJECT_MAX + 1];
+	Corepipe__V1__PoolStats ps[DP_POOL_MAX_CLASSES + 1], *psp[DP_POOL_MAX_CLASSES + 1];
+	char pnames[DP_POOL_MAX_CLASSES][32];
+	uint64_t deadline = 0, in_flight = 0;
+	ProtobufCMessage *rq;
+	unsigned np = 0;
+
+	rq = cp_call_unpack(c, &corepipe__v1__get_stats_request__descriptor);
+	if (rq == NULL)
+		return;
+	protobuf_c_message_free_unpacked(rq, NULL);
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		const struct dp_worker *w = dp->workers[i];
+		struct dp_worker_stats s;
+		unsigned nc = 0;
+
+		dp_worker_stats_read(w, &s);
+		corepipe__v1__worker_stats__init(&ws[i]);
+		ws[i].index = w->index;
+		ws[i].lcore = w->lcore;
+		ws[i].queue_depth = rte_ring_count(w->ingress);
+		ws[i].in_flight = dp_worker_in_flight(w);
+		ws[i].busy_ratio =
+		    s.total_cycles ? (double)s.busy_cycles / (double)s.total_cycles : 0.0;
+		ws[i].requests = s.requests;
+		ws[i].sleeps = s.sleeps;
+		for (unsigned k = 0; k < DP_STATUS_MAX; k++) {
+			if (s.by_status[k] == 0)
+				continue;
+			corepipe__v1__worker_stats__by_code_entry__init(&codes[i][nc]);
+			codes[i][nc].key = (char *)dp_status_name((int)k);
+			codes[i][nc].value = s.by_status[k];
+			codep[i][nc] = &codes[i][nc];
+			nc++;
+		}
+		ws[i].n_by_code = nc;
+		ws[i].by_code = codep[i];
+		deadline += s.by_status[DP_DEADLINE_EXCEEDED];
+		in_flight += ws[i].in_flight;
+		wsp[i] = &ws[i];
+	}
+	st.n_workers = dp->n_workers;
+	st.workers = wsp;
+	for (unsigned k = 0; k <= CP_REJECT_MAX; k++) {
+		corepipe__v1__stats__rejected_entry__init(&rej[k]);
+		/* "deadline": expired before a worker ran them (counted by the workers). */
+		rej[k].key = (char *)(k < CP_REJECT_MAX ? g_reject_names[k] : "deadline");
+		rej[k].value = k < CP_REJECT_MAX ? srv->rejected[k] : deadline;
+		rejp[k] = &rej[k];
+	}
+	st.n_rejected = CP_REJECT_MAX + 1;
+	st.rejected = rejp;
+	for (unsigned i = 0; i < dp->pools->n_classes; i++, np++) {
+		corepipe__v1__pool_stats__init(&ps[np]);
+		snprintf(pnames[i], sizeof(pnames[i]), "buf_%u", dp->pools->size[i]);
+		ps[np].name = pnames[i];
+		ps[np].buffer_bytes = dp->pools->size[i];
+		ps[np].capacity = dp->pools->count[i];
+		ps[np].in_use = dp_pools_in_use(dp->pools, i);
+		psp[np] = &ps[np];
+	}
+	corepipe__v1__pool_stats__init(&ps[np]);
+	ps[np].name = "descriptors";
+	ps[np].buffer_bytes = sizeof(struct dp_req);
+	ps[np].capacity = dp->req_pool->size;
+	ps[np].in_use = rte_mempool_in_use_count(dp->req_pool);
+	psp[np] = &ps[np];
+	np++;
+	st.n_pools = np;
+	st.pools = psp;
+	st.in_flight = in_flight;
+	st.answered = __atomic_load_n(&srv->answered, __ATOMIC_RELAXED);
+	cp_call_reply(c, GRPC_STATUS_OK, &st.base, NULL);
+}
+
 struct cp_method cp_admin_methods[] = {
     {.path = "/corepipe.v1.Admin/ListNodeTypes", .handler = list_node_types, .prealloc = 2},
     {.path = "/corepipe.v1.Admin/PutPipeline", .handler = put_pipeline, .prealloc = 4},
     {.path = "/corepipe.v1.Admin/GetPipeline", .handler = get_pipeline, .prealloc = 4},
     {.path = "/corepipe.v1.Admin/ListPipelines", .handler = list_pipelines, .prealloc = 2},
     {.path = "/corepipe.v1.Admin/DeletePipeline", .handler = delete_pipeline, .prealloc = 2},
+    {.path = "/corepipe.v1.Admin/GetStats", .handler = get_stats, .prealloc = 2},
     {.path = NULL},
 };

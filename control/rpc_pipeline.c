@@ -113,6 +113,9 @@ execute(struct cp_server *srv, struct cp_call *c)
 
 	rc = dp_req_alloc(srv->dp, (uint32_t)len, &req);
 	if (rc != 0) {
+		srv->rejected[rc == -ENOBUFS ? CP_REJECT_INFLIGHT_LIMIT
+			      : rc == -E2BIG ? CP_REJECT_TOO_LARGE
+					     : CP_REJECT_POOL_EMPTY]++;
 		if (rc == -ENOBUFS)
 			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
 				      "in-flight limit reached (%u requests)",
@@ -149,6 +152,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 	}
 	rc = dp_dataplane_submit(srv->dp, req);
 	if (rc != 0) {
+		srv->rejected[CP_REJECT_RING_FULL]++;
 		dp_req_free(srv->dp, req);
 		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
 			      "all worker queues are full (%u deep)",
@@ -172,12 +176,19 @@ cp_execute_complete(struct cp_server *srv, struct dp_req *req)
 	grpc_slice s;
 	size_t n;
 
-	(void)srv;
+	/* Single writer (the responder): a relaxed load and store, no read-modify-write. */
+	__atomic_store_n(&srv->answered, srv->answered + 1, __ATOMIC_RELAXED);
 	corepipe__v1__execute_response__init(&resp);
 	corepipe__v1__payload__init(&out);
 	corepipe__v1__audio_buffer__init(&audio);
 	if (req->status != DP_OK) {
-		cp_call_reply(c, to_grpc(req->status), NULL, "%s", req->res.err.msg);
+		/* Name the pipeline when a node of a registered one failed. */
+		if (req->pipeline == NULL && req->status != DP_NOT_FOUND &&
+		    req->status != DP_DEADLINE_EXCEEDED)
+			cp_call_reply(c, to_grpc(req->status), NULL, "pipeline '%s': %s", req->name,
+				      req->res.err.msg);
+		else
+			cp_call_reply(c, to_grpc(req->status), NULL, "%s", req->res.err.msg);
 		return;
 	}
 	if (req->fmt.kind == DP_KIND_AUDIO) {

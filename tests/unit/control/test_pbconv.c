@@ -3,18 +3,19 @@
  * struct dp_spec and back (including params), views borrow instead of copying, and the
  * converted spec compiles exactly like one written by hand.
  */
-#include <string.h>
-
 #include "control/pbconv.h"
 #include "tests/fakes/cmocka_inc.h"
+
+#include <string.h>
 
 static void
 test_spec_round_trip_through_dp_spec(void **state)
 {
 	Corepipe__V1__NodeSpec__ParamsEntry db = COREPIPE__V1__NODE_SPEC__PARAMS_ENTRY__INIT;
-	Corepipe__V1__NodeSpec__ParamsEntry *dbp[] = { &db };
-	Corepipe__V1__NodeSpec gain = COREPIPE__V1__NODE_SPEC__INIT, crc = COREPIPE__V1__NODE_SPEC__INIT;
-	Corepipe__V1__NodeSpec *nodes[] = { &gain, &crc };
+	Corepipe__V1__NodeSpec__ParamsEntry *dbp[] = {&db};
+	Corepipe__V1__NodeSpec gain = COREPIPE__V1__NODE_SPEC__INIT,
+			       crc = COREPIPE__V1__NODE_SPEC__INIT;
+	Corepipe__V1__NodeSpec *nodes[] = {&gain, &crc};
 	Corepipe__V1__PipelineSpec in = COREPIPE__V1__PIPELINE_SPEC__INIT, back;
 	struct dp_spec view;
 	struct dp_pipeline *p;
@@ -71,8 +72,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_spec_round_trip_through_dp_spec),
-		cmocka_unit_test(test_spec_view_of_empty_spec),
+	    cmocka_unit_test(test_spec_round_trip_through_dp_spec),
+	    cmocka_unit_test(test_spec_view_of_empty_spec),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,139 @@
+"""Admin/GetStats against a started corepiped with two workers: work spreads over both (least
+loaded), per-status counts move, buffers and descriptors return to their pools once everything is
+answered, and a flood past a tiny in-flight limit is refused with RESOURCE_EXHAUSTED (counted),
+never anything else, and the server serves normally right after."""
+import threading
+import time
+import unittest
+
+import grpc
+
+import corepipe_pb2 as pb
+from reference import crc32c
+from serverlib import RPC_TIMEOUT_S as T, Server, Stubs, unary, wait_until
+
+CONFIG = """
+pipelines:
+  crc:
+    - type: crc32c
+"""
+
+# A tiny in-flight limit and a pipeline slow enough (32 CRC passes over 1 MiB, ~2 ms) that a
+# burst of calls must outrun it.
+TINY = """
+dataplane: { ring_size: 64, max_in_flight: 16 }
+pipelines:
+  crc:
+    - type: crc32c
+  slow:
+""" + "".join("    - type: crc32c\n" for _ in range(32))
+
+BIG = bytes(range(256)) * 4096  # 1 MiB: long enough on a worker that calls overlap
+
+
+def stats(srv):
+    return unary(srv.channel, "/corepipe.v1.Admin/GetStats", pb.GetStatsRequest,
+                 pb.Stats)(pb.GetStatsRequest(), timeout=T)
+
+
+class StatsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(CONFIG, workers=2).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.srv.stop()
+        assert code == 0, "exit code %r\n%s" % (code, cls.srv.log())
+
+    def test_work_spreads_and_pools_return(self):
+        before = stats(self.srv)
+        self.assertEqual(len(before.workers), 2)
+        base_pools = {p.name: p.in_use for p in before.pools}
+        want = crc32c(BIG)
+        errors = []
+
+        def client():
+            ch = grpc.insecure_channel(f"127.0.0.1:{self.srv.port}",
+                                       options=[("grpc.use_local_subchannel_pool", 1)])
+            st = Stubs(ch)
+            for _ in range(15):
+                try:
+                    r = st.execute(pb.ExecuteRequest(name="crc", input=pb.Payload(data=BIG)),
+                                   timeout=T)
+                    if r.annotations["crc32c"] != want:
+                        errors.append("bad crc")
+                except grpc.RpcError as e:
+                    errors.append((e.code(), e.details()))
+            ch.close()
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+            self.assertFalse(t.is_alive())
+        self.assertEqual(errors, [])
+        self.assertTrue(wait_until(lambda: stats(self.srv).in_flight == 0, 10))
+        after = stats(self.srv)
+        done = [a.requests - b.requests for a, b in zip(after.workers, before.workers)]
+        self.assertEqual(sum(done), 120)
+        self.assertTrue(all(d > 0 for d in done), "both workers got work: %r" % done)
+        self.assertEqual(after.answered - before.answered, 120)
+        self.assertEqual({p.name: p.in_use for p in after.pools}, base_pools)
+        for w in after.workers:
+            self.assertEqual(w.queue_depth, 0)
+            self.assertGreaterEqual(w.busy_ratio, 0.0)
+            self.assertLessEqual(w.busy_ratio, 1.0)
+
+    def test_status_counts_move(self):
+        def count(code):
+            return sum(w.by_code.get(code, 0) for w in stats(self.srv).workers)
+
+        nf, ok = count("NOT_FOUND"), count("OK")
+        with self.assertRaises(grpc.RpcError):
+            self.srv.stub.execute(pb.ExecuteRequest(name="ghost", input=pb.Payload(data=b"x")),
+                                  timeout=T)
+        self.srv.stub.execute(pb.ExecuteRequest(name="crc", input=pb.Payload(data=b"x")),
+                              timeout=T)
+        self.assertTrue(wait_until(lambda: count("NOT_FOUND") == nf + 1 and
+                                   count("OK") == ok + 1, 5))
+
+
+class OverloadTest(unittest.TestCase):
+    def test_flood_past_inflight_limit_is_refused_cleanly(self):
+        srv = Server(TINY).start()
+        try:
+            futures = [srv.stub.execute.future(
+                pb.ExecuteRequest(name="slow", input=pb.Payload(data=BIG)), timeout=30)
+                for _ in range(120)]
+            ok = refused = 0
+            want = crc32c(BIG)
+            for f in futures:
+                try:
+                    self.assertEqual(f.result(timeout=60).annotations["crc32c"], want)
+                    ok += 1
+                except grpc.RpcError as e:
+                    self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, e.details())
+                    self.assertIn("in-flight limit reached (16 requests)", e.details())
+                    refused += 1
+            self.assertEqual(ok + refused, 120)
+            self.assertGreater(ok, 0)
+            self.assertGreater(refused, 0, "the flood never reached the limit")
+            st = stats(srv)
+            rej = dict(st.rejected)
+            self.assertEqual(rej["inflight_limit"], refused)
+            self.assertEqual(rej["ring_full"] + rej["pool_empty"] + rej["too_large"], 0)
+            # Normal service right after.
+            r = srv.stub.execute(pb.ExecuteRequest(name="crc", input=pb.Payload(data=b"abc")),
+                                 timeout=T)
+            self.assertEqual(r.annotations["crc32c"], crc32c(b"abc"))
+            self.assertTrue(wait_until(lambda: stats(srv).in_flight == 0, 10))
+            self.assertTrue(all(p.in_use == 0 for p in stats(srv).pools))
+        finally:
+            code = srv.stop()
+        self.assertEqual(code, 0, srv.log())
+
+
+if __name__ == "__main__":
+    unittest.main()
