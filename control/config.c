@@ -37,6 +37,7 @@ static const struct field server_fields[] = {
     {"grpc_listen", F_STR, CFG(grpc_listen), 0, 0},
     {"max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20},
     {"responder_spin_us", F_U32, CFG(responder_spin_us), 0, 1000000},
+    {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000},
     {.name = NULL},
 };
 
@@ -54,6 +55,8 @@ static const struct field dataplane_fields[] = {
 
 static const struct field limits_fields[] = {
     {"max_nodes", F_U32, CFG(max_nodes), 1, DP_NODES_HARD_MAX},
+    {"default_timeout_ms", F_U32, CFG(default_timeout_ms), 1, 86400000},
+    {"max_timeout_ms", F_U32, CFG(max_timeout_ms), 1, 86400000},
     {.name = NULL},
 };
 
@@ -83,6 +86,9 @@ cp_config_init(struct cp_config *c)
 	c->workers = 0;
 	dp_dataplane_conf_default(&c->dp);
 	c->max_nodes = DP_NODES_DEFAULT_MAX;
+	c->max_concurrent_streams = 256;
+	c->default_timeout_ms = 30000;
+	c->max_timeout_ms = 300000;
 	c->log_level = CP_LOG_INFO;
 }
 
@@ -487,6 +493,15 @@ done:
 			free_strlist(tmp.eal_args, tmp.n_eal_args);
 		free_pipelines(pipes, n_pipes);
 		return rc;
+	}
+	if (rc == 0 && tmp.default_timeout_ms > tmp.max_timeout_ms) {
+		snprintf(err, errlen,
+			 "%s: limits.default_timeout_ms (%u) exceeds limits.max_timeout_ms (%u)",
+			 path, tmp.default_timeout_ms, tmp.max_timeout_ms);
+		if (l.have_eal)
+			free_strlist(tmp.eal_args, tmp.n_eal_args);
+		free_pipelines(pipes, n_pipes);
+		return -EINVAL;
 	}
 	/* Commit: tmp's scalars, and the lists the file set (the old ones freed). */
 	if (l.have_eal)

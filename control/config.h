@@ -37,8 +37,11 @@ struct cp_config {
 	struct dp_dataplane_conf dp;
 	char **eal_args;
 	unsigned n_eal_args;
+	uint32_t max_concurrent_streams;
 	/* limits */
 	unsigned max_nodes;
+	uint32_t default_timeout_ms;
+	uint32_t max_timeout_ms;
 	/* logging */
 	enum cp_log_level log_level;
 	/* pipelines */

@@ -59,6 +59,9 @@ call_new(struct cp_server *srv, const struct cp_method *m)
 	c->new_tag.owner = c;
 	c->done_tag.kind = CP_TAG_DONE;
 	c->done_tag.owner = c;
+	c->close_tag.kind = CP_TAG_CLOSE;
+	c->close_tag.owner = c;
+	atomic_init(&c->cancelled_flag, false);
 	grpc_metadata_array_init(&c->md);
 	if (m == NULL)
 		grpc_call_details_init(&c->details);
@@ -76,6 +79,8 @@ call_free(struct cp_call *c)
 		grpc_byte_buffer_destroy(c->send);
 	if (c->status_details_set)
 		grpc_slice_unref(c->status_details);
+	if (c->trailer_set)
+		grpc_slice_unref(c->trailer.value);
 	grpc_metadata_array_destroy(&c->md);
 	if (c->method == NULL)
 		grpc_call_details_destroy(&c->details);
@@ -116,7 +121,7 @@ arm(struct cp_server *srv, const struct cp_method *m)
 static void
 send_final(struct cp_call *c, grpc_status_code status)
 {
-	grpc_op ops[4];
+	grpc_op ops[3];
 	grpc_op *op = ops;
 	grpc_call_error e;
 
@@ -132,10 +137,12 @@ send_final(struct cp_call *c, grpc_status_code status)
 	op->data.send_status_from_server.status = status;
 	op->data.send_status_from_server.status_details =
 	    c->status_details_set ? &c->status_details : NULL;
+	if (c->trailer_set) {
+		op->data.send_status_from_server.trailing_metadata_count = 1;
+		op->data.send_status_from_server.trailing_metadata = &c->trailer;
+	}
 	op++;
-	op->op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-	op->data.recv_close_on_server.cancelled = &c->cancelled;
-	op++;
+	/* RECV_CLOSE_ON_SERVER was posted when the call arrived (on_new_call). */
 	/* After this call the CQ thread may free c at any moment: touch nothing after. */
 	e = grpc_call_start_batch(c->call, ops, (size_t)(op - ops), &c->done_tag, NULL);
 	if (e != GRPC_CALL_OK)
@@ -166,6 +173,45 @@ cp_call_reply(struct cp_call *c, grpc_status_code status, const ProtobufCMessage
 		c->status_details_set = 1;
 	}
 	send_final(c, status);
+}
+
+void
+cp_call_reply_exhausted(struct cp_call *c, uint32_t pushback_ms, const char *fmt, ...)
+{
+	char msg[512], val[16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(val, sizeof(val), "%u", pushback_ms);
+	c->trailer.key = grpc_slice_from_static_string("grpc-retry-pushback-ms");
+	c->trailer.value = grpc_slice_from_copied_string(val);
+	c->trailer_set = 1;
+	c->status_details = grpc_slice_from_copied_string(msg);
+	c->status_details_set = 1;
+	send_final(c, GRPC_STATUS_RESOURCE_EXHAUSTED);
+}
+
+uint32_t
+cp_server_pushback_ms(const struct cp_server *srv)
+{
+	const struct dp_dataplane *dp = srv->dp;
+	uint64_t busy = 0, reqs = 0, in_flight = 0;
+	double service_ns, ms;
+
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		struct dp_worker_stats st;
+
+		dp_worker_stats_read(dp->workers[i], &st);
+		busy += st.busy_cycles;
+		reqs += st.requests;
+		in_flight += dp_worker_in_flight(dp->workers[i]);
+	}
+	/* Mean worker time per request; before any data, assume 100 us. */
+	service_ns = reqs ? (double)busy * 1e9 / (double)dp->tsc_hz / (double)reqs : 100e3;
+	ms = (double)in_flight * service_ns / (double)(dp->n_workers ? dp->n_workers : 1) / 1e6;
+	return ms < 1 ? 1 : ms > 5000 ? 5000 : (uint32_t)ms;
 }
 
 void
@@ -223,6 +269,19 @@ on_new_call(struct cp_server *srv, struct cp_call *c, int ok)
 	}
 	srv->live_calls++;
 	c->start_ns = cp_now_ns();
+	/* Learn of cancellation (client cancel, deadline, disconnect) as soon as it happens,
+	 * so queued work for a dead call is skipped. Two batches are now outstanding: this
+	 * one and the final reply; the call is freed when both have completed. */
+	c->refs = 2;
+	{
+		grpc_op op;
+
+		memset(&op, 0, sizeof(op));
+		op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+		op.data.recv_close_on_server.cancelled = &c->cancelled;
+		if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) != GRPC_CALL_OK)
+			c->refs = 1;
+	}
 	/* Keep the same number of slots armed. */
 	arm(srv, c->method);
 	if (c->method != NULL)
@@ -234,7 +293,7 @@ on_new_call(struct cp_server *srv, struct cp_call *c, int ok)
 int
 cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struct dp_dataplane *dp)
 {
-	grpc_arg args[3];
+	grpc_arg args[8];
 	grpc_channel_args chargs;
 	grpc_server_credentials *creds;
 
@@ -257,7 +316,25 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 	args[2].type = GRPC_ARG_INTEGER;
 	args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
 	args[2].value.integer = 0; /* a second server on the same port must fail, not share */
-	chargs.num_args = 3;
+	/* Clients may ping to keep connections alive, but not more often than every 10 s
+	 * without data (keepalive enforcement: abusive pingers get GOAWAY). */
+	args[3].type = GRPC_ARG_INTEGER;
+	args[3].key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS;
+	args[3].value.integer = 10000;
+	args[4].type = GRPC_ARG_INTEGER;
+	args[4].key = GRPC_ARG_HTTP2_MAX_PING_STRIKES;
+	args[4].value.integer = 2;
+	args[5].type = GRPC_ARG_INTEGER;
+	args[5].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
+	args[5].value.integer = (int)conf->max_concurrent_streams;
+	/* The server's own keepalive pings find dead peers. */
+	args[6].type = GRPC_ARG_INTEGER;
+	args[6].key = GRPC_ARG_KEEPALIVE_TIME_MS;
+	args[6].value.integer = 60000;
+	args[7].type = GRPC_ARG_INTEGER;
+	args[7].key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
+	args[7].value.integer = 20000;
+	chargs.num_args = 8;
 	chargs.args = args;
 
 	srv->server = grpc_server_create(&chargs, NULL);
@@ -345,10 +422,28 @@ cp_server_run(struct cp_server *srv)
 		case CP_TAG_NEW_CALL:
 			on_new_call(srv, tag->owner, ev.success);
 			break;
-		case CP_TAG_DONE:
-			srv->live_calls--;
-			call_free(tag->owner);
+		case CP_TAG_CLOSE: {
+			struct cp_call *c = tag->owner;
+
+			/* Release: pairs with the worker's load of dp_req.cancelled. */
+			if (c->cancelled)
+				atomic_store_explicit(&c->cancelled_flag, true,
+						      memory_order_release);
+			if (--c->refs == 0) {
+				srv->live_calls--;
+				call_free(c);
+			}
 			break;
+		}
+		case CP_TAG_DONE: {
+			struct cp_call *c = tag->owner;
+
+			if (--c->refs == 0) {
+				srv->live_calls--;
+				call_free(c);
+			}
+			break;
+		}
 		case CP_TAG_SHUTDOWN:
 			srv->shutdown_done = true;
 			break;
@@ -378,8 +473,12 @@ cp_server_destroy(struct cp_server *srv)
 			if (ev.type == GRPC_OP_COMPLETE) {
 				struct cp_tag *tag = ev.tag;
 
-				if (tag->kind != CP_TAG_SHUTDOWN)
-					call_free(tag->owner);
+				struct cp_call *c = tag->owner;
+
+				if (tag->kind == CP_TAG_NEW_CALL ||
+				    ((tag->kind == CP_TAG_DONE || tag->kind == CP_TAG_CLOSE) &&
+				     --c->refs == 0))
+					call_free(c);
 			}
 		} while (ev.type != GRPC_QUEUE_SHUTDOWN);
 		grpc_completion_queue_destroy(srv->cq);

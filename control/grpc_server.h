@@ -34,6 +34,7 @@ enum cp_tag_kind {
 	CP_TAG_NEW_CALL = 1,
 	CP_TAG_DONE = 2,
 	CP_TAG_SHUTDOWN = 3,
+	CP_TAG_CLOSE = 4, /**< RECV_CLOSE_ON_SERVER: the call ended (or was cancelled) */
 };
 
 /** A completion queue tag: the address of one of these inside its owner. */
@@ -53,6 +54,8 @@ struct cp_method {
 struct cp_call {
 	struct cp_tag new_tag;
 	struct cp_tag done_tag;
+	struct cp_tag close_tag;
+	int refs; /**< outstanding batches (close + final reply); CQ thread only */
 	struct cp_server *srv;
 	const struct cp_method *method; /**< NULL: unregistered method (generic slot) */
 	grpc_call *call;
@@ -65,14 +68,22 @@ struct cp_call {
 	grpc_slice status_details;
 	int status_details_set;
 	int cancelled; /**< from RECV_CLOSE_ON_SERVER */
+	/* Set (release) by the CQ thread when the client cancelled or the deadline passed;
+	 * read by workers (dp_req.cancelled) to skip queued work. */
+	atomic_bool cancelled_flag;
+	grpc_metadata trailer; /**< grpc-retry-pushback-ms, when set */
+	int trailer_set;
 	uint64_t start_ns;
 };
 
 /** Server settings. */
 struct cp_server_conf {
-	const char *listen;	    /**< "127.0.0.1:50051"; port 0 picks a free port */
-	uint32_t max_message_bytes; /**< max receive message size */
-	unsigned max_nodes;	    /**< inline pipeline node limit */
+	const char *listen;		 /**< "127.0.0.1:50051"; port 0 picks a free port */
+	uint32_t max_message_bytes;	 /**< max receive message size */
+	unsigned max_nodes;		 /**< inline pipeline node limit */
+	uint32_t default_timeout_ms;	 /**< deadline for calls that set none */
+	uint32_t max_timeout_ms;	 /**< cap on any call's deadline */
+	uint32_t max_concurrent_streams; /**< per connection (HTTP/2 SETTINGS) */
 };
 
 /** Why a request was refused before it reached a worker (GetStats "rejected"). */
@@ -135,6 +146,20 @@ void cp_server_destroy(struct cp_server *srv);
  */
 void cp_call_reply(struct cp_call *c, grpc_status_code status, const ProtobufCMessage *resp,
 		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/**
+ * Answer RESOURCE_EXHAUSTED with a grpc-retry-pushback-ms trailer of @p pushback_ms (the gRPC
+ * retry-pushback convention: a client should wait that long before retrying).
+ */
+void cp_call_reply_exhausted(struct cp_call *c, uint32_t pushback_ms, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/**
+ * Retry pushback for a refused request, from the current backlog: the requests in flight times
+ * the mean service time per request, spread over the workers; clamped to [1, 5000] ms.
+ * Context: CQ thread.
+ */
+uint32_t cp_server_pushback_ms(const struct cp_server *srv);
 
 /** Answer OK with an already serialised message (consumes @p msg). */
 void cp_call_reply_slice(struct cp_call *c, grpc_slice msg);

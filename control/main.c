@@ -294,6 +294,9 @@ main(int argc, char **argv)
 	sconf.listen = cfg.grpc_listen;
 	sconf.max_message_bytes = cfg.max_message_bytes;
 	sconf.max_nodes = cfg.max_nodes;
+	sconf.default_timeout_ms = cfg.default_timeout_ms;
+	sconf.max_timeout_ms = cfg.max_timeout_ms;
+	sconf.max_concurrent_streams = cfg.max_concurrent_streams;
 	rc = cp_server_create(&g_srv, &sconf, dp);
 	if (rc != 0) {
 		exit_code = 1;

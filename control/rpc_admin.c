@@ -273,10 +273,10 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	Corepipe__V1__Stats st = COREPIPE__V1__STATS__INIT;
 	Corepipe__V1__WorkerStats ws[DP_WORKERS_MAX], *wsp[DP_WORKERS_MAX];
 	code_entry codes[DP_WORKERS_MAX][DP_STATUS_MAX], *codep[DP_WORKERS_MAX][DP_STATUS_MAX];
-	reject_entry rej[CP_REJECT_MAX + 1], *rejp[CP_REJECT_MAX + 1];
+	reject_entry rej[CP_REJECT_MAX + 2], *rejp[CP_REJECT_MAX + 2];
 	Corepipe__V1__PoolStats ps[DP_POOL_MAX_CLASSES + 1], *psp[DP_POOL_MAX_CLASSES + 1];
 	char pnames[DP_POOL_MAX_CLASSES][32];
-	uint64_t deadline = 0, in_flight = 0;
+	uint64_t deadline = 0, cancelled = 0, in_flight = 0;
 	ProtobufCMessage *rq;
 	unsigned np = 0;
 
@@ -311,19 +311,26 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 		ws[i].n_by_code = nc;
 		ws[i].by_code = codep[i];
 		deadline += s.by_status[DP_DEADLINE_EXCEEDED];
+		cancelled += s.by_status[DP_CANCELLED];
 		in_flight += ws[i].in_flight;
 		wsp[i] = &ws[i];
 	}
 	st.n_workers = dp->n_workers;
 	st.workers = wsp;
-	for (unsigned k = 0; k <= CP_REJECT_MAX; k++) {
+	for (unsigned k = 0; k < CP_REJECT_MAX + 2; k++) {
 		corepipe__v1__stats__rejected_entry__init(&rej[k]);
-		/* "deadline": expired before a worker ran them (counted by the workers). */
-		rej[k].key = (char *)(k < CP_REJECT_MAX ? g_reject_names[k] : "deadline");
-		rej[k].value = k < CP_REJECT_MAX ? srv->rejected[k] : deadline;
 		rejp[k] = &rej[k];
+		if (k < CP_REJECT_MAX) {
+			rej[k].key = (char *)g_reject_names[k];
+			rej[k].value = srv->rejected[k];
+		}
 	}
-	st.n_rejected = CP_REJECT_MAX + 1;
+	/* Skipped by the workers: expired, or cancelled by the client, before they ran. */
+	rej[CP_REJECT_MAX].key = "deadline";
+	rej[CP_REJECT_MAX].value = deadline;
+	rej[CP_REJECT_MAX + 1].key = "cancelled";
+	rej[CP_REJECT_MAX + 1].value = cancelled;
+	st.n_rejected = CP_REJECT_MAX + 2;
 	st.rejected = rejp;
 	for (unsigned i = 0; i < dp->pools->n_classes; i++, np++) {
 		corepipe__v1__pool_stats__init(&ps[np]);

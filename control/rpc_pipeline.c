@@ -62,6 +62,28 @@ decode_input(struct cp_call *c, const Corepipe__V1__Payload *in, struct dp_forma
 	return 0;
 }
 
+/*
+ * Time left for this call: the client's deadline, or the server default when it set none,
+ * never more than the server maximum. An already expired deadline gives 1 ns, so the worker
+ * answers DEADLINE_EXCEEDED without running it.
+ */
+static uint64_t
+timeout_ns(const struct cp_server *srv, const struct cp_call *c)
+{
+	uint64_t max = (uint64_t)srv->conf.max_timeout_ms * 1000000u;
+	uint64_t ns = (uint64_t)srv->conf.default_timeout_ms * 1000000u;
+
+	if (gpr_time_cmp(c->deadline, gpr_inf_future(c->deadline.clock_type)) != 0) {
+		gpr_timespec left =
+		    gpr_time_sub(gpr_convert_clock_type(c->deadline, GPR_CLOCK_MONOTONIC),
+				 gpr_now(GPR_CLOCK_MONOTONIC));
+		int64_t l = left.tv_sec * 1000000000ll + left.tv_nsec;
+
+		ns = l > 0 ? (uint64_t)l : 1;
+	}
+	return ns < max ? ns : max;
+}
+
 static void
 execute(struct cp_server *srv, struct cp_call *c)
 {
@@ -113,20 +135,21 @@ execute(struct cp_server *srv, struct cp_call *c)
 
 	rc = dp_req_alloc(srv->dp, (uint32_t)len, &req);
 	if (rc != 0) {
+		uint32_t pb = cp_server_pushback_ms(srv);
+
 		srv->rejected[rc == -ENOBUFS ? CP_REJECT_INFLIGHT_LIMIT
 			      : rc == -E2BIG ? CP_REJECT_TOO_LARGE
 					     : CP_REJECT_POOL_EMPTY]++;
 		if (rc == -ENOBUFS)
-			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
-				      "in-flight limit reached (%u requests)",
-				      srv->dp->conf.max_in_flight);
+			cp_call_reply_exhausted(c, pb, "in-flight limit reached (%u requests)",
+						srv->dp->conf.max_in_flight);
 		else if (rc == -E2BIG)
 			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
 				      "payload of %zu bytes exceeds the largest buffer (%u bytes)",
 				      len, dp_pools_max_size(srv->dp->pools));
 		else
-			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
-				      "buffer pool empty for a %zu-byte payload", len);
+			cp_call_reply_exhausted(c, pb, "buffer pool empty for a %zu-byte payload",
+						len);
 		dp_pipeline_unref(inl);
 		goto out;
 	}
@@ -134,6 +157,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 		memcpy(req->buf->data, data, len);
 	req->fmt = fmt;
 	req->cookie = c;
+	req->cancelled = &c->cancelled_flag;
 	req->pipeline = inl; /* the descriptor owns the inline pipeline's reference now */
 	if (inl == NULL) {
 		size_t nl = strlen(rq->name);
@@ -141,22 +165,14 @@ execute(struct cp_server *srv, struct cp_call *c)
 		memcpy(req->name, rq->name, nl + 1);
 		req->hash = dp_name_hash(req->name, nl);
 	}
-	if (gpr_time_cmp(c->deadline, gpr_inf_future(c->deadline.clock_type)) != 0) {
-		gpr_timespec left =
-		    gpr_time_sub(gpr_convert_clock_type(c->deadline, GPR_CLOCK_MONOTONIC),
-				 gpr_now(GPR_CLOCK_MONOTONIC));
-		int64_t ns = left.tv_sec * 1000000000ll + left.tv_nsec;
-
-		/* Already expired: the worker answers DEADLINE_EXCEEDED without running it. */
-		req->deadline_tsc = ns > 0 ? dp_dataplane_deadline_tsc(srv->dp, (uint64_t)ns) : 1;
-	}
+	req->deadline_tsc = dp_dataplane_deadline_tsc(srv->dp, timeout_ns(srv, c));
 	rc = dp_dataplane_submit(srv->dp, req);
 	if (rc != 0) {
 		srv->rejected[CP_REJECT_RING_FULL]++;
 		dp_req_free(srv->dp, req);
-		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
-			      "all worker queues are full (%u deep)",
-			      srv->dp->conf.worker.ring_size);
+		cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
+					"all worker queues are full (%u deep)",
+					srv->dp->conf.worker.ring_size);
 	}
 out:
 	protobuf_c_message_free_unpacked(&rq->base, NULL);

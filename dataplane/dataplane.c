@@ -168,6 +168,7 @@ dp_req_alloc(struct dp_dataplane *dp, uint32_t len, struct dp_req **out)
 	req->pipeline = NULL;
 	req->deadline_tsc = 0;
 	req->submit_tsc = 0;
+	req->cancelled = NULL;
 	req->hash = 0;
 	req->name[0] = '\0';
 	memset(&req->fmt, 0, sizeof(req->fmt));

@@ -17,6 +17,7 @@
 #include "dataplane/pipeline.h"
 
 #include <rte_common.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 struct dp_req {
@@ -25,8 +26,11 @@ struct dp_req {
 	struct dp_pipeline *pipeline; /**< owned reference for inline pipelines, else NULL */
 	uint64_t deadline_tsc;	      /**< rte_rdtsc() value after which it is not run; 0: none */
 	uint64_t submit_tsc;	      /**< when it was submitted */
-	uint32_t hash;		      /**< dp_name_hash(name) when pipeline is NULL */
-	char name[DP_NAME_MAX];	      /**< registered pipeline name when pipeline is NULL */
+	/** Set by the submitter's side when nobody waits for the answer any more (client cancel,
+	 * deadline); NULL if that cannot happen. The flag outlives the descriptor's answer. */
+	const atomic_bool *cancelled;
+	uint32_t hash;		/**< dp_name_hash(name) when pipeline is NULL */
+	char name[DP_NAME_MAX]; /**< registered pipeline name when pipeline is NULL */
 
 	/* In/out: payload buffer and its format; the worker replaces them with the output. */
 	struct dp_buf *buf;

@@ -138,6 +138,13 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 			       (unsigned long long)cycles_to_ns(w, t0 - req->submit_tsc) / 1000);
 		return;
 	}
+	/* Acquire: pairs with the release store when the call's cancellation was seen. */
+	if (unlikely(req->cancelled != NULL &&
+		     atomic_load_explicit(req->cancelled, memory_order_acquire))) {
+		req->status = dp_err_set(&req->res.err, DP_CANCELLED,
+					 "call cancelled before it ran; not run");
+		return;
+	}
 	p = req->pipeline;
 	if (p == NULL) {
 		/* RCU read side: p stays valid until this worker's next quiescent state,

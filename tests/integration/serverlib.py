@@ -27,13 +27,16 @@ RPC_TIMEOUT_S = 10
 class Server:
     """A corepiped process with its stderr collected line by line."""
 
-    def __init__(self, config_yaml="", extra_args=(), workers=1):
+    def __init__(self, config_yaml="", extra_args=(), workers=1, test_nodes=True):
         self.tmp = tempfile.TemporaryDirectory(prefix="corepipe-it-")
         self.config = os.path.join(self.tmp.name, "corepipe.yaml")
         with open(self.config, "w") as f:
             f.write(config_yaml)
         self.args = [COREPIPED, "--config", self.config, "--grpc-listen", "127.0.0.1:0",
                      "--workers", str(workers), *extra_args]
+        self.env = dict(os.environ)
+        if test_nodes:
+            self.env["COREPIPE_TEST_NODES"] = "1"  # registers the test_delay node
         self.lines = []
         self.port = None
         self.proc = None
@@ -53,7 +56,7 @@ class Server:
         self._ready.set()
 
     def start(self):
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         threading.Thread(target=self._reader, daemon=True).start()
         if not self._ready.wait(START_TIMEOUT_S) or self.port is None:

@@ -18,15 +18,18 @@ pipelines:
     - type: crc32c
 """
 
-# A tiny in-flight limit and a pipeline slow enough (32 CRC passes over 1 MiB, ~2 ms) that a
-# burst of calls must outrun it.
+# A tiny in-flight limit and a pipeline that takes 5 ms on the worker (test_delay, a test-only
+# node), so a burst of calls must outrun it.
 TINY = """
 dataplane: { ring_size: 64, max_in_flight: 16 }
 pipelines:
   crc:
     - type: crc32c
   slow:
-""" + "".join("    - type: crc32c\n" for _ in range(32))
+    - type: test_delay
+      params: { us: 5000 }
+"""
+SMALL = b"0123456789abcdef" * 64
 
 BIG = bytes(range(256)) * 4096  # 1 MiB: long enough on a worker that calls overlap
 
@@ -105,17 +108,21 @@ class OverloadTest(unittest.TestCase):
         srv = Server(TINY).start()
         try:
             futures = [srv.stub.execute.future(
-                pb.ExecuteRequest(name="slow", input=pb.Payload(data=BIG)), timeout=30)
+                pb.ExecuteRequest(name="slow", input=pb.Payload(data=SMALL)), timeout=30)
                 for _ in range(120)]
             ok = refused = 0
-            want = crc32c(BIG)
             for f in futures:
                 try:
-                    self.assertEqual(f.result(timeout=60).annotations["crc32c"], want)
+                    self.assertEqual(f.result(timeout=60).output.data, SMALL)
                     ok += 1
                 except grpc.RpcError as e:
                     self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, e.details())
                     self.assertIn("in-flight limit reached (16 requests)", e.details())
+                    # The gRPC retry-pushback convention: how long to wait, from the backlog.
+                    trailers = dict(e.trailing_metadata() or ())
+                    self.assertIn("grpc-retry-pushback-ms", trailers)
+                    self.assertGreaterEqual(int(trailers["grpc-retry-pushback-ms"]), 1)
+                    self.assertLessEqual(int(trailers["grpc-retry-pushback-ms"]), 5000)
                     refused += 1
             self.assertEqual(ok + refused, 120)
             self.assertGreater(ok, 0)
@@ -133,6 +140,75 @@ class OverloadTest(unittest.TestCase):
         finally:
             code = srv.stop()
         self.assertEqual(code, 0, srv.log())
+
+
+class SkipTest(unittest.TestCase):
+    """Queued work whose caller is gone (deadline passed, or cancelled) is answered without
+    being run, and the stats say so."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(TINY.replace("max_in_flight: 16", "max_in_flight: 1024")).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.srv.stop()
+        assert code == 0, "exit code %r\n%s" % (code, cls.srv.log())
+
+    def ran(self):
+        return sum(w.by_code.get("OK", 0) for w in stats(self.srv).workers)
+
+    def test_expired_work_is_skipped_not_run(self):
+        before, ok0 = stats(self.srv), self.ran()
+        futures = [self.srv.stub.execute.future(
+            pb.ExecuteRequest(name="slow", input=pb.Payload(data=SMALL)), timeout=0.05)
+            for _ in range(40)]
+        codes = {}
+        for f in futures:
+            try:
+                f.result(timeout=60)
+                codes["OK"] = codes.get("OK", 0) + 1
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), grpc.StatusCode.DEADLINE_EXCEEDED, e.details())
+                codes["DEADLINE_EXCEEDED"] = codes.get("DEADLINE_EXCEEDED", 0) + 1
+        self.assertTrue(wait_until(lambda: stats(self.srv).in_flight == 0, 30))
+        after = stats(self.srv)
+        skipped = (after.rejected["deadline"] + after.rejected["cancelled"]) - \
+            (before.rejected["deadline"] + before.rejected["cancelled"])
+        # 40 calls of 5 ms each with a 50 ms budget: many expire in the queue and are not
+        # run. (A call that expires before it even reaches the server is answered by gRPC
+        # itself and counted nowhere here, hence <= 40.)
+        ran = self.ran() - ok0
+        self.assertGreater(skipped, 0, codes)
+        self.assertLessEqual(ran + skipped, 40)
+        self.assertLess(ran, 40)
+        self.assertLessEqual(codes.get("OK", 0), ran)
+
+    def test_cancelled_work_is_skipped(self):
+        before = stats(self.srv)
+        futures = [self.srv.stub.execute.future(
+            pb.ExecuteRequest(name="slow", input=pb.Payload(data=SMALL)), timeout=30)
+            for _ in range(40)]
+        # Cancel them all once many are queued on the worker (5 ms each there): those still
+        # queued when the cancellation arrives are skipped.
+        self.assertTrue(wait_until(lambda: stats(self.srv).in_flight >= 20, 30, 0.001))
+        for f in futures:
+            f.cancel()
+        for f in futures:
+            try:
+                f.result(timeout=60)
+            except grpc.FutureCancelledError:
+                pass
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), grpc.StatusCode.CANCELLED, e.details())
+        self.assertTrue(wait_until(lambda: stats(self.srv).in_flight == 0, 30))
+        after = stats(self.srv)
+        self.assertGreater(after.rejected["cancelled"] - before.rejected["cancelled"], 0)
+        self.assertTrue(all(p.in_use == 0 for p in after.pools))
+        # Still serving.
+        r = self.srv.stub.execute(pb.ExecuteRequest(name="crc", input=pb.Payload(data=b"ok")),
+                                  timeout=T)
+        self.assertEqual(r.annotations["crc32c"], crc32c(b"ok"))
 
 
 if __name__ == "__main__":

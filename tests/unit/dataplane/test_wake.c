@@ -3,12 +3,12 @@
  * with a stale value returns at once (no lost wake-up), and an unbumped wait ends at its timeout.
  * Times are only bounded loosely (seconds vs. milliseconds): this checks behaviour, not speed.
  */
+#include "dataplane/worker.h"
+#include "tests/fakes/cmocka_inc.h"
+
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "dataplane/worker.h"
-#include "tests/fakes/cmocka_inc.h"
 
 static double
 now_s(void)
@@ -40,7 +40,7 @@ static void
 test_wake_bump_wakes_sleeper(void **state)
 {
 	struct dp_wake w;
-	struct sleeper s = { .w = &w };
+	struct sleeper s = {.w = &w};
 	pthread_t t;
 
 	(void)state;
@@ -89,9 +89,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wake_bump_wakes_sleeper),
-		cmocka_unit_test(test_wake_stale_value_returns_at_once),
-		cmocka_unit_test(test_wake_timeout_without_bump),
+	    cmocka_unit_test(test_wake_bump_wakes_sleeper),
+	    cmocka_unit_test(test_wake_stale_value_returns_at_once),
+	    cmocka_unit_test(test_wake_timeout_without_bump),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

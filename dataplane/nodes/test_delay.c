@@ -1,0 +1,72 @@
+/*
+ * test_delay: busy-waits `us` microseconds on the worker, then passes the payload through.
+ *
+ * For tests of deadlines, cancellation and overload, which need work that takes a known time.
+ * It exists only when the environment variable COREPIPE_TEST_NODES is set when corepiped
+ * starts (the integration tests set it); production servers never list or accept it.
+ */
+#include <errno.h>
+#include <rte_cycles.h>
+#include <stdlib.h>
+
+#include "dataplane/node.h"
+
+#define TEST_DELAY_MAX_US 1000000
+
+struct test_delay_conf {
+	uint64_t cycles;
+};
+
+static const struct dp_param_def test_delay_params[] = {
+	{ "us", "Microseconds to busy-wait (0..1000000).", true, NULL },
+};
+
+static int
+test_delay_compile(void *conf, const struct dp_node_args *args, struct dp_err *err)
+{
+	struct test_delay_conf *c = conf;
+	const char *s = dp_node_arg(args, "us");
+	char *end;
+	long us;
+
+	errno = 0;
+	us = strtol(s, &end, 10);
+	if (end == s || *end != '\0' || errno != 0 || us < 0 || us > TEST_DELAY_MAX_US)
+		return dp_err_set(err, DP_INVALID_ARGUMENT,
+				  "param us: expected 0..1000000, got '%.40s'", s),
+		       -EINVAL;
+	c->cycles = (uint64_t)us * (rte_get_tsc_hz() / 1000000);
+	return 0;
+}
+
+/* Hot path: per buffer, worker lcores. No locks, syscalls, allocation or logging. */
+
+static int
+test_delay_process(const void *conf, struct dp_exec *x)
+{
+	const struct test_delay_conf *c = conf;
+	uint64_t end = rte_rdtsc() + c->cycles;
+
+	(void)x;
+	while (rte_rdtsc() < end)
+		rte_pause();
+	return DP_OK;
+}
+
+static const struct dp_node_type test_delay_node = {
+	.name = "test_delay",
+	.summary = "Test only: busy-wait `us` microseconds, then pass the payload through.",
+	.params = test_delay_params,
+	.n_params = 1,
+	.accepts = DP_ACCEPT_ANY,
+	.conf_size = sizeof(struct test_delay_conf),
+	.compile = test_delay_compile,
+	.process = test_delay_process,
+};
+
+static void __attribute__((constructor, used))
+test_delay_register(void)
+{
+	if (getenv("COREPIPE_TEST_NODES") != NULL)
+		dp_node_type_register(&test_delay_node);
+}
