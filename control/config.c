@@ -38,6 +38,7 @@ static const struct field server_fields[] = {
     {"max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20},
     {"responder_spin_us", F_U32, CFG(responder_spin_us), 0, 1000000},
     {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000},
+    {"shutdown_grace_ms", F_U32, CFG(shutdown_grace_ms), 0, 3600000},
     {.name = NULL},
 };
 
@@ -87,6 +88,7 @@ cp_config_init(struct cp_config *c)
 	dp_dataplane_conf_default(&c->dp);
 	c->max_nodes = DP_NODES_DEFAULT_MAX;
 	c->max_concurrent_streams = 256;
+	c->shutdown_grace_ms = 30000;
 	c->default_timeout_ms = 30000;
 	c->max_timeout_ms = 300000;
 	c->log_level = CP_LOG_INFO;

@@ -38,6 +38,7 @@ struct cp_config {
 	char **eal_args;
 	unsigned n_eal_args;
 	uint32_t max_concurrent_streams;
+	uint32_t shutdown_grace_ms;
 	/* limits */
 	unsigned max_nodes;
 	uint32_t default_timeout_ms;

@@ -27,7 +27,6 @@
 /* Generic (unregistered method) slots kept armed. */
 #define GENERIC_SLOTS 4
 /* How long in-flight calls may take to finish after shutdown began. */
-#define SHUTDOWN_GRACE_NS (30ull * 1000000000ull)
 
 uint64_t
 cp_now_ns(void)
@@ -397,13 +396,33 @@ cp_server_run(struct cp_server *srv)
 		grpc_event ev;
 
 		if (atomic_load(&srv->shutdown_requested)) {
-			if (srv->grace_deadline_ns == 0)
-				srv->grace_deadline_ns = cp_now_ns() + SHUTDOWN_GRACE_NS;
-			if (srv->shutdown_done && srv->live_calls == 0)
+			if (srv->grace_deadline_ns == 0) {
+				srv->drain_start_ns = cp_now_ns();
+				srv->grace_deadline_ns =
+				    srv->drain_start_ns +
+				    (uint64_t)srv->conf.shutdown_grace_ms * 1000000u;
+				srv->drain_live_at_start = srv->live_calls;
+				srv->drain_answered_at_start =
+				    __atomic_load_n(&srv->answered, __ATOMIC_RELAXED);
+				cp_log(CP_LOG_INFO, "draining",
+				       CP_LF_INT("calls_open", srv->live_calls),
+				       CP_LF_U64("grace_ms", srv->conf.shutdown_grace_ms));
+			}
+			if (srv->shutdown_done && srv->live_calls == 0) {
+				cp_log(CP_LOG_INFO, "drained",
+				       CP_LF_INT("calls_open_at_signal", srv->drain_live_at_start),
+				       CP_LF_U64("answered_during_drain",
+						 __atomic_load_n(&srv->answered, __ATOMIC_RELAXED) -
+						     srv->drain_answered_at_start),
+				       CP_LF_INT("cancelled_after_grace", srv->drain_cancelled),
+				       CP_LF_U64("drain_ms",
+						 (cp_now_ns() - srv->drain_start_ns) / 1000000u));
 				break;
+			}
 			if (!cancelled_all && cp_now_ns() > srv->grace_deadline_ns) {
 				cp_log(CP_LOG_WARN, "grace period over: cancelling calls",
 				       CP_LF_INT("live_calls", srv->live_calls));
+				srv->drain_cancelled = srv->live_calls;
 				grpc_server_cancel_all_calls(srv->server);
 				cancelled_all = true;
 			}

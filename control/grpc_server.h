@@ -84,6 +84,7 @@ struct cp_server_conf {
 	uint32_t default_timeout_ms;	 /**< deadline for calls that set none */
 	uint32_t max_timeout_ms;	 /**< cap on any call's deadline */
 	uint32_t max_concurrent_streams; /**< per connection (HTTP/2 SETTINGS) */
+	uint32_t shutdown_grace_ms; /**< calls still open this long after SIGTERM are cancelled */
 };
 
 /** Why a request was refused before it reached a worker (GetStats "rejected"). */
@@ -111,6 +112,11 @@ struct cp_server {
 	uint64_t rejected[CP_REJECT_MAX]; /**< CQ thread only (written and read there) */
 	uint64_t answered; /**< dataplane answers sent; responder writes, others load relaxed */
 	uint64_t grace_deadline_ns;
+	/* Drain accounting (CQ thread): what was open at the signal, what got cancelled. */
+	uint64_t drain_start_ns;
+	long drain_live_at_start;
+	uint64_t drain_answered_at_start;
+	long drain_cancelled;
 };
 
 /**

@@ -297,6 +297,7 @@ main(int argc, char **argv)
 	sconf.default_timeout_ms = cfg.default_timeout_ms;
 	sconf.max_timeout_ms = cfg.max_timeout_ms;
 	sconf.max_concurrent_streams = cfg.max_concurrent_streams;
+	sconf.shutdown_grace_ms = cfg.shutdown_grace_ms;
 	rc = cp_server_create(&g_srv, &sconf, dp);
 	if (rc != 0) {
 		exit_code = 1;

@@ -5,11 +5,11 @@
  * It exists only when the environment variable COREPIPE_TEST_NODES is set when corepiped
  * starts (the integration tests set it); production servers never list or accept it.
  */
+#include "dataplane/node.h"
+
 #include <errno.h>
 #include <rte_cycles.h>
 #include <stdlib.h>
-
-#include "dataplane/node.h"
 
 #define TEST_DELAY_MAX_US 1000000
 
@@ -18,7 +18,7 @@ struct test_delay_conf {
 };
 
 static const struct dp_param_def test_delay_params[] = {
-	{ "us", "Microseconds to busy-wait (0..1000000).", true, NULL },
+    {"us", "Microseconds to busy-wait (0..1000000).", true, NULL},
 };
 
 static int
@@ -54,18 +54,17 @@ test_delay_process(const void *conf, struct dp_exec *x)
 }
 
 static const struct dp_node_type test_delay_node = {
-	.name = "test_delay",
-	.summary = "Test only: busy-wait `us` microseconds, then pass the payload through.",
-	.params = test_delay_params,
-	.n_params = 1,
-	.accepts = DP_ACCEPT_ANY,
-	.conf_size = sizeof(struct test_delay_conf),
-	.compile = test_delay_compile,
-	.process = test_delay_process,
+    .name = "test_delay",
+    .summary = "Test only: busy-wait `us` microseconds, then pass the payload through.",
+    .params = test_delay_params,
+    .n_params = 1,
+    .accepts = DP_ACCEPT_ANY,
+    .conf_size = sizeof(struct test_delay_conf),
+    .compile = test_delay_compile,
+    .process = test_delay_process,
 };
 
-static void __attribute__((constructor, used))
-test_delay_register(void)
+static void __attribute__((constructor, used)) test_delay_register(void)
 {
 	if (getenv("COREPIPE_TEST_NODES") != NULL)
 		dp_node_type_register(&test_delay_node);

@@ -70,7 +70,8 @@ class Server:
         """SIGTERM, wait, and return the exit code (None if it had to be killed)."""
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
-        self.channel.close()
+        # Signal first, close our channel after: calls still open on it must be answered by
+        # the server's drain, not cancelled by our side.
         self.proc.send_signal(signal.SIGTERM)
         try:
             return self.proc.wait(STOP_TIMEOUT_S)
@@ -78,6 +79,7 @@ class Server:
             self.kill()
             return None
         finally:
+            self.channel.close()
             self.tmp.cleanup()
 
     def kill(self):

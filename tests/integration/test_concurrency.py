@@ -9,7 +9,7 @@ import grpc
 
 import corepipe_pb2 as pb
 from reference import crc32c, gain_s16, pack_s16
-from serverlib import RPC_TIMEOUT_S as T, S16, Server, Stubs, audio, spec
+from serverlib import RPC_TIMEOUT_S as T, S16, Server, Stubs, audio, spec, wait_until
 
 CONFIG = """
 pipelines:
@@ -118,26 +118,74 @@ class ReplaceUnderLoadTest(unittest.TestCase):
 
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_answers_in_flight_and_exits_zero(self):
-        srv = Server(CONFIG).start()
-        payload = audio(S16, pack_s16(SAMPLES))
-        futures = [srv.stub.execute.future(pb.ExecuteRequest(name="hot", input=payload),
-                                           timeout=T) for _ in range(200)]
+        slow = CONFIG + """
+  slow:
+    - type: test_delay
+      params: { us: 5000 }
+"""
+        srv = Server(slow).start()
+        payload = pb.Payload(data=b"drain")
+        # 200 calls of 5 ms each: about a second of work is in flight when SIGTERM lands.
+        futures = [srv.stub.execute.future(pb.ExecuteRequest(name="slow", input=payload),
+                                           timeout=60) for _ in range(200)]
+        self.assertTrue(wait_until(lambda: len([l for l in srv.lines if "draining" in l]) or
+                                   sum(f.done() for f in futures) > 5, 30))
         code = srv.stop()
         self.assertEqual(code, 0, srv.log())
         ok = other = 0
         for f in futures:
             try:
-                f.result(timeout=T)
+                self.assertEqual(f.result(timeout=T).output.data, b"drain")
                 ok += 1
             except grpc.RpcError as e:
-                # Calls the listener never accepted fail on the client side; none may hang.
-                self.assertIn(e.code(), (grpc.StatusCode.UNAVAILABLE,
-                                         grpc.StatusCode.CANCELLED), e.details())
+                # Only calls the server had not accepted yet may fail, and only as
+                # UNAVAILABLE; none may hang.
+                self.assertEqual(e.code(), grpc.StatusCode.UNAVAILABLE, e.details())
                 other += 1
         self.assertEqual(ok + other, 200)
         msgs = [l.get("msg") for l in srv.logs_json()]
         self.assertIn("shutdown requested", msgs)
         self.assertIn("stopped", msgs)
+        drained = [l for l in srv.logs_json() if l.get("msg") == "drained"]
+        self.assertEqual(len(drained), 1)
+        d = drained[0]
+        self.assertGreater(d["calls_open_at_signal"], 0, "nothing was in flight at the signal")
+        self.assertEqual(d["cancelled_after_grace"], 0)
+        # Every call open at the signal was answered by the drain.
+        self.assertGreaterEqual(ok, d["calls_open_at_signal"])
+        self.assertGreaterEqual(d["answered_during_drain"], 1)
+
+    def test_grace_period_cancels_stragglers_and_exits_zero(self):
+        slow = CONFIG + """
+  slow:
+    - type: test_delay
+      params: { us: 400000 }
+server: { shutdown_grace_ms: 300 }
+"""
+        srv = Server(slow).start()
+        futures = [srv.stub.execute.future(pb.ExecuteRequest(name="slow",
+                                                             input=pb.Payload(data=b"x")),
+                                           timeout=T) for _ in range(8)]
+        # Wait until the server holds them, then stop it: 8 x 0.4 s of work cannot finish
+        # within the 0.3 s grace period.
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        code = srv.stop()
+        self.assertEqual(code, 0, srv.log())
+        self.assertLess(time.monotonic() - t0, 15)
+        outcomes = {}
+        for f in futures:
+            try:
+                f.result(timeout=T)
+                outcomes["OK"] = outcomes.get("OK", 0) + 1
+            except grpc.RpcError as e:
+                self.assertIn(e.code(), (grpc.StatusCode.CANCELLED, grpc.StatusCode.UNAVAILABLE),
+                              e.details())
+                outcomes[e.code().name] = outcomes.get(e.code().name, 0) + 1
+        self.assertEqual(sum(outcomes.values()), 8)
+        drained = [l for l in srv.logs_json() if l.get("msg") == "drained"]
+        self.assertEqual(len(drained), 1, srv.log())
+        self.assertGreater(drained[0]["cancelled_after_grace"], 0, outcomes)
 
 
 if __name__ == "__main__":
