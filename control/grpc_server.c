@@ -419,6 +419,15 @@ cp_server_run(struct cp_server *srv)
 						 (cp_now_ns() - srv->drain_start_ns) / 1000000u));
 				break;
 			}
+			/* Every call is answered, but the shutdown tag also waits for clients to
+			 * close their connections after the GOAWAY, which idle clients may never
+			 * do: 100 ms after the GOAWAY, disconnect them (cancel_all_calls forces
+			 * channels closed; there is no call left to cancel). */
+			if (!cancelled_all && srv->live_calls == 0 &&
+			    cp_now_ns() > srv->drain_start_ns + 100000000u) {
+				grpc_server_cancel_all_calls(srv->server);
+				cancelled_all = true;
+			}
 			if (!cancelled_all && cp_now_ns() > srv->grace_deadline_ns) {
 				cp_log(CP_LOG_WARN, "grace period over: cancelling calls",
 				       CP_LF_INT("live_calls", srv->live_calls));
