@@ -58,6 +58,10 @@ static const struct field limits_fields[] = {
     {"max_nodes", F_U32, CFG(max_nodes), 1, DP_NODES_HARD_MAX},
     {"default_timeout_ms", F_U32, CFG(default_timeout_ms), 1, 86400000},
     {"max_timeout_ms", F_U32, CFG(max_timeout_ms), 1, 86400000},
+    {"shed_high_water_pct", F_U32, CFG(shed_high_water_pct), 1, 100},
+    {"shed_low_water_pct", F_U32, CFG(shed_low_water_pct), 0, 99},
+    {"shed_busy_pct", F_U32, CFG(shed_busy_pct), 1, 101},
+    {"shed_window_ms", F_U32, CFG(shed_window_ms), 0, 600000},
     {.name = NULL},
 };
 
@@ -91,6 +95,10 @@ cp_config_init(struct cp_config *c)
 	c->shutdown_grace_ms = 30000;
 	c->default_timeout_ms = 30000;
 	c->max_timeout_ms = 300000;
+	c->shed_high_water_pct = 80;
+	c->shed_low_water_pct = 20;
+	c->shed_busy_pct = 90;
+	c->shed_window_ms = 5000;
 	c->log_level = CP_LOG_INFO;
 }
 
@@ -495,6 +503,16 @@ done:
 			free_strlist(tmp.eal_args, tmp.n_eal_args);
 		free_pipelines(pipes, n_pipes);
 		return rc;
+	}
+	if (rc == 0 && tmp.shed_low_water_pct >= tmp.shed_high_water_pct) {
+		snprintf(
+		    err, errlen,
+		    "%s: limits.shed_low_water_pct (%u) must be below shed_high_water_pct (%u)",
+		    path, tmp.shed_low_water_pct, tmp.shed_high_water_pct);
+		if (l.have_eal)
+			free_strlist(tmp.eal_args, tmp.n_eal_args);
+		free_pipelines(pipes, n_pipes);
+		return -EINVAL;
 	}
 	if (rc == 0 && tmp.default_timeout_ms > tmp.max_timeout_ms) {
 		snprintf(err, errlen,

@@ -43,6 +43,10 @@ struct cp_config {
 	unsigned max_nodes;
 	uint32_t default_timeout_ms;
 	uint32_t max_timeout_ms;
+	uint32_t shed_high_water_pct;
+	uint32_t shed_low_water_pct;
+	uint32_t shed_busy_pct;
+	uint32_t shed_window_ms;
 	/* logging */
 	enum cp_log_level log_level;
 	/* pipelines */

@@ -301,6 +301,7 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 	snprintf(srv->listen, sizeof(srv->listen), "%s", conf->listen);
 	srv->conf.listen = srv->listen;
 	srv->dp = dp;
+	cp_shed_init(&srv->shed, &conf->shed);
 	srv->shutdown_tag.kind = CP_TAG_SHUTDOWN;
 	srv->shutdown_tag.owner = srv;
 	atomic_init(&srv->serving, false);

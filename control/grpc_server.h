@@ -16,6 +16,7 @@
 #ifndef COREPIPE_CP_GRPC_SERVER_H
 #define COREPIPE_CP_GRPC_SERVER_H
 
+#include "control/shed.h"
 #include "dataplane/dataplane.h"
 
 #include <grpc/grpc.h>
@@ -85,6 +86,7 @@ struct cp_server_conf {
 	uint32_t max_timeout_ms;	 /**< cap on any call's deadline */
 	uint32_t max_concurrent_streams; /**< per connection (HTTP/2 SETTINGS) */
 	uint32_t shutdown_grace_ms; /**< calls still open this long after SIGTERM are cancelled */
+	struct cp_shed_conf shed;   /**< load-shedding thresholds */
 };
 
 /** Why a request was refused before it reached a worker (GetStats "rejected"). */
@@ -93,6 +95,7 @@ enum cp_reject {
 	CP_REJECT_POOL_EMPTY,	      /**< no payload buffer of that size free */
 	CP_REJECT_TOO_LARGE,	      /**< payload larger than the largest buffer class */
 	CP_REJECT_RING_FULL,	      /**< every worker's queue full */
+	CP_REJECT_SHEDDING,	      /**< every worker shedding load */
 	CP_REJECT_MAX,
 };
 
@@ -110,6 +113,7 @@ struct cp_server {
 	bool shutdown_done;
 	long live_calls;		  /**< CQ thread only */
 	uint64_t rejected[CP_REJECT_MAX]; /**< CQ thread only (written and read there) */
+	struct cp_shed shed;		  /**< CQ thread only */
 	uint64_t answered; /**< dataplane answers sent; responder writes, others load relaxed */
 	uint64_t grace_deadline_ns;
 	/* Drain accounting (CQ thread): what was open at the signal, what got cancelled. */

@@ -298,6 +298,10 @@ main(int argc, char **argv)
 	sconf.max_timeout_ms = cfg.max_timeout_ms;
 	sconf.max_concurrent_streams = cfg.max_concurrent_streams;
 	sconf.shutdown_grace_ms = cfg.shutdown_grace_ms;
+	sconf.shed.high_pct = cfg.shed_high_water_pct;
+	sconf.shed.low_pct = cfg.shed_low_water_pct;
+	sconf.shed.busy_pct = cfg.shed_busy_pct;
+	sconf.shed.window_ms = cfg.shed_window_ms;
 	rc = cp_server_create(&g_srv, &sconf, dp);
 	if (rc != 0) {
 		exit_code = 1;
@@ -317,11 +321,12 @@ main(int argc, char **argv)
 		exit_code = 1;
 		goto out_workers;
 	}
-	pthread_create(&sig_thread, NULL, signal_main, NULL);
-	pthread_detach(sig_thread);
-
 	cp_server_start(&g_srv);
 	atomic_store(&g_srv.serving, true);
+	/* Only now: a signal that arrived during start-up stays pending until here, and
+	 * shutdown needs a started server. */
+	pthread_create(&sig_thread, NULL, signal_main, NULL);
+	pthread_detach(sig_thread);
 	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("grpc_listen", cfg.grpc_listen),
 	       CP_LF_INT("grpc_port", g_srv.port), CP_LF_INT("workers", dp->n_workers),
 	       CP_LF_STR("lcores", lcores),

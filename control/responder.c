@@ -22,10 +22,8 @@ answer_burst(struct cp_responder *r)
 	struct dp_req *reqs[RESPONDER_BURST];
 	unsigned n = dp_dataplane_poll(r->dp, reqs, RESPONDER_BURST);
 
-	for (unsigned i = 0; i < n; i++) {
-		cp_execute_complete(r->srv, reqs[i]);
-		dp_req_free(r->dp, reqs[i]);
-	}
+	for (unsigned i = 0; i < n; i++)
+		cp_execute_complete(r->srv, reqs[i]); /* frees the descriptor */
 	__atomic_store_n(&r->answered, r->answered + n, __ATOMIC_RELAXED);
 	return n;
 }

@@ -12,7 +12,7 @@
 
 /**
  * Answer the call behind a completed Execute descriptor (req->cookie).
- * Context: responder thread. Ownership: borrows @p req (the caller frees it afterwards).
+ * Context: responder thread. Ownership: consumes @p req (freed before the answer is sent).
  */
 void cp_execute_complete(struct cp_server *srv, struct dp_req *req);
 

@@ -261,6 +261,7 @@ static const char *const g_reject_names[CP_REJECT_MAX] = {
     [CP_REJECT_POOL_EMPTY] = "pool_empty",
     [CP_REJECT_TOO_LARGE] = "too_large",
     [CP_REJECT_RING_FULL] = "ring_full",
+    [CP_REJECT_SHEDDING] = "shedding",
 };
 
 typedef Corepipe__V1__WorkerStats__ByCodeEntry code_entry;
@@ -284,6 +285,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	if (rq == NULL)
 		return;
 	protobuf_c_message_free_unpacked(rq, NULL);
+	cp_shed_update(&srv->shed, dp, cp_now_ns(), false);
 	for (unsigned i = 0; i < dp->n_workers; i++) {
 		const struct dp_worker *w = dp->workers[i];
 		struct dp_worker_stats s;
@@ -299,6 +301,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 		    s.total_cycles ? (double)s.busy_cycles / (double)s.total_cycles : 0.0;
 		ws[i].requests = s.requests;
 		ws[i].sleeps = s.sleeps;
+		ws[i].shedding = srv->shed.w[i].active;
 		for (unsigned k = 0; k < DP_STATUS_MAX; k++) {
 			if (s.by_status[k] == 0)
 				continue;

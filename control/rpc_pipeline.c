@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <grpc/support/time.h>
+#include <stdio.h>
 #include <string.h>
 
 static grpc_status_code
@@ -93,6 +94,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 	const uint8_t *data = NULL;
 	size_t len = 0;
 	struct dp_req *req;
+	uint64_t allowed;
 	int rc;
 
 	rq = (Corepipe__V1__ExecuteRequest *)cp_call_unpack(
@@ -133,6 +135,17 @@ execute(struct cp_server *srv, struct cp_call *c)
 		goto out;
 	}
 
+	allowed = cp_shed_update(&srv->shed, srv->dp, cp_now_ns(), false);
+	if (allowed == 0) {
+		srv->rejected[CP_REJECT_SHEDDING]++;
+		cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
+					"load shedding: every worker has been over its queue "
+					"high-water mark (%u%%) or busy (%u%%) for %u ms",
+					srv->conf.shed.high_pct, srv->conf.shed.busy_pct,
+					srv->conf.shed.window_ms);
+		dp_pipeline_unref(inl);
+		goto out;
+	}
 	rc = dp_req_alloc(srv->dp, (uint32_t)len, &req);
 	if (rc != 0) {
 		uint32_t pb = cp_server_pushback_ms(srv);
@@ -166,7 +179,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 		req->hash = dp_name_hash(req->name, nl);
 	}
 	req->deadline_tsc = dp_dataplane_deadline_tsc(srv->dp, timeout_ns(srv, c));
-	rc = dp_dataplane_submit(srv->dp, req);
+	rc = dp_dataplane_submit_mask(srv->dp, req, allowed);
 	if (rc != 0) {
 		srv->rejected[CP_REJECT_RING_FULL]++;
 		dp_req_free(srv->dp, req);
@@ -189,24 +202,33 @@ cp_execute_complete(struct cp_server *srv, struct dp_req *req)
 	Corepipe__V1__AudioBuffer audio;
 	Corepipe__V1__ExecuteResponse__AnnotationsEntry ents[DP_ANNOT_MAX];
 	Corepipe__V1__ExecuteResponse__AnnotationsEntry *eptr[DP_ANNOT_MAX];
+	grpc_status_code st = (grpc_status_code)req->status;
+	char msg[DP_ERR_MAX + DP_NAME_MAX + 16];
 	grpc_slice s;
 	size_t n;
 
 	/* Single writer (the responder): a relaxed load and store, no read-modify-write. */
 	__atomic_store_n(&srv->answered, srv->answered + 1, __ATOMIC_RELAXED);
-	corepipe__v1__execute_response__init(&resp);
-	corepipe__v1__payload__init(&out);
-	corepipe__v1__audio_buffer__init(&audio);
+	/*
+	 * The descriptor and its buffer go back to their pools before the answer leaves: once
+	 * a client has its answer, nothing of its request is held any more (tests and GetStats
+	 * rely on that ordering).
+	 */
 	if (req->status != DP_OK) {
 		/* Name the pipeline when a node of a registered one failed. */
 		if (req->pipeline == NULL && req->status != DP_NOT_FOUND &&
-		    req->status != DP_DEADLINE_EXCEEDED)
-			cp_call_reply(c, to_grpc(req->status), NULL, "pipeline '%s': %s", req->name,
-				      req->res.err.msg);
+		    req->status != DP_DEADLINE_EXCEEDED && req->status != DP_CANCELLED)
+			snprintf(msg, sizeof(msg), "pipeline '%s': %s", req->name,
+				 req->res.err.msg);
 		else
-			cp_call_reply(c, to_grpc(req->status), NULL, "%s", req->res.err.msg);
+			snprintf(msg, sizeof(msg), "%s", req->res.err.msg);
+		dp_req_free(srv->dp, req);
+		cp_call_reply(c, st, NULL, "%s", msg);
 		return;
 	}
+	corepipe__v1__execute_response__init(&resp);
+	corepipe__v1__payload__init(&out);
+	corepipe__v1__audio_buffer__init(&audio);
 	if (req->fmt.kind == DP_KIND_AUDIO) {
 		audio.format = (Corepipe__V1__SampleFormat)req->fmt.fmt;
 		audio.sample_rate = req->fmt.rate;
@@ -234,6 +256,7 @@ cp_execute_complete(struct cp_server *srv, struct dp_req *req)
 	n = corepipe__v1__execute_response__get_packed_size(&resp);
 	s = grpc_slice_malloc(n);
 	corepipe__v1__execute_response__pack(&resp, GRPC_SLICE_START_PTR(s));
+	dp_req_free(srv->dp, req);
 	cp_call_reply_slice(c, s);
 }
 

@@ -195,12 +195,20 @@ dp_req_free(struct dp_dataplane *dp, struct dp_req *req)
 int
 dp_dataplane_submit(struct dp_dataplane *dp, struct dp_req *req)
 {
+	return dp_dataplane_submit_mask(dp, req, UINT64_MAX);
+}
+
+int
+dp_dataplane_submit_mask(struct dp_dataplane *dp, struct dp_req *req, uint64_t allowed)
+{
 	struct dp_worker *best = NULL;
 	uint64_t best_load = UINT64_MAX;
 
 	for (unsigned i = 0; i < dp->n_workers; i++) {
 		uint64_t load = dp_worker_in_flight(dp->workers[i]);
 
+		if ((allowed & (1ull << i)) == 0)
+			continue;
 		if (load < best_load) {
 			best_load = load;
 			best = dp->workers[i];

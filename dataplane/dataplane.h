@@ -90,6 +90,14 @@ void dp_req_free(struct dp_dataplane *dp, struct dp_req *req);
 int dp_dataplane_submit(struct dp_dataplane *dp, struct dp_req *req);
 
 /**
+ * Same as dp_dataplane_submit(), among the workers whose bit (1 << index) is set in
+ * @p allowed only (e.g. those not shedding load).
+ * @return 0, or -ENOBUFS when every allowed worker's ring is full (or none is allowed).
+ * Context: the submit thread only.
+ */
+int dp_dataplane_submit_mask(struct dp_dataplane *dp, struct dp_req *req, uint64_t allowed);
+
+/**
  * Collect up to @p max completed descriptors from all workers.
  * @return how many were stored in @p out; the caller owns them.
  * Context: the responder thread only.

@@ -211,5 +211,57 @@ class SkipTest(unittest.TestCase):
         self.assertEqual(r.annotations["crc32c"], crc32c(b"ok"))
 
 
+
+SHED = """
+dataplane: { ring_size: 64, max_in_flight: 1024 }
+limits: { shed_high_water_pct: 50, shed_low_water_pct: 10, shed_window_ms: 100 }
+pipelines:
+  slow:
+    - type: test_delay
+      params: { us: 20000 }
+"""
+
+
+class SheddingTest(unittest.TestCase):
+    def test_overload_sheds_new_work_then_recovers(self):
+        srv = Server(SHED).start()
+        try:
+            req = pb.ExecuteRequest(name="slow", input=pb.Payload(data=b"x"))
+            # Wave 1 fills the worker's queue (64 x 20 ms = 1.3 s of work) and keeps it above
+            # the high-water mark (32) for longer than the 100 ms window.
+            wave1 = [srv.stub.execute.future(req, timeout=60) for _ in range(100)]
+            self.assertTrue(wait_until(
+                lambda: any(w.shedding for w in stats(srv).workers), 10, 0.02),
+                "shedding never started")
+            wave2 = [srv.stub.execute.future(req, timeout=60) for _ in range(20)]
+            shed = ok = 0
+            for f in wave1 + wave2:
+                try:
+                    self.assertEqual(f.result(timeout=60).output.data, b"x")
+                    ok += 1
+                except grpc.RpcError as e:
+                    self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, e.details())
+                    trailers = dict(e.trailing_metadata() or ())
+                    self.assertGreaterEqual(int(trailers["grpc-retry-pushback-ms"]), 1)
+                    shed += "load shedding" in e.details()
+            self.assertGreater(ok, 0)
+            self.assertGreater(shed, 0)
+            self.assertEqual(stats(srv).rejected["shedding"], shed)
+            # Once the queue drains below the low-water mark, shedding stops and work runs.
+            self.assertTrue(wait_until(lambda: stats(srv).in_flight == 0, 30))
+            self.assertTrue(wait_until(
+                lambda: not any(w.shedding for w in stats(srv).workers), 10, 0.05))
+            r = srv.stub.execute(pb.ExecuteRequest(
+                inline=pb.PipelineSpec(nodes=[pb.NodeSpec(type="crc32c")]),
+                input=pb.Payload(data=b"abc")), timeout=T)
+            self.assertEqual(r.annotations["crc32c"], crc32c(b"abc"))
+            msgs = [l.get("msg") for l in srv.logs_json()]
+            self.assertIn("load shedding on", msgs)
+            self.assertIn("load shedding off", msgs)
+        finally:
+            code = srv.stop()
+        self.assertEqual(code, 0, srv.log())
+
+
 if __name__ == "__main__":
     unittest.main()
