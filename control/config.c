@@ -39,6 +39,7 @@ static const struct field server_fields[] = {
     {"responder_spin_us", F_U32, CFG(responder_spin_us), 0, 1000000},
     {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000},
     {"shutdown_grace_ms", F_U32, CFG(shutdown_grace_ms), 0, 3600000},
+    {"max_connections", F_U32, CFG(max_connections), 1, 1000000},
     {.name = NULL},
 };
 
@@ -93,6 +94,7 @@ cp_config_init(struct cp_config *c)
 	c->max_nodes = DP_NODES_DEFAULT_MAX;
 	c->max_concurrent_streams = 256;
 	c->shutdown_grace_ms = 30000;
+	c->max_connections = 2048;
 	c->default_timeout_ms = 30000;
 	c->max_timeout_ms = 300000;
 	c->shed_high_water_pct = 80;

@@ -39,6 +39,7 @@ struct cp_config {
 	unsigned n_eal_args;
 	uint32_t max_concurrent_streams;
 	uint32_t shutdown_grace_ms;
+	uint32_t max_connections;
 	/* limits */
 	unsigned max_nodes;
 	uint32_t default_timeout_ms;

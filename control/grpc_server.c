@@ -295,6 +295,7 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 	grpc_arg args[8];
 	grpc_channel_args chargs;
 	grpc_server_credentials *creds;
+	int rc;
 
 	memset(srv, 0, sizeof(*srv));
 	srv->conf = *conf;
@@ -352,12 +353,26 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 			}
 		}
 	}
-	creds = grpc_insecure_server_credentials_create();
-	srv->port = grpc_server_add_http2_port(srv->server, srv->listen, creds);
-	grpc_server_credentials_release(creds);
-	if (srv->port == 0) {
-		cp_log(CP_LOG_ERROR, "cannot listen", CP_LF_STR("grpc_listen", srv->listen));
-		return -EADDRINUSE;
+	rc = cp_listener_open(&srv->listener, srv->listen, conf->max_connections);
+	if (rc == 0) {
+		srv->own_listener = 1;
+		srv->port = srv->listener.port;
+	} else if (rc == -EINVAL && strncmp(srv->listen, "unix:", 5) == 0) {
+		/* Unix sockets: gRPC's own listener, without a connection limit. */
+		creds = grpc_insecure_server_credentials_create();
+		srv->port = grpc_server_add_http2_port(srv->server, srv->listen, creds);
+		grpc_server_credentials_release(creds);
+		if (srv->port == 0) {
+			cp_log(CP_LOG_ERROR, "cannot listen",
+			       CP_LF_STR("grpc_listen", srv->listen));
+			return -EADDRINUSE;
+		}
+		cp_log(CP_LOG_WARN, "unix socket listener: server.max_connections not enforced",
+		       CP_LF_STR("grpc_listen", srv->listen));
+	} else {
+		cp_log(CP_LOG_ERROR, "cannot listen", CP_LF_STR("grpc_listen", srv->listen),
+		       CP_LF_STR("error", strerror(-rc)));
+		return rc == -EINVAL ? -EINVAL : -EADDRINUSE;
 	}
 	return 0;
 }
@@ -367,6 +382,8 @@ cp_server_start(struct cp_server *srv)
 {
 	grpc_server_start(srv->server);
 	srv->started = true;
+	if (srv->own_listener && cp_listener_start(&srv->listener, srv->server) != 0)
+		cp_log(CP_LOG_ERROR, "cannot start the accept thread");
 	for (size_t s = 0; s < sizeof(g_services) / sizeof(g_services[0]); s++)
 		for (struct cp_method *m = g_services[s]; m->path != NULL; m++)
 			for (unsigned i = 0; i < m->prealloc; i++)
@@ -383,6 +400,9 @@ cp_server_request_shutdown(struct cp_server *srv)
 	atomic_store(&srv->serving, false);
 	if (!atomic_compare_exchange_strong(&srv->shutdown_requested, &expected, true))
 		return;
+	/* Stop accepting first: the accept thread closes our listening socket. */
+	if (srv->own_listener)
+		cp_listener_stop(&srv->listener);
 	/* Thread-safe: the listener closes now; the tag arrives once no call is left. */
 	grpc_server_shutdown_and_notify(srv->server, srv->cq, &srv->shutdown_tag);
 }
@@ -485,6 +505,12 @@ cp_server_destroy(struct cp_server *srv)
 {
 	grpc_event ev;
 
+	if (srv->own_listener) {
+		cp_listener_close(&srv->listener); /* joins the accept thread */
+		srv->own_listener = 0;
+	} else if (srv->listener.fd > 0) {
+		cp_listener_close(&srv->listener);
+	}
 	if (srv->server != NULL) {
 		if (srv->started && !atomic_load(&srv->shutdown_requested)) {
 			cp_server_request_shutdown(srv);

@@ -16,6 +16,7 @@
 #ifndef COREPIPE_CP_GRPC_SERVER_H
 #define COREPIPE_CP_GRPC_SERVER_H
 
+#include "control/listener.h"
 #include "control/shed.h"
 #include "dataplane/dataplane.h"
 
@@ -87,6 +88,7 @@ struct cp_server_conf {
 	uint32_t max_concurrent_streams; /**< per connection (HTTP/2 SETTINGS) */
 	uint32_t shutdown_grace_ms; /**< calls still open this long after SIGTERM are cancelled */
 	struct cp_shed_conf shed;   /**< load-shedding thresholds */
+	uint32_t max_connections;   /**< TCP connections at once (listener.h) */
 };
 
 /** Why a request was refused before it reached a worker (GetStats "rejected"). */
@@ -114,6 +116,8 @@ struct cp_server {
 	long live_calls;		  /**< CQ thread only */
 	uint64_t rejected[CP_REJECT_MAX]; /**< CQ thread only (written and read there) */
 	struct cp_shed shed;		  /**< CQ thread only */
+	struct cp_listener listener;	  /**< our own TCP listener (bounded connections) */
+	int own_listener;		  /**< 0: gRPC listens (unix: addresses) */
 	uint64_t answered; /**< dataplane answers sent; responder writes, others load relaxed */
 	uint64_t grace_deadline_ns;
 	/* Drain accounting (CQ thread): what was open at the signal, what got cancelled. */

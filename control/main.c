@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define EAL_ARGS_MAX 64
@@ -154,6 +155,18 @@ signal_main(void *arg)
 	return NULL;
 }
 
+/* Each connection is a file descriptor: allow as many as the hard limit permits. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int
 load_pipelines(const struct cp_config *cfg, struct dp_dataplane *dp)
 {
@@ -208,6 +221,7 @@ main(int argc, char **argv)
 	sigaddset(&g_sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &g_sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
 
 	rc = parse_opts(argc, argv, &o);
 	if (rc != 0)
@@ -298,6 +312,7 @@ main(int argc, char **argv)
 	sconf.max_timeout_ms = cfg.max_timeout_ms;
 	sconf.max_concurrent_streams = cfg.max_concurrent_streams;
 	sconf.shutdown_grace_ms = cfg.shutdown_grace_ms;
+	sconf.max_connections = cfg.max_connections;
 	sconf.shed.high_pct = cfg.shed_high_water_pct;
 	sconf.shed.low_pct = cfg.shed_low_water_pct;
 	sconf.shed.busy_pct = cfg.shed_busy_pct;

@@ -355,6 +355,12 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	st.pools = psp;
 	st.in_flight = in_flight;
 	st.answered = __atomic_load_n(&srv->answered, __ATOMIC_RELAXED);
+	if (srv->own_listener) {
+		long conns = cp_listener_count_established(srv->listener.port);
+
+		st.connections = conns > 0 ? (uint64_t)conns : 0;
+		st.connections_refused = atomic_load(&srv->listener.refused);
+	}
 	cp_call_reply(c, GRPC_STATUS_OK, &st.base, NULL);
 }
 

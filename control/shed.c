@@ -4,9 +4,9 @@
  */
 #include "control/shed.h"
 
-#include <string.h>
-
 #include "control/log.h"
+
+#include <string.h>
 
 #define EVAL_INTERVAL_NS 10000000ull
 
@@ -52,11 +52,13 @@ cp_shed_update(struct cp_shed *s, const struct dp_dataplane *dp, uint64_t now_ns
 			} else if (sw->over_since_ns == 0) {
 				sw->over_since_ns = now_ns;
 			}
-			if (over && now_ns - sw->over_since_ns >= (uint64_t)s->conf.window_ms * 1000000u) {
+			if (over &&
+			    now_ns - sw->over_since_ns >= (uint64_t)s->conf.window_ms * 1000000u) {
 				sw->active = true;
 				sw->episodes++;
 				cp_log(CP_LOG_WARN, "load shedding on", CP_LF_INT("worker", i),
-				       CP_LF_U64("queue_depth", depth), CP_LF_U64("ring_size", ring),
+				       CP_LF_U64("queue_depth", depth),
+				       CP_LF_U64("ring_size", ring),
 				       CP_LF_DBL("busy_ratio", sw->busy));
 			}
 		} else if (calm) {

@@ -16,10 +16,10 @@
 #ifndef COREPIPE_CP_SHED_H
 #define COREPIPE_CP_SHED_H
 
+#include "dataplane/dataplane.h"
+
 #include <stdbool.h>
 #include <stdint.h>
-
-#include "dataplane/dataplane.h"
 
 struct cp_shed_conf {
 	uint32_t high_pct;  /**< queue high-water mark, % of the ring (default 80) */
@@ -32,7 +32,7 @@ struct cp_shed_worker {
 	bool active;
 	uint64_t over_since_ns; /**< 0: not overloaded at the last evaluation */
 	uint64_t last_busy, last_total;
-	double busy; /**< busy ratio over the last interval */
+	double busy;	   /**< busy ratio over the last interval */
 	uint64_t episodes; /**< times shedding started */
 };
 

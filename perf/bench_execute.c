@@ -454,6 +454,15 @@ main(int argc, char **argv)
 
 	if (parse(argc, argv) != 0)
 		return 2;
+	{
+		/* One fd per connection: allow as many as the hard limit permits. */
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	for (int i = 0; i < argc && off < sizeof(cmd) - 1; i++)
 		off +=
 		    (size_t)snprintf(cmd + off, sizeof(cmd) - off, "%s%s", i ? " " : "", argv[i]);

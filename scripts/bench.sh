@@ -75,3 +75,12 @@ for pol in adaptive spin sleep; do
 	echo
 	kill_server
 done
+
+echo "==== concurrent clients: Execute(passthrough, 1 KiB), one connection per client, idle_policy adaptive"
+start_server adaptive
+for n in 1 10 100 1000; do
+	t=$(( n < 2 ? 1 : 2 ))
+	run "$BENCH" --target 127.0.0.1:$PORT -c $n --connections $n --threads $t --size 1024 \
+		-z "$SECS" --check
+done
+kill_server
