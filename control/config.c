@@ -40,6 +40,8 @@ static const struct field server_fields[] = {
     {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000},
     {"shutdown_grace_ms", F_U32, CFG(shutdown_grace_ms), 0, 3600000},
     {"max_connections", F_U32, CFG(max_connections), 1, 1000000},
+    {"max_connection_idle_ms", F_U32, CFG(max_connection_idle_ms), 0, 2000000000},
+    {"max_connection_age_ms", F_U32, CFG(max_connection_age_ms), 0, 2000000000},
     {.name = NULL},
 };
 
@@ -95,6 +97,8 @@ cp_config_init(struct cp_config *c)
 	c->max_concurrent_streams = 256;
 	c->shutdown_grace_ms = 30000;
 	c->max_connections = 2048;
+	c->max_connection_idle_ms = 600000; /* 10 min */
+	c->max_connection_age_ms = 3600000; /* 1 h */
 	c->default_timeout_ms = 30000;
 	c->max_timeout_ms = 300000;
 	c->shed_high_water_pct = 80;

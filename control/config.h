@@ -40,6 +40,8 @@ struct cp_config {
 	uint32_t max_concurrent_streams;
 	uint32_t shutdown_grace_ms;
 	uint32_t max_connections;
+	uint32_t max_connection_idle_ms;
+	uint32_t max_connection_age_ms;
 	/* limits */
 	unsigned max_nodes;
 	uint32_t default_timeout_ms;

@@ -18,6 +18,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,20 @@ call_free(struct cp_call *c)
 	if (c->method == NULL)
 		grpc_call_details_destroy(&c->details);
 	free(c);
+}
+
+/* Unlink a finished call from the live list and free it. CQ thread. */
+static void
+live_free(struct cp_server *srv, struct cp_call *c)
+{
+	if (c->live_prev != NULL)
+		c->live_prev->live_next = c->live_next;
+	else
+		srv->live_head = c->live_next;
+	if (c->live_next != NULL)
+		c->live_next->live_prev = c->live_prev;
+	srv->live_calls--;
+	call_free(c);
 }
 
 /* Arm one request_call slot for @m (NULL: generic). Returns 0 or -1. */
@@ -267,6 +282,10 @@ on_new_call(struct cp_server *srv, struct cp_call *c, int ok)
 		return;
 	}
 	srv->live_calls++;
+	c->live_next = srv->live_head;
+	if (srv->live_head != NULL)
+		srv->live_head->live_prev = c;
+	srv->live_head = c;
 	c->start_ns = cp_now_ns();
 	/* Learn of cancellation (client cancel, deadline, disconnect) as soon as it happens,
 	 * so queued work for a dead call is skipped. Two batches are now outstanding: this
@@ -292,7 +311,7 @@ on_new_call(struct cp_server *srv, struct cp_call *c, int ok)
 int
 cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struct dp_dataplane *dp)
 {
-	grpc_arg args[8];
+	grpc_arg args[11];
 	grpc_channel_args chargs;
 	grpc_server_credentials *creds;
 	int rc;
@@ -335,7 +354,20 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 	args[7].type = GRPC_ARG_INTEGER;
 	args[7].key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
 	args[7].value.integer = 20000;
-	chargs.num_args = 8;
+	/* Idle connections are closed; old ones are recycled (clients reconnect, which lets a
+	 * load balancer rebalance), with a grace period for calls still running on them. */
+	args[8].type = GRPC_ARG_INTEGER;
+	args[8].key = GRPC_ARG_MAX_CONNECTION_IDLE_MS;
+	args[8].value.integer =
+	    conf->max_connection_idle_ms ? (int)conf->max_connection_idle_ms : INT_MAX;
+	args[9].type = GRPC_ARG_INTEGER;
+	args[9].key = GRPC_ARG_MAX_CONNECTION_AGE_MS;
+	args[9].value.integer =
+	    conf->max_connection_age_ms ? (int)conf->max_connection_age_ms : INT_MAX;
+	args[10].type = GRPC_ARG_INTEGER;
+	args[10].key = GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS;
+	args[10].value.integer = 30000;
+	chargs.num_args = 11;
 	chargs.args = args;
 
 	srv->server = grpc_server_create(&chargs, NULL);
@@ -453,6 +485,13 @@ cp_server_run(struct cp_server *srv)
 				cp_log(CP_LOG_WARN, "grace period over: cancelling calls",
 				       CP_LF_INT("live_calls", srv->live_calls));
 				srv->drain_cancelled = srv->live_calls;
+				/* UNAVAILABLE tells clients to retry elsewhere; their queued work
+				 * is skipped (RECV_CLOSE sets the flag the workers check). */
+				for (struct cp_call *c = srv->live_head; c != NULL;
+				     c = c->live_next)
+					grpc_call_cancel_with_status(
+					    c->call, GRPC_STATUS_UNAVAILABLE,
+					    "server shutting down: grace period over", NULL);
 				grpc_server_cancel_all_calls(srv->server);
 				cancelled_all = true;
 			}
@@ -478,19 +517,15 @@ cp_server_run(struct cp_server *srv)
 			if (c->cancelled)
 				atomic_store_explicit(&c->cancelled_flag, true,
 						      memory_order_release);
-			if (--c->refs == 0) {
-				srv->live_calls--;
-				call_free(c);
-			}
+			if (--c->refs == 0)
+				live_free(srv, c);
 			break;
 		}
 		case CP_TAG_DONE: {
 			struct cp_call *c = tag->owner;
 
-			if (--c->refs == 0) {
-				srv->live_calls--;
-				call_free(c);
-			}
+			if (--c->refs == 0)
+				live_free(srv, c);
 			break;
 		}
 		case CP_TAG_SHUTDOWN:
@@ -530,10 +565,11 @@ cp_server_destroy(struct cp_server *srv)
 
 				struct cp_call *c = tag->owner;
 
-				if (tag->kind == CP_TAG_NEW_CALL ||
-				    ((tag->kind == CP_TAG_DONE || tag->kind == CP_TAG_CLOSE) &&
-				     --c->refs == 0))
+				if (tag->kind == CP_TAG_NEW_CALL)
 					call_free(c);
+				else if ((tag->kind == CP_TAG_DONE || tag->kind == CP_TAG_CLOSE) &&
+					 --c->refs == 0)
+					live_free(srv, c);
 			}
 		} while (ev.type != GRPC_QUEUE_SHUTDOWN);
 		grpc_completion_queue_destroy(srv->cq);

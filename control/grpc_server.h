@@ -58,6 +58,7 @@ struct cp_call {
 	struct cp_tag done_tag;
 	struct cp_tag close_tag;
 	int refs; /**< outstanding batches (close + final reply); CQ thread only */
+	struct cp_call *live_prev, *live_next; /**< the server's live-call list; CQ thread */
 	struct cp_server *srv;
 	const struct cp_method *method; /**< NULL: unregistered method (generic slot) */
 	grpc_call *call;
@@ -89,6 +90,8 @@ struct cp_server_conf {
 	uint32_t shutdown_grace_ms; /**< calls still open this long after SIGTERM are cancelled */
 	struct cp_shed_conf shed;   /**< load-shedding thresholds */
 	uint32_t max_connections;   /**< TCP connections at once (listener.h) */
+	uint32_t max_connection_idle_ms; /**< close connections idle this long (0: never) */
+	uint32_t max_connection_age_ms;	 /**< recycle connections this old (0: never) */
 };
 
 /** Why a request was refused before it reached a worker (GetStats "rejected"). */
@@ -114,6 +117,7 @@ struct cp_server {
 	bool started;
 	bool shutdown_done;
 	long live_calls;		  /**< CQ thread only */
+	struct cp_call *live_head;	  /**< calls received and not yet freed; CQ thread only */
 	uint64_t rejected[CP_REJECT_MAX]; /**< CQ thread only (written and read there) */
 	struct cp_shed shed;		  /**< CQ thread only */
 	struct cp_listener listener;	  /**< our own TCP listener (bounded connections) */

@@ -3,6 +3,8 @@
  */
 #include "control/listener.h"
 
+#include "control/log.h"
+
 #include <errno.h>
 #include <grpc/grpc_posix.h>
 #include <grpc/grpc_security.h>
@@ -16,8 +18,6 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include "control/log.h"
 
 #define LISTEN_BACKLOG 4096
 
@@ -52,7 +52,7 @@ split_addr(const char *addr, char *host, size_t hlen, char *port, size_t plen)
 int
 cp_listener_open(struct cp_listener *l, const char *addr, uint32_t max_connections)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
 	struct addrinfo *res = NULL;
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -80,7 +80,7 @@ cp_listener_open(struct cp_listener *l, const char *addr, uint32_t max_connectio
 		goto err;
 	}
 	l->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-						  : ((struct sockaddr_in *)&ss)->sin_port);
+						 : ((struct sockaddr_in *)&ss)->sin_port);
 	l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (l->wake_fd < 0) {
 		rc = -errno;
@@ -151,8 +151,8 @@ accept_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "cp-accept");
 	for (;;) {
-		struct pollfd p[2] = { { .fd = l->fd, .events = POLLIN },
-				       { .fd = l->wake_fd, .events = POLLIN } };
+		struct pollfd p[2] = {{.fd = l->fd, .events = POLLIN},
+				      {.fd = l->wake_fd, .events = POLLIN}};
 		int fd, one = 1;
 		long n;
 

@@ -26,9 +26,9 @@
 #include <stdint.h>
 
 struct cp_listener {
-	int fd;       /**< listening socket */
-	int wake_fd;  /**< eventfd that stops the accept thread */
-	int port;     /**< bound port */
+	int fd;	     /**< listening socket */
+	int wake_fd; /**< eventfd that stops the accept thread */
+	int port;    /**< bound port */
 	uint32_t max_connections;
 	grpc_server *server;
 	pthread_t thread;

@@ -313,6 +313,8 @@ main(int argc, char **argv)
 	sconf.max_concurrent_streams = cfg.max_concurrent_streams;
 	sconf.shutdown_grace_ms = cfg.shutdown_grace_ms;
 	sconf.max_connections = cfg.max_connections;
+	sconf.max_connection_idle_ms = cfg.max_connection_idle_ms;
+	sconf.max_connection_age_ms = cfg.max_connection_age_ms;
 	sconf.shed.high_pct = cfg.shed_high_water_pct;
 	sconf.shed.low_pct = cfg.shed_low_water_pct;
 	sconf.shed.busy_pct = cfg.shed_busy_pct;

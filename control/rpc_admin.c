@@ -355,6 +355,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	st.pools = psp;
 	st.in_flight = in_flight;
 	st.answered = __atomic_load_n(&srv->answered, __ATOMIC_RELAXED);
+	st.streams = (uint64_t)srv->live_calls; /* includes this GetStats call */
 	if (srv->own_listener) {
 		long conns = cp_listener_count_established(srv->listener.port);
 

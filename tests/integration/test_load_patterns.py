@@ -139,5 +139,49 @@ class LoadPatternsTest(unittest.TestCase):
             shared.close()
 
 
+class IsolationTest(unittest.TestCase):
+    def test_poison_client_fails_alone(self):
+        """One client sends malformed and poison requests while ten others run: only its
+        calls fail, each with the right status."""
+        raw = srv.channel.unary_unary("/corepipe.v1.Pipeline/Execute")
+        bad = [
+            (lambda: raw(b"\xff\xfe\xfd", timeout=T), grpc.StatusCode.INVALID_ARGUMENT),
+            (lambda: srv.stub.execute(pb.ExecuteRequest(name="nope", input=pb.Payload(data=b"x")),
+                                      timeout=T), grpc.StatusCode.NOT_FOUND),
+            (lambda: srv.stub.execute(pb.ExecuteRequest(
+                inline=pb.PipelineSpec(nodes=[pb.NodeSpec(type="gain", params={"db": "nan"})]),
+                input=pb.Payload(data=b"x")), timeout=T), grpc.StatusCode.INVALID_ARGUMENT),
+            (lambda: srv.stub.execute(pb.ExecuteRequest(
+                inline=pb.PipelineSpec(nodes=[pb.NodeSpec(type="gain", params={"db": "1"})]),
+                input=pb.Payload(data=b"bytes, not audio")), timeout=T),
+             grpc.StatusCode.INVALID_ARGUMENT),
+            (lambda: srv.stub.execute(pb.ExecuteRequest(name="crc", input=pb.Payload(
+                audio=pb.AudioBuffer(format=1, sample_rate=8000, channels=1, samples=b"odd"))),
+                timeout=T), grpc.StatusCode.INVALID_ARGUMENT),
+            (lambda: srv.stub.execute(pb.ExecuteRequest(name="crc", input=pb.Payload(
+                data=b"z" * (5 << 20))), timeout=T), grpc.StatusCode.RESOURCE_EXHAUSTED),
+        ]
+        poison_errors = []
+        done = threading.Event()
+
+        def poison():
+            for _ in range(10):
+                for call, code in bad:
+                    try:
+                        call()
+                        poison_errors.append("poison call succeeded")
+                    except grpc.RpcError as e:
+                        if e.code() != code:
+                            poison_errors.append((code, e.code(), e.details()))
+            done.set()
+
+        t = threading.Thread(target=poison)
+        t.start()
+        self.assertEqual(run_clients(10, 50), [])
+        t.join(WALL_S)
+        self.assertTrue(done.is_set())
+        self.assertEqual(poison_errors, [])
+
+
 if __name__ == "__main__":
     unittest.main()
