@@ -16,6 +16,10 @@ CONFIG = """
 pipelines:
   crc:
     - type: crc32c
+  slowcrc:
+    - type: test_delay
+      params: { us: 5000 }
+    - type: crc32c
 """
 
 # A tiny in-flight limit and a pipeline that takes 5 ms on the worker (test_delay, a test-only
@@ -62,8 +66,10 @@ class StatsTest(unittest.TestCase):
             st = Stubs(ch)
             for _ in range(15):
                 try:
-                    r = st.execute(pb.ExecuteRequest(name="crc", input=pb.Payload(data=BIG)),
-                                   timeout=T)
+                    # 5 ms of work each: eight clients' calls overlap, so the least-loaded
+                    # choice must use both workers whatever the machine's speed.
+                    r = st.execute(pb.ExecuteRequest(name="slowcrc",
+                                                     input=pb.Payload(data=BIG)), timeout=T)
                     if r.annotations["crc32c"] != want:
                         errors.append("bad crc")
                 except grpc.RpcError as e:
