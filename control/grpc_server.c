@@ -308,12 +308,21 @@ on_new_call(struct cp_server *srv, struct cp_call *c, int ok)
 		unimplemented(srv, c);
 }
 
+static void
+int_arg(grpc_arg *a, const char *key, int value)
+{
+	a->type = GRPC_ARG_INTEGER;
+	a->key = (char *)key;
+	a->value.integer = value;
+}
+
 int
 cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struct dp_dataplane *dp)
 {
-	grpc_arg args[11];
+	grpc_arg args[16];
 	grpc_channel_args chargs;
 	grpc_server_credentials *creds;
+	size_t n;
 	int rc;
 
 	memset(srv, 0, sizeof(*srv));
@@ -327,47 +336,28 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 	atomic_init(&srv->serving, false);
 	atomic_init(&srv->shutdown_requested, false);
 
-	args[0].type = GRPC_ARG_INTEGER;
-	args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-	args[0].value.integer = (int)conf->max_message_bytes;
-	args[1].type = GRPC_ARG_INTEGER;
-	args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-	args[1].value.integer = -1; /* outputs may legitimately be larger than inputs */
-	args[2].type = GRPC_ARG_INTEGER;
-	args[2].key = GRPC_ARG_ALLOW_REUSEPORT;
-	args[2].value.integer = 0; /* a second server on the same port must fail, not share */
+	n = 0;
+	int_arg(&args[n++], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (int)conf->max_message_bytes);
+	/* Outputs may legitimately be larger than inputs. */
+	int_arg(&args[n++], GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, -1);
+	/* A second server on the same port must fail, not share it. */
+	int_arg(&args[n++], GRPC_ARG_ALLOW_REUSEPORT, 0);
 	/* Clients may ping to keep connections alive, but not more often than every 10 s
 	 * without data (keepalive enforcement: abusive pingers get GOAWAY). */
-	args[3].type = GRPC_ARG_INTEGER;
-	args[3].key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS;
-	args[3].value.integer = 10000;
-	args[4].type = GRPC_ARG_INTEGER;
-	args[4].key = GRPC_ARG_HTTP2_MAX_PING_STRIKES;
-	args[4].value.integer = 2;
-	args[5].type = GRPC_ARG_INTEGER;
-	args[5].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
-	args[5].value.integer = (int)conf->max_concurrent_streams;
+	int_arg(&args[n++], GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+	int_arg(&args[n++], GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
+	int_arg(&args[n++], GRPC_ARG_MAX_CONCURRENT_STREAMS, (int)conf->max_concurrent_streams);
 	/* The server's own keepalive pings find dead peers. */
-	args[6].type = GRPC_ARG_INTEGER;
-	args[6].key = GRPC_ARG_KEEPALIVE_TIME_MS;
-	args[6].value.integer = 60000;
-	args[7].type = GRPC_ARG_INTEGER;
-	args[7].key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
-	args[7].value.integer = 20000;
+	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
+	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
 	/* Idle connections are closed; old ones are recycled (clients reconnect, which lets a
 	 * load balancer rebalance), with a grace period for calls still running on them. */
-	args[8].type = GRPC_ARG_INTEGER;
-	args[8].key = GRPC_ARG_MAX_CONNECTION_IDLE_MS;
-	args[8].value.integer =
-	    conf->max_connection_idle_ms ? (int)conf->max_connection_idle_ms : INT_MAX;
-	args[9].type = GRPC_ARG_INTEGER;
-	args[9].key = GRPC_ARG_MAX_CONNECTION_AGE_MS;
-	args[9].value.integer =
-	    conf->max_connection_age_ms ? (int)conf->max_connection_age_ms : INT_MAX;
-	args[10].type = GRPC_ARG_INTEGER;
-	args[10].key = GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS;
-	args[10].value.integer = 30000;
-	chargs.num_args = 11;
+	int_arg(&args[n++], GRPC_ARG_MAX_CONNECTION_IDLE_MS,
+		conf->max_connection_idle_ms ? (int)conf->max_connection_idle_ms : INT_MAX);
+	int_arg(&args[n++], GRPC_ARG_MAX_CONNECTION_AGE_MS,
+		conf->max_connection_age_ms ? (int)conf->max_connection_age_ms : INT_MAX);
+	int_arg(&args[n++], GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 30000);
+	chargs.num_args = n;
 	chargs.args = args;
 
 	srv->server = grpc_server_create(&chargs, NULL);

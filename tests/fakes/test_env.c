@@ -37,3 +37,28 @@ test_pools_create(const char *name)
 
 	return dp_pools_create(name, &c, SOCKET_ID_ANY);
 }
+
+struct dp_pools *g_test_pools;
+
+int
+test_group_setup(void **state)
+{
+	(void)state;
+	if (test_eal_up() != 0)
+		return -1;
+	g_test_pools = test_pools_create("tg");
+	return g_test_pools ? 0 : -1;
+}
+
+int
+test_group_teardown(void **state)
+{
+	int leaked = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < g_test_pools->n_classes; i++)
+		leaked += dp_pools_in_use(g_test_pools, i) != 0;
+	dp_pools_destroy(g_test_pools);
+	test_eal_down();
+	return leaked ? -1 : 0; /* a failing teardown fails the group */
+}

@@ -18,4 +18,14 @@ void test_eal_down(void);
 /** Small pools for tests: 256 B x 64, 4 KiB x 16, 64 KiB x 4, 1 MiB x 2. */
 struct dp_pools *test_pools_create(const char *name);
 
+/** The pools made by test_group_setup(). */
+extern struct dp_pools *g_test_pools;
+
+/**
+ * cmocka group setup/teardown: EAL up and test pools created; teardown checks that every
+ * buffer came back, then frees the pools and shuts the EAL down.
+ */
+int test_group_setup(void **state);
+int test_group_teardown(void **state);
+
 #endif

@@ -12,28 +12,7 @@
 #include <stdint.h>
 #include <string.h>
 
-static struct dp_pools *g_pools;
-
-static int
-group_setup(void **state)
-{
-	(void)state;
-	if (test_eal_up() != 0)
-		return -1;
-	g_pools = test_pools_create("tp");
-	return g_pools ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-	(void)state;
-	for (unsigned i = 0; i < g_pools->n_classes; i++)
-		assert_int_equal(dp_pools_in_use(g_pools, i), 0);
-	dp_pools_destroy(g_pools);
-	test_eal_down();
-	return 0;
-}
+#define g_pools g_test_pools
 
 #define P(k, v)                                                                                    \
 	{                                                                                          \
@@ -251,5 +230,5 @@ main(void)
 	    cmocka_unit_test(test_run_output_larger_than_largest_class_is_out_of_range),
 	};
 
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
 }
