@@ -1,6 +1,7 @@
 """Concurrency against a started corepiped: 32 clients (one connection each) hammer Execute on a
 pipeline that another client replaces 100 times; zero calls may fail and every answer must be
 exactly what one of the two versions produces. Bounded in count and time."""
+import signal
 import threading
 import time
 import unittest
@@ -186,6 +187,33 @@ server: { shutdown_grace_ms: 300 }
         drained = [l for l in srv.logs_json() if l.get("msg") == "drained"]
         self.assertEqual(len(drained), 1, srv.log())
         self.assertGreater(drained[0]["cancelled_after_grace"], 0, outcomes)
+
+
+class SecondSignalTest(unittest.TestCase):
+    def test_second_signal_exits_at_once(self):
+        slow = CONFIG + """
+  slow:
+    - type: test_delay
+      params: { us: 1000000 }
+"""
+        srv = Server(slow).start()
+        futures = [srv.stub.execute.future(pb.ExecuteRequest(name="slow",
+                                                             input=pb.Payload(data=b"x")),
+                                           timeout=T) for _ in range(4)]
+        time.sleep(0.2)
+        srv.proc.send_signal(signal.SIGTERM)  # graceful: would drain ~4 s of work
+        self.assertTrue(wait_until(lambda: any("draining" in l for l in srv.lines), 10))
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)  # second signal: exit now
+        code = srv.proc.wait(10)
+        self.assertLess(time.monotonic() - t0, 2.0)
+        self.assertEqual(code, 1)
+        self.assertTrue(any("second signal" in l for l in srv.lines), srv.log())
+        for f in futures:  # the client is told; nothing hangs
+            with self.assertRaises(grpc.RpcError):
+                f.result(timeout=T)
+        srv.channel.close()
+        srv.tmp.cleanup()
 
 
 if __name__ == "__main__":
