@@ -21,6 +21,7 @@ dp_dataplane_conf_default(struct dp_dataplane_conf *conf)
 	conf->worker.sleep_max_us = 100000;
 	conf->worker.ring_size = 1024;
 	conf->max_in_flight = 4096;
+	conf->max_streams_per_worker = 256;
 	dp_pool_conf_default(&conf->pools);
 }
 
@@ -28,10 +29,12 @@ struct dp_dataplane *
 dp_dataplane_create(const struct dp_dataplane_conf *conf)
 {
 	struct dp_dataplane *dp;
+	char name[RTE_MEMPOOL_NAMESIZE];
 	unsigned lcore;
 	int rc;
 
-	if (rte_lcore_count() < 2 || conf->max_in_flight == 0) {
+	if (rte_lcore_count() < 2 || conf->max_in_flight == 0 ||
+	    conf->max_streams_per_worker == 0) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -73,7 +76,17 @@ dp_dataplane_create(const struct dp_dataplane_conf *conf)
 			errno = -rc;
 			goto err_free;
 		}
-		dp->workers[dp->n_workers++] = w;
+		dp->workers[dp->n_workers] = w;
+		snprintf(name, sizeof(name), "dp_stream_%u", dp->n_workers);
+		/* No per-lcore cache: slots are taken and returned by control threads. */
+		dp->stream_pool[dp->n_workers] = rte_mempool_create(
+		    name, conf->max_streams_per_worker, sizeof(struct dp_stream), 0, 0, NULL, NULL,
+		    NULL, NULL, (int)rte_lcore_to_socket_id(lcore), 0);
+		dp->n_workers++;
+		if (dp->stream_pool[dp->n_workers - 1] == NULL) {
+			errno = ENOMEM;
+			goto err_free;
+		}
 	}
 	return dp;
 
@@ -130,6 +143,7 @@ dp_dataplane_destroy(struct dp_dataplane *dp)
 	for (unsigned i = 0; i < dp->n_workers; i++) {
 		dp_worker_fini(dp->workers[i]);
 		rte_free(dp->workers[i]);
+		rte_mempool_free(dp->stream_pool[i]);
 	}
 	dp_registry_destroy(dp->reg);
 	rte_mempool_free(dp->req_pool);
@@ -166,6 +180,10 @@ dp_req_alloc(struct dp_dataplane *dp, uint32_t len, struct dp_req **out)
 	}
 	req->cookie = NULL;
 	req->pipeline = NULL;
+	req->stream = NULL;
+	req->owns_stream = 0;
+	req->run_flags = DP_RUN_FRAME;
+	req->seq = 0;
 	req->deadline_tsc = 0;
 	req->submit_tsc = 0;
 	req->cancelled = NULL;
@@ -189,7 +207,25 @@ dp_req_free(struct dp_dataplane *dp, struct dp_req *req)
 		return;
 	dp_buf_free(req->buf);
 	dp_pipeline_unref(req->pipeline);
+	if (req->owns_stream)
+		dp_stream_close(req->stream);
 	rte_mempool_put(dp->req_pool, req);
+}
+
+static inline int
+enqueue(struct dp_worker *w, struct dp_req *req)
+{
+	/* At most ring_size in flight per worker: then neither of its rings can overflow. */
+	if (dp_worker_in_flight(w) >= w->conf.ring_size)
+		return -ENOBUFS;
+	req->submit_tsc = rte_rdtsc();
+	if (unlikely(rte_ring_sp_enqueue(w->ingress, req) != 0))
+		return -ENOBUFS;
+	/* Only the submit thread writes `submitted`. */
+	__atomic_store_n(&w->submitted, w->submitted + 1, __ATOMIC_RELAXED);
+	/* After the enqueue's release: pairs with the worker's value read in idle_sleep(). */
+	dp_wake_bump(&w->wake);
+	return 0;
 }
 
 int
@@ -214,17 +250,17 @@ dp_dataplane_submit_mask(struct dp_dataplane *dp, struct dp_req *req, uint64_t a
 			best = dp->workers[i];
 		}
 	}
-	/* At most ring_size in flight per worker: then neither of its rings can overflow. */
-	if (best == NULL || best_load >= best->conf.ring_size)
+	if (best == NULL)
 		return -ENOBUFS;
-	req->submit_tsc = rte_rdtsc();
-	if (unlikely(rte_ring_sp_enqueue(best->ingress, req) != 0))
-		return -ENOBUFS;
-	/* Only the submit thread writes `submitted`. */
-	__atomic_store_n(&best->submitted, best->submitted + 1, __ATOMIC_RELAXED);
-	/* After the enqueue's release: pairs with the worker's value read in idle_sleep(). */
-	dp_wake_bump(&best->wake);
-	return 0;
+	return enqueue(best, req);
+}
+
+int
+dp_dataplane_submit_to(struct dp_dataplane *dp, struct dp_req *req, unsigned worker)
+{
+	if (worker >= dp->n_workers)
+		return -EINVAL;
+	return enqueue(dp->workers[worker], req);
 }
 
 unsigned

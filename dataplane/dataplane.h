@@ -17,6 +17,7 @@
 #include "dataplane/pool.h"
 #include "dataplane/registry.h"
 #include "dataplane/req.h"
+#include "dataplane/stream.h"
 #include "dataplane/worker.h"
 
 #include <stdint.h>
@@ -28,9 +29,11 @@ struct dp_dataplane_conf {
 	struct dp_worker_conf worker;
 	struct dp_pool_conf pools;
 	uint32_t max_in_flight; /**< descriptors in the system at once (descriptor pool size) */
+	uint32_t max_streams_per_worker; /**< stream slots per worker (stream.h) */
 };
 
-/** Built-in defaults (adaptive idle, 1024-deep rings, dp_pool_conf_default()). */
+/** Built-in defaults (adaptive idle, 1024-deep rings, 256 streams per worker,
+ * dp_pool_conf_default()). */
 void dp_dataplane_conf_default(struct dp_dataplane_conf *conf);
 
 struct dp_dataplane {
@@ -40,6 +43,7 @@ struct dp_dataplane {
 	struct dp_registry *reg;
 	unsigned n_workers;
 	struct dp_worker *workers[DP_WORKERS_MAX];
+	struct rte_mempool *stream_pool[DP_WORKERS_MAX]; /**< per worker, on its socket */
 	struct dp_wake done_wake; /**< workers bump (multi producer); the responder sleeps */
 	uint64_t tsc_hz;
 	int launched;
@@ -76,7 +80,8 @@ void dp_dataplane_destroy(struct dp_dataplane *dp);
 int dp_req_alloc(struct dp_dataplane *dp, uint32_t len, struct dp_req **out);
 
 /**
- * Release a descriptor: its buffer, its inline pipeline reference, the descriptor.
+ * Release a descriptor: its buffer, its inline pipeline reference, the stream slot it owns
+ * (a stateful unary request), the descriptor.
  * Context: any thread. Ownership: consumes @p req. Accepts NULL.
  */
 void dp_req_free(struct dp_dataplane *dp, struct dp_req *req);
@@ -96,6 +101,13 @@ int dp_dataplane_submit(struct dp_dataplane *dp, struct dp_req *req);
  * Context: the submit thread only.
  */
 int dp_dataplane_submit_mask(struct dp_dataplane *dp, struct dp_req *req, uint64_t allowed);
+
+/**
+ * Hand @p req to worker @p worker (a stream's frames go to the worker holding its state).
+ * @return 0, or -ENOBUFS when that worker already has ring_size requests in flight.
+ * Context: the submit thread only.
+ */
+int dp_dataplane_submit_to(struct dp_dataplane *dp, struct dp_req *req, unsigned worker);
 
 /**
  * Collect up to @p max completed descriptors from all workers.

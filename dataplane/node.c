@@ -6,7 +6,10 @@
  */
 #include "dataplane/node.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct dp_node_type *g_types[DP_NODE_TYPES_MAX];
@@ -106,4 +109,95 @@ dp_exec_take_out(struct dp_exec *x, uint64_t len)
 		dp_exec_fail(x, DP_RESOURCE_EXHAUSTED, "no free buffer of %llu bytes (pool empty)",
 			     (unsigned long long)len);
 	return b;
+}
+
+uint8_t *
+dp_exec_reserve(struct dp_exec *x, uint64_t extra)
+{
+	uint64_t need = (uint64_t)x->buf->len + extra;
+	struct dp_buf *b;
+
+	if (likely(need <= x->buf->cap))
+		return x->buf->data + x->buf->len;
+	b = dp_exec_take_out(x, need);
+	if (unlikely(b == NULL))
+		return NULL;
+	memcpy(b->data, x->buf->data, x->buf->len);
+	b->len = x->buf->len;
+	dp_buf_free(x->buf);
+	x->buf = b;
+	return b->data + b->len;
+}
+
+/* ==== Parameter parsing (compile time) ====================================================== */
+
+uint32_t dp_node_max_message_bytes = 4u << 20;
+
+int
+dp_node_arg_double(const struct dp_node_args *args, const char *name, double min, double max,
+		   double *out, struct dp_err *err)
+{
+	const char *s = dp_node_arg(args, name);
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end != '\0' || errno == ERANGE || !isfinite(v))
+		return dp_err_set(err, DP_INVALID_ARGUMENT, "param %s: not a number: '%.40s'", name,
+				  s),
+		       -EINVAL;
+	if (v < min || v > max)
+		return dp_err_set(err, DP_INVALID_ARGUMENT, "param %s: %.40s out of range [%g, %g]",
+				  name, s, min, max),
+		       -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int
+dp_node_arg_u64(const struct dp_node_args *args, const char *name, uint64_t min, uint64_t max,
+		uint64_t *out, struct dp_err *err)
+{
+	const char *s = dp_node_arg(args, name);
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || *end != '\0' || errno == ERANGE || s[0] == '-' || s[0] == '+' ||
+	    s[0] == ' ')
+		return dp_err_set(err, DP_INVALID_ARGUMENT, "param %s: not a whole number: '%.40s'",
+				  name, s),
+		       -EINVAL;
+	if (v < min || v > max)
+		return dp_err_set(err, DP_INVALID_ARGUMENT,
+				  "param %s: %.40s out of range [%llu, %llu]", name, s,
+				  (unsigned long long)min, (unsigned long long)max),
+		       -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int
+dp_node_arg_choice(const struct dp_node_args *args, const char *name, const char *const *choices,
+		   unsigned n_choices, unsigned *out, struct dp_err *err)
+{
+	const char *s = dp_node_arg(args, name);
+	char list[128];
+	size_t off = 0;
+
+	for (unsigned i = 0; i < n_choices; i++) {
+		if (strcmp(s, choices[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	list[0] = '\0';
+	for (unsigned i = 0; i < n_choices && off < sizeof(list); i++)
+		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", i ? "|" : "",
+					choices[i]);
+	return dp_err_set(err, DP_INVALID_ARGUMENT, "param %s: expected %s, got '%.40s'", name,
+			  list, s),
+	       -EINVAL;
 }

@@ -8,9 +8,19 @@
  * process() per buffer. Parameters are parsed only at compile time, into the node's conf
  * struct, so process() never parses text.
  *
- * Context: compile/infer on the control thread; process on a worker lcore (hot path: no locks,
- * syscalls, allocation or logging). Ownership: conf memory is allocated and freed by the
- * pipeline module; process() owns nothing it is given beyond the call.
+ * Stateful nodes (a resampler, a VAD) also declare state_size and the init/flush/reset/fini
+ * hooks. Their state lives in a stream's slot (dataplane/stream.h), one per stream (or one per
+ * unary request), in the memory of the worker the stream is bound to: init() fills it when the
+ * stream's first frame fixes the input format, process() carries it from frame to frame,
+ * flush() emits what it still holds when the input ends, fini() releases what init() took.
+ * Stateless nodes leave all of it zero/NULL and pay nothing: the runner only looks at a node's
+ * state when the pipeline has any.
+ *
+ * Context: compile/infer/init/reset/fini on control threads; process/flush on a worker lcore
+ * (hot path: no locks, syscalls or logging; allocation only inside a library's state that
+ * init() created, see resample.c). Ownership: conf memory is allocated and freed by the
+ * pipeline module, state memory by the stream module; hooks own nothing beyond the call
+ * except what init() stores in the state, which fini() releases.
  */
 #ifndef COREPIPE_DP_NODE_H
 #define COREPIPE_DP_NODE_H
@@ -63,6 +73,24 @@ struct dp_exec;
 struct dp_node_args;
 const char *dp_node_arg(const struct dp_node_args *args, const char *name);
 
+/**
+ * Parameter parsers for compile(): the whole text must be a number in [min, max] (or one of
+ * @p choices). @return 0, or -EINVAL with @p err = "param NAME: what is wrong".
+ */
+int dp_node_arg_double(const struct dp_node_args *args, const char *name, double min, double max,
+		       double *out, struct dp_err *err);
+int dp_node_arg_u64(const struct dp_node_args *args, const char *name, uint64_t min, uint64_t max,
+		    uint64_t *out, struct dp_err *err);
+int dp_node_arg_choice(const struct dp_node_args *args, const char *name,
+		       const char *const *choices, unsigned n_choices, unsigned *out,
+		       struct dp_err *err);
+
+/**
+ * Largest message the server accepts (server.max_message_bytes), the default bound of nodes
+ * that expand their input (zstd_decompress). Set by the control plane before compiling.
+ */
+extern uint32_t dp_node_max_message_bytes;
+
 /** A node type. */
 struct dp_node_type {
 	const char *name;    /**< [a-z0-9_]+, unique */
@@ -96,6 +124,34 @@ struct dp_node_type {
 	 * Context: worker lcore, hot path.
 	 */
 	int (*process)(const void *conf, struct dp_exec *x);
+
+	/* ---- Stateful nodes only (all zero/NULL for stateless ones) ---- */
+
+	/** Bytes of per-stream state (0: stateless). The runner passes it as x->state. */
+	size_t state_size;
+
+	/**
+	 * Initialise @p state (state_size zeroed bytes) for input format @p in (concrete).
+	 * @return 0, or -EINVAL/-ENOMEM with @p err ("rate 0 not supported", "out of memory").
+	 * Context: control thread, before the first frame is submitted.
+	 */
+	int (*init)(const void *conf, void *state, const struct dp_format *in, struct dp_err *err);
+
+	/**
+	 * End of input: append whatever the state still holds to x->buf (which holds this node's
+	 * output for the last input, possibly empty). NULL: nothing is ever held back.
+	 * @return DP_OK or a status set with dp_exec_fail(). Context: worker lcore.
+	 */
+	int (*flush)(const void *conf, void *state, struct dp_exec *x);
+
+	/**
+	 * Return @p state to what init() left, for reuse on a new signal with the same format.
+	 * Context: the thread that owns the state at that moment (no frame in flight).
+	 */
+	void (*reset)(const void *conf, void *state);
+
+	/** Release what init() acquired. NULL: nothing to release. Context: control thread. */
+	void (*fini)(const void *conf, void *state);
 };
 
 /** Execution state of one payload going through a pipeline on a worker. */
@@ -106,6 +162,7 @@ struct dp_exec {
 	struct dp_result *res;	      /**< annotations and error */
 	unsigned node_idx;	      /**< node being run, for error messages */
 	const char *node_name;
+	void *state; /**< this node's stream state (stateful nodes), else NULL */
 };
 
 /* Hot path: per buffer, worker lcores. No locks, syscalls, allocation or logging. */
@@ -130,6 +187,14 @@ int dp_exec_annotate(struct dp_exec *x, const char *key, const char *val);
  * OUT_OF_RANGE (larger than the largest class).
  */
 struct dp_buf *dp_exec_take_out(struct dp_exec *x, uint64_t len);
+
+/**
+ * Make room for @p extra more bytes after x->buf->len, moving the payload to a larger buffer
+ * when it does not fit (flush() appending a tail, a resampler's output growing).
+ * @return where to write the extra bytes (x->buf->len is not changed: add to it after
+ * writing), or NULL after failing the node (see dp_exec_take_out).
+ */
+uint8_t *dp_exec_reserve(struct dp_exec *x, uint64_t extra);
 
 /** Make @p out the current payload with format @p fmt; frees the previous buffer. */
 static inline void

@@ -229,6 +229,9 @@ compile_node(const struct dp_node_spec *ns, unsigned idx, struct dp_node_inst *i
 				  "node %u (%s): needs %s input, but node %u outputs %s", idx,
 				  t->name, accept_text(t->accepts), idx - 1, format_text(cur));
 
+	if ((t->state_size != 0) != (t->init != NULL))
+		return dp_err_set(err, DP_INTERNAL, "node %u (%s): state without init", idx,
+				  t->name);
 	inst->type = t;
 	if (t->conf_size > 0) {
 		inst->conf = calloc(1, t->conf_size);
@@ -292,6 +295,21 @@ dp_pipeline_compile(const struct dp_spec *spec, unsigned max_nodes, struct dp_er
 			goto err_free;
 	}
 	p->out_hint = cur;
+	/* State layout: each stateful node's block on its own cache line(s). */
+	for (unsigned i = 0; i < p->n_nodes; i++) {
+		size_t sz = p->nodes[i].type->state_size;
+
+		if (sz == 0)
+			continue;
+		p->nodes[i].state_off = p->state_size;
+		if (p->state_size + RTE_ALIGN_CEIL(sz, RTE_CACHE_LINE_SIZE) > DP_STATE_MAX) {
+			dp_err_set(err, DP_INVALID_ARGUMENT,
+				   "node %u (%s): the pipeline's node state exceeds %d bytes", i,
+				   p->nodes[i].type->name, DP_STATE_MAX);
+			goto err_free;
+		}
+		p->state_size += (uint32_t)RTE_ALIGN_CEIL(sz, RTE_CACHE_LINE_SIZE);
+	}
 	return p;
 
 err_free:
@@ -314,17 +332,79 @@ dp_pipeline_unref(struct dp_pipeline *p)
 	free(p);
 }
 
+int
+dp_pipeline_formats(const struct dp_pipeline *p, const struct dp_format *in, struct dp_format *fmts,
+		    struct dp_err *err)
+{
+	fmts[0] = *in;
+	for (unsigned i = 0; i < p->n_nodes; i++) {
+		const struct dp_node_type *t = p->nodes[i].type;
+		struct dp_err nerr = {0};
+
+		if ((accept_bit(&fmts[i]) & t->accepts) == 0)
+			return dp_err_set(err, DP_INVALID_ARGUMENT,
+					  "node %u (%s): needs %s input, got %s", i, t->name,
+					  accept_text(t->accepts), format_text(&fmts[i])),
+			       -EINVAL;
+		fmts[i + 1] = fmts[i];
+		if (t->infer != NULL &&
+		    t->infer(p->nodes[i].conf, &fmts[i], &fmts[i + 1], &nerr) != 0)
+			return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u (%s): %s", i, t->name,
+					  nerr.msg),
+			       -EINVAL;
+	}
+	return 0;
+}
+
 /* ==== Runner ================================================================================ */
 
 /* Hot path: per buffer, worker lcores. No locks, syscalls, allocation or logging. */
 
+/* The general runner: state, flush. Kept out of line so the stateless loop stays small. */
+static int __attribute__((noinline))
+run_stateful(const struct dp_pipeline *p, struct dp_exec *x, uint8_t *state, unsigned flags)
+{
+	int rc;
+
+	if (unlikely(state == NULL))
+		return dp_err_set(&x->res->err, DP_FAILED_PRECONDITION,
+				  "stateful pipeline (resample, vad) needs a stream slot");
+	for (unsigned i = 0; i < p->n_nodes; i++) {
+		const struct dp_node_type *t = p->nodes[i].type;
+
+		x->node_idx = i;
+		x->node_name = t->name;
+		x->state = t->state_size ? state + p->nodes[i].state_off : NULL;
+		/* A flush alone starts empty: a node sees it once an earlier flush filled it. */
+		if ((flags & DP_RUN_FRAME) || x->buf->len != 0) {
+			if (unlikely((accept_bit(&x->fmt) & t->accepts) == 0))
+				return dp_exec_fail(x, DP_INVALID_ARGUMENT,
+						    "needs %s input, got %s",
+						    accept_text(t->accepts), format_text(&x->fmt));
+			rc = t->process(p->nodes[i].conf, x);
+			if (unlikely(rc != DP_OK))
+				return rc;
+		}
+		if ((flags & DP_RUN_FLUSH) && t->flush != NULL) {
+			rc = t->flush(p->nodes[i].conf, x->state, x);
+			if (unlikely(rc != DP_OK))
+				return rc;
+		}
+	}
+	x->state = NULL;
+	return DP_OK;
+}
+
 int
-dp_pipeline_run(const struct dp_pipeline *p, struct dp_exec *x)
+dp_pipeline_run(const struct dp_pipeline *p, struct dp_exec *x, void *state, unsigned flags)
 {
 	int rc;
 
 	if (unlikely(dp_format_check(&x->fmt, x->buf->len, &x->res->err) != DP_OK))
 		return DP_INVALID_ARGUMENT;
+	if (p->state_size != 0 || state != NULL)
+		return run_stateful(p, x, state, flags);
+	x->state = NULL;
 	for (unsigned i = 0; i < p->n_nodes; i++) {
 		const struct dp_node_type *t = p->nodes[i].type;
 

@@ -65,8 +65,16 @@ bool dp_pipeline_name_valid(const char *name);
 /** A node as compiled: its type and parsed parameters. */
 struct dp_node_inst {
 	const struct dp_node_type *type;
-	void *conf; /**< type->conf_size bytes, or NULL */
+	void *conf;	    /**< type->conf_size bytes, or NULL */
+	uint32_t state_off; /**< offset of this node's state in a stream's state area */
 };
+
+/** Most bytes of node state one stream (or stateful unary request) may need. */
+#define DP_STATE_MAX 4096
+
+/** dp_pipeline_run() flags. */
+#define DP_RUN_FRAME (1u << 0) /**< x->buf is input: run every node's process() */
+#define DP_RUN_FLUSH (1u << 1) /**< end of input: run each stateful node's flush() */
 
 /** A compiled, immutable pipeline. */
 struct dp_pipeline {
@@ -81,6 +89,7 @@ struct dp_pipeline {
 	atomic_uint refcnt;
 	struct dp_spec *spec;	   /**< owned deep copy, for GetPipeline */
 	struct dp_format out_hint; /**< output format as far as known at compile time */
+	uint32_t state_size;	   /**< bytes of node state per stream; 0: stateless pipeline */
 	unsigned n_nodes;
 	struct dp_node_inst nodes[];
 };
@@ -119,9 +128,24 @@ uint32_t dp_name_hash(const char *name, size_t len);
  * buffer) and x->fmt its format, or the status is not DP_OK and x->res->err says why; x->buf
  * is always a valid buffer owned by the caller.
  *
+ * @p state is the stream's state area (p->state_size bytes, initialised by dp_stream_init)
+ * and must be non-NULL exactly when the pipeline is stateful. @p flags: DP_RUN_FRAME runs
+ * every node on x->buf; DP_RUN_FLUSH then lets each stateful node append what it holds, which
+ * the later nodes process (a flush without a frame starts from an empty buffer; nodes see it
+ * only once something is in it). A unary request on a stateful pipeline is FRAME|FLUSH.
+ *
  * Context: worker lcore, hot path; @p p valid until the caller's next quiescent state (or
  * referenced).
  */
-int dp_pipeline_run(const struct dp_pipeline *p, struct dp_exec *x);
+int dp_pipeline_run(const struct dp_pipeline *p, struct dp_exec *x, void *state, unsigned flags);
+
+/**
+ * Output format of every node for the concrete input @p in: fmts[i] is node i's input, and
+ * fmts[n_nodes] the pipeline's output.
+ * @return 0, or -EINVAL with @p err (a node cannot take that format).
+ * Context: control plane.
+ */
+int dp_pipeline_formats(const struct dp_pipeline *p, const struct dp_format *in,
+			struct dp_format *fmts, struct dp_err *err);
 
 #endif

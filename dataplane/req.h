@@ -15,6 +15,7 @@
 
 #include "dataplane/node.h"
 #include "dataplane/pipeline.h"
+#include "dataplane/stream.h"
 
 #include <rte_common.h>
 #include <stdatomic.h>
@@ -29,8 +30,12 @@ struct dp_req {
 	/** Set by the submitter's side when nobody waits for the answer any more (client cancel,
 	 * deadline); NULL if that cannot happen. The flag outlives the descriptor's answer. */
 	const atomic_bool *cancelled;
-	uint32_t hash;		/**< dp_name_hash(name) when pipeline is NULL */
-	char name[DP_NAME_MAX]; /**< registered pipeline name when pipeline is NULL */
+	struct dp_stream *stream; /**< stream slot: its pipeline and node state; else NULL */
+	uint64_t seq;		  /**< frame number within the stream */
+	uint8_t run_flags;	  /**< DP_RUN_FRAME and/or DP_RUN_FLUSH (pipeline.h) */
+	uint8_t owns_stream;	  /**< dp_req_free closes the slot (stateful unary request) */
+	uint32_t hash;		  /**< dp_name_hash(name) when pipeline is NULL */
+	char name[DP_NAME_MAX];	  /**< registered pipeline name when pipeline is NULL */
 
 	/* In/out: payload buffer and its format; the worker replaces them with the output. */
 	struct dp_buf *buf;

@@ -123,6 +123,7 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 {
 	const struct dp_pipeline *p;
 	struct dp_exec x;
+	void *state;
 	uint64_t t0 = rte_rdtsc();
 
 	req->worker = (uint16_t)w->index;
@@ -145,8 +146,12 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 					 "call cancelled before it ran; not run");
 		return;
 	}
-	p = req->pipeline;
-	if (p == NULL) {
+	state = NULL;
+	if (req->stream != NULL) {
+		/* The stream's own version, referenced by its slot; state lives in the slot. */
+		p = req->stream->p;
+		state = req->stream->state;
+	} else if ((p = req->pipeline) == NULL) {
 		/* RCU read side: p stays valid until this worker's next quiescent state,
 		 * which is after the whole burst (dp_worker_poll_once). */
 		p = dp_registry_lookup(w->reg, req->name, req->hash);
@@ -162,7 +167,8 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 	x.res = &req->res;
 	x.node_idx = 0;
 	x.node_name = NULL;
-	req->status = (uint16_t)dp_pipeline_run(p, &x);
+	x.state = NULL;
+	req->status = (uint16_t)dp_pipeline_run(p, &x, state, req->run_flags);
 	req->buf = x.buf;
 	req->fmt = x.fmt;
 	req->dp_ns = cycles_to_ns(w, rte_rdtsc() - t0);

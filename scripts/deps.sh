@@ -13,6 +13,7 @@ PKGS=(
 	python3-grpcio python3-protobuf protobuf-compiler   # integration test clients
 	clang libclang-rt-14-dev clang-format-14            # libFuzzer, sanitizers, format
 	nghttp2-client                                      # h2load for perf/
+	espeak-ng sox                                       # speech for the VAD tests
 )
 
 missing=()

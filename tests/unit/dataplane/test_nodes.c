@@ -39,7 +39,7 @@ run(const struct dp_pipeline *p, struct dp_format f, const void *data, uint32_t 
 	x.buf = dp_pools_get(g_pools, len);
 	assert_non_null(x.buf);
 	memcpy(x.buf->data, data, len);
-	st = dp_pipeline_run(p, &x);
+	st = dp_pipeline_run(p, &x, NULL, DP_RUN_FRAME);
 	if (out != NULL) {
 		memcpy(out, x.buf->data, x.buf->len);
 		*out_len = x.buf->len;

@@ -160,7 +160,7 @@ test_run_rejects_partial_frames_and_frees_nothing_twice(void **state)
 	x.fmt = (struct dp_format){
 	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 2, .rate = 48000};
 	x.buf = dp_pools_get(g_pools, 12); /* 1.5 frames of stereo f32 */
-	assert_int_equal(dp_pipeline_run(p, &x), DP_INVALID_ARGUMENT);
+	assert_int_equal(dp_pipeline_run(p, &x, NULL, DP_RUN_FRAME), DP_INVALID_ARGUMENT);
 	assert_non_null(strstr(res.err.msg, "not a whole number of 8-byte frames"));
 	dp_buf_free(x.buf);
 	dp_pipeline_unref(p);
@@ -183,7 +183,7 @@ test_run_widening_replaces_buffer_and_frees_input(void **state)
 	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1, .rate = 8000};
 	in = x.buf = dp_pools_get(g_pools, 200); /* 256 B class; output 400 B needs 4 KiB */
 	memset(in->data, 0, 200);
-	assert_int_equal(dp_pipeline_run(p, &x), DP_OK);
+	assert_int_equal(dp_pipeline_run(p, &x, NULL, DP_RUN_FRAME), DP_OK);
 	assert_ptr_not_equal(x.buf, in);
 	assert_int_equal(x.buf->len, 400);
 	assert_int_equal(x.buf->cap, 4096);
@@ -207,7 +207,7 @@ test_run_output_larger_than_largest_class_is_out_of_range(void **state)
 	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1, .rate = 8000};
 	x.buf = dp_pools_get(g_pools, 1 << 20); /* 1 MiB in, 2 MiB out: no class that large */
 	assert_non_null(x.buf);
-	assert_int_equal(dp_pipeline_run(p, &x), DP_OUT_OF_RANGE);
+	assert_int_equal(dp_pipeline_run(p, &x, NULL, DP_RUN_FRAME), DP_OUT_OF_RANGE);
 	assert_non_null(strstr(res.err.msg, "node 0 (convert): output of 2097152 bytes"));
 	dp_buf_free(x.buf);
 	dp_pipeline_unref(p);

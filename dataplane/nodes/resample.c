@@ -1,0 +1,242 @@
+/*
+ * resample: change the sample rate of audio with libsoxr, as a stream.
+ *
+ * Stateful: one soxr resampler per stream (created by init() on a control thread when the
+ * first frame fixes the input rate, channels and format; deleted by fini()). Frames go
+ * through soxr_process() one after the other, so a signal streamed frame by frame gives the
+ * same samples as the whole signal in one call, and flush() (end of input) drains the
+ * filter's tail. A unary Execute is one frame plus the flush.
+ *
+ * S16LE in gives S16LE out (no dither: SOXR_NO_DITHER, so the output is deterministic);
+ * F32LE gives F32LE. Channels are unchanged. Output length per frame varies by a sample or so
+ * around frames * out_rate / in_rate, and the first frames are shorter by the filter's delay
+ * (e.g. at 48 kHz -> 16 kHz, quality high, about 1 ms); the flush returns it.
+ *
+ * Allocation: libsoxr allocates its filter in soxr_create (control thread). Its FIFOs may grow
+ * on a worker during the first frames of a stream (inside soxr_process) and then stay put;
+ * reset() is soxr_clear(), which re-allocates, so it runs on control threads only.
+ */
+#include "dataplane/node.h"
+
+#include <errno.h>
+#include <soxr.h>
+#include <string.h>
+
+struct rs_conf {
+	uint32_t rate;
+	unsigned long recipe;
+};
+
+struct rs_state {
+	soxr_t soxr;	      /* NULL: same rate in and out, nothing to do */
+	double ratio;	      /* out_rate / in_rate */
+	uint32_t frame_bytes; /* channels * sample size */
+};
+
+static const char *const rs_quality_names[] = {"quick", "low", "medium", "high", "very_high"};
+static const unsigned long rs_recipes[] = {SOXR_QQ, SOXR_LQ, SOXR_MQ, SOXR_HQ, SOXR_VHQ};
+
+static const struct dp_param_def rs_params[] = {
+    {"rate", "Output sample rate in Hz (1000..384000).", true, NULL},
+    {"quality", "libsoxr recipe: quick, low, medium, high or very_high.", false, "high"},
+};
+
+static int
+rs_compile(void *conf, const struct dp_node_args *args, struct dp_err *err)
+{
+	struct rs_conf *c = conf;
+	uint64_t rate;
+	unsigned q;
+
+	if (dp_node_arg_u64(args, "rate", 1000, 384000, &rate, err) != 0 ||
+	    dp_node_arg_choice(args, "quality", rs_quality_names, 5, &q, err) != 0)
+		return -EINVAL;
+	c->rate = (uint32_t)rate;
+	c->recipe = rs_recipes[q];
+	return 0;
+}
+
+static int
+rs_infer(const void *conf, const struct dp_format *in, struct dp_format *out, struct dp_err *err)
+{
+	const struct rs_conf *c = conf;
+
+	(void)err;
+	*out = *in;
+	out->kind = DP_KIND_AUDIO;
+	out->rate = c->rate;
+	return 0;
+}
+
+static int
+rs_init(const void *conf, void *state, const struct dp_format *in, struct dp_err *err)
+{
+	const struct rs_conf *c = conf;
+	struct rs_state *st = state;
+	soxr_datatype_t t = in->fmt == DP_FMT_S16LE ? SOXR_INT16_I : SOXR_FLOAT32_I;
+	soxr_io_spec_t io = soxr_io_spec(t, t);
+	soxr_quality_spec_t q = soxr_quality_spec(c->recipe, 0);
+	soxr_runtime_spec_t rt = soxr_runtime_spec(1); /* no threads of its own */
+	soxr_error_t e = NULL;
+
+	st->frame_bytes = dp_fmt_sample_size(in->fmt) * in->channels;
+	st->ratio = (double)c->rate / (double)in->rate;
+	st->soxr = NULL;
+	if (in->rate == c->rate)
+		return 0;
+	io.flags |= SOXR_NO_DITHER;
+	st->soxr = soxr_create(in->rate, c->rate, in->channels, &e, &io, &q, &rt);
+	if (st->soxr == NULL)
+		return dp_err_set(err, DP_INVALID_ARGUMENT, "libsoxr: %s", soxr_strerror(e)),
+		       -EINVAL;
+	return 0;
+}
+
+static void
+rs_reset(const void *conf, void *state)
+{
+	struct rs_state *st = state;
+
+	(void)conf;
+	if (st->soxr != NULL)
+		soxr_clear(st->soxr);
+}
+
+static void
+rs_fini(const void *conf, void *state)
+{
+	struct rs_state *st = state;
+
+	(void)conf;
+	soxr_delete(st->soxr);
+	st->soxr = NULL;
+}
+
+/* Hot path: per frame, worker lcores. No locks, syscalls or logging (see the file comment
+ * for libsoxr's own allocation). */
+
+/*
+ * Push @p n_in frames at @p in (NULL: end of input) through soxr and write the output in a new
+ * buffer (the input buffer stays valid until then: soxr reads it during the call).
+ */
+static int
+rs_run(struct rs_state *st, struct dp_exec *x, const uint8_t *in, size_t n_in, uint32_t rate)
+{
+	uint32_t fb = st->frame_bytes;
+	size_t est = (size_t)((double)n_in * st->ratio) + 64, done_in = 0;
+	struct dp_buf *out = dp_exec_take_out(x, (uint64_t)est * fb);
+	struct dp_format f = x->fmt;
+
+	if (out == NULL)
+		return x->res->err.status;
+	out->len = 0;
+	for (;;) {
+		size_t room = (out->cap - out->len) / fb, idone = 0, odone = 0;
+		soxr_error_t e;
+
+		e = soxr_process(st->soxr, in ? in + done_in * fb : NULL, in ? n_in - done_in : 0,
+				 &idone, out->data + out->len, room, &odone);
+		if (unlikely(e != NULL)) {
+			dp_buf_free(out);
+			return dp_exec_fail(x, DP_INTERNAL, "libsoxr: %s", e);
+		}
+		done_in += idone;
+		out->len += (uint32_t)(odone * fb);
+		if (done_in == n_in && odone < room)
+			break;
+		if (unlikely(out->cap - out->len < fb)) {
+			/* Output full and more to come: move to a buffer twice the size. */
+			struct dp_buf *b = dp_exec_take_out(x, (uint64_t)out->cap * 2);
+
+			if (b == NULL) {
+				dp_buf_free(out);
+				return x->res->err.status;
+			}
+			memcpy(b->data, out->data, out->len);
+			b->len = out->len;
+			dp_buf_free(out);
+			out = b;
+		}
+	}
+	f.rate = rate;
+	dp_exec_commit_out(x, out, &f);
+	return DP_OK;
+}
+
+static int
+rs_process(const void *conf, struct dp_exec *x)
+{
+	const struct rs_conf *c = conf;
+	struct rs_state *st = x->state;
+
+	if (st->soxr == NULL) {
+		x->fmt.rate = c->rate;
+		return DP_OK;
+	}
+	return rs_run(st, x, x->buf->data, x->buf->len / st->frame_bytes, c->rate);
+}
+
+static int
+rs_flush(const void *conf, void *state, struct dp_exec *x)
+{
+	struct rs_state *st = state;
+	struct dp_buf *prev;
+	uint32_t prev_len;
+	int rc;
+
+	if (st->soxr == NULL)
+		return DP_OK;
+	/* The tail goes after this node's output for the last frame (x->buf). */
+	prev = x->buf;
+	prev_len = prev->len;
+	x->buf = dp_exec_take_out(x, 0);
+	if (x->buf == NULL) {
+		x->buf = prev;
+		return x->res->err.status;
+	}
+	x->buf->len = 0;
+	rc = rs_run(st, x, NULL, 0, ((const struct rs_conf *)conf)->rate);
+	if (rc != DP_OK) {
+		dp_buf_free(x->buf);
+		x->buf = prev;
+		return rc;
+	}
+	/* x->buf is the tail now; put it behind prev. */
+	if (prev_len != 0) {
+		struct dp_buf *tail = x->buf;
+		uint8_t *dst;
+
+		x->buf = prev;
+		dst = dp_exec_reserve(x, tail->len);
+		if (dst == NULL) {
+			dp_buf_free(tail);
+			return x->res->err.status;
+		}
+		memcpy(dst, tail->data, tail->len);
+		x->buf->len += tail->len;
+		dp_buf_free(tail);
+	} else {
+		dp_buf_free(prev);
+	}
+	return DP_OK;
+}
+
+static const struct dp_node_type rs_node = {
+    .name = "resample",
+    .summary = "Resample audio to `rate` Hz with libsoxr (streaming state per stream; "
+	       "s16le or f32le, same format out).",
+    .params = rs_params,
+    .n_params = 2,
+    .accepts = DP_ACCEPT_AUDIO,
+    .conf_size = sizeof(struct rs_conf),
+    .compile = rs_compile,
+    .infer = rs_infer,
+    .process = rs_process,
+    .state_size = sizeof(struct rs_state),
+    .init = rs_init,
+    .flush = rs_flush,
+    .reset = rs_reset,
+    .fini = rs_fini,
+};
+
+DP_NODE_REGISTER(rs_node)
