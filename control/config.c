@@ -53,6 +53,7 @@ static const struct field dataplane_fields[] = {
     {"sleep_max_us", F_U32, CFG(dp.worker.sleep_max_us), 10, 10000000},
     {"ring_size", F_POW2, CFG(dp.worker.ring_size), 64, 65536},
     {"max_in_flight", F_U32, CFG(dp.max_in_flight), 16, 1u << 20},
+    {"max_streams_per_worker", F_U32, CFG(dp.max_streams_per_worker), 1, 65536},
     {"eal_args", F_STRLIST, CFG(eal_args), 0, 0},
     {.name = NULL},
 };
@@ -65,6 +66,7 @@ static const struct field limits_fields[] = {
     {"shed_low_water_pct", F_U32, CFG(shed_low_water_pct), 0, 99},
     {"shed_busy_pct", F_U32, CFG(shed_busy_pct), 1, 101},
     {"shed_window_ms", F_U32, CFG(shed_window_ms), 0, 600000},
+    {"stream_window", F_U32, CFG(stream_window), 1, 256},
     {.name = NULL},
 };
 
@@ -95,6 +97,7 @@ cp_config_init(struct cp_config *c)
 	dp_dataplane_conf_default(&c->dp);
 	c->max_nodes = DP_NODES_DEFAULT_MAX;
 	c->max_concurrent_streams = 256;
+	c->stream_window = 8;
 	c->shutdown_grace_ms = 30000;
 	c->max_connections = 2048;
 	c->max_connection_idle_ms = 600000; /* 10 min */

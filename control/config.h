@@ -38,6 +38,7 @@ struct cp_config {
 	char **eal_args;
 	unsigned n_eal_args;
 	uint32_t max_concurrent_streams;
+	uint32_t stream_window; /**< limits.stream_window: ExecuteStream flow-control window */
 	uint32_t shutdown_grace_ms;
 	uint32_t max_connections;
 	uint32_t max_connection_idle_ms;

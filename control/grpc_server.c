@@ -12,6 +12,7 @@
 #include "control/grpc_server.h"
 
 #include "control/log.h"
+#include "control/rpc.h"
 
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
@@ -62,6 +63,7 @@ call_new(struct cp_server *srv, const struct cp_method *m)
 	c->close_tag.kind = CP_TAG_CLOSE;
 	c->close_tag.owner = c;
 	atomic_init(&c->cancelled_flag, false);
+	atomic_init(&c->initial_md_sent, false);
 	grpc_metadata_array_init(&c->md);
 	if (m == NULL)
 		grpc_call_details_init(&c->details);
@@ -98,7 +100,16 @@ live_free(struct cp_server *srv, struct cp_call *c)
 	if (c->live_next != NULL)
 		c->live_next->live_prev = c->live_prev;
 	srv->live_calls--;
+	if (c->stream != NULL)
+		cp_stream_call_gone(c->stream);
 	call_free(c);
+}
+
+void
+cp_call_release(struct cp_call *c)
+{
+	if (--c->refs == 0)
+		live_free(c->srv, c);
 }
 
 /* Arm one request_call slot for @m (NULL: generic). Returns 0 or -1. */
@@ -117,7 +128,8 @@ arm(struct cp_server *srv, const struct cp_method *m)
 	}
 	if (m != NULL)
 		e = grpc_server_request_registered_call(srv->server, m->handle, &c->call,
-							&c->deadline, &c->md, &c->payload, srv->cq,
+							&c->deadline, &c->md,
+							m->streaming ? NULL : &c->payload, srv->cq,
 							srv->cq, &c->new_tag);
 	else
 		e = grpc_server_request_call(srv->server, &c->call, &c->details, &c->md, srv->cq,
@@ -140,8 +152,11 @@ send_final(struct cp_call *c, grpc_status_code status)
 	grpc_call_error e;
 
 	memset(ops, 0, sizeof(ops));
-	op->op = GRPC_OP_SEND_INITIAL_METADATA;
-	op++;
+	/* Acquire: pairs with the release store by the thread that sent it with a message. */
+	if (!atomic_load_explicit(&c->initial_md_sent, memory_order_acquire)) {
+		op->op = GRPC_OP_SEND_INITIAL_METADATA;
+		op++;
+	}
 	if (c->send != NULL) {
 		op->op = GRPC_OP_SEND_MESSAGE;
 		op->data.send_message.send_message = c->send;
@@ -184,6 +199,26 @@ cp_call_reply(struct cp_call *c, grpc_status_code status, const ProtobufCMessage
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 		c->status_details = grpc_slice_from_copied_string(msg);
+		c->status_details_set = 1;
+	}
+	send_final(c, status);
+}
+
+void
+cp_call_finish(struct cp_call *c, grpc_status_code status, grpc_slice *msg, const char *fmt, ...)
+{
+	if (msg != NULL) {
+		c->send = grpc_raw_byte_buffer_create(msg, 1);
+		grpc_slice_unref(*msg);
+	}
+	if (fmt != NULL && status != GRPC_STATUS_OK) {
+		char text[512];
+		va_list ap;
+
+		va_start(ap, fmt);
+		vsnprintf(text, sizeof(text), fmt, ap);
+		va_end(ap);
+		c->status_details = grpc_slice_from_copied_string(text);
 		c->status_details_set = 1;
 	}
 	send_final(c, status);
@@ -331,6 +366,7 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 	srv->conf.listen = srv->listen;
 	srv->dp = dp;
 	cp_shed_init(&srv->shed, &conf->shed);
+	srv->stream_window = conf->stream_window ? conf->stream_window : 8;
 	srv->shutdown_tag.kind = CP_TAG_SHUTDOWN;
 	srv->shutdown_tag.owner = srv;
 	atomic_init(&srv->serving, false);
@@ -366,7 +402,9 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 	for (size_t s = 0; s < sizeof(g_services) / sizeof(g_services[0]); s++) {
 		for (struct cp_method *m = g_services[s]; m->path != NULL; m++) {
 			m->handle = grpc_server_register_method(
-			    srv->server, m->path, NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
+			    srv->server, m->path, NULL,
+			    m->streaming ? GRPC_SRM_PAYLOAD_NONE
+					 : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER,
 			    0);
 			if (m->handle == NULL) {
 				cp_log(CP_LOG_ERROR, "cannot register method",
@@ -489,9 +527,16 @@ cp_server_run(struct cp_server *srv)
 			dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 					  gpr_time_from_millis(100, GPR_TIMESPAN));
 		}
+		/* Streams waiting for dataplane capacity are retried every millisecond. */
+		if (srv->blocked != NULL)
+			dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+					  gpr_time_from_millis(1, GPR_TIMESPAN));
 		ev = grpc_completion_queue_next(srv->cq, dl, NULL);
-		if (ev.type == GRPC_QUEUE_TIMEOUT)
+		if (ev.type == GRPC_QUEUE_TIMEOUT) {
+			if (srv->blocked != NULL)
+				cp_stream_retry_blocked(srv);
 			continue;
+		}
 		if (ev.type == GRPC_QUEUE_SHUTDOWN)
 			break;
 		struct cp_tag *tag = ev.tag;
@@ -507,6 +552,8 @@ cp_server_run(struct cp_server *srv)
 			if (c->cancelled)
 				atomic_store_explicit(&c->cancelled_flag, true,
 						      memory_order_release);
+			if (c->stream != NULL)
+				cp_stream_on_close(c->stream, c->cancelled);
 			if (--c->refs == 0)
 				live_free(srv, c);
 			break;
@@ -518,10 +565,18 @@ cp_server_run(struct cp_server *srv)
 				live_free(srv, c);
 			break;
 		}
+		case CP_TAG_STREAM_RECV:
+			cp_stream_on_recv(tag->owner, ev.success);
+			break;
+		case CP_TAG_STREAM_SEND:
+			cp_stream_on_send(tag->owner, ev.success);
+			break;
 		case CP_TAG_SHUTDOWN:
 			srv->shutdown_done = true;
 			break;
 		}
+		if (srv->blocked != NULL)
+			cp_stream_retry_blocked(srv);
 	}
 }
 

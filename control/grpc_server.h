@@ -37,6 +37,8 @@ enum cp_tag_kind {
 	CP_TAG_DONE = 2,
 	CP_TAG_SHUTDOWN = 3,
 	CP_TAG_CLOSE = 4, /**< RECV_CLOSE_ON_SERVER: the call ended (or was cancelled) */
+	CP_TAG_STREAM_RECV = 5, /**< ExecuteStream: a RECV_MESSAGE completed (owner: cp_stream) */
+	CP_TAG_STREAM_SEND = 6, /**< ExecuteStream: a SEND_MESSAGE completed (owner: cp_stream) */
 };
 
 /** A completion queue tag: the address of one of these inside its owner. */
@@ -50,8 +52,11 @@ struct cp_method {
 	const char *path; /**< "/corepipe.v1.Pipeline/Execute" */
 	cp_handler_fn handler;
 	unsigned prealloc; /**< request_call slots kept armed */
+	bool streaming;	   /**< client-streaming: the handler reads messages itself */
 	void *handle;	   /**< from grpc_server_register_method */
 };
+
+struct cp_stream;
 
 struct cp_call {
 	struct cp_tag new_tag;
@@ -77,6 +82,10 @@ struct cp_call {
 	grpc_metadata trailer; /**< grpc-retry-pushback-ms, when set */
 	int trailer_set;
 	uint64_t start_ns;
+	/* Set (release) once initial metadata went out with a streamed message, so the final
+	 * batch does not send it again; read by whichever thread sends the final batch. */
+	atomic_bool initial_md_sent;
+	struct cp_stream *stream; /**< ExecuteStream state; the CQ thread unlinks it at free */
 };
 
 /** Server settings. */
@@ -92,6 +101,7 @@ struct cp_server_conf {
 	uint32_t max_connections;   /**< TCP connections at once (listener.h) */
 	uint32_t max_connection_idle_ms; /**< close connections idle this long (0: never) */
 	uint32_t max_connection_age_ms;	 /**< recycle connections this old (0: never) */
+	uint32_t stream_window; /**< frames in flight + responses queued per stream (flow control) */
 };
 
 /** Why a request was refused before it reached a worker (GetStats "rejected"). */
@@ -101,6 +111,7 @@ enum cp_reject {
 	CP_REJECT_TOO_LARGE,	      /**< payload larger than the largest buffer class */
 	CP_REJECT_RING_FULL,	      /**< every worker's queue full */
 	CP_REJECT_SHEDDING,	      /**< every worker shedding load */
+	CP_REJECT_STREAMS,	      /**< every worker's stream slots in use */
 	CP_REJECT_MAX,
 };
 
@@ -129,6 +140,9 @@ struct cp_server {
 	long drain_live_at_start;
 	uint64_t drain_answered_at_start;
 	long drain_cancelled;
+	struct cp_stream *blocked; /**< streams waiting for dataplane capacity; CQ thread */
+	uint64_t streams_open;	   /**< ExecuteStream calls bound to a worker; atomic */
+	uint32_t stream_window;	   /**< responses queued or in flight per stream */
 };
 
 /**
@@ -178,6 +192,20 @@ void cp_call_reply_exhausted(struct cp_call *c, uint32_t pushback_ms, const char
  * Context: CQ thread.
  */
 uint32_t cp_server_pushback_ms(const struct cp_server *srv);
+
+/**
+ * End a call with @p status after streamed messages: optional last message @p msg (consumed;
+ * 0-length slice for none) and, for errors, a message made from @p fmt.
+ * Context: any thread; once per call.
+ */
+void cp_call_finish(struct cp_call *c, grpc_status_code status, grpc_slice *msg,
+		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/**
+ * Drop a reference a handler took on the call (c->refs++ for a batch of its own); the last
+ * frees the call. Context: CQ thread.
+ */
+void cp_call_release(struct cp_call *c);
 
 /** Answer OK with an already serialised message (consumes @p msg). */
 void cp_call_reply_slice(struct cp_call *c, grpc_slice msg);

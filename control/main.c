@@ -287,6 +287,8 @@ main(int argc, char **argv)
 		goto out_eal;
 	}
 
+	/* Default bound of expanding nodes (zstd_decompress max_bytes); set before any compile. */
+	dp_node_max_message_bytes = cfg.max_message_bytes;
 	dp = dp_dataplane_create(&cfg.dp);
 	if (dp == NULL) {
 		cp_log(CP_LOG_ERROR, "dataplane init failed", CP_LF_STR("error", strerror(errno)));
@@ -311,6 +313,7 @@ main(int argc, char **argv)
 	sconf.default_timeout_ms = cfg.default_timeout_ms;
 	sconf.max_timeout_ms = cfg.max_timeout_ms;
 	sconf.max_concurrent_streams = cfg.max_concurrent_streams;
+	sconf.stream_window = cfg.stream_window;
 	sconf.shutdown_grace_ms = cfg.shutdown_grace_ms;
 	sconf.max_connections = cfg.max_connections;
 	sconf.max_connection_idle_ms = cfg.max_connection_idle_ms;

@@ -23,7 +23,12 @@ answer_burst(struct cp_responder *r)
 	unsigned n = dp_dataplane_poll(r->dp, reqs, RESPONDER_BURST);
 
 	for (unsigned i = 0; i < n; i++)
-		cp_execute_complete(r->srv, reqs[i]); /* frees the descriptor */
+		/* A stream frame points at a slot it does not own (a stateful unary request
+		 * owns its slot); each completion frees the descriptor. */
+		if (reqs[i]->stream != NULL && !reqs[i]->owns_stream)
+			cp_stream_complete(r->srv, reqs[i]);
+		else
+			cp_execute_complete(r->srv, reqs[i]);
 	__atomic_store_n(&r->answered, r->answered + n, __ATOMIC_RELAXED);
 	return n;
 }

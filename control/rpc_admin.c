@@ -261,6 +261,7 @@ static const char *const g_reject_names[CP_REJECT_MAX] = {
     [CP_REJECT_POOL_EMPTY] = "pool_empty",
     [CP_REJECT_TOO_LARGE] = "too_large",
     [CP_REJECT_RING_FULL] = "ring_full",
+    [CP_REJECT_STREAMS] = "stream_slots",
     [CP_REJECT_SHEDDING] = "shedding",
 };
 
@@ -275,8 +276,9 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	Corepipe__V1__WorkerStats ws[DP_WORKERS_MAX], *wsp[DP_WORKERS_MAX];
 	code_entry codes[DP_WORKERS_MAX][DP_STATUS_MAX], *codep[DP_WORKERS_MAX][DP_STATUS_MAX];
 	reject_entry rej[CP_REJECT_MAX + 2], *rejp[CP_REJECT_MAX + 2];
-	Corepipe__V1__PoolStats ps[DP_POOL_MAX_CLASSES + 1], *psp[DP_POOL_MAX_CLASSES + 1];
-	char pnames[DP_POOL_MAX_CLASSES][32];
+	Corepipe__V1__PoolStats ps[DP_POOL_MAX_CLASSES + 1 + DP_WORKERS_MAX];
+	Corepipe__V1__PoolStats *psp[DP_POOL_MAX_CLASSES + 1 + DP_WORKERS_MAX];
+	char pnames[DP_POOL_MAX_CLASSES + DP_WORKERS_MAX][32];
 	uint64_t deadline = 0, cancelled = 0, in_flight = 0;
 	ProtobufCMessage *rq;
 	unsigned np = 0;
@@ -302,6 +304,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 		ws[i].requests = s.requests;
 		ws[i].sleeps = s.sleeps;
 		ws[i].shedding = srv->shed.w[i].active;
+		ws[i].streams_open = dp_stream_count(dp, i);
 		for (unsigned k = 0; k < DP_STATUS_MAX; k++) {
 			if (s.by_status[k] == 0)
 				continue;
@@ -351,11 +354,21 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	ps[np].in_use = rte_mempool_in_use_count(dp->req_pool);
 	psp[np] = &ps[np];
 	np++;
+	for (unsigned i = 0; i < dp->n_workers; i++, np++) {
+		corepipe__v1__pool_stats__init(&ps[np]);
+		snprintf(pnames[DP_POOL_MAX_CLASSES + i], 32, "stream_slots_w%u", i);
+		ps[np].name = pnames[DP_POOL_MAX_CLASSES + i];
+		ps[np].buffer_bytes = sizeof(struct dp_stream);
+		ps[np].capacity = dp->stream_pool[i]->size;
+		ps[np].in_use = dp_stream_count(dp, i);
+		psp[np] = &ps[np];
+	}
 	st.n_pools = np;
 	st.pools = psp;
 	st.in_flight = in_flight;
 	st.answered = __atomic_load_n(&srv->answered, __ATOMIC_RELAXED);
 	st.streams = (uint64_t)srv->live_calls; /* includes this GetStats call */
+	st.pipeline_streams = __atomic_load_n(&srv->streams_open, __ATOMIC_RELAXED);
 	if (srv->own_listener) {
 		long conns = cp_listener_count_established(srv->listener.port);
 

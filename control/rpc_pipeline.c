@@ -24,18 +24,17 @@ to_grpc(int st)
 	return (grpc_status_code)st;
 }
 
-/* Decode the payload into fmt/data. Returns 0, or replies and returns -1. */
-static int
-decode_input(struct cp_call *c, const Corepipe__V1__Payload *in, struct dp_format *fmt,
-	     const uint8_t **data, size_t *len)
+int
+cp_decode_payload(const Corepipe__V1__Payload *in, struct dp_format *fmt, const uint8_t **data,
+		  size_t *len, char *msg, size_t msg_size)
 {
+	const Corepipe__V1__AudioBuffer *a;
 	struct dp_err err;
 
 	memset(fmt, 0, sizeof(*fmt));
 	if (in == NULL || in->kind_case == COREPIPE__V1__PAYLOAD__KIND__NOT_SET) {
-		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-			      "input: missing payload (set data or audio)");
-		return -1;
+		snprintf(msg, msg_size, "missing payload (set data or audio)");
+		return -EINVAL;
 	}
 	if (in->kind_case == COREPIPE__V1__PAYLOAD__KIND_DATA) {
 		fmt->kind = DP_KIND_BYTES;
@@ -43,12 +42,10 @@ decode_input(struct cp_call *c, const Corepipe__V1__Payload *in, struct dp_forma
 		*len = in->data.len;
 		return 0;
 	}
-	const Corepipe__V1__AudioBuffer *a = in->audio;
-
+	a = in->audio;
 	if (a->channels > UINT16_MAX) {
-		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-			      "audio: channels %u out of range (1..65535)", a->channels);
-		return -1;
+		snprintf(msg, msg_size, "audio: channels %u out of range (1..65535)", a->channels);
+		return -EINVAL;
 	}
 	fmt->kind = DP_KIND_AUDIO;
 	fmt->fmt = (uint8_t)(a->format <= 0xff ? a->format : 0xff);
@@ -57,8 +54,8 @@ decode_input(struct cp_call *c, const Corepipe__V1__Payload *in, struct dp_forma
 	*data = a->samples.data;
 	*len = a->samples.len;
 	if (dp_format_check(fmt, *len, &err) != DP_OK) {
-		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "input %s", err.msg);
-		return -1;
+		snprintf(msg, msg_size, "%s", err.msg);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -89,8 +86,10 @@ static void
 execute(struct cp_server *srv, struct cp_call *c)
 {
 	Corepipe__V1__ExecuteRequest *rq;
-	struct dp_pipeline *inl = NULL;
+	struct dp_pipeline *pl = NULL;
+	struct dp_stream *slot = NULL;
 	struct dp_format fmt;
+	char msg[DP_ERR_MAX + 64];
 	const uint8_t *data = NULL;
 	size_t len = 0;
 	struct dp_req *req;
@@ -101,14 +100,24 @@ execute(struct cp_server *srv, struct cp_call *c)
 	    c, &corepipe__v1__execute_request__descriptor);
 	if (rq == NULL)
 		return;
-	if (decode_input(c, rq->input, &fmt, &data, &len) != 0)
+	if (cp_decode_payload(rq->input, &fmt, &data, &len, msg, sizeof(msg)) != 0) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "input: %s", msg);
 		goto out;
+	}
 
 	switch (rq->pipeline_case) {
 	case COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME:
 		if (!dp_pipeline_name_valid(rq->name)) {
 			cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
 				      "pipeline name '%.64s' is not valid ([A-Za-z0-9_.-]{1,63})",
+				      rq->name);
+			goto out;
+		}
+		/* A reference to the version current now: a replace while the request waits
+		 * does not affect it, and a stateful pipeline's slot matches its layout. */
+		pl = dp_registry_get(srv->dp->reg, rq->name);
+		if (pl == NULL) {
+			cp_call_reply(c, GRPC_STATUS_NOT_FOUND, NULL, "pipeline '%s' not found",
 				      rq->name);
 			goto out;
 		}
@@ -121,9 +130,9 @@ execute(struct cp_server *srv, struct cp_call *c)
 			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
 			goto out;
 		}
-		inl = dp_pipeline_compile(&view, srv->conf.max_nodes, &err);
+		pl = dp_pipeline_compile(&view, srv->conf.max_nodes, &err);
 		cp_spec_view_free(&view);
-		if (inl == NULL) {
+		if (pl == NULL) {
 			cp_call_reply(c, to_grpc(err.status), NULL, "inline pipeline: %s", err.msg);
 			goto out;
 		}
@@ -143,8 +152,24 @@ execute(struct cp_server *srv, struct cp_call *c)
 					"high-water mark (%u%%) or busy (%u%%) for %u ms",
 					srv->conf.shed.high_pct, srv->conf.shed.busy_pct,
 					srv->conf.shed.window_ms);
-		dp_pipeline_unref(inl);
 		goto out;
+	}
+	if (pl->state_size != 0) {
+		/* Stateful (resample, vad): a slot on the chosen worker for this request. */
+		struct dp_err err;
+
+		rc = dp_stream_open(srv->dp, pl, -1, allowed, &slot);
+		if (rc != 0) {
+			srv->rejected[CP_REJECT_STREAMS]++;
+			cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
+						"every worker has all its %u stream slots in use",
+						srv->dp->conf.max_streams_per_worker);
+			goto out;
+		}
+		if (dp_stream_init(slot, &fmt, &err) != 0) {
+			cp_call_reply(c, to_grpc(err.status), NULL, "%s", err.msg);
+			goto out;
+		}
 	}
 	rc = dp_req_alloc(srv->dp, (uint32_t)len, &req);
 	if (rc != 0) {
@@ -163,7 +188,6 @@ execute(struct cp_server *srv, struct cp_call *c)
 		else
 			cp_call_reply_exhausted(c, pb, "buffer pool empty for a %zu-byte payload",
 						len);
-		dp_pipeline_unref(inl);
 		goto out;
 	}
 	if (len != 0) /* data may be NULL for an empty payload */
@@ -171,15 +195,20 @@ execute(struct cp_server *srv, struct cp_call *c)
 	req->fmt = fmt;
 	req->cookie = c;
 	req->cancelled = &c->cancelled_flag;
-	req->pipeline = inl; /* the descriptor owns the inline pipeline's reference now */
-	if (inl == NULL) {
-		size_t nl = strlen(rq->name);
-
-		memcpy(req->name, rq->name, nl + 1);
-		req->hash = dp_name_hash(req->name, nl);
-	}
+	req->pipeline = pl; /* the descriptor owns the pipeline reference now */
+	pl = NULL;
+	if (rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME)
+		snprintf(req->name, sizeof(req->name), "%s", rq->name);
 	req->deadline_tsc = dp_dataplane_deadline_tsc(srv->dp, timeout_ns(srv, c));
-	rc = dp_dataplane_submit_mask(srv->dp, req, allowed);
+	if (slot != NULL) {
+		req->stream = slot; /* the descriptor owns the slot now */
+		req->owns_stream = 1;
+		req->run_flags = DP_RUN_FRAME | DP_RUN_FLUSH;
+		slot = NULL;
+		rc = dp_dataplane_submit_to(srv->dp, req, req->stream->worker);
+	} else {
+		rc = dp_dataplane_submit_mask(srv->dp, req, allowed);
+	}
 	if (rc != 0) {
 		srv->rejected[CP_REJECT_RING_FULL]++;
 		dp_req_free(srv->dp, req);
@@ -188,10 +217,33 @@ execute(struct cp_server *srv, struct cp_call *c)
 					srv->dp->conf.worker.ring_size);
 	}
 out:
+	dp_stream_close(slot);
+	dp_pipeline_unref(pl);
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
 }
 
 /* ==== Completion (responder thread) ========================================================= */
+
+void
+cp_output_view(const struct dp_req *req, Corepipe__V1__Payload *out,
+	       Corepipe__V1__AudioBuffer *audio)
+{
+	corepipe__v1__payload__init(out);
+	corepipe__v1__audio_buffer__init(audio);
+	if (req->fmt.kind == DP_KIND_AUDIO) {
+		audio->format = (Corepipe__V1__SampleFormat)req->fmt.fmt;
+		audio->sample_rate = req->fmt.rate;
+		audio->channels = req->fmt.channels;
+		audio->samples.data = req->buf->data;
+		audio->samples.len = req->buf->len;
+		out->kind_case = COREPIPE__V1__PAYLOAD__KIND_AUDIO;
+		out->audio = audio;
+	} else {
+		out->kind_case = COREPIPE__V1__PAYLOAD__KIND_DATA;
+		out->data.data = req->buf->data;
+		out->data.len = req->buf->len;
+	}
+}
 
 void
 cp_execute_complete(struct cp_server *srv, struct dp_req *req)
@@ -216,7 +268,7 @@ cp_execute_complete(struct cp_server *srv, struct dp_req *req)
 	 */
 	if (req->status != DP_OK) {
 		/* Name the pipeline when a node of a registered one failed. */
-		if (req->pipeline == NULL && req->status != DP_NOT_FOUND &&
+		if (req->name[0] != '\0' && req->status != DP_NOT_FOUND &&
 		    req->status != DP_DEADLINE_EXCEEDED && req->status != DP_CANCELLED)
 			snprintf(msg, sizeof(msg), "pipeline '%s': %s", req->name,
 				 req->res.err.msg);
@@ -227,21 +279,7 @@ cp_execute_complete(struct cp_server *srv, struct dp_req *req)
 		return;
 	}
 	corepipe__v1__execute_response__init(&resp);
-	corepipe__v1__payload__init(&out);
-	corepipe__v1__audio_buffer__init(&audio);
-	if (req->fmt.kind == DP_KIND_AUDIO) {
-		audio.format = (Corepipe__V1__SampleFormat)req->fmt.fmt;
-		audio.sample_rate = req->fmt.rate;
-		audio.channels = req->fmt.channels;
-		audio.samples.data = req->buf->data;
-		audio.samples.len = req->buf->len;
-		out.kind_case = COREPIPE__V1__PAYLOAD__KIND_AUDIO;
-		out.audio = &audio;
-	} else {
-		out.kind_case = COREPIPE__V1__PAYLOAD__KIND_DATA;
-		out.data.data = req->buf->data;
-		out.data.len = req->buf->len;
-	}
+	cp_output_view(req, &out, &audio);
 	resp.output = &out;
 	for (unsigned i = 0; i < req->res.n_annot; i++) {
 		corepipe__v1__execute_response__annotations_entry__init(&ents[i]);
@@ -262,5 +300,9 @@ cp_execute_complete(struct cp_server *srv, struct dp_req *req)
 
 struct cp_method cp_pipeline_methods[] = {
     {.path = "/corepipe.v1.Pipeline/Execute", .handler = execute, .prealloc = 256},
+    {.path = "/corepipe.v1.Pipeline/ExecuteStream",
+     .handler = cp_execute_stream,
+     .prealloc = 32,
+     .streaming = true},
     {.path = NULL},
 };

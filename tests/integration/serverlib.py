@@ -121,6 +121,10 @@ class Stubs:
                             pb.DeletePipelineResponse)
         self.health = unary(ch, "/grpc.health.v1.Health/Check", hpb.HealthCheckRequest,
                             hpb.HealthCheckResponse)
+        self.stats = unary(ch, "/corepipe.v1.Admin/GetStats", pb.GetStatsRequest, pb.Stats)
+        self.stream = ch.stream_stream("/corepipe.v1.Pipeline/ExecuteStream",
+                                       request_serializer=pb.StreamRequest.SerializeToString,
+                                       response_deserializer=pb.StreamResponse.FromString)
 
 
 def spec(name, *nodes):

@@ -1,0 +1,641 @@
+/*
+ * corepipe.v1.Pipeline/ExecuteStream: bidirectional streaming with per-stream state.
+ *
+ * Threads and ownership:
+ *   - The CQ thread receives messages (one RECV_MESSAGE outstanding at a time), opens the
+ *     stream (pipeline reference + a slot on the least-loaded worker, dataplane/stream.h),
+ *     initialises node state at the first frame and submits each frame to the stream's worker
+ *     (it is the only submitter, as for Execute).
+ *   - The worker runs the frame with the stream's state; frames of one stream run in order
+ *     because they go through one SP/SC ring to one worker.
+ *   - The responder thread packs each completed frame into a StreamResponse and queues it;
+ *     whichever thread finds no send outstanding starts the next one (one SEND_MESSAGE at a
+ *     time per call, as gRPC requires). The per-stream mutex orders the two threads; it is a
+ *     control-plane lock, never taken by a worker.
+ *
+ * Flow control: at most `window` frames are in flight or queued for sending per stream; when
+ * the window is full the CQ thread stops posting RECV_MESSAGE, so a client that does not read
+ * its responses is held back by HTTP/2 flow control instead of being buffered. When the
+ * dataplane is out of capacity (in-flight limit, pool, ring), the frame waits on the server's
+ * blocked list and is retried every millisecond: streams are never shed.
+ *
+ * Errors: the first error (bad frame, format change, node failure, cancel) ends the stream.
+ * Responses of frames before the failing one are still sent, then the status. A cancelled or
+ * disconnected client frees everything at once: queued responses are dropped, frames still
+ * queued on the worker are skipped (cancelled flag), and the slot returns to its pool when the
+ * last descriptor comes back.
+ *
+ * Life of a struct cp_stream: refs = 1 for the call + 1 per descriptor in flight + 1 per send
+ * batch outstanding. The call's reference is dropped when the call is freed (CQ thread,
+ * cp_stream_call_gone); the last reference closes the slot and frees the stream, on whichever
+ * control thread drops it.
+ */
+#include "control/grpc_server.h"
+#include "control/log.h"
+#include "control/pbconv.h"
+#include "control/rpc.h"
+#include "corepipe/v1/corepipe.pb-c.h"
+
+#include <errno.h>
+#include <grpc/byte_buffer_reader.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WINDOW_MAX 256
+
+struct q_entry {
+	grpc_slice msg;
+	bool final; /* the flush response: sent together with status OK */
+};
+
+struct cp_stream {
+	struct cp_tag recv_tag, send_tag;
+	struct cp_server *srv;
+	atomic_int refs;
+	struct dp_stream *slot; /* NULL until open */
+
+	/* CQ thread only. */
+	grpc_byte_buffer *recv_buf;
+	struct dp_req *pending;	      /* a frame that waits for ring space */
+	grpc_byte_buffer *pending_bb; /* or a message that waits for a descriptor */
+	struct cp_stream *blocked_next;
+	bool blocked;
+	bool opened, format_set, half_closed;
+	uint64_t next_seq;
+
+	/* Under lock: shared by the CQ thread and the responder. */
+	pthread_mutex_t lock;
+	struct cp_call *c; /* NULL once the call is freed */
+	grpc_byte_buffer *send_buf;
+	struct q_entry q[WINDOW_MAX];
+	unsigned q_head, q_len;
+	bool sending, recv_posted, final_sent;
+	uint64_t submitted, completed, acked;
+	bool err_set;
+	int err_status;
+	uint64_t err_seq;
+	char err_msg[DP_ERR_MAX + 64];
+	bool counted; /* in srv->streams_open */
+};
+
+static void
+stream_unref(struct cp_stream *st)
+{
+	/* Acq_rel: every user's accesses happen before the free. */
+	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	if (st->slot != NULL)
+		dp_stream_close(st->slot);
+	if (st->counted)
+		__atomic_fetch_sub(&st->srv->streams_open, 1, __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < st->q_len; i++)
+		grpc_slice_unref(st->q[(st->q_head + i) % WINDOW_MAX].msg);
+	if (st->recv_buf != NULL)
+		grpc_byte_buffer_destroy(st->recv_buf);
+	if (st->pending_bb != NULL)
+		grpc_byte_buffer_destroy(st->pending_bb);
+	if (st->send_buf != NULL)
+		grpc_byte_buffer_destroy(st->send_buf);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+/* Record the first error; frames from @p seq on are not answered. Under lock. */
+static void
+set_error(struct cp_stream *st, int status, uint64_t seq, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+set_error(struct cp_stream *st, int status, uint64_t seq, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (st->err_set)
+		return;
+	st->err_set = true;
+	st->err_status = status;
+	st->err_seq = seq;
+	va_start(ap, fmt);
+	vsnprintf(st->err_msg, sizeof(st->err_msg), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Start whatever send is due: the next queued response, or the final status once nothing is
+ * left to answer. Under lock; any control thread.
+ */
+static void
+pump(struct cp_stream *st)
+{
+	struct cp_call *c = st->c;
+
+	if (st->final_sent || st->sending || c == NULL)
+		return;
+	if (st->q_len > 0) {
+		struct q_entry *e = &st->q[st->q_head];
+		grpc_op ops[2];
+		unsigned n = 0;
+
+		st->q_head = (st->q_head + 1) % WINDOW_MAX;
+		st->q_len--;
+		if (e->final) {
+			st->final_sent = true;
+			cp_call_finish(c, GRPC_STATUS_OK, &e->msg, NULL);
+			return;
+		}
+		memset(ops, 0, sizeof(ops));
+		if (!atomic_load_explicit(&c->initial_md_sent, memory_order_relaxed)) {
+			ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+			/* Release: pairs with the acquire in send_final (grpc_server.c). */
+			atomic_store_explicit(&c->initial_md_sent, true, memory_order_release);
+		}
+		st->send_buf = grpc_raw_byte_buffer_create(&e->msg, 1);
+		grpc_slice_unref(e->msg);
+		ops[n].op = GRPC_OP_SEND_MESSAGE;
+		ops[n++].data.send_message.send_message = st->send_buf;
+		st->sending = true;
+		atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
+		if (grpc_call_start_batch(c->call, ops, n, &st->send_tag, NULL) != GRPC_CALL_OK) {
+			st->sending = false;
+			atomic_fetch_sub_explicit(&st->refs, 1, memory_order_relaxed);
+			set_error(st, DP_INTERNAL, 0, "cannot send a response");
+		}
+		return;
+	}
+	/* Nothing queued: end with the error once every submitted frame came back. */
+	if (st->err_set && st->completed == st->submitted) {
+		st->final_sent = true;
+		cp_call_finish(c, (grpc_status_code)st->err_status, NULL, "%s", st->err_msg);
+	}
+}
+
+/* Post the next RECV_MESSAGE if the window allows. Under lock; CQ thread. */
+static void
+post_recv(struct cp_stream *st)
+{
+	struct cp_call *c = st->c;
+	grpc_op op;
+
+	if (st->recv_posted || st->half_closed || st->err_set || st->final_sent || c == NULL ||
+	    st->blocked || st->submitted - st->acked >= st->srv->stream_window)
+		return;
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &st->recv_buf;
+	st->recv_posted = true;
+	c->refs++; /* the call stays alive until this batch completes (CQ thread) */
+	if (grpc_call_start_batch(c->call, &op, 1, &st->recv_tag, NULL) != GRPC_CALL_OK) {
+		st->recv_posted = false;
+		c->refs--;
+		set_error(st, DP_INTERNAL, st->next_seq, "cannot receive");
+	}
+}
+
+static void
+block(struct cp_stream *st)
+{
+	if (st->blocked)
+		return;
+	st->blocked = true;
+	st->blocked_next = st->srv->blocked;
+	st->srv->blocked = st;
+}
+
+/* ---- Messages (CQ thread) ------------------------------------------------------------------ */
+
+static int
+open_stream(struct cp_stream *st, const Corepipe__V1__StreamOpen *o)
+{
+	struct cp_server *srv = st->srv;
+	struct dp_pipeline *p = NULL;
+	struct dp_err err;
+
+	switch (o->pipeline_case) {
+	case COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME:
+		if (!dp_pipeline_name_valid(o->name)) {
+			set_error(st, DP_INVALID_ARGUMENT, 0,
+				  "open: pipeline name '%.64s' is not valid ([A-Za-z0-9_.-]{1,63})",
+				  o->name);
+			return -1;
+		}
+		p = dp_registry_get(srv->dp->reg, o->name);
+		if (p == NULL) {
+			set_error(st, DP_NOT_FOUND, 0, "open: pipeline '%s' not found", o->name);
+			return -1;
+		}
+		break;
+	case COREPIPE__V1__STREAM_OPEN__PIPELINE_INLINE: {
+		struct dp_spec view;
+
+		if (cp_spec_view(o->inline_, &view) != 0) {
+			set_error(st, DP_RESOURCE_EXHAUSTED, 0, "open: out of memory");
+			return -1;
+		}
+		p = dp_pipeline_compile(&view, srv->conf.max_nodes, &err);
+		cp_spec_view_free(&view);
+		if (p == NULL) {
+			set_error(st, err.status, 0, "open: inline pipeline: %s", err.msg);
+			return -1;
+		}
+		break;
+	}
+	default:
+		set_error(st, DP_INVALID_ARGUMENT, 0, "open: set either name or inline");
+		return -1;
+	}
+	/* Streams are never shed: any worker with a free slot will do. */
+	if (dp_stream_open(srv->dp, p, -1, UINT64_MAX, &st->slot) != 0) {
+		dp_pipeline_unref(p);
+		srv->rejected[CP_REJECT_STREAMS]++;
+		set_error(st, DP_RESOURCE_EXHAUSTED, 0,
+			  "too many open streams: every worker has its %u stream slots in use "
+			  "(dataplane.max_streams_per_worker)",
+			  srv->dp->conf.max_streams_per_worker);
+		return -1;
+	}
+	dp_pipeline_unref(p); /* the slot holds its own reference */
+	__atomic_fetch_add(&srv->streams_open, 1, __ATOMIC_RELAXED);
+	st->counted = true;
+	st->opened = true;
+	return 0;
+}
+
+static bool
+same_format(const struct dp_format *a, const struct dp_format *b)
+{
+	return a->kind == b->kind && a->fmt == b->fmt && a->rate == b->rate &&
+	       a->channels == b->channels;
+}
+
+static const char *
+format_text(const struct dp_format *f, char *buf, size_t n)
+{
+	if (f->kind == DP_KIND_BYTES)
+		snprintf(buf, n, "bytes");
+	else
+		snprintf(buf, n, "audio %s %u Hz %u ch", dp_fmt_name(f->fmt), f->rate, f->channels);
+	return buf;
+}
+
+/*
+ * Submit a frame (or the flush when @p frame is NULL). @return 0, -EAGAIN when the
+ * dataplane has no capacity now (retry later), or -1 after set_error.
+ */
+static int
+submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
+{
+	struct cp_server *srv = st->srv;
+	struct dp_format fmt = st->slot->in;
+	const uint8_t *data = NULL;
+	size_t len = 0;
+	struct dp_req *req;
+	char msg[DP_ERR_MAX + 64], a[64], b[64];
+	int rc;
+
+	if (frame != NULL) {
+		if (cp_decode_payload(frame, &fmt, &data, &len, msg, sizeof(msg)) != 0) {
+			set_error(st, DP_INVALID_ARGUMENT, st->next_seq, "frame %llu: %s",
+				  (unsigned long long)st->next_seq, msg);
+			return -1;
+		}
+		if (!st->format_set) {
+			struct dp_err err;
+
+			if (dp_stream_init(st->slot, &fmt, &err) != 0) {
+				set_error(st, err.status, st->next_seq, "frame %llu: %s",
+					  (unsigned long long)st->next_seq, err.msg);
+				return -1;
+			}
+			st->format_set = true;
+		} else if (!same_format(&fmt, &st->slot->in)) {
+			set_error(st, DP_INVALID_ARGUMENT, st->next_seq,
+				  "frame %llu: format (%s) differs from the stream's first frame "
+				  "(%s)",
+				  (unsigned long long)st->next_seq, format_text(&fmt, a, sizeof(a)),
+				  format_text(&st->slot->in, b, sizeof(b)));
+			return -1;
+		}
+	}
+	rc = dp_req_alloc(srv->dp, (uint32_t)len, &req);
+	if (rc == -E2BIG) {
+		set_error(st, DP_RESOURCE_EXHAUSTED, st->next_seq,
+			  "frame %llu: %zu bytes exceed the largest buffer (%u bytes)",
+			  (unsigned long long)st->next_seq, len, dp_pools_max_size(srv->dp->pools));
+		return -1;
+	}
+	if (rc != 0)
+		return -EAGAIN;
+	if (len != 0)
+		memcpy(req->buf->data, data, len);
+	req->fmt = fmt;
+	req->cookie = st;
+	req->cancelled = &st->c->cancelled_flag;
+	req->stream = st->slot;
+	req->seq = st->next_seq++;
+	req->run_flags = frame != NULL ? DP_RUN_FRAME : DP_RUN_FLUSH;
+	st->pending = req;
+	return 0;
+}
+
+/* Hand the prepared descriptor to the worker. @return 0 or -EAGAIN. Under lock. */
+static int
+push_pending(struct cp_stream *st)
+{
+	struct dp_req *req = st->pending;
+
+	/* The descriptor's reference, taken before the worker can complete it. */
+	atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
+	if (dp_dataplane_submit_to(st->srv->dp, req, st->slot->worker) != 0) {
+		atomic_fetch_sub_explicit(&st->refs, 1, memory_order_relaxed);
+		return -EAGAIN;
+	}
+	st->pending = NULL;
+	st->submitted++;
+	return 0;
+}
+
+/* Handle one received message (owned: @p bb is destroyed here or kept as pending_bb). */
+static void
+handle_message(struct cp_stream *st, grpc_byte_buffer *bb)
+{
+	Corepipe__V1__StreamRequest *m = NULL;
+	grpc_byte_buffer_reader rd;
+	grpc_slice s;
+	int rc;
+
+	if (!grpc_byte_buffer_reader_init(&rd, bb)) {
+		set_error(st, DP_INVALID_ARGUMENT, st->next_seq, "message could not be decompressed");
+		grpc_byte_buffer_destroy(bb);
+		return;
+	}
+	s = grpc_byte_buffer_reader_readall(&rd);
+	grpc_byte_buffer_reader_destroy(&rd);
+	m = corepipe__v1__stream_request__unpack(NULL, GRPC_SLICE_LENGTH(s),
+						 GRPC_SLICE_START_PTR(s));
+	grpc_slice_unref(s);
+	if (m == NULL) {
+		set_error(st, DP_INVALID_ARGUMENT, st->next_seq,
+			  "malformed message: not a valid corepipe.v1.StreamRequest");
+		grpc_byte_buffer_destroy(bb);
+		return;
+	}
+	if (!st->opened) {
+		if (m->msg_case != COREPIPE__V1__STREAM_REQUEST__MSG_OPEN)
+			set_error(st, DP_INVALID_ARGUMENT, 0,
+				  "the first message of a stream must be 'open'");
+		else
+			open_stream(st, m->open);
+		grpc_byte_buffer_destroy(bb);
+	} else if (m->msg_case != COREPIPE__V1__STREAM_REQUEST__MSG_FRAME) {
+		set_error(st, DP_INVALID_ARGUMENT, st->next_seq,
+			  "message %llu: expected a frame (the stream is already open)",
+			  (unsigned long long)st->next_seq);
+		grpc_byte_buffer_destroy(bb);
+	} else {
+		rc = submit(st, m->frame);
+		if (rc == -EAGAIN) {
+			st->pending_bb = bb; /* decoded again on retry */
+			block(st);
+		} else {
+			grpc_byte_buffer_destroy(bb);
+			if (rc == 0 && push_pending(st) != 0)
+				block(st);
+		}
+	}
+	protobuf_c_message_free_unpacked(&m->base, NULL);
+}
+
+/* The client half-closed: flush the nodes (one last response), or end now. Under lock. */
+static void
+half_close(struct cp_stream *st)
+{
+	st->half_closed = true;
+	if (!st->opened) {
+		set_error(st, DP_INVALID_ARGUMENT, 0,
+			  "stream closed before an 'open' message was sent");
+		return;
+	}
+	if (!st->format_set) {
+		/* No frame ever came: nothing to flush; answer an empty final response. */
+		Corepipe__V1__StreamResponse r;
+		size_t n;
+		grpc_slice s;
+
+		corepipe__v1__stream_response__init(&r);
+		r.seq = 0;
+		n = corepipe__v1__stream_response__get_packed_size(&r);
+		s = grpc_slice_malloc(n);
+		corepipe__v1__stream_response__pack(&r, GRPC_SLICE_START_PTR(s));
+		st->q[(st->q_head + st->q_len) % WINDOW_MAX] = (struct q_entry){s, true};
+		st->q_len++;
+		return;
+	}
+	if (submit(st, NULL) != 0 || push_pending(st) != 0)
+		block(st);
+}
+
+/* ---- Entry points ---------------------------------------------------------------------------- */
+
+void
+cp_execute_stream(struct cp_server *srv, struct cp_call *c)
+{
+	struct cp_stream *st = calloc(1, sizeof(*st));
+
+	if (st == NULL) {
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
+		return;
+	}
+	st->recv_tag = (struct cp_tag){.kind = CP_TAG_STREAM_RECV, .owner = st};
+	st->send_tag = (struct cp_tag){.kind = CP_TAG_STREAM_SEND, .owner = st};
+	st->srv = srv;
+	st->c = c;
+	atomic_init(&st->refs, 1); /* the call's */
+	pthread_mutex_init(&st->lock, NULL);
+	c->stream = st;
+	pthread_mutex_lock(&st->lock);
+	post_recv(st);
+	pump(st);
+	pthread_mutex_unlock(&st->lock);
+}
+
+void
+cp_stream_on_recv(struct cp_stream *st, int ok)
+{
+	struct cp_call *c;
+	grpc_byte_buffer *bb;
+
+	pthread_mutex_lock(&st->lock);
+	st->recv_posted = false;
+	bb = st->recv_buf;
+	st->recv_buf = NULL;
+	c = st->c; /* alive: this batch holds a reference (post_recv) */
+	if (st->final_sent) {
+		if (bb != NULL)
+			grpc_byte_buffer_destroy(bb);
+	} else if (!ok) {
+		if (bb != NULL)
+			grpc_byte_buffer_destroy(bb);
+		set_error(st, DP_CANCELLED, st->next_seq, "stream cancelled");
+	} else if (bb == NULL) {
+		half_close(st);
+	} else {
+		handle_message(st, bb);
+	}
+	post_recv(st);
+	pump(st);
+	pthread_mutex_unlock(&st->lock);
+	/* Last: freeing the call unlinks the stream (cp_stream_call_gone), which may free st. */
+	cp_call_release(c);
+}
+
+void
+cp_stream_on_send(struct cp_stream *st, int ok)
+{
+	pthread_mutex_lock(&st->lock);
+	st->sending = false;
+	st->acked++;
+	if (st->send_buf != NULL) {
+		grpc_byte_buffer_destroy(st->send_buf);
+		st->send_buf = NULL;
+	}
+	if (!ok)
+		set_error(st, DP_CANCELLED, 0, "stream cancelled");
+	pump(st);
+	post_recv(st);
+	pthread_mutex_unlock(&st->lock);
+	stream_unref(st);
+}
+
+void
+cp_stream_on_close(struct cp_stream *st, int cancelled)
+{
+	pthread_mutex_lock(&st->lock);
+	if (cancelled) {
+		/* Drop queued responses at once: nobody will read them. */
+		while (st->q_len > 0) {
+			grpc_slice_unref(st->q[st->q_head].msg);
+			st->q_head = (st->q_head + 1) % WINDOW_MAX;
+			st->q_len--;
+		}
+		set_error(st, DP_CANCELLED, 0, "stream cancelled");
+	}
+	pump(st);
+	pthread_mutex_unlock(&st->lock);
+}
+
+void
+cp_stream_call_gone(struct cp_stream *st)
+{
+	struct cp_server *srv = st->srv;
+
+	pthread_mutex_lock(&st->lock);
+	st->c = NULL;
+	pthread_mutex_unlock(&st->lock);
+	/* A frame still waiting for capacity will never be sent: take it off the list. */
+	if (st->blocked) {
+		for (struct cp_stream **pp = &srv->blocked; *pp != NULL; pp = &(*pp)->blocked_next) {
+			if (*pp == st) {
+				*pp = st->blocked_next;
+				break;
+			}
+		}
+		st->blocked = false;
+	}
+	if (st->pending != NULL) {
+		dp_req_free(srv->dp, st->pending);
+		st->pending = NULL;
+	}
+	stream_unref(st);
+}
+
+void
+cp_stream_retry_blocked(struct cp_server *srv)
+{
+	struct cp_stream *list = srv->blocked;
+
+	srv->blocked = NULL;
+	while (list != NULL) {
+		struct cp_stream *st = list;
+		int rc = 0;
+
+		list = st->blocked_next;
+		st->blocked = false;
+		pthread_mutex_lock(&st->lock);
+		if (st->err_set || st->c == NULL) {
+			if (st->pending != NULL) {
+				dp_req_free(srv->dp, st->pending);
+				st->pending = NULL;
+			}
+		} else if (st->pending_bb != NULL) {
+			grpc_byte_buffer *bb = st->pending_bb;
+
+			st->pending_bb = NULL;
+			handle_message(st, bb); /* may block again */
+			rc = st->blocked ? -EAGAIN : 0;
+		} else if (st->pending == NULL && st->half_closed) {
+			/* The flush could not get a descriptor. */
+			rc = submit(st, NULL);
+			if (rc == 0)
+				rc = push_pending(st);
+			if (rc == -EAGAIN)
+				block(st);
+		} else if (st->pending != NULL) {
+			rc = push_pending(st);
+			if (rc != 0)
+				block(st);
+		}
+		(void)rc;
+		post_recv(st);
+		pump(st);
+		pthread_mutex_unlock(&st->lock);
+	}
+}
+
+/* ---- Completion (responder thread) ----------------------------------------------------------- */
+
+void
+cp_stream_complete(struct cp_server *srv, struct dp_req *req)
+{
+	struct cp_stream *st = req->cookie;
+	Corepipe__V1__StreamResponse r;
+	Corepipe__V1__Payload out;
+	Corepipe__V1__AudioBuffer audio;
+	Corepipe__V1__StreamResponse__AnnotationsEntry ents[DP_ANNOT_MAX];
+	Corepipe__V1__StreamResponse__AnnotationsEntry *eptr[DP_ANNOT_MAX];
+	bool final = (req->run_flags & DP_RUN_FLUSH) != 0;
+	grpc_slice s;
+	size_t n;
+
+	__atomic_store_n(&srv->answered, srv->answered + 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&st->lock);
+	st->completed++;
+	if (req->status != DP_OK) {
+		set_error(st, req->status, req->seq, "frame %llu: %s",
+			  (unsigned long long)req->seq, req->res.err.msg);
+	} else if (!st->final_sent && !(st->err_set && req->seq >= st->err_seq)) {
+		corepipe__v1__stream_response__init(&r);
+		cp_output_view(req, &out, &audio);
+		r.seq = req->seq;
+		r.output = &out;
+		for (unsigned i = 0; i < req->res.n_annot; i++) {
+			corepipe__v1__stream_response__annotations_entry__init(&ents[i]);
+			ents[i].key = req->res.annot[i].key;
+			ents[i].value = req->res.annot[i].val;
+			eptr[i] = &ents[i];
+		}
+		r.n_annotations = req->res.n_annot;
+		r.annotations = eptr;
+		n = corepipe__v1__stream_response__get_packed_size(&r);
+		s = grpc_slice_malloc(n);
+		corepipe__v1__stream_response__pack(&r, GRPC_SLICE_START_PTR(s));
+		/* Never more than the window: the CQ thread stops reading before that. */
+		st->q[(st->q_head + st->q_len) % WINDOW_MAX] = (struct q_entry){s, final};
+		st->q_len++;
+	}
+	dp_req_free(srv->dp, req);
+	pump(st);
+	pthread_mutex_unlock(&st->lock);
+	stream_unref(st);
+}
