@@ -127,10 +127,9 @@ arm(struct cp_server *srv, const struct cp_method *m)
 		return -1;
 	}
 	if (m != NULL)
-		e = grpc_server_request_registered_call(srv->server, m->handle, &c->call,
-							&c->deadline, &c->md,
-							m->streaming ? NULL : &c->payload, srv->cq,
-							srv->cq, &c->new_tag);
+		e = grpc_server_request_registered_call(
+		    srv->server, m->handle, &c->call, &c->deadline, &c->md,
+		    m->streaming ? NULL : &c->payload, srv->cq, srv->cq, &c->new_tag);
 	else
 		e = grpc_server_request_call(srv->server, &c->call, &c->details, &c->md, srv->cq,
 					     srv->cq, &c->new_tag);

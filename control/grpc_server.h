@@ -36,7 +36,7 @@ enum cp_tag_kind {
 	CP_TAG_NEW_CALL = 1,
 	CP_TAG_DONE = 2,
 	CP_TAG_SHUTDOWN = 3,
-	CP_TAG_CLOSE = 4, /**< RECV_CLOSE_ON_SERVER: the call ended (or was cancelled) */
+	CP_TAG_CLOSE = 4,	/**< RECV_CLOSE_ON_SERVER: the call ended (or was cancelled) */
 	CP_TAG_STREAM_RECV = 5, /**< ExecuteStream: a RECV_MESSAGE completed (owner: cp_stream) */
 	CP_TAG_STREAM_SEND = 6, /**< ExecuteStream: a SEND_MESSAGE completed (owner: cp_stream) */
 };
@@ -101,7 +101,8 @@ struct cp_server_conf {
 	uint32_t max_connections;   /**< TCP connections at once (listener.h) */
 	uint32_t max_connection_idle_ms; /**< close connections idle this long (0: never) */
 	uint32_t max_connection_age_ms;	 /**< recycle connections this old (0: never) */
-	uint32_t stream_window; /**< frames in flight + responses queued per stream (flow control) */
+	uint32_t
+	    stream_window; /**< frames in flight + responses queued per stream (flow control) */
 };
 
 /** Why a request was refused before it reached a worker (GetStats "rejected"). */
@@ -198,8 +199,8 @@ uint32_t cp_server_pushback_ms(const struct cp_server *srv);
  * 0-length slice for none) and, for errors, a message made from @p fmt.
  * Context: any thread; once per call.
  */
-void cp_call_finish(struct cp_call *c, grpc_status_code status, grpc_slice *msg,
-		    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void cp_call_finish(struct cp_call *c, grpc_status_code status, grpc_slice *msg, const char *fmt,
+		    ...) __attribute__((format(printf, 4, 5)));
 
 /**
  * Drop a reference a handler took on the call (c->refs++ for a batch of its own); the last

@@ -43,7 +43,7 @@ void cp_output_view(const struct dp_req *req, Corepipe__V1__Payload *out,
  * Decode a request payload into a format and a view of its bytes.
  * @return 0, or -EINVAL with @p msg saying what is wrong.
  */
-int cp_decode_payload(const Corepipe__V1__Payload *in, struct dp_format *fmt,
-		      const uint8_t **data, size_t *len, char *msg, size_t msg_size);
+int cp_decode_payload(const Corepipe__V1__Payload *in, struct dp_format *fmt, const uint8_t **data,
+		      size_t *len, char *msg, size_t msg_size);
 
 #endif

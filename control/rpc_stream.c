@@ -103,8 +103,7 @@ stream_unref(struct cp_stream *st)
 }
 
 /* Record the first error; frames from @p seq on are not answered. Under lock. */
-static void
-set_error(struct cp_stream *st, int status, uint64_t seq, const char *fmt, ...)
+static void set_error(struct cp_stream *st, int status, uint64_t seq, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 static void
@@ -366,7 +365,8 @@ handle_message(struct cp_stream *st, grpc_byte_buffer *bb)
 	int rc;
 
 	if (!grpc_byte_buffer_reader_init(&rd, bb)) {
-		set_error(st, DP_INVALID_ARGUMENT, st->next_seq, "message could not be decompressed");
+		set_error(st, DP_INVALID_ARGUMENT, st->next_seq,
+			  "message could not be decompressed");
 		grpc_byte_buffer_destroy(bb);
 		return;
 	}
@@ -535,7 +535,8 @@ cp_stream_call_gone(struct cp_stream *st)
 	pthread_mutex_unlock(&st->lock);
 	/* A frame still waiting for capacity will never be sent: take it off the list. */
 	if (st->blocked) {
-		for (struct cp_stream **pp = &srv->blocked; *pp != NULL; pp = &(*pp)->blocked_next) {
+		for (struct cp_stream **pp = &srv->blocked; *pp != NULL;
+		     pp = &(*pp)->blocked_next) {
 			if (*pp == st) {
 				*pp = st->blocked_next;
 				break;
@@ -612,8 +613,8 @@ cp_stream_complete(struct cp_server *srv, struct dp_req *req)
 	pthread_mutex_lock(&st->lock);
 	st->completed++;
 	if (req->status != DP_OK) {
-		set_error(st, req->status, req->seq, "frame %llu: %s",
-			  (unsigned long long)req->seq, req->res.err.msg);
+		set_error(st, req->status, req->seq, "frame %llu: %s", (unsigned long long)req->seq,
+			  req->res.err.msg);
 	} else if (!st->final_sent && !(st->err_set && req->seq >= st->err_seq)) {
 		corepipe__v1__stream_response__init(&r);
 		cp_output_view(req, &out, &audio);

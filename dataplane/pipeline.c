@@ -375,16 +375,15 @@ run_stateful(const struct dp_pipeline *p, struct dp_exec *x, uint8_t *state, uns
 		x->node_idx = i;
 		x->node_name = t->name;
 		x->state = t->state_size ? state + p->nodes[i].state_off : NULL;
-		/* A flush alone starts empty: a node sees it once an earlier flush filled it. */
-		if ((flags & DP_RUN_FRAME) || x->buf->len != 0) {
-			if (unlikely((accept_bit(&x->fmt) & t->accepts) == 0))
-				return dp_exec_fail(x, DP_INVALID_ARGUMENT,
-						    "needs %s input, got %s",
-						    accept_text(t->accepts), format_text(&x->fmt));
-			rc = t->process(p->nodes[i].conf, x);
-			if (unlikely(rc != DP_OK))
-				return rc;
-		}
+		/* On a flush alone the buffer starts empty; every node still runs, on what the
+		 * earlier nodes flushed (possibly nothing), so the last response's format and
+		 * annotations are like any other's. */
+		if (unlikely((accept_bit(&x->fmt) & t->accepts) == 0))
+			return dp_exec_fail(x, DP_INVALID_ARGUMENT, "needs %s input, got %s",
+					    accept_text(t->accepts), format_text(&x->fmt));
+		rc = t->process(p->nodes[i].conf, x);
+		if (unlikely(rc != DP_OK))
+			return rc;
 		if ((flags & DP_RUN_FLUSH) && t->flush != NULL) {
 			rc = t->flush(p->nodes[i].conf, x->state, x);
 			if (unlikely(rc != DP_OK))

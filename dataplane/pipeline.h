@@ -129,10 +129,10 @@ uint32_t dp_name_hash(const char *name, size_t len);
  * is always a valid buffer owned by the caller.
  *
  * @p state is the stream's state area (p->state_size bytes, initialised by dp_stream_init)
- * and must be non-NULL exactly when the pipeline is stateful. @p flags: DP_RUN_FRAME runs
- * every node on x->buf; DP_RUN_FLUSH then lets each stateful node append what it holds, which
- * the later nodes process (a flush without a frame starts from an empty buffer; nodes see it
- * only once something is in it). A unary request on a stateful pipeline is FRAME|FLUSH.
+ * and must be non-NULL exactly when the pipeline is stateful. Every node's process() runs on
+ * x->buf; with DP_RUN_FLUSH each stateful node then appends what it holds, which the later
+ * nodes process. A flush without a frame (DP_RUN_FLUSH alone) starts from an empty buffer in
+ * the stream's input format. A unary request on a stateful pipeline is FRAME|FLUSH.
  *
  * Context: worker lcore, hot path; @p p valid until the caller's next quiescent state (or
  * referenced).

@@ -86,8 +86,9 @@ dp_stream_init(struct dp_stream *s, const struct dp_format *in, struct dp_err *e
 				     &nerr);
 			if (rc != 0) {
 				fini_nodes(s);
-				dp_err_set(err, rc == -ENOMEM ? DP_RESOURCE_EXHAUSTED
-							      : DP_INVALID_ARGUMENT,
+				dp_err_set(err,
+					   rc == -ENOMEM ? DP_RESOURCE_EXHAUSTED
+							 : DP_INVALID_ARGUMENT,
 					   "node %u (%s): %s", i, t->name, nerr.msg);
 				return rc;
 			}

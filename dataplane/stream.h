@@ -33,11 +33,11 @@
 struct dp_dataplane;
 
 struct dp_stream {
-	struct rte_mempool *mp;	  /**< the worker's slot pool it returns to */
-	struct dp_pipeline *p;	  /**< reference held for the stream's life */
-	struct dp_format in;	  /**< input format; kind ANY until dp_stream_init */
-	uint16_t worker;	  /**< index of the worker it is bound to */
-	uint16_t n_inited;	  /**< nodes whose init() ran (for fini/unwind) */
+	struct rte_mempool *mp; /**< the worker's slot pool it returns to */
+	struct dp_pipeline *p;	/**< reference held for the stream's life */
+	struct dp_format in;	/**< input format; kind ANY until dp_stream_init */
+	uint16_t worker;	/**< index of the worker it is bound to */
+	uint16_t n_inited;	/**< nodes whose init() ran (for fini/unwind) */
 	alignas(RTE_CACHE_LINE_SIZE) uint8_t state[DP_STATE_MAX];
 };
 

@@ -28,9 +28,9 @@
 #include <math.h>
 #include <string.h>
 
-#define VAD_BLOCKS	   10	  /* ring of block minima: 10 x 100 ms = 1 s window */
-#define VAD_MARGIN_DB	   9.0	  /* active: this far above the floor */
-#define VAD_SILENCE_DB	   -120.0 /* level of digital silence */
+#define VAD_BLOCKS     10     /* ring of block minima: 10 x 100 ms = 1 s window */
+#define VAD_MARGIN_DB  9.0    /* active: this far above the floor */
+#define VAD_SILENCE_DB -120.0 /* level of digital silence */
 
 struct vad_conf {
 	double threshold_db;
@@ -95,8 +95,7 @@ check_format(const struct dp_format *in, struct dp_err *err)
 }
 
 static int
-vad_infer(const void *conf, const struct dp_format *in, struct dp_format *out,
-	  struct dp_err *err)
+vad_infer(const void *conf, const struct dp_format *in, struct dp_format *out, struct dp_err *err)
 {
 	(void)conf;
 	*out = *in;

@@ -76,9 +76,9 @@ zc_process(const void *conf, struct dp_exec *x)
 	if (unlikely(ZSTD_isError(n))) {
 		dp_buf_free(out);
 		if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall)
-			return dp_exec_fail(x, DP_OUT_OF_RANGE,
-					    "compressed output exceeds the largest buffer (%u bytes)",
-					    max);
+			return dp_exec_fail(
+			    x, DP_OUT_OF_RANGE,
+			    "compressed output exceeds the largest buffer (%u bytes)", max);
 		return dp_exec_fail(x, DP_INTERNAL, "zstd: %s", ZSTD_getErrorName(n));
 	}
 	out->len = (uint32_t)n;

@@ -16,8 +16,7 @@
 struct dp_pipeline *tnr_compile(struct dp_err *err, unsigned n, const char *const *nodes);
 
 /** A stream state for @p p (dp_stream_init with @p in); NULL with @p err on failure. */
-struct dp_stream *tnr_stream(struct dp_pipeline *p, const struct dp_format *in,
-			     struct dp_err *err);
+struct dp_stream *tnr_stream(struct dp_pipeline *p, const struct dp_format *in, struct dp_err *err);
 void tnr_stream_free(struct dp_stream *s);
 
 /**
@@ -25,9 +24,9 @@ void tnr_stream_free(struct dp_stream *s);
  * Output is appended to @p out (capacity @p cap, *out_len updated), format in *out_fmt,
  * annotations and error in @p res. @return the status.
  */
-int tnr_run(const struct dp_pipeline *p, struct dp_stream *s, unsigned flags,
-	    struct dp_format f, const void *data, uint32_t len, struct dp_result *res, void *out,
-	    size_t cap, size_t *out_len, struct dp_format *out_fmt);
+int tnr_run(const struct dp_pipeline *p, struct dp_stream *s, unsigned flags, struct dp_format f,
+	    const void *data, uint32_t len, struct dp_result *res, void *out, size_t cap,
+	    size_t *out_len, struct dp_format *out_fmt);
 
 /** Value of annotation @p key in @p res, or NULL. */
 const char *tnr_annot(const struct dp_result *res, const char *key);

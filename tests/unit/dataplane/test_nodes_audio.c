@@ -108,9 +108,9 @@ test_resample_sine_48k_to_16k_streamed_equals_oneshot(void **state)
 		assert_int_equal(tnr_run(p, s, DP_RUN_FRAME, F32_48K, in + off, frame * 4, &res,
 					 str, 20000 * 4, &str_len, &of),
 				 DP_OK);
-	assert_int_equal(tnr_run(p, s, DP_RUN_FLUSH, F32_48K, NULL, 0, &res, str, 20000 * 4,
-				 &str_len, &of),
-			 DP_OK);
+	assert_int_equal(
+	    tnr_run(p, s, DP_RUN_FLUSH, F32_48K, NULL, 0, &res, str, 20000 * 4, &str_len, &of),
+	    DP_OK);
 	tnr_stream_free(s);
 
 	one_len /= 4;
@@ -141,7 +141,8 @@ test_resample_s16_and_up(void **state)
 {
 	const size_t n_in = 8000; /* 0.5 s at 16 kHz -> 48 kHz */
 	struct dp_pipeline *p = compile1("resample rate=48000 quality=very_high");
-	struct dp_format in_f = {.kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1, .rate = 16000};
+	struct dp_format in_f = {
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1, .rate = 16000};
 	int16_t *in = malloc(n_in * 2), *out = calloc(30000, 2);
 	float *fo = calloc(30000, sizeof(float));
 	size_t out_len = 0;
@@ -161,9 +162,8 @@ test_resample_s16_and_up(void **state)
 				 DP_OK);
 	assert_int_equal(of.fmt, DP_FMT_S16LE);
 	assert_int_equal(of.rate, 48000);
-	assert_int_equal(tnr_run(p, s, DP_RUN_FLUSH, in_f, NULL, 0, &res, out, 30000 * 2,
-				 &out_len, &of),
-			 DP_OK);
+	assert_int_equal(
+	    tnr_run(p, s, DP_RUN_FLUSH, in_f, NULL, 0, &res, out, 30000 * 2, &out_len, &of), DP_OK);
 	tnr_stream_free(s);
 	out_len /= 2;
 	assert_true(labs((long)out_len - 24000) <= 480);
@@ -220,13 +220,13 @@ test_resample_reset_restarts_signal(void **state)
 
 	(void)state;
 	s = tnr_stream(p, &F32_48K, &err);
-	assert_int_equal(tnr_run(p, s, DP_RUN_FRAME, F32_48K, in, 4800 * 4, &res, a, sizeof(a),
-				 &na, NULL),
-			 DP_OK);
+	assert_int_equal(
+	    tnr_run(p, s, DP_RUN_FRAME, F32_48K, in, 4800 * 4, &res, a, sizeof(a), &na, NULL),
+	    DP_OK);
 	dp_stream_reset(s);
-	assert_int_equal(tnr_run(p, s, DP_RUN_FRAME, F32_48K, in, 4800 * 4, &res, b, sizeof(b),
-				 &nb, NULL),
-			 DP_OK);
+	assert_int_equal(
+	    tnr_run(p, s, DP_RUN_FRAME, F32_48K, in, 4800 * 4, &res, b, sizeof(b), &nb, NULL),
+	    DP_OK);
 	assert_int_equal(na, nb);
 	assert_memory_equal(a, b, na);
 	tnr_stream_free(s);
@@ -238,9 +238,12 @@ static void
 test_channels(void **state)
 {
 	struct dp_pipeline *down = compile1("channels count=1"), *up = compile1("channels count=2");
-	struct dp_format st16 = {.kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 2, .rate = 8000};
-	struct dp_format m32 = {.kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 1, .rate = 8000};
-	struct dp_format f6 = {.kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 6, .rate = 8000};
+	struct dp_format st16 = {
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 2, .rate = 8000};
+	struct dp_format m32 = {
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 1, .rate = 8000};
+	struct dp_format f6 = {
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 6, .rate = 8000};
 	const int16_t lr[] = {100, 300, -32768, -32768, 32767, 32767, -3, 0, 7, -8, 32767, -32768};
 	int16_t mono[6];
 	const float m[] = {0.5f, -1.0f, 0.125f};
@@ -260,9 +263,9 @@ test_channels(void **state)
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(mono[i], (int16_t)(((int32_t)lr[2 * i] + lr[2 * i + 1]) / 2));
 	n = 0;
-	assert_int_equal(tnr_run(up, NULL, DP_RUN_FRAME, m32, m, sizeof(m), &res, st, sizeof(st),
-				 &n, &of),
-			 DP_OK);
+	assert_int_equal(
+	    tnr_run(up, NULL, DP_RUN_FRAME, m32, m, sizeof(m), &res, st, sizeof(st), &n, &of),
+	    DP_OK);
 	assert_int_equal(n, sizeof(st));
 	assert_int_equal(of.channels, 2);
 	for (int i = 0; i < 3; i++) {
@@ -280,8 +283,8 @@ test_channels(void **state)
 }
 
 static void
-meter_of(const struct dp_pipeline *p, struct dp_format f, const void *d, uint32_t len,
-	 char *rms, char *peak)
+meter_of(const struct dp_pipeline *p, struct dp_format f, const void *d, uint32_t len, char *rms,
+	 char *peak)
 {
 	struct dp_result res;
 	size_t n = 0;
@@ -349,7 +352,8 @@ noise(float *x, size_t n, double db, uint32_t *seed)
 static void
 vad_frames(const char *node, const float *x, size_t frames, bool *speech, bool *gated_empty)
 {
-	struct dp_format f = {.kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 1, .rate = 16000};
+	struct dp_format f = {
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 1, .rate = 16000};
 	struct dp_pipeline *p = compile1(node);
 	struct dp_err err;
 	struct dp_stream *s = tnr_stream(p, &f, &err);
@@ -425,7 +429,8 @@ static void
 test_vad_formats_checked(void **state)
 {
 	struct dp_pipeline *p = compile1("vad");
-	struct dp_format f = {.kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1, .rate = 44100};
+	struct dp_format f = {
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1, .rate = 44100};
 	struct dp_err err = {0};
 	const char *bad[] = {"vad mode=loud", "vad threshold_db=3", "vad hangover_ms=-1"};
 

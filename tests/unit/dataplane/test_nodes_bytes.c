@@ -40,9 +40,9 @@ test_sha256_fips_vectors(void **state)
 	char out[64];
 
 	(void)state;
-	assert_int_equal(tnr_run(p, NULL, DP_RUN_FRAME, BYTES, "abc", 3, &res, out, sizeof(out),
-				 &n, NULL),
-			 DP_OK);
+	assert_int_equal(
+	    tnr_run(p, NULL, DP_RUN_FRAME, BYTES, "abc", 3, &res, out, sizeof(out), &n, NULL),
+	    DP_OK);
 	assert_string_equal(tnr_annot(&res, "sha256"),
 			    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 	assert_int_equal(n, 3); /* payload passes through */
