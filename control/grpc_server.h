@@ -113,6 +113,7 @@ enum cp_reject {
 	CP_REJECT_RING_FULL,	      /**< every worker's queue full */
 	CP_REJECT_SHEDDING,	      /**< every worker shedding load */
 	CP_REJECT_STREAMS,	      /**< every worker's stream slots in use */
+	CP_REJECT_NOT_FOUND,	      /**< unknown pipeline name (looked up before submit) */
 	CP_REJECT_MAX,
 };
 

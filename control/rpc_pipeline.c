@@ -117,6 +117,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 		 * does not affect it, and a stateful pipeline's slot matches its layout. */
 		pl = dp_registry_get(srv->dp->reg, rq->name);
 		if (pl == NULL) {
+			srv->rejected[CP_REJECT_NOT_FOUND]++;
 			cp_call_reply(c, GRPC_STATUS_NOT_FOUND, NULL, "pipeline '%s' not found",
 				      rq->name);
 			goto out;

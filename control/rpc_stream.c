@@ -221,6 +221,7 @@ open_stream(struct cp_stream *st, const Corepipe__V1__StreamOpen *o)
 		}
 		p = dp_registry_get(srv->dp->reg, o->name);
 		if (p == NULL) {
+			srv->rejected[CP_REJECT_NOT_FOUND]++;
 			set_error(st, DP_NOT_FOUND, 0, "open: pipeline '%s' not found", o->name);
 			return -1;
 		}

@@ -99,14 +99,22 @@ class StatsTest(unittest.TestCase):
         def count(code):
             return sum(w.by_code.get(code, 0) for w in stats(self.srv).workers)
 
-        nf, ok = count("NOT_FOUND"), count("OK")
+        nf, ok = stats(self.srv).rejected["not_found"], count("OK")
         with self.assertRaises(grpc.RpcError):
             self.srv.stub.execute(pb.ExecuteRequest(name="ghost", input=pb.Payload(data=b"x")),
                                   timeout=T)
         self.srv.stub.execute(pb.ExecuteRequest(name="crc", input=pb.Payload(data=b"x")),
                               timeout=T)
-        self.assertTrue(wait_until(lambda: count("NOT_FOUND") == nf + 1 and
+        # An unknown name is refused before any worker sees it; the run counts on the worker.
+        self.assertTrue(wait_until(lambda: stats(self.srv).rejected["not_found"] == nf + 1 and
                                    count("OK") == ok + 1, 5))
+        # A node failure is counted by the worker under its status.
+        bad = count("INVALID_ARGUMENT")
+        with self.assertRaises(grpc.RpcError):
+            self.srv.stub.execute(pb.ExecuteRequest(
+                inline=pb.PipelineSpec(nodes=[pb.NodeSpec(type="zstd_decompress")]),
+                input=pb.Payload(data=b"not zstd")), timeout=T)
+        self.assertTrue(wait_until(lambda: count("INVALID_ARGUMENT") == bad + 1, 5))
 
 
 class OverloadTest(unittest.TestCase):
