@@ -87,6 +87,9 @@ PERF_BIN   := $(patsubst perf/%.c,$(B)/perf/%,$(PERF_SRC))
 
 SERVER := $(B)/corepiped
 
+# Keep objects between builds (they are intermediate for pattern rules).
+.SECONDARY:
+
 .PHONY: all deps run test unit stress integration asan tsan fuzz fuzz-bins bench soak clean format \
 	format-check help
 .DEFAULT_GOAL := all

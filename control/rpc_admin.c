@@ -257,10 +257,13 @@ delete_pipeline(struct cp_server *srv, struct cp_call *c)
 /* ==== GetStats ============================================================================== */
 
 static const char *const g_reject_names[CP_REJECT_MAX] = {
-    [CP_REJECT_INFLIGHT_LIMIT] = "inflight_limit", [CP_REJECT_POOL_EMPTY] = "pool_empty",
-    [CP_REJECT_TOO_LARGE] = "too_large",	   [CP_REJECT_RING_FULL] = "ring_full",
+    [CP_REJECT_INFLIGHT_LIMIT] = "inflight_limit",
+    [CP_REJECT_POOL_EMPTY] = "pool_empty",
+    [CP_REJECT_TOO_LARGE] = "too_large",
+    [CP_REJECT_RING_FULL] = "ring_full",
     [CP_REJECT_STREAMS] = "stream_slots",
-    [CP_REJECT_NOT_FOUND] = "not_found",	   [CP_REJECT_SHEDDING] = "shedding",
+    [CP_REJECT_NOT_FOUND] = "not_found",
+    [CP_REJECT_SHEDDING] = "shedding",
 };
 
 typedef Corepipe__V1__WorkerStats__ByCodeEntry code_entry;
