@@ -14,6 +14,7 @@
  * client can be the bottleneck. Client CPU time is reported so that this is visible.
  */
 #include "corepipe/v1/corepipe.pb-c.h"
+#include "perf/hist.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -31,80 +32,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#define SUB_BITS    6
-#define SUB_BUCKETS (1u << SUB_BITS)
-#define HIST_SIZE   (64 * SUB_BUCKETS)
 #define MAX_THREADS 64
 #define N_CODES	    17
-
-struct hist {
-	uint64_t count[HIST_SIZE];
-	uint64_t n, min, max;
-	double sum;
-};
-
-static unsigned
-hist_index(uint64_t v)
-{
-	unsigned msb;
-
-	if (v < SUB_BUCKETS)
-		return (unsigned)v;
-	msb = 63u - (unsigned)__builtin_clzll(v);
-	return (msb - SUB_BITS + 1) * SUB_BUCKETS +
-	       (unsigned)((v >> (msb - SUB_BITS)) & (SUB_BUCKETS - 1));
-}
-
-/* Lower bound of bucket i (the value reported for it: errs low by < 1/64). */
-static uint64_t
-hist_value(unsigned i)
-{
-	unsigned e = i / SUB_BUCKETS, m = i % SUB_BUCKETS;
-
-	if (e == 0)
-		return m;
-	return (uint64_t)(SUB_BUCKETS + m) << (e - 1);
-}
-
-static void
-hist_add(struct hist *h, uint64_t v)
-{
-	h->count[hist_index(v)]++;
-	if (h->n == 0 || v < h->min)
-		h->min = v;
-	if (v > h->max)
-		h->max = v;
-	h->n++;
-	h->sum += (double)v;
-}
-
-static void
-hist_merge(struct hist *d, const struct hist *s)
-{
-	for (unsigned i = 0; i < HIST_SIZE; i++)
-		d->count[i] += s->count[i];
-	if (s->n && (d->n == 0 || s->min < d->min))
-		d->min = s->min;
-	if (s->max > d->max)
-		d->max = s->max;
-	d->n += s->n;
-	d->sum += s->sum;
-}
-
-static uint64_t
-hist_pct(const struct hist *h, double p)
-{
-	uint64_t rank = (uint64_t)(p / 100.0 * (double)h->n), seen = 0;
-
-	if (rank >= h->n)
-		rank = h->n ? h->n - 1 : 0;
-	for (unsigned i = 0; i < HIST_SIZE; i++) {
-		seen += h->count[i];
-		if (seen > rank)
-			return hist_value(i);
-	}
-	return h->max;
-}
 
 /* ==== Options =============================================================================== */
 

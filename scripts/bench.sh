@@ -2,7 +2,9 @@
 # make bench: start corepiped and measure Execute(passthrough, 64 B): ping-pong latency
 # (concurrency 1) and throughput at concurrency 16, with perf/bench_execute (a gRPC C-core
 # client) and h2load (a cheaper HTTP/2 client, for the server's capacity), for each worker idle
-# policy, side by side in one run. Also idle CPU. Every figure is printed with its command.
+# policy, side by side in one run. Also idle CPU, the 1 -> 1000 clients curve, ExecuteStream
+# messages/s against unary calls/s (perf/bench_stream), and the per-node framework cost
+# (perf/bench_nodes). Every figure is printed with its command.
 #
 # usage: scripts/bench.sh BUILD_DIR [SECONDS]
 set -euo pipefail
@@ -28,6 +30,12 @@ logging: { level: warn }
 pipelines:
   passthrough:
     - type: passthrough
+  speech:
+    - type: convert
+      params: { format: f32le }
+    - type: resample
+      params: { rate: "16000" }
+    - type: vad
 YAML
 	"$B/corepiped" --config "$OUT/c.yaml" --grpc-listen 127.0.0.1:0 --log-level info \
 		2> "$OUT/server.log" &
@@ -84,3 +92,18 @@ for n in 1 10 100 1000; do
 		-z "$SECS" --check
 done
 kill_server
+
+echo "==== streaming vs unary: 10 ms frames of 48 kHz S16 mono (960 B), one worker, adaptive"
+start_server adaptive
+STREAM=$B/perf/bench_stream
+run "$BENCH" --target 127.0.0.1:$PORT -c 8 --audio-frames 480 -z "$SECS" --pipeline passthrough
+run "$STREAM" --target 127.0.0.1:$PORT -c 1 --depth 8 --rate 48000 -z "$SECS" --pipeline passthrough
+run "$STREAM" --target 127.0.0.1:$PORT -c 8 --depth 8 --rate 48000 -z "$SECS" --pipeline passthrough
+run "$STREAM" --target 127.0.0.1:$PORT -c 8 --depth 8 --rate 48000 -z "$SECS" --pipeline speech
+run "$STREAM" --target 127.0.0.1:$PORT -c 1 --depth 1 --rate 48000 -z "$SECS" --pipeline speech
+run "$STREAM" --target 127.0.0.1:$PORT -c 20 --depth 1 --frame-interval 10 --rate 48000 \
+	-z "$SECS" --pipeline speech
+kill_server
+
+echo "==== node framework cost (in-process, no server)"
+run "$B/perf/bench_nodes"

@@ -106,6 +106,26 @@ zd_process(const void *conf, struct dp_exec *x)
 	} else {
 		want = bound;
 	}
+	if (declared != ZSTD_CONTENTSIZE_UNKNOWN) {
+		/* One frame of known size (what zstd_compress writes): decode in one call into
+		 * a buffer of exactly that size; one-shot decoding needs no window beyond it. */
+		size_t n;
+
+		out = dp_exec_take_out(x, declared);
+		if (out == NULL)
+			return x->res->err.status;
+		n = ZSTD_decompressDCtx(tls_dctx, out->data, declared, x->buf->data, x->buf->len);
+		if (ZSTD_isError(n) || n != declared) {
+			dp_buf_free(out);
+			return dp_exec_fail(x, DP_INVALID_ARGUMENT, "zstd: %s",
+					    ZSTD_isError(n)
+						? ZSTD_getErrorName(n)
+						: "frame shorter than its declared size");
+		}
+		out->len = (uint32_t)n;
+		dp_exec_commit_out(x, out, &f);
+		return DP_OK;
+	}
 	/* One spare byte when the pools allow: filling it proves the output is too large. */
 	out = dp_exec_take_out(x, want < pool_max ? want + 1 : want);
 	if (out == NULL)

@@ -35,7 +35,8 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char *eal[] = {"fuzz", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
-		       "-m", "256", "-l", "0", "--log-level", "1"};
+		       "-m",   "256",	    "-l",	"0",	       "--log-level",
+		       "1"};
 	struct dp_pool_conf pc = {.n_classes = 3,
 				  .classes = {{4096, 16}, {65536, 8}, {1u << 20, 4}}};
 	struct dp_param mb = {.key = "max_bytes", .value = "262144"};
