@@ -199,7 +199,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 	req->pipeline = pl; /* the descriptor owns the pipeline reference now */
 	pl = NULL;
 	if (rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME)
-		snprintf(req->name, sizeof(req->name), "%s", rq->name);
+		memcpy(req->name, rq->name, strlen(rq->name) + 1); /* valid: < DP_NAME_MAX */
 	req->deadline_tsc = dp_dataplane_deadline_tsc(srv->dp, timeout_ns(srv, c));
 	if (slot != NULL) {
 		req->stream = slot; /* the descriptor owns the slot now */
