@@ -7,6 +7,7 @@
  */
 #include "control/config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -186,10 +187,63 @@ node_kind(const yaml_node_t *n)
 					       : "a scalar";
 }
 
+/* Parse scalar text @p s for field @p f into @p c. @return 0 or -EINVAL with @p msg. */
+static int
+parse_value(const struct field *f, const char *s, struct cp_config *c, char *msg, size_t n)
+{
+	char *dst = (char *)c + f->off;
+
+	switch (f->type) {
+	case F_STR:
+		if (strlen(s) >= f->size)
+			return snprintf(msg, n, "longer than %zu characters", f->size - 1), -EINVAL;
+		memcpy(dst, s, strlen(s) + 1);
+		return 0;
+	case F_U32:
+	case F_POW2: {
+		char *end;
+		unsigned long long x;
+
+		errno = 0;
+		x = strtoull(s, &end, 0);
+		if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0)
+			return snprintf(msg, n, "expected a non-negative integer, got '%s'", s),
+			       -EINVAL;
+		if (x < f->min || x > f->max)
+			return snprintf(msg, n, "%llu out of range [%llu, %llu]", x,
+					(unsigned long long)f->min, (unsigned long long)f->max),
+			       -EINVAL;
+		if (f->type == F_POW2 && (x & (x - 1)) != 0)
+			return snprintf(msg, n, "%llu is not a power of two", x), -EINVAL;
+		*(uint32_t *)dst = (uint32_t)x;
+		return 0;
+	}
+	case F_IDLE: {
+		enum dp_idle_policy p;
+
+		if (dp_idle_policy_parse(s, &p) != 0)
+			return snprintf(msg, n, "expected spin, adaptive or sleep, got '%s'", s),
+			       -EINVAL;
+		*(enum dp_idle_policy *)dst = p;
+		return 0;
+	}
+	case F_LOGLEVEL: {
+		enum cp_log_level lv;
+
+		if (cp_log_level_parse(s, &lv) != 0)
+			return snprintf(msg, n, "expected debug, info, warn or error, got '%s'", s),
+			       -EINVAL;
+		*(enum cp_log_level *)dst = lv;
+		return 0;
+	}
+	default:
+		return snprintf(msg, n, "internal: bad field type"), -EINVAL;
+	}
+}
+
 static int
 parse_field(struct loader *l, const struct field *f, const yaml_node_t *v, const char *sect)
 {
-	char *dst = (char *)l->c + f->off;
 	const char *s = scalar(v);
 
 	if (f->type == F_STRLIST) {
@@ -224,53 +278,13 @@ parse_field(struct loader *l, const struct field *f, const yaml_node_t *v, const
 	}
 	if (s == NULL)
 		return fail(l, v, "%s.%s: expected a scalar, got %s", sect, f->name, node_kind(v));
+	{
+		char msg[256];
 
-	switch (f->type) {
-	case F_STR:
-		if (strlen(s) >= f->size)
-			return fail(l, v, "%s.%s: longer than %zu characters", sect, f->name,
-				    f->size - 1);
-		memcpy(dst, s, strlen(s) + 1);
-		return 0;
-	case F_U32:
-	case F_POW2: {
-		char *end;
-		unsigned long long x;
-
-		errno = 0;
-		x = strtoull(s, &end, 0);
-		if (*s == '\0' || *s == '-' || *end != '\0' || errno != 0)
-			return fail(l, v, "%s.%s: expected a non-negative integer, got '%s'", sect,
-				    f->name, s);
-		if (x < f->min || x > f->max)
-			return fail(l, v, "%s.%s: %llu out of range [%llu, %llu]", sect, f->name, x,
-				    (unsigned long long)f->min, (unsigned long long)f->max);
-		if (f->type == F_POW2 && (x & (x - 1)) != 0)
-			return fail(l, v, "%s.%s: %llu is not a power of two", sect, f->name, x);
-		*(uint32_t *)dst = (uint32_t)x;
-		return 0;
+		if (parse_value(f, s, l->c, msg, sizeof(msg)) != 0)
+			return fail(l, v, "%s.%s: %s", sect, f->name, msg);
 	}
-	case F_IDLE: {
-		enum dp_idle_policy p;
-
-		if (dp_idle_policy_parse(s, &p) != 0)
-			return fail(l, v, "%s.%s: expected spin, adaptive or sleep, got '%s'", sect,
-				    f->name, s);
-		*(enum dp_idle_policy *)dst = p;
-		return 0;
-	}
-	case F_LOGLEVEL: {
-		enum cp_log_level lv;
-
-		if (cp_log_level_parse(s, &lv) != 0)
-			return fail(l, v, "%s.%s: expected debug, info, warn or error, got '%s'",
-				    sect, f->name, s);
-		*(enum cp_log_level *)dst = lv;
-		return 0;
-	}
-	default:
-		return fail(l, v, "internal: bad field type");
-	}
+	return 0;
 }
 
 static int
@@ -578,4 +592,102 @@ cp_config_load_buffer(struct cp_config *c, const char *name, const void *data, s
 	rc = load_stream(c, f, name, err, errlen);
 	fclose(f);
 	return rc;
+}
+
+/* ==== Environment and printing ============================================================== */
+
+int
+cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), char *err,
+		    size_t errlen)
+{
+	struct cp_config tmp = *c;
+
+	for (const struct section *sec = sections; sec < sections + sizeof(sections) /
+								 sizeof(sections[0]);
+	     sec++) {
+		if (sec->fields == NULL)
+			continue;
+		for (const struct field *f = sec->fields; f->name != NULL; f++) {
+			char var[96], msg[256];
+			const char *v;
+			size_t k = 0;
+
+			if (f->type == F_STRLIST)
+				continue; /* lists only from the file */
+			k += (size_t)snprintf(var, sizeof(var), "COREPIPE_%s_%s", sec->name, f->name);
+			for (size_t j = 0; j < k && j < sizeof(var); j++)
+				var[j] = (char)toupper((unsigned char)var[j]);
+			v = get(var);
+			if (v == NULL)
+				continue;
+			if (parse_value(f, v, &tmp, msg, sizeof(msg)) != 0) {
+				snprintf(err, errlen, "environment %s: %s", var, msg);
+				return -EINVAL;
+			}
+		}
+	}
+	/* Scalars only: tmp shares c's arrays, so copying back moves nothing that is owned. */
+	*c = tmp;
+	return 0;
+}
+
+static void
+print_field(FILE *out, const struct field *f, const struct cp_config *c)
+{
+	const char *src = (const char *)c + f->off;
+
+	fprintf(out, "  %s: ", f->name);
+	switch (f->type) {
+	case F_STR:
+		fprintf(out, "\"%s\"\n", src);
+		break;
+	case F_U32:
+	case F_POW2:
+		fprintf(out, "%u\n", *(const uint32_t *)src);
+		break;
+	case F_IDLE:
+		fprintf(out, "%s\n", dp_idle_policy_name(*(const enum dp_idle_policy *)src));
+		break;
+	case F_LOGLEVEL:
+		fprintf(out, "%s\n", cp_log_level_name(*(const enum cp_log_level *)src));
+		break;
+	case F_STRLIST:
+		fprintf(out, "[");
+		for (unsigned i = 0; i < c->n_eal_args; i++)
+			fprintf(out, "%s\"%s\"", i ? ", " : "", c->eal_args[i]);
+		fprintf(out, "]\n");
+		break;
+	}
+}
+
+void
+cp_config_print(FILE *out, const struct cp_config *c)
+{
+	fprintf(out, "# effective configuration (defaults < file%s%s < environment < flags)\n",
+		c->path[0] ? " " : "", c->path);
+	for (const struct section *sec = sections; sec < sections + sizeof(sections) /
+								 sizeof(sections[0]);
+	     sec++) {
+		if (sec->fields == NULL)
+			continue;
+		fprintf(out, "%s:\n", sec->name);
+		for (const struct field *f = sec->fields; f->name != NULL; f++)
+			print_field(out, f, c);
+	}
+	fprintf(out, "pipelines:%s\n", c->n_pipelines ? "" : " {}");
+	for (unsigned i = 0; i < c->n_pipelines; i++) {
+		const struct dp_spec *s = &c->pipelines[i].spec;
+
+		fprintf(out, "  %s:\n", s->name);
+		for (unsigned j = 0; j < s->n_nodes; j++) {
+			fprintf(out, "    - type: %s\n", s->nodes[j].type);
+			if (s->nodes[j].n_params == 0)
+				continue;
+			fprintf(out, "      params: {");
+			for (unsigned k = 0; k < s->nodes[j].n_params; k++)
+				fprintf(out, "%s%s: \"%s\"", k ? ", " : " ",
+					s->nodes[j].params[k].key, s->nodes[j].params[k].value);
+			fprintf(out, " }\n");
+		}
+	}
 }

@@ -18,6 +18,7 @@
 #include "dataplane/pipeline.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 /** A pipeline from the file, with the line it starts on (for error messages). */
@@ -75,6 +76,19 @@ int cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t
  */
 int cp_config_load_buffer(struct cp_config *c, const char *name, const void *data, size_t len,
 			  char *err, size_t errlen);
+
+/**
+ * Apply environment overrides: every scalar key as COREPIPE_<SECTION>_<KEY> (upper case, e.g.
+ * COREPIPE_SERVER_GRPC_LISTEN, COREPIPE_LIMITS_MAX_NODES), parsed and bounded as in the file.
+ * @p get looks a variable up (getenv in corepiped). Lists (dataplane.eal_args) and pipelines
+ * come from the file only.
+ * @return 0, or -EINVAL with @p err "environment COREPIPE_X: message"; @p c is unchanged then.
+ */
+int cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), char *err,
+			size_t errlen);
+
+/** Print @p c as YAML (the file's schema), for --print-config. */
+void cp_config_print(FILE *out, const struct cp_config *c);
 
 /** Free what @p c owns and reset it to zero. */
 void cp_config_free(struct cp_config *c);

@@ -34,7 +34,12 @@
 static const char g_usage[] =
     "usage: corepiped [options] [-- EAL args...]\n"
     "\n"
-    "  -c, --config FILE        YAML config file (default: built-in defaults, no pipelines)\n"
+    "  -c, --config FILE        YAML config file (default: config/corepipe.yaml if it exists,\n"
+    "                           else built-in defaults without pipelines)\n"
+    "      --check-config FILE  validate FILE (schema, environment overrides, every pipeline\n"
+    "                           compiled) and exit: 0 if valid, 2 with the errors if not\n"
+    "      --print-config       print the effective configuration (defaults < file <\n"
+    "                           environment < flags) as YAML and exit\n"
     "  -g, --grpc-listen ADDR   gRPC listen address, overrides the file (e.g. 127.0.0.1:50051;\n"
     "                           port 0 picks a free port, logged in the \"serving\" line)\n"
     "  -w, --workers N          worker lcores (default: one per CPU but the main one, min 1)\n"
@@ -42,6 +47,9 @@ static const char g_usage[] =
     "                           lcore is the main (control) lcore, the others are workers\n"
     "  -L, --log-level LEVEL    debug|info|warn|error (default: info, or the file's)\n"
     "  -h, --help               this text\n"
+    "\n"
+    "Every scalar key can be overridden from the environment as COREPIPE_<SECTION>_<KEY>,\n"
+    "e.g. COREPIPE_SERVER_GRPC_LISTEN=127.0.0.1:6000 (docs/configuration.md).\n"
     "\n"
     "EAL args after -- are passed to rte_eal_init() after the built-in ones\n"
     "(--no-huge --no-pci --no-shconf -m 512), e.g. -- --vdev=net_null0.\n";
@@ -52,11 +60,54 @@ struct opts {
 	int workers; /* -1: not given */
 	const char *lcores;
 	const char *log_level;
+	const char *check_config;
+	int print_config;
 	int n_eal;
 	char **eal;
 };
 
+#define DEFAULT_CONFIG "config/corepipe.yaml"
+
 static struct cp_server g_srv;
+
+static const char *
+env_get(const char *name)
+{
+	return getenv(name);
+}
+
+/* --check-config: the file, the environment, and every pipeline compiled; no EAL needed. */
+static int
+check_config(const char *path)
+{
+	struct cp_config cfg;
+	char err[512];
+	int bad = 0;
+
+	cp_config_init(&cfg);
+	if (cp_config_load_file(&cfg, path, err, sizeof(err)) != 0 ||
+	    cp_config_apply_env(&cfg, env_get, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		cp_config_free(&cfg);
+		return 2;
+	}
+	for (unsigned i = 0; i < cfg.n_pipelines; i++) {
+		struct dp_err e;
+		struct dp_pipeline *p =
+		    dp_pipeline_compile(&cfg.pipelines[i].spec, cfg.max_nodes, &e);
+
+		if (p == NULL) {
+			fprintf(stderr, "%s:%d: pipeline '%s': %s\n", path, cfg.pipelines[i].line,
+				cfg.pipelines[i].spec.name, e.msg);
+			bad = 1;
+		}
+		dp_pipeline_unref(p);
+	}
+	if (!bad)
+		printf("%s: valid (%u pipelines)\n", path, cfg.n_pipelines);
+	cp_config_free(&cfg);
+	return bad ? 2 : 0;
+}
 static sigset_t g_sigs;
 
 static int
@@ -69,6 +120,8 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"lcores", required_argument, NULL, 'l'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
+	    {"check-config", required_argument, NULL, 'K'},
+	    {"print-config", no_argument, NULL, 'P'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -100,6 +153,12 @@ parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'L':
 			o->log_level = optarg;
+			break;
+		case 'K':
+			o->check_config = optarg;
+			break;
+		case 'P':
+			o->print_config = 1;
 			break;
 		case 'h':
 			fputs(g_usage, stdout);
@@ -227,9 +286,18 @@ main(int argc, char **argv)
 	if (rc != 0)
 		return rc == 1 ? 0 : 2;
 
+	if (o.check_config != NULL)
+		return check_config(o.check_config);
 	cp_config_init(&cfg);
+	if (o.config == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
+		o.config = DEFAULT_CONFIG;
 	if (o.config != NULL && cp_config_load_file(&cfg, o.config, err, sizeof(err)) != 0) {
 		cp_log(CP_LOG_ERROR, "config: cannot load", CP_LF_STR("error", err));
+		return 2;
+	}
+	if (cp_config_apply_env(&cfg, env_get, err, sizeof(err)) != 0) {
+		cp_log(CP_LOG_ERROR, "config: bad environment override", CP_LF_STR("error", err));
+		cp_config_free(&cfg);
 		return 2;
 	}
 	if (o.grpc_listen != NULL)
@@ -244,6 +312,11 @@ main(int argc, char **argv)
 			return 2;
 		}
 		cfg.log_level = lvl;
+	}
+	if (o.print_config) {
+		cp_config_print(stdout, &cfg);
+		cp_config_free(&cfg);
+		return 0;
 	}
 	cp_log_set_level(cfg.log_level);
 

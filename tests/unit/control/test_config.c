@@ -205,6 +205,90 @@ test_config_load_errors_name_file_and_line(void **state)
 	expect_error("server: {\n", "YAML syntax error", 2);
 }
 
+/* A fake environment for cp_config_apply_env. */
+static const char *const *g_env;
+
+static const char *
+fake_get(const char *name)
+{
+	for (const char *const *e = g_env; e && *e; e += 2)
+		if (strcmp(e[0], name) == 0)
+			return e[1];
+	return NULL;
+}
+
+static void
+test_config_env_overrides_file(void **state)
+{
+	static const char *const env[] = {"COREPIPE_SERVER_GRPC_LISTEN", "127.0.0.1:6001",
+					  "COREPIPE_LIMITS_MAX_NODES", "7",
+					  "COREPIPE_DATAPLANE_IDLE_POLICY", "sleep",
+					  "COREPIPE_LOGGING_LEVEL", "warn",
+					  "COREPIPE_DATAPLANE_RING_SIZE", "0x100",
+					  NULL};
+	static const char *const bad[] = {"COREPIPE_DATAPLANE_RING_SIZE", "1000", NULL};
+	struct cp_config c;
+	char err[256];
+
+	(void)state;
+	cp_config_init(&c);
+	assert_int_equal(cp_config_load_file(&c, write_tmp("server: { grpc_listen: \"h:1\" }\n"
+							   "limits: { max_nodes: 9, "
+							   "default_timeout_ms: 1234 }\n"),
+					     err, sizeof(err)),
+			 0);
+	unlink(g_path);
+	g_env = env;
+	assert_int_equal(cp_config_apply_env(&c, fake_get, err, sizeof(err)), 0);
+	/* Environment beats the file; the file beats the defaults. */
+	assert_string_equal(c.grpc_listen, "127.0.0.1:6001");
+	assert_int_equal(c.max_nodes, 7);
+	assert_int_equal(c.default_timeout_ms, 1234);
+	assert_int_equal(c.dp.worker.idle, DP_IDLE_SLEEP);
+	assert_int_equal(c.log_level, CP_LOG_WARN);
+	assert_int_equal(c.dp.worker.ring_size, 256);
+	assert_int_equal(c.max_timeout_ms, 300000);
+	/* A bad value names the variable and leaves everything as it was. */
+	g_env = bad;
+	assert_int_equal(cp_config_apply_env(&c, fake_get, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "COREPIPE_DATAPLANE_RING_SIZE"));
+	assert_non_null(strstr(err, "power of two"));
+	assert_int_equal(c.dp.worker.ring_size, 256);
+	cp_config_free(&c);
+}
+
+static void
+test_config_print_round_trips(void **state)
+{
+	struct cp_config a, b;
+	char err[256], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	cp_config_init(&a);
+	assert_int_equal(cp_config_load_file(&a, "config/corepipe.yaml", err, sizeof(err)), 0);
+	a.max_nodes = 11;
+	a.dp.worker.idle = DP_IDLE_SPIN;
+	f = open_memstream(&text, &len);
+	cp_config_print(f, &a);
+	fclose(f);
+	/* What --print-config prints is a valid config that loads to the same values. */
+	cp_config_init(&b);
+	assert_int_equal(cp_config_load_buffer(&b, "printed", text, len, err, sizeof(err)), 0);
+	assert_int_equal(b.max_nodes, 11);
+	assert_int_equal(b.dp.worker.idle, DP_IDLE_SPIN);
+	assert_string_equal(b.grpc_listen, a.grpc_listen);
+	assert_int_equal(b.n_pipelines, a.n_pipelines);
+	for (unsigned i = 0; i < a.n_pipelines; i++) {
+		assert_string_equal(b.pipelines[i].spec.name, a.pipelines[i].spec.name);
+		assert_int_equal(b.pipelines[i].spec.n_nodes, a.pipelines[i].spec.n_nodes);
+	}
+	free(text);
+	cp_config_free(&a);
+	cp_config_free(&b);
+}
+
 int
 main(void)
 {
@@ -215,6 +299,8 @@ main(void)
 	    cmocka_unit_test(test_config_load_empty_file_keeps_defaults),
 	    cmocka_unit_test(test_config_load_missing_file),
 	    cmocka_unit_test(test_config_load_errors_name_file_and_line),
+	    cmocka_unit_test(test_config_env_overrides_file),
+	    cmocka_unit_test(test_config_print_round_trips),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
