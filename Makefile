@@ -20,7 +20,7 @@ CLANG_FORMAT ?= clang-format-14
 VARIANT      ?= release
 FUZZ_SECONDS ?= 60
 
-PKGS := libdpdk liburcu-qsbr liburcu-cds ck libprotobuf-c grpc cmocka yaml-0.1 libsodium soxr libzstd
+PKGS := libdpdk liburcu-qsbr liburcu-cds ck libprotobuf-c grpc cmocka yaml-0.1 libsodium soxr libzstd libmicrohttpd
 
 # Quiet by default; `make V=1` shows full commands.
 ifeq ($(V),1)

@@ -36,6 +36,7 @@ struct field {
 
 static const struct field server_fields[] = {
     {"grpc_listen", F_STR, CFG(grpc_listen), 0, 0},
+    {"metrics_listen", F_STR, CFG(metrics_listen), 0, 0},
     {"max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20},
     {"responder_spin_us", F_U32, CFG(responder_spin_us), 0, 1000000},
     {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000},
@@ -92,6 +93,7 @@ cp_config_init(struct cp_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->grpc_listen, sizeof(c->grpc_listen), "127.0.0.1:50051");
+	snprintf(c->metrics_listen, sizeof(c->metrics_listen), "127.0.0.1:9090");
 	c->max_message_bytes = 4u << 20;
 	c->responder_spin_us = 0;
 	c->workers = 0;

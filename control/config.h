@@ -30,6 +30,7 @@ struct cp_config_pipeline {
 struct cp_config {
 	/* server */
 	char grpc_listen[128];
+	char metrics_listen[128]; /**< HTTP /metrics /healthz /readyz; "" disables */
 	uint32_t max_message_bytes;
 	uint32_t responder_spin_us; /**< responder: poll this long after the last answer */
 	/* dataplane */

@@ -99,7 +99,7 @@ live_free(struct cp_server *srv, struct cp_call *c)
 		srv->live_head = c->live_next;
 	if (c->live_next != NULL)
 		c->live_next->live_prev = c->live_prev;
-	srv->live_calls--;
+	CP_STAT_ADD(srv->live_calls, -1);
 	if (c->stream != NULL)
 		cp_stream_call_gone(c->stream);
 	call_free(c);
@@ -315,7 +315,7 @@ on_new_call(struct cp_server *srv, struct cp_call *c, int ok)
 		call_free(c);
 		return;
 	}
-	srv->live_calls++;
+	CP_STAT_ADD(srv->live_calls, 1);
 	c->live_next = srv->live_head;
 	if (srv->live_head != NULL)
 		srv->live_head->live_prev = c;
@@ -366,6 +366,10 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 	srv->dp = dp;
 	cp_shed_init(&srv->shed, &conf->shed);
 	srv->stream_window = conf->stream_window ? conf->stream_window : 8;
+	/* A "clock" of 1 GHz: the block's cycles are nanoseconds. */
+	srv->e2e = dp_metrics_create(1000000000ull, SOCKET_ID_ANY);
+	if (srv->e2e == NULL)
+		return -ENOMEM;
 	srv->shutdown_tag.kind = CP_TAG_SHUTDOWN;
 	srv->shutdown_tag.owner = srv;
 	atomic_init(&srv->serving, false);
@@ -619,4 +623,6 @@ cp_server_destroy(struct cp_server *srv)
 		grpc_completion_queue_destroy(srv->cq);
 		srv->cq = NULL;
 	}
+	dp_metrics_free(srv->e2e);
+	srv->e2e = NULL;
 }

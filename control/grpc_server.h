@@ -29,6 +29,12 @@
 struct cp_server;
 struct cp_call;
 
+/* Counters with one writer thread that other threads read (GetStats, the metrics scrape): a
+ * relaxed load and store by the writer, relaxed loads by readers; no read-modify-write. */
+#define CP_STAT_ADD(x, v) __atomic_store_n(&(x), (x) + (v), __ATOMIC_RELAXED)
+#define CP_STAT_INC(x)	  CP_STAT_ADD(x, 1)
+#define CP_STAT_LOAD(x)	  __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
 /** Handles one call; must reply exactly once, now or later (from any thread). */
 typedef void (*cp_handler_fn)(struct cp_server *srv, struct cp_call *call);
 
@@ -129,9 +135,9 @@ struct cp_server {
 	atomic_bool shutdown_requested;
 	bool started;
 	bool shutdown_done;
-	long live_calls;		  /**< CQ thread only */
+	long live_calls;		  /**< CQ thread writes (CP_STAT_ADD); others load */
 	struct cp_call *live_head;	  /**< calls received and not yet freed; CQ thread only */
-	uint64_t rejected[CP_REJECT_MAX]; /**< CQ thread only (written and read there) */
+	uint64_t rejected[CP_REJECT_MAX]; /**< CQ thread writes (CP_STAT_INC); others load */
 	struct cp_shed shed;		  /**< CQ thread only */
 	struct cp_listener listener;	  /**< our own TCP listener (bounded connections) */
 	int own_listener;		  /**< 0: gRPC listens (unix: addresses) */
@@ -145,6 +151,9 @@ struct cp_server {
 	struct cp_stream *blocked; /**< streams waiting for dataplane capacity; CQ thread */
 	uint64_t streams_open;	   /**< ExecuteStream calls bound to a worker; atomic */
 	uint32_t stream_window;	   /**< responses queued or in flight per stream */
+	/** Server time per pipeline (call arrival or frame submit -> answer handed to gRPC), in
+	 * ns; written by the responder only. */
+	struct dp_metrics *e2e;
 };
 
 /**

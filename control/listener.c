@@ -50,6 +50,41 @@ split_addr(const char *addr, char *host, size_t hlen, char *port, size_t plen)
 }
 
 int
+cp_tcp_listen(const char *addr, int backlog, int *port_out)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+	struct addrinfo *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], port[16];
+	int one = 1, fd, rc;
+
+	rc = split_addr(addr, host, sizeof(host), port, sizeof(port));
+	if (rc != 0)
+		return rc;
+	if (getaddrinfo(host[0] ? host : NULL, port, &hints, &res) != 0)
+		return -EINVAL;
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		freeaddrinfo(res);
+		return rc;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, backlog) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+		rc = -errno;
+		freeaddrinfo(res);
+		close(fd);
+		return rc;
+	}
+	freeaddrinfo(res);
+	*port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+						   : ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+}
+
+int
 cp_listener_open(struct cp_listener *l, const char *addr, uint32_t max_connections)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};

@@ -43,6 +43,13 @@ struct cp_listener {
  */
 int cp_listener_open(struct cp_listener *l, const char *addr, uint32_t max_connections);
 
+/**
+ * Bind and listen on a blocking TCP socket at @p addr ("host:port", "[v6]:port"; port 0 picks
+ * one, returned in *port_out).
+ * @return the socket, or -EINVAL (bad address) / -errno (bind or listen failed).
+ */
+int cp_tcp_listen(const char *addr, int backlog, int *port_out);
+
 /** Start accepting for @p server (started). @return 0 or -errno. */
 int cp_listener_start(struct cp_listener *l, grpc_server *server);
 

@@ -11,6 +11,7 @@
 #include "control/config.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
+#include "control/metrics_http.h"
 #include "control/responder.h"
 #include "dataplane/dataplane.h"
 
@@ -268,6 +269,7 @@ main(int argc, char **argv)
 	int n = 0, rc, exit_code = 0;
 	struct dp_dataplane *dp = NULL;
 	struct cp_responder resp = {0};
+	struct cp_metrics_http metrics = {0};
 	struct cp_server_conf sconf;
 	pthread_t sig_thread;
 	enum cp_log_level lvl;
@@ -414,6 +416,17 @@ main(int argc, char **argv)
 		exit_code = 1;
 		goto out_workers;
 	}
+	if (cfg.metrics_listen[0] != '\0') {
+		rc = cp_metrics_http_start(&metrics, cfg.metrics_listen, &g_srv, dp);
+		if (rc != 0) {
+			cp_log(CP_LOG_ERROR, "cannot listen for metrics",
+			       CP_LF_STR("metrics_listen", cfg.metrics_listen),
+			       CP_LF_STR("error", strerror(-rc)));
+			exit_code = 2;
+			cp_responder_stop(&resp);
+			goto out_workers;
+		}
+	}
 	cp_server_start(&g_srv);
 	atomic_store(&g_srv.serving, true);
 	/* Only now: a signal that arrived during start-up stays pending until here, and
@@ -421,7 +434,8 @@ main(int argc, char **argv)
 	pthread_create(&sig_thread, NULL, signal_main, NULL);
 	pthread_detach(sig_thread);
 	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("grpc_listen", cfg.grpc_listen),
-	       CP_LF_INT("grpc_port", g_srv.port), CP_LF_INT("workers", dp->n_workers),
+	       CP_LF_INT("grpc_port", g_srv.port), CP_LF_INT("metrics_port", metrics.port),
+	       CP_LF_INT("workers", dp->n_workers),
 	       CP_LF_STR("lcores", lcores),
 	       CP_LF_STR("idle_policy", dp_idle_policy_name(cfg.dp.worker.idle)),
 	       CP_LF_INT("pid", getpid()));
@@ -429,6 +443,7 @@ main(int argc, char **argv)
 	cp_server_run(&g_srv);
 
 	cp_responder_stop(&resp);
+	cp_metrics_http_stop(&metrics);
 out_workers:
 	dp_dataplane_stop(dp);
 out_grpc:

@@ -117,7 +117,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 		 * does not affect it, and a stateful pipeline's slot matches its layout. */
 		pl = dp_registry_get(srv->dp->reg, rq->name);
 		if (pl == NULL) {
-			srv->rejected[CP_REJECT_NOT_FOUND]++;
+			CP_STAT_INC(srv->rejected[CP_REJECT_NOT_FOUND]);
 			cp_call_reply(c, GRPC_STATUS_NOT_FOUND, NULL, "pipeline '%s' not found",
 				      rq->name);
 			goto out;
@@ -147,7 +147,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 
 	allowed = cp_shed_update(&srv->shed, srv->dp, cp_now_ns(), false);
 	if (allowed == 0) {
-		srv->rejected[CP_REJECT_SHEDDING]++;
+		CP_STAT_INC(srv->rejected[CP_REJECT_SHEDDING]);
 		cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
 					"load shedding: every worker has been over its queue "
 					"high-water mark (%u%%) or busy (%u%%) for %u ms",
@@ -161,7 +161,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 
 		rc = dp_stream_open(srv->dp, pl, -1, allowed, &slot);
 		if (rc != 0) {
-			srv->rejected[CP_REJECT_STREAMS]++;
+			CP_STAT_INC(srv->rejected[CP_REJECT_STREAMS]);
 			cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
 						"every worker has all its %u stream slots in use",
 						srv->dp->conf.max_streams_per_worker);
@@ -176,9 +176,9 @@ execute(struct cp_server *srv, struct cp_call *c)
 	if (rc != 0) {
 		uint32_t pb = cp_server_pushback_ms(srv);
 
-		srv->rejected[rc == -ENOBUFS ? CP_REJECT_INFLIGHT_LIMIT
+		CP_STAT_INC(srv->rejected[rc == -ENOBUFS ? CP_REJECT_INFLIGHT_LIMIT
 			      : rc == -E2BIG ? CP_REJECT_TOO_LARGE
-					     : CP_REJECT_POOL_EMPTY]++;
+					     : CP_REJECT_POOL_EMPTY]);
 		if (rc == -ENOBUFS)
 			cp_call_reply_exhausted(c, pb, "in-flight limit reached (%u requests)",
 						srv->dp->conf.max_in_flight);
@@ -211,7 +211,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 		rc = dp_dataplane_submit_mask(srv->dp, req, allowed);
 	}
 	if (rc != 0) {
-		srv->rejected[CP_REJECT_RING_FULL]++;
+		CP_STAT_INC(srv->rejected[CP_REJECT_RING_FULL]);
 		dp_req_free(srv->dp, req);
 		cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
 					"all worker queues are full (%u deep)",
@@ -260,8 +260,13 @@ cp_execute_complete(struct cp_server *srv, struct dp_req *req)
 	grpc_slice s;
 	size_t n;
 
+	uint32_t id = req->pipeline	 ? req->pipeline->id
+		      : req->stream != NULL ? req->stream->p->id
+					    : 0;
+
 	/* Single writer (the responder): a relaxed load and store, no read-modify-write. */
 	__atomic_store_n(&srv->answered, srv->answered + 1, __ATOMIC_RELAXED);
+	dp_metrics_observe(srv->e2e, id, cp_now_ns() - c->start_ns);
 	/*
 	 * The descriptor and its buffer go back to their pools before the answer leaves: once
 	 * a client has its answer, nothing of its request is held any more (tests and GetStats

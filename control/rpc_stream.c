@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
 #include <pthread.h>
+#include <rte_cycles.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,7 +222,7 @@ open_stream(struct cp_stream *st, const Corepipe__V1__StreamOpen *o)
 		}
 		p = dp_registry_get(srv->dp->reg, o->name);
 		if (p == NULL) {
-			srv->rejected[CP_REJECT_NOT_FOUND]++;
+			CP_STAT_INC(srv->rejected[CP_REJECT_NOT_FOUND]);
 			set_error(st, DP_NOT_FOUND, 0, "open: pipeline '%s' not found", o->name);
 			return -1;
 		}
@@ -248,7 +249,7 @@ open_stream(struct cp_stream *st, const Corepipe__V1__StreamOpen *o)
 	/* Streams are never shed: any worker with a free slot will do. */
 	if (dp_stream_open(srv->dp, p, -1, UINT64_MAX, &st->slot) != 0) {
 		dp_pipeline_unref(p);
-		srv->rejected[CP_REJECT_STREAMS]++;
+		CP_STAT_INC(srv->rejected[CP_REJECT_STREAMS]);
 		set_error(st, DP_RESOURCE_EXHAUSTED, 0,
 			  "too many open streams: every worker has its %u stream slots in use "
 			  "(dataplane.max_streams_per_worker)",
@@ -611,6 +612,9 @@ cp_stream_complete(struct cp_server *srv, struct dp_req *req)
 	size_t n;
 
 	__atomic_store_n(&srv->answered, srv->answered + 1, __ATOMIC_RELAXED);
+	dp_metrics_observe(srv->e2e, st->slot->p->id,
+			   (uint64_t)((double)(rte_rdtsc() - req->submit_tsc) * 1e9 /
+				      (double)srv->dp->tsc_hz));
 	pthread_mutex_lock(&st->lock);
 	st->completed++;
 	if (req->status != DP_OK) {

@@ -54,7 +54,7 @@ cp_shed_update(struct cp_shed *s, const struct dp_dataplane *dp, uint64_t now_ns
 			}
 			if (over &&
 			    now_ns - sw->over_since_ns >= (uint64_t)s->conf.window_ms * 1000000u) {
-				sw->active = true;
+				__atomic_store_n(&sw->active, true, __ATOMIC_RELAXED);
 				sw->episodes++;
 				cp_log(CP_LOG_WARN, "load shedding on", CP_LF_INT("worker", i),
 				       CP_LF_U64("queue_depth", depth),
@@ -62,7 +62,7 @@ cp_shed_update(struct cp_shed *s, const struct dp_dataplane *dp, uint64_t now_ns
 				       CP_LF_DBL("busy_ratio", sw->busy));
 			}
 		} else if (calm) {
-			sw->active = false;
+			__atomic_store_n(&sw->active, false, __ATOMIC_RELAXED);
 			sw->over_since_ns = 0;
 			cp_log(CP_LOG_INFO, "load shedding off", CP_LF_INT("worker", i),
 			       CP_LF_U64("queue_depth", depth), CP_LF_DBL("busy_ratio", sw->busy));

@@ -154,6 +154,17 @@ dp_registry_get(struct dp_registry *r, const char *name)
 	return p;
 }
 
+void
+dp_registry_names(struct dp_registry *r, void (*fn)(uint32_t id, const char *name, void *arg),
+		  void *arg)
+{
+	pthread_mutex_lock(&r->lock);
+	for (uint32_t id = 1; id <= DP_REGISTRY_MAX; id++)
+		if (r->by_id[id] != NULL)
+			fn(id, r->by_id[id]->name, arg);
+	pthread_mutex_unlock(&r->lock);
+}
+
 int
 dp_registry_for_each(struct dp_registry *r, int (*fn)(struct dp_pipeline *p, void *arg), void *arg)
 {

@@ -85,6 +85,14 @@ struct dp_registry_info {
 };
 
 /**
+ * Call @p fn with the id and name of every published pipeline, under the writer lock (so no
+ * RCU read side is needed: a pipeline in the id table is not released while the lock is held).
+ * @p fn must not call into the registry. Context: control threads (metrics scrape).
+ */
+void dp_registry_names(struct dp_registry *r, void (*fn)(uint32_t id, const char *name, void *arg),
+		       void *arg);
+
+/**
  * Create an empty registry.
  * @return the registry or NULL with errno ENOMEM.
  * Context: control plane. Ownership: destroy with dp_registry_destroy().

@@ -71,17 +71,25 @@ dp_worker_init(struct dp_worker *w, unsigned index, unsigned lcore,
 	dp_wake_init(&w->wake, true);
 
 	/* EXACT_SZ: capacity is ring_size itself, which the in-flight accounting relies on. */
+	w->met = dp_metrics_create(w->tsc_hz, socket);
+	if (w->met == NULL)
+		return -ENOMEM;
 	snprintf(name, sizeof(name), "dp_in_%u", index);
 	w->ingress = rte_ring_create(name, conf->ring_size, socket,
 				     RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
-	if (w->ingress == NULL)
+	if (w->ingress == NULL) {
+		dp_metrics_free(w->met);
+		w->met = NULL;
 		return -ENOMEM;
+	}
 	snprintf(name, sizeof(name), "dp_done_%u", index);
 	w->completion = rte_ring_create(name, conf->ring_size, socket,
 					RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
 	if (w->completion == NULL) {
 		rte_ring_free(w->ingress);
 		w->ingress = NULL;
+		dp_metrics_free(w->met);
+		w->met = NULL;
 		return -ENOMEM;
 	}
 	return 0;
@@ -93,6 +101,8 @@ dp_worker_fini(struct dp_worker *w)
 	rte_ring_free(w->ingress);
 	rte_ring_free(w->completion);
 	w->ingress = w->completion = NULL;
+	dp_metrics_free(w->met);
+	w->met = NULL;
 }
 
 void
@@ -123,13 +133,28 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 {
 	const struct dp_pipeline *p;
 	struct dp_exec x;
-	void *state;
-	uint64_t t0 = rte_rdtsc();
+	void *state = NULL;
+	uint64_t t0 = rte_rdtsc(), t1;
 
 	req->worker = (uint16_t)w->index;
 	req->res.n_annot = 0;
 	req->res.err.msg[0] = '\0';
 	req->dp_ns = 0;
+	/* The version this request runs on: its stream's, its own reference, or (by name) the
+	 * registry's, read on the RCU read side and valid until this worker's next quiescent
+	 * state, which is after the whole burst (dp_worker_poll_once). */
+	if (req->stream != NULL) {
+		p = req->stream->p;
+		state = req->stream->state;
+	} else if ((p = req->pipeline) == NULL) {
+		p = dp_registry_lookup(w->reg, req->name, req->hash);
+		if (unlikely(p == NULL)) {
+			req->status = dp_err_set(&req->res.err, DP_NOT_FOUND,
+						 "pipeline '%s' not found", req->name);
+			dp_metrics_count(w->met, 0, req->status);
+			return;
+		}
+	}
 
 	/* Never start work nobody waits for any more: the deadline covers queueing too. */
 	if (unlikely(req->deadline_tsc != 0 && t0 >= req->deadline_tsc)) {
@@ -137,6 +162,7 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 		    dp_err_set(&req->res.err, DP_DEADLINE_EXCEEDED,
 			       "deadline expired after %llu us in queue; not run",
 			       (unsigned long long)cycles_to_ns(w, t0 - req->submit_tsc) / 1000);
+		dp_metrics_count(w->met, p->id, req->status);
 		return;
 	}
 	/* Acquire: pairs with the release store when the call's cancellation was seen. */
@@ -144,22 +170,8 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 		     atomic_load_explicit(req->cancelled, memory_order_acquire))) {
 		req->status = dp_err_set(&req->res.err, DP_CANCELLED,
 					 "call cancelled before it ran; not run");
+		dp_metrics_count(w->met, p->id, req->status);
 		return;
-	}
-	state = NULL;
-	if (req->stream != NULL) {
-		/* The stream's own version, referenced by its slot; state lives in the slot. */
-		p = req->stream->p;
-		state = req->stream->state;
-	} else if ((p = req->pipeline) == NULL) {
-		/* RCU read side: p stays valid until this worker's next quiescent state,
-		 * which is after the whole burst (dp_worker_poll_once). */
-		p = dp_registry_lookup(w->reg, req->name, req->hash);
-		if (unlikely(p == NULL)) {
-			req->status = dp_err_set(&req->res.err, DP_NOT_FOUND,
-						 "pipeline '%s' not found", req->name);
-			return;
-		}
 	}
 	x.buf = req->buf;
 	x.fmt = req->fmt;
@@ -171,7 +183,11 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 	req->status = (uint16_t)dp_pipeline_run(p, &x, state, req->run_flags);
 	req->buf = x.buf;
 	req->fmt = x.fmt;
-	req->dp_ns = cycles_to_ns(w, rte_rdtsc() - t0);
+	t1 = rte_rdtsc();
+	req->dp_ns = cycles_to_ns(w, t1 - t0);
+	/* Metrics: this worker's own rows, plain stores (metrics.h). */
+	dp_metrics_count(w->met, p->id, req->status);
+	dp_metrics_observe(w->met, p->id, t1 - t0);
 }
 
 unsigned

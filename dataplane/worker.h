@@ -21,6 +21,7 @@
 #define COREPIPE_DP_WORKER_H
 
 #include "dataplane/pool.h"
+#include "dataplane/metrics.h"
 #include "dataplane/registry.h"
 #include "dataplane/req.h"
 
@@ -120,6 +121,7 @@ struct dp_worker {
 
 	/* Written by the worker only. */
 	struct dp_worker_stats stats;
+	struct dp_metrics *met; /**< per-pipeline counters and histogram; this worker writes */
 };
 
 /**

@@ -37,7 +37,8 @@ pipelines:
       params: { rate: "16000" }
     - type: vad
 YAML
-	"$B/corepiped" --config "$OUT/c.yaml" --grpc-listen 127.0.0.1:0 --log-level info \
+	COREPIPE_SERVER_METRICS_LISTEN=127.0.0.1:0 "$B/corepiped" --config "$OUT/c.yaml" \
+		--grpc-listen 127.0.0.1:0 --log-level info \
 		2> "$OUT/server.log" &
 	PID=$!
 	for _ in $(seq 300); do

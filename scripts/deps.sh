@@ -14,6 +14,7 @@ PKGS=(
 	clang libclang-rt-14-dev clang-format-14            # libFuzzer, sanitizers, format
 	nghttp2-client                                      # h2load for perf/
 	espeak-ng sox                                       # speech for the VAD tests
+	libmicrohttpd-dev python3-prometheus-client         # metrics endpoint and its test parser
 )
 
 missing=()

@@ -9,7 +9,8 @@ OUT=$(mktemp -d /tmp/corepipe-soak.XXXXXX)
 PID=""
 cleanup() { [ -n "$PID" ] && kill -TERM "$PID" 2>/dev/null && wait "$PID" 2>/dev/null; rm -rf "$OUT"; }
 trap cleanup EXIT
-"$B/corepiped" --config config/corepipe.yaml --grpc-listen 127.0.0.1:0 2> "$OUT/log" &
+COREPIPE_SERVER_METRICS_LISTEN=127.0.0.1:0 "$B/corepiped" --config config/corepipe.yaml \
+	--grpc-listen 127.0.0.1:0 2> "$OUT/log" &
 PID=$!
 for _ in $(seq 300); do
 	PORT=$(grep -o '"grpc_port":[0-9]*' "$OUT/log" | cut -d: -f2 || true)

@@ -35,10 +35,13 @@ class Server:
         self.args = [COREPIPED, "--config", self.config, "--grpc-listen", "127.0.0.1:0",
                      "--workers", str(workers), *extra_args]
         self.env = dict(os.environ)
+        # A free port for /metrics too, so several servers can run at once.
+        self.env.setdefault("COREPIPE_SERVER_METRICS_LISTEN", "127.0.0.1:0")
         if test_nodes:
             self.env["COREPIPE_TEST_NODES"] = "1"  # registers the test_delay node
         self.lines = []
         self.port = None
+        self.metrics_port = None
         self.proc = None
         self._ready = threading.Event()
 
@@ -52,6 +55,7 @@ class Server:
                 continue
             if obj.get("msg") == "serving":
                 self.port = int(obj["grpc_port"])
+                self.metrics_port = int(obj.get("metrics_port", 0)) or None
                 self._ready.set()
         self._ready.set()
 
