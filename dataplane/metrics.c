@@ -37,8 +37,11 @@ dp_metrics_read_row(const struct dp_metrics *m, uint32_t id, struct dp_met_row *
 
 	for (unsigned k = 0; k < DP_STATUS_MAX; k++)
 		out->by_code[k] += __atomic_load_n(&r->by_code[k], __ATOMIC_RELAXED);
-	for (unsigned b = 0; b <= DP_MET_BOUNDS; b++)
-		out->bucket[b] += __atomic_load_n(&r->bucket[b], __ATOMIC_RELAXED);
+	for (unsigned b = 0; b <= DP_MET_BOUNDS; b++) {
+		uint64_t v = __atomic_load_n(&r->bucket[b], __ATOMIC_RELAXED);
+
+		out->bucket[b] += v;
+		out->count += v;
+	}
 	out->sum_cycles += __atomic_load_n(&r->sum_cycles, __ATOMIC_RELAXED);
-	out->count += __atomic_load_n(&r->count, __ATOMIC_RELAXED);
 }

@@ -35,7 +35,7 @@ struct dp_met_row {
 	uint64_t by_code[DP_STATUS_MAX];
 	uint64_t bucket[DP_MET_BOUNDS + 1]; /**< non-cumulative counts; last is +Inf */
 	uint64_t sum_cycles;
-	uint64_t count; /**< observations in the histogram */
+	uint64_t count; /**< observations: not stored by writers, summed from buckets on read */
 };
 
 struct dp_metrics {
@@ -74,7 +74,6 @@ dp_metrics_observe(struct dp_metrics *m, uint32_t id, uint64_t cycles)
 		b++;
 	DP_MET_ADD(r->bucket[b], 1);
 	DP_MET_ADD(r->sum_cycles, cycles);
-	DP_MET_ADD(r->count, 1);
 }
 
 /** Relaxed copy of row @p id into @p out, added to what @p out holds (for merging). */

@@ -128,6 +128,15 @@ cycles_to_ns(const struct dp_worker *w, uint64_t cycles)
 	return (uint64_t)((double)cycles * 1e9 / (double)w->tsc_hz);
 }
 
+/* Metrics: this worker's own rows, plain stores (metrics.h). NULL only in the metrics-off
+ * arm of perf/bench_worker. */
+static inline void
+met_count(struct dp_worker *w, uint32_t id, unsigned status)
+{
+	if (likely(w->met != NULL))
+		dp_metrics_count(w->met, id, status);
+}
+
 void
 dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 {
@@ -151,7 +160,7 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 		if (unlikely(p == NULL)) {
 			req->status = dp_err_set(&req->res.err, DP_NOT_FOUND,
 						 "pipeline '%s' not found", req->name);
-			dp_metrics_count(w->met, 0, req->status);
+			met_count(w, 0, req->status);
 			return;
 		}
 	}
@@ -162,7 +171,7 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 		    dp_err_set(&req->res.err, DP_DEADLINE_EXCEEDED,
 			       "deadline expired after %llu us in queue; not run",
 			       (unsigned long long)cycles_to_ns(w, t0 - req->submit_tsc) / 1000);
-		dp_metrics_count(w->met, p->id, req->status);
+		met_count(w, p->id, req->status);
 		return;
 	}
 	/* Acquire: pairs with the release store when the call's cancellation was seen. */
@@ -170,7 +179,7 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 		     atomic_load_explicit(req->cancelled, memory_order_acquire))) {
 		req->status = dp_err_set(&req->res.err, DP_CANCELLED,
 					 "call cancelled before it ran; not run");
-		dp_metrics_count(w->met, p->id, req->status);
+		met_count(w, p->id, req->status);
 		return;
 	}
 	x.buf = req->buf;
@@ -185,9 +194,9 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 	req->fmt = x.fmt;
 	t1 = rte_rdtsc();
 	req->dp_ns = cycles_to_ns(w, t1 - t0);
-	/* Metrics: this worker's own rows, plain stores (metrics.h). */
-	dp_metrics_count(w->met, p->id, req->status);
-	dp_metrics_observe(w->met, p->id, t1 - t0);
+	met_count(w, p->id, req->status);
+	if (likely(w->met != NULL))
+		dp_metrics_observe(w->met, p->id, t1 - t0);
 }
 
 unsigned

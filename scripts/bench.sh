@@ -108,3 +108,6 @@ kill_server
 
 echo "==== node framework cost (in-process, no server)"
 run "$B/perf/bench_nodes"
+
+echo "==== metrics cost (in-process, no server)"
+run "$B/perf/bench_worker"
