@@ -22,6 +22,8 @@ enum ftype {
 	F_IDLE,	    /* enum dp_idle_policy */
 	F_LOGLEVEL, /* enum cp_log_level */
 	F_STRLIST,  /* eal_args */
+	F_BOOL,	    /* bool: true/false */
+	F_TOKENS,   /* auth.tokens: list of {name, sha256, permission} */
 };
 
 struct field {
@@ -72,6 +74,14 @@ static const struct field limits_fields[] = {
     {.name = NULL},
 };
 
+static const struct field auth_fields[] = {
+    {"enabled", F_BOOL, CFG(auth.enabled), 0, 0},
+    {"health_open", F_BOOL, CFG(auth.health_open), 0, 0},
+    {"token_file", F_STR, CFG(token_file), 0, 0},
+    {"tokens", F_TOKENS, 0, 0, 0, 0},
+    {.name = NULL},
+};
+
 static const struct field logging_fields[] = {
     {"level", F_LOGLEVEL, CFG(log_level), 0, 0},
     {.name = NULL},
@@ -83,9 +93,8 @@ struct section {
 };
 
 static const struct section sections[] = {
-    {"server", server_fields}, {"dataplane", dataplane_fields},
-    {"limits", limits_fields}, {"logging", logging_fields},
-    {"pipelines", NULL},
+    {"server", server_fields}, {"dataplane", dataplane_fields}, {"limits", limits_fields},
+    {"auth", auth_fields},     {"logging", logging_fields},	{"pipelines", NULL},
 };
 
 void
@@ -112,6 +121,7 @@ cp_config_init(struct cp_config *c)
 	c->shed_busy_pct = 90;
 	c->shed_window_ms = 5000;
 	c->log_level = CP_LOG_INFO;
+	c->auth.health_open = true;
 }
 
 static void
@@ -147,6 +157,7 @@ cp_config_free(struct cp_config *c)
 {
 	free_pipelines(c->pipelines, c->n_pipelines);
 	free_strlist(c->eal_args, c->n_eal_args);
+	cp_auth_free(&c->auth);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -158,7 +169,8 @@ struct loader {
 	char *err;
 	size_t errlen;
 	struct cp_config *c;
-	bool have_eal, have_pipelines;
+	bool have_eal, have_pipelines, have_tokens;
+	struct cp_auth tokens; /* auth.tokens of this file */
 };
 
 static int
@@ -238,9 +250,59 @@ parse_value(const struct field *f, const char *s, struct cp_config *c, char *msg
 		*(enum cp_log_level *)dst = lv;
 		return 0;
 	}
+	case F_BOOL:
+		if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0)
+			*(bool *)dst = true;
+		else if (strcmp(s, "false") == 0 || strcmp(s, "no") == 0 || strcmp(s, "off") == 0)
+			*(bool *)dst = false;
+		else
+			return snprintf(msg, n, "expected true or false, got '%s'", s), -EINVAL;
+		return 0;
 	default:
 		return snprintf(msg, n, "internal: bad field type"), -EINVAL;
 	}
+}
+
+/* auth.tokens: a list of {name, sha256, permission}. The digests are never echoed. */
+static int
+parse_tokens(struct loader *l, const yaml_node_t *v)
+{
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(l, v, "auth.tokens: expected a list of {name, sha256, permission}");
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *e = yaml_document_get_node(&l->doc, *it);
+		const char *name = NULL, *hex = NULL, *perm = NULL;
+		char msg[256];
+
+		if (e->type != YAML_MAPPING_NODE)
+			return fail(l, e,
+				    "auth.tokens: each token is a mapping {name, sha256, "
+				    "permission}");
+		for (yaml_node_pair_t *p = e->data.mapping.pairs.start;
+		     p < e->data.mapping.pairs.top; p++) {
+			const char *ks = scalar(yaml_document_get_node(&l->doc, p->key));
+			yaml_node_t *pv = yaml_document_get_node(&l->doc, p->value);
+
+			if (ks == NULL || scalar(pv) == NULL)
+				return fail(l, pv, "auth.tokens: keys and values must be scalars");
+			if (strcmp(ks, "name") == 0)
+				name = scalar(pv);
+			else if (strcmp(ks, "sha256") == 0)
+				hex = scalar(pv);
+			else if (strcmp(ks, "permission") == 0)
+				perm = scalar(pv);
+			else
+				return fail(l, pv,
+					    "auth.tokens: unknown key '%s' (expected name, sha256, "
+					    "permission)",
+					    ks);
+		}
+		if (cp_auth_add(&l->tokens, name, hex, perm, msg, sizeof(msg)) != 0)
+			return fail(l, e, "auth.tokens: %s", msg);
+	}
+	l->have_tokens = true;
+	return 0;
 }
 
 static int
@@ -278,6 +340,8 @@ parse_field(struct loader *l, const struct field *f, const yaml_node_t *v, const
 		l->have_eal = true;
 		return 0;
 	}
+	if (f->type == F_TOKENS)
+		return parse_tokens(l, v);
 	if (s == NULL)
 		return fail(l, v, "%s.%s: expected a scalar, got %s", sect, f->name, node_kind(v));
 	{
@@ -502,7 +566,7 @@ load_stream(struct cp_config *c, FILE *f, const char *path, char *err, size_t er
 		if (i == sizeof(sections) / sizeof(sections[0])) {
 			rc = fail(&l, k,
 				  "unknown section '%s' (expected server, dataplane, limits, "
-				  "logging, pipelines)",
+				  "auth, logging, pipelines)",
 				  ks ? ks : "?");
 			break;
 		}
@@ -523,30 +587,40 @@ load_stream(struct cp_config *c, FILE *f, const char *path, char *err, size_t er
 done:
 	yaml_document_delete(&l.doc);
 	yaml_parser_delete(&parser);
-	if (rc != 0) {
-		if (l.have_eal)
-			free_strlist(tmp.eal_args, tmp.n_eal_args);
-		free_pipelines(pipes, n_pipes);
-		return rc;
-	}
 	if (rc == 0 && tmp.shed_low_water_pct >= tmp.shed_high_water_pct) {
 		snprintf(
 		    err, errlen,
 		    "%s: limits.shed_low_water_pct (%u) must be below shed_high_water_pct (%u)",
 		    path, tmp.shed_low_water_pct, tmp.shed_high_water_pct);
-		if (l.have_eal)
-			free_strlist(tmp.eal_args, tmp.n_eal_args);
-		free_pipelines(pipes, n_pipes);
-		return -EINVAL;
+		rc = -EINVAL;
 	}
 	if (rc == 0 && tmp.default_timeout_ms > tmp.max_timeout_ms) {
 		snprintf(err, errlen,
 			 "%s: limits.default_timeout_ms (%u) exceeds limits.max_timeout_ms (%u)",
 			 path, tmp.default_timeout_ms, tmp.max_timeout_ms);
+		rc = -EINVAL;
+	}
+	/* Tokens: this file's list plus its token file replace the table; without either, the
+	 * table stays as it was. */
+	if (rc == 0 && tmp.token_file[0] != '\0') {
+		rc = cp_auth_load_file(&l.tokens, tmp.token_file, err, errlen);
+		l.have_tokens = rc == 0;
+		if (rc != 0)
+			rc = -EINVAL;
+	}
+	if (rc == 0 && tmp.auth.enabled && (l.have_tokens ? l.tokens.n : tmp.auth.n) == 0) {
+		snprintf(err, errlen,
+			 "%s: auth.enabled is true but no token is configured (set "
+			 "auth.tokens or auth.token_file)",
+			 path);
+		rc = -EINVAL;
+	}
+	if (rc != 0) {
 		if (l.have_eal)
 			free_strlist(tmp.eal_args, tmp.n_eal_args);
 		free_pipelines(pipes, n_pipes);
-		return -EINVAL;
+		cp_auth_free(&l.tokens);
+		return rc;
 	}
 	/* Commit: tmp's scalars, and the lists the file set (the old ones freed). */
 	if (l.have_eal)
@@ -555,6 +629,14 @@ done:
 		free_pipelines(c->pipelines, c->n_pipelines);
 		tmp.pipelines = pipes;
 		tmp.n_pipelines = n_pipes;
+	}
+	if (l.have_tokens) {
+		bool en = tmp.auth.enabled, ho = tmp.auth.health_open;
+
+		cp_auth_free(&c->auth);
+		tmp.auth = l.tokens;
+		tmp.auth.enabled = en;
+		tmp.auth.health_open = ho;
 	}
 	*c = tmp;
 	snprintf(c->path, sizeof(c->path), "%s", path);
@@ -604,9 +686,8 @@ cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), c
 {
 	struct cp_config tmp = *c;
 
-	for (const struct section *sec = sections; sec < sections + sizeof(sections) /
-								 sizeof(sections[0]);
-	     sec++) {
+	for (const struct section *sec = sections;
+	     sec < sections + sizeof(sections) / sizeof(sections[0]); sec++) {
 		if (sec->fields == NULL)
 			continue;
 		for (const struct field *f = sec->fields; f->name != NULL; f++) {
@@ -614,9 +695,10 @@ cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), c
 			const char *v;
 			size_t k = 0;
 
-			if (f->type == F_STRLIST)
+			if (f->type == F_STRLIST || f->type == F_TOKENS)
 				continue; /* lists only from the file */
-			k += (size_t)snprintf(var, sizeof(var), "COREPIPE_%s_%s", sec->name, f->name);
+			k += (size_t)snprintf(var, sizeof(var), "COREPIPE_%s_%s", sec->name,
+					      f->name);
 			for (size_t j = 0; j < k && j < sizeof(var); j++)
 				var[j] = (char)toupper((unsigned char)var[j]);
 			v = get(var);
@@ -653,6 +735,18 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 	case F_LOGLEVEL:
 		fprintf(out, "%s\n", cp_log_level_name(*(const enum cp_log_level *)src));
 		break;
+	case F_BOOL:
+		fprintf(out, "%s\n", *(const bool *)src ? "true" : "false");
+		break;
+	case F_TOKENS:
+		/* Names and permissions; digests redacted (secrets stay out of output). */
+		fprintf(out, "[");
+		for (unsigned i = 0; i < c->auth.n; i++)
+			fprintf(out, "%s{ name: \"%s\", sha256: \"(redacted)\", permission: %s }",
+				i ? ", " : "", c->auth.tokens[i].name,
+				c->auth.tokens[i].perm == CP_PERM_ADMIN ? "admin" : "execute");
+		fprintf(out, "]\n");
+		break;
 	case F_STRLIST:
 		fprintf(out, "[");
 		for (unsigned i = 0; i < c->n_eal_args; i++)
@@ -667,9 +761,8 @@ cp_config_print(FILE *out, const struct cp_config *c)
 {
 	fprintf(out, "# effective configuration (defaults < file%s%s < environment < flags)\n",
 		c->path[0] ? " " : "", c->path);
-	for (const struct section *sec = sections; sec < sections + sizeof(sections) /
-								 sizeof(sections[0]);
-	     sec++) {
+	for (const struct section *sec = sections;
+	     sec < sections + sizeof(sections) / sizeof(sections[0]); sec++) {
 		if (sec->fields == NULL)
 			continue;
 		fprintf(out, "%s:\n", sec->name);

@@ -13,13 +13,14 @@
 #ifndef COREPIPE_CP_CONFIG_H
 #define COREPIPE_CP_CONFIG_H
 
+#include "control/auth.h"
 #include "control/log.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/pipeline.h"
 
 #include <stddef.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /** A pipeline from the file, with the line it starts on (for error messages). */
 struct cp_config_pipeline {
@@ -53,6 +54,9 @@ struct cp_config {
 	uint32_t shed_low_water_pct;
 	uint32_t shed_busy_pct;
 	uint32_t shed_window_ms;
+	/* auth */
+	struct cp_auth auth;  /**< enabled, health_open and the token table (owned) */
+	char token_file[256]; /**< auth.token_file, merged into auth at load */
 	/* logging */
 	enum cp_log_level log_level;
 	/* pipelines */

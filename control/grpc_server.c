@@ -307,6 +307,81 @@ unimplemented(struct cp_server *srv, struct cp_call *c)
 		      (const char *)GRPC_SLICE_START_PTR(c->details.method));
 }
 
+/* What a call to @p path needs: 0 (nothing), or a permission. */
+static int
+needed_perm(const struct cp_server *srv, const char *path, size_t len)
+{
+	static const char admin[] = "/corepipe.v1.Admin/", health[] = "/grpc.health.v1.Health/";
+
+	if (len >= sizeof(admin) - 1 && memcmp(path, admin, sizeof(admin) - 1) == 0)
+		return CP_PERM_ADMIN;
+	if (srv->conf.auth->health_open && len >= sizeof(health) - 1 &&
+	    memcmp(path, health, sizeof(health) - 1) == 0)
+		return 0;
+	return CP_PERM_EXECUTE; /* Pipeline, and unknown methods (no probing without a token) */
+}
+
+/*
+ * Bearer-token check at arrival. @return true to go on, false after answering
+ * UNAUTHENTICATED / PERMISSION_DENIED. The token is never logged or echoed.
+ */
+static bool
+authorize(struct cp_server *srv, struct cp_call *c)
+{
+	const char *path;
+	size_t plen;
+	const char *val = NULL, *who = NULL;
+	size_t vlen = 0;
+	int need;
+	enum cp_auth_result r;
+
+	if (srv->conf.auth == NULL || !srv->conf.auth->enabled)
+		return true;
+	if (c->method != NULL) {
+		path = c->method->path;
+		plen = strlen(path);
+	} else {
+		path = (const char *)GRPC_SLICE_START_PTR(c->details.method);
+		plen = GRPC_SLICE_LENGTH(c->details.method);
+	}
+	need = needed_perm(srv, path, plen);
+	if (need == 0)
+		return true;
+	for (size_t i = 0; i < c->md.count; i++) {
+		if (grpc_slice_str_cmp(c->md.metadata[i].key, "authorization") == 0) {
+			val = (const char *)GRPC_SLICE_START_PTR(c->md.metadata[i].value);
+			vlen = GRPC_SLICE_LENGTH(c->md.metadata[i].value);
+			break;
+		}
+	}
+	r = cp_auth_check(srv->conf.auth, val, vlen, (enum cp_perm)need, &who);
+	if (r == CP_AUTH_OK)
+		return true;
+	CP_STAT_INC(srv->auth_failures[r == CP_AUTH_DENIED]);
+	/* At most one log line per second; the count of the others goes with it. */
+	if (cp_now_ns() - srv->auth_log_ns >= 1000000000u) {
+		char *peer = grpc_call_get_peer(c->call);
+
+		cp_log(CP_LOG_WARN, "auth failure",
+		       CP_LF_STR("reason",
+				 r == CP_AUTH_DENIED ? "permission_denied" : "unauthenticated"),
+		       CP_LF_STR("token", who ? who : "-"), CP_LF_STR("peer", peer),
+		       CP_LF_U64("suppressed_since_last", srv->auth_suppressed));
+		gpr_free(peer);
+		srv->auth_log_ns = cp_now_ns();
+		srv->auth_suppressed = 0;
+	} else {
+		srv->auth_suppressed++;
+	}
+	if (r == CP_AUTH_DENIED)
+		cp_call_reply(c, GRPC_STATUS_PERMISSION_DENIED, NULL,
+			      "token '%s' has the execute permission; Admin RPCs need admin", who);
+	else
+		cp_call_reply(c, GRPC_STATUS_UNAUTHENTICATED, NULL,
+			      "missing or invalid bearer token (authorization: Bearer <token>)");
+	return false;
+}
+
 static void
 on_new_call(struct cp_server *srv, struct cp_call *c, int ok)
 {
@@ -336,6 +411,8 @@ on_new_call(struct cp_server *srv, struct cp_call *c, int ok)
 	}
 	/* Keep the same number of slots armed. */
 	arm(srv, c->method);
+	if (!authorize(srv, c))
+		return;
 	if (c->method != NULL)
 		c->method->handler(srv, c);
 	else

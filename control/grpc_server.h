@@ -16,6 +16,7 @@
 #ifndef COREPIPE_CP_GRPC_SERVER_H
 #define COREPIPE_CP_GRPC_SERVER_H
 
+#include "control/auth.h"
 #include "control/listener.h"
 #include "control/shed.h"
 #include "dataplane/dataplane.h"
@@ -109,6 +110,7 @@ struct cp_server_conf {
 	uint32_t max_connection_age_ms;	 /**< recycle connections this old (0: never) */
 	uint32_t
 	    stream_window; /**< frames in flight + responses queued per stream (flow control) */
+	const struct cp_auth *auth; /**< bearer tokens (NULL or !enabled: no authentication) */
 };
 
 /** Why a request was refused before it reached a worker (GetStats "rejected"). */
@@ -154,6 +156,9 @@ struct cp_server {
 	/** Server time per pipeline (call arrival or frame submit -> answer handed to gRPC), in
 	 * ns; written by the responder only. */
 	struct dp_metrics *e2e;
+	uint64_t auth_failures[2]; /**< [0] unauthenticated, [1] permission denied; CQ writes */
+	uint64_t auth_log_ns;	   /**< last auth failure log line (rate limit); CQ thread */
+	uint64_t auth_suppressed;  /**< failures not logged since then; CQ thread */
 };
 
 /**

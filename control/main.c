@@ -389,6 +389,11 @@ main(int argc, char **argv)
 	sconf.max_timeout_ms = cfg.max_timeout_ms;
 	sconf.max_concurrent_streams = cfg.max_concurrent_streams;
 	sconf.stream_window = cfg.stream_window;
+	sconf.auth = &cfg.auth;
+	if (cfg.auth.enabled)
+		cp_log(CP_LOG_INFO, "auth: bearer tokens required",
+		       CP_LF_INT("tokens", (long)cfg.auth.n),
+		       CP_LF_BOOL("health_open", cfg.auth.health_open));
 	sconf.shutdown_grace_ms = cfg.shutdown_grace_ms;
 	sconf.max_connections = cfg.max_connections;
 	sconf.max_connection_idle_ms = cfg.max_connection_idle_ms;
@@ -435,8 +440,7 @@ main(int argc, char **argv)
 	pthread_detach(sig_thread);
 	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("grpc_listen", cfg.grpc_listen),
 	       CP_LF_INT("grpc_port", g_srv.port), CP_LF_INT("metrics_port", metrics.port),
-	       CP_LF_INT("workers", dp->n_workers),
-	       CP_LF_STR("lcores", lcores),
+	       CP_LF_INT("workers", dp->n_workers), CP_LF_STR("lcores", lcores),
 	       CP_LF_STR("idle_policy", dp_idle_policy_name(cfg.dp.worker.idle)),
 	       CP_LF_INT("pid", getpid()));
 

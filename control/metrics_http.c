@@ -26,8 +26,7 @@ struct out {
 	int oom;
 };
 
-static void __attribute__((format(printf, 2, 3)))
-put(struct out *o, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) put(struct out *o, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -95,8 +94,8 @@ histogram(struct out *o, const char *name, const char *label, const struct dp_me
 
 	for (unsigned b = 0; b < DP_MET_BOUNDS; b++) {
 		cum += r->bucket[b];
-		put(o, "%s_bucket{pipeline=\"%s\",le=\"%g\"} %llu\n", name, label, dp_met_bounds_s[b],
-		    (unsigned long long)cum);
+		put(o, "%s_bucket{pipeline=\"%s\",le=\"%g\"} %llu\n", name, label,
+		    dp_met_bounds_s[b], (unsigned long long)cum);
 	}
 	cum += r->bucket[DP_MET_BOUNDS];
 	put(o, "%s_bucket{pipeline=\"%s\",le=\"+Inf\"} %llu\n", name, label,
@@ -106,9 +105,12 @@ histogram(struct out *o, const char *name, const char *label, const struct dp_me
 }
 
 static const char *const g_reject_names[CP_REJECT_MAX] = {
-    [CP_REJECT_INFLIGHT_LIMIT] = "inflight_limit", [CP_REJECT_POOL_EMPTY] = "pool_empty",
-    [CP_REJECT_TOO_LARGE] = "too_large",	   [CP_REJECT_RING_FULL] = "ring_full",
-    [CP_REJECT_SHEDDING] = "shedding",		   [CP_REJECT_STREAMS] = "stream_slots",
+    [CP_REJECT_INFLIGHT_LIMIT] = "inflight_limit",
+    [CP_REJECT_POOL_EMPTY] = "pool_empty",
+    [CP_REJECT_TOO_LARGE] = "too_large",
+    [CP_REJECT_RING_FULL] = "ring_full",
+    [CP_REJECT_SHEDDING] = "shedding",
+    [CP_REJECT_STREAMS] = "stream_slots",
     [CP_REJECT_NOT_FOUND] = "not_found",
 };
 
@@ -196,7 +198,8 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 		    (unsigned long long)CP_STAT_LOAD(srv->rejected[k]));
 	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
 		cancelled += rows[id].by_code[DP_CANCELLED];
-	put(&o, "corepipe_rejected_total{reason=\"deadline\"} %llu\n", (unsigned long long)deadline);
+	put(&o, "corepipe_rejected_total{reason=\"deadline\"} %llu\n",
+	    (unsigned long long)deadline);
 	put(&o, "corepipe_rejected_total{reason=\"cancelled\"} %llu\n",
 	    (unsigned long long)cancelled);
 
@@ -211,6 +214,12 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 	     "gRPC calls (HTTP/2 streams) in progress on the server.");
 	put(&o, "corepipe_grpc_streams_active %ld\n", CP_STAT_LOAD(srv->live_calls));
 
+	help(&o, "corepipe_auth_failures_total", "counter",
+	     "Calls refused by bearer-token authentication, by reason.");
+	put(&o, "corepipe_auth_failures_total{reason=\"unauthenticated\"} %llu\n",
+	    (unsigned long long)CP_STAT_LOAD(srv->auth_failures[0]));
+	put(&o, "corepipe_auth_failures_total{reason=\"permission_denied\"} %llu\n",
+	    (unsigned long long)CP_STAT_LOAD(srv->auth_failures[1]));
 	help(&o, "corepipe_pool_in_use", "gauge",
 	     "Buffers taken from a pool (payload size classes, descriptors).");
 	for (unsigned i = 0; i < dp->pools->n_classes; i++)

@@ -177,8 +177,8 @@ execute(struct cp_server *srv, struct cp_call *c)
 		uint32_t pb = cp_server_pushback_ms(srv);
 
 		CP_STAT_INC(srv->rejected[rc == -ENOBUFS ? CP_REJECT_INFLIGHT_LIMIT
-			      : rc == -E2BIG ? CP_REJECT_TOO_LARGE
-					     : CP_REJECT_POOL_EMPTY]);
+					  : rc == -E2BIG ? CP_REJECT_TOO_LARGE
+							 : CP_REJECT_POOL_EMPTY]);
 		if (rc == -ENOBUFS)
 			cp_call_reply_exhausted(c, pb, "in-flight limit reached (%u requests)",
 						srv->dp->conf.max_in_flight);
@@ -260,7 +260,7 @@ cp_execute_complete(struct cp_server *srv, struct dp_req *req)
 	grpc_slice s;
 	size_t n;
 
-	uint32_t id = req->pipeline	 ? req->pipeline->id
+	uint32_t id = req->pipeline	    ? req->pipeline->id
 		      : req->stream != NULL ? req->stream->p->id
 					    : 0;
 

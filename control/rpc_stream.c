@@ -612,9 +612,9 @@ cp_stream_complete(struct cp_server *srv, struct dp_req *req)
 	size_t n;
 
 	__atomic_store_n(&srv->answered, srv->answered + 1, __ATOMIC_RELAXED);
-	dp_metrics_observe(srv->e2e, st->slot->p->id,
-			   (uint64_t)((double)(rte_rdtsc() - req->submit_tsc) * 1e9 /
-				      (double)srv->dp->tsc_hz));
+	dp_metrics_observe(
+	    srv->e2e, st->slot->p->id,
+	    (uint64_t)((double)(rte_rdtsc() - req->submit_tsc) * 1e9 / (double)srv->dp->tsc_hz));
 	pthread_mutex_lock(&st->lock);
 	st->completed++;
 	if (req->status != DP_OK) {

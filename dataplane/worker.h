@@ -20,8 +20,8 @@
 #ifndef COREPIPE_DP_WORKER_H
 #define COREPIPE_DP_WORKER_H
 
-#include "dataplane/pool.h"
 #include "dataplane/metrics.h"
+#include "dataplane/pool.h"
 #include "dataplane/registry.h"
 #include "dataplane/req.h"
 

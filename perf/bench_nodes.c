@@ -107,7 +107,8 @@ run_direct(enum direct d)
 			ob = dp_pools_get(g_pools, (uint32_t)ZSTD_compressBound(g_len));
 			break;
 		case D_ZD:
-			ob = dp_pools_get(g_pools, (uint32_t)ZSTD_getFrameContentSize(g_work, g_len));
+			ob = dp_pools_get(g_pools,
+					  (uint32_t)ZSTD_getFrameContentSize(g_work, g_len));
 			break;
 		default:
 			break;
@@ -136,12 +137,14 @@ run_direct(enum direct d)
 			sink += (uint32_t)ZSTD_compress2(g_cctx, g_out, ob->cap, g_work, g_len);
 			break;
 		case D_ZD:
-			sink += (uint32_t)ZSTD_decompressDCtx(g_dctx, g_out, ob->cap, g_work, g_len);
+			sink +=
+			    (uint32_t)ZSTD_decompressDCtx(g_dctx, g_out, ob->cap, g_work, g_len);
 			break;
 		case D_CRC: {
 			char hex[9];
 
-			snprintf(hex, sizeof(hex), "%08x", rte_hash_crc(g_work, (uint32_t)g_len, 0));
+			snprintf(hex, sizeof(hex), "%08x",
+				 rte_hash_crc(g_work, (uint32_t)g_len, 0));
 			sink += (uint8_t)hex[0];
 			break;
 		}
@@ -164,8 +167,8 @@ cmp_d(const void *a, const void *b)
 }
 
 static void
-bench(const char *label, const char *type, const char *k, const char *v, enum direct d,
-      size_t len, const uint8_t *input, struct dp_format f)
+bench(const char *label, const char *type, const char *k, const char *v, enum direct d, size_t len,
+      const uint8_t *input, struct dp_format f)
 {
 	struct dp_pipeline *p = compile(type, k, v);
 	struct dp_stream *st = NULL;
@@ -203,8 +206,8 @@ bench(const char *label, const char *type, const char *k, const char *v, enum di
 	qsort(cp, ROUNDS, sizeof(double), cmp_d);
 	qsort(dr, ROUNDS, sizeof(double), cmp_d);
 	if (d == D_NONE)
-		printf("| %-16s | %9zu | %12.2f | %12s | %6s |\n", label, len, cp[2] / hz * 1e6, "—",
-		       "—");
+		printf("| %-16s | %9zu | %12.2f | %12s | %6s |\n", label, len, cp[2] / hz * 1e6,
+		       "—", "—");
 	else
 		printf("| %-16s | %9zu | %12.2f | %12.2f | %6.3f |\n", label, len, cp[2] / hz * 1e6,
 		       dr[2] / hz * 1e6, dr[2] / cp[2]);
@@ -222,14 +225,14 @@ bench(const char *label, const char *type, const char *k, const char *v, enum di
 int
 main(int argc, char **argv)
 {
-	char *eal[] = {argv[0],	      "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
-		       "-m",	      "512",	   "-l",       "0",	      "--log-level",
+	char *eal[] = {argv[0], "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
+		       "-m",	"512",	     "-l",	 "0",		"--log-level",
 		       "1"};
 	struct dp_pool_conf pc = {.n_classes = 3,
 				  .classes = {{8192, 64}, {1u << 20, 16}, {4u << 20, 8}}};
 	const size_t frame = 1920, mib = 1u << 20;
-	struct dp_format f32 = {.kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 1,
-				.rate = 48000};
+	struct dp_format f32 = {
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 1, .rate = 48000};
 	struct dp_format st32 = f32, bytes = {.kind = DP_KIND_BYTES};
 	uint8_t *sig = malloc(mib), *text = malloc(mib), *z = malloc(mib + 4096);
 	size_t zf, zm;
@@ -251,8 +254,8 @@ main(int argc, char **argv)
 		text[i] = (uint8_t)("level=info msg=ok request_id=12345 took_us=42\n"[i % 46] +
 				    (i % 977 == 0));
 	st32.channels = 2;
-	printf("command: %s (one run; median of %d interleaved rounds; us per buffer)\n\n",
-	       argv[0], ROUNDS);
+	printf("command: %s (one run; median of %d interleaved rounds; us per buffer)\n\n", argv[0],
+	       ROUNDS);
 	printf("| node             |     bytes | corepipe us  | library us   | ratio  |\n");
 	printf("|---|---|---|---|---|\n");
 	for (int s = 0; s < 2; s++) {
@@ -269,8 +272,8 @@ main(int argc, char **argv)
 				zf = n;
 			else
 				zm = n;
-			bench("zstd_decompress", "zstd_decompress", "max_bytes", "4194304", D_ZD,
-			      n, z, bytes);
+			bench("zstd_decompress", "zstd_decompress", "max_bytes", "4194304", D_ZD, n,
+			      z, bytes);
 		}
 		bench("gain", "gain", "db", "-6", D_NONE, len, sig, f32);
 		bench("convert f32>s16", "convert", "format", "s16le", D_NONE, len, sig, f32);

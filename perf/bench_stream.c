@@ -306,7 +306,8 @@ worker_main(void *arg)
 			if (s->status != GRPC_STATUS_OK) {
 				char *d = grpc_slice_to_c_string(s->details);
 
-				fprintf(stderr, "bench_stream: stream ended %d: %s\n", s->status, d);
+				fprintf(stderr, "bench_stream: stream ended %d: %s\n", s->status,
+					d);
 				gpr_free(d);
 			}
 			grpc_metadata_array_destroy(&s->md_init);
@@ -385,38 +386,70 @@ static int
 parse(int argc, char **argv)
 {
 	static const struct option lo[] = {
-	    {"target", 1, 0, 'T'},	 {"streams", 1, 0, 'c'},      {"connections", 1, 0, 'C'},
-	    {"threads", 1, 0, 'j'},	 {"pipeline", 1, 0, 'p'},     {"frames", 1, 0, 'f'},
-	    {"depth", 1, 0, 'd'},	 {"frame-interval", 1, 0, 'i'}, {"rate", 1, 0, 'r'},
-	    {"frame-ms", 1, 0, 'm'},	 {"size", 1, 0, 's'},	      {"duration", 1, 0, 'z'},
-	    {"warmup", 1, 0, 'w'},	 {"format", 1, 0, 'F'},	      {"help", 0, 0, 'h'},
-	    {0, 0, 0, 0}};
+	    {"target", 1, 0, 'T'},	{"streams", 1, 0, 'c'},
+	    {"connections", 1, 0, 'C'}, {"threads", 1, 0, 'j'},
+	    {"pipeline", 1, 0, 'p'},	{"frames", 1, 0, 'f'},
+	    {"depth", 1, 0, 'd'},	{"frame-interval", 1, 0, 'i'},
+	    {"rate", 1, 0, 'r'},	{"frame-ms", 1, 0, 'm'},
+	    {"size", 1, 0, 's'},	{"duration", 1, 0, 'z'},
+	    {"warmup", 1, 0, 'w'},	{"format", 1, 0, 'F'},
+	    {"help", 0, 0, 'h'},	{0, 0, 0, 0}};
 	int o;
 
 	while ((o = getopt_long(argc, argv, "c:z:h", lo, NULL)) != -1) {
 		switch (o) {
-		case 'T': g_o.target = optarg; break;
-		case 'c': g_o.streams = (unsigned)atoi(optarg); break;
-		case 'C': g_o.connections = (unsigned)atoi(optarg); break;
-		case 'j': g_o.threads = (unsigned)atoi(optarg); break;
-		case 'p': g_o.pipeline = optarg; break;
-		case 'f': g_o.frames = (unsigned)atoi(optarg); break;
-		case 'd': g_o.depth = (unsigned)atoi(optarg); break;
-		case 'i': g_o.interval_ms = atof(optarg); break;
-		case 'r': g_o.rate = (unsigned)atoi(optarg); break;
-		case 'm': g_o.frame_ms = atof(optarg); break;
-		case 's': g_o.size = (size_t)atol(optarg); break;
-		case 'z': g_o.duration = atof(optarg); break;
-		case 'w': g_o.warmup = atof(optarg); break;
-		case 'F': g_o.json = strcmp(optarg, "json") == 0; break;
-		default: fputs(g_usage, o == 'h' ? stdout : stderr); return o == 'h' ? 1 : 2;
+		case 'T':
+			g_o.target = optarg;
+			break;
+		case 'c':
+			g_o.streams = (unsigned)atoi(optarg);
+			break;
+		case 'C':
+			g_o.connections = (unsigned)atoi(optarg);
+			break;
+		case 'j':
+			g_o.threads = (unsigned)atoi(optarg);
+			break;
+		case 'p':
+			g_o.pipeline = optarg;
+			break;
+		case 'f':
+			g_o.frames = (unsigned)atoi(optarg);
+			break;
+		case 'd':
+			g_o.depth = (unsigned)atoi(optarg);
+			break;
+		case 'i':
+			g_o.interval_ms = atof(optarg);
+			break;
+		case 'r':
+			g_o.rate = (unsigned)atoi(optarg);
+			break;
+		case 'm':
+			g_o.frame_ms = atof(optarg);
+			break;
+		case 's':
+			g_o.size = (size_t)atol(optarg);
+			break;
+		case 'z':
+			g_o.duration = atof(optarg);
+			break;
+		case 'w':
+			g_o.warmup = atof(optarg);
+			break;
+		case 'F':
+			g_o.json = strcmp(optarg, "json") == 0;
+			break;
+		default:
+			fputs(g_usage, o == 'h' ? stdout : stderr);
+			return o == 'h' ? 1 : 2;
 		}
 	}
 	if (g_o.connections == 0)
 		g_o.connections = g_o.threads;
-	if (g_o.streams == 0 || g_o.threads == 0 || g_o.threads > MAX_THREADS ||
-	    g_o.depth == 0 || g_o.depth > MAX_DEPTH || g_o.frames == 0 ||
-	    g_o.connections < g_o.threads || g_o.rate == 0) {
+	if (g_o.streams == 0 || g_o.threads == 0 || g_o.threads > MAX_THREADS || g_o.depth == 0 ||
+	    g_o.depth > MAX_DEPTH || g_o.frames == 0 || g_o.connections < g_o.threads ||
+	    g_o.rate == 0) {
 		fputs(g_usage, stderr);
 		return 2;
 	}
@@ -497,12 +530,13 @@ main(int argc, char **argv)
 		printf("command:     %s\n", cmd);
 		printf("messages:    %" PRIu64 " in %.2f s = %.0f msgs/s (%u streams, depth %u)\n",
 		       msgs, g_o.duration, (double)msgs / g_o.duration, g_o.streams, g_o.depth);
-		printf("latency us:  min %.1f  mean %.1f  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  "
-		       "max %.1f\n",
-		       (double)all.min / us, all.n ? all.sum / (double)all.n / us : 0,
-		       (double)hist_pct(&all, 50) / us, (double)hist_pct(&all, 90) / us,
-		       (double)hist_pct(&all, 99) / us, (double)hist_pct(&all, 99.9) / us,
-		       (double)all.max / us);
+		printf(
+		    "latency us:  min %.1f  mean %.1f  p50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  "
+		    "max %.1f\n",
+		    (double)all.min / us, all.n ? all.sum / (double)all.n / us : 0,
+		    (double)hist_pct(&all, 50) / us, (double)hist_pct(&all, 90) / us,
+		    (double)hist_pct(&all, 99) / us, (double)hist_pct(&all, 99.9) / us,
+		    (double)all.max / us);
 		printf("streams:     %" PRIu64 " ended, %" PRIu64 " with an error; %" PRIu64
 		       " responses out of order\n",
 		       done, errors, bad);

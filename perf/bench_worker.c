@@ -65,7 +65,7 @@ int
 main(int argc, char **argv)
 {
 	char *eal[] = {argv[0], "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
-		       "-m",	"256",	     "-l",	 "0",	     "--log-level",
+		       "-m",	"256",	     "-l",	 "0",		"--log-level",
 		       "1"};
 	static struct dp_dataplane dp;
 	static struct dp_worker w;
@@ -113,7 +113,8 @@ main(int argc, char **argv)
 	qsort(off, ROUNDS, sizeof(double), cmp_d);
 	printf("command: %s (one run; median of %d interleaved rounds of %d x %d requests)\n",
 	       argv[0], ROUNDS, ITERS, BURST);
-	printf("submit + worker iteration + completion, Execute(passthrough, 64 B), per request:\n");
+	printf(
+	    "submit + worker iteration + completion, Execute(passthrough, 64 B), per request:\n");
 	printf("  metrics off: %.1f cycles (%.1f ns)\n", off[ROUNDS / 2],
 	       off[ROUNDS / 2] * 1e9 / (double)dp.tsc_hz);
 	printf("  metrics on:  %.1f cycles (%.1f ns)\n", on[ROUNDS / 2],

@@ -220,11 +220,16 @@ fake_get(const char *name)
 static void
 test_config_env_overrides_file(void **state)
 {
-	static const char *const env[] = {"COREPIPE_SERVER_GRPC_LISTEN", "127.0.0.1:6001",
-					  "COREPIPE_LIMITS_MAX_NODES", "7",
-					  "COREPIPE_DATAPLANE_IDLE_POLICY", "sleep",
-					  "COREPIPE_LOGGING_LEVEL", "warn",
-					  "COREPIPE_DATAPLANE_RING_SIZE", "0x100",
+	static const char *const env[] = {"COREPIPE_SERVER_GRPC_LISTEN",
+					  "127.0.0.1:6001",
+					  "COREPIPE_LIMITS_MAX_NODES",
+					  "7",
+					  "COREPIPE_DATAPLANE_IDLE_POLICY",
+					  "sleep",
+					  "COREPIPE_LOGGING_LEVEL",
+					  "warn",
+					  "COREPIPE_DATAPLANE_RING_SIZE",
+					  "0x100",
 					  NULL};
 	static const char *const bad[] = {"COREPIPE_DATAPLANE_RING_SIZE", "1000", NULL};
 	struct cp_config c;
@@ -232,9 +237,10 @@ test_config_env_overrides_file(void **state)
 
 	(void)state;
 	cp_config_init(&c);
-	assert_int_equal(cp_config_load_file(&c, write_tmp("server: { grpc_listen: \"h:1\" }\n"
-							   "limits: { max_nodes: 9, "
-							   "default_timeout_ms: 1234 }\n"),
+	assert_int_equal(cp_config_load_file(&c,
+					     write_tmp("server: { grpc_listen: \"h:1\" }\n"
+						       "limits: { max_nodes: 9, "
+						       "default_timeout_ms: 1234 }\n"),
 					     err, sizeof(err)),
 			 0);
 	unlink(g_path);

@@ -1,0 +1,134 @@
+/*
+ * Bearer-token authentication (see auth.h).
+ */
+#include "control/auth.h"
+
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int
+cp_auth_add(struct cp_auth *a, const char *name, const char *sha256_hex, const char *perm,
+	    char *err, size_t errlen)
+{
+	struct cp_auth_token t, *grown;
+	size_t bin_len = 0;
+
+	memset(&t, 0, sizeof(t));
+	if (name == NULL || name[0] == '\0' || strlen(name) >= CP_AUTH_NAME_MAX ||
+	    strpbrk(name, ": \t\r\n\"") != NULL)
+		return snprintf(err, errlen, "token name must be 1..63 characters without ':', "
+					     "spaces or quotes"),
+		       -EINVAL;
+	for (unsigned i = 0; i < a->n; i++)
+		if (strcmp(a->tokens[i].name, name) == 0)
+			return snprintf(err, errlen, "token '%s' is defined twice", name), -EINVAL;
+	if (sha256_hex == NULL || strlen(sha256_hex) != 2 * CP_AUTH_DIGEST ||
+	    sodium_hex2bin(t.digest, sizeof(t.digest), sha256_hex, strlen(sha256_hex), NULL,
+			   &bin_len, NULL) != 0 ||
+	    bin_len != CP_AUTH_DIGEST)
+		return snprintf(err, errlen,
+				"token '%s': sha256 must be 64 hex digits (the SHA-256 of the "
+				"token, e.g. from `printf %%s TOKEN | sha256sum`), not the token",
+				name),
+		       -EINVAL;
+	if (perm == NULL || strcmp(perm, "execute") == 0)
+		t.perm = CP_PERM_EXECUTE;
+	else if (strcmp(perm, "admin") == 0)
+		t.perm = CP_PERM_ADMIN;
+	else
+		return snprintf(err, errlen, "token '%s': permission must be execute or admin, got "
+					     "'%.20s'",
+				name, perm),
+		       -EINVAL;
+	snprintf(t.name, sizeof(t.name), "%s", name);
+	grown = realloc(a->tokens, (a->n + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	a->tokens = grown;
+	a->tokens[a->n++] = t;
+	sodium_memzero(&t, sizeof(t));
+	return 0;
+}
+
+int
+cp_auth_load_file(struct cp_auth *a, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[512], msg[256];
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if (f == NULL) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return rc;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *p = line, *name, *hex, *perm, *save = NULL;
+
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0' || *p == '#')
+			continue;
+		name = strtok_r(p, ":", &save);
+		hex = strtok_r(NULL, ":", &save);
+		perm = strtok_r(NULL, ":", &save);
+		if (strtok_r(NULL, ":", &save) != NULL) {
+			snprintf(err, errlen, "%s:%u: expected name:sha256hex[:permission]", path,
+				 lineno);
+			rc = -EINVAL;
+			break;
+		}
+		rc = cp_auth_add(a, name, hex, perm, msg, sizeof(msg));
+		if (rc != 0) {
+			snprintf(err, errlen, "%s:%u: %s", path, lineno, msg);
+			break;
+		}
+	}
+	sodium_memzero(line, sizeof(line));
+	fclose(f);
+	return rc;
+}
+
+enum cp_auth_result
+cp_auth_check(const struct cp_auth *a, const char *value, size_t len, enum cp_perm need,
+	      const char **who)
+{
+	static const char prefix[] = "Bearer ";
+	uint8_t digest[CP_AUTH_DIGEST];
+	const struct cp_auth_token *match = NULL;
+
+	*who = NULL;
+	if (value == NULL || len <= sizeof(prefix) - 1 ||
+	    strncasecmp(value, prefix, sizeof(prefix) - 1) != 0)
+		return CP_AUTH_UNAUTHENTICATED;
+	crypto_hash_sha256(digest, (const unsigned char *)value + sizeof(prefix) - 1,
+			   len - (sizeof(prefix) - 1));
+	/* Every entry, constant time each, no early exit. */
+	for (unsigned i = 0; i < a->n; i++) {
+		bool eq = sodium_memcmp(digest, a->tokens[i].digest, CP_AUTH_DIGEST) == 0;
+
+		if (eq && match == NULL)
+			match = &a->tokens[i];
+	}
+	sodium_memzero(digest, sizeof(digest));
+	if (match == NULL)
+		return CP_AUTH_UNAUTHENTICATED;
+	*who = match->name;
+	return match->perm >= need ? CP_AUTH_OK : CP_AUTH_DENIED;
+}
+
+void
+cp_auth_free(struct cp_auth *a)
+{
+	if (a->tokens != NULL)
+		sodium_memzero(a->tokens, a->n * sizeof(*a->tokens));
+	free(a->tokens);
+	memset(a, 0, sizeof(*a));
+}
