@@ -20,8 +20,9 @@ cp_auth_add(struct cp_auth *a, const char *name, const char *sha256_hex, const c
 	memset(&t, 0, sizeof(t));
 	if (name == NULL || name[0] == '\0' || strlen(name) >= CP_AUTH_NAME_MAX ||
 	    strpbrk(name, ": \t\r\n\"") != NULL)
-		return snprintf(err, errlen, "token name must be 1..63 characters without ':', "
-					     "spaces or quotes"),
+		return snprintf(err, errlen,
+				"token name must be 1..63 characters without ':', "
+				"spaces or quotes"),
 		       -EINVAL;
 	for (unsigned i = 0; i < a->n; i++)
 		if (strcmp(a->tokens[i].name, name) == 0)
@@ -40,8 +41,9 @@ cp_auth_add(struct cp_auth *a, const char *name, const char *sha256_hex, const c
 	else if (strcmp(perm, "admin") == 0)
 		t.perm = CP_PERM_ADMIN;
 	else
-		return snprintf(err, errlen, "token '%s': permission must be execute or admin, got "
-					     "'%.20s'",
+		return snprintf(err, errlen,
+				"token '%s': permission must be execute or admin, got "
+				"'%.20s'",
 				name, perm),
 		       -EINVAL;
 	snprintf(t.name, sizeof(t.name), "%s", name);

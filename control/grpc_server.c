@@ -26,6 +26,9 @@
 #include <string.h>
 #include <time.h>
 
+/* Longest the CQ loop blocks before it looks for a pending reload. */
+#define RELOAD_POLL_MS 200
+
 /* Generic (unregistered method) slots kept armed. */
 #define GENERIC_SLOTS 4
 /* How long in-flight calls may take to finish after shutdown began. */
@@ -451,6 +454,7 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 	srv->shutdown_tag.owner = srv;
 	atomic_init(&srv->serving, false);
 	atomic_init(&srv->shutdown_requested, false);
+	atomic_init(&srv->reload_requested, false);
 
 	n = 0;
 	int_arg(&args[n++], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (int)conf->max_message_bytes);
@@ -548,13 +552,31 @@ cp_server_request_shutdown(struct cp_server *srv)
 }
 
 void
+cp_server_request_reload(struct cp_server *srv)
+{
+	/* Relaxed: the CQ loop looks at least every RELOAD_POLL_MS. */
+	atomic_store_explicit(&srv->reload_requested, true, memory_order_relaxed);
+}
+
+void
 cp_server_run(struct cp_server *srv)
 {
 	bool cancelled_all = false;
 
 	for (;;) {
-		gpr_timespec dl = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+		/* Never block for long: a SIGHUP reload waits for this loop (the C core has no
+		 * public way to wake a completion queue from another thread). */
+		gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+					       gpr_time_from_millis(RELOAD_POLL_MS, GPR_TIMESPAN));
 		grpc_event ev;
+
+		if (atomic_exchange_explicit(&srv->reload_requested, false, memory_order_relaxed)) {
+			struct cp_reload_report *rep = malloc(sizeof(*rep));
+
+			if (rep != NULL)
+				cp_reload_run(srv, rep);
+			free(rep);
+		}
 
 		if (atomic_load(&srv->shutdown_requested)) {
 			if (srv->grace_deadline_ns == 0) {

@@ -18,6 +18,7 @@
 
 #include "control/auth.h"
 #include "control/listener.h"
+#include "control/reload.h"
 #include "control/shed.h"
 #include "dataplane/dataplane.h"
 
@@ -156,9 +157,11 @@ struct cp_server {
 	/** Server time per pipeline (call arrival or frame submit -> answer handed to gRPC), in
 	 * ns; written by the responder only. */
 	struct dp_metrics *e2e;
-	uint64_t auth_failures[2]; /**< [0] unauthenticated, [1] permission denied; CQ writes */
-	uint64_t auth_log_ns;	   /**< last auth failure log line (rate limit); CQ thread */
-	uint64_t auth_suppressed;  /**< failures not logged since then; CQ thread */
+	struct cp_reload reload;      /**< hot reload context (reload.h); CQ thread */
+	atomic_bool reload_requested; /**< SIGHUP seen; the CQ loop reloads */
+	uint64_t auth_failures[2];    /**< [0] unauthenticated, [1] permission denied; CQ writes */
+	uint64_t auth_log_ns;	      /**< last auth failure log line (rate limit); CQ thread */
+	uint64_t auth_suppressed;     /**< failures not logged since then; CQ thread */
 };
 
 /**
@@ -182,6 +185,9 @@ void cp_server_run(struct cp_server *srv);
  * Context: any thread (the signal thread); idempotent.
  */
 void cp_server_request_shutdown(struct cp_server *srv);
+
+/** Ask the CQ thread to reload the configuration (SIGHUP). Context: any thread. */
+void cp_server_request_reload(struct cp_server *srv);
 
 /** Destroy the server and its completion queue (after cp_server_run returned). */
 void cp_server_destroy(struct cp_server *srv);

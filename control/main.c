@@ -70,11 +70,29 @@ struct opts {
 #define DEFAULT_CONFIG "config/corepipe.yaml"
 
 static struct cp_server g_srv;
+static struct opts g_opts; /* the command line, re-applied on every reload */
 
 static const char *
 env_get(const char *name)
 {
 	return getenv(name);
+}
+
+/* Flags beat the file and the environment, at start and on every reload. */
+static void
+apply_flags(struct cp_config *cfg)
+{
+	const struct opts *o = &g_opts;
+	enum cp_log_level lvl;
+
+	if (o->grpc_listen != NULL)
+		snprintf(cfg->grpc_listen, sizeof(cfg->grpc_listen), "%s", o->grpc_listen);
+	if (o->workers > 0)
+		cfg->workers = (unsigned)o->workers;
+	if (o->lcores != NULL)
+		snprintf(cfg->lcores, sizeof(cfg->lcores), "%s", o->lcores);
+	if (o->log_level != NULL && cp_log_level_parse(o->log_level, &lvl) == 0)
+		cfg->log_level = lvl;
 }
 
 /* --check-config: the file, the environment, and every pipeline compiled; no EAL needed. */
@@ -202,7 +220,8 @@ signal_main(void *arg)
 		if (sigwait(&g_sigs, &sig) != 0)
 			continue;
 		if (sig == SIGHUP) {
-			cp_log(CP_LOG_WARN, "SIGHUP ignored: config reload is not implemented yet");
+			cp_log(CP_LOG_INFO, "SIGHUP: reloading the configuration");
+			cp_server_request_reload(&g_srv);
 			continue;
 		}
 		if (++count > 1) {
@@ -244,6 +263,7 @@ load_pipelines(const struct cp_config *cfg, struct dp_dataplane *dp)
 			       CP_LF_STR("pipeline", cp->spec.name), CP_LF_STR("error", err.msg));
 			return -EINVAL;
 		}
+		p->from_file = true; /* reloads own it (control/reload.h) */
 		rc = dp_registry_put(dp->reg, p, &info);
 		if (rc != 0) {
 			cp_log(CP_LOG_ERROR, "config: cannot publish pipeline",
@@ -302,19 +322,13 @@ main(int argc, char **argv)
 		cp_config_free(&cfg);
 		return 2;
 	}
-	if (o.grpc_listen != NULL)
-		snprintf(cfg.grpc_listen, sizeof(cfg.grpc_listen), "%s", o.grpc_listen);
-	if (o.workers > 0)
-		cfg.workers = (unsigned)o.workers;
-	if (o.lcores != NULL)
-		snprintf(cfg.lcores, sizeof(cfg.lcores), "%s", o.lcores);
-	if (o.log_level != NULL) {
-		if (cp_log_level_parse(o.log_level, &lvl) != 0) {
-			fprintf(stderr, "corepiped: --log-level: expected debug|info|warn|error\n");
-			return 2;
-		}
-		cfg.log_level = lvl;
+	if (o.log_level != NULL && cp_log_level_parse(o.log_level, &lvl) != 0) {
+		fprintf(stderr, "corepiped: --log-level: expected debug|info|warn|error\n");
+		cp_config_free(&cfg);
+		return 2;
 	}
+	g_opts = o;
+	apply_flags(&cfg);
 	if (o.print_config) {
 		cp_config_print(stdout, &cfg);
 		cp_config_free(&cfg);
@@ -407,6 +421,10 @@ main(int argc, char **argv)
 		exit_code = 1;
 		goto out_grpc;
 	}
+	g_srv.reload.live = &cfg;
+	g_srv.reload.path = o.config;
+	g_srv.reload.apply_flags = apply_flags;
+	g_srv.reload.getenv = env_get;
 	rc = dp_dataplane_launch(dp);
 	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "cannot launch workers", CP_LF_INT("rc", rc));

@@ -220,6 +220,16 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 	    (unsigned long long)CP_STAT_LOAD(srv->auth_failures[0]));
 	put(&o, "corepipe_auth_failures_total{reason=\"permission_denied\"} %llu\n",
 	    (unsigned long long)CP_STAT_LOAD(srv->auth_failures[1]));
+	help(&o, "corepipe_config_reloads_total", "counter",
+	     "Configuration reloads (SIGHUP, Admin/ReloadConfig) by result.");
+	put(&o, "corepipe_config_reloads_total{result=\"success\"} %llu\n",
+	    (unsigned long long)CP_STAT_LOAD(srv->reload.ok));
+	put(&o, "corepipe_config_reloads_total{result=\"failure\"} %llu\n",
+	    (unsigned long long)CP_STAT_LOAD(srv->reload.failed));
+	help(&o, "corepipe_config_last_reload_success_timestamp_seconds", "gauge",
+	     "Unix time of the last successful reload (0: none since start).");
+	put(&o, "corepipe_config_last_reload_success_timestamp_seconds %.3f\n",
+	    (double)CP_STAT_LOAD(srv->reload.last_success_unix_ns) / 1e9);
 	help(&o, "corepipe_pool_in_use", "gauge",
 	     "Buffers taken from a pool (payload size classes, descriptors).");
 	for (unsigned i = 0; i < dp->pools->n_classes; i++)

@@ -379,6 +379,55 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	cp_call_reply(c, GRPC_STATUS_OK, &st.base, NULL);
 }
 
+static void
+fill_list(char **out, const struct cp_reload_list *l)
+{
+	for (unsigned i = 0; i < l->n; i++)
+		out[i] = (char *)l->name[i];
+}
+
+static void
+reload_config(struct cp_server *srv, struct cp_call *c)
+{
+	ProtobufCMessage *rq = cp_call_unpack(c, &corepipe__v1__reload_config_request__descriptor);
+	Corepipe__V1__ReloadConfigResponse r = COREPIPE__V1__RELOAD_CONFIG_RESPONSE__INIT;
+	struct cp_reload_report *rep;
+	char *lists[5][CP_RELOAD_LIST_MAX];
+
+	if (rq == NULL)
+		return;
+	protobuf_c_message_free_unpacked(rq, NULL);
+	rep = malloc(sizeof(*rep));
+	if (rep == NULL) {
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
+		return;
+	}
+	if (cp_reload_run(srv, rep) != 0) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
+			      "config not reloaded, nothing changed: %s", rep->error);
+		free(rep);
+		return;
+	}
+	fill_list(lists[0], &rep->added);
+	fill_list(lists[1], &rep->replaced);
+	fill_list(lists[2], &rep->removed);
+	fill_list(lists[3], &rep->applied);
+	fill_list(lists[4], &rep->needs_restart);
+	r.n_added = rep->added.n;
+	r.added = lists[0];
+	r.n_replaced = rep->replaced.n;
+	r.replaced = lists[1];
+	r.n_removed = rep->removed.n;
+	r.removed = lists[2];
+	r.n_applied = rep->applied.n;
+	r.applied = lists[3];
+	r.n_needs_restart = rep->needs_restart.n;
+	r.needs_restart = lists[4];
+	r.path = (char *)srv->reload.path;
+	cp_call_reply(c, GRPC_STATUS_OK, &r.base, NULL);
+	free(rep);
+}
+
 struct cp_method cp_admin_methods[] = {
     {.path = "/corepipe.v1.Admin/ListNodeTypes", .handler = list_node_types, .prealloc = 2},
     {.path = "/corepipe.v1.Admin/PutPipeline", .handler = put_pipeline, .prealloc = 4},
@@ -386,5 +435,6 @@ struct cp_method cp_admin_methods[] = {
     {.path = "/corepipe.v1.Admin/ListPipelines", .handler = list_pipelines, .prealloc = 2},
     {.path = "/corepipe.v1.Admin/DeletePipeline", .handler = delete_pipeline, .prealloc = 2},
     {.path = "/corepipe.v1.Admin/GetStats", .handler = get_stats, .prealloc = 2},
+    {.path = "/corepipe.v1.Admin/ReloadConfig", .handler = reload_config, .prealloc = 2},
     {.path = NULL},
 };

@@ -43,6 +43,30 @@ dup_or_empty(const char *s)
 	return strdup(s ? s : "");
 }
 
+bool
+dp_spec_equal(const struct dp_spec *a, const struct dp_spec *b)
+{
+	if (a->n_nodes != b->n_nodes)
+		return false;
+	for (unsigned i = 0; i < a->n_nodes; i++) {
+		const struct dp_node_spec *x = &a->nodes[i], *y = &b->nodes[i];
+
+		if (strcmp(x->type, y->type) != 0 || x->n_params != y->n_params)
+			return false;
+		/* Parameters are a map: same keys with the same values, in any order. */
+		for (unsigned k = 0; k < x->n_params; k++) {
+			unsigned j;
+
+			for (j = 0; j < y->n_params; j++)
+				if (strcmp(x->params[k].key, y->params[j].key) == 0)
+					break;
+			if (j == y->n_params || strcmp(x->params[k].value, y->params[j].value) != 0)
+				return false;
+		}
+	}
+	return true;
+}
+
 struct dp_spec *
 dp_spec_dup(const struct dp_spec *s)
 {

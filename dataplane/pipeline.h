@@ -53,6 +53,9 @@ struct dp_spec {
 	struct dp_node_spec *nodes;
 };
 
+/** Do two specs describe the same pipeline (same nodes, types and parameters, in order)? */
+bool dp_spec_equal(const struct dp_spec *a, const struct dp_spec *b);
+
 /** Deep-copy a spec. @return the copy, or NULL with errno ENOMEM. Free with dp_spec_free. */
 struct dp_spec *dp_spec_dup(const struct dp_spec *s);
 
@@ -90,6 +93,7 @@ struct dp_pipeline {
 	struct dp_spec *spec;	   /**< owned deep copy, for GetPipeline */
 	struct dp_format out_hint; /**< output format as far as known at compile time */
 	uint32_t state_size;	   /**< bytes of node state per stream; 0: stateless pipeline */
+	bool from_file;		   /**< published from the config file (reload owns it) */
 	unsigned n_nodes;
 	struct dp_node_inst nodes[];
 };

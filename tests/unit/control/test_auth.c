@@ -53,8 +53,15 @@ test_auth_tokens_and_permissions(void **state)
 	assert_string_equal(who, "ops");
 	assert_int_equal(check(&a, "Bearer s3cret-admin", CP_PERM_EXECUTE, &who), CP_AUTH_OK);
 	/* Missing, malformed, wrong, prefix of a token, token + extra: all the same answer. */
-	const char *bad[] = {NULL, "", "Bearer", "Bearer ", "Basic s3cret-exec", "s3cret-exec",
-			     "Bearer s3cret-exe", "Bearer s3cret-exec ", "Bearer S3CRET-EXEC"};
+	const char *bad[] = {NULL,
+			     "",
+			     "Bearer",
+			     "Bearer ",
+			     "Basic s3cret-exec",
+			     "s3cret-exec",
+			     "Bearer s3cret-exe",
+			     "Bearer s3cret-exec ",
+			     "Bearer S3CRET-EXEC"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(check(&a, bad[i], CP_PERM_EXECUTE, &who), CP_AUTH_UNAUTHENTICATED);
 		assert_null(who);
