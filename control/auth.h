@@ -1,6 +1,6 @@
 /**
  * @file
- * Bearer-token authentication for the gRPC API.
+ * Bearer-token authentication for the gRPC API (and the TLS settings struct).
  *
  * The configuration holds, per token, a name, the SHA-256 of the token (64 hex digits; the
  * token itself is never stored, logged or echoed) and a permission: `execute` (Pipeline RPCs)
@@ -23,6 +23,16 @@
 
 #define CP_AUTH_NAME_MAX 64
 #define CP_AUTH_DIGEST	 32
+
+/** TLS on the gRPC port (config section tls; used by grpc_server.c). */
+struct cp_tls_conf {
+	char cert_file[256];	    /**< PEM certificate chain; "" = no TLS */
+	char key_file[256];	    /**< PEM private key */
+	char client_ca_file[256];   /**< PEM CA bundle that client certificates chain to */
+	bool require_client_cert;   /**< mTLS: refuse clients without a valid certificate */
+	bool required;		    /**< no plaintext listener at all (default true) */
+	char plaintext_listen[128]; /**< also serve plaintext here (required: false) */
+};
 
 enum cp_perm {
 	CP_PERM_EXECUTE = 1, /**< corepipe.v1.Pipeline */

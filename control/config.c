@@ -82,6 +82,16 @@ static const struct field auth_fields[] = {
     {.name = NULL},
 };
 
+static const struct field tls_fields[] = {
+    {"cert_file", F_STR, CFG(tls.cert_file), 0, 0},
+    {"key_file", F_STR, CFG(tls.key_file), 0, 0},
+    {"client_ca_file", F_STR, CFG(tls.client_ca_file), 0, 0},
+    {"require_client_cert", F_BOOL, CFG(tls.require_client_cert), 0, 0},
+    {"required", F_BOOL, CFG(tls.required), 0, 0},
+    {"plaintext_listen", F_STR, CFG(tls.plaintext_listen), 0, 0},
+    {.name = NULL},
+};
+
 static const struct field logging_fields[] = {
     {"level", F_LOGLEVEL, CFG(log_level), 0, 0},
     {.name = NULL},
@@ -93,8 +103,10 @@ struct section {
 };
 
 static const struct section sections[] = {
-    {"server", server_fields}, {"dataplane", dataplane_fields}, {"limits", limits_fields},
-    {"auth", auth_fields},     {"logging", logging_fields},	{"pipelines", NULL},
+    {"server", server_fields}, {"dataplane", dataplane_fields},
+    {"limits", limits_fields}, {"auth", auth_fields},
+    {"tls", tls_fields},       {"logging", logging_fields},
+    {"pipelines", NULL},
 };
 
 void
@@ -122,6 +134,7 @@ cp_config_init(struct cp_config *c)
 	c->shed_window_ms = 5000;
 	c->log_level = CP_LOG_INFO;
 	c->auth.health_open = true;
+	c->tls.required = true;
 }
 
 static void
@@ -566,7 +579,7 @@ load_stream(struct cp_config *c, FILE *f, const char *path, char *err, size_t er
 		if (i == sizeof(sections) / sizeof(sections[0])) {
 			rc = fail(&l, k,
 				  "unknown section '%s' (expected server, dataplane, limits, "
-				  "auth, logging, pipelines)",
+				  "auth, tls, logging, pipelines)",
 				  ks ? ks : "?");
 			break;
 		}
@@ -607,6 +620,28 @@ done:
 		l.have_tokens = rc == 0;
 		if (rc != 0)
 			rc = -EINVAL;
+	}
+	if (rc == 0 && (tmp.tls.cert_file[0] != '\0') != (tmp.tls.key_file[0] != '\0')) {
+		snprintf(err, errlen, "%s: tls.cert_file and tls.key_file go together", path);
+		rc = -EINVAL;
+	}
+	if (rc == 0 && tmp.tls.cert_file[0] == '\0' &&
+	    (tmp.tls.client_ca_file[0] != '\0' || tmp.tls.plaintext_listen[0] != '\0')) {
+		snprintf(err, errlen,
+			 "%s: tls.client_ca_file and tls.plaintext_listen need tls.cert_file",
+			 path);
+		rc = -EINVAL;
+	}
+	if (rc == 0 && tmp.tls.require_client_cert && tmp.tls.client_ca_file[0] == '\0') {
+		snprintf(err, errlen, "%s: tls.require_client_cert needs tls.client_ca_file", path);
+		rc = -EINVAL;
+	}
+	if (rc == 0 && tmp.tls.required && tmp.tls.plaintext_listen[0] != '\0') {
+		snprintf(err, errlen,
+			 "%s: tls.plaintext_listen is set but tls.required is true (plaintext "
+			 "would be refused); set required: false to serve both",
+			 path);
+		rc = -EINVAL;
 	}
 	if (rc == 0 && tmp.auth.enabled && (l.have_tokens ? l.tokens.n : tmp.auth.n) == 0) {
 		snprintf(err, errlen,

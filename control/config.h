@@ -57,6 +57,8 @@ struct cp_config {
 	/* auth */
 	struct cp_auth auth;  /**< enabled, health_open and the token table (owned) */
 	char token_file[256]; /**< auth.token_file, merged into auth at load */
+	/* tls */
+	struct cp_tls_conf tls;
 	/* logging */
 	enum cp_log_level log_level;
 	/* pipelines */

@@ -422,6 +422,78 @@ on_new_call(struct cp_server *srv, struct cp_call *c, int ok)
 		unimplemented(srv, c);
 }
 
+/* Read a whole PEM file into a NUL-terminated malloc'd string, or NULL (logged). */
+static char *
+read_pem(const char *what, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0, cap = 0, n;
+
+	if (f == NULL) {
+		cp_log(CP_LOG_ERROR, "tls: cannot read file", CP_LF_STR("setting", what),
+		       CP_LF_STR("path", path), CP_LF_STR("error", strerror(errno)));
+		return NULL;
+	}
+	do {
+		if (cap - len < 4096) {
+			char *b = realloc(buf, cap + 65536);
+
+			if (b == NULL) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = b;
+			cap += 65536;
+		}
+		n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+	} while (n > 0 && len < (1u << 20));
+	fclose(f);
+	buf[len] = '\0';
+	if (strstr(buf, "-----BEGIN") == NULL) {
+		cp_log(CP_LOG_ERROR, "tls: not a PEM file", CP_LF_STR("setting", what),
+		       CP_LF_STR("path", path));
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* SSL server credentials from the tls section, or NULL (logged). Key material is wiped. */
+static grpc_server_credentials *
+tls_credentials(const struct cp_tls_conf *t)
+{
+	grpc_ssl_pem_key_cert_pair pair;
+	char *cert = read_pem("tls.cert_file", t->cert_file);
+	char *key = read_pem("tls.key_file", t->key_file);
+	char *ca = t->client_ca_file[0] ? read_pem("tls.client_ca_file", t->client_ca_file) : NULL;
+	grpc_server_credentials *creds = NULL;
+
+	if (cert != NULL && key != NULL && (t->client_ca_file[0] == '\0' || ca != NULL)) {
+		pair.private_key = key;
+		pair.cert_chain = cert;
+		creds = grpc_ssl_server_credentials_create_ex(
+		    ca, &pair, 1,
+		    t->require_client_cert
+			? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+		    : ca != NULL ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
+				 : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+		    NULL);
+	}
+	if (key != NULL) {
+		volatile char *v = key;
+
+		for (size_t i = 0; v[i] != '\0'; i++)
+			v[i] = 0;
+	}
+	free(cert);
+	free(key);
+	free(ca);
+	return creds;
+}
+
 static void
 int_arg(grpc_arg *a, const char *key, int value)
 {
@@ -496,6 +568,37 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 				return -EINVAL;
 			}
 		}
+	}
+	if (conf->tls != NULL && conf->tls->cert_file[0] != '\0') {
+		/* TLS: the C core's own listener with SSL credentials (grpc_server_add_channel_
+		 * from_fd takes insecure credentials only, so TLS connections are not bounded by
+		 * server.max_connections). A plaintext listener, when asked for, is ours. */
+		creds = tls_credentials(conf->tls);
+		if (creds == NULL)
+			return -EINVAL;
+		srv->port = grpc_server_add_http2_port(srv->server, srv->listen, creds);
+		grpc_server_credentials_release(creds);
+		if (srv->port == 0) {
+			cp_log(CP_LOG_ERROR, "cannot listen (TLS)",
+			       CP_LF_STR("grpc_listen", srv->listen));
+			return -EADDRINUSE;
+		}
+		cp_log(CP_LOG_INFO, "TLS on the gRPC port", CP_LF_STR("grpc_listen", srv->listen),
+		       CP_LF_BOOL("client_cert_required", conf->tls->require_client_cert),
+		       CP_LF_BOOL("plaintext_refused", conf->tls->required));
+		if (!conf->tls->required && conf->tls->plaintext_listen[0] != '\0') {
+			rc = cp_listener_open(&srv->listener, conf->tls->plaintext_listen,
+					      conf->max_connections);
+			if (rc != 0) {
+				cp_log(CP_LOG_ERROR, "cannot listen (plaintext)",
+				       CP_LF_STR("plaintext_listen", conf->tls->plaintext_listen),
+				       CP_LF_STR("error", strerror(-rc)));
+				return rc == -EINVAL ? -EINVAL : -EADDRINUSE;
+			}
+			srv->own_listener = 1;
+			srv->plaintext_port = srv->listener.port;
+		}
+		return 0;
 	}
 	rc = cp_listener_open(&srv->listener, srv->listen, conf->max_connections);
 	if (rc == 0) {

@@ -111,7 +111,8 @@ struct cp_server_conf {
 	uint32_t max_connection_age_ms;	 /**< recycle connections this old (0: never) */
 	uint32_t
 	    stream_window; /**< frames in flight + responses queued per stream (flow control) */
-	const struct cp_auth *auth; /**< bearer tokens (NULL or !enabled: no authentication) */
+	const struct cp_auth *auth;    /**< bearer tokens (NULL or !enabled: no authentication) */
+	const struct cp_tls_conf *tls; /**< NULL or no cert_file: plaintext only */
 };
 
 /** Why a request was refused before it reached a worker (GetStats "rejected"). */
@@ -143,7 +144,8 @@ struct cp_server {
 	uint64_t rejected[CP_REJECT_MAX]; /**< CQ thread writes (CP_STAT_INC); others load */
 	struct cp_shed shed;		  /**< CQ thread only */
 	struct cp_listener listener;	  /**< our own TCP listener (bounded connections) */
-	int own_listener;		  /**< 0: gRPC listens (unix: addresses) */
+	int own_listener;		  /**< 0: gRPC listens (unix: addresses, TLS) */
+	int plaintext_port;		  /**< TLS with tls.plaintext_listen: its port */
 	uint64_t answered; /**< dataplane answers sent; responder writes, others load relaxed */
 	uint64_t grace_deadline_ns;
 	/* Drain accounting (CQ thread): what was open at the signal, what got cancelled. */

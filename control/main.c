@@ -404,6 +404,7 @@ main(int argc, char **argv)
 	sconf.max_concurrent_streams = cfg.max_concurrent_streams;
 	sconf.stream_window = cfg.stream_window;
 	sconf.auth = &cfg.auth;
+	sconf.tls = &cfg.tls;
 	if (cfg.auth.enabled)
 		cp_log(CP_LOG_INFO, "auth: bearer tokens required",
 		       CP_LF_INT("tokens", (long)cfg.auth.n),
@@ -458,6 +459,8 @@ main(int argc, char **argv)
 	pthread_detach(sig_thread);
 	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("grpc_listen", cfg.grpc_listen),
 	       CP_LF_INT("grpc_port", g_srv.port), CP_LF_INT("metrics_port", metrics.port),
+	       CP_LF_BOOL("tls", cfg.tls.cert_file[0] != '\0'),
+	       CP_LF_INT("plaintext_port", g_srv.plaintext_port),
 	       CP_LF_INT("workers", dp->n_workers), CP_LF_STR("lcores", lcores),
 	       CP_LF_STR("idle_policy", dp_idle_policy_name(cfg.dp.worker.idle)),
 	       CP_LF_INT("pid", getpid()));

@@ -92,6 +92,12 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(dp.worker.ring_size, "dataplane.ring_size", rs);
 	DIFF_U(dp.max_in_flight, "dataplane.max_in_flight", rs);
 	DIFF_U(dp.max_streams_per_worker, "dataplane.max_streams_per_worker", rs);
+	DIFF_S(tls.cert_file, "tls.cert_file", rs);
+	DIFF_S(tls.key_file, "tls.key_file", rs);
+	DIFF_S(tls.client_ca_file, "tls.client_ca_file", rs);
+	DIFF_U(tls.require_client_cert, "tls.require_client_cert", rs);
+	DIFF_U(tls.required, "tls.required", rs);
+	DIFF_S(tls.plaintext_listen, "tls.plaintext_listen", rs);
 	for (unsigned i = 0; eal_same && i < old->n_eal_args; i++)
 		eal_same = strcmp(old->eal_args[i], neu->eal_args[i]) == 0;
 	if (!eal_same)
@@ -258,8 +264,7 @@ out:
 	} else {
 		CP_STAT_INC(rl->failed);
 		cp_log(CP_LOG_ERROR, "config reload rejected: nothing changed",
-		       CP_LF_STR("file", rl->path ? rl->path : ""),
-		       CP_LF_STR("error", rep->error));
+		       CP_LF_STR("file", rl->path ? rl->path : ""), CP_LF_STR("error", rep->error));
 	}
 	return rc;
 }

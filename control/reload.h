@@ -49,8 +49,8 @@ struct cp_reload_report {
 
 /** Reload context, set up by main() and kept in the server. */
 struct cp_reload {
-	struct cp_config *live;	 /**< the running configuration */
-	const char *path;	 /**< the file to re-read ("" or NULL: none, nothing to reload) */
+	struct cp_config *live; /**< the running configuration */
+	const char *path;	/**< the file to re-read ("" or NULL: none, nothing to reload) */
 	void (*apply_flags)(struct cp_config *c); /**< command-line overrides, re-applied */
 	const char *(*getenv)(const char *name);
 	uint64_t ok, failed;	       /**< reloads by result; CQ writes, scrape loads */

@@ -15,6 +15,7 @@ PKGS=(
 	nghttp2-client                                      # h2load for perf/
 	espeak-ng sox                                       # speech for the VAD tests
 	libmicrohttpd-dev python3-prometheus-client         # metrics endpoint and its test parser
+	openssl                                             # throw-away CA and certs in TLS tests
 )
 
 missing=()

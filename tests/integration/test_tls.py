@@ -1,0 +1,149 @@
+"""TLS on the gRPC port, with a throw-away CA and certificates made by openssl at test time: a
+TLS call works; a plaintext client is refused when TLS is required; with mTLS, a client without
+a certificate (or with one from another CA) is refused and one with a good certificate works;
+tls.required: false serves plaintext on a second port; bad TLS settings stop the server."""
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import grpc
+
+import corepipe_pb2 as pb
+from serverlib import COREPIPED, RPC_TIMEOUT_S as T, Server, Stubs
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+def make_pki(d):
+    """CA, server cert for 127.0.0.1/localhost, a client cert; and a second, unrelated CA."""
+    if shutil.which("openssl") is None:
+        raise AssertionError("openssl is not installed (make deps installs it)")
+    for ca in ("ca", "evil"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                "-subj", f"/CN=corepipe test {ca}", "-keyout", f"{ca}.key", "-out", f"{ca}.pem",
+                cwd=d)
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name, ca, ext in (("server", "ca", ["-extfile", "san.ext"]), ("client", "ca", []),
+                          ("rogue", "evil", [])):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey", f"{ca}.key",
+                "-CAcreateserial", "-days", "2", "-out", f"{name}.pem", *ext, cwd=d)
+
+
+def read(d, name):
+    with open(os.path.join(d, name), "rb") as f:
+        return f.read()
+
+
+def crc(channel):
+    return Stubs(channel).execute(pb.ExecuteRequest(name="crc", input=pb.Payload(
+        data=b"123456789")), timeout=T).annotations["crc32c"]
+
+
+class TlsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="corepipe-tls-")
+        cls.d = cls.tmp.name
+        make_pki(cls.d)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def config(self, tls):
+        return f"""
+tls:
+{tls}
+pipelines:
+  crc:
+    - type: crc32c
+"""
+
+    def start(self, tls):
+        # The port comes from the "serving" line; the calls use our own TLS channels.
+        return Server(self.config(tls)).start()
+
+    def tls_channel(self, port, client=None, ca="ca.pem"):
+        kw = {"root_certificates": read(self.d, ca)}
+        if client:
+            kw["private_key"] = read(self.d, client + ".key")
+            kw["certificate_chain"] = read(self.d, client + ".pem")
+        return grpc.secure_channel(f"127.0.0.1:{port}", grpc.ssl_channel_credentials(**kw))
+
+    def test_tls_required(self):
+        srv = self.start(f"  cert_file: {self.d}/server.pem\n  key_file: {self.d}/server.key\n")
+        try:
+            with self.tls_channel(srv.port) as ch:
+                self.assertEqual(crc(ch), "e3069283")
+            # Plaintext on the TLS port: refused (the handshake never completes).
+            with grpc.insecure_channel(f"127.0.0.1:{srv.port}") as ch:
+                with self.assertRaises(grpc.RpcError) as cm:
+                    crc(ch)
+                self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            # A client that does not trust the server's CA refuses it.
+            with self.tls_channel(srv.port, ca="evil.pem") as ch:
+                with self.assertRaises(grpc.RpcError) as cm:
+                    crc(ch)
+                self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        finally:
+            self.assertEqual(srv.stop(), 0, srv.log())
+
+    def test_mtls(self):
+        srv = self.start(f"  cert_file: {self.d}/server.pem\n  key_file: {self.d}/server.key\n"
+                         f"  client_ca_file: {self.d}/ca.pem\n  require_client_cert: true\n")
+        try:
+            with self.tls_channel(srv.port, client="client") as ch:
+                self.assertEqual(crc(ch), "e3069283")
+            for client in (None, "rogue"):
+                with self.tls_channel(srv.port, client=client) as ch:
+                    with self.assertRaises(grpc.RpcError) as cm:
+                        crc(ch)
+                    self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE, client)
+        finally:
+            self.assertEqual(srv.stop(), 0, srv.log())
+
+    def test_plaintext_alongside_when_not_required(self):
+        srv = self.start(f"  cert_file: {self.d}/server.pem\n  key_file: {self.d}/server.key\n"
+                         "  required: false\n  plaintext_listen: 127.0.0.1:0\n")
+        try:
+            serving = [l for l in srv.logs_json() if l.get("msg") == "serving"][0]
+            self.assertTrue(serving["tls"])
+            with self.tls_channel(srv.port) as ch:
+                self.assertEqual(crc(ch), "e3069283")
+            with grpc.insecure_channel(f"127.0.0.1:{serving['plaintext_port']}") as ch:
+                self.assertEqual(crc(ch), "e3069283")
+        finally:
+            self.assertEqual(srv.stop(), 0, srv.log())
+
+    def test_bad_settings_stop_the_server(self):
+        cases = [
+            (f"  cert_file: {self.d}/server.pem\n", "go together"),
+            (f"  cert_file: {self.d}/server.pem\n  key_file: {self.d}/server.key\n"
+             "  require_client_cert: true\n", "needs tls.client_ca_file"),
+            (f"  cert_file: {self.d}/server.pem\n  key_file: {self.d}/server.key\n"
+             "  plaintext_listen: 127.0.0.1:0\n", "required is true"),
+            (f"  cert_file: {self.d}/nope.pem\n  key_file: {self.d}/server.key\n",
+             "tls: cannot read file"),
+        ]
+        for tls, text in cases:
+            path = os.path.join(self.d, "bad.yaml")
+            with open(path, "w") as f:
+                f.write(self.config(tls))
+            env = {k: v for k, v in os.environ.items() if not k.startswith("COREPIPE_")}
+            env["COREPIPE_SERVER_METRICS_LISTEN"] = "127.0.0.1:0"
+            r = subprocess.run([COREPIPED, "--config", path, "--grpc-listen", "127.0.0.1:0"],
+                               env=env, capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+            self.assertNotEqual(r.returncode, 0, tls)
+            self.assertIn(text, r.stderr, tls)
+
+
+if __name__ == "__main__":
+    unittest.main()
