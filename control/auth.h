@@ -48,6 +48,7 @@ struct cp_auth_token {
 struct cp_auth {
 	bool enabled;
 	bool health_open; /**< grpc.health.v1.Health without a token */
+	bool metrics;	  /**< /metrics needs a bearer token too (any valid one) */
 	unsigned n;
 	struct cp_auth_token *tokens;
 };

@@ -77,6 +77,7 @@ static const struct field limits_fields[] = {
 static const struct field auth_fields[] = {
     {"enabled", F_BOOL, CFG(auth.enabled), 0, 0},
     {"health_open", F_BOOL, CFG(auth.health_open), 0, 0},
+    {"metrics", F_BOOL, CFG(auth.metrics), 0, 0},
     {"token_file", F_STR, CFG(token_file), 0, 0},
     {"tokens", F_TOKENS, 0, 0, 0, 0},
     {.name = NULL},
@@ -666,12 +667,13 @@ done:
 		tmp.n_pipelines = n_pipes;
 	}
 	if (l.have_tokens) {
-		bool en = tmp.auth.enabled, ho = tmp.auth.health_open;
+		bool en = tmp.auth.enabled, ho = tmp.auth.health_open, me = tmp.auth.metrics;
 
 		cp_auth_free(&c->auth);
 		tmp.auth = l.tokens;
 		tmp.auth.enabled = en;
 		tmp.auth.health_open = ho;
+		tmp.auth.metrics = me;
 	}
 	*c = tmp;
 	snprintf(c->path, sizeof(c->path), "%s", path);

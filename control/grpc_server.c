@@ -527,6 +527,7 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 	atomic_init(&srv->serving, false);
 	atomic_init(&srv->shutdown_requested, false);
 	atomic_init(&srv->reload_requested, false);
+	pthread_mutex_init(&srv->auth_lock, NULL);
 
 	n = 0;
 	int_arg(&args[n++], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (int)conf->max_message_bytes);

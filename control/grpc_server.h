@@ -24,6 +24,7 @@
 
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -159,7 +160,10 @@ struct cp_server {
 	/** Server time per pipeline (call arrival or frame submit -> answer handed to gRPC), in
 	 * ns; written by the responder only. */
 	struct dp_metrics *e2e;
-	struct cp_reload reload;      /**< hot reload context (reload.h); CQ thread */
+	struct cp_reload reload; /**< hot reload context (reload.h); CQ thread */
+	/* Taken by the metrics thread to read the token table, and by the CQ thread (the only
+	 * writer) while a reload swaps it; the CQ thread's own reads need no lock. */
+	pthread_mutex_t auth_lock;
 	atomic_bool reload_requested; /**< SIGHUP seen; the CQ loop reloads */
 	uint64_t auth_failures[2];    /**< [0] unauthenticated, [1] permission denied; CQ writes */
 	uint64_t auth_log_ns;	      /**< last auth failure log line (rate limit); CQ thread */

@@ -305,7 +305,25 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 	if (strcmp(url, "/metrics") == 0) {
 		size_t len = 0;
 		char *body;
+		bool denied = false;
 
+		pthread_mutex_lock(&m->srv->auth_lock);
+		if (m->srv->conf.auth != NULL && m->srv->conf.auth->enabled &&
+		    m->srv->conf.auth->metrics) {
+			const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								    MHD_HTTP_HEADER_AUTHORIZATION);
+			const char *who;
+
+			denied = cp_auth_check(m->srv->conf.auth, v, v ? strlen(v) : 0,
+					       CP_PERM_EXECUTE, &who) != CP_AUTH_OK;
+		}
+		pthread_mutex_unlock(&m->srv->auth_lock);
+		if (denied) {
+			CP_STAT_INC(m->denied);
+			return reply(conn, MHD_HTTP_UNAUTHORIZED, text,
+				     "missing or invalid bearer token\n", 32,
+				     MHD_RESPMEM_PERSISTENT);
+		}
 		body = cp_metrics_render(m->srv, m->dp, &len);
 		__atomic_store_n(&m->scrapes, m->scrapes + 1, __ATOMIC_RELAXED);
 		if (body == NULL)

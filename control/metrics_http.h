@@ -25,6 +25,7 @@ struct cp_metrics_http {
 	struct dp_dataplane *dp;
 	int port; /**< bound port */
 	uint64_t scrapes;
+	uint64_t denied; /**< /metrics requests refused (auth.metrics); MHD thread writes */
 };
 
 /**

@@ -66,6 +66,7 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(log_level, "logging.level", live);
 	DIFF_U(auth.enabled, "auth.enabled", live);
 	DIFF_U(auth.health_open, "auth.health_open", live);
+	DIFF_U(auth.metrics, "auth.metrics", live);
 	{
 		bool same = old->auth.n == neu->auth.n;
 
@@ -224,8 +225,10 @@ cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep)
 	rl->live->shed_window_ms = srv->shed.conf.window_ms = neu.shed_window_ms;
 	rl->live->log_level = neu.log_level;
 	cp_log_set_level(neu.log_level);
+	pthread_mutex_lock(&srv->auth_lock); /* the metrics thread reads the table */
 	cp_auth_free(&rl->live->auth);
 	rl->live->auth = neu.auth; /* moved: srv->conf.auth points at rl->live->auth */
+	pthread_mutex_unlock(&srv->auth_lock);
 	memset(&neu.auth, 0, sizeof(neu.auth));
 	/* Keep the running config's pipelines in step (for --print-config style reports). */
 	{

@@ -4,6 +4,7 @@ get the same UNAUTHENTICATED answer; an execute token may run pipelines but not 
 unknown methods are guarded too; tokens never appear in the log; failures are counted."""
 import hashlib
 import unittest
+import urllib.error
 import urllib.request
 
 import grpc
@@ -127,6 +128,25 @@ class HealthClosedTest(unittest.TestCase):
             r = s.stub.health(hpb.HealthCheckRequest(service=""), timeout=T,
                               metadata=md(EXEC_TOKEN))
             self.assertEqual(r.status, hpb.HealthCheckResponse.SERVING)
+        finally:
+            self.assertEqual(s.stop(), 0, s.log())
+
+
+class MetricsTokenTest(unittest.TestCase):
+    def test_metrics_needs_a_token_when_protected(self):
+        s = Server(CONFIG.replace("  enabled: true", "  enabled: true\n  metrics: true")).start()
+        try:
+            url = f"http://127.0.0.1:{s.metrics_port}"
+            with self.assertRaises(urllib.error.HTTPError) as cm:
+                urllib.request.urlopen(url + "/metrics", timeout=T)
+            self.assertEqual(cm.exception.code, 401)
+            req = urllib.request.Request(url + "/metrics",
+                                         headers={"Authorization": f"Bearer {EXEC_TOKEN}"})
+            with urllib.request.urlopen(req, timeout=T) as r:
+                self.assertEqual(r.status, 200)
+                self.assertIn("corepipe_requests_total", r.read().decode())
+            with urllib.request.urlopen(url + "/healthz", timeout=T) as r:
+                self.assertEqual(r.status, 200)  # probes stay open
         finally:
             self.assertEqual(s.stop(), 0, s.log())
 
