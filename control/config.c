@@ -24,6 +24,7 @@ enum ftype {
 	F_STRLIST,  /* eal_args */
 	F_BOOL,	    /* bool: true/false */
 	F_TOKENS,   /* auth.tokens: list of {name, sha256, permission} */
+	F_POOLS,    /* dataplane.pools: list of {size, count} */
 };
 
 struct field {
@@ -59,6 +60,7 @@ static const struct field dataplane_fields[] = {
     {"max_in_flight", F_U32, CFG(dp.max_in_flight), 16, 1u << 20},
     {"max_streams_per_worker", F_U32, CFG(dp.max_streams_per_worker), 1, 65536},
     {"eal_args", F_STRLIST, CFG(eal_args), 0, 0},
+    {"pools", F_POOLS, 0, 0, 0, 0},
     {.name = NULL},
 };
 
@@ -183,8 +185,9 @@ struct loader {
 	char *err;
 	size_t errlen;
 	struct cp_config *c;
-	bool have_eal, have_pipelines, have_tokens;
-	struct cp_auth tokens; /* auth.tokens of this file */
+	bool have_eal, have_pipelines, have_tokens, have_pools;
+	struct dp_pool_conf pools; /* dataplane.pools of this file */
+	struct cp_auth tokens;	   /* auth.tokens of this file */
 };
 
 static int
@@ -319,6 +322,78 @@ parse_tokens(struct loader *l, const yaml_node_t *v)
 	return 0;
 }
 
+/* dataplane.pools: a list of {size, count}, ascending sizes. */
+static int
+parse_pools(struct loader *l, const yaml_node_t *v)
+{
+	struct dp_pool_conf pc = {0};
+	uint64_t total = 0;
+
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(l, v, "dataplane.pools: expected a list of {size, count}");
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *e = yaml_document_get_node(&l->doc, *it);
+		unsigned long long size = 0, count = 0;
+
+		if (e->type != YAML_MAPPING_NODE)
+			return fail(l, e, "dataplane.pools: each class is a mapping {size, count}");
+		if (pc.n_classes == DP_POOL_MAX_CLASSES)
+			return fail(l, e, "dataplane.pools: at most %d classes",
+				    DP_POOL_MAX_CLASSES);
+		for (yaml_node_pair_t *p = e->data.mapping.pairs.start;
+		     p < e->data.mapping.pairs.top; p++) {
+			const char *ks = scalar(yaml_document_get_node(&l->doc, p->key));
+			yaml_node_t *pv = yaml_document_get_node(&l->doc, p->value);
+			const char *vs = scalar(pv);
+			char *end;
+			unsigned long long x;
+
+			if (ks == NULL || vs == NULL)
+				return fail(l, pv,
+					    "dataplane.pools: keys and values must be scalars");
+			errno = 0;
+			x = strtoull(vs, &end, 0);
+			if (*vs == '\0' || *vs == '-' || *end != '\0' || errno != 0)
+				return fail(l, pv,
+					    "dataplane.pools: %s: expected an integer, got '%s'",
+					    ks, vs);
+			if (strcmp(ks, "size") == 0)
+				size = x;
+			else if (strcmp(ks, "count") == 0)
+				count = x;
+			else
+				return fail(
+				    l, pv,
+				    "dataplane.pools: unknown key '%s' (expected size, count)", ks);
+		}
+		if (size < 64 || size > (64ull << 20))
+			return fail(l, e, "dataplane.pools: size %llu out of range [64, 67108864]",
+				    size);
+		if (count < 1 || count > 1000000)
+			return fail(l, e, "dataplane.pools: count %llu out of range [1, 1000000]",
+				    count);
+		if (pc.n_classes > 0 && size <= pc.classes[pc.n_classes - 1].size)
+			return fail(l, e, "dataplane.pools: sizes must ascend (%llu after %u)",
+				    size, pc.classes[pc.n_classes - 1].size);
+		total += size * count;
+		pc.classes[pc.n_classes].size = (uint32_t)size;
+		pc.classes[pc.n_classes].count = (uint32_t)count;
+		pc.n_classes++;
+	}
+	if (pc.n_classes == 0)
+		return fail(l, v, "dataplane.pools: at least one class");
+	/* The EAL gets 512 MiB (-m 512); leave room for rings, descriptors and metrics. */
+	if (total > (384ull << 20))
+		return fail(l, v,
+			    "dataplane.pools: %llu MiB of buffers, more than the 384 MiB the "
+			    "dataplane can give them",
+			    (unsigned long long)(total >> 20));
+	l->pools = pc;
+	l->have_pools = true;
+	return 0;
+}
+
 static int
 parse_field(struct loader *l, const struct field *f, const yaml_node_t *v, const char *sect)
 {
@@ -356,6 +431,8 @@ parse_field(struct loader *l, const struct field *f, const yaml_node_t *v, const
 	}
 	if (f->type == F_TOKENS)
 		return parse_tokens(l, v);
+	if (f->type == F_POOLS)
+		return parse_pools(l, v);
 	if (s == NULL)
 		return fail(l, v, "%s.%s: expected a scalar, got %s", sect, f->name, node_kind(v));
 	{
@@ -666,6 +743,8 @@ done:
 		tmp.pipelines = pipes;
 		tmp.n_pipelines = n_pipes;
 	}
+	if (l.have_pools)
+		tmp.dp.pools = l.pools;
 	if (l.have_tokens) {
 		bool en = tmp.auth.enabled, ho = tmp.auth.health_open, me = tmp.auth.metrics;
 
@@ -732,7 +811,7 @@ cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), c
 			const char *v;
 			size_t k = 0;
 
-			if (f->type == F_STRLIST || f->type == F_TOKENS)
+			if (f->type == F_STRLIST || f->type == F_TOKENS || f->type == F_POOLS)
 				continue; /* lists only from the file */
 			k += (size_t)snprintf(var, sizeof(var), "COREPIPE_%s_%s", sec->name,
 					      f->name);
@@ -782,6 +861,13 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 			fprintf(out, "%s{ name: \"%s\", sha256: \"(redacted)\", permission: %s }",
 				i ? ", " : "", c->auth.tokens[i].name,
 				c->auth.tokens[i].perm == CP_PERM_ADMIN ? "admin" : "execute");
+		fprintf(out, "]\n");
+		break;
+	case F_POOLS:
+		fprintf(out, "[");
+		for (unsigned i = 0; i < c->dp.pools.n_classes; i++)
+			fprintf(out, "%s{ size: %u, count: %u }", i ? ", " : "",
+				c->dp.pools.classes[i].size, c->dp.pools.classes[i].count);
 		fprintf(out, "]\n");
 		break;
 	case F_STRLIST:

@@ -93,6 +93,10 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(dp.worker.ring_size, "dataplane.ring_size", rs);
 	DIFF_U(dp.max_in_flight, "dataplane.max_in_flight", rs);
 	DIFF_U(dp.max_streams_per_worker, "dataplane.max_streams_per_worker", rs);
+	if (old->dp.pools.n_classes != neu->dp.pools.n_classes ||
+	    memcmp(old->dp.pools.classes, neu->dp.pools.classes,
+		   neu->dp.pools.n_classes * sizeof(neu->dp.pools.classes[0])) != 0)
+		list_add(rs, "dataplane.pools");
 	DIFF_S(tls.cert_file, "tls.cert_file", rs);
 	DIFF_S(tls.key_file, "tls.key_file", rs);
 	DIFF_S(tls.client_ca_file, "tls.client_ca_file", rs);

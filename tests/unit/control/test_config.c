@@ -284,6 +284,8 @@ test_config_print_round_trips(void **state)
 	assert_int_equal(cp_config_load_buffer(&b, "printed", text, len, err, sizeof(err)), 0);
 	assert_int_equal(b.max_nodes, 11);
 	assert_int_equal(b.dp.worker.idle, DP_IDLE_SPIN);
+	assert_int_equal(b.dp.pools.n_classes, a.dp.pools.n_classes);
+	assert_memory_equal(b.dp.pools.classes, a.dp.pools.classes, sizeof(a.dp.pools.classes));
 	assert_string_equal(b.grpc_listen, a.grpc_listen);
 	assert_int_equal(b.n_pipelines, a.n_pipelines);
 	for (unsigned i = 0; i < a.n_pipelines; i++) {
@@ -293,6 +295,34 @@ test_config_print_round_trips(void **state)
 	free(text);
 	cp_config_free(&a);
 	cp_config_free(&b);
+}
+
+static void
+test_config_pools(void **state)
+{
+	struct cp_config c;
+	char err[512];
+
+	(void)state;
+	cp_config_init(&c);
+	assert_int_equal(c.dp.pools.n_classes, 5); /* the built-in classes */
+	assert_int_equal(
+	    cp_config_load_file(&c,
+				write_tmp("dataplane:\n  pools:\n    - { size: 1024, count: 100 }\n"
+					  "    - { size: 0x10000, count: 8 }\n"),
+				err, sizeof(err)),
+	    0);
+	unlink(g_path);
+	assert_int_equal(c.dp.pools.n_classes, 2);
+	assert_int_equal(c.dp.pools.classes[1].size, 65536);
+	assert_int_equal(c.dp.pools.classes[1].count, 8);
+	cp_config_free(&c);
+	expect_error("dataplane:\n  pools:\n    - { size: 4096, count: 1 }\n"
+		     "    - { size: 1024, count: 1 }\n",
+		     "sizes must ascend", 4);
+	expect_error("dataplane:\n  pools:\n    - { size: 16777216, count: 100 }\n",
+		     "more than the 384 MiB", 3);
+	expect_error("dataplane:\n  pools:\n    - { size: 512, cnt: 1 }\n", "unknown key 'cnt'", 3);
 }
 
 int
@@ -307,6 +337,7 @@ main(void)
 	    cmocka_unit_test(test_config_load_errors_name_file_and_line),
 	    cmocka_unit_test(test_config_env_overrides_file),
 	    cmocka_unit_test(test_config_print_round_trips),
+	    cmocka_unit_test(test_config_pools),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
