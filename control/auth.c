@@ -72,7 +72,11 @@ cp_auth_load_file(struct cp_auth *a, const char *path, char *err, size_t errlen)
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char *p = line, *name, *hex, *perm, *save = NULL;
 
-		lineno++;
+		if (++lineno > 100000) { /* a token file, not /dev/zero */
+			snprintf(err, errlen, "%s: more than 100000 lines", path);
+			rc = -EINVAL;
+			break;
+		}
 		line[strcspn(line, "\r\n")] = '\0';
 		while (*p == ' ' || *p == '\t')
 			p++;
