@@ -73,6 +73,7 @@ static const struct field limits_fields[] = {
     {"shed_busy_pct", F_U32, CFG(shed_busy_pct), 1, 101},
     {"shed_window_ms", F_U32, CFG(shed_window_ms), 0, 600000},
     {"stream_window", F_U32, CFG(stream_window), 1, 256},
+    {"max_in_flight", F_U32, CFG(inflight_cap), 0, 1u << 20},
     {.name = NULL},
 };
 

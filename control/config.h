@@ -54,6 +54,7 @@ struct cp_config {
 	uint32_t shed_low_water_pct;
 	uint32_t shed_busy_pct;
 	uint32_t shed_window_ms;
+	uint32_t inflight_cap; /**< limits.max_in_flight: live cap on unary work, 0 = the pool */
 	/* auth */
 	struct cp_auth auth;  /**< enabled, health_open and the token table (owned) */
 	char token_file[256]; /**< auth.token_file, merged into auth at load */

@@ -112,7 +112,8 @@ struct cp_server_conf {
 	uint32_t max_connection_age_ms;	 /**< recycle connections this old (0: never) */
 	uint32_t
 	    stream_window; /**< frames in flight + responses queued per stream (flow control) */
-	const struct cp_auth *auth;    /**< bearer tokens (NULL or !enabled: no authentication) */
+	const struct cp_auth *auth; /**< bearer tokens (NULL or !enabled: no authentication) */
+	uint32_t inflight_cap;	    /**< limits.max_in_flight: live cap on unary work (0: none) */
 	const struct cp_tls_conf *tls; /**< NULL or no cert_file: plaintext only */
 };
 

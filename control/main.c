@@ -405,6 +405,7 @@ main(int argc, char **argv)
 	sconf.stream_window = cfg.stream_window;
 	sconf.auth = &cfg.auth;
 	sconf.tls = &cfg.tls;
+	sconf.inflight_cap = cfg.inflight_cap;
 	if (cfg.auth.enabled)
 		cp_log(CP_LOG_INFO, "auth: bearer tokens required",
 		       CP_LF_INT("tokens", (long)cfg.auth.n),

@@ -62,6 +62,7 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(shed_busy_pct, "limits.shed_busy_pct", live);
 	DIFF_U(shed_window_ms, "limits.shed_window_ms", live);
 	DIFF_U(stream_window, "limits.stream_window", live);
+	DIFF_U(inflight_cap, "limits.max_in_flight", live);
 	DIFF_U(shutdown_grace_ms, "server.shutdown_grace_ms", live);
 	DIFF_U(log_level, "logging.level", live);
 	DIFF_U(auth.enabled, "auth.enabled", live);
@@ -222,6 +223,7 @@ cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep)
 	rl->live->max_timeout_ms = srv->conf.max_timeout_ms = neu.max_timeout_ms;
 	rl->live->max_nodes = srv->conf.max_nodes = neu.max_nodes;
 	rl->live->stream_window = srv->stream_window = neu.stream_window;
+	rl->live->inflight_cap = srv->conf.inflight_cap = neu.inflight_cap;
 	rl->live->shutdown_grace_ms = srv->conf.shutdown_grace_ms = neu.shutdown_grace_ms;
 	rl->live->shed_high_water_pct = srv->shed.conf.high_pct = neu.shed_high_water_pct;
 	rl->live->shed_low_water_pct = srv->shed.conf.low_pct = neu.shed_low_water_pct;

@@ -151,9 +151,24 @@ execute(struct cp_server *srv, struct cp_call *c)
 		cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
 					"load shedding: every worker has been over its queue "
 					"high-water mark (%u%%) or busy (%u%%) for %u ms",
-					srv->conf.shed.high_pct, srv->conf.shed.busy_pct,
-					srv->conf.shed.window_ms);
+					srv->shed.conf.high_pct, srv->shed.conf.busy_pct,
+					srv->shed.conf.window_ms);
 		goto out;
+	}
+	if (srv->conf.inflight_cap != 0) {
+		/* limits.max_in_flight: a live cap below the descriptor pool's size. */
+		uint64_t n = 0;
+
+		for (unsigned i = 0; i < srv->dp->n_workers; i++)
+			n += dp_worker_in_flight(srv->dp->workers[i]);
+		if (n >= srv->conf.inflight_cap) {
+			CP_STAT_INC(srv->rejected[CP_REJECT_INFLIGHT_LIMIT]);
+			cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
+						"in-flight limit reached (%u requests, "
+						"limits.max_in_flight)",
+						srv->conf.inflight_cap);
+			goto out;
+		}
 	}
 	if (pl->state_size != 0) {
 		/* Stateful (resample, vad): a slot on the chosen worker for this request. */

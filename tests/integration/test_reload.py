@@ -118,6 +118,28 @@ class ReloadTest(unittest.TestCase):
         self.assertTrue(wait_until(lambda: any(l.get("msg") == "config reloaded"
                                                for l in self.srv.logs_json()), 5))
 
+    def test_inflight_cap_applied_live(self):
+        slow = "  slow:\n    - type: test_delay\n      params: { us: 200000 }\n"
+        self.rewrite(gain_cfg(6, slow, "limits: { max_in_flight: 1 }\n"))
+        r = self.reload()
+        self.assertIn("limits.max_in_flight", r.applied)
+        req = pb.ExecuteRequest(name="slow", input=pb.Payload(data=b"x"))
+        futs = [self.st.execute.future(req, timeout=30) for _ in range(4)]
+        codes = []
+        for f in futs:
+            try:
+                f.result()
+                codes.append("OK")
+            except grpc.RpcError as e:
+                self.assertIn("limits.max_in_flight", e.details())
+                codes.append(e.code().name)
+        self.assertIn("OK", codes)
+        self.assertIn("RESOURCE_EXHAUSTED", codes)
+        self.rewrite(gain_cfg(6, slow))
+        self.reload()
+        futs = [self.st.execute.future(req, timeout=30) for _ in range(4)]
+        self.assertEqual([f.result().output.data for f in futs], [b"x"] * 4)
+
     def test_token_rotation(self):
         t1, t2 = "first-token-aaaa", "second-token-bbbb"
 
