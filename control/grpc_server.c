@@ -181,6 +181,33 @@ send_final(struct cp_call *c, grpc_status_code status)
 		       CP_LF_INT("grpc_call_error", e));
 }
 
+/* The status message of the final batch, formatted now, kept until the call is freed. */
+static void
+set_details(struct cp_call *c, const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	c->status_details = grpc_slice_from_copied_string(msg);
+	c->status_details_set = 1;
+}
+
+const char *
+cp_reject_name(enum cp_reject r)
+{
+	static const char *const names[CP_REJECT_MAX] = {
+	    [CP_REJECT_INFLIGHT_LIMIT] = "inflight_limit",
+	    [CP_REJECT_POOL_EMPTY] = "pool_empty",
+	    [CP_REJECT_TOO_LARGE] = "too_large",
+	    [CP_REJECT_RING_FULL] = "ring_full",
+	    [CP_REJECT_SHEDDING] = "shedding",
+	    [CP_REJECT_STREAMS] = "stream_slots",
+	    [CP_REJECT_NOT_FOUND] = "not_found",
+	};
+
+	return (unsigned)r < CP_REJECT_MAX ? names[r] : "unknown";
+}
+
 void
 cp_call_reply(struct cp_call *c, grpc_status_code status, const ProtobufCMessage *resp,
 	      const char *fmt, ...)
@@ -194,14 +221,11 @@ cp_call_reply(struct cp_call *c, grpc_status_code status, const ProtobufCMessage
 		grpc_slice_unref(s);
 	}
 	if (fmt != NULL && status != GRPC_STATUS_OK) {
-		char msg[512];
 		va_list ap;
 
 		va_start(ap, fmt);
-		vsnprintf(msg, sizeof(msg), fmt, ap);
+		set_details(c, fmt, ap);
 		va_end(ap);
-		c->status_details = grpc_slice_from_copied_string(msg);
-		c->status_details_set = 1;
 	}
 	send_final(c, status);
 }
@@ -214,14 +238,11 @@ cp_call_finish(struct cp_call *c, grpc_status_code status, grpc_slice *msg, cons
 		grpc_slice_unref(*msg);
 	}
 	if (fmt != NULL && status != GRPC_STATUS_OK) {
-		char text[512];
 		va_list ap;
 
 		va_start(ap, fmt);
-		vsnprintf(text, sizeof(text), fmt, ap);
+		set_details(c, fmt, ap);
 		va_end(ap);
-		c->status_details = grpc_slice_from_copied_string(text);
-		c->status_details_set = 1;
 	}
 	send_final(c, status);
 }

@@ -247,6 +247,9 @@ void cp_call_reply_slice(struct cp_call *c, grpc_slice msg);
  */
 ProtobufCMessage *cp_call_unpack(struct cp_call *c, const ProtobufCMessageDescriptor *desc);
 
+/** Name of a refusal reason ("ring_full", ...), as in GetStats and /metrics. */
+const char *cp_reject_name(enum cp_reject r);
+
 /** Monotonic clock in ns. */
 uint64_t cp_now_ns(void);
 

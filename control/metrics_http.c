@@ -104,16 +104,6 @@ histogram(struct out *o, const char *name, const char *label, const struct dp_me
 	put(o, "%s_count{pipeline=\"%s\"} %llu\n", name, label, (unsigned long long)cum);
 }
 
-static const char *const g_reject_names[CP_REJECT_MAX] = {
-    [CP_REJECT_INFLIGHT_LIMIT] = "inflight_limit",
-    [CP_REJECT_POOL_EMPTY] = "pool_empty",
-    [CP_REJECT_TOO_LARGE] = "too_large",
-    [CP_REJECT_RING_FULL] = "ring_full",
-    [CP_REJECT_SHEDDING] = "shedding",
-    [CP_REJECT_STREAMS] = "stream_slots",
-    [CP_REJECT_NOT_FOUND] = "not_found",
-};
-
 char *
 cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 {
@@ -194,7 +184,8 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 	help(&o, "corepipe_rejected_total", "counter",
 	     "Requests refused or skipped before a worker ran them, by reason.");
 	for (unsigned k = 0; k < CP_REJECT_MAX; k++)
-		put(&o, "corepipe_rejected_total{reason=\"%s\"} %llu\n", g_reject_names[k],
+		put(&o, "corepipe_rejected_total{reason=\"%s\"} %llu\n",
+		    cp_reject_name((enum cp_reject)k),
 		    (unsigned long long)CP_STAT_LOAD(srv->rejected[k]));
 	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
 		cancelled += rows[id].by_code[DP_CANCELLED];

@@ -256,16 +256,6 @@ delete_pipeline(struct cp_server *srv, struct cp_call *c)
 
 /* ==== GetStats ============================================================================== */
 
-static const char *const g_reject_names[CP_REJECT_MAX] = {
-    [CP_REJECT_INFLIGHT_LIMIT] = "inflight_limit",
-    [CP_REJECT_POOL_EMPTY] = "pool_empty",
-    [CP_REJECT_TOO_LARGE] = "too_large",
-    [CP_REJECT_RING_FULL] = "ring_full",
-    [CP_REJECT_STREAMS] = "stream_slots",
-    [CP_REJECT_NOT_FOUND] = "not_found",
-    [CP_REJECT_SHEDDING] = "shedding",
-};
-
 typedef Corepipe__V1__WorkerStats__ByCodeEntry code_entry;
 typedef Corepipe__V1__Stats__RejectedEntry reject_entry;
 
@@ -328,7 +318,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 		corepipe__v1__stats__rejected_entry__init(&rej[k]);
 		rejp[k] = &rej[k];
 		if (k < CP_REJECT_MAX) {
-			rej[k].key = (char *)g_reject_names[k];
+			rej[k].key = (char *)cp_reject_name((enum cp_reject)k);
 			rej[k].value = srv->rejected[k];
 		}
 	}

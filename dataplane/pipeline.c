@@ -384,6 +384,16 @@ dp_pipeline_formats(const struct dp_pipeline *p, const struct dp_format *in, str
 
 /* Hot path: per buffer, worker lcores. No locks, syscalls, allocation or logging. */
 
+/* One node: the type check the compiler could not do (ANY fields), then process(). */
+static inline int
+run_node(const struct dp_node_inst *n, struct dp_exec *x)
+{
+	if (unlikely((accept_bit(&x->fmt) & n->type->accepts) == 0))
+		return dp_exec_fail(x, DP_INVALID_ARGUMENT, "needs %s input, got %s",
+				    accept_text(n->type->accepts), format_text(&x->fmt));
+	return n->type->process(n->conf, x);
+}
+
 /* The general runner: state, flush. Kept out of line so the stateless loop stays small. */
 static int __attribute__((noinline))
 run_stateful(const struct dp_pipeline *p, struct dp_exec *x, uint8_t *state, unsigned flags)
@@ -402,10 +412,7 @@ run_stateful(const struct dp_pipeline *p, struct dp_exec *x, uint8_t *state, uns
 		/* On a flush alone the buffer starts empty; every node still runs, on what the
 		 * earlier nodes flushed (possibly nothing), so the last response's format and
 		 * annotations are like any other's. */
-		if (unlikely((accept_bit(&x->fmt) & t->accepts) == 0))
-			return dp_exec_fail(x, DP_INVALID_ARGUMENT, "needs %s input, got %s",
-					    accept_text(t->accepts), format_text(&x->fmt));
-		rc = t->process(p->nodes[i].conf, x);
+		rc = run_node(&p->nodes[i], x);
 		if (unlikely(rc != DP_OK))
 			return rc;
 		if ((flags & DP_RUN_FLUSH) && t->flush != NULL) {
@@ -433,10 +440,7 @@ dp_pipeline_run(const struct dp_pipeline *p, struct dp_exec *x, void *state, uns
 
 		x->node_idx = i;
 		x->node_name = t->name;
-		if (unlikely((accept_bit(&x->fmt) & t->accepts) == 0))
-			return dp_exec_fail(x, DP_INVALID_ARGUMENT, "needs %s input, got %s",
-					    accept_text(t->accepts), format_text(&x->fmt));
-		rc = t->process(p->nodes[i].conf, x);
+		rc = run_node(&p->nodes[i], x);
 		if (unlikely(rc != DP_OK))
 			return rc;
 	}
