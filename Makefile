@@ -194,8 +194,22 @@ fuzz: deps
 			-artifact_prefix=build/fuzz/ $$w $$c 2>&1 | grep -E 'stat::|ERROR|SUMMARY|Done' ; \
 	done
 
-bench: all
+bench: all $(B)/perf/ref_server
 	@scripts/bench.sh $(B)
+
+# The C++ reference server for side-by-side figures (perf/ref/ref_server.cc): built only for
+# `make bench`, from Debian's libgrpc++ and protobuf C++ code generated here.
+REF_GEN := $(GEN)/cpp
+$(REF_GEN)/corepipe/v1/corepipe.grpc.pb.cc: proto/corepipe/v1/corepipe.proto
+	@mkdir -p $(REF_GEN)
+	$(Q)protoc -Iproto --cpp_out=$(REF_GEN) --grpc_out=$(REF_GEN) \
+		--plugin=protoc-gen-grpc=$$(command -v grpc_cpp_plugin) $<
+$(B)/perf/ref_server: perf/ref/ref_server.cc $(REF_GEN)/corepipe/v1/corepipe.grpc.pb.cc
+	@mkdir -p $(@D)
+	@echo "  CXX	$@"
+	$(Q)$(CXX) -std=c++17 -O2 -g -I$(REF_GEN) -o $@ $< $(REF_GEN)/corepipe/v1/corepipe.pb.cc \
+		$(REF_GEN)/corepipe/v1/corepipe.grpc.pb.cc \
+		$$(pkg-config --cflags --libs grpc++ protobuf) -lpthread
 
 # Memory must not grow with traffic (1,000,000 requests; about 2 minutes here).
 soak: all

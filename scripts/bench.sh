@@ -111,3 +111,6 @@ run "$B/perf/bench_nodes"
 
 echo "==== metrics cost (in-process, no server)"
 run "$B/perf/bench_worker"
+
+echo "==== side by side with the C++ async reference server (same gRPC, same messages)"
+perf/sidebyside.sh "$B" 3 "$SECS"

@@ -16,6 +16,7 @@ PKGS=(
 	espeak-ng sox                                       # speech for the VAD tests
 	libmicrohttpd-dev python3-prometheus-client         # metrics endpoint and its test parser
 	openssl                                             # throw-away CA and certs in TLS tests
+	libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc # the C++ reference server (make bench)
 )
 
 missing=()
