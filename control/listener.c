@@ -212,8 +212,11 @@ accept_main(void *arg)
 			known = n < 0 ? 0 : n;
 			since = 0;
 			if (n > (long)l->max_connections) {
-				close(fd);
+				/* Count first, close second: a client that sees the close and then
+				 * asks GetStats must find it counted (the test caught the reverse
+				 * order once). */
 				atomic_fetch_add(&l->refused, 1);
+				close(fd);
 				continue;
 			}
 		}
