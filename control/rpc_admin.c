@@ -282,6 +282,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	for (unsigned i = 0; i < dp->n_workers; i++) {
 		const struct dp_worker *w = dp->workers[i];
 		struct dp_worker_stats s;
+		uint64_t by_status[DP_STATUS_MAX];
 		unsigned nc = 0;
 
 		dp_worker_stats_read(w, &s);
@@ -296,19 +297,20 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 		ws[i].sleeps = s.sleeps;
 		ws[i].shedding = srv->shed.w[i].active;
 		ws[i].streams_open = dp_stream_count(dp, i);
+		dp_worker_codes_read(w, by_status);
 		for (unsigned k = 0; k < DP_STATUS_MAX; k++) {
-			if (s.by_status[k] == 0)
+			if (by_status[k] == 0)
 				continue;
 			corepipe__v1__worker_stats__by_code_entry__init(&codes[i][nc]);
 			codes[i][nc].key = (char *)dp_status_name((int)k);
-			codes[i][nc].value = s.by_status[k];
+			codes[i][nc].value = by_status[k];
 			codep[i][nc] = &codes[i][nc];
 			nc++;
 		}
 		ws[i].n_by_code = nc;
 		ws[i].by_code = codep[i];
-		deadline += s.by_status[DP_DEADLINE_EXCEEDED];
-		cancelled += s.by_status[DP_CANCELLED];
+		deadline += by_status[DP_DEADLINE_EXCEEDED];
+		cancelled += by_status[DP_CANCELLED];
 		in_flight += ws[i].in_flight;
 		wsp[i] = &ws[i];
 	}

@@ -219,7 +219,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 	if (slot != NULL) {
 		req->stream = slot; /* the descriptor owns the slot now */
 		req->owns_stream = 1;
-		req->run_flags = DP_RUN_FRAME | DP_RUN_FLUSH;
+		req->run_flags = DP_RUN_FLUSH;
 		slot = NULL;
 		rc = dp_dataplane_submit_to(srv->dp, req, req->stream->worker);
 	} else {

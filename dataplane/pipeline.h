@@ -75,9 +75,9 @@ struct dp_node_inst {
 /** Most bytes of node state one stream (or stateful unary request) may need. */
 #define DP_STATE_MAX 4096
 
-/** dp_pipeline_run() flags. */
-#define DP_RUN_FRAME (1u << 0) /**< x->buf is input: run every node's process() */
-#define DP_RUN_FLUSH (1u << 1) /**< end of input: run each stateful node's flush() */
+/** dp_pipeline_run() flags. Every run processes x->buf through every node (a frame). */
+#define DP_RUN_FRAME 0u	       /**< just the frame (named for readability at call sites) */
+#define DP_RUN_FLUSH (1u << 0) /**< end of input: then each stateful node's flush() */
 
 /** A compiled, immutable pipeline. */
 struct dp_pipeline {
@@ -135,8 +135,8 @@ uint32_t dp_name_hash(const char *name, size_t len);
  * @p state is the stream's state area (p->state_size bytes, initialised by dp_stream_init)
  * and must be non-NULL exactly when the pipeline is stateful. Every node's process() runs on
  * x->buf; with DP_RUN_FLUSH each stateful node then appends what it holds, which the later
- * nodes process. A flush without a frame (DP_RUN_FLUSH alone) starts from an empty buffer in
- * the stream's input format. A unary request on a stateful pipeline is FRAME|FLUSH.
+ * nodes process. A stream's end is DP_RUN_FLUSH over an empty buffer in the stream's input
+ * format; a unary request on a stateful pipeline is DP_RUN_FLUSH over its input.
  *
  * Context: worker lcore, hot path; @p p valid until the caller's next quiescent state (or
  * referenced).

@@ -32,7 +32,7 @@ struct dp_req {
 	const atomic_bool *cancelled;
 	struct dp_stream *stream; /**< stream slot: its pipeline and node state; else NULL */
 	uint64_t seq;		  /**< frame number within the stream */
-	uint8_t run_flags;	  /**< DP_RUN_FRAME and/or DP_RUN_FLUSH (pipeline.h) */
+	uint8_t run_flags;	  /**< DP_RUN_FRAME (0) or DP_RUN_FLUSH (pipeline.h) */
 	uint8_t owns_stream;	  /**< dp_req_free closes the slot (stateful unary request) */
 	uint32_t hash;		  /**< dp_name_hash(name) when pipeline is NULL */
 	char name[DP_NAME_MAX];	  /**< registered pipeline name when pipeline is NULL */

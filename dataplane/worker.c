@@ -111,12 +111,22 @@ dp_worker_stats_read(const struct dp_worker *w, struct dp_worker_stats *out)
 	const struct dp_worker_stats *s = &w->stats;
 
 	out->requests = __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
-	for (unsigned i = 0; i < DP_STATUS_MAX; i++)
-		out->by_status[i] = __atomic_load_n(&s->by_status[i], __ATOMIC_RELAXED);
 	out->busy_cycles = __atomic_load_n(&s->busy_cycles, __ATOMIC_RELAXED);
 	out->total_cycles = __atomic_load_n(&s->total_cycles, __ATOMIC_RELAXED);
 	out->sleeps = __atomic_load_n(&s->sleeps, __ATOMIC_RELAXED);
 	out->bursts = __atomic_load_n(&s->bursts, __ATOMIC_RELAXED);
+}
+
+void
+dp_worker_codes_read(const struct dp_worker *w, uint64_t out[DP_STATUS_MAX])
+{
+	struct dp_met_row r;
+
+	memset(&r, 0, sizeof(r));
+	if (w->met != NULL)
+		for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
+			dp_metrics_read_row(w->met, id, &r);
+	memcpy(out, r.by_code, sizeof(r.by_code));
 }
 
 /* ==== Hot path ============================================================================== */
@@ -216,10 +226,7 @@ dp_worker_poll_once(struct dp_worker *w)
 	for (i = 0; i < n; i++) {
 		if (i + PREFETCH_OFFSET < n)
 			rte_prefetch0(reqs[i + PREFETCH_OFFSET]);
-		dp_worker_exec(w, reqs[i]);
-		STAT_ADD(
-		    s->by_status[reqs[i]->status < DP_STATUS_MAX ? reqs[i]->status : DP_UNKNOWN],
-		    1);
+		dp_worker_exec(w, reqs[i]); /* counts the completion in w->met */
 	}
 	/*
 	 * The completion ring cannot be full: the submitter admits at most ring_size

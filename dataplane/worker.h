@@ -46,12 +46,11 @@ const char *dp_idle_policy_name(enum dp_idle_policy p);
 
 /** Worker statistics. Written only by the worker (relaxed stores), read by anyone. */
 struct dp_worker_stats {
-	uint64_t requests;		   /**< descriptors completed */
-	uint64_t by_status[DP_STATUS_MAX]; /**< completed, by status */
-	uint64_t busy_cycles;		   /**< TSC cycles spent on iterations that did work */
-	uint64_t total_cycles;		   /**< TSC cycles since the loop started */
-	uint64_t sleeps;		   /**< times the idle policy slept */
-	uint64_t bursts;		   /**< non-empty polls */
+	uint64_t requests;     /**< descriptors completed */
+	uint64_t busy_cycles;  /**< TSC cycles spent on iterations that did work */
+	uint64_t total_cycles; /**< TSC cycles since the loop started */
+	uint64_t sleeps;       /**< times the idle policy slept */
+	uint64_t bursts;       /**< non-empty polls */
 } __rte_cache_aligned;
 
 /** Event count with its futex ops; shared by a waiter and its wakers. */
@@ -123,6 +122,13 @@ struct dp_worker {
 	struct dp_worker_stats stats;
 	struct dp_metrics *met; /**< per-pipeline counters and histogram; this worker writes */
 };
+
+/**
+ * Completions by status code since start, summed over the worker's per-pipeline metrics rows
+ * (the one place a completion is counted). Walks every row: for GetStats and tests, not for
+ * anything periodic. Context: any.
+ */
+void dp_worker_codes_read(const struct dp_worker *w, uint64_t out[DP_STATUS_MAX]);
 
 /**
  * Create a worker's rings. @return 0, -EINVAL or -ENOMEM.

@@ -14,7 +14,7 @@
  * client can be the bottleneck. Client CPU time is reported so that this is visible.
  */
 #include "corepipe/v1/corepipe.pb-c.h"
-#include "perf/hist.h"
+#include "perf/common.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -65,24 +65,6 @@ static const char g_usage[] =
     "  --check                check the output length equals the input (passthrough)\n"
     "  --allow-errors         exit 0 even if calls failed\n"
     "  --format text|json     output format (default text)\n";
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ==== Client threads ======================================================================== */
 
@@ -378,7 +360,6 @@ main(int argc, char **argv)
 			.value.integer = 1};
 	grpc_channel_args args = {.num_args = 1, .args = &arg};
 	char cmd[2048];
-	size_t off = 0;
 	double elapsed, cpu;
 
 	if (parse(argc, argv) != 0)
@@ -392,9 +373,7 @@ main(int argc, char **argv)
 			setrlimit(RLIMIT_NOFILE, &rl);
 		}
 	}
-	for (int i = 0; i < argc && off < sizeof(cmd) - 1; i++)
-		off +=
-		    (size_t)snprintf(cmd + off, sizeof(cmd) - off, "%s%s", i ? " " : "", argv[i]);
+	join_command(argc, argv, cmd, sizeof(cmd));
 	grpc_init();
 	build_request();
 	creds = grpc_insecure_credentials_create();
@@ -427,11 +406,7 @@ main(int argc, char **argv)
 	}
 	elapsed = now_s() - g_t_measure;
 	getrusage(RUSAGE_SELF, &ru1);
-	cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
-		       ru0.ru_stime.tv_sec) +
-	      (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-		       ru0.ru_stime.tv_usec) /
-		  1e6;
+	cpu = cpu_seconds(&ru0, &ru1);
 	for (int k = 1; k < N_CODES; k++)
 		errors += codes[k];
 

@@ -21,6 +21,7 @@
  */
 #include "dataplane/pipeline.h"
 #include "dataplane/stream.h"
+#include "perf/common.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -158,14 +159,6 @@ run_direct(enum direct d)
 	return (double)(rte_rdtsc() - t0) / (double)g_iters;
 }
 
-static int
-cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void
 bench(const char *label, const char *type, const char *k, const char *v, enum direct d, size_t len,
       const uint8_t *input, struct dp_format f)
@@ -203,8 +196,8 @@ bench(const char *label, const char *type, const char *k, const char *v, enum di
 		cp[r] = run_corepipe(p, st, f);
 		dr[r] = d == D_NONE ? 0 : run_direct(d);
 	}
-	qsort(cp, ROUNDS, sizeof(double), cmp_d);
-	qsort(dr, ROUNDS, sizeof(double), cmp_d);
+	qsort(cp, ROUNDS, sizeof(double), cmp_double);
+	qsort(dr, ROUNDS, sizeof(double), cmp_double);
 	if (d == D_NONE)
 		printf("| %-16s | %9zu | %12.2f | %12s | %6s |\n", label, len, cp[2] / hz * 1e6,
 		       "—", "—");

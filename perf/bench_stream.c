@@ -16,7 +16,7 @@
  * reported: on a 2-core machine the client shares the CPUs with the server.
  */
 #include "corepipe/v1/corepipe.pb-c.h"
-#include "perf/hist.h"
+#include "perf/common.h"
 
 #include <getopt.h>
 #include <grpc/byte_buffer_reader.h>
@@ -112,21 +112,6 @@ struct worker {
 static grpc_slice g_open, g_frame;
 static double g_t_measure, g_t_end;
 static atomic_bool g_stop;
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static double
-now_s(void)
-{
-	return (double)now_ns() / 1e9;
-}
 
 static void
 start_batch(struct stream *s, grpc_op *ops, size_t n, struct tag *t)
@@ -469,15 +454,12 @@ main(int argc, char **argv)
 	grpc_channel_credentials *creds;
 	struct rusage ru0, ru1;
 	char cmd[2048];
-	size_t off = 0;
 	double cpu, us = 1e3;
 	int rc = parse(argc, argv);
 
 	if (rc != 0)
 		return rc == 1 ? 0 : rc;
-	for (int i = 0; i < argc && off < sizeof(cmd) - 1; i++)
-		off +=
-		    (size_t)snprintf(cmd + off, sizeof(cmd) - off, "%s%s", i ? " " : "", argv[i]);
+	join_command(argc, argv, cmd, sizeof(cmd));
 	grpc_init();
 	build_messages();
 	creds = grpc_insecure_credentials_create();
@@ -508,11 +490,7 @@ main(int argc, char **argv)
 		bad += w[t].bad_seq;
 	}
 	getrusage(RUSAGE_SELF, &ru1);
-	cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec -
-		       ru0.ru_stime.tv_sec) +
-	      (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec -
-		       ru0.ru_stime.tv_usec) /
-		  1e6;
+	cpu = cpu_seconds(&ru0, &ru1);
 	for (int k = 1; k < N_CODES; k++)
 		errors += codes[k];
 	if (g_o.json)

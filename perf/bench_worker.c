@@ -11,6 +11,7 @@
  * Runs in-process with the EAL (no hugepages); no server needed.
  */
 #include "dataplane/dataplane.h"
+#include "perf/common.h"
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -21,14 +22,6 @@
 #define BURST  32
 #define ROUNDS 9
 #define ITERS  20000
-
-static int
-cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static double
 run(struct dp_dataplane *dp, struct dp_worker *w, struct dp_pipeline *p)
@@ -109,8 +102,8 @@ main(int argc, char **argv)
 		off[r] = run(&dp, &w, p);
 	}
 	w.met = met;
-	qsort(on, ROUNDS, sizeof(double), cmp_d);
-	qsort(off, ROUNDS, sizeof(double), cmp_d);
+	qsort(on, ROUNDS, sizeof(double), cmp_double);
+	qsort(off, ROUNDS, sizeof(double), cmp_double);
 	printf("command: %s (one run; median of %d interleaved rounds of %d x %d requests)\n",
 	       argv[0], ROUNDS, ITERS, BURST);
 	printf(

@@ -94,9 +94,9 @@ test_resample_sine_48k_to_16k_streamed_equals_oneshot(void **state)
 	/* One call: the whole signal plus the flush. */
 	s = tnr_stream(p, &F32_48K, &err);
 	assert_non_null(s);
-	assert_int_equal(tnr_run(p, s, DP_RUN_FRAME | DP_RUN_FLUSH, F32_48K, in, n_in * 4, &res,
-				 one, 20000 * 4, &one_len, &of),
-			 DP_OK);
+	assert_int_equal(
+	    tnr_run(p, s, DP_RUN_FLUSH, F32_48K, in, n_in * 4, &res, one, 20000 * 4, &one_len, &of),
+	    DP_OK);
 	assert_int_equal(of.rate, 16000);
 	assert_int_equal(of.fmt, DP_FMT_F32LE);
 	tnr_stream_free(s);
@@ -198,9 +198,9 @@ test_resample_params_and_same_rate(void **state)
 	/* Same rate: a pass-through that still reports the rate. */
 	p = compile1("resample rate=48000");
 	s = tnr_stream(p, &F32_48K, &err);
-	assert_int_equal(tnr_run(p, s, DP_RUN_FRAME | DP_RUN_FLUSH, F32_48K, in, sizeof(in), &res,
-				 out, sizeof(out), &n, &of),
-			 DP_OK);
+	assert_int_equal(
+	    tnr_run(p, s, DP_RUN_FLUSH, F32_48K, in, sizeof(in), &res, out, sizeof(out), &n, &of),
+	    DP_OK);
 	assert_int_equal(n, sizeof(in));
 	assert_memory_equal(in, out, sizeof(in));
 	tnr_stream_free(s);
