@@ -203,7 +203,7 @@ unit: $(UNIT_BIN)
 stress: $(STRESS_BIN)
 	@for t in $(STRESS_BIN); do echo "== $$t"; $$t || exit 1; done
 
-integration: $(SERVER) $(PY_GEN)
+integration: $(SERVER) $(PY_GEN) $(UDP_ECHO)
 	COREPIPED=$(abspath $(SERVER)) PYTHONPATH=$(abspath $(GEN)/python) \
 		$(PYTHON) -m unittest discover -s tests/integration -p 'test_*.py' -v
 

@@ -105,6 +105,7 @@ dp_wire_req_parse(const uint8_t *p, size_t len, struct dp_wire_req *out, enum dp
 	struct dp_wire_req scratch;
 	const uint8_t *au;
 	uint32_t frame;
+	size_t off;
 
 	if (!out)
 		out = &scratch;
@@ -139,7 +140,7 @@ dp_wire_req_parse(const uint8_t *p, size_t len, struct dp_wire_req *out, enum dp
 	if (out->pipeline_id == 0)
 		return reject(why, "pipeline id 0");
 
-	out->payload_off = DP_WIRE_HDR_LEN;
+	off = DP_WIRE_HDR_LEN;
 	if (out->kind == DP_WIRE_KIND_AUDIO) {
 		if (len < DP_WIRE_HDR_LEN + DP_WIRE_AUDIO_LEN)
 			return reject(why, "audio header truncated");
@@ -155,22 +156,20 @@ dp_wire_req_parse(const uint8_t *p, size_t len, struct dp_wire_req *out, enum dp
 			return reject(why, "audio rate 0");
 		if (out->channels == 0)
 			return reject(why, "audio channels 0");
-		out->payload_off = DP_WIRE_HDR_LEN + DP_WIRE_AUDIO_LEN;
+		off = DP_WIRE_HDR_LEN + DP_WIRE_AUDIO_LEN;
 	}
 
 	/* A UDP datagram is far below 4 GiB; the check keeps payload_len exact for any len. */
-	if (len - out->payload_off > UINT32_MAX) {
-		out->payload_off = 0;
+	if (len - off > UINT32_MAX)
 		return reject(why, "payload too large");
-	}
 	if (out->kind == DP_WIRE_KIND_AUDIO) {
 		frame = (uint32_t)out->channels * (out->fmt == 1 ? 2u : 4u);
-		if ((len - out->payload_off) % frame != 0) {
-			out->payload_off = 0;
+		if ((len - off) % frame != 0)
 			return reject(why, "payload is not a whole number of frames");
-		}
 	}
-	out->payload_len = (uint32_t)(len - out->payload_off);
+	/* payload_* stay 0 on REJECT: only a valid request has a payload. */
+	out->payload_off = (uint32_t)off;
+	out->payload_len = (uint32_t)(len - off);
 	return DP_WIRE_OK;
 }
 

@@ -191,6 +191,7 @@ test_req_parse_every_truncation_of_audio_request(void **state)
 			assert_string_equal(why, "audio header truncated");
 			assert_true(r.request_id == 5);
 			assert_int_equal(r.flags, DP_WIRE_F_AUDIO);
+			assert_int_equal(r.payload_off, 0);
 		} else if ((len - 30) % 4 != 0) {
 			/* 2 channels x 2 bytes: a frame is 4 bytes */
 			assert_int_equal(v, DP_WIRE_REJECT);
@@ -317,6 +318,9 @@ test_req_parse_every_reject_case(void **state)
 		assert_true(r.request_id == (c->base == REQ_BYTES ? 0x0102030405060708ull : 5));
 		assert_int_equal(r.flags, buf[3]);
 		assert_int_equal(d, DP_WIRE_DROP_NONE);
+		/* only a valid request has a payload */
+		assert_int_equal(r.payload_off, 0);
+		assert_int_equal(r.payload_len, 0);
 	}
 }
 
