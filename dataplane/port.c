@@ -168,8 +168,8 @@ dp_port_open(struct dp_port *p, const struct dp_port_conf *conf, unsigned n_work
 	if (room < RTE_MBUF_DEFAULT_BUF_SIZE)
 		room = RTE_MBUF_DEFAULT_BUF_SIZE;
 	snprintf(poolname, sizeof(poolname), "dp_mbuf_%u", p->port_id);
-	p->mbufs = rte_pktmbuf_pool_create(poolname, n_mbufs, MBUF_CACHE, 0, (uint16_t)room,
-					   socket);
+	p->mbufs =
+	    rte_pktmbuf_pool_create(poolname, n_mbufs, MBUF_CACHE, 0, (uint16_t)room, socket);
 	if (p->mbufs == NULL)
 		return fail(err, errlen, -ENOMEM, "port %s: %s: cannot create the mbuf pool",
 			    conf->name, rte_strerror(rte_errno));
@@ -182,12 +182,12 @@ dp_port_open(struct dp_port *p, const struct dp_port_conf *conf, unsigned n_work
 		rc = rte_eth_rx_queue_setup(p->port_id, (uint16_t)q, rxd, (unsigned)socket, &rxc,
 					    p->mbufs);
 		if (rc == 0)
-			rc = rte_eth_tx_queue_setup(p->port_id, (uint16_t)q, txd,
-						    (unsigned)socket, &txc);
+			rc = rte_eth_tx_queue_setup(p->port_id, (uint16_t)q, txd, (unsigned)socket,
+						    &txc);
 		if (rc != 0) {
 			dp_port_close(p);
-			return fail(err, errlen, rc, "port %s: %s: queue set-up failed",
-				    conf->name, devname);
+			return fail(err, errlen, rc, "port %s: %s: queue set-up failed", conf->name,
+				    devname);
 		}
 	}
 	rte_eth_macaddr_get(p->port_id, &p->mac);

@@ -54,7 +54,7 @@ struct dp_port_offloads {
 struct dp_port {
 	struct dp_port_conf conf;
 	uint16_t port_id;
-	uint16_t n_queues; /**< queue pairs configured: workers 0..n_queues-1 own one each */
+	uint16_t n_queues;    /**< queue pairs configured: workers 0..n_queues-1 own one each */
 	uint16_t max_payload; /**< largest UDP payload that fits in one datagram */
 	uint32_t ip_be;	      /**< conf.ip, network order (what the hot path compares) */
 	uint16_t udp_port_be;

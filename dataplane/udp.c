@@ -178,8 +178,8 @@ dp_udp_create(const struct dp_udp_conf *conf, struct dp_worker **workers, unsign
 				goto err_free;
 			}
 			rte_eth_tx_buffer_init(wk->txb[i], DP_UDP_BURST);
-			rte_eth_tx_buffer_set_err_callback(
-			    wk->txb[i], tx_unsent, &wk->st[i].drops[DP_UDP_DROP_TX_FULL]);
+			rte_eth_tx_buffer_set_err_callback(wk->txb[i], tx_unsent,
+							   &wk->st[i].drops[DP_UDP_DROP_TX_FULL]);
 		}
 		if (u->handoff) {
 			snprintf(name, sizeof(name), "dp_uh_%u", wi);
@@ -417,8 +417,8 @@ send_response(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint8_t *
 /* An answer with a status and no output. The message goes in an "error" annotation only as
  * far as it keeps the response no longer than the request (no amplification). */
 static void
-send_error(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint8_t *dgram,
-	   size_t req_len, uint64_t request_id, int status, uint32_t hint, const char *msg)
+send_error(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint8_t *dgram, size_t req_len,
+	   uint64_t request_id, int status, uint32_t hint, const char *msg)
 {
 	struct dp_wire_resp r = {
 	    .status = (uint8_t)status,
@@ -480,9 +480,9 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 	switch (dp_wire_req_parse(dgram, len, &req, &why_drop, &why)) {
 	case DP_WIRE_DROP:
 		return drop(wk, port, m,
-			    why_drop == DP_WIRE_DROP_MAGIC	 ? DP_UDP_DROP_WIRE_MAGIC
+			    why_drop == DP_WIRE_DROP_MAGIC	? DP_UDP_DROP_WIRE_MAGIC
 			    : why_drop == DP_WIRE_DROP_RESPONSE ? DP_UDP_DROP_WIRE_RESPONSE
-								 : DP_UDP_DROP_WIRE_SHORT);
+								: DP_UDP_DROP_WIRE_SHORT);
 	case DP_WIRE_REJECT:
 		return send_error(wk, port, m, dgram, len, req.request_id, DP_INVALID_ARGUMENT, 0,
 				  why);
@@ -508,11 +508,10 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 				dp_wake_bump(&t->w->wake);
 				return;
 			}
-			return send_error(wk, port, m, dgram, len, req.request_id,
-					  DP_RESOURCE_EXHAUSTED,
-					  atomic_load_explicit(&u->pushback_ms,
-							       memory_order_relaxed),
-					  "worker hand-off ring full: retry later");
+			return send_error(
+			    wk, port, m, dgram, len, req.request_id, DP_RESOURCE_EXHAUSTED,
+			    atomic_load_explicit(&u->pushback_ms, memory_order_relaxed),
+			    "worker hand-off ring full: retry later");
 		}
 	}
 
@@ -533,8 +532,8 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 	if (unlikely(req.deadline_us != 0 &&
 		     t0 - arrival > (uint64_t)req.deadline_us * (u->tsc_hz / 1000000))) {
 		dp_metrics_count(w->met, p->id, DP_DEADLINE_EXCEEDED);
-		return send_error(wk, port, m, dgram, len, req.request_id, DP_DEADLINE_EXCEEDED,
-				  0, "deadline expired in queue; not run");
+		return send_error(wk, port, m, dgram, len, req.request_id, DP_DEADLINE_EXCEEDED, 0,
+				  "deadline expired in queue; not run");
 	}
 	if (unlikely(p->state_size != 0)) {
 		dp_metrics_count(w->met, p->id, DP_FAILED_PRECONDITION);
@@ -653,8 +652,8 @@ dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t n
 	if (!(p->off.rx_ip_cksum && fl == RTE_MBUF_F_RX_IP_CKSUM_GOOD) &&
 	    unlikely(rte_raw_cksum(ip, ihl) != 0xffff))
 		return drop(wk, port, m, DP_UDP_DROP_IP_CKSUM);
-	if (unlikely((ip->fragment_offset & RTE_BE16(RTE_IPV4_HDR_MF_FLAG |
-						      RTE_IPV4_HDR_OFFSET_MASK)) != 0))
+	if (unlikely((ip->fragment_offset &
+		      RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0))
 		return drop(wk, port, m, DP_UDP_DROP_IP_FRAGMENT);
 	if (unlikely(ip->dst_addr != p->ip_be))
 		return drop(wk, port, m, DP_UDP_DROP_IP_NOT_US);

@@ -48,24 +48,24 @@ struct dp_worker;
 
 /** Why a frame was dropped without an answer. */
 enum dp_udp_drop {
-	DP_UDP_DROP_RUNT = 0,	  /**< shorter than its headers say */
-	DP_UDP_DROP_SEGMENTED,	  /**< multi-segment mbuf (jumbo chain): not served */
-	DP_UDP_DROP_L2_OTHER,	  /**< not to our MAC (or broadcast for ARP) */
-	DP_UDP_DROP_ETHERTYPE,	  /**< neither IPv4 nor ARP (IPv6, VLAN, ...) */
-	DP_UDP_DROP_ARP_OTHER,	  /**< ARP that is not a request for our address */
-	DP_UDP_DROP_IP_BAD,	  /**< bad version, header length or total length */
-	DP_UDP_DROP_IP_CKSUM,	  /**< IPv4 header checksum wrong */
-	DP_UDP_DROP_IP_FRAGMENT,  /**< a fragment: not reassembled */
-	DP_UDP_DROP_IP_NOT_US,	  /**< IPv4 to another address */
-	DP_UDP_DROP_IP_PROTO,	  /**< neither UDP nor ICMP */
-	DP_UDP_DROP_ICMP_OTHER,	  /**< ICMP that is not an echo request */
-	DP_UDP_DROP_UDP_BAD,	  /**< UDP length inconsistent */
-	DP_UDP_DROP_UDP_CKSUM,	  /**< UDP checksum wrong */
-	DP_UDP_DROP_UDP_PORT,	  /**< UDP to another port */
-	DP_UDP_DROP_WIRE_SHORT,	  /**< shorter than the corepipe header */
-	DP_UDP_DROP_WIRE_MAGIC,	  /**< not a corepipe datagram */
+	DP_UDP_DROP_RUNT = 0,	   /**< shorter than its headers say */
+	DP_UDP_DROP_SEGMENTED,	   /**< multi-segment mbuf (jumbo chain): not served */
+	DP_UDP_DROP_L2_OTHER,	   /**< not to our MAC (or broadcast for ARP) */
+	DP_UDP_DROP_ETHERTYPE,	   /**< neither IPv4 nor ARP (IPv6, VLAN, ...) */
+	DP_UDP_DROP_ARP_OTHER,	   /**< ARP that is not a request for our address */
+	DP_UDP_DROP_IP_BAD,	   /**< bad version, header length or total length */
+	DP_UDP_DROP_IP_CKSUM,	   /**< IPv4 header checksum wrong */
+	DP_UDP_DROP_IP_FRAGMENT,   /**< a fragment: not reassembled */
+	DP_UDP_DROP_IP_NOT_US,	   /**< IPv4 to another address */
+	DP_UDP_DROP_IP_PROTO,	   /**< neither UDP nor ICMP */
+	DP_UDP_DROP_ICMP_OTHER,	   /**< ICMP that is not an echo request */
+	DP_UDP_DROP_UDP_BAD,	   /**< UDP length inconsistent */
+	DP_UDP_DROP_UDP_CKSUM,	   /**< UDP checksum wrong */
+	DP_UDP_DROP_UDP_PORT,	   /**< UDP to another port */
+	DP_UDP_DROP_WIRE_SHORT,	   /**< shorter than the corepipe header */
+	DP_UDP_DROP_WIRE_MAGIC,	   /**< not a corepipe datagram */
 	DP_UDP_DROP_WIRE_RESPONSE, /**< a corepipe response: never answered */
-	DP_UDP_DROP_TX_FULL,	  /**< answer dropped: TX queue or hand-back ring full */
+	DP_UDP_DROP_TX_FULL,	   /**< answer dropped: TX queue or hand-back ring full */
 	DP_UDP_DROP_MAX
 };
 
@@ -126,7 +126,7 @@ struct dp_udp {
 	int tsc_dynfield; /**< mbuf dynamic field: arrival TSC (for deadlines after hand-off) */
 	/* Written by the control plane, read by workers (relaxed: advisory values). */
 	alignas(RTE_CACHE_LINE_SIZE) atomic_bool draining; /**< answer UNAVAILABLE */
-	atomic_uint pushback_ms; /**< hint sent with RESOURCE_EXHAUSTED */
+	atomic_uint pushback_ms;			   /**< hint sent with RESOURCE_EXHAUSTED */
 };
 
 /**
