@@ -146,6 +146,9 @@ $(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ) $(FAKE_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
+# The in-process UDP test makes its port with rte_eth_from_rings() (the net_ring PMD's API).
+$(B)/tests/unit/dataplane/test_udp: PKG_LIBS += -lrte_net_ring
+
 $(B)/tests/stress/%: $(B)/tests/stress/%.o $(LIB_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
