@@ -61,6 +61,7 @@ struct corepipe_udp_opts {
 	unsigned window;     /**< outstanding requests at most; power of two >= batch, <= 65536;
 				  default 1024 */
 	size_t max_datagram; /**< largest request or response in bytes; default 65507, >= 64;
+				  a longer response is truncated by the kernel and counted bad;
 				  memory is 2 * batch * max_datagram */
 	int sndbuf;	     /**< SO_SNDBUF bytes; 0 keeps the system default */
 	int rcvbuf;	     /**< SO_RCVBUF bytes; 0 keeps the system default */
