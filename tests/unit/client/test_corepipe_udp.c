@@ -417,7 +417,7 @@ static void
 test_batch_matches_each_response_to_its_request(void **state)
 {
 	struct corepipe_udp *c = *state;
-	char payloads[16][8];
+	char payloads[16][16];
 	struct corepipe_udp_req q[16];
 	struct corepipe_udp_resp r[16];
 	uint64_t ids[16];
