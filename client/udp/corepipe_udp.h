@@ -61,6 +61,7 @@ struct corepipe_udp_opts {
 	unsigned window;     /**< outstanding requests at most; power of two >= batch, <= 65536;
 				  default 1024 */
 	size_t max_datagram; /**< largest request or response in bytes; default 65507, >= 64;
+				  a longer response is truncated by the kernel and counted bad;
 				  memory is 2 * batch * max_datagram */
 	int sndbuf;	     /**< SO_SNDBUF bytes; 0 keeps the system default */
 	int rcvbuf;	     /**< SO_RCVBUF bytes; 0 keeps the system default */
@@ -173,8 +174,9 @@ int corepipe_udp_send_batch(struct corepipe_udp *c, const struct corepipe_udp_re
 /**
  * Collect results: responses received (recvmmsg), matched to outstanding requests, and
  * timeouts of requests outstanding for longer than timeout_ms. Waits up to @p wait_ms (-1:
- * until the oldest outstanding request would time out) for the first result, then takes what
- * else is ready without waiting.
+ * until the oldest outstanding request would time out; with nothing outstanding, 0 at once) for
+ * the first result, then takes what else is ready without waiting. With nothing outstanding
+ * and @p wait_ms >= 0 it still waits, reading (and counting) stale responses.
  * @param out  room for @p max results (at most batch are returned)
  * @return the number of results (0 when nothing arrived in time or nothing is outstanding),
  * or a socket -errno (e.g. -ECONNREFUSED).

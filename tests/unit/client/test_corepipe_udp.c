@@ -30,6 +30,7 @@ enum {
 	P_STALE = 5,	 /* an echo for another id first, then the echo */
 	P_GARBAGE = 6,	 /* a datagram that is no response first, then the echo */
 	P_EXHAUSTED = 7, /* RESOURCE_EXHAUSTED with hint 250 */
+	P_LATE = 8,	 /* the echo, 100 ms after the client's timeout */
 };
 
 #define TIMEOUT_MS 200
@@ -93,6 +94,9 @@ fake_answer(int fd, const uint8_t *req, size_t len, const struct sockaddr_in *pe
 	if (dp_wire_req_parse(req, len, &q, NULL, NULL) != DP_WIRE_OK)
 		return;
 	switch (q.pipeline_id) {
+	case P_LATE:
+		usleep((TIMEOUT_MS + 100) * 1000);
+		/* fall through */
 	case P_ECHO:
 	case P_DUP:
 		n = fake_response(req, len, &q, 0, q.request_id, out, sizeof(out));
@@ -342,6 +346,27 @@ test_call_duplicate_response_is_counted_stale(void **state)
 }
 
 static void
+test_call_late_response_after_timeout_is_stale(void **state)
+{
+	struct corepipe_udp *c = *state;
+	struct corepipe_udp_req q = req_of(P_LATE, "late");
+	struct corepipe_udp_resp r;
+	struct corepipe_udp_stats s;
+
+	assert_int_equal(corepipe_udp_call(c, &q, &r), -ETIMEDOUT);
+	/* Nothing is outstanding; the late answer arrives ~100 ms from now and must not match. */
+	assert_int_equal(corepipe_udp_recv_batch(c, &r, 1, 3 * TIMEOUT_MS), 0);
+	corepipe_udp_stats(c, &s);
+	assert_int_equal(s.timeouts, 1);
+	assert_int_equal(s.received, 1);
+	assert_int_equal(s.stale, 1);
+	assert_int_equal(s.matched, 0);
+	q = req_of(P_ECHO, "after");
+	assert_int_equal(corepipe_udp_call(c, &q, &r), 0);
+	assert_memory_equal(r.output, "after", 5);
+}
+
+static void
 test_call_unknown_id_is_skipped(void **state)
 {
 	struct corepipe_udp *c = *state;
@@ -417,7 +442,7 @@ static void
 test_batch_matches_each_response_to_its_request(void **state)
 {
 	struct corepipe_udp *c = *state;
-	char payloads[16][8];
+	char payloads[16][16];
 	struct corepipe_udp_req q[16];
 	struct corepipe_udp_resp r[16];
 	uint64_t ids[16];
@@ -599,6 +624,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_call_dropped_request_times_out, client_setup,
 					    client_teardown),
 	    cmocka_unit_test_setup_teardown(test_call_duplicate_response_is_counted_stale,
+					    client_setup, client_teardown),
+	    cmocka_unit_test_setup_teardown(test_call_late_response_after_timeout_is_stale,
 					    client_setup, client_teardown),
 	    cmocka_unit_test_setup_teardown(test_call_unknown_id_is_skipped, client_setup,
 					    client_teardown),
