@@ -325,6 +325,62 @@ test_config_pools(void **state)
 	expect_error("dataplane:\n  pools:\n    - { size: 512, cnt: 1 }\n", "unknown key 'cnt'", 3);
 }
 
+static void
+test_config_ports(void **state)
+{
+	struct cp_config c;
+	char err[512];
+
+	(void)state;
+	cp_config_init(&c);
+	assert_int_equal(c.udp.n_ports, 0);
+	assert_int_equal(
+	    cp_config_load_file(
+		&c,
+		write_tmp(
+		    "dataplane:\n  ports:\n"
+		    "    - { name: tap0, device: \"net_tap0,iface=cp0\", address: 10.1.2.3/24,"
+		    " udp_port: 9000 }\n"
+		    "    - name: nic\n      device: \"0000:03:00.0\"\n"
+		    "      address: 192.0.2.7\n      udp_port: 9001\n      mtu: 9000\n"
+		    "      queues: 2\n      rx_desc: 2048\n"),
+		err, sizeof(err)),
+	    0);
+	unlink(g_path);
+	assert_int_equal(c.udp.n_ports, 2);
+	assert_string_equal(c.udp.ports[0].name, "tap0");
+	assert_string_equal(c.udp.ports[0].devargs, "net_tap0,iface=cp0");
+	assert_int_equal(c.udp.ports[0].ip, 0x0a010203u);
+	assert_int_equal(c.udp.ports[0].prefix_len, 24);
+	assert_int_equal(c.udp.ports[0].udp_port, 9000);
+	assert_int_equal(c.udp.ports[0].mtu, 0); /* default, 1500, applied by the port */
+	assert_int_equal(c.udp.ports[1].ip, 0xc0000207u);
+	assert_int_equal(c.udp.ports[1].prefix_len, 32);
+	assert_int_equal(c.udp.ports[1].mtu, 9000);
+	assert_int_equal(c.udp.ports[1].queues, 2);
+	assert_int_equal(c.udp.ports[1].rx_desc, 2048);
+	assert_true(dp_port_devargs_is_vdev(c.udp.ports[0].devargs));
+	assert_false(dp_port_devargs_is_vdev(c.udp.ports[1].devargs));
+	cp_config_free(&c);
+	expect_error("dataplane:\n  ports:\n    - { name: a, device: net_tap0, udp_port: 9 }\n",
+		     "name, device, address and udp_port are required", 3);
+	expect_error(
+	    "dataplane:\n  ports:\n    - { name: a, device: net_tap0, address: 10.0.0.1/33,"
+	    " udp_port: 9 }\n",
+	    "expected an IPv4 address", 3);
+	expect_error("dataplane:\n  ports:\n    - { name: a, device: net_tap0, address: 10.0.0.1,"
+		     " udp_port: 70000 }\n",
+		     "udp_port: 70000 out of range", 3);
+	expect_error("dataplane:\n  ports:\n    - { name: a, device: net_tap0, address: 10.0.0.1,"
+		     " udp_port: 9, speed: 10 }\n",
+		     "unknown key 'speed'", 3);
+	expect_error("dataplane:\n  ports:\n"
+		     "    - { name: a, device: net_tap0, address: 10.0.0.1, udp_port: 9 }\n"
+		     "    - { name: a, device: net_tap1, address: 10.0.0.2, udp_port: 9 }\n",
+		     "duplicate name 'a'", 4);
+	expect_error("dataplane:\n  ports: 3\n", "expected a list of ports", 2);
+}
+
 int
 main(void)
 {
@@ -338,6 +394,7 @@ main(void)
 	    cmocka_unit_test(test_config_env_overrides_file),
 	    cmocka_unit_test(test_config_print_round_trips),
 	    cmocka_unit_test(test_config_pools),
+	    cmocka_unit_test(test_config_ports),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

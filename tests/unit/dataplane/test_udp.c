@@ -233,8 +233,8 @@ env_up(unsigned n_workers, unsigned queues)
 	snprintf(name, sizeof(name), "tu_tx%u", k);
 	e->tx = rte_ring_create(name, 1024, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	snprintf(name, sizeof(name), "tu_pk%u", k);
-	e->pkts = rte_pktmbuf_pool_create(name, 2048, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-					  SOCKET_ID_ANY);
+	e->pkts =
+	    rte_pktmbuf_pool_create(name, 2048, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
 	if (!e->rx || !e->tx || !e->pkts)
 		return -1;
 	snprintf(name, sizeof(name), "tu%u", k++);
@@ -246,8 +246,8 @@ env_up(unsigned n_workers, unsigned queues)
 	e->dp.reg = dp_registry_create();
 	dp_wake_init(&e->dp.done_wake, false);
 	for (unsigned i = 0; i < n_workers; i++) {
-		if (dp_worker_init(&e->w[i], i, 0, &wc, e->dp.reg, e->dp.pools,
-				   &e->dp.done_wake) != 0)
+		if (dp_worker_init(&e->w[i], i, 0, &wc, e->dp.reg, e->dp.pools, &e->dp.done_wake) !=
+		    0)
 			return -1;
 		ws[i] = &e->w[i];
 	}
@@ -269,11 +269,11 @@ env_up(unsigned n_workers, unsigned queues)
 	memcpy(e->mac, e->dp.udp->port[0].mac.addr_bytes, 6);
 	urcu_qsbr_register_thread();
 	put_pipeline("passthrough", "passthrough", NULL, NULL); /* id 1 */
-	put_pipeline("crc", "crc32c", NULL, NULL);		 /* id 2 */
-	put_pipeline("zc", "zstd_compress", NULL, NULL);	 /* id 3 */
-	put_pipeline("zd", "zstd_decompress", NULL, NULL);	 /* id 4 */
-	put_pipeline("vad", "vad", NULL, NULL);		 /* id 5: stateful */
-	put_pipeline("loud", "gain", "db", "6");		 /* id 6 */
+	put_pipeline("crc", "crc32c", NULL, NULL);		/* id 2 */
+	put_pipeline("zc", "zstd_compress", NULL, NULL);	/* id 3 */
+	put_pipeline("zd", "zstd_decompress", NULL, NULL);	/* id 4 */
+	put_pipeline("vad", "vad", NULL, NULL);			/* id 5: stateful */
+	put_pipeline("loud", "gain", "db", "6");		/* id 6 */
 	return 0;
 }
 
@@ -359,8 +359,7 @@ check_udp_answer(struct rte_mbuf *m, size_t *dlen)
 	ulen = get16(f + 38);
 	assert_int_equal(ulen + 20 + 14, m->data_len);
 	assert_int_not_equal(get16(f + 40), 0);
-	assert_int_equal(fold(sum16(f + 34, ulen,
-				    sum16(f + 26, 8, 17 + (uint32_t)ulen))),
+	assert_int_equal(fold(sum16(f + 34, ulen, sum16(f + 26, 8, 17 + (uint32_t)ulen))),
 			 0xffff); /* UDP checksum with the pseudo-header */
 	*dlen = ulen - 8;
 	return f + 42;
@@ -821,8 +820,7 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_udp_new_buffer_output_copied_back, setup1,
 					    teardown),
-	    cmocka_unit_test_setup_teardown(test_udp_errors_answered_with_status, setup1,
-					    teardown),
+	    cmocka_unit_test_setup_teardown(test_udp_errors_answered_with_status, setup1, teardown),
 	    cmocka_unit_test_setup_teardown(test_udp_output_too_large_is_out_of_range, setup1,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_udp_deadline_draining_shedding, setup1, teardown),
