@@ -100,20 +100,27 @@ micro_median(const double *v, unsigned n, double *min, double *max)
 	return k % 2 ? s[k / 2] : (s[k / 2 - 1] + s[k / 2]) / 2;
 }
 
+/** Warm each of @p n cases once, then run MICRO_ROUNDS rounds with the cases interleaved. */
+static inline void
+micro_measure(struct micro_case *c, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		(void)c[i].fn(c[i].arg); /* warm: caches, lazily built state, page faults */
+	for (unsigned r = 0; r < MICRO_ROUNDS; r++)
+		for (unsigned i = 0; i < n; i++)
+			c[i].v[r] = c[i].fn(c[i].arg);
+}
+
 /**
- * Run @p n cases interleaved and print one table (@p unit names the operation, e.g.
- * "object"). A section title @p title precedes the table.
+ * Run @p n cases interleaved and print one table under @p title: median cycles and ns per
+ * @p unit (e.g. "obj"), min..max of the rounds, and each median over the first case's.
  */
 static inline void
 micro_run(const char *title, struct micro_case *c, unsigned n, const char *unit)
 {
 	double hz = (double)rte_get_tsc_hz(), base = NAN;
 
-	for (unsigned i = 0; i < n; i++)
-		(void)c[i].fn(c[i].arg); /* warm: caches, lazily built state, page faults */
-	for (unsigned r = 0; r < MICRO_ROUNDS; r++)
-		for (unsigned i = 0; i < n; i++)
-			c[i].v[r] = c[i].fn(c[i].arg);
+	micro_measure(c, n);
 	printf("\n%s\n\n", title);
 	printf("| %-44s | cycles/%-6s | ns/%-6s | min..max cycles | vs first |\n", "case", unit,
 	       unit);
