@@ -2,7 +2,7 @@
 # perf/flamegraph.sh: an interactive SVG flame graph of corepiped, in one command.
 #
 #   perf/flamegraph.sh [--duration S] [--pid PID | --bench SCENARIO] [--out FILE.svg]
-#                      [--dwarf] [--freq HZ] [--minwidth PX] [--build DIR]
+#                      [--dwarf] [--freq HZ] [--minwidth PX] [--build DIR] [--keep-data FILE]
 #
 #   --pid PID        record this running corepiped (default: the only corepiped running)
 #   --bench NAME     start a corepiped of our own with load against it and record that:
@@ -15,6 +15,7 @@
 #   --freq HZ        samples per second per thread (default 499)
 #   --minwidth PX    hide frames narrower than this (default 0.5; larger = smaller file)
 #   --build DIR      build to take corepiped and the load generators from (default build/release)
+#   --keep-data FILE keep the perf.data there (for perf report -i FILE); default: removed
 #
 # The SVG is interactive in a browser: hover a frame for its name, samples and share (the
 # details line at the bottom and a tooltip). This renderer does not zoom.
@@ -30,11 +31,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=5 PID="" BENCH="" OUT="" DWARF=0 FREQ=499 MINWIDTH=0.5 B=build/release
+DURATION=5 PID="" BENCH="" OUT="" DWARF=0 FREQ=499 MINWIDTH=0.5 B=build/release KEEP=""
 FG_VERSION=1.3.0
 FG_HOME=${COREPIPE_FLAMEGRAPH_HOME:-$HOME/.cache/corepipe-flamegraph}
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--duration) DURATION=$2; shift 2 ;;
@@ -45,6 +46,7 @@ while [ $# -gt 0 ]; do
 	--freq) FREQ=$2; shift 2 ;;
 	--minwidth) MINWIDTH=$2; shift 2 ;;
 	--build) B=$2; shift 2 ;;
+	--keep-data) KEEP=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "flamegraph: unknown option $1" >&2; usage >&2; exit 2 ;;
 	esac
@@ -149,3 +151,7 @@ perf report -i "$TMP/perf.data" --no-children --sort comm --stdio -g none 2> /de
 echo "top self time (symbol, all threads):"
 perf report -i "$TMP/perf.data" --no-children --sort sym --stdio -g none 2> /dev/null |
 	grep -E '^ +[0-9]' | head -15
+if [ -n "$KEEP" ]; then
+	cp "$TMP/perf.data" "$KEEP"
+	echo "perf data kept: perf report -i $KEEP"
+fi
