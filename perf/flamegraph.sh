@@ -147,10 +147,10 @@ fi
 echo "flamegraph: wrote $OUT ($(($(stat -c %s "$OUT") / 1024)) KiB)"
 echo "samples by thread:"
 perf report -i "$TMP/perf.data" --no-children --sort comm --stdio -g none 2> /dev/null |
-	grep -E '^ +[0-9]' | head -12
+	grep -E '^ +[0-9]' | head -12 || true
 echo "top self time (symbol, all threads):"
 perf report -i "$TMP/perf.data" --no-children --sort sym --stdio -g none 2> /dev/null |
-	grep -E '^ +[0-9]' | head -15
+	grep -E '^ +[0-9]' | head -15 || true
 if [ -n "$KEEP" ]; then
 	cp "$TMP/perf.data" "$KEEP"
 	echo "perf data kept: perf report -i $KEEP"
