@@ -51,10 +51,8 @@ while [ $# -gt 0 ]; do
 	*) echo "flamegraph: unknown option $1" >&2; usage >&2; exit 2 ;;
 	esac
 done
-[[ $DURATION =~ ^[0-9]+$ ]] && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 600 ] ||
-	{ echo "flamegraph: --duration must be 1..600 seconds" >&2; exit 2; }
-[ -n "$PID" ] && [ -n "$BENCH" ] && { echo "flamegraph: --pid or --bench, not both" >&2; exit 2; }
-command -v perf >/dev/null || { echo "flamegraph: perf not installed (apt-get install linux-perf)" >&2; exit 1; }
+source perf/scenario.sh
+scenario_check flamegraph
 
 # The renderer: installed once, idempotently (npm is only asked when it is missing).
 FG=$FG_HOME/node_modules/.bin/flamegraph
@@ -65,26 +63,10 @@ if [ ! -x "$FG" ]; then
 	npm install --prefix "$FG_HOME" --no-audit --no-fund --loglevel=error "flamegraph@$FG_VERSION" >&2
 fi
 
-source perf/scenario.sh
 TMP=$(mktemp -d /tmp/corepipe-flamegraph.XXXXXX)
 trap 'scenario_stop; rm -rf "$TMP"' EXIT
-
-if [ -n "$BENCH" ]; then
-	scenario_start_server "$B"
-	PID=$SC_SRV_PID
-	scenario_start_load "$B" "$BENCH" $((DURATION + 2))
-	sleep 1 # past connection set-up: record the steady state
-	WHAT=$BENCH
-elif [ -z "$PID" ]; then
-	PIDS=$(pgrep -x corepiped || true)
-	[ "$(echo "$PIDS" | grep -c .)" -eq 1 ] ||
-		{ echo "flamegraph: found $(echo "$PIDS" | grep -c .) corepiped processes; pass --pid or --bench" >&2; exit 1; }
-	PID=$PIDS
-	WHAT=pid$PID
-else
-	WHAT=pid$PID
-fi
-kill -0 "$PID" 2>/dev/null || { echo "flamegraph: no process $PID" >&2; exit 1; }
+scenario_target flamegraph
+WHAT=${BENCH:-pid$PID}
 OUT=${OUT:-build/flamegraph-$WHAT.svg}
 mkdir -p "$(dirname "$OUT")"
 

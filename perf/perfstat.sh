@@ -34,12 +34,8 @@ while [ $# -gt 0 ]; do
 	*) echo "perfstat: unknown option $1" >&2; usage >&2; exit 2 ;;
 	esac
 done
-[[ $DURATION =~ ^[0-9]+$ ]] && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 600 ] ||
-	{ echo "perfstat: --duration must be 1..600 seconds" >&2; exit 2; }
-[ -n "$PID" ] && [ -n "$BENCH" ] && { echo "perfstat: --pid or --bench, not both" >&2; exit 2; }
-command -v perf >/dev/null || { echo "perfstat: perf not installed (apt-get install linux-perf)" >&2; exit 1; }
-
 source perf/scenario.sh
+scenario_check perfstat
 TMP=$(mktemp -d /tmp/corepipe-perfstat.XXXXXX)
 trap 'scenario_stop; rm -rf "$TMP"' EXIT
 
@@ -54,19 +50,8 @@ else
 	EVENTS=$HW_EVENTS,$SW_EVENTS
 fi
 
-if [ -n "$BENCH" ]; then
-	scenario_start_server "$B"
-	PID=$SC_SRV_PID
-	MPORT=${MPORT:-$SC_METRICS_PORT}
-	scenario_start_load "$B" "$BENCH" $((DURATION + 2))
-	sleep 1 # past connection set-up: count the steady state
-elif [ -z "$PID" ]; then
-	PIDS=$(pgrep -x corepiped || true)
-	[ "$(echo "$PIDS" | grep -c .)" -eq 1 ] ||
-		{ echo "perfstat: found $(echo "$PIDS" | grep -c .) corepiped processes; pass --pid or --bench" >&2; exit 1; }
-	PID=$PIDS
-fi
-kill -0 "$PID" 2>/dev/null || { echo "perfstat: no process $PID" >&2; exit 1; }
+scenario_target perfstat
+[ -n "$BENCH" ] && MPORT=${MPORT:-$SC_METRICS_PORT}
 MPORT=${MPORT:-$(metrics_port_of "$PID" || true)}
 [ -n "$MPORT" ] || echo "perfstat: no /metrics port found for pid $PID (pass --metrics PORT): totals only" >&2
 

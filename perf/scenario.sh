@@ -10,9 +10,40 @@
 #           frames of 16 kHz S16 audio
 #   stream  bench_stream: ExecuteStream(speech), 8 streams, 8 frames in flight, 48 kHz audio
 
+# The callers' options these helpers read: DURATION, PID, BENCH, B (build dir).
+
 SC_SRV_PID=""
 SC_LOAD_PID=""
 SC_DIR=""
+
+# scenario_check TOOL: DURATION is 1..600 s, not both PID and BENCH, perf is installed.
+scenario_check() {
+	local tool=$1
+	[[ $DURATION =~ ^[0-9]+$ ]] && [ "$DURATION" -ge 1 ] && [ "$DURATION" -le 600 ] ||
+		{ echo "$tool: --duration must be 1..600 seconds" >&2; exit 2; }
+	[ -n "$PID" ] && [ -n "$BENCH" ] && { echo "$tool: --pid or --bench, not both" >&2; exit 2; }
+	command -v perf >/dev/null ||
+		{ echo "$tool: perf not installed (apt-get install linux-perf)" >&2; exit 1; }
+}
+
+# scenario_target TOOL: sets PID to what to measure: with BENCH, a server of our own with the
+# scenario's load running (warmed up for a second); else PID as given, or the only corepiped.
+scenario_target() {
+	local tool=$1 pids n
+	if [ -n "$BENCH" ]; then
+		scenario_start_server "$B" || exit 1
+		PID=$SC_SRV_PID
+		scenario_start_load "$B" "$BENCH" $((DURATION + 2)) || exit 1
+		sleep 1 # past connection set-up: measure the steady state
+	elif [ -z "$PID" ]; then
+		pids=$(pgrep -x corepiped || true)
+		n=$(echo "$pids" | grep -c . || true)
+		[ "$n" -eq 1 ] ||
+			{ echo "$tool: found $n corepiped processes; pass --pid or --bench" >&2; exit 1; }
+		PID=$pids
+	fi
+	kill -0 "$PID" 2>/dev/null || { echo "$tool: no process $PID" >&2; exit 1; }
+}
 
 # scenario_start_server BUILD_DIR: start corepiped; sets SC_SRV_PID, SC_GRPC_PORT, SC_METRICS_PORT.
 scenario_start_server() {
@@ -72,7 +103,9 @@ scenario_stop() {
 		fi
 	done
 	SC_LOAD_PID=""
-	SC_SRV_PID=""
+	# The callers' options these helpers read: DURATION, PID, BENCH, B (build dir).
+
+SC_SRV_PID=""
 	[ -n "$SC_DIR" ] && rm -rf "$SC_DIR"
 	SC_DIR=""
 }
