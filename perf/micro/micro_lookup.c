@@ -18,7 +18,11 @@
  * hard-wired and registry cases, ck_rwlock write lock + pointer swap for the rwlock case.
  * The writer runs paced (one publication every PACE_US = 10 us: 100,000/s, far more than any
  * configuration reload) and flat out (millions per second: a stress case, where even RCU
- * readers miss in cache on the nodes the writer keeps replacing).
+ * readers miss in cache on the nodes the writer keeps replacing). A last table has no writer
+ * but a second reader on lcore 1 running the same lookups: readers that write shared state
+ * (the rwlock's reader count) slow each other down; RCU readers write nothing shared. Its
+ * control row runs dp_registry_lookup against a second reader doing hard-wired reads, which
+ * shares no data: what that row loses is the machine (two busy vCPUs), not the registry.
  */
 #include "dataplane/registry.h"
 #include "perf/micro/micro.h"
@@ -26,10 +30,11 @@
 #include <ck_rwlock.h>
 #include <inttypes.h>
 
-#define N_MAX	 1024
-#define LOOKUPS	 (1u << 19)
-#define QS_EVERY 32
-#define PACE_US	 10
+#define N_MAX	      1024
+#define LOOKUPS	      (1u << 16)
+#define QS_EVERY      32
+#define PACE_US	      10
+#define SECOND_READER 3 /* no writer, a second reader on lcore 1 */
 
 enum kind { HARD, REGISTRY, REGISTRY_ID, RWLOCK };
 
@@ -42,7 +47,8 @@ struct entry {
 struct lookup_case {
 	enum kind kind;
 	unsigned n; /* pipelines registered: a power of two */
-	int writer; /* 0: none; 1: paced, one publication per PACE_US; 2: flat out */
+	int writer; /* 0: none; 1: paced, one publication per PACE_US; 2: flat out; SECOND_READER */
+	int other;  /* SECOND_READER: what the second reader runs, when not the same kind + 1 */
 };
 
 static struct dp_registry *g_reg;
@@ -54,7 +60,8 @@ static struct entry g_tbl[2 * N_MAX];
 static unsigned g_tbl_mask;
 static ck_rwlock_t g_rw = CK_RWLOCK_INITIALIZER;
 
-static int g_stop;		 /* release by the reader; acquire in writer() */
+static int g_stop;		 /* release by the main reader; acquire in writer(), reader() */
+static int g_go;		 /* release by the main reader; acquire in reader() */
 static uint64_t g_writes;	 /* writer's count of publications in the last round */
 static volatile uint32_t g_sink; /* keeps the found pointers live */
 
@@ -146,24 +153,14 @@ writer(void *arg)
 
 /* Hot path: per request, worker lcores (the loops below stand for a worker's lookups). */
 
-static double
-run_case(void *arg)
+/* @p c->n lookups of kind @p c->kind, LOOKUPS of them, as an online reader. */
+static uint32_t
+lookups(const struct lookup_case *c)
 {
-	const struct lookup_case *c = arg;
-	unsigned mask = c->n - 1, lc = 0;
+	unsigned mask = c->n - 1;
 	uint32_t sink = 0;
-	uint64_t t0;
 
-	if (c->kind == RWLOCK)
-		tbl_fill(c->n);
-	if (c->writer) {
-		lc = micro_helper_lcore();
-		__atomic_store_n(&g_stop, 0, __ATOMIC_RELAXED);
-		if (rte_eal_remote_launch(writer, (void *)c, lc) != 0)
-			return NAN;
-	}
 	urcu_qsbr_thread_online();
-	t0 = rte_rdtsc();
 	switch (c->kind) {
 	case HARD:
 		for (unsigned i = 0; i < LOOKUPS; i++)
@@ -200,10 +197,57 @@ run_case(void *arg)
 		}
 		break;
 	}
-	t0 = rte_rdtsc() - t0;
 	dp_rcu_thread_offline();
+	return sink;
+}
+
+/* A second reader on lcore 1: the same lookups (or c->other's), while the main one measures. */
+static int
+reader(void *arg)
+{
+	const struct lookup_case *c = arg;
+	struct lookup_case mine = *c;
+	uint64_t dl = micro_deadline();
+
+	if (c->other)
+		mine.kind = (enum kind)(c->other - 1);
+	urcu_qsbr_register_thread();
+	dp_rcu_thread_offline();
+	/* Acquire: pairs with the release of g_go in run_case(). */
+	while (!__atomic_load_n(&g_go, __ATOMIC_ACQUIRE) && rte_rdtsc() < dl)
+		;
+	/* Keep reading for as long as the main reader measures. */
+	while (!__atomic_load_n(&g_stop, __ATOMIC_ACQUIRE) && rte_rdtsc() < dl)
+		g_sink = lookups(&mine);
+	urcu_qsbr_unregister_thread();
+	return 0;
+}
+
+static double
+run_case(void *arg)
+{
+	const struct lookup_case *c = arg;
+	unsigned lc = 0;
+	uint32_t sink;
+	uint64_t t0;
+
+	if (c->kind == RWLOCK)
+		tbl_fill(c->n);
 	if (c->writer) {
-		/* Release: pairs with the acquire in writer(). */
+		lc = micro_helper_lcore();
+		__atomic_store_n(&g_stop, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&g_go, 0, __ATOMIC_RELAXED);
+		if (rte_eal_remote_launch(c->writer == SECOND_READER ? reader : writer, (void *)c,
+					  lc) != 0)
+			return NAN;
+	}
+	t0 = rte_rdtsc();
+	/* Release: pairs with the acquire in reader(). */
+	__atomic_store_n(&g_go, 1, __ATOMIC_RELEASE);
+	sink = lookups(c);
+	t0 = rte_rdtsc() - t0;
+	if (c->writer) {
+		/* Release: pairs with the acquire in writer() and reader(). */
 		__atomic_store_n(&g_stop, 1, __ATOMIC_RELEASE);
 		if (rte_eal_wait_lcore(lc) != 0)
 			return NAN;
@@ -250,34 +294,45 @@ int
 main(int argc, char **argv)
 {
 	static const unsigned sizes[] = {16, 1024};
-	static const char *const kname[] = {"hard-wired pointer", "dp_registry_lookup (RCU)",
-					    "dp_registry_lookup_id (RCU)",
-					    "ck_rwlock + table (same hash)"};
-	static const char *const wname[] = {"no writer",
-					    "a writer on CPU 1 replacing a pipeline every 10 us",
-					    "a writer on CPU 1 replacing pipelines flat out"};
-	struct lookup_case lcs[2][3][4];
-	struct micro_case mcs[2][3][4];
-	char labels[2][3][4][64], title[128];
+	static const char *const kname[] = {"hard-wired", "dp_registry_lookup",
+					    "registry_lookup_id", "ck_rwlock table"};
+	static const char *const wname[] = {"", ", paced writer", ", flat-out writer",
+					    ", 2nd reader"};
+	/* 4 kinds x 4 conditions, plus the control row. */
+	static struct lookup_case lcs[17];
+	static struct micro_case mcs[17];
+	static char labels[17][64];
+	char title[160];
 
 	micro_init(argc, argv,
 		   "micro_lookup: TSC cycles per pipeline lookup (RCU registry vs alternatives)");
 	urcu_qsbr_register_thread();
 	dp_rcu_thread_offline();
 	for (int s = 0; s < 2; s++) {
+		unsigned n = 0;
+
 		setup(sizes[s]);
-		for (int w = 0; w < 3; w++) {
-			for (int k = 0; k < 4; k++) {
-				lcs[s][w][k] = (struct lookup_case){(enum kind)k, sizes[s], w};
-				snprintf(labels[s][w][k], sizeof(labels[s][w][k]), "%s", kname[k]);
-				mcs[s][w][k] = (struct micro_case){
-				    labels[s][w][k], run_case, &lcs[s][w][k], {0}};
+		for (int w = 0; w < 4; w++) {
+			for (int k = 0; k < 4; k++, n++) {
+				lcs[n] = (struct lookup_case){(enum kind)k, sizes[s], w, 0};
+				snprintf(labels[n], sizeof(labels[n]), "%s%s", kname[k], wname[w]);
 			}
-			snprintf(title, sizeof(title), "%u pipelines, %s", sizes[s], wname[w]);
-			micro_run(title, mcs[s][w], 4, "lkp");
-			if (w)
-				printf("(last writer round: %" PRIu64 " publications)\n", g_writes);
 		}
+		/* Control: the second reader does hard-wired reads (shares no data with the
+		 * registry), which separates contention for the machine (both CPUs busy) from
+		 * contention for the data. */
+		lcs[n] = (struct lookup_case){REGISTRY, sizes[s], SECOND_READER, HARD + 1};
+		snprintf(labels[n++], sizeof(labels[0]),
+			 "dp_registry_lookup, 2nd reads hard-wired");
+		for (unsigned i = 0; i < n; i++)
+			mcs[i] = (struct micro_case){labels[i], run_case, &lcs[i], {0}};
+		snprintf(
+		    title, sizeof(title),
+		    "%u pipelines; paced writer: one replacement every %d us on CPU 1; flat-out "
+		    "writer: as fast as it can; 2nd reader: the same lookups on CPU 1",
+		    sizes[s], PACE_US);
+		micro_run(title, mcs, n, "lkp");
+		printf("(last flat-out writer round: %" PRIu64 " publications)\n", g_writes);
 	}
 	urcu_qsbr_unregister_thread();
 	return 0;
