@@ -243,6 +243,14 @@ fuzz: deps
 bench: all $(B)/perf/ref_server
 	@scripts/bench.sh $(B)
 
+# --- microbenchmarks (perf/micro/, see perf/micro/README.md) ---------------------------------
+# `make bench-micro` builds every perf/micro/micro_* binary and runs each once (stand-alone, no
+# arguments, a few seconds each): TSC cycles per operation, medians of interleaved rounds.
+MICRO_BIN := $(filter $(B)/perf/micro/%,$(PERF_BIN))
+.PHONY: bench-micro
+bench-micro: $(MICRO_BIN)
+	@set -e; for m in $(MICRO_BIN); do $$m; echo; done
+
 # The C++ reference server for side-by-side figures (perf/ref/ref_server.cc): built only for
 # `make bench`, from Debian's libgrpc++ and protobuf C++ code generated here.
 REF_GEN := $(GEN)/cpp

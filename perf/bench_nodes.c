@@ -19,9 +19,8 @@
  *
  * Runs in-process with the EAL (no hugepages); no server needed.
  */
-#include "dataplane/pipeline.h"
-#include "dataplane/stream.h"
 #include "perf/common.h"
+#include "perf/node_harness.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -42,43 +41,18 @@ static uint8_t *g_in;
 static size_t g_len;
 static uint64_t g_iters;
 
-/* ---- the corepipe side ---- */
+/* ---- the corepipe side: perf/node_harness.h (shared with perf/micro/micro_nodes.c) ---- */
 
 static struct dp_pipeline *
 compile(const char *type, const char *k, const char *v)
 {
-	struct dp_param prm = {.key = (char *)k, .value = (char *)v};
-	struct dp_node_spec n = {.type = (char *)type, .n_params = k ? 1 : 0, .params = &prm};
-	struct dp_spec s = {.name = "b", .n_nodes = 1, .nodes = &n};
-	struct dp_err err;
-	struct dp_pipeline *p = dp_pipeline_compile(&s, 4, &err);
-
-	if (p == NULL) {
-		fprintf(stderr, "compile %s: %s\n", type, err.msg);
-		exit(1);
-	}
-	return p;
+	return nh_compile(type, k ? 1 : 0, &k, &v);
 }
 
 static double
 run_corepipe(const struct dp_pipeline *p, struct dp_stream *st, struct dp_format f)
 {
-	uint64_t t0 = rte_rdtsc();
-
-	for (uint64_t i = 0; i < g_iters; i++) {
-		struct dp_result res;
-		struct dp_exec x = {.pools = g_pools, .res = &res, .fmt = f};
-
-		res.n_annot = 0;
-		x.buf = dp_pools_get(g_pools, (uint32_t)g_len);
-		memcpy(x.buf->data, g_in, g_len);
-		if (dp_pipeline_run(p, &x, st ? st->state : NULL, DP_RUN_FRAME) != DP_OK) {
-			fprintf(stderr, "run failed: %s\n", res.err.msg);
-			exit(1);
-		}
-		dp_buf_free(x.buf);
-	}
-	return (double)(rte_rdtsc() - t0) / (double)g_iters;
+	return nh_run(g_pools, p, st, f, g_in, g_len, g_iters);
 }
 
 /* ---- the direct side ---- */
@@ -164,23 +138,12 @@ bench(const char *label, const char *type, const char *k, const char *v, enum di
       const uint8_t *input, struct dp_format f)
 {
 	struct dp_pipeline *p = compile(type, k, v);
-	struct dp_stream *st = NULL;
+	struct dp_stream *st = nh_stream(p, &f);
 	double cp[ROUNDS], dr[ROUNDS], hz = (double)rte_get_tsc_hz();
-	struct dp_err err;
 
 	g_len = len;
 	memcpy(g_in, input, len);
 	g_iters = len > 100000 ? 40 : 20000;
-	if (p->state_size) {
-		st = aligned_alloc(64, sizeof(*st));
-		memset(st, 0, sizeof(*st));
-		dp_pipeline_ref(p);
-		st->p = p;
-		if (dp_stream_init(st, &f, &err) != 0) {
-			fprintf(stderr, "init %s: %s\n", type, err.msg);
-			exit(1);
-		}
-	}
 	if (d == D_SOXR) {
 		soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
 		soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
@@ -204,10 +167,7 @@ bench(const char *label, const char *type, const char *k, const char *v, enum di
 	else
 		printf("| %-16s | %9zu | %12.2f | %12.2f | %6.3f |\n", label, len, cp[2] / hz * 1e6,
 		       dr[2] / hz * 1e6, dr[2] / cp[2]);
-	if (st != NULL) {
-		dp_stream_fini(st);
-		free(st);
-	}
+	nh_stream_free(st);
 	if (g_soxr != NULL) {
 		soxr_delete(g_soxr);
 		g_soxr = NULL;
@@ -237,15 +197,8 @@ main(int argc, char **argv)
 	g_in = malloc(4u << 20);
 	g_cctx = ZSTD_createCCtx();
 	g_dctx = ZSTD_createDCtx();
-	for (size_t i = 0; i < mib / 4; i++) {
-		float v = (float)(0.3 * sin(2 * M_PI * 440 * (double)i / 48000) +
-				  0.01 * sin((double)i * 1.7));
-
-		memcpy(sig + 4 * i, &v, 4);
-	}
-	for (size_t i = 0; i < mib; i++)
-		text[i] = (uint8_t)("level=info msg=ok request_id=12345 took_us=42\n"[i % 46] +
-				    (i % 977 == 0));
+	nh_fill_tone(sig, mib / 4);
+	nh_fill_text(text, mib);
 	st32.channels = 2;
 	printf("command: %s (one run; median of %d interleaved rounds; us per buffer)\n\n", argv[0],
 	       ROUNDS);
