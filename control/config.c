@@ -448,12 +448,22 @@ parse_port(struct loader *l, const yaml_node_t *e, unsigned idx, struct dp_port_
 			continue;
 		}
 		if (strcmp(ks, "address") == 0) {
-			if (dp_ipv4_parse(vs, &pc->ip, &pc->prefix_len) != 0 || pc->ip == 0)
+			if (dp_ipv4_parse(vs, &pc->ip, &pc->prefix_len) != 0 || pc->ip == 0 ||
+			    pc->prefix_len == 0)
 				return fail(l, pv,
 					    "dataplane.ports[%u].address: expected an IPv4 address "
 					    "with prefix (10.0.0.1/24), got '%s'",
 					    idx, vs);
 			have_addr = true;
+			continue;
+		}
+		if (strcmp(ks, "allow_from") == 0) {
+			if (dp_ipv4_parse(vs, &pc->allow_ip, &pc->allow_prefix) != 0)
+				return fail(l, pv,
+					    "dataplane.ports[%u].allow_from: expected a network "
+					    "(10.0.0.0/8, 0.0.0.0/0 for any), got '%s'",
+					    idx, vs);
+			pc->allow_set = true;
 			continue;
 		}
 		errno = 0;
@@ -495,7 +505,7 @@ parse_port(struct loader *l, const yaml_node_t *e, unsigned idx, struct dp_port_
 		} else {
 			return fail(l, pv,
 				    "dataplane.ports[%u]: unknown key '%s' (expected name, device, "
-				    "address, udp_port, mtu, queues, rx_desc, tx_desc)",
+				    "address, udp_port, mtu, queues, rx_desc, tx_desc, allow_from)",
 				    idx, ks);
 		}
 	}
@@ -1030,13 +1040,18 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 			const struct dp_port_conf *p = &c->udp.ports[i];
 			char ip[16];
 
+			char allow[16];
+
 			dp_ipv4_format(p->ip, ip);
+			dp_ipv4_format(p->allow_set ? p->allow_ip : p->ip, allow);
 			fprintf(out,
 				"%s{ name: \"%s\", device: \"%s\", address: \"%s/%u\", "
-				"udp_port: %u, mtu: %u, queues: %u, rx_desc: %u, tx_desc: %u }",
+				"udp_port: %u, mtu: %u, queues: %u, rx_desc: %u, tx_desc: %u, "
+				"allow_from: \"%s/%u\" }",
 				i ? ", " : "", p->name, p->devargs, ip, p->prefix_len, p->udp_port,
 				p->mtu ? p->mtu : 1500, p->queues, p->rx_desc ? p->rx_desc : 1024,
-				p->tx_desc ? p->tx_desc : 1024);
+				p->tx_desc ? p->tx_desc : 1024, allow,
+				p->allow_set ? p->allow_prefix : p->prefix_len);
 		}
 		fprintf(out, "]\n");
 		break;

@@ -50,7 +50,7 @@ dp_ipv4_parse(const char *s, uint32_t *ip, uint8_t *prefix_len)
 			char *end;
 			long v = strtol(slash + 1, &end, 10);
 
-			if (slash[1] == '\0' || *end != '\0' || v < 1 || v > 32)
+			if (slash[1] == '\0' || *end != '\0' || v < 0 || v > 32)
 				return -EINVAL;
 			*prefix_len = (uint8_t)v;
 		}
@@ -192,6 +192,14 @@ dp_port_open(struct dp_port *p, const struct dp_port_conf *conf, unsigned n_work
 	}
 	rte_eth_macaddr_get(p->port_id, &p->mac);
 	p->ip_be = rte_cpu_to_be_32(conf->ip);
+	{
+		uint8_t len = conf->allow_set ? conf->allow_prefix : conf->prefix_len;
+		uint32_t net = conf->allow_set ? conf->allow_ip : conf->ip;
+		uint32_t mask = len == 0 ? 0 : ~0u << (32 - len);
+
+		p->allow_mask_be = rte_cpu_to_be_32(mask);
+		p->allow_net_be = rte_cpu_to_be_32(net & mask);
+	}
 	p->udp_port_be = rte_cpu_to_be_16(conf->udp_port);
 	rc = rte_eth_dev_start(p->port_id);
 	if (rc != 0) {

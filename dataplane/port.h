@@ -39,6 +39,9 @@ struct dp_port_conf {
 	uint16_t mtu;			   /**< 0: 1500 */
 	uint16_t queues;		   /**< queue pairs; 0: one per worker */
 	uint16_t rx_desc, tx_desc;	   /**< ring sizes; 0: 1024 */
+	bool allow_set;	      /**< allow_ip/allow_prefix given; else the port's subnet */
+	uint32_t allow_ip;    /**< requests only from this network (host order) */
+	uint8_t allow_prefix; /**< 0..32; 0 with allow_set: any source */
 };
 
 /** Is @p devargs a virtual device (net_xxx), which the EAL takes with --vdev? */
@@ -57,6 +60,7 @@ struct dp_port {
 	uint16_t n_queues;    /**< queue pairs configured: workers 0..n_queues-1 own one each */
 	uint16_t max_payload; /**< largest UDP payload that fits in one datagram */
 	uint32_t ip_be;	      /**< conf.ip, network order (what the hot path compares) */
+	uint32_t allow_net_be, allow_mask_be; /**< sources served: (src & mask) == net */
 	uint16_t udp_port_be;
 	struct rte_ether_addr mac;
 	struct dp_port_offloads off;
@@ -101,7 +105,7 @@ void dp_port_dev_stats(const struct dp_port *p, struct dp_port_dev_stats *out);
 /** "a.b.c.d" of @p ip (host order) into @p out (16 bytes). */
 void dp_ipv4_format(uint32_t ip, char out[16]);
 
-/** Parse "a.b.c.d" or "a.b.c.d/len" (host order). @return 0 or -EINVAL. */
+/** Parse "a.b.c.d" or "a.b.c.d/len" with len 0..32 (host order). @return 0 or -EINVAL. */
 int dp_ipv4_parse(const char *s, uint32_t *ip, uint8_t *prefix_len);
 
 #endif

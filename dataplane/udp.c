@@ -49,6 +49,7 @@ static const char *const g_drop_names[DP_UDP_DROP_MAX] = {
     [DP_UDP_DROP_UDP_BAD] = "udp_bad",
     [DP_UDP_DROP_UDP_CKSUM] = "udp_cksum",
     [DP_UDP_DROP_UDP_PORT] = "udp_port",
+    [DP_UDP_DROP_SRC_DENIED] = "src_denied",
     [DP_UDP_DROP_WIRE_SHORT] = "wire_short",
     [DP_UDP_DROP_WIRE_MAGIC] = "wire_magic",
     [DP_UDP_DROP_WIRE_RESPONSE] = "wire_response",
@@ -292,6 +293,7 @@ tx(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m)
 	} else {
 		struct dp_udp_wk *owner = u->wk[wk->index % u->port[port].n_queues];
 
+		m->port = u->port[port].port_id; /* the owner looks the port up by it */
 		if (unlikely(rte_ring_mp_enqueue(owner->txback, m) != 0))
 			return drop(wk, port, m, DP_UDP_DROP_TX_FULL);
 		/* After the enqueue's release: pairs with the owner's idle re-check. */
@@ -501,6 +503,7 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 			struct dp_udp_wk *t = u->wk[target];
 
 			*rx_tsc(u, m) = arrival;
+			m->port = pt->port_id; /* not every PMD sets it (net_ring does not) */
 			if (likely(rte_ring_mp_enqueue(t->handoff, m) == 0)) {
 				STAT_ADD(wk->st[port].handoff_out, 1);
 				/* After the enqueue's release: pairs with the target's re-check
@@ -669,6 +672,9 @@ dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t n
 		return drop(wk, port, m, DP_UDP_DROP_UDP_BAD);
 	if (unlikely(udp->dst_port != p->udp_port_be))
 		return drop(wk, port, m, DP_UDP_DROP_UDP_PORT);
+	/* The UDP path has no tokens: the network it serves is its access control. */
+	if (unlikely((ip->src_addr & p->allow_mask_be) != p->allow_net_be))
+		return drop(wk, port, m, DP_UDP_DROP_SRC_DENIED);
 	/* A zero UDP checksum means "none" in IPv4. */
 	if (udp->dgram_cksum != 0) {
 		fl = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;

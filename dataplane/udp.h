@@ -62,6 +62,7 @@ enum dp_udp_drop {
 	DP_UDP_DROP_UDP_BAD,	   /**< UDP length inconsistent */
 	DP_UDP_DROP_UDP_CKSUM,	   /**< UDP checksum wrong */
 	DP_UDP_DROP_UDP_PORT,	   /**< UDP to another port */
+	DP_UDP_DROP_SRC_DENIED,	   /**< request from outside the port's allow_from network */
 	DP_UDP_DROP_WIRE_SHORT,	   /**< shorter than the corepipe header */
 	DP_UDP_DROP_WIRE_MAGIC,	   /**< not a corepipe datagram */
 	DP_UDP_DROP_WIRE_RESPONSE, /**< a corepipe response: never answered */

@@ -137,6 +137,7 @@ wire_req(uint8_t *d, uint32_t pipeline, uint64_t id, uint32_t deadline_us, const
 
 struct frame_opt {
 	uint32_t dst_ip;
+	uint32_t src_ip;
 	uint16_t dst_port;
 	uint16_t src_port;
 	bool no_udp_csum, bad_udp_csum, bad_ip_csum, fragment;
@@ -181,7 +182,7 @@ udp_frame(const struct frame_opt *o, const uint8_t *dgram, size_t dlen)
 	f[22] = 64;
 	f[23] = o->proto ? o->proto : 17;
 	put16(f + 24, 0);
-	put32(f + 26, CLIENT_IP);
+	put32(f + 26, o->src_ip ? o->src_ip : CLIENT_IP);
 	put32(f + 30, o->dst_ip ? o->dst_ip : SERVER_IP);
 	put16(f + 24, (uint16_t)~fold(sum16(f + 14, 20, 0)));
 	if (o->bad_ip_csum)
@@ -629,6 +630,7 @@ test_udp_unanswered_frames_dropped_and_counted(void **state)
 	    {{.dst_ip = 0x0a4d0009u}, DP_UDP_DROP_IP_NOT_US, 0},
 	    {{.dst_mac = other_mac}, DP_UDP_DROP_L2_OTHER, 0},
 	    {{.proto = 6}, DP_UDP_DROP_IP_PROTO, 0},
+	    {{.src_ip = 0x0a4e0002u}, DP_UDP_DROP_SRC_DENIED, 0}, /* off the port's /24 */
 	    {{0}, DP_UDP_DROP_WIRE_MAGIC, 1},
 	    {{0}, DP_UDP_DROP_WIRE_RESPONSE, 2},
 	    {{0}, DP_UDP_DROP_WIRE_SHORT, 3},
