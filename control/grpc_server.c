@@ -700,6 +700,7 @@ cp_server_run(struct cp_server *srv)
 
 		/* Shedding state and pushback for the UDP front end, which never passes here. */
 		if (srv->dp->udp != NULL) {
+			cp_port_watch(&srv->port_watch, srv->dp->udp, cp_now_ns());
 			cp_shed_update(&srv->shed, srv->dp, cp_now_ns(), false);
 			atomic_store_explicit(&srv->dp->udp->pushback_ms,
 					      cp_server_pushback_ms(srv), memory_order_relaxed);

@@ -18,6 +18,7 @@
 
 #include "control/auth.h"
 #include "control/listener.h"
+#include "control/port_watch.h"
 #include "control/reload.h"
 #include "control/shed.h"
 #include "dataplane/dataplane.h"
@@ -145,6 +146,7 @@ struct cp_server {
 	struct cp_call *live_head;	  /**< calls received and not yet freed; CQ thread only */
 	uint64_t rejected[CP_REJECT_MAX]; /**< CQ thread writes (CP_STAT_INC); others load */
 	struct cp_shed shed;		  /**< CQ thread only */
+	struct cp_port_watch port_watch;  /**< CQ thread only: UDP port link changes */
 	struct cp_listener listener;	  /**< our own TCP listener (bounded connections) */
 	int own_listener;		  /**< 0: gRPC listens (unix: addresses, TLS) */
 	int plaintext_port;		  /**< TLS with tls.plaintext_listen: its port */
