@@ -192,6 +192,13 @@ $(UDP_ECHO): $(B)/perf/udp_echo.o $(B)/dataplane/wire.o
 	$(call say,LD,$@)
 	$(Q)$(CC) $(OPT) -o $@ $^
 
+# perf/bench_udp_kernel: the kernel-socket load client of the UDP benchmarks, linked with
+# libcorepipe-udp and libc only (no DPDK), like a user's program would be.
+$(B)/perf/bench_udp_kernel: $(B)/perf/bench_udp_kernel.o $(UDP_A)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(OPT) -o $@ $^
+
 # --- run and test ----------------------------------------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(SERVER)
