@@ -13,7 +13,8 @@
  * Two kinds of peer:
  *   - corepiped (default): the generator resolves --dst-ip by ARP, and every answer must be a
  *     v1 response: counted by status; an OK answer must carry the payload back unchanged
- *     (passthrough) and, for pipeline --crc ID, a "crc32c" annotation equal to the payload's CRC-32C.
+ *     (passthrough) and, for pipeline --crc ID, a "crc32c" annotation equal to the payload's
+ * CRC-32C.
  *   - --reflect: a peer that sends every frame back unchanged (dpdk-testpmd
  *     --forward-mode=io): a returned request of ours counts as an answer. No ARP.
  *
@@ -30,6 +31,7 @@
  * or freed; every mbuf received is freed.
  */
 #include "dataplane/wire.h"
+#include "perf/common.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -48,15 +50,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "perf/common.h"
-
-#define BURST	     32
-#define FLOWS_MAX    4096
-#define PIPELINES_MAX 8
-#define NB_MBUFS     16383
-#define NB_DESC	     1024
-#define HDRS_LEN     (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
-#define LOST_MS	     100
+#define BURST		    32
+#define FLOWS_MAX	    4096
+#define PIPELINES_MAX	    8
+#define NB_MBUFS	    16383
+#define NB_DESC		    1024
+#define HDRS_LEN	    (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
+#define LOST_MS		    100
 #define DP_STATUS_COUNT_MAX 17 /* gRPC status numbers 0..16 */
 
 struct opts {
@@ -78,14 +78,14 @@ struct opts {
 
 /* Counters of one measurement. */
 struct counts {
-	uint64_t sent;	       /* requests the device accepted */
-	uint64_t refused;      /* tx_burst calls that took less than offered (backpressure) */
-	uint64_t answered;     /* answers to our requests (any status) */
+	uint64_t sent;	   /* requests the device accepted */
+	uint64_t refused;  /* tx_burst calls that took less than offered (backpressure) */
+	uint64_t answered; /* answers to our requests (any status) */
 	uint64_t by_status[DP_STATUS_COUNT_MAX];
-	uint64_t bad_output;   /* OK answers whose output or crc annotation is wrong */
-	uint64_t bad;	       /* frames that are neither a valid answer nor ignorable */
-	uint64_t other;	       /* ARP and other frames not for the measurement */
-	uint64_t lost;	       /* written off by the window's 100 ms rule */
+	uint64_t bad_output; /* OK answers whose output or crc annotation is wrong */
+	uint64_t bad;	     /* frames that are neither a valid answer nor ignorable */
+	uint64_t other;	     /* ARP and other frames not for the measurement */
+	uint64_t lost;	     /* written off by the window's 100 ms rule */
 };
 
 struct gen {
@@ -136,13 +136,20 @@ static int
 parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-	    {"pipeline", required_argument, NULL, 'p'}, {"size", required_argument, NULL, 's'},
-	    {"flows", required_argument, NULL, 'f'},	{"rate", required_argument, NULL, 'r'},
-	    {"warmup", required_argument, NULL, 'w'},	{"window", required_argument, NULL, 'W'},
-	    {"reflect", no_argument, NULL, 'R'},	{"crc", required_argument, NULL, 'C'},
-	    {"src-ip", required_argument, NULL, 'S'},	{"dst-ip", required_argument, NULL, 'D'},
-	    {"dst-port", required_argument, NULL, 'P'}, {"dst-mac", required_argument, NULL, 'M'},
-	    {"label", required_argument, NULL, 'L'},	{"help", no_argument, NULL, 'h'},
+	    {"pipeline", required_argument, NULL, 'p'},
+	    {"size", required_argument, NULL, 's'},
+	    {"flows", required_argument, NULL, 'f'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"warmup", required_argument, NULL, 'w'},
+	    {"window", required_argument, NULL, 'W'},
+	    {"reflect", no_argument, NULL, 'R'},
+	    {"crc", required_argument, NULL, 'C'},
+	    {"src-ip", required_argument, NULL, 'S'},
+	    {"dst-ip", required_argument, NULL, 'D'},
+	    {"dst-port", required_argument, NULL, 'P'},
+	    {"dst-mac", required_argument, NULL, 'M'},
+	    {"label", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -252,8 +259,8 @@ port_open(struct gen *g)
 		return -ENODEV;
 	}
 	g->port = 0;
-	g->pool = rte_pktmbuf_pool_create("gen_mbufs", NB_MBUFS, 256, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+	g->pool = rte_pktmbuf_pool_create("gen_mbufs", NB_MBUFS, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					  (int)rte_socket_id());
 	if (g->pool == NULL)
 		return -rte_errno;
 	memset(&conf, 0, sizeof(conf));
@@ -400,8 +407,8 @@ build_templates(struct gen *g)
 		memcpy(dgram + dp_wire_req_hdr_len(false), g->payload, g->o.size);
 		/* Unfolded ones' complement sum without the request id (zero here): the id is
 		 * added per frame. */
-		g->cksum_base[f] = __rte_raw_cksum(udp, sizeof(*udp) + dlen,
-						   rte_ipv4_phdr_cksum(ip, 0));
+		g->cksum_base[f] =
+		    __rte_raw_cksum(udp, sizeof(*udp) + dlen, rte_ipv4_phdr_cksum(ip, 0));
 	}
 }
 
@@ -414,14 +421,14 @@ static inline void
 fill_frame(struct gen *g, struct rte_mbuf *m, unsigned flow, uint64_t id)
 {
 	uint8_t *p = rte_pktmbuf_mtod(m, uint8_t *);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(p + RTE_ETHER_HDR_LEN +
-							  sizeof(struct rte_ipv4_hdr));
+	struct rte_udp_hdr *udp =
+	    (struct rte_udp_hdr *)(p + RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr));
 	uint16_t ck;
 
 	memcpy(p, g->tmpl + (size_t)flow * g->frame_len, g->frame_len);
 	memcpy(p + REQ_ID_OFF, &id, sizeof(id)); /* little endian on x86, as the wire says */
-	ck = (uint16_t)~__rte_raw_cksum_reduce(__rte_raw_cksum(p + REQ_ID_OFF, 8,
-							       g->cksum_base[flow]));
+	ck = (uint16_t)~__rte_raw_cksum_reduce(
+	    __rte_raw_cksum(p + REQ_ID_OFF, 8, g->cksum_base[flow]));
 	udp->dgram_cksum = ck == 0 ? 0xffff : ck;
 	m->data_len = m->pkt_len = g->frame_len;
 }
@@ -582,12 +589,12 @@ run_one(struct gen *g, uint32_t pipeline)
 		}
 		if (g->o.rate != 0) {
 			uint64_t since = now - (g->measuring ? budget_base : t0);
-			uint64_t allowed = (uint64_t)((double)since / (double)g->hz *
-						      (double)g->o.rate);
+			uint64_t allowed =
+			    (uint64_t)((double)since / (double)g->hz * (double)g->o.rate);
 			uint64_t done = g->c.sent - (g->measuring ? outstanding_base : 0);
 
-			want = allowed > done ? (unsigned)RTE_MIN(allowed - done, (uint64_t)BURST)
-					      : 0;
+			want =
+			    allowed > done ? (unsigned)RTE_MIN(allowed - done, (uint64_t)BURST) : 0;
 		}
 		if (g->o.window != 0) {
 			uint64_t out = g->c.sent - g->c.answered - g->c.lost;
@@ -604,7 +611,8 @@ run_one(struct gen *g, uint32_t pipeline)
 		}
 		/* Frames the device refused last time go first (no rebuilding while the peer
 		 * is full); their id keeps the time they were built. */
-		if (n_pending == 0 && want != 0 && rte_pktmbuf_alloc_bulk(g->pool, pkts, want) == 0) {
+		if (n_pending == 0 && want != 0 &&
+		    rte_pktmbuf_alloc_bulk(g->pool, pkts, want) == 0) {
 			for (unsigned i = 0; i < want; i++) {
 				fill_frame(g, pkts[i], flow, now);
 				if (++flow == g->o.flows)
@@ -642,7 +650,8 @@ run_one(struct gen *g, uint32_t pipeline)
 
 		printf("bench_udp_gen %s: pipeline %u, %u B payload, %u flows, %s%s, %.2f s\n",
 		       g->o.label, pipeline, g->o.size, g->o.flows,
-		       g->o.reflect ? "reflect" : "corepipe", g->o.crc == pipeline ? " +crc check" : "", secs);
+		       g->o.reflect ? "reflect" : "corepipe",
+		       g->o.crc == pipeline ? " +crc check" : "", secs);
 		printf("  requests/s %.0f  answers/s %.0f  (device took less than offered %" PRIu64
 		       " times: backpressure)\n",
 		       req_s, ans_s, g->c.refused);
@@ -668,12 +677,13 @@ run_one(struct gen *g, uint32_t pipeline)
 		       ",\"not_ok\":%" PRIu64 ",\"bad\":%" PRIu64 ",\"bad_output\":%" PRIu64
 		       ",\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f}\n",
 		       g->o.label, pipeline, g->o.size, g->o.flows,
-		       g->o.reflect ? "reflect" : "corepipe", g->o.crc == pipeline ? "true" : "false",
-		       g->o.window, g->o.rate, secs, g->hz, req_s, ans_s, g->c.sent,
-		       g->c.answered, drops, g->c.refused, g->c.by_status[0],
-		       g->c.answered - g->c.by_status[0], g->c.bad, g->c.bad_output,
-		       (double)hist_pct(g->lat, 50) * us, (double)hist_pct(g->lat, 90) * us,
-		       (double)hist_pct(g->lat, 99) * us, (double)hist_pct(g->lat, 99.9) * us);
+		       g->o.reflect ? "reflect" : "corepipe",
+		       g->o.crc == pipeline ? "true" : "false", g->o.window, g->o.rate, secs, g->hz,
+		       req_s, ans_s, g->c.sent, g->c.answered, drops, g->c.refused,
+		       g->c.by_status[0], g->c.answered - g->c.by_status[0], g->c.bad,
+		       g->c.bad_output, (double)hist_pct(g->lat, 50) * us,
+		       (double)hist_pct(g->lat, 90) * us, (double)hist_pct(g->lat, 99) * us,
+		       (double)hist_pct(g->lat, 99.9) * us);
 		fflush(stdout);
 	}
 }
