@@ -23,6 +23,12 @@
  * answered, at most 10 s), --warmup seconds of load, then -z seconds counted, then 200 ms of
  * draining. It prints a human summary and one line "RESULT {json}" per pipeline.
  *
+ * --peer-schedstat names the schedstat file of the peer's forwarding thread (read at the start
+ * and end of the counted seconds, if it exists by then): its on-CPU time gives the peer's
+ * cycles per answer and answers per on-CPU second, figures that hold on a shared machine where
+ * the scheduler gives each contender a different share of its CPU. --hold keeps the port up
+ * that long after the last result (read and stop the peer first, then the generator).
+ *
  * --window N bounds outstanding requests (closed loop, for latency at a given load); 0 (the
  * default) sends as fast as the device accepts (open loop: the peer's queues fill, latency is
  * then queueing). Outstanding requests unanswered for 100 ms are written off as lost.
@@ -74,6 +80,8 @@ struct opts {
 	bool have_dst_mac;
 	struct rte_ether_addr dst_mac;
 	const char *label;
+	const char *peer_schedstat; /* /proc/PID/task/TID/schedstat of the peer's lcore */
+	double hold;		    /* seconds to keep the port up after the last result */
 };
 
 /* Counters of one measurement. */
@@ -113,6 +121,7 @@ static const char g_usage[] =
     "usage: bench_udp_gen EAL-ARGS -- [--pipeline ID[,ID...]] [--size BYTES] [--flows N]\n"
     "       [--rate PPS] [-z SECONDS] [--warmup SECONDS] [--window N] [--reflect] [--crc ID]\n"
     "       [--src-ip A] [--dst-ip A] [--dst-port P] [--dst-mac MAC] [--label NAME]\n"
+    "       [--peer-schedstat /proc/PID/task/TID/schedstat] [--hold SECONDS]\n"
     "defaults: --pipeline 1 --size 64 --flows 256 --rate 0 (as fast as possible) -z 5\n"
     "          --warmup 1 --window 0 (open loop) --src-ip 10.99.0.2 --dst-ip 10.99.0.1\n"
     "          --dst-port 9000; --dst-mac by ARP (ff:ff:ff:ff:ff:ff with --reflect)\n";
@@ -149,6 +158,8 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"dst-port", required_argument, NULL, 'P'},
 	    {"dst-mac", required_argument, NULL, 'M'},
 	    {"label", required_argument, NULL, 'L'},
+	    {"peer-schedstat", required_argument, NULL, 'T'},
+	    {"hold", required_argument, NULL, 'H'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -234,6 +245,14 @@ parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'L':
 			o->label = optarg;
+			break;
+		case 'T':
+			o->peer_schedstat = optarg;
+			break;
+		case 'H':
+			o->hold = atof(optarg);
+			if (o->hold < 0 || o->hold > 600)
+				return -EINVAL;
 			break;
 		case 'h':
 			fputs(g_usage, stdout);
@@ -537,7 +556,39 @@ probe(struct gen *g)
 
 struct snap {
 	uint64_t sent, answered, tsc;
+	double peer_run, peer_wait, self_run, self_wait; /* schedstat seconds; -1: unknown */
 };
+
+/* On-CPU and runnable-but-waiting seconds of a thread, from its schedstat (-1: unknown). */
+static void
+schedstat(const char *path, double *run, double *wait)
+{
+	unsigned long long r, w;
+	FILE *f;
+
+	*run = *wait = -1;
+	if (path == NULL || (f = fopen(path, "r")) == NULL)
+		return;
+	if (fscanf(f, "%llu %llu", &r, &w) == 2) {
+		*run = (double)r / 1e9;
+		*wait = (double)w / 1e9;
+	}
+	fclose(f);
+}
+
+static void
+snap_sched(const struct gen *g, struct snap *s)
+{
+	schedstat(g->o.peer_schedstat, &s->peer_run, &s->peer_wait);
+	schedstat("/proc/thread-self/schedstat", &s->self_run, &s->self_wait);
+}
+
+/* Delta of a schedstat figure, -1 when either end is unknown. */
+static double
+sdelta(double a, double b)
+{
+	return a < 0 || b < 0 ? -1 : b - a;
+}
 
 static void
 run_one(struct gen *g, uint32_t pipeline)
@@ -584,6 +635,7 @@ run_one(struct gen *g, uint32_t pipeline)
 			s0.sent = g->c.sent;
 			s0.answered = g->c.answered;
 			s0.tsc = now;
+			snap_sched(g, &s0);
 			budget_base = now;
 			outstanding_base = g->c.sent;
 		}
@@ -635,6 +687,7 @@ run_one(struct gen *g, uint32_t pipeline)
 	s1.sent = g->c.sent;
 	s1.answered = g->c.answered;
 	s1.tsc = rte_rdtsc();
+	snap_sched(g, &s1);
 	g->measuring = false;
 	/* Answers still on their way: 200 ms. */
 	for (uint64_t until = rte_rdtsc() + g->hz / 5; rte_rdtsc() < until;)
@@ -647,6 +700,12 @@ run_one(struct gen *g, uint32_t pipeline)
 	{
 		double us = 1e6 / (double)g->hz;
 		uint64_t drops = g->c.sent > g->c.answered ? g->c.sent - g->c.answered : 0;
+		double prun = sdelta(s0.peer_run, s1.peer_run);
+		double pwait = sdelta(s0.peer_wait, s1.peer_wait);
+		double srun = sdelta(s0.self_run, s1.self_run);
+		double swait = sdelta(s0.self_wait, s1.self_wait);
+		double cyc =
+		    prun > 0 ? prun * (double)g->hz / (double)(s1.answered - s0.answered) : -1;
 
 		printf("bench_udp_gen %s: pipeline %u, %u B payload, %u flows, %s%s, %.2f s\n",
 		       g->o.label, pipeline, g->o.size, g->o.flows,
@@ -669,13 +728,18 @@ run_one(struct gen *g, uint32_t pipeline)
 		       (double)hist_pct(g->lat, 50) * us, (double)hist_pct(g->lat, 90) * us,
 		       (double)hist_pct(g->lat, 99) * us, (double)hist_pct(g->lat, 99.9) * us,
 		       (double)g->lat->max * us, g->lat->n);
+		printf("  on CPU: peer lcore %.2f s (runnable, waiting %.2f s), generator %.2f s "
+		       "(waiting %.2f s); peer cycles per answer on CPU %.0f\n",
+		       prun, pwait, srun, swait, cyc);
 		printf("RESULT {\"label\":\"%s\",\"pipeline\":%u,\"size\":%u,\"flows\":%u,"
 		       "\"mode\":\"%s\",\"crc\":%s,\"window\":%u,\"rate\":%" PRIu64
 		       ",\"seconds\":%.3f,\"tsc_hz\":%" PRIu64 ",\"requests_per_s\":%.0f,"
 		       "\"answers_per_s\":%.0f,\"sent\":%" PRIu64 ",\"answered\":%" PRIu64
 		       ",\"unanswered\":%" PRIu64 ",\"refused\":%" PRIu64 ",\"ok\":%" PRIu64
 		       ",\"not_ok\":%" PRIu64 ",\"bad\":%" PRIu64 ",\"bad_output\":%" PRIu64
-		       ",\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f}\n",
+		       ",\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,"
+		       "\"peer_cpu_s\":%.4f,\"peer_wait_s\":%.4f,\"gen_cpu_s\":%.4f,"
+		       "\"gen_wait_s\":%.4f,\"peer_cycles_per_answer\":%.1f}\n",
 		       g->o.label, pipeline, g->o.size, g->o.flows,
 		       g->o.reflect ? "reflect" : "corepipe",
 		       g->o.crc == pipeline ? "true" : "false", g->o.window, g->o.rate, secs, g->hz,
@@ -683,7 +747,7 @@ run_one(struct gen *g, uint32_t pipeline)
 		       g->c.by_status[0], g->c.answered - g->c.by_status[0], g->c.bad,
 		       g->c.bad_output, (double)hist_pct(g->lat, 50) * us,
 		       (double)hist_pct(g->lat, 90) * us, (double)hist_pct(g->lat, 99) * us,
-		       (double)hist_pct(g->lat, 99.9) * us);
+		       (double)hist_pct(g->lat, 99.9) * us, prun, pwait, srun, swait, cyc);
 		fflush(stdout);
 	}
 }
@@ -723,6 +787,10 @@ main(int argc, char **argv)
 	}
 	for (unsigned i = 0; rc == 0 && i < g.o.n_pipelines; i++)
 		run_one(&g, g.o.pipelines[i]);
+	/* Hold the link so that the peer can be read and stopped first: a memif peer going
+	 * away while the other side polls is where DPDK 22.11's memif has been seen to crash. */
+	if (g.o.hold > 0)
+		rte_delay_us_sleep((unsigned)(g.o.hold * 1e6));
 	if (g.port < RTE_MAX_ETHPORTS && rte_eth_dev_is_valid_port(g.port)) {
 		rte_eth_dev_stop(g.port);
 		rte_eth_dev_close(g.port);

@@ -46,11 +46,11 @@ static int
 parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lo[] = {
-	    {"target", required_argument, NULL, 't'},  {"window", required_argument, NULL, 'c'},
-	    {"warmup", required_argument, NULL, 'w'},  {"size", required_argument, NULL, 's'},
+	    {"target", required_argument, NULL, 't'},	{"window", required_argument, NULL, 'c'},
+	    {"warmup", required_argument, NULL, 'w'},	{"size", required_argument, NULL, 's'},
 	    {"pipeline", required_argument, NULL, 'p'}, {"batch", required_argument, NULL, 'b'},
-	    {"sockets", required_argument, NULL, 'S'}, {"label", required_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},	       {NULL, 0, NULL, 0},
+	    {"sockets", required_argument, NULL, 'S'},	{"label", required_argument, NULL, 'L'},
+	    {"help", no_argument, NULL, 'h'},		{NULL, 0, NULL, 0},
 	};
 	int ch;
 
@@ -261,7 +261,8 @@ main(int argc, char **argv)
 		printf("  status:");
 		for (unsigned k = 0; k < STATUS_MAX; k++)
 			if (by_status[k] != 0)
-				printf(" %s=%" PRIu64, corepipe_udp_status_name((int)k), by_status[k]);
+				printf(" %s=%" PRIu64, corepipe_udp_status_name((int)k),
+				       by_status[k]);
 		printf("\n  latency us: p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f (%" PRIu64
 		       " samples)\n",
 		       (double)hist_pct(lat, 50) / 1e3, (double)hist_pct(lat, 90) / 1e3,

@@ -91,7 +91,8 @@ GEN_EAL=(-l 0 --no-huge -m 256 --no-pci --log-level='lib.*:warning')
 start_gen() { # $1 = label, $2 = file-prefix, rest: generator options; sets GPID
 	local label=$1 prefix=$2
 	shift 2
-	rm -f "$SOCK"
+	rm -f "$SOCK" "$OUT/peer.schedstat"
+	set -- --peer-schedstat "$OUT/peer.schedstat" --hold 30 "$@"
 	PREFIXES+=("$prefix")
 	say "$GEN" "${GEN_EAL[@]}" --file-prefix "$prefix" \
 		--vdev=net_memif0,role=server,socket="$SOCK",socket-abstract=no -- --label "$label" "$@"
@@ -104,12 +105,45 @@ start_gen() { # $1 = label, $2 = file-prefix, rest: generator options; sets GPID
 	echo "udp_sidebyside: the generator did not create $SOCK"; cat "$OUT/gen.log"; exit 1
 }
 
-wait_gen() { # waits for the generator (bounded: it gives up on its own), keeps its RESULTs
-	local rc=0
-	wait "$GPID" || rc=$?
+# The schedstat of PID's thread named rte-worker-1 (the DPDK forwarding lcore of corepiped and
+# of testpmd) is linked where the generator reads it at the start and end of its counted
+# seconds: the peer's on-CPU time there gives cycles per answer on a shared machine.
+link_peer_schedstat() { # $1 = PID
+	local t
+	for _ in $(seq 100); do
+		for t in /proc/"$1"/task/*; do
+			if [ "$(cat "$t/comm" 2>/dev/null)" = rte-worker-1 ]; then
+				ln -sf "$t/schedstat" "$OUT/peer.schedstat"
+				echo "$t/schedstat"
+				return 0
+			fi
+		done
+		sleep 0.05
+	done
+	echo "udp_sidebyside: no rte-worker-1 thread in $1" >&2
+	return 1
+}
+
+# Wait (bounded: 120 s) until the generator has printed $1 results, or exited.
+wait_results() {
+	for _ in $(seq 1200); do
+		[ "$(grep -c '^RESULT' "$OUT/gen.log" || true)" -ge "$1" ] && return 0
+		kill -0 "$GPID" 2>/dev/null || return 0
+		sleep 0.1
+	done
+}
+
+# The generator holds its port after the last result (--hold): the caller has read and
+# stopped the peer; now stop the generator and keep its RESULTs. A crash after the results
+# (memif disconnects in DPDK 22.11) is reported, not fatal.
+finish_gen() {
+	local n
+	stop_pid "$GPID"
 	grep -v '^RESULT\|^TELEMETRY' "$OUT/gen.log" | sed 's/^/    /'
+	n=$(grep -c '^RESULT' "$OUT/gen.log" || true)
 	grep '^RESULT' "$OUT/gen.log" | sed 's/^RESULT //' >> "$RES" || true
-	[ "$rc" -eq 0 ] || { echo "udp_sidebyside: generator failed ($rc)"; exit 1; }
+	if grep -q '"error"' "$OUT/gen.log"; then echo "udp_sidebyside: generator: no answer"; exit 1; fi
+	[ "$n" -ge 1 ] || { echo "udp_sidebyside: generator failed"; exit 1; }
 }
 
 start_corepiped() { # $1 = config file; sets SPID, MPORT
@@ -190,14 +224,18 @@ memif_round() { # $1 = round, $2 = extra generator options (closed loop), $3 = l
 		> "$OUT/testpmd.log" 2>&1 < /dev/null &
 	TPID=$!
 	PIDS+=("$TPID")
-	wait_gen
+	link_peer_schedstat "$TPID" >/dev/null
+	wait_results 1
 	stop_pid "$TPID"
+	finish_gen
 	echo "-- round $r$sfx: corepiped passthrough (1), crc32c (2)"
 	start_gen "corepipe$sfx" "cpgen$TAG-c$r$sfx" --pipeline 1,2 --crc 2 -z "$SECS" $extra
 	start_corepiped "$OUT/memif.yaml"
-	wait_gen
+	link_peer_schedstat "$SPID" >/dev/null
+	wait_results 2
 	scrape "corepipe-metrics$sfx"
 	stop_pid "$SPID"
+	finish_gen
 }
 for r in $(seq "$ROUNDS"); do memif_round "$r" "" ""; done
 memif_round 1 "--window 32" "-w32"
@@ -218,10 +256,12 @@ ip netns exec "$NS" ip link set "$VN" up
 ip netns exec "$NS" ip link set lo up
 say ip netns exec "$NS" taskset -c 1 "$ECHO" --bind 10.78.0.1:9000
 ip netns exec "$NS" taskset -c 1 "$ECHO" --bind 10.78.0.1:9000 2> "$OUT/echo-ns.log" &
-PIDS+=($!)
+EPID_NS=$!
+PIDS+=("$EPID_NS")
 say taskset -c 1 "$ECHO" --bind 127.0.0.1:0
 taskset -c 1 "$ECHO" --bind 127.0.0.1:0 2> "$OUT/echo-lo.log" &
-PIDS+=($!)
+EPID_LO=$!
+PIDS+=("$EPID_LO")
 for _ in $(seq 50); do
 	LOPORT=$(grep -o 'listening on 127.0.0.1:[0-9]*' "$OUT/echo-lo.log" | cut -d: -f2 || true)
 	[ -n "$LOPORT" ] && grep -q listening "$OUT/echo-ns.log" && break
@@ -242,12 +282,24 @@ pipelines:
 YAML
 
 KOPTS=(-c 128 --sockets 4 --batch 32 --size 64 --pipeline 1 -z "$SECS" --warmup 1)
-kernel_run() { # $1 = label, $2 = target
+kernel_run() { # $1 = label, $2 = target, $3 = the server thread's schedstat file
+	local a b
 	say taskset -c 0 "$KCL" --target "$2" "${KOPTS[@]}" --label "$1"
+	a=$(cat "$3")
 	taskset -c 0 "$KCL" --target "$2" "${KOPTS[@]}" --label "$1" > "$OUT/kcl.log" 2>&1 || {
 		cat "$OUT/kcl.log"; echo "udp_sidebyside: client failed"; exit 1; }
+	b=$(cat "$3")
 	grep -v '^RESULT' "$OUT/kcl.log" | sed 's/^/    /'
-	grep '^RESULT' "$OUT/kcl.log" | sed 's/^RESULT //' >> "$RES"
+	# Server thread on-CPU seconds over the whole client run (warm-up included).
+	grep '^RESULT' "$OUT/kcl.log" | sed 's/^RESULT //' | /usr/bin/python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+a, b = [list(map(int, x.split()[:2])) for x in sys.argv[1:3]]
+r["server_cpu_s"] = (b[0] - a[0]) / 1e9
+r["server_wait_s"] = (b[1] - a[1]) / 1e9
+print(json.dumps(r))
+print("    server thread: on CPU %.2f s, runnable waiting %.2f s" % (r["server_cpu_s"], r["server_wait_s"]), file=sys.stderr)
+' "$a" "$b" >> "$RES"
 }
 for r in $(seq "$ROUNDS"); do
 	echo "-- round $r: corepiped over net_tap"
@@ -256,13 +308,13 @@ for r in $(seq "$ROUNDS"); do
 	say ip link set "$TAP" up\; ip addr add 10.77.0.2/24 dev "$TAP"
 	ip link set "$TAP" up
 	ip addr add 10.77.0.2/24 dev "$TAP"
-	kernel_run corepipe-tap 10.77.0.1:9000
+	kernel_run corepipe-tap 10.77.0.1:9000 "$(link_peer_schedstat "$SPID")"
 	scrape corepipe-tap-metrics
 	stop_pid "$SPID"
 	echo "-- round $r: udp_echo behind veth (netns $NS)"
-	kernel_run echo-veth 10.78.0.1:9000
+	kernel_run echo-veth 10.78.0.1:9000 "/proc/$EPID_NS/schedstat"
 	echo "-- round $r: udp_echo on loopback"
-	kernel_run echo-lo "127.0.0.1:$LOPORT"
+	kernel_run echo-lo "127.0.0.1:$LOPORT" "/proc/$EPID_LO/schedstat"
 done
 
 # --- table and JSON ---------------------------------------------------------------------------
@@ -279,9 +331,20 @@ def med(xs):
     return statistics.median(xs) if xs else float("nan")
 hz = next((r["tsc_hz"] for r in rows if "tsc_hz" in r), 0)
 summary = {}
+def per_cpu(r):
+    # Answers per second of the serving thread's own on-CPU time.
+    if r.get("peer_cpu_s", -1) > 0:
+        return r["answers_per_s"] * r["seconds"] / r["peer_cpu_s"]
+    if r.get("server_cpu_s", 0) > 0:
+        return r["answered"] / r["server_cpu_s"]
+    return float("nan")
 def put(name, rs, key="answers_per_s"):
     rates = [r[key] for r in rs]
     summary[name] = {"answers_per_s": rates, "median": med(rates),
+                     "per_cpu_s": [per_cpu(r) for r in rs],
+                     "per_cpu_s_median": med([per_cpu(r) for r in rs]),
+                     "cycles_per_answer_on_cpu": med([r["peer_cycles_per_answer"] for r in rs
+                                                      if r.get("peer_cycles_per_answer", -1) > 0]),
                      "p50_us": med([r["p50_us"] for r in rs]),
                      "p99_us": med([r["p99_us"] for r in rs]),
                      "unanswered": sum(r.get("unanswered", r.get("timeouts", 0)) for r in rs),
@@ -301,7 +364,14 @@ def ratio(a, b):
     xs = [x / y for x, y in zip(a, b) if y]
     return {"per_round": xs, "median": med(xs)}
 t = [r["answers_per_s"] for r in sel("testpmd")]
+tc = [per_cpu(r) for r in sel("testpmd")]
 ratios = {
+    "per on-CPU second: corepipe passthrough / testpmd io-fwd (memif)":
+        ratio([per_cpu(r) for r in sel("corepipe", 1)], tc),
+    "per on-CPU second: corepipe crc32c / testpmd io-fwd (memif)":
+        ratio([per_cpu(r) for r in sel("corepipe", 2)], tc),
+    "per server on-CPU second: corepipe tap / udp_echo veth":
+        ratio([per_cpu(r) for r in sel("corepipe-tap")], [per_cpu(r) for r in sel("echo-veth")]),
     "corepipe passthrough / testpmd io-fwd (memif)":
         ratio([r["answers_per_s"] for r in sel("corepipe", 1)], t),
     "corepipe crc32c / testpmd io-fwd (memif)":
@@ -317,21 +387,24 @@ ratios = {
 cycles = {}
 if hz:
     for name in ("memif testpmd io-fwd", "memif corepipe passthrough", "memif corepipe crc32c"):
-        cycles[name + ": cycles per request (saturated worker)"] = hz / summary[name]["median"]
+        cycles[name + ": lcore cycles per answer (on-CPU time)"] = \
+            summary[name]["cycles_per_answer_on_cpu"]
+        cycles[name + ": TSC Hz / answers per s (wall clock)"] = hz / summary[name]["median"]
     mets = [r for r in rows if r.get("label") == "corepipe-metrics"]
     for p, name in (("passthrough", "passthrough"), ("crc", "crc32c")):
         xs = [m[p + "_sum_s"] * hz / m[p + "_count"] for m in mets if m[p + "_count"]]
         cycles["memif corepipe %s: pipeline cycles per request (/metrics)" % name] = med(xs)
 drops = [r for r in rows if r.get("metrics")]
 print()
-print("%-42s %14s %10s %10s %11s" % ("median over %d rounds of %g s" % (rounds, secs),
-                                    "answers/s", "p50 us", "p99 us", "unanswered"))
+print("%-42s %11s %13s %9s %9s %10s" % ("median over %d rounds of %g s" % (rounds, secs),
+      "answers/s", "per CPU-s", "p50 us", "p99 us", "unanswered"))
 for k, v in summary.items():
-    print("%-42s %14.0f %10.1f %10.1f %11d" % (k, v["median"], v["p50_us"], v["p99_us"],
-                                             v["unanswered"]))
+    print("%-42s %11.0f %13.0f %9.1f %9.1f %10d" % (k, v["median"], v["per_cpu_s_median"],
+          v["p50_us"], v["p99_us"], v["unanswered"]))
+print("(per CPU-s: answers per second of the serving thread's own on-CPU time)")
 print()
 for k, v in ratios.items():
-    print("%-50s %6.3f   (rounds: %s)" % (k, v["median"],
+    print("%-66s %6.3f  (rounds: %s)" % (k, v["median"],
                                          " ".join("%.3f" % x for x in v["per_round"])))
 print()
 for k, v in cycles.items():
