@@ -200,6 +200,13 @@ $(B)/perf/bench_udp_kernel: $(B)/perf/bench_udp_kernel.o $(UDP_A)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(OPT) -o $@ $^
 
+# perf/bench_udp_ring: in-process over net_ring (rte_eth_from_rings), which pkg-config's libdpdk
+# does not list.
+$(B)/perf/bench_udp_ring: $(B)/perf/bench_udp_ring.o $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lrte_net_ring
+
 # --- run and test ----------------------------------------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(SERVER)
