@@ -17,6 +17,11 @@
 #    and perf/udp_echo (recvmmsg/sendmmsg, CPU 1) behind a veth pair into a network namespace
 #    (10.78.0.1 in namespace cpecho, 10.78.0.2 on the host) and on loopback.
 #
+# 0. First, in-process (perf/bench_udp_ring over net_ring, one thread): corepipe's own cycles
+#    per request against an rx_burst+tx_burst forward, immune to the scheduler (medians of
+#    short rounds), and a capacity model from it: testpmd's best on-CPU cycles per packet on
+#    memif + corepipe's in-process extra per request.
+#
 # Needs root (tap, veth, netns), dpdk-testpmd (Debian dpdk) and the perf binaries in BUILD_DIR.
 # Everything it creates (processes, the namespace, the veth pair, the tap through corepiped,
 # EAL runtime directories of its own prefixes) is removed at exit, by PID or by name.
@@ -209,6 +214,13 @@ pipelines:
 YAML
 
 echo "corepipe UDP side by side: $(date -u +%FT%TZ), $(nproc) CPUs, $(uname -r), $ROUNDS rounds of $SECS s"
+echo "==== 0. in-process over net_ring: worker cycles per request (one thread, CPU 1)"
+say taskset -c 1 "$B/perf/bench_udp_ring" --rounds 9 --bursts 2000
+taskset -c 1 "$B/perf/bench_udp_ring" --rounds 9 --bursts 2000 > "$OUT/ring.log" 2>&1 || {
+	cat "$OUT/ring.log"; echo "udp_sidebyside: bench_udp_ring failed"; exit 1; }
+grep -v '^RESULT' "$OUT/ring.log" | sed 's/^/    /'
+grep '^RESULT' "$OUT/ring.log" | sed 's/^RESULT //' >> "$RES"
+
 echo "==== 1. net_memif (generator CPU 0; testpmd forwarding lcore / corepiped worker CPU 1)"
 memif_round() { # $1 = round, $2 = extra generator options (closed loop), $3 = label suffix
 	local r=$1 extra=$2 sfx=$3
@@ -345,6 +357,9 @@ def put(name, rs, key="answers_per_s"):
                      "per_cpu_s_median": med([per_cpu(r) for r in rs]),
                      "cycles_per_answer_on_cpu": med([r["peer_cycles_per_answer"] for r in rs
                                                       if r.get("peer_cycles_per_answer", -1) > 0]),
+                     "cycles_per_answer_on_cpu_min": min([r["peer_cycles_per_answer"] for r in rs
+                                                      if r.get("peer_cycles_per_answer", -1) > 0],
+                                                     default=float("nan")),
                      "p50_us": med([r["p50_us"] for r in rs]),
                      "p99_us": med([r["p99_us"] for r in rs]),
                      "unanswered": sum(r.get("unanswered", r.get("timeouts", 0)) for r in rs),
@@ -389,12 +404,23 @@ if hz:
     for name in ("memif testpmd io-fwd", "memif corepipe passthrough", "memif corepipe crc32c"):
         cycles[name + ": lcore cycles per answer (on-CPU time)"] = \
             summary[name]["cycles_per_answer_on_cpu"]
+        cycles[name + ": the same, best round"] = summary[name]["cycles_per_answer_on_cpu_min"]
         cycles[name + ": TSC Hz / answers per s (wall clock)"] = hz / summary[name]["median"]
     mets = [r for r in rows if r.get("label") == "corepipe-metrics"]
     for p, name in (("passthrough", "passthrough"), ("crc", "crc32c")):
         xs = [m[p + "_sum_s"] * hz / m[p + "_count"] for m in mets if m[p + "_count"]]
         cycles["memif corepipe %s: pipeline cycles per request (/metrics)" % name] = med(xs)
 drops = [r for r in rows if r.get("metrics")]
+ring = next((r for r in rows if r.get("label") == "ring"), None)
+model = {}
+if ring and hz:
+    # Capacity model: testpmd's best on-CPU cost per packet over memif (device work, little
+    # idle polling) plus corepipe's own per-request work measured in-process over net_ring.
+    t_best = summary["memif testpmd io-fwd"]["cycles_per_answer_on_cpu_min"]
+    for p, key in (("passthrough", "passthrough_cycles"), ("crc32c", "crc32c_cycles")):
+        extra = ring[key] - ring["iofwd_cycles"]
+        model["corepipe %s / testpmd io-fwd (model: memif best %.0f + in-process %.0f cycles)"
+              % (p, t_best, extra)] = t_best / (t_best + extra)
 print()
 print("%-42s %11s %13s %9s %9s %10s" % ("median over %d rounds of %g s" % (rounds, secs),
       "answers/s", "per CPU-s", "p50 us", "p99 us", "unanswered"))
@@ -413,7 +439,14 @@ print()
 for d in drops:
     print("%-28s server drops %s, device errors %s, worker busy ratio since start %.3f" %
           (d["label"], d["drops"] or "{}", d["device_errors"] or "{}", d["busy_ratio"]))
+if ring:
+    print("in-process (net_ring, one thread): io-forward %.1f, passthrough %.1f, crc32c %.1f "
+          "cycles per request" % (ring["iofwd_cycles"], ring["passthrough_cycles"],
+                                  ring["crc32c_cycles"]))
+for k, v in model.items():
+    print("%-100s %6.3f" % (k, v))
 json.dump({"rounds": rounds, "seconds": secs, "tsc_hz": hz, "summary": summary,
-           "ratios": ratios, "cycles": cycles, "runs": rows}, open(out_path, "w"), indent=1)
+           "ratios": ratios, "cycles": cycles, "ring": ring, "model": model, "runs": rows},
+          open(out_path, "w"), indent=1)
 print("\nwrote", out_path)
 PY
