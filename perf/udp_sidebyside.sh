@@ -295,23 +295,30 @@ YAML
 
 KOPTS=(-c 128 --sockets 4 --batch 32 --size 64 --pipeline 1 -z "$SECS" --warmup 1)
 kernel_run() { # $1 = label, $2 = target, $3 = the server thread's schedstat file
-	local a b
+	local a b sa sb st=${3%schedstat}stat
 	say taskset -c 0 "$KCL" --target "$2" "${KOPTS[@]}" --label "$1"
 	a=$(cat "$3")
+	sa=$(cut -d' ' -f14,15 < "$st")
 	taskset -c 0 "$KCL" --target "$2" "${KOPTS[@]}" --label "$1" > "$OUT/kcl.log" 2>&1 || {
 		cat "$OUT/kcl.log"; echo "udp_sidebyside: client failed"; exit 1; }
 	b=$(cat "$3")
+	sb=$(cut -d' ' -f14,15 < "$st")
 	grep -v '^RESULT' "$OUT/kcl.log" | sed 's/^/    /'
 	# Server thread on-CPU seconds over the whole client run (warm-up included).
 	grep '^RESULT' "$OUT/kcl.log" | sed 's/^RESULT //' | /usr/bin/python3 -c '
 import json, sys
 r = json.loads(sys.stdin.read())
-a, b = [list(map(int, x.split()[:2])) for x in sys.argv[1:3]]
+a, b, sa, sb = [list(map(int, x.split()[:2])) for x in sys.argv[1:5]]
+hz = int(sys.argv[5])
 r["server_cpu_s"] = (b[0] - a[0]) / 1e9
 r["server_wait_s"] = (b[1] - a[1]) / 1e9
+r["server_user_s"] = (sb[0] - sa[0]) / hz
+r["server_sys_s"] = (sb[1] - sa[1]) / hz
 print(json.dumps(r))
-print("    server thread: on CPU %.2f s, runnable waiting %.2f s" % (r["server_cpu_s"], r["server_wait_s"]), file=sys.stderr)
-' "$a" "$b" >> "$RES"
+print("    server thread: on CPU %.2f s (user %.2f, system %.2f), runnable waiting %.2f s"
+      % (r["server_cpu_s"], r["server_user_s"], r["server_sys_s"], r["server_wait_s"]),
+      file=sys.stderr)
+' "$a" "$b" "$sa" "$sb" "$(getconf CLK_TCK)" >> "$RES"
 }
 for r in $(seq "$ROUNDS"); do
 	echo "-- round $r: corepiped over net_tap"
@@ -439,6 +446,13 @@ print()
 for d in drops:
     print("%-28s server drops %s, device errors %s, worker busy ratio since start %.3f" %
           (d["label"], d["drops"] or "{}", d["device_errors"] or "{}", d["busy_ratio"]))
+for label in ("corepipe-tap", "echo-veth", "echo-lo"):
+    rs = [r for r in sel(label) if "server_sys_s" in r]
+    if rs:
+        u = med([r["server_user_s"] for r in rs]); k = med([r["server_sys_s"] for r in rs])
+        summary.setdefault("cpu_split", {})[label] = {"user_s": u, "sys_s": k}
+        print("%-14s server thread CPU per run (median): user %.2f s, system %.2f s"
+              % (label, u, k))
 if ring:
     print("in-process (net_ring, one thread): io-forward %.1f, passthrough %.1f, crc32c %.1f "
           "cycles per request" % (ring["iofwd_cycles"], ring["passthrough_cycles"],
