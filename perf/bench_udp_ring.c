@@ -81,7 +81,8 @@ build(struct bench *b, struct rte_mbuf *m, uint32_t pipeline, unsigned flow, uin
 	dp_wire_req_write(dgram, dlen, &r);
 	memcpy(dgram + DP_WIRE_HDR_LEN, b->payload, b->size);
 	udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
-	m->data_len = m->pkt_len = (uint32_t)(RTE_ETHER_HDR_LEN + sizeof(*ip) + sizeof(*udp) + dlen);
+	m->data_len = m->pkt_len =
+	    (uint32_t)(RTE_ETHER_HDR_LEN + sizeof(*ip) + sizeof(*udp) + dlen);
 }
 
 /* Take what the port transmitted: check @p want answers (0: frames forwarded unchanged). */
