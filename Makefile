@@ -6,6 +6,7 @@
 #   make tsan       the concurrency stress tests under TSan (build/tsan/)
 #   make fuzz       libFuzzer targets (FUZZ_SECONDS each)
 #   make bench      perf/ benchmarks, figures printed with the command that made them
+#   make bench-udp  the UDP path: corepipe vs testpmd io-forward (memif), vs kernel UDP (tap)
 #   make soak       1,000,000 requests: RSS must not grow
 #   make format     clang-format every C file in place; format-check only checks
 #
@@ -107,7 +108,7 @@ SERVER := $(B)/corepiped
 all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO)
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/deps.sh
@@ -195,6 +196,20 @@ $(UDP_ECHO): $(B)/perf/udp_echo.o $(B)/dataplane/wire.o
 	$(call say,LD,$@)
 	$(Q)$(CC) $(OPT) -o $@ $^
 
+# perf/bench_udp_kernel: the kernel-socket load client of the UDP benchmarks, linked with
+# libcorepipe-udp and libc only (no DPDK), like a user's program would be.
+$(B)/perf/bench_udp_kernel: $(B)/perf/bench_udp_kernel.o $(UDP_A)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(OPT) -o $@ $^
+
+# perf/bench_udp_ring: in-process over net_ring (rte_eth_from_rings), which pkg-config's libdpdk
+# does not list.
+$(B)/perf/bench_udp_ring: $(B)/perf/bench_udp_ring.o $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lrte_net_ring
+
 # --- run and test ----------------------------------------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(SERVER)
@@ -250,6 +265,17 @@ MICRO_BIN := $(filter $(B)/perf/micro/%,$(PERF_BIN))
 .PHONY: bench-micro
 bench-micro: $(MICRO_BIN)
 	@set -e; for m in $(MICRO_BIN); do $$m; echo; done
+
+# ---- bench-udp: the UDP path side by side (perf/udp_sidebyside.sh; root: tap, veth, netns) --
+# net_memif: perf/bench_udp_gen vs dpdk-testpmd io-forward and corepiped; net_tap: corepiped vs
+# perf/udp_echo (veth + netns, loopback) under perf/bench_udp_kernel. About 3 minutes; writes
+# perf/results/<UTC>-udp.json. Kept out of `make bench` (scripts/bench.sh) for now.
+UDP_ROUNDS ?= 3
+UDP_SECONDS ?= 4
+.PHONY: bench-udp
+bench-udp: all
+	perf/udp_sidebyside.sh $(B) $(UDP_ROUNDS) $(UDP_SECONDS)
+# ---- end bench-udp ---------------------------------------------------------------------------
 
 # The C++ reference server for side-by-side figures (perf/ref/ref_server.cc): built only for
 # `make bench`, from Debian's libgrpc++ and protobuf C++ code generated here.

@@ -209,6 +209,16 @@ default_lcores(unsigned workers, char *out, size_t len)
 	}
 }
 
+/* Does some configured port use the net_memif driver? */
+static bool
+has_memif_port(const struct cp_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->udp.n_ports; i++)
+		if (strncmp(cfg->udp.ports[i].devargs, "net_memif", 9) == 0)
+			return true;
+	return false;
+}
+
 static void *
 signal_main(void *arg)
 {
@@ -285,6 +295,7 @@ main(int argc, char **argv)
 	char err[512];
 	char lcores[256];
 	char mem[16];
+	char prefix[32];
 	char *eal[EAL_ARGS_MAX];
 	int n = 0, rc, exit_code = 0;
 	struct dp_dataplane *dp = NULL;
@@ -370,7 +381,16 @@ main(int argc, char **argv)
 		if (!pci)
 			eal[n++] = "--no-pci";
 	}
-	eal[n++] = "--no-shconf";
+	/* net_memif registers an EAL IPC action when it probes, and --no-shconf disables EAL
+	 * IPC (the probe fails with ENOTSUP): with a memif port the EAL keeps its shared files,
+	 * under a prefix of our own (corepiped-PID) so that instances stay independent. */
+	if (has_memif_port(&cfg)) {
+		snprintf(prefix, sizeof(prefix), "corepiped-%ld", (long)getpid());
+		eal[n++] = "--file-prefix";
+		eal[n++] = prefix;
+	} else {
+		eal[n++] = "--no-shconf";
+	}
 	eal[n++] = "--no-telemetry"; /* no socket under /var/run/dpdk: instances stay independent */
 	eal[n++] = "-m";
 	eal[n++] = mem;

@@ -6,6 +6,7 @@ set -euo pipefail
 PKGS=(
 	build-essential pkg-config git
 	libdpdk-dev dpdk                     # EAL, lcores, rte_ring, rte_mempool, rte_hash_crc
+	dpdk-dev                             # dpdk-testpmd: the io-forward baseline of make bench (UDP)
 	liburcu-dev libck-dev                # urcu-qsbr + rculfhash; Concurrency Kit (ck_ec)
 	libprotobuf-c-dev protobuf-c-compiler libgrpc-dev
 	libyaml-dev libsodium-dev libzstd-dev libsoxr-dev
