@@ -21,8 +21,10 @@ cp_port_watch(struct cp_port_watch *pw, const struct dp_udp *u, uint64_t now_ns)
 		if (pw->known[i] && l.up == pw->link[i].up &&
 		    l.speed_mbps == pw->link[i].speed_mbps)
 			continue;
-		cp_log(l.up ? CP_LOG_INFO : CP_LOG_WARN, l.up ? "UDP port link up" : "UDP port link down",
-		       CP_LF_STR("port", u->port[i].conf.name), CP_LF_U64("speed_mbps", l.speed_mbps),
+		cp_log(l.up ? CP_LOG_INFO : CP_LOG_WARN,
+		       l.up ? "UDP port link up" : "UDP port link down",
+		       CP_LF_STR("port", u->port[i].conf.name),
+		       CP_LF_U64("speed_mbps", l.speed_mbps),
 		       CP_LF_BOOL("full_duplex", l.full_duplex));
 		pw->known[i] = true;
 		pw->link[i] = l;

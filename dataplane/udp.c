@@ -2,11 +2,9 @@
  * The UDP front end on the workers: L2/L3 (ARP, ICMP echo, IPv4 and UDP checks), the corepipe
  * request, the pipeline run in the mbuf, and the response built in place.
  */
-/* rte_ipv4_udptcp_cksum_verify() is still marked experimental in DPDK 22.11 (an inline). */
-#define ALLOW_EXPERIMENTAL_API 1
-
 #include "dataplane/udp.h"
 
+#include "dataplane/cksum.h"
 #include "dataplane/registry.h"
 #include "dataplane/wire.h"
 #include "dataplane/worker.h"
@@ -326,7 +324,7 @@ ip_turn(struct rte_mbuf *m, struct rte_ipv4_hdr *ip, const struct dp_port *p, ui
 	if (p->off.tx_ip_cksum)
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
 	else
-		ip->hdr_checksum = rte_ipv4_cksum(ip);
+		ip->hdr_checksum = dp_cksum_ipv4(ip, m->l3_len);
 }
 
 static void
@@ -369,11 +367,11 @@ icmp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, struct rte_e
 		return drop(wk, port, m, DP_UDP_DROP_RUNT);
 	if (ic->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || ic->icmp_code != 0)
 		return drop(wk, port, m, DP_UDP_DROP_ICMP_OTHER);
-	if (unlikely(rte_raw_cksum(ic, len) != 0xffff))
+	if (unlikely(dp_cksum_raw(ic, len) != 0xffff))
 		return drop(wk, port, m, DP_UDP_DROP_ICMP_OTHER);
 	ic->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
 	ic->icmp_cksum = 0;
-	sum = rte_raw_cksum(ic, len);
+	sum = dp_cksum_raw(ic, len);
 	ic->icmp_cksum = (uint16_t)~sum;
 	m->ol_flags = 0;
 	ip_turn(m, ip, &wk->udp->port[port], tot);
@@ -411,7 +409,7 @@ send_response(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint8_t *
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
 		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
-		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+		udp->dgram_cksum = dp_cksum_udp(ip, udp, (uint16_t)(sizeof(*udp) + total));
 	}
 	tx(wk, port, m);
 }
@@ -476,7 +474,9 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 	struct dp_err e;
 	uint8_t *out;
 	size_t out_off, total;
-	uint64_t t0 = rte_rdtsc();
+	/* One TSC read per request (they are slow on some VMs): the time since the previous
+	 * request ended, or since this burst (or the request's arrival) began. */
+	uint64_t t0 = wk->t_mark > arrival ? wk->t_mark : arrival, t1;
 	int rc;
 
 	switch (dp_wire_req_parse(dgram, len, &req, &why_drop, &why)) {
@@ -533,7 +533,7 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 		return send_error(wk, port, m, dgram, len, req.request_id, DP_NOT_FOUND, 0, e.msg);
 	}
 	if (unlikely(req.deadline_us != 0 &&
-		     t0 - arrival > (uint64_t)req.deadline_us * (u->tsc_hz / 1000000))) {
+		     rte_rdtsc() - arrival > (uint64_t)req.deadline_us * (u->tsc_hz / 1000000))) {
 		dp_metrics_count(w->met, p->id, DP_DEADLINE_EXCEEDED);
 		return send_error(wk, port, m, dgram, len, req.request_id, DP_DEADLINE_EXCEEDED, 0,
 				  "deadline expired in queue; not run");
@@ -573,8 +573,11 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 	x.node_name = NULL;
 	x.state = NULL;
 	rc = dp_pipeline_run(p, &x, NULL, DP_RUN_FRAME);
+	t1 = rte_rdtsc();
+	wk->t_mark = t1;
 	dp_metrics_count(w->met, p->id, (unsigned)rc);
-	dp_metrics_observe(w->met, p->id, rte_rdtsc() - t0);
+	dp_metrics_observe(w->met, p->id, t1 - t0);
+	STAT_ADD(wk->st[port].cycles, t1 - t0);
 	if (unlikely(rc != DP_OK)) {
 		dp_buf_free(x.buf);
 		return send_error(wk, port, m, dgram, len, req.request_id, rc, 0, res.err.msg);
@@ -612,7 +615,6 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 
 		out += dp_wire_annot_write(out, (size_t)(end - out), k, strlen(k), v, strlen(v));
 	}
-	STAT_ADD(wk->st[port].cycles, rte_rdtsc() - t0);
 	send_response(wk, port, m, dgram, &r, total);
 }
 
@@ -653,7 +655,7 @@ dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t n
 	if (p->off.rx_ip_cksum && fl == RTE_MBUF_F_RX_IP_CKSUM_BAD)
 		return drop(wk, port, m, DP_UDP_DROP_IP_CKSUM);
 	if (!(p->off.rx_ip_cksum && fl == RTE_MBUF_F_RX_IP_CKSUM_GOOD) &&
-	    unlikely(rte_raw_cksum(ip, ihl) != 0xffff))
+	    unlikely(!dp_cksum_ipv4_ok(ip, ihl)))
 		return drop(wk, port, m, DP_UDP_DROP_IP_CKSUM);
 	if (unlikely((ip->fragment_offset &
 		      RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0))
@@ -681,7 +683,7 @@ dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t n
 		if (p->off.rx_udp_cksum && fl == RTE_MBUF_F_RX_L4_CKSUM_BAD)
 			return drop(wk, port, m, DP_UDP_DROP_UDP_CKSUM);
 		if (!(p->off.rx_udp_cksum && fl == RTE_MBUF_F_RX_L4_CKSUM_GOOD) &&
-		    unlikely(rte_ipv4_udptcp_cksum_verify(ip, udp) != 0))
+		    unlikely(!dp_cksum_udp_ok(ip, udp, ulen)))
 			return drop(wk, port, m, DP_UDP_DROP_UDP_CKSUM);
 	}
 	m->l2_len = RTE_ETHER_HDR_LEN;
@@ -717,6 +719,7 @@ dp_udp_poll(struct dp_udp_wk *wk, bool rx)
 	unsigned total = 0, n;
 	bool full = false;
 
+	wk->t_mark = now;
 	for (unsigned i = 0; rx && i < u->n_ports; i++) {
 		struct dp_udp_stats *st = &wk->st[i];
 		uint64_t bytes = 0;
