@@ -631,6 +631,60 @@ class AnswersTest(unittest.TestCase):
             want = sum(1 for k, _d in cases if k == reason)
             self.assertEqual(after.get(reason, 0) - before.get(reason, 0), want, reason)
 
+    def test_l3_l4_drops_and_checksums(self):
+        """Fragments, another UDP port, a wrong UDP checksum: dropped and counted; a zero UDP
+        checksum (none, in IPv4) and a right one are answered. Hand-made UDP headers go out
+        through a raw IPPROTO_UDP socket (the kernel adds the IPv4 header); the answers come
+        back to a UDP socket bound to the source port we wrote."""
+        p = S.port("a")
+        before = S.port_stats("a").dropped
+        # a 2500-byte datagram leaves the kernel as two IPv4 fragments (1480 + 1028 bytes)
+        big = w.encode_request(IDS["passthrough"], 1, bytes(2500 - w.HDR_LEN))
+        self.assertTrue(self.c.silent(big))
+        # another UDP port of our address: no answer (and no ICMP from the server)
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        other.settimeout(SILENCE_S)
+        other.connect((p["server_ip"], UDP_PORT + 1))
+        other.send(w.encode_request(IDS["crc"], 2, b"elsewhere"))
+        with self.assertRaises((socket.timeout, ConnectionRefusedError)):
+            other.recv(65535)
+        other.close()
+
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx.bind((p["client_ip"], 0))
+        rx.settimeout(RECV_TIMEOUT_S)
+        sport = rx.getsockname()[1]
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+        try:
+            def send(payload, cksum):
+                ulen = 8 + len(payload)
+                if cksum in (None, "wrong"):  # the right one, over the pseudo-header
+                    right = cksum is None
+                    pseudo = (socket.inet_aton(p["client_ip"]) + socket.inet_aton(p["server_ip"])
+                              + struct.pack("!BBH", 0, socket.IPPROTO_UDP, ulen))
+                    cksum = inet_cksum(pseudo + struct.pack("!HHHH", sport, UDP_PORT, ulen, 0)
+                                       + payload) or 0xFFFF
+                    cksum = cksum if right else (cksum ^ 0x5555) or 1  # never 0: "none"
+                raw.sendto(struct.pack("!HHHH", sport, UDP_PORT, ulen, cksum) + payload,
+                           (p["server_ip"], 0))
+
+            for cksum, rid in ((None, 10), (0, 11)):
+                with self.subTest(cksum=cksum):
+                    payload = b"hand-made %d" % rid
+                    send(w.encode_request(IDS["crc"], rid, payload), cksum)
+                    r = w.parse_response(rx.recv(65535))
+                    self.assertEqual((r.request_id, r.status, r.output), (rid, 0, payload))
+            send(w.encode_request(IDS["crc"], 12, b"bad checksum"), "wrong")
+            rx.settimeout(SILENCE_S)
+            with self.assertRaises(socket.timeout):
+                rx.recv(65535)
+        finally:
+            raw.close()
+            rx.close()
+        after = S.port_stats("a").dropped
+        for reason, n in (("ip_fragment", 2), ("udp_port", 1), ("udp_cksum", 1)):
+            self.assertEqual(after.get(reason, 0) - before.get(reason, 0), n, reason)
+
     def test_icmp_echo_and_arp(self):
         p = S.port("a")
         mac = S.port_stats("a").mac.lower()
