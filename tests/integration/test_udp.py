@@ -994,9 +994,12 @@ class SigtermUnderTrafficTest(unittest.TestCase):
         code = srv.srv.proc.wait(30)
         srv.srv.channel.close()
         srv.srv.tmp.cleanup()
-        summary = (f"outcomes before/after the signal: "
-                   f"{ {o: [x for t, x in log if t < t_signal].count(o) for o in ('OK', 'UNAVAILABLE', 'none')} } / "
-                   f"{ {o: [x for t, x in log if t >= t_signal].count(o) for o in ('OK', 'UNAVAILABLE', 'none')} }; "
+        def tally(pred):
+            outs = [x for t, x in log if pred(t)]
+            return {o: outs.count(o) for o in ("OK", "UNAVAILABLE", "none")}
+
+        summary = (f"outcomes before/after the signal: {tally(lambda t: t < t_signal)} / "
+                   f"{tally(lambda t: t >= t_signal)}; "
                    f"signal->draining logged {t_drain and t_drain - t_signal}, "
                    f"->first UNAVAILABLE {t_first_unavail and t_first_unavail - t_signal}, "
                    f"->exit {t_exit and t_exit - t_signal}; sent after exit {sent_after_exit}, "
