@@ -95,6 +95,8 @@ UDP_OBJ    := $(patsubst %.c,$(UDP_B)/%.o,$(UDP_SRC))
 UDP_A      := $(B)/lib/libcorepipe-udp.a
 UDP_SO     := $(B)/lib/libcorepipe-udp.so
 UDP_ECHO   := $(B)/perf/udp_echo
+# The C client library against a real server (tests/integration/test_udp.py runs it).
+UDP_CHECK  := $(B)/tests/integration/udp_client_check
 
 SERVER := $(B)/corepiped
 
@@ -105,7 +107,7 @@ SERVER := $(B)/corepiped
 	format-check help lib
 .DEFAULT_GOAL := all
 
-all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO)
+all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
 
 help:
 	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
@@ -210,6 +212,13 @@ $(B)/perf/bench_udp_ring: $(B)/perf/bench_udp_ring.o $(LIB_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lrte_net_ring
 
+# tests/integration/udp_client_check: linked with libcorepipe-udp.a and nothing else (libc), as
+# a program outside the tree would be.
+$(UDP_CHECK): $(UDP_B)/tests/integration/udp_client_check.o $(UDP_A)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(OPT) -o $@ $< $(UDP_A)
+
 # --- run and test ----------------------------------------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(SERVER)
@@ -221,7 +230,7 @@ unit: $(UNIT_BIN)
 stress: $(STRESS_BIN)
 	@for t in $(STRESS_BIN); do echo "== $$t"; $$t || exit 1; done
 
-integration: $(SERVER) $(PY_GEN) $(UDP_ECHO)
+integration: $(SERVER) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
 	COREPIPED=$(abspath $(SERVER)) PYTHONPATH=$(abspath $(GEN)/python) \
 		$(PYTHON) -m unittest discover -s tests/integration -p 'test_*.py' -v
 
