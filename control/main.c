@@ -251,8 +251,9 @@ signal_main(void *arg)
  * on the main thread, which polls the gRPC completion queue: thousands of EINTR wakeups per
  * second under UDP traffic, and a SIGTERM drain that took ~4 s instead of ~0.1 s to complete
  * the gRPC shutdown. Blocked in the main thread after rte_eal_init(), so the control-plane
- * threads created from then on (gRPC, responder, metrics, signals) inherit the mask and the
- * signals go to the EAL threads (workers, interrupt thread), which started with it unblocked.
+ * threads created from then on (gRPC, responder, metrics, signals) inherit the mask, and by
+ * each worker as its loop starts (worker.c): the EAL interrupt thread, started unblocked
+ * during rte_eal_init(), takes them.
  */
 static void
 block_port_signals(void)

@@ -10,9 +10,11 @@
 #include "dataplane/udp.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <rte_cycles.h>
 #include <rte_pause.h>
 #include <rte_prefetch.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -302,6 +304,17 @@ dp_worker_run(void *arg)
 	uint64_t start, last_work, t0, t1;
 	unsigned n;
 
+	/* net_tap signals packet arrival with SIGRTMIN+1 (O_ASYNC; control/main.c blocks it on
+	 * the control threads): a signal per arrival would interrupt this loop at packet rate.
+	 * Blocked here too, so the EAL interrupt thread, which never blocks it, takes them. */
+	{
+		sigset_t s;
+
+		sigemptyset(&s);
+		sigaddset(&s, SIGRTMIN + 1);
+		sigaddset(&s, SIGIO);
+		pthread_sigmask(SIG_BLOCK, &s, NULL);
+	}
 	urcu_qsbr_register_thread();
 	atomic_store_explicit(&w->running, true, memory_order_release);
 	start = last_work = rte_rdtsc();
