@@ -83,7 +83,7 @@ FAKE_OBJ   := $(patsubst %.c,$(B)/%.o,$(FAKE_SRC))
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%,$(FUZZ_SRC))
 PERF_SRC   := $(wildcard perf/bench_*.c perf/micro/micro_*.c)
-PERF_BIN   := $(patsubst perf/%.c,$(B)/perf/%,$(PERF_SRC))
+PERF_BIN   := $(patsubst perf/%.c,$(B)/perf/%,$(PERF_SRC)) $(B)/perf/corepipe-bench
 
 SERVER := $(B)/corepiped
 
@@ -145,6 +145,12 @@ $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(LIB_OBJ)
 	$(Q)$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
 $(B)/perf/%: $(B)/perf/%.o $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+# The load generator is a gRPC client: it needs the generated messages, not the server.
+$(B)/perf/corepipe-bench: $(B)/perf/corepipe_bench.o $(B)/gen/corepipe/v1/corepipe.pb-c.o
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
