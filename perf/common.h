@@ -12,8 +12,11 @@
 #ifndef COREPIPE_PERF_COMMON_H
 #define COREPIPE_PERF_COMMON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -52,15 +55,40 @@ cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/** The command line as run, space-joined into @p out (for the report). */
+/**
+ * The command line as run, space-joined into @p out (for the report), each argument that a
+ * shell would split or expand in single quotes, so that it can be pasted back. The value of an
+ * `authorization` metadata argument is replaced by `<redacted>`: results files are committed.
+ */
 static inline void
 join_command(int argc, char **argv, char *out, size_t n)
 {
 	size_t off = 0;
 
 	out[0] = '\0';
-	for (int i = 0; i < argc && off < n - 1; i++)
-		off += (size_t)snprintf(out + off, n - off, "%s%s", i ? " " : "", argv[i]);
+	for (int i = 0; i < argc && off < n - 1; i++) {
+		const char *a = argv[i];
+		bool plain = *a != '\0';
+
+		for (const char *p = a; *p; p++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+				    "-_./:=,+@%",
+				    *p))
+				plain = false;
+		if (strncasecmp(a, "authorization:", 14) == 0)
+			a = "authorization:<redacted>";
+		if (plain || strncmp(a, "authorization:", 14) == 0) {
+			off += (size_t)snprintf(out + off, n - off, "%s%s", i ? " " : "", a);
+			continue;
+		}
+		off += (size_t)snprintf(out + off, n - off, "%s'", i ? " " : "");
+		for (const char *p = a; *p && off < n - 5; p++)
+			off += (size_t)(*p == '\'' ? snprintf(out + off, n - off, "'\\''")
+						   : snprintf(out + off, n - off, "%c", *p));
+		off += (size_t)snprintf(out + off, n - off, "'");
+	}
+	if (off >= n)
+		out[n - 1] = '\0';
 }
 
 #define SUB_BITS       7
