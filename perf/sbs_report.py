@@ -147,7 +147,6 @@ result = {
                         for n in CONNS} for s in SERVERS},
     "micro": micro, "runs": runs,
 }
-json.dump(result, open(base + ".json", "w"), indent=1)
 
 # ---- plots ------------------------------------------------------------------------------------
 tmp = tempfile.mkdtemp(prefix="corepipe-plot.")
@@ -171,11 +170,15 @@ def cdf(srv, name, path):
         for v, c in d.get("buckets", []):
             acc[v] = acc.get(v, 0) + c
     total = sum(acc.values())
-    seen = 0
+    seen, last = 0, -1.0
+    keys = sorted(acc)
     with open(path, "w") as f:
-        for v in sorted(acc):
+        for i, v in enumerate(keys):
             seen += acc[v]
-            f.write(f"{v} {seen / total}\n")
+            # Thin the curve to steps of 0.2% (and the tail ends): a small SVG, same shape.
+            if seen / total - last >= 0.002 or i == len(keys) - 1 or seen / total > 0.99:
+                f.write(f"{v} {seen / total}\n")
+                last = seen / total
     return total > 0
 
 
@@ -238,6 +241,23 @@ for name, body in plots.items():
             print(f"sidebyside: gnuplot {name}: {r.stderr}", file=sys.stderr)
         else:
             outputs.append(out)
+
+# The latency buckets of the CDF curves, pooled over rounds, go in once; the per-run copies are
+# dropped (they would make the file megabytes). One line per top-level key.
+result["cdf_buckets_us"] = {}
+for s, n, _ in curves:
+    acc = {}
+    for d in runs[s].get(n, []):
+        for v, c in d.get("buckets", []):
+            acc[v] = acc.get(v, 0) + c
+    result["cdf_buckets_us"][f"{s}/{n}"] = sorted(acc.items())
+for s in SERVERS:
+    for n in runs[s]:
+        for d in runs[s][n]:
+            d.pop("buckets", None)
+with open(base + ".json", "w") as f:
+    f.write("{\n" + ",\n".join(f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}"
+                               for k, v in result.items()) + "\n}\n")
 
 # ---- markdown ---------------------------------------------------------------------------------
 md = []
