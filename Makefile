@@ -85,16 +85,26 @@ FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%,$(FUZZ_SRC))
 PERF_SRC   := $(wildcard perf/bench_*.c perf/micro/micro_*.c)
 PERF_BIN   := $(patsubst perf/%.c,$(B)/perf/%,$(PERF_SRC)) $(B)/perf/corepipe-bench
 
+# libcorepipe-udp, the kernel-socket client library: its own -fPIC objects under
+# build/<variant>/libudp/ (no clash with the server's), compiled without the server's pkg-config
+# flags, since it links with nothing but libc.
+UDP_B      := $(B)/libudp
+UDP_SRC    := client/udp/corepipe_udp.c dataplane/wire.c
+UDP_OBJ    := $(patsubst %.c,$(UDP_B)/%.o,$(UDP_SRC))
+UDP_A      := $(B)/lib/libcorepipe-udp.a
+UDP_SO     := $(B)/lib/libcorepipe-udp.so
+UDP_ECHO   := $(B)/perf/udp_echo
+
 SERVER := $(B)/corepiped
 
 # Keep objects between builds (they are intermediate for pattern rules).
 .SECONDARY:
 
 .PHONY: all deps run test unit stress integration asan tsan fuzz fuzz-bins bench soak clean format \
-	format-check help
+	format-check help lib
 .DEFAULT_GOAL := all
 
-all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN)
+all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO)
 
 help:
 	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
@@ -155,6 +165,39 @@ $(B)/perf/corepipe-bench: $(B)/perf/corepipe_bench.o $(B)/gen/corepipe/v1/corepi
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
+# --- libcorepipe-udp and the kernel UDP echo server ------------------------------------------
+CFLAGS_UDP = -std=gnu11 $(OPT) $(WARN) -MMD -MP -D_GNU_SOURCE -I. -fPIC
+
+$(UDP_B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$< (pic))
+	$(Q)$(CC) $(CFLAGS_UDP) -c $< -o $@
+
+lib: $(UDP_A) $(UDP_SO)
+
+$(UDP_A): $(UDP_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# Only the corepipe_udp_* API is exported (version script); --no-undefined proves that libc
+# is all it needs.
+$(UDP_SO): $(UDP_OBJ) client/udp/corepipe_udp.map
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(OPT) -shared -Wl,-soname,libcorepipe-udp.so -Wl,--no-undefined \
+		-Wl,--version-script=client/udp/corepipe_udp.map -o $@ $(UDP_OBJ)
+
+# The client test links the server objects like every unit test, plus the client object (the
+# wire code comes from the server's copy: no duplicate symbols).
+$(B)/tests/unit/client/test_corepipe_udp: $(UDP_B)/client/udp/corepipe_udp.o
+
+# perf/udp_echo: the kernel path (recvmmsg/sendmmsg), linked with the wire code only, no DPDK.
+$(UDP_ECHO): $(B)/perf/udp_echo.o $(B)/dataplane/wire.o
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(OPT) -o $@ $^
+
 # --- run and test ----------------------------------------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(SERVER)
@@ -166,7 +209,7 @@ unit: $(UNIT_BIN)
 stress: $(STRESS_BIN)
 	@for t in $(STRESS_BIN); do echo "== $$t"; $$t || exit 1; done
 
-integration: $(SERVER) $(PY_GEN)
+integration: $(SERVER) $(PY_GEN) $(UDP_ECHO)
 	COREPIPED=$(abspath $(SERVER)) PYTHONPATH=$(abspath $(GEN)/python) \
 		$(PYTHON) -m unittest discover -s tests/integration -p 'test_*.py' -v
 

@@ -25,6 +25,7 @@ enum ftype {
 	F_BOOL,	    /* bool: true/false */
 	F_TOKENS,   /* auth.tokens: list of {name, sha256, permission} */
 	F_POOLS,    /* dataplane.pools: list of {size, count} */
+	F_PORTS,    /* dataplane.ports: list of {name, device, address, udp_port, ...} */
 };
 
 struct field {
@@ -61,6 +62,12 @@ static const struct field dataplane_fields[] = {
     {"max_streams_per_worker", F_U32, CFG(dp.max_streams_per_worker), 1, 65536},
     {"eal_args", F_STRLIST, CFG(eal_args), 0, 0},
     {"pools", F_POOLS, 0, 0, 0, 0},
+    {"hugepages", F_BOOL, CFG(hugepages), 0, 0},
+    {"memory_mb", F_U32, CFG(memory_mb), 256, 1u << 20},
+    {"ports", F_PORTS, 0, 0, 0, 0},
+    {"port_ring_size", F_POW2, CFG(udp.ring_size), 64, 65536},
+    {"port_tx_drain_us", F_U32, CFG(udp.tx_drain_us), 1, 100000},
+    {"port_idle_poll_us", F_U32, CFG(udp.idle_poll_us), 10, 1000000},
     {.name = NULL},
 };
 
@@ -123,6 +130,8 @@ cp_config_init(struct cp_config *c)
 	c->responder_spin_us = 0;
 	c->workers = 0;
 	dp_dataplane_conf_default(&c->dp);
+	dp_udp_conf_default(&c->udp);
+	c->memory_mb = 512;
 	c->max_nodes = DP_NODES_DEFAULT_MAX;
 	c->max_concurrent_streams = 256;
 	c->stream_window = 8;
@@ -186,8 +195,9 @@ struct loader {
 	char *err;
 	size_t errlen;
 	struct cp_config *c;
-	bool have_eal, have_pipelines, have_tokens, have_pools;
+	bool have_eal, have_pipelines, have_tokens, have_pools, have_ports;
 	struct dp_pool_conf pools; /* dataplane.pools of this file */
+	struct dp_udp_conf ports;  /* dataplane.ports of this file (n_ports, ports[]) */
 	struct cp_auth tokens;	   /* auth.tokens of this file */
 };
 
@@ -395,6 +405,142 @@ parse_pools(struct loader *l, const yaml_node_t *v)
 	return 0;
 }
 
+/* One dataplane.ports entry: {name, device, address, udp_port, mtu, queues, rx_desc, tx_desc}. */
+static int
+parse_port(struct loader *l, const yaml_node_t *e, unsigned idx, struct dp_port_conf *pc)
+{
+	bool have_addr = false;
+
+	if (e->type != YAML_MAPPING_NODE)
+		return fail(l, e,
+			    "dataplane.ports[%u]: expected a mapping {name, device, address, "
+			    "udp_port}",
+			    idx);
+	memset(pc, 0, sizeof(*pc));
+	for (yaml_node_pair_t *p = e->data.mapping.pairs.start; p < e->data.mapping.pairs.top;
+	     p++) {
+		const char *ks = scalar(yaml_document_get_node(&l->doc, p->key));
+		yaml_node_t *pv = yaml_document_get_node(&l->doc, p->value);
+		const char *vs = scalar(pv);
+		unsigned long long x = 0;
+		char *end;
+
+		if (ks == NULL || vs == NULL)
+			return fail(l, pv, "dataplane.ports[%u]: keys and values must be scalars",
+				    idx);
+		if (strcmp(ks, "name") == 0) {
+			if (!dp_pipeline_name_valid(vs) || strlen(vs) >= sizeof(pc->name))
+				return fail(
+				    l, pv,
+				    "dataplane.ports[%u].name: expected [A-Za-z0-9_.-]{1,31}, "
+				    "got '%s'",
+				    idx, vs);
+			snprintf(pc->name, sizeof(pc->name), "%s", vs);
+			continue;
+		}
+		if (strcmp(ks, "device") == 0) {
+			if (vs[0] == '\0' || strlen(vs) >= sizeof(pc->devargs) || vs[0] == ',')
+				return fail(l, pv,
+					    "dataplane.ports[%u].device: expected DPDK devargs "
+					    "(net_tap0,iface=cp0 or a PCI address), got '%s'",
+					    idx, vs);
+			snprintf(pc->devargs, sizeof(pc->devargs), "%s", vs);
+			continue;
+		}
+		if (strcmp(ks, "address") == 0) {
+			if (dp_ipv4_parse(vs, &pc->ip, &pc->prefix_len) != 0 || pc->ip == 0)
+				return fail(l, pv,
+					    "dataplane.ports[%u].address: expected an IPv4 address "
+					    "with prefix (10.0.0.1/24), got '%s'",
+					    idx, vs);
+			have_addr = true;
+			continue;
+		}
+		errno = 0;
+		x = strtoull(vs, &end, 10);
+		if (*vs == '\0' || *vs == '-' || *end != '\0' || errno != 0)
+			return fail(l, pv, "dataplane.ports[%u].%s: expected an integer, got '%s'",
+				    idx, ks, vs);
+		if (strcmp(ks, "udp_port") == 0) {
+			if (x < 1 || x > 65535)
+				return fail(l, pv,
+					    "dataplane.ports[%u].udp_port: %llu out of range "
+					    "[1, 65535]",
+					    idx, x);
+			pc->udp_port = (uint16_t)x;
+		} else if (strcmp(ks, "mtu") == 0) {
+			if (x < 576 || x > 9600)
+				return fail(l, pv,
+					    "dataplane.ports[%u].mtu: %llu out of range "
+					    "[576, 9600]",
+					    idx, x);
+			pc->mtu = (uint16_t)x;
+		} else if (strcmp(ks, "queues") == 0) {
+			if (x > DP_WORKERS_MAX)
+				return fail(l, pv,
+					    "dataplane.ports[%u].queues: %llu out of range "
+					    "[0, %d] (0: one per worker)",
+					    idx, x, DP_WORKERS_MAX);
+			pc->queues = (uint16_t)x;
+		} else if (strcmp(ks, "rx_desc") == 0 || strcmp(ks, "tx_desc") == 0) {
+			if (x < 64 || x > 16384)
+				return fail(l, pv,
+					    "dataplane.ports[%u].%s: %llu out of range "
+					    "[64, 16384]",
+					    idx, ks, x);
+			if (ks[0] == 'r')
+				pc->rx_desc = (uint16_t)x;
+			else
+				pc->tx_desc = (uint16_t)x;
+		} else {
+			return fail(l, pv,
+				    "dataplane.ports[%u]: unknown key '%s' (expected name, device, "
+				    "address, udp_port, mtu, queues, rx_desc, tx_desc)",
+				    idx, ks);
+		}
+	}
+	if (pc->name[0] == '\0' || pc->devargs[0] == '\0' || !have_addr || pc->udp_port == 0)
+		return fail(l, e,
+			    "dataplane.ports[%u]: name, device, address and udp_port are required",
+			    idx);
+	return 0;
+}
+
+static int
+parse_ports(struct loader *l, const yaml_node_t *v)
+{
+	struct dp_udp_conf *u = &l->ports;
+
+	u->n_ports = 0;
+	if (v->type == YAML_SCALAR_NODE && scalar(v)[0] == '\0')
+		goto done; /* "ports:" with nothing */
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(l, v, "dataplane.ports: expected a list of ports");
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
+		yaml_node_t *e = yaml_document_get_node(&l->doc, *it);
+		struct dp_port_conf *pc = &u->ports[u->n_ports];
+		int rc;
+
+		if (u->n_ports == DP_PORTS_MAX)
+			return fail(l, e, "dataplane.ports: at most %d ports", DP_PORTS_MAX);
+		rc = parse_port(l, e, u->n_ports, pc);
+		if (rc != 0)
+			return rc;
+		for (unsigned j = 0; j < u->n_ports; j++) {
+			if (strcmp(u->ports[j].name, pc->name) == 0)
+				return fail(l, e, "dataplane.ports: duplicate name '%s'", pc->name);
+			if (strcmp(u->ports[j].devargs, pc->devargs) == 0)
+				return fail(l, e, "dataplane.ports: device '%s' used twice",
+					    pc->devargs);
+		}
+		u->n_ports++;
+	}
+done:
+	l->have_ports = true;
+	return 0;
+}
+
 static int
 parse_field(struct loader *l, const struct field *f, const yaml_node_t *v, const char *sect)
 {
@@ -434,6 +580,8 @@ parse_field(struct loader *l, const struct field *f, const yaml_node_t *v, const
 		return parse_tokens(l, v);
 	if (f->type == F_POOLS)
 		return parse_pools(l, v);
+	if (f->type == F_PORTS)
+		return parse_ports(l, v);
 	if (s == NULL)
 		return fail(l, v, "%s.%s: expected a scalar, got %s", sect, f->name, node_kind(v));
 	{
@@ -746,6 +894,10 @@ done:
 	}
 	if (l.have_pools)
 		tmp.dp.pools = l.pools;
+	if (l.have_ports) {
+		tmp.udp.n_ports = l.ports.n_ports;
+		memcpy(tmp.udp.ports, l.ports.ports, sizeof(tmp.udp.ports));
+	}
 	if (l.have_tokens) {
 		bool en = tmp.auth.enabled, ho = tmp.auth.health_open, me = tmp.auth.metrics;
 
@@ -812,7 +964,8 @@ cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), c
 			const char *v;
 			size_t k = 0;
 
-			if (f->type == F_STRLIST || f->type == F_TOKENS || f->type == F_POOLS)
+			if (f->type == F_STRLIST || f->type == F_TOKENS || f->type == F_POOLS ||
+			    f->type == F_PORTS)
 				continue; /* lists only from the file */
 			k += (size_t)snprintf(var, sizeof(var), "COREPIPE_%s_%s", sec->name,
 					      f->name);
@@ -869,6 +1022,22 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 		for (unsigned i = 0; i < c->dp.pools.n_classes; i++)
 			fprintf(out, "%s{ size: %u, count: %u }", i ? ", " : "",
 				c->dp.pools.classes[i].size, c->dp.pools.classes[i].count);
+		fprintf(out, "]\n");
+		break;
+	case F_PORTS:
+		fprintf(out, "[");
+		for (unsigned i = 0; i < c->udp.n_ports; i++) {
+			const struct dp_port_conf *p = &c->udp.ports[i];
+			char ip[16];
+
+			dp_ipv4_format(p->ip, ip);
+			fprintf(out,
+				"%s{ name: \"%s\", device: \"%s\", address: \"%s/%u\", "
+				"udp_port: %u, mtu: %u, queues: %u, rx_desc: %u, tx_desc: %u }",
+				i ? ", " : "", p->name, p->devargs, ip, p->prefix_len, p->udp_port,
+				p->mtu ? p->mtu : 1500, p->queues, p->rx_desc ? p->rx_desc : 1024,
+				p->tx_desc ? p->tx_desc : 1024);
+		}
 		fprintf(out, "]\n");
 		break;
 	case F_STRLIST:

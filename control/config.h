@@ -38,6 +38,9 @@ struct cp_config {
 	unsigned workers; /**< 0: one per CPU but the main one (min 1) */
 	char lcores[128]; /**< EAL lcore map; "" derives it from workers */
 	struct dp_dataplane_conf dp;
+	struct dp_udp_conf udp; /**< dataplane.ports and the port_* tuning keys */
+	bool hugepages;		/**< dataplane.hugepages: EAL on hugepages (real NICs) */
+	uint32_t memory_mb;	/**< dataplane.memory_mb: EAL memory (-m) */
 	char **eal_args;
 	unsigned n_eal_args;
 	uint32_t max_concurrent_streams;

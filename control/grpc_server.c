@@ -669,6 +669,9 @@ cp_server_request_shutdown(struct cp_server *srv)
 	atomic_store(&srv->serving, false);
 	if (!atomic_compare_exchange_strong(&srv->shutdown_requested, &expected, true))
 		return;
+	/* UDP requests from now on are answered UNAVAILABLE, like new gRPC calls. */
+	if (srv->dp->udp != NULL)
+		atomic_store_explicit(&srv->dp->udp->draining, true, memory_order_relaxed);
 	/* Stop accepting first: the accept thread closes our listening socket. */
 	if (srv->own_listener)
 		cp_listener_stop(&srv->listener);
@@ -695,6 +698,12 @@ cp_server_run(struct cp_server *srv)
 					       gpr_time_from_millis(RELOAD_POLL_MS, GPR_TIMESPAN));
 		grpc_event ev;
 
+		/* Shedding state and pushback for the UDP front end, which never passes here. */
+		if (srv->dp->udp != NULL) {
+			cp_shed_update(&srv->shed, srv->dp, cp_now_ns(), false);
+			atomic_store_explicit(&srv->dp->udp->pushback_ms,
+					      cp_server_pushback_ms(srv), memory_order_relaxed);
+		}
 		if (atomic_exchange_explicit(&srv->reload_requested, false, memory_order_relaxed)) {
 			struct cp_reload_report *rep = malloc(sizeof(*rep));
 

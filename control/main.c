@@ -346,12 +346,30 @@ main(int argc, char **argv)
 
 		default_lcores(w, lcores, sizeof(lcores));
 	}
-	snprintf(mem, sizeof(mem), "%u", 512u);
+	snprintf(mem, sizeof(mem), "%u", cfg.memory_mb);
 	eal[n++] = argv[0];
 	eal[n++] = "--lcores";
 	eal[n++] = lcores;
-	eal[n++] = "--no-huge";
-	eal[n++] = "--no-pci";
+	if (!cfg.hugepages)
+		eal[n++] = "--no-huge";
+	/* Ports: virtual devices by --vdev; PCI NICs by -a, and only then a PCI scan. */
+	{
+		bool pci = false;
+
+		for (unsigned i = 0; i < cfg.udp.n_ports && n < EAL_ARGS_MAX - 8; i++) {
+			const char *d = cfg.udp.ports[i].devargs;
+
+			if (dp_port_devargs_is_vdev(d)) {
+				eal[n++] = "--vdev";
+			} else {
+				eal[n++] = "-a";
+				pci = true;
+			}
+			eal[n++] = (char *)d;
+		}
+		if (!pci)
+			eal[n++] = "--no-pci";
+	}
 	eal[n++] = "--no-shconf";
 	eal[n++] = "--no-telemetry"; /* no socket under /var/run/dpdk: instances stay independent */
 	eal[n++] = "-m";
@@ -383,6 +401,27 @@ main(int argc, char **argv)
 		cp_log(CP_LOG_ERROR, "dataplane init failed", CP_LF_STR("error", strerror(errno)));
 		exit_code = 1;
 		goto out_eal;
+	}
+	rc = dp_dataplane_attach_udp(dp, &cfg.udp, err, sizeof(err));
+	if (rc != 0) {
+		cp_log(CP_LOG_ERROR, "UDP ports: cannot open", CP_LF_STR("error", err));
+		exit_code = 2;
+		goto out_dp_early;
+	}
+	for (unsigned i = 0; dp->udp != NULL && i < dp->udp->n_ports; i++) {
+		const struct dp_port *pt = &dp->udp->port[i];
+		char ip[16], mac[RTE_ETHER_ADDR_FMT_SIZE];
+
+		dp_ipv4_format(pt->conf.ip, ip);
+		rte_ether_format_addr(mac, sizeof(mac), &pt->mac);
+		cp_log(CP_LOG_INFO, "UDP port ready", CP_LF_STR("port", pt->conf.name),
+		       CP_LF_STR("device", pt->conf.devargs), CP_LF_STR("driver", pt->driver),
+		       CP_LF_STR("mac", mac), CP_LF_STR("address", ip),
+		       CP_LF_INT("prefix_len", pt->conf.prefix_len),
+		       CP_LF_INT("udp_port", pt->conf.udp_port), CP_LF_INT("queues", pt->n_queues),
+		       CP_LF_INT("mtu", pt->max_payload + 28), CP_LF_BOOL("rss", pt->off.rss),
+		       CP_LF_BOOL("rx_cksum_offload", pt->off.rx_ip_cksum && pt->off.rx_udp_cksum),
+		       CP_LF_BOOL("tx_cksum_offload", pt->off.tx_ip_cksum && pt->off.tx_udp_cksum));
 	}
 	/* The main thread is the control plane's RCU reader for Admin lookups: registered,
 	 * offline except inside registry calls. */
@@ -463,6 +502,7 @@ main(int argc, char **argv)
 	       CP_LF_BOOL("tls", cfg.tls.cert_file[0] != '\0'),
 	       CP_LF_INT("plaintext_port", g_srv.plaintext_port),
 	       CP_LF_INT("workers", dp->n_workers), CP_LF_STR("lcores", lcores),
+	       CP_LF_INT("udp_ports", dp->udp ? (long)dp->udp->n_ports : 0),
 	       CP_LF_STR("idle_policy", dp_idle_policy_name(cfg.dp.worker.idle)),
 	       CP_LF_INT("pid", getpid()));
 
@@ -479,6 +519,9 @@ out_dp:
 	cp_log(CP_LOG_INFO, "stopped", CP_LF_U64("answered", resp.answered));
 	dp_dataplane_destroy(dp);
 	urcu_qsbr_unregister_thread();
+	goto out_eal;
+out_dp_early:
+	dp_dataplane_destroy(dp);
 out_eal:
 	rte_eal_cleanup();
 	cp_config_free(&cfg);

@@ -98,6 +98,15 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	    memcmp(old->dp.pools.classes, neu->dp.pools.classes,
 		   neu->dp.pools.n_classes * sizeof(neu->dp.pools.classes[0])) != 0)
 		list_add(rs, "dataplane.pools");
+	if (old->udp.n_ports != neu->udp.n_ports ||
+	    memcmp(old->udp.ports, neu->udp.ports, neu->udp.n_ports * sizeof(neu->udp.ports[0])) !=
+		0)
+		list_add(rs, "dataplane.ports");
+	DIFF_U(udp.ring_size, "dataplane.port_ring_size", rs);
+	DIFF_U(udp.tx_drain_us, "dataplane.port_tx_drain_us", rs);
+	DIFF_U(udp.idle_poll_us, "dataplane.port_idle_poll_us", rs);
+	DIFF_U(hugepages, "dataplane.hugepages", rs);
+	DIFF_U(memory_mb, "dataplane.memory_mb", rs);
 	DIFF_S(tls.cert_file, "tls.cert_file", rs);
 	DIFF_S(tls.key_file, "tls.key_file", rs);
 	DIFF_S(tls.client_ca_file, "tls.client_ca_file", rs);

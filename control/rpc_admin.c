@@ -259,6 +259,82 @@ delete_pipeline(struct cp_server *srv, struct cp_call *c)
 typedef Corepipe__V1__WorkerStats__ByCodeEntry code_entry;
 typedef Corepipe__V1__Stats__RejectedEntry reject_entry;
 
+/* GetStats' UDP part: storage for every port's message and maps. */
+struct udp_stats_msgs {
+	Corepipe__V1__UdpPortStats m[DP_PORTS_MAX];
+	Corepipe__V1__UdpPortStats *mp[DP_PORTS_MAX];
+	Corepipe__V1__UdpPortStats__ResponsesEntry re[DP_PORTS_MAX][DP_STATUS_MAX];
+	Corepipe__V1__UdpPortStats__ResponsesEntry *rep[DP_PORTS_MAX][DP_STATUS_MAX];
+	Corepipe__V1__UdpPortStats__DroppedEntry de[DP_PORTS_MAX][DP_UDP_DROP_MAX];
+	Corepipe__V1__UdpPortStats__DroppedEntry *dep[DP_PORTS_MAX][DP_UDP_DROP_MAX];
+	char addr[DP_PORTS_MAX][24];
+	char mac[DP_PORTS_MAX][RTE_ETHER_ADDR_FMT_SIZE];
+};
+
+static void
+fill_udp(const struct dp_udp *u, Corepipe__V1__Stats *st, struct udp_stats_msgs *x)
+{
+	if (u == NULL)
+		return;
+	for (unsigned i = 0; i < u->n_ports; i++) {
+		const struct dp_port *p = &u->port[i];
+		Corepipe__V1__UdpPortStats *m = &x->m[i];
+		struct dp_udp_stats s;
+		struct dp_port_link l;
+		struct dp_port_dev_stats d;
+		char ip[16];
+		unsigned n = 0;
+
+		corepipe__v1__udp_port_stats__init(m);
+		dp_udp_stats_read(u, i, &s);
+		dp_port_link(p, &l);
+		dp_port_dev_stats(p, &d);
+		dp_ipv4_format(p->conf.ip, ip);
+		snprintf(x->addr[i], sizeof(x->addr[i]), "%s/%u", ip, p->conf.prefix_len);
+		rte_ether_format_addr(x->mac[i], sizeof(x->mac[i]), &p->mac);
+		m->name = (char *)p->conf.name;
+		m->device = (char *)p->conf.devargs;
+		m->driver = (char *)p->driver;
+		m->address = x->addr[i];
+		m->mac = x->mac[i];
+		m->udp_port = p->conf.udp_port;
+		m->queues = p->n_queues;
+		m->link_up = l.up;
+		m->rx_packets = s.rx_pkts;
+		m->tx_packets = s.tx_pkts;
+		m->arp_replies = s.arp_replies;
+		m->icmp_replies = s.icmp_replies;
+		m->handoff = s.handoff_out;
+		m->imissed = d.imissed;
+		for (unsigned k = 0; k < DP_STATUS_MAX; k++) {
+			if (s.by_code[k] == 0)
+				continue;
+			corepipe__v1__udp_port_stats__responses_entry__init(&x->re[i][n]);
+			x->re[i][n].key = (char *)dp_status_name((int)k);
+			x->re[i][n].value = s.by_code[k];
+			x->rep[i][n] = &x->re[i][n];
+			n++;
+		}
+		m->n_responses = n;
+		m->responses = x->rep[i];
+		n = 0;
+		for (unsigned k = 0; k < DP_UDP_DROP_MAX; k++) {
+			if (s.drops[k] == 0)
+				continue;
+			corepipe__v1__udp_port_stats__dropped_entry__init(&x->de[i][n]);
+			x->de[i][n].key = (char *)dp_udp_drop_name(k);
+			x->de[i][n].value = s.drops[k];
+			x->dep[i][n] = &x->de[i][n];
+			n++;
+		}
+		m->n_dropped = n;
+		m->dropped = x->dep[i];
+		x->mp[i] = m;
+	}
+	st->n_udp_ports = u->n_ports;
+	st->udp_ports = x->mp;
+}
+
 static void
 get_stats(struct cp_server *srv, struct cp_call *c)
 {
@@ -271,6 +347,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	Corepipe__V1__PoolStats *psp[DP_POOL_MAX_CLASSES + 1 + DP_WORKERS_MAX];
 	char pnames[DP_POOL_MAX_CLASSES + DP_WORKERS_MAX][32];
 	uint64_t deadline = 0, cancelled = 0, in_flight = 0;
+	struct udp_stats_msgs udp;
 	ProtobufCMessage *rq;
 	unsigned np = 0;
 
@@ -368,6 +445,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 		st.connections = conns > 0 ? (uint64_t)conns : 0;
 		st.connections_refused = atomic_load(&srv->listener.refused);
 	}
+	fill_udp(dp->udp, &st, &udp);
 	cp_call_reply(c, GRPC_STATUS_OK, &st.base, NULL);
 }
 

@@ -1,6 +1,7 @@
 /*
- * Load-shedding state machine (see shed.h). Runs on the CQ thread when it admits a request, at
- * most every 10 ms, so its cost does not grow with the request rate.
+ * Load-shedding state machine (see shed.h). Runs on the CQ thread when it admits a request and
+ * on every turn of its loop, at most every 10 ms, so its cost does not grow with the request
+ * rate and the UDP front end (which has no CQ-thread step) is covered too.
  */
 #include "control/shed.h"
 
@@ -69,6 +70,8 @@ cp_shed_update(struct cp_shed *s, const struct dp_dataplane *dp, uint64_t now_ns
 		}
 		if (!sw->active)
 			allowed |= 1ull << i;
+		/* The UDP front end refuses work on a shedding worker by itself (udp.c). */
+		atomic_store_explicit(&dp->workers[i]->shedding, sw->active, memory_order_relaxed);
 	}
 	s->allowed = allowed;
 	return allowed;

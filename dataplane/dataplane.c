@@ -98,6 +98,18 @@ err_free:
 }
 
 int
+dp_dataplane_attach_udp(struct dp_dataplane *dp, const struct dp_udp_conf *conf, char *err,
+			size_t errlen)
+{
+	if (conf->n_ports == 0)
+		return 0;
+	if (dp->launched || dp->udp != NULL)
+		return -EBUSY;
+	dp->udp = dp_udp_create(conf, dp->workers, dp->n_workers, err, errlen);
+	return dp->udp != NULL ? 0 : -errno;
+}
+
+int
 dp_dataplane_launch(struct dp_dataplane *dp)
 {
 	for (unsigned i = 0; i < dp->n_workers; i++) {
@@ -140,6 +152,9 @@ dp_dataplane_destroy(struct dp_dataplane *dp)
 	if (dp == NULL)
 		return;
 	dp_dataplane_stop(dp);
+	/* After the workers stopped (and drained their hand-off rings): ports and rings. */
+	dp_udp_destroy(dp->udp);
+	dp->udp = NULL;
 	for (unsigned i = 0; i < dp->n_workers; i++) {
 		dp_worker_fini(dp->workers[i]);
 		rte_free(dp->workers[i]);

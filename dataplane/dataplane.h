@@ -18,6 +18,7 @@
 #include "dataplane/registry.h"
 #include "dataplane/req.h"
 #include "dataplane/stream.h"
+#include "dataplane/udp.h"
 #include "dataplane/worker.h"
 
 #include <stdint.h>
@@ -45,6 +46,7 @@ struct dp_dataplane {
 	struct dp_worker *workers[DP_WORKERS_MAX];
 	struct rte_mempool *stream_pool[DP_WORKERS_MAX]; /**< per worker, on its socket */
 	struct dp_wake done_wake; /**< workers bump (multi producer); the responder sleeps */
+	struct dp_udp *udp;	  /**< the UDP front end (ports), or NULL */
 	uint64_t tsc_hz;
 	int launched;
 };
@@ -55,6 +57,15 @@ struct dp_dataplane {
  * @return the dataplane or NULL with errno (EINVAL: no worker lcore or bad conf; ENOMEM).
  */
 struct dp_dataplane *dp_dataplane_create(const struct dp_dataplane_conf *conf);
+
+/**
+ * Open the UDP front end's ports (dataplane/udp.h) and attach them to the workers. Nothing to
+ * do when @p conf has no ports.
+ * @return 0, or -errno with @p err (the dataplane is unchanged then).
+ * Context: main lcore, after create and before launch.
+ */
+int dp_dataplane_attach_udp(struct dp_dataplane *dp, const struct dp_udp_conf *conf, char *err,
+			    size_t errlen);
 
 /** Start every worker on its lcore. @return 0 or -errno. */
 int dp_dataplane_launch(struct dp_dataplane *dp);

@@ -37,6 +37,7 @@ buf_init(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
 
 	(void)idx;
 	b->mp = mp;
+	b->data = b->room;
 	b->cap = size;
 	b->len = 0;
 }

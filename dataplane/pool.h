@@ -24,12 +24,18 @@
 /** Most size classes a pool set may have. */
 #define DP_POOL_MAX_CLASSES 8
 
-/** A payload buffer. The header shares the mempool object; data[] starts on a cache line. */
+/**
+ * A payload buffer. A pool buffer's header shares its mempool object and data points at room[],
+ * which starts on a cache line. A *view* (mp == NULL) describes bytes that live elsewhere, e.g.
+ * the payload of a received mbuf that the UDP path processes where it arrived; dp_buf_free()
+ * leaves a view alone (its owner frees the memory), so nodes treat both alike.
+ */
 struct dp_buf {
-	struct rte_mempool *mp; /**< the class this buffer returns to */
-	uint32_t cap;		/**< bytes available in data[] */
+	struct rte_mempool *mp; /**< the class this buffer returns to; NULL: a view */
+	uint8_t *data;		/**< first byte of the payload */
+	uint32_t cap;		/**< bytes available at data */
 	uint32_t len;		/**< bytes in use */
-	alignas(RTE_CACHE_LINE_SIZE) uint8_t data[];
+	alignas(RTE_CACHE_LINE_SIZE) uint8_t room[];
 };
 
 /** One size class: buffers of @c size bytes, @c count of them. */
@@ -114,14 +120,27 @@ dp_pools_get(const struct dp_pools *p, uint32_t len)
 }
 
 /**
- * Return a buffer to its pool. Accepts NULL.
+ * Return a buffer to its pool. Accepts NULL, and leaves a view (mp == NULL) alone.
  * Context: any thread. Ownership: consumes @p b.
  */
 static inline void
 dp_buf_free(struct dp_buf *b)
 {
-	if (b != NULL)
+	if (b != NULL && b->mp != NULL)
 		rte_mempool_put(b->mp, b);
+}
+
+/**
+ * Make @p b a view of @p len bytes at @p data with room for @p cap.
+ * Context: any. Ownership: @p b and the bytes stay the caller's.
+ */
+static inline void
+dp_buf_view(struct dp_buf *b, uint8_t *data, uint32_t len, uint32_t cap)
+{
+	b->mp = NULL;
+	b->data = data;
+	b->len = len;
+	b->cap = cap;
 }
 
 #endif

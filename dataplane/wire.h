@@ -53,14 +53,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DP_WIRE_MAGIC0	     0x43 /* 'C' */
-#define DP_WIRE_MAGIC1	     0x50 /* 'P' */
-#define DP_WIRE_VERSION	     1
-#define DP_WIRE_HDR_LEN	     22 /**< request and response fixed header */
-#define DP_WIRE_AUDIO_LEN    8	/**< audio header after the fixed header */
-#define DP_WIRE_F_RESPONSE   0x01
-#define DP_WIRE_F_AUDIO	     0x02
-#define DP_WIRE_F_KNOWN	     (DP_WIRE_F_RESPONSE | DP_WIRE_F_AUDIO)
+#define DP_WIRE_MAGIC0	      0x43 /* 'C' */
+#define DP_WIRE_MAGIC1	      0x50 /* 'P' */
+#define DP_WIRE_VERSION	      1
+#define DP_WIRE_HDR_LEN	      22 /**< request and response fixed header */
+#define DP_WIRE_AUDIO_LEN     8	 /**< audio header after the fixed header */
+#define DP_WIRE_F_RESPONSE    0x01
+#define DP_WIRE_F_AUDIO	      0x02
+#define DP_WIRE_F_KNOWN	      (DP_WIRE_F_RESPONSE | DP_WIRE_F_AUDIO)
 #define DP_WIRE_ANNOT_KEY_MAX 255
 #define DP_WIRE_ANNOT_VAL_MAX 255
 
@@ -75,10 +75,10 @@ struct dp_wire_req {
 	uint32_t pipeline_id;
 	uint64_t request_id;
 	uint32_t deadline_us;
-	uint8_t kind;	   /**< DP_WIRE_KIND_BYTES or DP_WIRE_KIND_AUDIO */
-	uint8_t fmt;	   /**< audio: 1 s16le, 2 f32le; 0 for bytes */
-	uint16_t channels; /**< audio only */
-	uint32_t rate;	   /**< audio only */
+	uint8_t kind;	      /**< DP_WIRE_KIND_BYTES or DP_WIRE_KIND_AUDIO */
+	uint8_t fmt;	      /**< audio: 1 s16le, 2 f32le; 0 for bytes */
+	uint16_t channels;    /**< audio only */
+	uint32_t rate;	      /**< audio only */
 	uint32_t payload_off; /**< from the start of the datagram: 22 or 30 */
 	uint32_t payload_len;
 };
@@ -88,7 +88,7 @@ enum dp_wire_verdict {
 	DP_WIRE_OK = 0,	   /**< a valid request: *out filled in */
 	DP_WIRE_DROP = 1,  /**< not ours or unverified: never answered (*why says why) */
 	DP_WIRE_REJECT = 2 /**< a corepipe request, but malformed: answer INVALID_ARGUMENT with
-			      *why; out->request_id (and flags) are valid */
+			    *why; out->request_id (and flags) are valid */
 };
 
 /** Why a datagram was dropped (counters are indexed by this). */
@@ -168,8 +168,8 @@ dp_wire_annot_size(size_t klen, size_t vlen)
  * Append one annotation at @p dst. Key and value are taken as @p klen / @p vlen bytes.
  * @return bytes written, or 0 when @p room is too small or a length exceeds 255.
  */
-size_t dp_wire_annot_write(uint8_t *dst, size_t room, const char *key, size_t klen,
-			   const char *val, size_t vlen);
+size_t dp_wire_annot_write(uint8_t *dst, size_t room, const char *key, size_t klen, const char *val,
+			   size_t vlen);
 
 /**
  * Parse a response datagram (client side).

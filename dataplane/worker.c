@@ -7,6 +7,8 @@
  */
 #include "dataplane/worker.h"
 
+#include "dataplane/udp.h"
+
 #include <errno.h>
 #include <rte_cycles.h>
 #include <rte_pause.h>
@@ -209,18 +211,17 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 		dp_metrics_observe(w->met, p->id, t1 - t0);
 }
 
-unsigned
-dp_worker_poll_once(struct dp_worker *w)
+/* The ingress ring: a burst of descriptors run and put on the completion ring. */
+static inline unsigned
+poll_ring(struct dp_worker *w)
 {
 	struct dp_req *reqs[DP_WORKER_BURST];
 	struct dp_worker_stats *s = &w->stats;
 	unsigned n, done, i;
 
 	n = rte_ring_sc_dequeue_burst(w->ingress, (void **)reqs, DP_WORKER_BURST, NULL);
-	if (n == 0) {
-		dp_rcu_quiescent_state();
+	if (n == 0)
 		return 0;
-	}
 	for (i = 0; i < n && i < PREFETCH_OFFSET; i++)
 		rte_prefetch0(reqs[i]);
 	for (i = 0; i < n; i++) {
@@ -246,9 +247,26 @@ dp_worker_poll_once(struct dp_worker *w)
 	dp_wake_bump(w->done_wake);
 	STAT_ADD(s->requests, n);
 	STAT_ADD(s->bursts, 1);
-	/* Quiescent state: every pipeline pointer looked up in this burst is dead now. */
+	return n;
+}
+
+/* One iteration: ring, then ports (RX only when @rx: the final drain takes no new frames). */
+static inline unsigned
+poll(struct dp_worker *w, bool rx)
+{
+	unsigned n = poll_ring(w);
+
+	if (w->udp != NULL)
+		n += dp_udp_poll(w->udp, rx);
+	/* Quiescent state: every pipeline pointer looked up in this iteration is dead now. */
 	dp_rcu_quiescent_state();
 	return n;
+}
+
+unsigned
+dp_worker_poll_once(struct dp_worker *w)
+{
+	return poll(w, true);
 }
 
 /* ==== The loop ============================================================================== */
@@ -257,14 +275,21 @@ static void
 idle_sleep(struct dp_worker *w)
 {
 	uint32_t seen = dp_wake_value(&w->wake);
+	uint64_t sleep_us = w->conf.sleep_max_us;
 
-	/* Re-check after reading the event count: a submit between the last poll and here
-	 * either shows up in the ring now or has moved the count past `seen`. */
-	if (!rte_ring_empty(w->ingress) || atomic_load_explicit(&w->stop, memory_order_relaxed))
+	/* Re-check after reading the event count: a submit (or a hand-off from another
+	 * worker) between the last poll and here either shows up in a ring now or has moved
+	 * the count past `seen`. */
+	if (!rte_ring_empty(w->ingress) || atomic_load_explicit(&w->stop, memory_order_relaxed) ||
+	    (w->udp != NULL && dp_udp_pending(w->udp)))
 		return;
+	/* A NIC queue cannot wake us: a worker that polls ports looks again soon. */
+	if (w->udp != NULL && dp_udp_owns_queue(w->udp) &&
+	    w->udp->udp->conf.idle_poll_us < sleep_us)
+		sleep_us = w->udp->udp->conf.idle_poll_us;
 	/* Offline while asleep, so grace periods (pipeline replaces) need not wait for us. */
 	dp_rcu_thread_offline();
-	dp_wake_wait(&w->wake, seen, (uint64_t)w->conf.sleep_max_us * 1000);
+	dp_wake_wait(&w->wake, seen, sleep_us * 1000);
 	urcu_qsbr_thread_online();
 	STAT_ADD(w->stats.sleeps, 1);
 }
@@ -311,7 +336,7 @@ dp_worker_run(void *arg)
 	}
 	/* Drain: the control plane stopped submitting before it set stop, so everything
 	 * already submitted is answered. */
-	while (dp_worker_poll_once(w) != 0)
+	while (poll(w, false) != 0)
 		;
 	atomic_store_explicit(&w->running, false, memory_order_release);
 	dp_rcu_thread_offline();

@@ -93,6 +93,8 @@ struct dp_worker_conf {
 	uint32_t ring_size;    /**< ingress and completion ring capacity (power of two) */
 };
 
+struct dp_udp_wk;
+
 struct dp_worker {
 	/* Read-only after creation. */
 	unsigned index;
@@ -104,6 +106,7 @@ struct dp_worker {
 	struct dp_wake *done_wake; /**< the responder's event count, shared by all workers */
 	struct dp_worker_conf conf;
 	uint64_t tsc_hz;
+	struct dp_udp_wk *udp; /**< this worker's share of the UDP front end, or NULL */
 
 	/* Written by the submitter only. */
 	alignas(RTE_CACHE_LINE_SIZE) uint64_t submitted;
@@ -114,6 +117,9 @@ struct dp_worker {
 	/* Written by the control plane to stop the loop; read by the worker. */
 	alignas(RTE_CACHE_LINE_SIZE) atomic_bool stop;
 	atomic_bool running; /**< set by the worker while its loop runs */
+	/** Set by the control plane's load shedding (control/shed.c): UDP requests are
+	 * answered RESOURCE_EXHAUSTED while it holds. Relaxed: advisory. */
+	atomic_bool shedding;
 
 	/* The submitter bumps it after enqueueing; the worker sleeps on it. */
 	struct dp_wake wake;
@@ -142,8 +148,9 @@ int dp_worker_init(struct dp_worker *w, unsigned index, unsigned lcore,
 void dp_worker_fini(struct dp_worker *w);
 
 /**
- * One loop iteration without idling: poll, run, complete, quiescent state.
- * @return descriptors processed.
+ * One loop iteration without idling: poll the ingress ring and the UDP queues, run, complete,
+ * quiescent state.
+ * @return descriptors and frames processed.
  * Context: the worker's thread, a registered online urcu-qsbr reader.
  */
 unsigned dp_worker_poll_once(struct dp_worker *w);

@@ -1,0 +1,759 @@
+/*
+ * The UDP front end on the workers: L2/L3 (ARP, ICMP echo, IPv4 and UDP checks), the corepipe
+ * request, the pipeline run in the mbuf, and the response built in place.
+ */
+/* rte_ipv4_udptcp_cksum_verify() is still marked experimental in DPDK 22.11 (an inline). */
+#define ALLOW_EXPERIMENTAL_API 1
+
+#include "dataplane/udp.h"
+
+#include "dataplane/registry.h"
+#include "dataplane/wire.h"
+#include "dataplane/worker.h"
+
+#include <errno.h>
+#include <rte_arp.h>
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_ether.h>
+#include <rte_hash_crc.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+#include <rte_malloc.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_prefetch.h>
+#include <rte_udp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Single-writer counter update (see worker.c). */
+#define STAT_ADD(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
+
+/* Prefetch the frame this many ahead of the one being handled. */
+#define PREFETCH_OFFSET 3
+
+static const char *const g_drop_names[DP_UDP_DROP_MAX] = {
+    [DP_UDP_DROP_RUNT] = "runt",
+    [DP_UDP_DROP_SEGMENTED] = "segmented",
+    [DP_UDP_DROP_L2_OTHER] = "l2_other",
+    [DP_UDP_DROP_ETHERTYPE] = "ethertype",
+    [DP_UDP_DROP_ARP_OTHER] = "arp_other",
+    [DP_UDP_DROP_IP_BAD] = "ip_bad",
+    [DP_UDP_DROP_IP_CKSUM] = "ip_cksum",
+    [DP_UDP_DROP_IP_FRAGMENT] = "ip_fragment",
+    [DP_UDP_DROP_IP_NOT_US] = "ip_not_us",
+    [DP_UDP_DROP_IP_PROTO] = "ip_proto",
+    [DP_UDP_DROP_ICMP_OTHER] = "icmp_other",
+    [DP_UDP_DROP_UDP_BAD] = "udp_bad",
+    [DP_UDP_DROP_UDP_CKSUM] = "udp_cksum",
+    [DP_UDP_DROP_UDP_PORT] = "udp_port",
+    [DP_UDP_DROP_WIRE_SHORT] = "wire_short",
+    [DP_UDP_DROP_WIRE_MAGIC] = "wire_magic",
+    [DP_UDP_DROP_WIRE_RESPONSE] = "wire_response",
+    [DP_UDP_DROP_TX_FULL] = "tx_full",
+};
+
+const char *
+dp_udp_drop_name(unsigned reason)
+{
+	return reason < DP_UDP_DROP_MAX ? g_drop_names[reason] : "unknown";
+}
+
+void
+dp_udp_conf_default(struct dp_udp_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->ring_size = 1024;
+	c->tx_drain_us = 100;
+	c->idle_poll_us = 200;
+}
+
+/* ==== Set-up (control thread) =============================================================== */
+
+/* TX buffer error callback: the device took fewer than offered; free and count the rest. */
+static void
+tx_unsent(struct rte_mbuf **pkts, uint16_t unsent, void *arg)
+{
+	uint64_t *drops = arg;
+
+	rte_pktmbuf_free_bulk(pkts, unsent);
+	STAT_ADD(*drops, unsent);
+}
+
+static void
+free_ring(struct rte_ring *r)
+{
+	void *m;
+
+	if (r == NULL)
+		return;
+	while (rte_ring_dequeue(r, &m) == 0)
+		rte_pktmbuf_free(m);
+	rte_ring_free(r);
+}
+
+struct dp_udp *
+dp_udp_create(const struct dp_udp_conf *conf, struct dp_worker **workers, unsigned n_workers,
+	      char *err, size_t errlen)
+{
+	static const struct rte_mbuf_dynfield tsc_field = {
+	    .name = "corepipe_rx_tsc",
+	    .size = sizeof(uint64_t),
+	    .align = __alignof__(uint64_t),
+	};
+	struct dp_udp *u;
+	int rc = 0;
+
+	errno = 0;
+	if (conf->n_ports == 0)
+		return NULL;
+	if (n_workers == 0 || n_workers > RTE_DIM(u->wk) || conf->n_ports > DP_PORTS_MAX ||
+	    conf->ring_size == 0 || (conf->ring_size & (conf->ring_size - 1)) != 0) {
+		snprintf(err, errlen, "udp: bad configuration");
+		errno = EINVAL;
+		return NULL;
+	}
+	u = rte_zmalloc("dp_udp", sizeof(*u), RTE_CACHE_LINE_SIZE);
+	if (u == NULL) {
+		snprintf(err, errlen, "udp: out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	u->conf = *conf;
+	u->n_workers = n_workers;
+	u->tsc_hz = rte_get_tsc_hz();
+	u->drain_cycles = u->tsc_hz / 1000000 * (conf->tx_drain_us ? conf->tx_drain_us : 1);
+	atomic_init(&u->draining, false);
+	atomic_init(&u->pushback_ms, 1);
+	u->tsc_dynfield = rte_mbuf_dynfield_register(&tsc_field);
+	if (u->tsc_dynfield < 0) {
+		snprintf(err, errlen, "udp: cannot register the mbuf field: %s",
+			 rte_strerror(rte_errno));
+		rc = ENOMEM;
+		goto err_free;
+	}
+	for (unsigned i = 0; i < conf->n_ports; i++) {
+		/* The hand-off and hand-back rings may hold mbufs of any port. */
+		unsigned extra = n_workers * 2 * conf->ring_size;
+
+		rc = dp_port_open(&u->port[i], &conf->ports[i], n_workers, extra, err, errlen);
+		if (rc != 0) {
+			rc = -rc;
+			goto err_free;
+		}
+		u->n_ports = i + 1;
+		u->port_idx[u->port[i].port_id] = (uint16_t)i;
+		if (u->port[i].n_queues < n_workers)
+			u->handoff = true;
+	}
+	for (unsigned wi = 0; wi < n_workers; wi++) {
+		struct dp_worker *w = workers[wi];
+		struct dp_udp_wk *wk;
+		char name[RTE_RING_NAMESIZE];
+		int socket = (int)rte_lcore_to_socket_id(w->lcore);
+
+		wk = rte_zmalloc_socket("dp_udp_wk", sizeof(*wk), RTE_CACHE_LINE_SIZE, socket);
+		if (wk == NULL) {
+			snprintf(err, errlen, "udp: out of memory");
+			rc = ENOMEM;
+			goto err_free;
+		}
+		u->wk[wi] = wk;
+		wk->index = wi;
+		wk->w = w;
+		wk->udp = u;
+		for (unsigned i = 0; i < DP_PORTS_MAX; i++)
+			wk->txq[i] = -1;
+		for (unsigned i = 0; i < u->n_ports; i++) {
+			if (wi >= u->port[i].n_queues)
+				continue;
+			wk->txq[i] = (int16_t)wi;
+			wk->txb[i] = rte_zmalloc_socket(
+			    "dp_udp_txb", RTE_ETH_TX_BUFFER_SIZE(DP_UDP_BURST), 0, socket);
+			if (wk->txb[i] == NULL) {
+				snprintf(err, errlen, "udp: out of memory");
+				rc = ENOMEM;
+				goto err_free;
+			}
+			rte_eth_tx_buffer_init(wk->txb[i], DP_UDP_BURST);
+			rte_eth_tx_buffer_set_err_callback(wk->txb[i], tx_unsent,
+							   &wk->st[i].drops[DP_UDP_DROP_TX_FULL]);
+		}
+		if (u->handoff) {
+			snprintf(name, sizeof(name), "dp_uh_%u", wi);
+			wk->handoff = rte_ring_create(name, conf->ring_size, socket,
+						      RING_F_SC_DEQ | RING_F_EXACT_SZ);
+			snprintf(name, sizeof(name), "dp_ub_%u", wi);
+			wk->txback = rte_ring_create(name, conf->ring_size, socket,
+						     RING_F_SC_DEQ | RING_F_EXACT_SZ);
+			if (wk->handoff == NULL || wk->txback == NULL) {
+				snprintf(err, errlen, "udp: cannot create hand-off rings: %s",
+					 rte_strerror(rte_errno));
+				rc = ENOMEM;
+				goto err_free;
+			}
+		}
+	}
+	/* Hand-offs make every queue owner a producer of the other workers' event counts. */
+	for (unsigned wi = 0; wi < n_workers; wi++) {
+		if (u->handoff)
+			workers[wi]->wake.mode.single_producer = false;
+		workers[wi]->udp = u->wk[wi];
+	}
+	return u;
+
+err_free:
+	for (unsigned wi = 0; wi < n_workers; wi++)
+		workers[wi]->udp = NULL;
+	dp_udp_destroy(u);
+	errno = rc ? rc : EINVAL;
+	return NULL;
+}
+
+void
+dp_udp_destroy(struct dp_udp *u)
+{
+	if (u == NULL)
+		return;
+	for (unsigned wi = 0; wi < RTE_DIM(u->wk); wi++) {
+		struct dp_udp_wk *wk = u->wk[wi];
+
+		if (wk == NULL)
+			continue;
+		free_ring(wk->handoff);
+		free_ring(wk->txback);
+		for (unsigned i = 0; i < DP_PORTS_MAX; i++) {
+			if (wk->txb[i] == NULL)
+				continue;
+			rte_pktmbuf_free_bulk(wk->txb[i]->pkts, wk->txb[i]->length);
+			rte_free(wk->txb[i]);
+		}
+		rte_free(wk);
+	}
+	for (unsigned i = 0; i < u->n_ports; i++)
+		dp_port_close(&u->port[i]);
+	rte_free(u);
+}
+
+static void
+stats_add(struct dp_udp_stats *out, const struct dp_udp_stats *s)
+{
+	const uint64_t *src = (const uint64_t *)s;
+	uint64_t *dst = (uint64_t *)out;
+
+	/* The struct is all uint64_t counters (and cache-line padding, which is zero). */
+	for (size_t k = 0; k < sizeof(*s) / sizeof(uint64_t); k++)
+		dst[k] += __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+}
+
+void
+dp_udp_stats_read_one(const struct dp_udp *u, unsigned wk, unsigned i, struct dp_udp_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (wk < u->n_workers && i < u->n_ports)
+		stats_add(out, &u->wk[wk]->st[i]);
+}
+
+void
+dp_udp_stats_read(const struct dp_udp *u, unsigned i, struct dp_udp_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (i >= u->n_ports)
+		return;
+	for (unsigned wi = 0; wi < u->n_workers; wi++)
+		stats_add(out, &u->wk[wi]->st[i]);
+}
+
+/* ==== Hot path ============================================================================== */
+/* Hot path: per packet, worker lcores. No locks, syscalls, allocation or logging. */
+
+static inline void
+drop(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, unsigned reason)
+{
+	STAT_ADD(wk->st[port].drops[reason], 1);
+	rte_pktmbuf_free(m);
+}
+
+/* Send @m out of port @port: through this worker's own queue, or a queue owner's ring. */
+static inline void
+tx(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m)
+{
+	struct dp_udp *u = wk->udp;
+	struct dp_udp_stats *st = &wk->st[port];
+	uint32_t bytes = m->pkt_len;
+	int16_t q = wk->txq[port];
+
+	if (likely(q >= 0)) {
+		/* A frame the device later refuses is counted by tx_unsent() as tx_full. */
+		rte_eth_tx_buffer(u->port[port].port_id, (uint16_t)q, wk->txb[port], m);
+		wk->pending_tx++;
+	} else {
+		struct dp_udp_wk *owner = u->wk[wk->index % u->port[port].n_queues];
+
+		if (unlikely(rte_ring_mp_enqueue(owner->txback, m) != 0))
+			return drop(wk, port, m, DP_UDP_DROP_TX_FULL);
+		/* After the enqueue's release: pairs with the owner's idle re-check. */
+		dp_wake_bump(&owner->w->wake);
+	}
+	STAT_ADD(st->tx_pkts, 1);
+	STAT_ADD(st->tx_bytes, bytes);
+}
+
+/* The frame goes back where it came from: Ethernet addresses swapped. */
+static inline void
+eth_turn(struct rte_ether_hdr *eth, const struct dp_port *p)
+{
+	rte_ether_addr_copy(&eth->src_addr, &eth->dst_addr);
+	rte_ether_addr_copy(&p->mac, &eth->src_addr);
+}
+
+/* IPv4 header back to the sender, total length @tot, checksum by device or software. */
+static inline void
+ip_turn(struct rte_mbuf *m, struct rte_ipv4_hdr *ip, const struct dp_port *p, uint16_t tot)
+{
+	ip->dst_addr = ip->src_addr;
+	ip->src_addr = p->ip_be;
+	ip->time_to_live = 64;
+	ip->fragment_offset = 0;
+	ip->total_length = rte_cpu_to_be_16(tot);
+	ip->hdr_checksum = 0;
+	m->l2_len = RTE_ETHER_HDR_LEN;
+	m->l3_len = rte_ipv4_hdr_len(ip);
+	if (p->off.tx_ip_cksum)
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
+	else
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+}
+
+static void
+arp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, struct rte_ether_hdr *eth)
+{
+	const struct dp_port *p = &wk->udp->port[port];
+	struct rte_arp_hdr *a = (struct rte_arp_hdr *)(eth + 1);
+	struct rte_arp_ipv4 *d;
+
+	if (unlikely(m->data_len < RTE_ETHER_HDR_LEN + sizeof(*a)))
+		return drop(wk, port, m, DP_UDP_DROP_RUNT);
+	d = &a->arp_data;
+	if (a->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) ||
+	    a->arp_protocol != RTE_BE16(RTE_ETHER_TYPE_IPV4) || a->arp_hlen != 6 ||
+	    a->arp_plen != 4 || a->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST) ||
+	    d->arp_tip != p->ip_be)
+		return drop(wk, port, m, DP_UDP_DROP_ARP_OTHER);
+	/* Reply in place: to the asker, from us. */
+	a->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
+	rte_ether_addr_copy(&d->arp_sha, &d->arp_tha);
+	d->arp_tip = d->arp_sip;
+	rte_ether_addr_copy(&p->mac, &d->arp_sha);
+	d->arp_sip = p->ip_be;
+	rte_ether_addr_copy(&d->arp_tha, &eth->dst_addr);
+	rte_ether_addr_copy(&p->mac, &eth->src_addr);
+	m->ol_flags = 0;
+	STAT_ADD(wk->st[port].arp_replies, 1);
+	tx(wk, port, m);
+}
+
+static void
+icmp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, struct rte_ether_hdr *eth,
+	   struct rte_ipv4_hdr *ip, uint16_t ihl, uint16_t tot)
+{
+	struct rte_icmp_hdr *ic = (struct rte_icmp_hdr *)((uint8_t *)ip + ihl);
+	uint16_t len = (uint16_t)(tot - ihl);
+	uint32_t sum;
+
+	if (unlikely(len < sizeof(*ic)))
+		return drop(wk, port, m, DP_UDP_DROP_RUNT);
+	if (ic->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || ic->icmp_code != 0)
+		return drop(wk, port, m, DP_UDP_DROP_ICMP_OTHER);
+	if (unlikely(rte_raw_cksum(ic, len) != 0xffff))
+		return drop(wk, port, m, DP_UDP_DROP_ICMP_OTHER);
+	ic->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
+	ic->icmp_cksum = 0;
+	sum = rte_raw_cksum(ic, len);
+	ic->icmp_cksum = (uint16_t)~sum;
+	m->ol_flags = 0;
+	ip_turn(m, ip, &wk->udp->port[port], tot);
+	eth_turn(eth, &wk->udp->port[port]);
+	m->data_len = m->pkt_len = (uint32_t)(RTE_ETHER_HDR_LEN + tot); /* no Ethernet padding */
+	STAT_ADD(wk->st[port].icmp_replies, 1);
+	tx(wk, port, m);
+}
+
+/* The answer to a request: header at @dgram, output at @out (already in place), annotations
+ * after it; then UDP, IPv4 and Ethernet turned around. */
+static void
+send_response(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint8_t *dgram,
+	      const struct dp_wire_resp *r, size_t total)
+{
+	const struct dp_port *p = &wk->udp->port[port];
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)((uint8_t *)eth + m->l2_len);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)((uint8_t *)ip + m->l3_len);
+	uint16_t ihl = (uint16_t)m->l3_len;
+	uint16_t port_tmp;
+
+	dp_wire_resp_write(dgram, total, r);
+	STAT_ADD(wk->st[port].by_code[r->status < DP_STATUS_MAX ? r->status : DP_UNKNOWN], 1);
+	m->ol_flags = 0;
+	port_tmp = udp->src_port;
+	udp->src_port = udp->dst_port;
+	udp->dst_port = port_tmp;
+	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + total));
+	udp->dgram_cksum = 0;
+	ip_turn(m, ip, p, (uint16_t)(ihl + sizeof(*udp) + total));
+	eth_turn(eth, p);
+	m->data_len = m->pkt_len = (uint32_t)(RTE_ETHER_HDR_LEN + ihl + sizeof(*udp) + total);
+	if (p->off.tx_udp_cksum) {
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
+		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
+	} else {
+		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	}
+	tx(wk, port, m);
+}
+
+/* An answer with a status and no output. The message goes in an "error" annotation only as
+ * far as it keeps the response no longer than the request (no amplification). */
+static void
+send_error(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint8_t *dgram, size_t req_len,
+	   uint64_t request_id, int status, uint32_t hint, const char *msg)
+{
+	struct dp_wire_resp r = {
+	    .status = (uint8_t)status,
+	    .hint = hint,
+	    .request_id = request_id,
+	    .kind = DP_WIRE_KIND_BYTES,
+	};
+	size_t total = DP_WIRE_HDR_LEN;
+	size_t fixed = DP_WIRE_HDR_LEN + dp_wire_annot_size(5, 0);
+
+	if (msg != NULL && req_len > fixed) {
+		size_t vlen = strlen(msg), room = req_len - fixed;
+
+		if (vlen > room)
+			vlen = room;
+		if (vlen > DP_WIRE_ANNOT_VAL_MAX)
+			vlen = DP_WIRE_ANNOT_VAL_MAX;
+		if (vlen > 0) {
+			total += dp_wire_annot_write(dgram + total, req_len - total, "error", 5,
+						     msg, vlen);
+			r.n_annot = 1;
+		}
+	}
+	send_response(wk, port, m, dgram, &r, total);
+}
+
+static inline uint64_t *
+rx_tsc(const struct dp_udp *u, struct rte_mbuf *m)
+{
+	return RTE_MBUF_DYNFIELD(m, u->tsc_dynfield, uint64_t *);
+}
+
+/* A validated UDP datagram to our port (L2..L4 checked, m->l2_len/l3_len set): the request. */
+static void
+serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
+{
+	struct dp_udp *u = wk->udp;
+	struct dp_worker *w = wk->w;
+	const struct dp_port *pt = &u->port[port];
+	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, m->l2_len);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(l3 + m->l3_len);
+	uint8_t *dgram = (uint8_t *)(udp + 1);
+	size_t len = rte_be_to_cpu_16(udp->dgram_len) - sizeof(*udp);
+	uint8_t *end = (uint8_t *)m->buf_addr + m->buf_len;
+	const struct dp_pipeline *p;
+	struct dp_wire_req req;
+	struct dp_wire_resp r;
+	enum dp_wire_drop why_drop;
+	const char *why;
+	struct dp_buf view, *b;
+	struct dp_result res;
+	struct dp_exec x;
+	struct dp_err e;
+	uint8_t *out;
+	size_t out_off, total;
+	uint64_t t0 = rte_rdtsc();
+	int rc;
+
+	switch (dp_wire_req_parse(dgram, len, &req, &why_drop, &why)) {
+	case DP_WIRE_DROP:
+		return drop(wk, port, m,
+			    why_drop == DP_WIRE_DROP_MAGIC	? DP_UDP_DROP_WIRE_MAGIC
+			    : why_drop == DP_WIRE_DROP_RESPONSE ? DP_UDP_DROP_WIRE_RESPONSE
+								: DP_UDP_DROP_WIRE_SHORT);
+	case DP_WIRE_REJECT:
+		return send_error(wk, port, m, dgram, len, req.request_id, DP_INVALID_ARGUMENT, 0,
+				  why);
+	case DP_WIRE_OK:
+		break;
+	}
+
+	/* Hand-off: requests whose flow belongs to another worker go there (single-queue
+	 * device). The flow hash keeps one client's requests in order on one worker. */
+	if (u->handoff && pt->n_queues < u->n_workers && wk->index < pt->n_queues) {
+		const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)l3;
+		uint32_t h = rte_hash_crc_4byte(ip->src_addr, udp->src_port);
+		unsigned target = h % u->n_workers;
+
+		if (target != wk->index) {
+			struct dp_udp_wk *t = u->wk[target];
+
+			*rx_tsc(u, m) = arrival;
+			if (likely(rte_ring_mp_enqueue(t->handoff, m) == 0)) {
+				STAT_ADD(wk->st[port].handoff_out, 1);
+				/* After the enqueue's release: pairs with the target's re-check
+				 * in idle_sleep() (worker.c). */
+				dp_wake_bump(&t->w->wake);
+				return;
+			}
+			return send_error(
+			    wk, port, m, dgram, len, req.request_id, DP_RESOURCE_EXHAUSTED,
+			    atomic_load_explicit(&u->pushback_ms, memory_order_relaxed),
+			    "worker hand-off ring full: retry later");
+		}
+	}
+
+	if (unlikely(atomic_load_explicit(&u->draining, memory_order_relaxed)))
+		return send_error(wk, port, m, dgram, len, req.request_id, DP_UNAVAILABLE, 0,
+				  "server is shutting down");
+	if (unlikely(atomic_load_explicit(&w->shedding, memory_order_relaxed)))
+		return send_error(wk, port, m, dgram, len, req.request_id, DP_RESOURCE_EXHAUSTED,
+				  atomic_load_explicit(&u->pushback_ms, memory_order_relaxed),
+				  "load shedding: worker overloaded");
+	/* RCU read side: valid until this worker's next quiescent state, after the burst. */
+	p = dp_registry_lookup_id(w->reg, req.pipeline_id);
+	if (unlikely(p == NULL)) {
+		dp_err_set(&e, DP_NOT_FOUND, "pipeline id %u not found", req.pipeline_id);
+		dp_metrics_count(w->met, 0, DP_NOT_FOUND);
+		return send_error(wk, port, m, dgram, len, req.request_id, DP_NOT_FOUND, 0, e.msg);
+	}
+	if (unlikely(req.deadline_us != 0 &&
+		     t0 - arrival > (uint64_t)req.deadline_us * (u->tsc_hz / 1000000))) {
+		dp_metrics_count(w->met, p->id, DP_DEADLINE_EXCEEDED);
+		return send_error(wk, port, m, dgram, len, req.request_id, DP_DEADLINE_EXCEEDED, 0,
+				  "deadline expired in queue; not run");
+	}
+	if (unlikely(p->state_size != 0)) {
+		dp_metrics_count(w->met, p->id, DP_FAILED_PRECONDITION);
+		return send_error(wk, port, m, dgram, len, req.request_id, DP_FAILED_PRECONDITION,
+				  0, "stateful pipeline: use ExecuteStream over gRPC");
+	}
+
+	/* The payload where it arrived (zero copy) when it is 8-byte aligned, as it is behind
+	 * Ethernet + IPv4 without options; otherwise in a pool buffer. */
+	b = &view;
+	if (likely(((uintptr_t)(dgram + req.payload_off) & 7) == 0)) {
+		dp_buf_view(&view, dgram + req.payload_off, req.payload_len,
+			    (uint32_t)(end - (dgram + req.payload_off)));
+	} else {
+		b = dp_pools_get(w->pools, req.payload_len);
+		if (unlikely(b == NULL)) {
+			dp_metrics_count(w->met, p->id, DP_RESOURCE_EXHAUSTED);
+			return send_error(wk, port, m, dgram, len, req.request_id,
+					  DP_RESOURCE_EXHAUSTED, 1, "no buffer free");
+		}
+		memcpy(b->data, dgram + req.payload_off, req.payload_len);
+		STAT_ADD(wk->st[port].copied, 1);
+	}
+	res.n_annot = 0;
+	res.err.msg[0] = '\0';
+	x.buf = b;
+	x.fmt.kind = req.kind;
+	x.fmt.fmt = req.fmt;
+	x.fmt.channels = req.channels;
+	x.fmt.rate = req.rate;
+	x.pools = w->pools;
+	x.res = &res;
+	x.node_idx = 0;
+	x.node_name = NULL;
+	x.state = NULL;
+	rc = dp_pipeline_run(p, &x, NULL, DP_RUN_FRAME);
+	dp_metrics_count(w->met, p->id, (unsigned)rc);
+	dp_metrics_observe(w->met, p->id, rte_rdtsc() - t0);
+	if (unlikely(rc != DP_OK)) {
+		dp_buf_free(x.buf);
+		return send_error(wk, port, m, dgram, len, req.request_id, rc, 0, res.err.msg);
+	}
+
+	/* Output where the payload was (same offset for the same kind of header). */
+	memset(&r, 0, sizeof(r));
+	r.kind = x.fmt.kind == DP_KIND_AUDIO ? DP_WIRE_KIND_AUDIO : DP_WIRE_KIND_BYTES;
+	out_off = dp_wire_resp_hdr_len(r.kind == DP_WIRE_KIND_AUDIO);
+	total = out_off + x.buf->len;
+	for (unsigned i = 0; i < res.n_annot; i++)
+		total += dp_wire_annot_size(strlen(res.annot[i].key), strlen(res.annot[i].val));
+	if (unlikely(total > pt->max_payload || dgram + total > end)) {
+		dp_err_set(&e, DP_OUT_OF_RANGE,
+			   "response of %zu bytes does not fit in one datagram (%u max)", total,
+			   pt->max_payload);
+		dp_buf_free(x.buf);
+		return send_error(wk, port, m, dgram, len, req.request_id, DP_OUT_OF_RANGE, 0,
+				  e.msg);
+	}
+	out = dgram + out_off;
+	if (x.buf->data != out)
+		memmove(out, x.buf->data, x.buf->len); /* a node's new buffer, or a kind change */
+	r.output_len = x.buf->len;
+	r.request_id = req.request_id;
+	r.status = DP_OK;
+	r.n_annot = res.n_annot;
+	r.fmt = x.fmt.fmt;
+	r.channels = x.fmt.channels;
+	r.rate = x.fmt.rate;
+	out += x.buf->len;
+	dp_buf_free(x.buf);
+	for (unsigned i = 0; i < res.n_annot; i++) {
+		const char *k = res.annot[i].key, *v = res.annot[i].val;
+
+		out += dp_wire_annot_write(out, (size_t)(end - out), k, strlen(k), v, strlen(v));
+	}
+	STAT_ADD(wk->st[port].cycles, rte_rdtsc() - t0);
+	send_response(wk, port, m, dgram, &r, total);
+}
+
+void
+dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t now)
+{
+	const struct dp_port *p = &wk->udp->port[port];
+	struct rte_ether_hdr *eth;
+	struct rte_ipv4_hdr *ip;
+	struct rte_udp_hdr *udp;
+	uint16_t ihl, tot, ulen;
+	uint64_t fl;
+
+	if (unlikely(m->nb_segs != 1))
+		return drop(wk, port, m, DP_UDP_DROP_SEGMENTED);
+	if (unlikely(m->data_len < RTE_ETHER_HDR_LEN))
+		return drop(wk, port, m, DP_UDP_DROP_RUNT);
+	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
+		if (!rte_is_same_ether_addr(&eth->dst_addr, &p->mac) &&
+		    !rte_is_broadcast_ether_addr(&eth->dst_addr))
+			return drop(wk, port, m, DP_UDP_DROP_L2_OTHER);
+		return arp_frame(wk, port, m, eth);
+	}
+	if (unlikely(eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4)))
+		return drop(wk, port, m, DP_UDP_DROP_ETHERTYPE);
+	if (unlikely(!rte_is_same_ether_addr(&eth->dst_addr, &p->mac)))
+		return drop(wk, port, m, DP_UDP_DROP_L2_OTHER);
+	if (unlikely(m->data_len < RTE_ETHER_HDR_LEN + sizeof(*ip)))
+		return drop(wk, port, m, DP_UDP_DROP_RUNT);
+	ip = (struct rte_ipv4_hdr *)(eth + 1);
+	ihl = (uint16_t)((ip->version_ihl & 0x0f) * 4);
+	tot = rte_be_to_cpu_16(ip->total_length);
+	if (unlikely((ip->version_ihl >> 4) != 4 || ihl < sizeof(*ip) || tot < ihl ||
+		     RTE_ETHER_HDR_LEN + (uint32_t)tot > m->data_len))
+		return drop(wk, port, m, DP_UDP_DROP_IP_BAD);
+	fl = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+	if (p->off.rx_ip_cksum && fl == RTE_MBUF_F_RX_IP_CKSUM_BAD)
+		return drop(wk, port, m, DP_UDP_DROP_IP_CKSUM);
+	if (!(p->off.rx_ip_cksum && fl == RTE_MBUF_F_RX_IP_CKSUM_GOOD) &&
+	    unlikely(rte_raw_cksum(ip, ihl) != 0xffff))
+		return drop(wk, port, m, DP_UDP_DROP_IP_CKSUM);
+	if (unlikely((ip->fragment_offset &
+		      RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0))
+		return drop(wk, port, m, DP_UDP_DROP_IP_FRAGMENT);
+	if (unlikely(ip->dst_addr != p->ip_be))
+		return drop(wk, port, m, DP_UDP_DROP_IP_NOT_US);
+	if (ip->next_proto_id == IPPROTO_ICMP)
+		return icmp_frame(wk, port, m, eth, ip, ihl, tot);
+	if (unlikely(ip->next_proto_id != IPPROTO_UDP))
+		return drop(wk, port, m, DP_UDP_DROP_IP_PROTO);
+	if (unlikely(tot < ihl + sizeof(*udp)))
+		return drop(wk, port, m, DP_UDP_DROP_UDP_BAD);
+	udp = (struct rte_udp_hdr *)((uint8_t *)ip + ihl);
+	ulen = rte_be_to_cpu_16(udp->dgram_len);
+	if (unlikely(ulen < sizeof(*udp) || ulen > tot - ihl))
+		return drop(wk, port, m, DP_UDP_DROP_UDP_BAD);
+	if (unlikely(udp->dst_port != p->udp_port_be))
+		return drop(wk, port, m, DP_UDP_DROP_UDP_PORT);
+	/* A zero UDP checksum means "none" in IPv4. */
+	if (udp->dgram_cksum != 0) {
+		fl = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+		if (p->off.rx_udp_cksum && fl == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+			return drop(wk, port, m, DP_UDP_DROP_UDP_CKSUM);
+		if (!(p->off.rx_udp_cksum && fl == RTE_MBUF_F_RX_L4_CKSUM_GOOD) &&
+		    unlikely(rte_ipv4_udptcp_cksum_verify(ip, udp) != 0))
+			return drop(wk, port, m, DP_UDP_DROP_UDP_CKSUM);
+	}
+	m->l2_len = RTE_ETHER_HDR_LEN;
+	m->l3_len = ihl;
+	serve(wk, port, m, now);
+}
+
+void
+dp_udp_flush(struct dp_udp_wk *wk)
+{
+	struct dp_udp *u = wk->udp;
+
+	for (unsigned i = 0; i < u->n_ports; i++)
+		if (wk->txq[i] >= 0)
+			rte_eth_tx_buffer_flush(u->port[i].port_id, (uint16_t)wk->txq[i],
+						wk->txb[i]);
+	wk->pending_tx = 0;
+}
+
+bool
+dp_udp_pending(const struct dp_udp_wk *wk)
+{
+	return (wk->handoff != NULL && !rte_ring_empty(wk->handoff)) ||
+	       (wk->txback != NULL && !rte_ring_empty(wk->txback)) || wk->pending_tx != 0;
+}
+
+unsigned
+dp_udp_poll(struct dp_udp_wk *wk, bool rx)
+{
+	struct dp_udp *u = wk->udp;
+	struct rte_mbuf *pkts[DP_UDP_BURST];
+	uint64_t now = rte_rdtsc();
+	unsigned total = 0, n;
+	bool full = false;
+
+	for (unsigned i = 0; rx && i < u->n_ports; i++) {
+		struct dp_udp_stats *st = &wk->st[i];
+		uint64_t bytes = 0;
+
+		if (wk->txq[i] < 0)
+			continue;
+		n = rte_eth_rx_burst(u->port[i].port_id, (uint16_t)wk->txq[i], pkts, DP_UDP_BURST);
+		if (n == 0)
+			continue;
+		full |= n == DP_UDP_BURST;
+		for (unsigned j = 0; j < n && j < PREFETCH_OFFSET; j++)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[j], void *));
+		for (unsigned j = 0; j < n; j++) {
+			if (j + PREFETCH_OFFSET < n)
+				rte_prefetch0(rte_pktmbuf_mtod(pkts[j + PREFETCH_OFFSET], void *));
+			bytes += pkts[j]->pkt_len;
+			dp_udp_frame(wk, i, pkts[j], now);
+		}
+		STAT_ADD(st->rx_pkts, n);
+		STAT_ADD(st->rx_bytes, bytes);
+		total += n;
+	}
+	if (wk->handoff != NULL) {
+		/* Requests other workers took off their queues for us. */
+		n = rte_ring_sc_dequeue_burst(wk->handoff, (void **)pkts, DP_UDP_BURST, NULL);
+		for (unsigned j = 0; j < n; j++)
+			serve(wk, u->port_idx[pkts[j]->port], pkts[j], *rx_tsc(u, pkts[j]));
+		total += n;
+		/* Responses other workers made for our queues. */
+		n = rte_ring_sc_dequeue_burst(wk->txback, (void **)pkts, DP_UDP_BURST, NULL);
+		for (unsigned j = 0; j < n; j++) {
+			unsigned i = u->port_idx[pkts[j]->port];
+
+			rte_eth_tx_buffer(u->port[i].port_id, (uint16_t)wk->txq[i], wk->txb[i],
+					  pkts[j]);
+			wk->pending_tx++;
+		}
+		total += n;
+	}
+	/* Flush when nothing more is coming to batch with, or the drain time passed. */
+	if (wk->pending_tx != 0 && (!full || now - wk->last_flush >= u->drain_cycles)) {
+		dp_udp_flush(wk);
+		wk->last_flush = now;
+	}
+	return total;
+}
