@@ -159,8 +159,9 @@ $(B)/perf/%: $(B)/perf/%.o $(LIB_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-# The load generator is a gRPC client: it needs the generated messages, not the server.
-$(B)/perf/corepipe-bench: $(B)/perf/corepipe_bench.o $(B)/gen/corepipe/v1/corepipe.pb-c.o
+# The load generator is a gRPC and UDP client: it needs the generated messages and
+# libcorepipe-udp, not the server.
+$(B)/perf/corepipe-bench: $(B)/perf/corepipe_bench.o $(B)/gen/corepipe/v1/corepipe.pb-c.o $(UDP_A)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)

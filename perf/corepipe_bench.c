@@ -26,9 +26,10 @@
  * end. The report gives client CPU time: a C-core client costs about as much CPU per call as
  * the server, so on a 2-core machine the client can be the bottleneck, and this shows when.
  *
- * Transport: --proto grpc (here) or udp (the batched UDP path through libcorepipe-udp; see
- * run_udp()). Both fill the same per-thread counters, so the report is shared.
+ * Transport: --proto grpc, or udp: the server's UDP data path through libcorepipe-udp, batched
+ * (udp_main()). Both fill the same per-thread counters, so the report is shared.
  */
+#include "client/udp/corepipe_udp.h"
 #include "corepipe/v1/corepipe.pb-c.h"
 #include "perf/common.h"
 
@@ -78,7 +79,7 @@ struct opts {
 	const char *target;
 	enum proto proto;
 	const char *udp_addr;
-	unsigned pipeline_id;
+	unsigned pipeline_id, udp_batch;
 	unsigned concurrency, connections, threads;
 	uint64_t total;
 	double duration, warmup;
@@ -113,7 +114,10 @@ static const char g_usage[] =
     "  --target HOST:PORT       gRPC server (default 127.0.0.1:50051; or a positional argument)\n"
     "  --proto grpc|udp         transport (default grpc); udp needs --udp and --pipeline-id\n"
     "  --udp HOST:PORT          the server's UDP data-path address (--proto udp)\n"
-    "  --pipeline-id N          pipeline id on the UDP path (--proto udp)\n"
+    "  --pipeline-id N          pipeline id on the UDP path (--proto udp; ListPipelines)\n"
+    "  --udp-batch N            UDP: requests per sendmmsg / results per recvmmsg (default 32);\n"
+    "                           one socket per thread (4 MiB buffers asked for); an answer\n"
+    "                           lost or later than -t (UDP default 1000) = DEADLINE_EXCEEDED\n"
     "  --insecure               plaintext HTTP/2 (the default unless --cacert or --cert)\n"
     "  --cacert FILE            TLS: trust this CA (PEM); turns TLS on\n"
     "  --cert FILE --key FILE   TLS: client certificate and key (PEM), for mTLS\n"
@@ -191,6 +195,7 @@ struct worker {
 	uint64_t last_done_ns;
 	unsigned errs_printed;
 	double rate_share;
+	struct corepipe_udp_stats udp; /* --proto udp: the client library's counters */
 };
 
 static struct frame g_req;		  /* unary request */
@@ -717,30 +722,6 @@ stream_main(void *arg)
 	return NULL;
 }
 
-/* ==== UDP path ============================================================================== */
-
-/*
- * --proto udp: Execute through the server's UDP data path with libcorepipe-udp
- * (client/udp/corepipe_udp.h), batched send/recv, filling the same struct worker counters as
- * the gRPC arms so that the report is shared. Not in this build: the library is not merged yet.
- */
-static void *
-udp_main(void *arg)
-{
-	(void)arg;
-	return NULL;
-}
-
-static int
-udp_setup(void)
-{
-	fprintf(stderr, "corepipe-bench: --proto udp: this build has no UDP client "
-			"(libcorepipe-udp is not part of it yet)\n");
-	return -1;
-}
-
-/* ==== Requests ============================================================================== */
-
 /* Raw input: the bytes, and how to wrap them. */
 struct input {
 	bool audio;
@@ -749,6 +730,191 @@ struct input {
 	uint8_t *bytes;
 	size_t len;
 };
+
+/* ==== UDP path ============================================================================== */
+
+/*
+ * --proto udp: Execute through the server's UDP data path (wire protocol v1) with
+ * libcorepipe-udp: one client (one connect()ed socket) per thread, requests sent in batches of
+ * up to --udp-batch with one sendmmsg(), results collected with recvmmsg(). The same closed or
+ * open loop as the gRPC arm, the same counters: a request without an answer within -t counts
+ * as DEADLINE_EXCEEDED (with -t as its latency). Each request carries its start (scheduled)
+ * time in its user pointer.
+ */
+static struct input g_in;
+static struct corepipe_udp_audio g_udp_audio;
+static char g_udp_host[256];
+static uint16_t g_udp_port;
+
+static void
+udp_result(struct worker *w, const struct corepipe_udp_resp *r, uint64_t now)
+{
+	uint64_t t0 = (uint64_t)(uintptr_t)r->user;
+	int st = r->err == 0 ? r->status : GRPC_STATUS_DEADLINE_EXCEEDED;
+
+	if (!measured(t0))
+		return;
+	hist_add(&w->hist, now - t0);
+	w->last_done_ns = now;
+	w->codes[(unsigned)st < N_CODES ? (unsigned)st : 2]++;
+	if (st != GRPC_STATUS_OK && w->errs_printed < MAX_ERR_PRINT) {
+		fprintf(stderr, "corepipe-bench: UDP request ended %s%s\n",
+			corepipe_udp_status_name(st), r->err ? " (no answer in time)" : "");
+		w->errs_printed++;
+	}
+	if (st == GRPC_STATUS_OK && g_o.check_output) {
+		if (r->output_len == g_req.raw_len &&
+		    (r->output_len == 0 || memcmp(r->output, g_req.raw, r->output_len) == 0))
+			w->ok_checked++;
+		else
+			w->bad_output++;
+	}
+}
+
+static void *
+udp_main(void *arg)
+{
+	struct worker *w = arg;
+	struct corepipe_udp_opts uo;
+	struct corepipe_udp *c;
+	struct corepipe_udp_req *reqs;
+	struct corepipe_udp_resp *res;
+	unsigned outstanding = 0, batch;
+	uint64_t due = g_t_start_ns;
+
+	corepipe_udp_opts_init(&uo);
+	/* A lost datagram holds its slot until the timeout: 1 s unless -t says otherwise. */
+	uo.timeout_ms = g_o.timeout_set ? (int)g_o.timeout_ms : 1000;
+	uo.batch = g_o.udp_batch;
+	/* Bursts of answers overflow a default-sized receive buffer (the kernel caps this at
+	 * net.core.rmem_max / wmem_max). */
+	uo.rcvbuf = 4 << 20;
+	uo.sndbuf = 4 << 20;
+	/* Ids take window slots by id % window, and answers come back out of order: a window of
+	 * 4x the calls in flight (at least the library's 1024) keeps collisions rare. */
+	while (uo.window < 4 * w->n_slots && uo.window < 65536)
+		uo.window <<= 1;
+	uo.max_datagram = g_in.len + 4096 < COREPIPE_UDP_MAX_DATAGRAM ? g_in.len + 4096
+								      : COREPIPE_UDP_MAX_DATAGRAM;
+	c = corepipe_udp_create(g_udp_host, g_udp_port, &uo);
+	if (c == NULL) {
+		fprintf(stderr, "corepipe-bench: UDP client for %s:%u: %s\n", g_udp_host,
+			g_udp_port, strerror(errno));
+		exit(2);
+	}
+	batch = uo.batch;
+	reqs = xcalloc(batch, sizeof(*reqs));
+	res = xcalloc(batch, sizeof(*res));
+	for (;;) {
+		uint64_t now = now_ns();
+		bool stop = should_stop(now);
+		unsigned k = 0;
+		int n, wait_ms;
+
+		while (!stop && outstanding + k < w->n_slots && k < batch &&
+		       (!g_o.open_loop || due <= now)) {
+			uint64_t t0 = g_o.open_loop ? due : now;
+
+			if (!claim(t0)) {
+				stop = true;
+				break;
+			}
+			reqs[k] =
+			    (struct corepipe_udp_req){.pipeline_id = g_o.pipeline_id,
+						      .payload = g_in.bytes,
+						      .len = g_in.len,
+						      .audio = g_in.audio ? &g_udp_audio : NULL,
+						      .user = (void *)(uintptr_t)t0};
+			k++;
+			if (g_o.open_loop)
+				due = sched_next(w, due);
+		}
+		if (k > 0) {
+			n = corepipe_udp_send_batch(c, reqs, k, NULL);
+			if (n == -ENOBUFS)
+				n = 0; /* window slot still taken by a late request: results first
+					*/
+			if (n < 0) {
+				fprintf(stderr, "corepipe-bench: UDP send: %s\n", strerror(-n));
+				exit(2);
+			}
+			/* Requests not taken: an open loop has missed their time (counted as not
+			 * sent); a closed loop gives their claims back and sends them again. */
+			for (unsigned i = (unsigned)n; i < k; i++) {
+				if (g_o.open_loop)
+					w->backlog++;
+				else if (g_o.total && measured((uint64_t)(uintptr_t)reqs[i].user))
+					atomic_fetch_sub(&g_issued, 1);
+			}
+			outstanding += (unsigned)n;
+		}
+		if (outstanding == 0 && stop)
+			break;
+		/* Wait for a result; in an open loop with a free slot, only until the next send. */
+		wait_ms = 50;
+		if (g_o.open_loop && !stop && outstanding < w->n_slots)
+			wait_ms = due > now ? (int)((due - now) / 1000000) : 0;
+		if (outstanding == 0 && wait_ms > 0) {
+			usleep((useconds_t)(wait_ms * 1000)); /* nothing can arrive */
+			continue;
+		}
+		if (outstanding == 0)
+			continue;
+		n = corepipe_udp_recv_batch(c, res, batch, wait_ms);
+		if (n < 0) {
+			fprintf(stderr, "corepipe-bench: UDP receive: %s\n", strerror(-n));
+			exit(2);
+		}
+		now = now_ns();
+		for (int i = 0; i < n; i++)
+			udp_result(w, &res[i], now);
+		outstanding -= (unsigned)n;
+	}
+	if (g_o.open_loop)
+		for (uint64_t now = now_ns(); due < now && due < g_t_end_ns;
+		     due = sched_next(w, due))
+			w->backlog++;
+	corepipe_udp_stats(c, &w->udp);
+	free(res);
+	free(reqs);
+	corepipe_udp_destroy(c);
+	return NULL;
+}
+
+static int
+udp_setup(void)
+{
+	const char *a = g_o.udp_addr, *colon = strrchr(a, ':');
+	size_t hl;
+	char *end;
+	unsigned long port;
+
+	if (colon == NULL)
+		return -1;
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || port == 0 || port > 65535)
+		return -1;
+	if (*a == '[' && colon > a && colon[-1] == ']') { /* [v6]:port */
+		a++;
+		hl = (size_t)(colon - 1 - a);
+	} else {
+		hl = (size_t)(colon - a);
+	}
+	if (hl == 0 || hl >= sizeof(g_udp_host))
+		return -1;
+	memcpy(g_udp_host, a, hl);
+	g_udp_host[hl] = '\0';
+	g_udp_port = (uint16_t)port;
+	g_udp_audio = (struct corepipe_udp_audio){
+	    .fmt = g_in.fmt == COREPIPE__V1__SAMPLE_FORMAT__SAMPLE_FORMAT_F32LE
+		       ? COREPIPE_UDP_F32LE
+		       : COREPIPE_UDP_S16LE,
+	    .channels = (uint16_t)g_in.channels,
+	    .rate = g_in.rate};
+	return 0;
+}
+
+/* ==== Requests ============================================================================== */
 
 static uint32_t
 le32(const uint8_t *p)
@@ -1000,12 +1166,11 @@ pack_stream(Corepipe__V1__StreamRequest *rq)
 static void
 build_messages(void)
 {
-	static struct input in; /* frames point into its bytes */
 	Corepipe__V1__PipelineSpec *spec = make_spec();
 	Corepipe__V1__Payload p;
 	Corepipe__V1__AudioBuffer a;
 
-	make_input(&in);
+	make_input(&g_in);
 	if (!g_o.stream) {
 		Corepipe__V1__ExecuteRequest rq;
 
@@ -1017,9 +1182,9 @@ build_messages(void)
 			rq.pipeline_case = COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME;
 			rq.name = (char *)g_o.pipeline;
 		}
-		fill_payload(&p, &a, &in, in.bytes, in.len);
+		fill_payload(&p, &a, &g_in, g_in.bytes, g_in.len);
 		rq.input = &p;
-		g_req = (struct frame){pack_execute(&rq), in.bytes, in.len};
+		g_req = (struct frame){pack_execute(&rq), g_in.bytes, g_in.len};
 		return;
 	}
 
@@ -1042,20 +1207,20 @@ build_messages(void)
 
 	/* A WAV is cut into --frame-ms frames (the last partial one dropped); generated audio and
 	 * bytes are one frame, sent again and again. */
-	fb = in.len;
+	fb = g_in.len;
 	if (g_o.wav) {
-		fb = (size_t)llround((double)in.rate * g_o.frame_ms / 1000.0) * in.channels *
-		     in.sample_bytes;
-		if (fb == 0 || fb > in.len)
-			fb = in.len;
+		fb = (size_t)llround((double)g_in.rate * g_o.frame_ms / 1000.0) * g_in.channels *
+		     g_in.sample_bytes;
+		if (fb == 0 || fb > g_in.len)
+			fb = g_in.len;
 	}
-	g_n_frames = (unsigned)(in.len / fb < MAX_FRAMES ? in.len / fb : MAX_FRAMES);
+	g_n_frames = (unsigned)(g_in.len / fb < MAX_FRAMES ? g_in.len / fb : MAX_FRAMES);
 	for (unsigned i = 0; i < g_n_frames; i++) {
 		corepipe__v1__stream_request__init(&rq);
-		fill_payload(&p, &a, &in, in.bytes + i * fb, fb);
+		fill_payload(&p, &a, &g_in, g_in.bytes + i * fb, fb);
 		rq.msg_case = COREPIPE__V1__STREAM_REQUEST__MSG_FRAME;
 		rq.frame = &p;
-		g_frames[i] = (struct frame){pack_stream(&rq), in.bytes + i * fb, fb};
+		g_frames[i] = (struct frame){pack_stream(&rq), g_in.bytes + i * fb, fb};
 	}
 }
 
@@ -1229,6 +1394,7 @@ enum {
 	O_PROTO,
 	O_UDP,
 	O_PIPELINE_ID,
+	O_UDP_BATCH,
 	O_INSECURE,
 	O_CACERT,
 	O_CERT,
@@ -1269,6 +1435,7 @@ parse(int argc, char **argv)
 	    {"proto", 1, 0, O_PROTO},
 	    {"udp", 1, 0, O_UDP},
 	    {"pipeline-id", 1, 0, O_PIPELINE_ID},
+	    {"udp-batch", 1, 0, O_UDP_BATCH},
 	    {"insecure", 0, 0, O_INSECURE},
 	    {"cacert", 1, 0, O_CACERT},
 	    {"cert", 1, 0, O_CERT},
@@ -1322,6 +1489,7 @@ parse(int argc, char **argv)
 			    .audio_channels = 1,
 			    .frame_ms = 10,
 			    .stream_frames = 1000,
+			    .udp_batch = 32,
 			    .depth = 1,
 			    .load_step_dur = 1};
 	while ((o = getopt_long(argc, argv, "c:n:z:t:m:h", lo, NULL)) != -1) {
@@ -1342,6 +1510,9 @@ parse(int argc, char **argv)
 			break;
 		case O_PIPELINE_ID:
 			g_o.pipeline_id = (unsigned)num("--pipeline-id", optarg, 0, 4294967295.0);
+			break;
+		case O_UDP_BATCH:
+			g_o.udp_batch = (unsigned)num("--udp-batch", optarg, 1, 1024);
 			break;
 		case O_INSECURE:
 			g_o.insecure = true;
@@ -1492,8 +1663,10 @@ parse(int argc, char **argv)
 		die("--inline-json or --node, not both");
 	if (g_o.wav && (g_o.audio_fmt != AF_NONE))
 		die("--wav or --audio-format, not both");
-	if (g_o.proto == PROTO_UDP && (!g_o.udp_addr || g_o.stream))
-		die("--proto udp needs --udp HOST:PORT (and is unary only)");
+	if (g_o.proto == PROTO_UDP &&
+	    (!g_o.udp_addr || g_o.stream || !g_o.pipeline_id || g_o.n_nodes || g_o.inline_json))
+		die("--proto udp needs --udp HOST:PORT and --pipeline-id N (named pipelines, unary "
+		    "only)");
 	if (g_o.threads == 0)
 		g_o.threads =
 		    (unsigned)(ncpu > 0 && (unsigned)ncpu < g_o.concurrency ? (unsigned)ncpu
@@ -1502,8 +1675,8 @@ parse(int argc, char **argv)
 		g_o.threads = MAX_THREADS;
 	if (g_o.threads > g_o.concurrency)
 		die("--threads must not exceed -c");
-	if (g_o.connections == 0)
-		g_o.connections = g_o.threads;
+	if (g_o.connections == 0 || g_o.proto == PROTO_UDP)
+		g_o.connections = g_o.threads; /* UDP: one socket per thread */
 	if (g_o.connections < g_o.threads)
 		die("--connections must be at least --threads");
 	if (g_o.connections > g_o.concurrency)
@@ -1517,6 +1690,7 @@ struct totals {
 	struct hist h;
 	uint64_t codes[N_CODES];
 	uint64_t errors, ok_checked, bad_output, bad_seq, streams_done, backlog, last_done_ns;
+	struct corepipe_udp_stats udp;
 	double elapsed, cpu;
 	unsigned ready;
 	double connect_s;
@@ -1611,6 +1785,12 @@ report(const struct totals *t, const char *cmd)
 		       ",\"streams_done\":%" PRIu64 ",\"backlog_at_end\":%" PRIu64,
 		       t->codes[0], t->errors, t->ok_checked, t->bad_output, t->bad_seq,
 		       t->streams_done, t->backlog);
+		if (g_o.proto == PROTO_UDP)
+			printf(",\"udp\":{\"sent\":%" PRIu64 ",\"received\":%" PRIu64
+			       ",\"stale\":%" PRIu64 ",\"bad\":%" PRIu64 ",\"timeouts\":%" PRIu64
+			       "}",
+			       t->udp.sent, t->udp.received, t->udp.stale, t->udp.bad,
+			       t->udp.timeouts);
 		printf(",\"client_cpu_s\":%.3f,\"client_cpu_pct\":%.1f,\"concurrency\":%u,"
 		       "\"connections\":%u,\"connections_ready\":%u,\"connect_s\":%.3f,"
 		       "\"threads\":%u,\"open_loop\":%s,\"histogram_rel_error\":%.5f}\n",
@@ -1621,10 +1801,18 @@ report(const struct totals *t, const char *cmd)
 	}
 	printf("\nSummary:\n");
 	printf("  Command:\t%s\n", cmd);
-	printf("  Mode:\t\t%s over %s, %u %s, %u connections (%u ready in %.2f s), %u threads%s\n",
-	       g_o.stream ? "ExecuteStream" : "Execute", g_o.proto == PROTO_UDP ? "UDP" : "gRPC",
-	       g_o.concurrency, g_o.stream ? "streams" : "concurrent", g_o.connections, t->ready,
-	       t->connect_s, g_o.threads, g_o.open_loop ? ", open loop" : ", closed loop");
+	if (g_o.proto == PROTO_UDP)
+		printf(
+		    "  Mode:\t\tExecute over UDP (pipeline id %u), %u concurrent, %u sockets, %u "
+		    "threads, batches of %u%s\n",
+		    g_o.pipeline_id, g_o.concurrency, g_o.threads, g_o.threads, g_o.udp_batch,
+		    g_o.open_loop ? ", open loop" : ", closed loop");
+	else
+		printf("  Mode:\t\t%s over gRPC, %u %s, %u connections (%u ready in %.2f s), %u "
+		       "threads%s\n",
+		       g_o.stream ? "ExecuteStream" : "Execute", g_o.concurrency,
+		       g_o.stream ? "streams" : "concurrent", g_o.connections, t->ready,
+		       t->connect_s, g_o.threads, g_o.open_loop ? ", open loop" : ", closed loop");
 	printf("  Count:\t%" PRIu64 " %s\n", h->n, unit);
 	printf("  Total:\t%.2f s\n", t->elapsed);
 	printf("  Slowest:\t%.3f ms\n", (double)h->max / ms);
@@ -1657,6 +1845,11 @@ report(const struct totals *t, const char *cmd)
 	if (g_o.check_output)
 		printf("\nOutput check: %" PRIu64 " equal to their input, %" PRIu64 " not\n",
 		       t->ok_checked, t->bad_output);
+	if (g_o.proto == PROTO_UDP)
+		printf("\nUDP datagrams (warm-up included): %" PRIu64 " requests sent, %" PRIu64
+		       " received, %" PRIu64 " stale or duplicate, %" PRIu64
+		       " not a valid response, %" PRIu64 " timed out\n",
+		       t->udp.sent, t->udp.received, t->udp.stale, t->udp.bad, t->udp.timeouts);
 	if (g_o.stream)
 		printf("Stream order: %" PRIu64 " responses out of seq order\n", t->bad_seq);
 }
@@ -1691,8 +1884,9 @@ main(int argc, char **argv)
 	build_messages();
 	if (g_o.proto == PROTO_UDP) {
 		if (udp_setup() != 0)
-			return 2;
+			die("--udp: expected HOST:PORT (IPv6: [ADDR]:PORT)");
 		body = udp_main;
+		t.ready = g_o.threads;
 	} else {
 		body = g_o.stream ? stream_main : unary_main;
 		creds = make_creds();
@@ -1751,6 +1945,11 @@ main(int argc, char **argv)
 		t.bad_seq += w[i].bad_seq;
 		t.streams_done += w[i].streams_done;
 		t.backlog += w[i].backlog;
+		t.udp.sent += w[i].udp.sent;
+		t.udp.received += w[i].udp.received;
+		t.udp.stale += w[i].udp.stale;
+		t.udp.bad += w[i].udp.bad;
+		t.udp.timeouts += w[i].udp.timeouts;
 		if (w[i].last_done_ns > t.last_done_ns)
 			t.last_done_ns = w[i].last_done_ns;
 	}
