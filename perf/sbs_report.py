@@ -145,6 +145,7 @@ result = {
                             "p99": med(s, f"conn{n}", "latency_us", "p99"),
                             "client_cpu_pct": med(s, f"conn{n}", "client_cpu_pct")}
                         for n in CONNS} for s in SERVERS},
+    "loadavg_at_end": open("/proc/loadavg").read().split()[:3],
     "micro": micro, "runs": runs,
 }
 
@@ -264,7 +265,9 @@ md = []
 md.append(f"## Side by side, {ts} (`make bench`)\n")
 md.append(f"`{cmd}`: {rounds} interleaved rounds, each server started afresh per round, "
           f"{secs} s per run after 1 s of warm-up; medians (range over rounds in brackets). "
-          f"{os.cpu_count()} CPUs, kernel {platform.release()}; client and server share them. "
+          f"{os.cpu_count()} CPUs, kernel {platform.release()}; client and server share them "
+          f"(and other people's builds: load average {' / '.join(result['loadavg_at_end'])} "
+          "(1/5/15 min) at the end). "
           "Execute(passthrough, 64 B); the reference is perf/ref/ref_server.cc (C++ async, one "
           "completion queue, one thread). Every corepipe-bench call's status is checked and "
           "output compared with its input; every h2load answer is a 2xx and, for corepipe, "
@@ -316,14 +319,22 @@ for c in CONC:
               f"{fmt(b['p99'])} | {fmt(b['client_cpu_pct'], '%')} |")
 md.append("")
 md.append("Connections: N connections, one call outstanding on each (corepipe-bench "
-          "-c N --connections N).\n")
-md.append("| N | corepipe req/s | p50 / p99 (µs) | client CPU | reference req/s | p50 / p99 (µs) | client CPU |")
-md.append("|---|---|---|---|---|---|---|")
+          "-c N --connections N); req/s per client core = req/s / client CPU, the figure that "
+          "does not move when the client is the bottleneck.\n")
+md.append("| N | corepipe req/s | p50 / p99 (µs) | client CPU | per client core | reference req/s | p50 / p99 (µs) | client CPU | per client core |")
+md.append("|---|---|---|---|---|---|---|---|---|")
+
+
+def per_core(q):
+    return q["rps"] / (q["client_cpu_pct"] / 100) if q["rps"] and q["client_cpu_pct"] else None
+
+
 for n in CONNS:
     a, b = result["connections"]["corepipe"][n], result["connections"]["reference"][n]
     md.append(f"| {n} | {fmt(a['rps'])} | {fmt(a['p50'])} / {fmt(a['p99'])} | "
-              f"{fmt(a['client_cpu_pct'], '%')} | {fmt(b['rps'])} | {fmt(b['p50'])} / "
-              f"{fmt(b['p99'])} | {fmt(b['client_cpu_pct'], '%')} |")
+              f"{fmt(a['client_cpu_pct'], '%')} | {fmt(per_core(a))} | {fmt(b['rps'])} | "
+              f"{fmt(b['p50'])} / {fmt(b['p99'])} | {fmt(b['client_cpu_pct'], '%')} | "
+              f"{fmt(per_core(b))} |")
 md.append("")
 if outputs:
     md.append("Plots: " + ", ".join(f"`{o}`" for o in outputs if o.endswith(".svg")) + "\n")

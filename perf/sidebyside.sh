@@ -111,7 +111,7 @@ h2() {
 		"$xx" "$([ -n "$MPORT" ] && echo $((ok1 - ok0)) || echo n/a)"
 }
 
-echo "side by side: $(date -u +%FT%TZ), $(nproc) CPUs, $(uname -r); $ROUNDS interleaved rounds of ${SECS} s runs (+1 s warm-up)"
+echo "side by side: $(date -u +%FT%TZ), $(nproc) CPUs, $(uname -r), load average $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS interleaved rounds of ${SECS} s runs (+1 s warm-up)"
 echo "client: $CB 127.0.0.1:PORT -z $SECS --warmup 1 --format json <scenario flags>"
 T_START=$(date +%s)
 for r in $(seq "$ROUNDS"); do
