@@ -5,7 +5,8 @@
 #   make asan       the same tests under ASan+UBSan (build/asan/)
 #   make tsan       the concurrency stress tests under TSan (build/tsan/)
 #   make fuzz       libFuzzer targets (FUZZ_SECONDS each)
-#   make bench      perf/ benchmarks, figures printed with the command that made them
+#   make bench      perf/: in-process benchmarks, then corepiped side by side with a C++ gRPC
+#                   server (perf/results/<time>.json, .md, plots); about 8 minutes
 #   make soak       1,000,000 requests: RSS must not grow
 #   make format     clang-format every C file in place; format-check only checks
 #
@@ -107,7 +108,7 @@ SERVER := $(B)/corepiped
 all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO)
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/deps.sh
