@@ -130,7 +130,8 @@ static const char g_usage[] =
     "  --threads N              client threads (default min(concurrency, CPUs))\n"
     "  -n, --total N            stop after N measured calls (stream frames with --stream)\n"
     "  -z, --duration S         or after S seconds (default 5; with -n: the upper bound)\n"
-    "  --warmup S               unmeasured seconds first (default 1)\n"
+    "  --warmup S               answers in the first S seconds are not reported (with -n:\n"
+    "                           calls started in them); default 1\n"
     "  --rps R                  open loop at R calls/s in total, sends scheduled; latency is\n"
     "                           measured from the scheduled time (-c caps calls in flight)\n"
     "  --load-schedule const|step|line   open-loop rate over time (default const = --rps):\n"
@@ -230,6 +231,18 @@ static bool
 measured(uint64_t t0)
 {
 	return t0 >= g_t_measure_ns;
+}
+
+/*
+ * Whether a call (or message) started (or scheduled) at @p t0 and answered at @p t1 is in the
+ * report. With -n: the N started after the warm-up, exactly. Otherwise: every answer that
+ * arrives after the warm-up, including answers to calls sent during it, so that calls stuck
+ * across the warm-up (a stalled server) are reported with their full latency and status.
+ */
+static bool
+reported(uint64_t t0, uint64_t t1)
+{
+	return g_o.total ? measured(t0) : t1 >= g_t_measure_ns;
 }
 
 /* Claim one measured call (or frame) against -n; false when the total is reached. */
@@ -393,7 +406,7 @@ call_finish(struct call *c)
 	struct worker *w = c->w;
 	uint64_t t1 = now_ns();
 
-	if (measured(c->t0)) {
+	if (reported(c->t0, t1)) {
 		hist_add(&w->hist, t1 - c->t0);
 		count_status(w, c->status, c->details);
 		w->last_done_ns = t1;
@@ -634,7 +647,7 @@ stream_on_recv(struct stream *s)
 	if (s->received < s->sent) {
 		uint64_t t0 = s->t_send[s->received % MAX_DEPTH];
 
-		if (measured(t0)) {
+		if (reported(t0, now)) {
 			hist_add(&w->hist, now - t0);
 			w->last_done_ns = now;
 			if (g_o.check_output) {
@@ -752,7 +765,7 @@ udp_result(struct worker *w, const struct corepipe_udp_resp *r, uint64_t now)
 	uint64_t t0 = (uint64_t)(uintptr_t)r->user;
 	int st = r->err == 0 ? r->status : GRPC_STATUS_DEADLINE_EXCEEDED;
 
-	if (!measured(t0))
+	if (!reported(t0, now))
 		return;
 	hist_add(&w->hist, now - t0);
 	w->last_done_ns = now;

@@ -256,9 +256,6 @@ for s in SERVERS:
     for n in runs[s]:
         for d in runs[s][n]:
             d.pop("buckets", None)
-with open(base + ".json", "w") as f:
-    f.write("{\n" + ",\n".join(f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}"
-                               for k, v in result.items()) + "\n}\n")
 
 # ---- markdown ---------------------------------------------------------------------------------
 md = []
@@ -336,11 +333,22 @@ for n in CONNS:
               f"{fmt(b['p50'])} / {fmt(b['p99'])} | {fmt(b['client_cpu_pct'], '%')} | "
               f"{fmt(per_core(b))} |")
 md.append("")
+failed = [f"{s} {n} round {d['round']}: {d['count']} answers, status {d.get('status')}, "
+          f"{d.get('bad_output', 0)} bad outputs, {d.get('bad_seq', 0)} out of order"
+          for s in SERVERS for n in sorted(runs[s]) for d in runs[s][n]
+          if "latency_us" in d and (d.get("errors") or d.get("bad_output") or d.get("bad_seq")
+                                    or not d.get("count"))]
+result["failed_runs"] = failed
+md.append("Runs with failed calls or checks (their figures are in the medians above): " +
+          ("; ".join(failed) if failed else "none") + ".\n")
 if outputs:
     md.append("Plots: " + ", ".join(f"`{o}`" for o in outputs if o.endswith(".svg")) + "\n")
 for name, text in micro.items():
     md.append(f"### {name}\n\n```\n{text.rstrip()}\n```\n")
 open(base + ".md", "w").write("\n".join(md) + "\n")
+with open(base + ".json", "w") as f:
+    f.write("{\n" + ",\n".join(f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}"
+                               for k, v in result.items()) + "\n}\n")
 
 print()
 print("\n".join(md))
