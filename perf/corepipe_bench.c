@@ -520,6 +520,7 @@ struct stream {
 	grpc_slice details;
 	unsigned sent, received; /* frames sent, responses received */
 	bool sending, closed_send, live;
+	bool recv_pending, status_done; /* a RECV_MESSAGE is out; the status has come */
 	uint64_t next_due_ns;
 	uint64_t t_send[MAX_DEPTH];
 };
@@ -540,6 +541,7 @@ stream_post_recv(struct stream *s)
 	op.op = GRPC_OP_RECV_MESSAGE;
 	op.data.recv_message.recv_message = &s->recv;
 	s->recv = NULL;
+	s->recv_pending = true;
 	stream_batch(s, &op, 1, &s->recv_tag);
 }
 
@@ -550,7 +552,7 @@ stream_maybe_send(struct stream *s)
 	uint64_t now = now_ns(), t0;
 	grpc_op op;
 
-	if (s->sending || s->closed_send)
+	if (s->sending || s->closed_send || s->status_done)
 		return;
 	memset(&op, 0, sizeof(op));
 	if (s->sent == g_o.stream_frames || should_stop(now)) {
@@ -666,6 +668,27 @@ stream_on_recv(struct stream *s)
 	stream_maybe_send(s);
 }
 
+/*
+ * A stream's call is over when its status has come and neither its send nor its receive is
+ * still out: the three complete in any order, and a late completion must not land on the
+ * next call of the same slot. Returns true when the stream ended (and was restarted unless
+ * the run is over: then it is no longer live).
+ */
+static bool
+stream_end_if_idle(struct stream *s)
+{
+	if (!s->status_done || s->sending || s->recv_pending)
+		return false;
+	grpc_metadata_array_destroy(&s->md_init);
+	grpc_metadata_array_destroy(&s->md_trail);
+	grpc_slice_unref(s->details);
+	grpc_call_unref(s->call);
+	s->live = false;
+	if (!should_stop(now_ns()))
+		stream_start(s);
+	return true;
+}
+
 static void *
 stream_main(void *arg)
 {
@@ -712,24 +735,22 @@ stream_main(void *arg)
 				stream_maybe_send(s);
 			break;
 		case T_RECV:
-			if (ev.success)
+			s->recv_pending = false;
+			if (ev.success && !s->status_done)
 				stream_on_recv(s);
-			break;
-		case T_STATUS:
-			count_status(w, s->status, s->details);
-			w->streams_done++;
-			grpc_metadata_array_destroy(&s->md_init);
-			grpc_metadata_array_destroy(&s->md_trail);
-			grpc_slice_unref(s->details);
-			grpc_call_unref(s->call);
-			s->live = false;
-			live--;
-			if (!should_stop(now_ns())) {
-				stream_start(s);
-				live++;
+			else if (s->recv != NULL) {
+				grpc_byte_buffer_destroy(s->recv);
+				s->recv = NULL;
 			}
 			break;
+		case T_STATUS:
+			s->status_done = true;
+			count_status(w, s->status, s->details);
+			w->streams_done++;
+			break;
 		}
+		if (stream_end_if_idle(s) && !s->live)
+			live--;
 	}
 	free(ss);
 	return NULL;
@@ -1286,14 +1307,12 @@ make_creds(void)
 	return c;
 }
 
-/* Connect every channel and wait until all are READY (or CONNECT_S passes), so that
+/* Connect every channel and wait until all are READY (or @p dl passes), so that
  * connection set-up is not in the measurement. Returns the number ready. */
 static unsigned
-connect_all(grpc_channel **chs, unsigned n)
+connect_all(grpc_channel **chs, unsigned n, gpr_timespec dl)
 {
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-	gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-				       gpr_time_from_seconds(CONNECT_S, GPR_TIMESPAN));
 	unsigned ready = 0, pending = 0;
 
 	for (unsigned i = 0; i < n; i++) {
@@ -1318,7 +1337,9 @@ connect_all(grpc_channel **chs, unsigned n)
 		st = grpc_channel_check_connectivity_state(chs[i], 1);
 		if (st == GRPC_CHANNEL_READY)
 			ready++;
-		else if (ev.success) { /* changed, not ready yet: watch again until the deadline */
+		else if (ev.success && st != GRPC_CHANNEL_TRANSIENT_FAILURE) {
+			/* changed, not ready yet (and not refused): watch again until the deadline
+			 */
 			grpc_channel_watch_connectivity_state(chs[i], st, dl, cq,
 							      (void *)(uintptr_t)i);
 			pending++;
@@ -1879,6 +1900,7 @@ main(int argc, char **argv)
 	grpc_channel_args cargs = {.num_args = 0, .args = args};
 	struct rusage ru0, ru1;
 	uint64_t t_conn;
+	gpr_timespec connect_dl;
 	char cmd[4096];
 	void *(*body)(void *);
 
@@ -1916,6 +1938,8 @@ main(int argc, char **argv)
 				       .value.string = (char *)g_o.server_name};
 	}
 	t_conn = now_ns();
+	connect_dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+				  gpr_time_from_seconds(CONNECT_S, GPR_TIMESPAN));
 	for (unsigned i = 0; i < g_o.threads; i++) {
 		w[i].idx = i;
 		w[i].n_slots =
@@ -1935,7 +1959,7 @@ main(int argc, char **argv)
 				       : "/corepipe.v1.Pipeline/Execute",
 			    NULL, NULL);
 		}
-		t.ready += connect_all(w[i].ch, w[i].n_ch);
+		t.ready += connect_all(w[i].ch, w[i].n_ch, connect_dl);
 	}
 	t.connect_s = (double)(now_ns() - t_conn) / 1e9;
 	if (g_o.proto == PROTO_GRPC && t.ready < g_o.connections)
