@@ -5,7 +5,8 @@
 #   make asan       the same tests under ASan+UBSan (build/asan/)
 #   make tsan       the concurrency stress tests under TSan (build/tsan/)
 #   make fuzz       libFuzzer targets (FUZZ_SECONDS each)
-#   make bench      perf/ benchmarks, figures printed with the command that made them
+#   make bench      perf/: in-process benchmarks, then corepiped side by side with a C++ gRPC
+#                   server (perf/results/<time>.json, .md, plots); about 8 minutes
 #   make bench-udp  the UDP path: corepipe vs testpmd io-forward (memif), vs kernel UDP (tap)
 #   make soak       1,000,000 requests: RSS must not grow
 #   make format     clang-format every C file in place; format-check only checks
@@ -84,7 +85,7 @@ FAKE_OBJ   := $(patsubst %.c,$(B)/%.o,$(FAKE_SRC))
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%,$(FUZZ_SRC))
 PERF_SRC   := $(wildcard perf/bench_*.c perf/micro/micro_*.c)
-PERF_BIN   := $(patsubst perf/%.c,$(B)/perf/%,$(PERF_SRC))
+PERF_BIN   := $(patsubst perf/%.c,$(B)/perf/%,$(PERF_SRC)) $(B)/perf/corepipe-bench
 
 # libcorepipe-udp, the kernel-socket client library: its own -fPIC objects under
 # build/<variant>/libudp/ (no clash with the server's), compiled without the server's pkg-config
@@ -161,6 +162,13 @@ $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(LIB_OBJ)
 	$(Q)$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
 $(B)/perf/%: $(B)/perf/%.o $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+# The load generator is a gRPC and UDP client: it needs the generated messages and
+# libcorepipe-udp, not the server.
+$(B)/perf/corepipe-bench: $(B)/perf/corepipe_bench.o $(B)/gen/corepipe/v1/corepipe.pb-c.o $(UDP_A)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)

@@ -18,6 +18,7 @@ PKGS=(
 	libmicrohttpd-dev python3-prometheus-client         # metrics endpoint and its test parser
 	openssl                                             # throw-away CA and certs in TLS tests
 	libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc # the C++ reference server (make bench)
+	gnuplot-nox curl                                    # make bench: plots; /metrics counters
 )
 
 missing=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make soak: memory must not grow with traffic. Starts corepiped, sends 10,000 requests, reads
-# its RSS, sends 1,000,000 more (perf/bench_execute -c 16), reads RSS again, and fails if it
+# its RSS, sends 1,000,000 more (perf/corepipe-bench -c 16), reads RSS again, and fails if it
 # grew by more than 5% (or 8 MiB, whichever is larger). Bounded: one run, ~2 minutes here.
 set -euo pipefail
 B=${1:-build/release}
@@ -19,10 +19,10 @@ for _ in $(seq 300); do
 done
 [ -n "$PORT" ] || { cat "$OUT/log"; exit 1; }
 rss() { awk '/^VmRSS:/ {print $2}' /proc/$PID/status; }
-"$B/perf/bench_execute" --target 127.0.0.1:$PORT -c 16 -n 10000 --warmup 0 -z 3600 --check >/dev/null
+"$B/perf/corepipe-bench" --target 127.0.0.1:$PORT -c 16 -n 10000 --warmup 0 -z 3600 --check-output >/dev/null
 R1=$(rss)
-echo "\$ $B/perf/bench_execute --target 127.0.0.1:$PORT -c 16 -n $N --warmup 0 -z 3600 --check"
-"$B/perf/bench_execute" --target 127.0.0.1:$PORT -c 16 -n "$N" --warmup 0 -z 3600 --check
+echo "\$ $B/perf/corepipe-bench --target 127.0.0.1:$PORT -c 16 -n $N --warmup 0 -z 3600 --check-output"
+"$B/perf/corepipe-bench" --target 127.0.0.1:$PORT -c 16 -n "$N" --warmup 0 -z 3600 --check-output
 R2=$(rss)
 ALLOW=$(( R1 / 20 > 8192 ? R1 / 20 : 8192 ))
 echo "soak: RSS after 10000 requests ${R1} KiB, after $N more ${R2} KiB (allowed growth ${ALLOW} KiB)"

@@ -2,7 +2,9 @@
 //
 // A C++ async gRPC server built from Debian's libgrpc++ (the same gRPC 1.51 as corepiped),
 // serving corepipe.v1.Pipeline/Execute with the same request and response messages, as a
-// passthrough: the response's output is the request's input. It is the canonical async
+// passthrough: the response's output is the request's input; and ExecuteStream the same way
+// (no answer to the open message, one response per frame with its seq, one empty response with
+// seq = frames after the client half-closes, then OK), as corepipe does for passthrough. It is the canonical async
 // pattern from gRPC's examples (one CallData per call, a completion-queue loop per thread), so
 // the comparison is corepipe against what gRPC itself recommends, not against a straw man.
 //
@@ -25,7 +27,14 @@ namespace {
 
 std::atomic<bool> g_stop{false};
 
-class CallData {
+// A completion-queue tag: every pending operation's tag is one of these.
+class Tag {
+      public:
+	virtual ~Tag() = default;
+	virtual void Proceed(bool ok) = 0;
+};
+
+class CallData : public Tag {
       public:
 	CallData(corepipe::v1::Pipeline::AsyncService *svc, grpc::ServerCompletionQueue *cq)
 	    : svc_(svc), cq_(cq), responder_(&ctx_)
@@ -34,7 +43,7 @@ class CallData {
 	}
 
 	// Called when this call's pending operation completes.
-	void Proceed(bool ok)
+	void Proceed(bool ok) override
 	{
 		if (state_ == kWaiting) {
 			if (!ok) { // shutting down: the slot comes back unused
@@ -61,16 +70,93 @@ class CallData {
 	State state_ = kWaiting;
 };
 
+// One ExecuteStream call: read, write, read, ... one operation at a time (the client may
+// pipeline; the server answers in order).
+class StreamData : public Tag {
+      public:
+	StreamData(corepipe::v1::Pipeline::AsyncService *svc, grpc::ServerCompletionQueue *cq)
+	    : svc_(svc), cq_(cq), stream_(&ctx_)
+	{
+		svc_->RequestExecuteStream(&ctx_, &stream_, cq_, cq_, this);
+	}
+
+	void Proceed(bool ok) override
+	{
+		switch (state_) {
+		case kWaiting:
+			if (!ok) {
+				delete this;
+				return;
+			}
+			new StreamData(svc_, cq_);
+			Read();
+			break;
+		case kReading:
+			if (!ok) { // half-closed: the flush response, then the status
+				resp_.Clear();
+				resp_.set_seq(seq_);
+				state_ = kFlushing;
+				stream_.Write(resp_, this);
+			} else if (req_.has_open()) {
+				Read();
+			} else {
+				resp_.Clear();
+				resp_.set_seq(seq_++);
+				*resp_.mutable_output() = req_.frame(); // passthrough
+				state_ = kWriting;
+				stream_.Write(resp_, this);
+			}
+			break;
+		case kWriting:
+			if (ok)
+				Read();
+			else
+				Finish(grpc::Status(grpc::StatusCode::CANCELLED, "write failed"));
+			break;
+		case kFlushing:
+			Finish(grpc::Status::OK);
+			break;
+		case kDone:
+			delete this;
+			break;
+		}
+	}
+
+      private:
+	enum State { kWaiting, kReading, kWriting, kFlushing, kDone };
+	void Read()
+	{
+		state_ = kReading;
+		stream_.Read(&req_, this);
+	}
+	void Finish(const grpc::Status &st)
+	{
+		state_ = kDone;
+		stream_.Finish(st, this);
+	}
+	corepipe::v1::Pipeline::AsyncService *svc_;
+	grpc::ServerCompletionQueue *cq_;
+	grpc::ServerContext ctx_;
+	corepipe::v1::StreamRequest req_;
+	corepipe::v1::StreamResponse resp_;
+	grpc::ServerAsyncReaderWriter<corepipe::v1::StreamResponse, corepipe::v1::StreamRequest>
+	    stream_;
+	uint64_t seq_ = 0;
+	State state_ = kWaiting;
+};
+
 void
 Loop(corepipe::v1::Pipeline::AsyncService *svc, grpc::ServerCompletionQueue *cq, int slots)
 {
 	void *tag;
 	bool ok;
 
-	for (int i = 0; i < slots; i++)
+	for (int i = 0; i < slots; i++) {
 		new CallData(svc, cq);
+		new StreamData(svc, cq);
+	}
 	while (cq->Next(&tag, &ok))
-		static_cast<CallData *>(tag)->Proceed(ok);
+		static_cast<Tag *>(tag)->Proceed(ok);
 }
 
 } // namespace
