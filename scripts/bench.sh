@@ -41,4 +41,15 @@ echo "==== side by side with the C++ async reference server (same gRPC, same mes
 echo "\$ perf/sidebyside.sh $B $ROUNDS $SECS"
 MICRO_OUT=$OUT perf/sidebyside.sh "$B" "$ROUNDS" "$SECS"
 echo
+
+# The UDP path (issue 6): memif against testpmd io-forward, tap against kernel UDP. It needs
+# root (tap, veth, a network namespace) and dpdk-testpmd; say so rather than skip silently.
+echo "==== the UDP path side by side (perf/udp_sidebyside.sh)"
+if [ "$(id -u)" -eq 0 ] && command -v dpdk-testpmd >/dev/null; then
+	echo "\$ perf/udp_sidebyside.sh $B $ROUNDS 4"
+	perf/udp_sidebyside.sh "$B" "$ROUNDS" 4
+else
+	echo "bench: NOT RUN: the UDP benchmarks need root and dpdk-testpmd (make deps)"
+fi
+echo
 echo "bench: done in $(( $(date +%s) - T0 )) s"
