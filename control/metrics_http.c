@@ -104,18 +104,33 @@ histogram(struct out *o, const char *name, const char *label, const struct dp_me
 	put(o, "%s_count{pipeline=\"%s\"} %llu\n", name, label, (unsigned long long)cum);
 }
 
-/* The UDP front end: per port (summed over workers) and per worker queue. */
+/* The UDP front end: per port (summed over workers) and per worker queue. Each family's lines
+ * stay together, as the text format wants; the counters are read once per scrape. */
 static void
 render_udp(struct out *o, const struct dp_udp *u)
 {
 	static const char *const dev_names[] = {"imissed", "ierrors", "oerrors", "rx_nombuf"};
+	struct dp_udp_stats st[DP_PORTS_MAX];
+	uint64_t dev[DP_PORTS_MAX][4];
+	const char *pn[DP_PORTS_MAX];
 
+	for (unsigned i = 0; i < u->n_ports; i++) {
+		struct dp_port_dev_stats d;
+
+		pn[i] = u->port[i].conf.name;
+		dp_udp_stats_read(u, i, &st[i]);
+		dp_port_dev_stats(&u->port[i], &d);
+		dev[i][0] = d.imissed;
+		dev[i][1] = d.ierrors;
+		dev[i][2] = d.oerrors;
+		dev[i][3] = d.rx_nombuf;
+	}
 	help(o, "corepipe_udp_link_up", "gauge", "1 when the port's link is up.");
 	for (unsigned i = 0; i < u->n_ports; i++) {
 		struct dp_port_link l;
 
 		dp_port_link(&u->port[i], &l);
-		put(o, "corepipe_udp_link_up{port=\"%s\"} %d\n", u->port[i].conf.name, l.up);
+		put(o, "corepipe_udp_link_up{port=\"%s\"} %d\n", pn[i], l.up);
 	}
 	help(o, "corepipe_udp_packets_total", "counter",
 	     "Frames taken off (rx) and handed to (tx) a port's queues, by worker.");
@@ -127,86 +142,59 @@ render_udp(struct out *o, const struct dp_udp *u)
 			put(o,
 			    "corepipe_udp_packets_total{port=\"%s\",worker=\"%u\",dir=\"rx\"} "
 			    "%llu\n",
-			    u->port[i].conf.name, w, (unsigned long long)s.rx_pkts);
+			    pn[i], w, (unsigned long long)s.rx_pkts);
 			put(o,
 			    "corepipe_udp_packets_total{port=\"%s\",worker=\"%u\",dir=\"tx\"} "
 			    "%llu\n",
-			    u->port[i].conf.name, w, (unsigned long long)s.tx_pkts);
+			    pn[i], w, (unsigned long long)s.tx_pkts);
 		}
 	}
 	help(o, "corepipe_udp_bytes_total", "counter", "Bytes of the frames counted above.");
-	for (unsigned i = 0; i < u->n_ports; i++) {
-		struct dp_udp_stats s;
-
-		dp_udp_stats_read(u, i, &s);
-		put(o, "corepipe_udp_bytes_total{port=\"%s\",dir=\"rx\"} %llu\n",
-		    u->port[i].conf.name, (unsigned long long)s.rx_bytes);
-		put(o, "corepipe_udp_bytes_total{port=\"%s\",dir=\"tx\"} %llu\n",
-		    u->port[i].conf.name, (unsigned long long)s.tx_bytes);
-	}
+	for (unsigned i = 0; i < u->n_ports; i++)
+		put(o,
+		    "corepipe_udp_bytes_total{port=\"%s\",dir=\"rx\"} %llu\n"
+		    "corepipe_udp_bytes_total{port=\"%s\",dir=\"tx\"} %llu\n",
+		    pn[i], (unsigned long long)st[i].rx_bytes, pn[i],
+		    (unsigned long long)st[i].tx_bytes);
 	help(o, "corepipe_udp_responses_total", "counter",
 	     "corepipe responses sent on a port, by status code.");
-	for (unsigned i = 0; i < u->n_ports; i++) {
-		struct dp_udp_stats s;
-
-		dp_udp_stats_read(u, i, &s);
+	for (unsigned i = 0; i < u->n_ports; i++)
 		for (unsigned k = 0; k < DP_STATUS_MAX; k++)
-			if (s.by_code[k] != 0 || k == DP_OK)
+			if (st[i].by_code[k] != 0 || k == DP_OK)
 				put(o,
 				    "corepipe_udp_responses_total{port=\"%s\",code=\"%s\"} %llu\n",
-				    u->port[i].conf.name, dp_status_name((int)k),
-				    (unsigned long long)s.by_code[k]);
-	}
+				    pn[i], dp_status_name((int)k),
+				    (unsigned long long)st[i].by_code[k]);
 	help(o, "corepipe_udp_dropped_total", "counter",
 	     "Frames dropped without an answer, by reason.");
-	for (unsigned i = 0; i < u->n_ports; i++) {
-		struct dp_udp_stats s;
-
-		dp_udp_stats_read(u, i, &s);
+	for (unsigned i = 0; i < u->n_ports; i++)
 		for (unsigned k = 0; k < DP_UDP_DROP_MAX; k++)
 			put(o, "corepipe_udp_dropped_total{port=\"%s\",reason=\"%s\"} %llu\n",
-			    u->port[i].conf.name, dp_udp_drop_name(k),
-			    (unsigned long long)s.drops[k]);
-	}
+			    pn[i], dp_udp_drop_name(k), (unsigned long long)st[i].drops[k]);
 	help(o, "corepipe_udp_replies_total", "counter", "ARP and ICMP echo replies sent.");
-	for (unsigned i = 0; i < u->n_ports; i++) {
-		struct dp_udp_stats s;
-
-		dp_udp_stats_read(u, i, &s);
-		put(o, "corepipe_udp_replies_total{port=\"%s\",kind=\"arp\"} %llu\n",
-		    u->port[i].conf.name, (unsigned long long)s.arp_replies);
-		put(o, "corepipe_udp_replies_total{port=\"%s\",kind=\"icmp\"} %llu\n",
-		    u->port[i].conf.name, (unsigned long long)s.icmp_replies);
-	}
+	for (unsigned i = 0; i < u->n_ports; i++)
+		put(o,
+		    "corepipe_udp_replies_total{port=\"%s\",kind=\"arp\"} %llu\n"
+		    "corepipe_udp_replies_total{port=\"%s\",kind=\"icmp\"} %llu\n",
+		    pn[i], (unsigned long long)st[i].arp_replies, pn[i],
+		    (unsigned long long)st[i].icmp_replies);
 	help(o, "corepipe_udp_handoff_total", "counter",
 	     "Requests a queue owner handed to another worker (single-queue devices).");
+	for (unsigned i = 0; i < u->n_ports; i++)
+		put(o, "corepipe_udp_handoff_total{port=\"%s\"} %llu\n", pn[i],
+		    (unsigned long long)st[i].handoff_out);
 	help(o, "corepipe_udp_copied_total", "counter",
 	     "Requests whose payload was not aligned in the frame and was copied to a buffer.");
-	for (unsigned i = 0; i < u->n_ports; i++) {
-		struct dp_udp_stats s;
-
-		dp_udp_stats_read(u, i, &s);
-		put(o, "corepipe_udp_handoff_total{port=\"%s\"} %llu\n", u->port[i].conf.name,
-		    (unsigned long long)s.handoff_out);
-		put(o, "corepipe_udp_copied_total{port=\"%s\"} %llu\n", u->port[i].conf.name,
-		    (unsigned long long)s.copied);
-	}
+	for (unsigned i = 0; i < u->n_ports; i++)
+		put(o, "corepipe_udp_copied_total{port=\"%s\"} %llu\n", pn[i],
+		    (unsigned long long)st[i].copied);
 	help(o, "corepipe_udp_device_errors_total", "counter",
 	     "The device's own counters: imissed (RX ring full), ierrors, oerrors, rx_nombuf.");
-	for (unsigned i = 0; i < u->n_ports; i++) {
-		struct dp_port_dev_stats d;
-		uint64_t vals[4];
-
-		dp_port_dev_stats(&u->port[i], &d);
-		vals[0] = d.imissed;
-		vals[1] = d.ierrors;
-		vals[2] = d.oerrors;
-		vals[3] = d.rx_nombuf;
+	for (unsigned i = 0; i < u->n_ports; i++)
 		for (unsigned k = 0; k < 4; k++)
 			put(o,
 			    "corepipe_udp_device_errors_total{port=\"%s\",counter=\"%s\"} %llu\n",
-			    u->port[i].conf.name, dev_names[k], (unsigned long long)vals[k]);
-	}
+			    pn[i], dev_names[k], (unsigned long long)dev[i][k]);
 }
 
 char *
