@@ -91,19 +91,17 @@ dp_cksum_ipv4(const struct rte_ipv4_hdr *ip, unsigned ihl)
 	return (uint16_t)~dp_cksum_raw(ip, ihl);
 }
 
-/* Sum of the IPv4 pseudo-header for a UDP datagram of @p ulen bytes. */
+/* Sum of the IPv4 pseudo-header for a UDP datagram of @p ulen bytes, from the values (a
+ * pseudo-header built in memory and summed back stalls on store forwarding). */
 static inline uint16_t
 pseudo_sum(const struct rte_ipv4_hdr *ip, uint16_t ulen)
 {
-	uint8_t ph[12];
+	uint32_t s = (ip->src_addr & 0xffff) + (ip->src_addr >> 16) + (ip->dst_addr & 0xffff) +
+		     (ip->dst_addr >> 16) + (uint32_t)(IPPROTO_UDP << 8) + rte_cpu_to_be_16(ulen);
 
-	memcpy(ph, &ip->src_addr, 4);
-	memcpy(ph + 4, &ip->dst_addr, 4);
-	ph[8] = 0;
-	ph[9] = IPPROTO_UDP;
-	ph[10] = (uint8_t)(ulen >> 8);
-	ph[11] = (uint8_t)ulen;
-	return dp_cksum_raw(ph, sizeof(ph));
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
 }
 
 /** Is the UDP checksum of the @p ulen-byte datagram at @p udp (non-zero field) right? */

@@ -85,8 +85,8 @@ struct dp_udp_stats {
 	uint64_t drops[DP_UDP_DROP_MAX];
 	uint64_t handoff_out; /**< requests handed to another worker */
 	uint64_t copied;      /**< payloads processed in a pool buffer (misaligned in the mbuf) */
-	uint64_t cycles;      /**< TSC cycles of requests answered OK, from the end of the previous
-			       * request (or the poll's start) to the end of the nodes */
+	uint64_t cycles;      /**< TSC cycles of the requests whose pipeline ran: each burst's time
+			       * (RX to the last answer queued) shared equally by its requests */
 } __rte_cache_aligned;
 
 /** Front-end configuration (dataplane.ports and dataplane.udp). */
@@ -111,8 +111,11 @@ struct dp_udp_wk {
 	struct rte_ring *handoff; /**< MP (queue owners) / SC (this worker): requests */
 	struct rte_ring *txback;  /**< MP (workers without a queue) / SC (this worker) */
 	uint64_t last_flush;
-	uint64_t t_mark;     /**< TSC at the end of the last request (or the poll's start) */
-	uint64_t pending_tx; /**< frames sitting in txb[] */
+	uint64_t t_mark; /**< TSC when the requests in ran[] started (one read per burst) */
+	unsigned n_ran;	 /**< requests whose pipeline ran since t_mark */
+	uint16_t ran[DP_UDP_BURST];	/**< their pipeline ids, for the duration histogram */
+	uint8_t ran_port[DP_UDP_BURST]; /**< and ports, for the cycles counter */
+	uint64_t pending_tx;		/**< frames sitting in txb[] */
 	struct dp_udp_stats st[DP_PORTS_MAX];
 };
 
