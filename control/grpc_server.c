@@ -28,6 +28,8 @@
 
 /* Longest the CQ loop blocks before it looks for a pending reload. */
 #define RELOAD_POLL_MS 200
+/* How often the CQ loop refreshes the UDP front end's shedding state and pushback. */
+#define UDP_TICK_NS 10000000ull
 
 /* Generic (unregistered method) slots kept armed. */
 #define GENERIC_SLOTS 4
@@ -698,10 +700,12 @@ cp_server_run(struct cp_server *srv)
 					       gpr_time_from_millis(RELOAD_POLL_MS, GPR_TIMESPAN));
 		grpc_event ev;
 
-		/* Shedding state and pushback for the UDP front end, which never passes here. */
-		if (srv->dp->udp != NULL) {
-			cp_port_watch(&srv->port_watch, srv->dp->udp, cp_now_ns());
-			cp_shed_update(&srv->shed, srv->dp, cp_now_ns(), false);
+		/* Shedding state and pushback for the UDP front end, which never passes here:
+		 * every 10 ms (the shedding evaluation's own interval), not every event. */
+		if (srv->dp->udp != NULL && cp_now_ns() - srv->udp_tick_ns >= UDP_TICK_NS) {
+			srv->udp_tick_ns = cp_now_ns();
+			cp_port_watch(&srv->port_watch, srv->dp->udp, srv->udp_tick_ns);
+			cp_shed_update(&srv->shed, srv->dp, srv->udp_tick_ns, false);
 			atomic_store_explicit(&srv->dp->udp->pushback_ms,
 					      cp_server_pushback_ms(srv), memory_order_relaxed);
 		}

@@ -147,6 +147,7 @@ struct cp_server {
 	uint64_t rejected[CP_REJECT_MAX]; /**< CQ thread writes (CP_STAT_INC); others load */
 	struct cp_shed shed;		  /**< CQ thread only */
 	struct cp_port_watch port_watch;  /**< CQ thread only: UDP port link changes */
+	uint64_t udp_tick_ns;		  /**< CQ thread only: last UDP shedding refresh */
 	struct cp_listener listener;	  /**< our own TCP listener (bounded connections) */
 	int own_listener;		  /**< 0: gRPC listens (unix: addresses, TLS) */
 	int plaintext_port;		  /**< TLS with tls.plaintext_listen: its port */

@@ -68,13 +68,13 @@ dp_cksum_raw(const void *p, size_t len)
 	return (uint16_t)s;
 }
 
-/** Add two folded sums. */
+/** Fold a sum of 16-bit words (at most 2^16 of them) to 16 bits, end-around carry. */
 static inline uint16_t
-dp_cksum_add(uint16_t a, uint16_t b)
+dp_cksum_fold(uint32_t s)
 {
-	uint32_t s = (uint32_t)a + b;
-
-	return (uint16_t)((s & 0xffff) + (s >> 16));
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (uint16_t)s;
 }
 
 /** Is the IPv4 header of @p ihl bytes at @p ip intact? */
@@ -84,38 +84,47 @@ dp_cksum_ipv4_ok(const struct rte_ipv4_hdr *ip, unsigned ihl)
 	return dp_cksum_raw(ip, ihl) == 0xffff;
 }
 
-/** The header checksum to store in @p ip (its hdr_checksum field must be 0). */
-static inline uint16_t
-dp_cksum_ipv4(const struct rte_ipv4_hdr *ip, unsigned ihl)
+/**
+ * Incremental update (RFC 1624, eqn. 3: HC' = ~(~HC + ~m + m')): dp_cksum_delta() gives the
+ * term for one 16-bit word changing from @p old to @p neu; dp_cksum_update() applies the sum
+ * of such terms to the checksum @p hc. Words as they lie in memory.
+ */
+static inline uint32_t
+dp_cksum_delta(uint16_t old, uint16_t neu)
 {
-	return (uint16_t)~dp_cksum_raw(ip, ihl);
+	return (uint32_t)(uint16_t)~old + neu;
 }
 
-/* Sum of the IPv4 pseudo-header for a UDP datagram of @p ulen bytes, from the values (a
- * pseudo-header built in memory and summed back stalls on store forwarding). */
 static inline uint16_t
-pseudo_sum(const struct rte_ipv4_hdr *ip, uint16_t ulen)
+dp_cksum_update(uint16_t hc, uint32_t delta)
 {
-	uint32_t s = (ip->src_addr & 0xffff) + (ip->src_addr >> 16) + (ip->dst_addr & 0xffff) +
-		     (ip->dst_addr >> 16) + (uint32_t)(IPPROTO_UDP << 8) + rte_cpu_to_be_16(ulen);
+	return (uint16_t)~dp_cksum_fold((uint32_t)(uint16_t)~hc + delta);
+}
 
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
+/**
+ * Sum of the IPv4 pseudo-header of a UDP datagram of @p ulen bytes, from the values (a
+ * pseudo-header built in memory and summed back stalls on store forwarding).
+ */
+static inline uint32_t
+dp_cksum_pseudo_udp(const struct rte_ipv4_hdr *ip, uint16_t ulen)
+{
+	return (ip->src_addr & 0xffff) + (ip->src_addr >> 16) + (ip->dst_addr & 0xffff) +
+	       (ip->dst_addr >> 16) + (uint32_t)(IPPROTO_UDP << 8) + rte_cpu_to_be_16(ulen);
 }
 
 /** Is the UDP checksum of the @p ulen-byte datagram at @p udp (non-zero field) right? */
 static inline int
 dp_cksum_udp_ok(const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp, uint16_t ulen)
 {
-	return dp_cksum_add(pseudo_sum(ip, ulen), dp_cksum_raw(udp, ulen)) == 0xffff;
+	return dp_cksum_fold(dp_cksum_pseudo_udp(ip, ulen) + dp_cksum_raw(udp, ulen)) == 0xffff;
 }
 
-/** The UDP checksum to store (its field must be 0); 0 is sent as 0xffff (RFC 768). */
+/** The UDP checksum field for a datagram whose words (pseudo-header included) sum to @p sum;
+ * 0 is sent as 0xffff (RFC 768). */
 static inline uint16_t
-dp_cksum_udp(const struct rte_ipv4_hdr *ip, const struct rte_udp_hdr *udp, uint16_t ulen)
+dp_cksum_udp_field(uint32_t sum)
 {
-	uint16_t c = (uint16_t)~dp_cksum_add(pseudo_sum(ip, ulen), dp_cksum_raw(udp, ulen));
+	uint16_t c = (uint16_t)~dp_cksum_fold(sum);
 
 	return c == 0 ? 0xffff : c;
 }

@@ -25,6 +25,7 @@
 
 /** Most workers. */
 #define DP_WORKERS_MAX 64
+_Static_assert(DP_WORKERS_MAX == DP_UDP_WORKERS_MAX, "udp.h sizes its worker table alike");
 
 struct dp_dataplane_conf {
 	struct dp_worker_conf worker;

@@ -108,7 +108,7 @@ dp_udp_create(const struct dp_udp_conf *conf, struct dp_worker **workers, unsign
 	errno = 0;
 	if (conf->n_ports == 0)
 		return NULL;
-	if (n_workers == 0 || n_workers > RTE_DIM(u->wk) || conf->n_ports > DP_PORTS_MAX ||
+	if (n_workers == 0 || n_workers > DP_UDP_WORKERS_MAX || conf->n_ports > DP_PORTS_MAX ||
 	    conf->ring_size == 0 || (conf->ring_size & (conf->ring_size - 1)) != 0) {
 		snprintf(err, errlen, "udp: bad configuration");
 		errno = EINVAL;
@@ -169,6 +169,7 @@ dp_udp_create(const struct dp_udp_conf *conf, struct dp_worker **workers, unsign
 			if (wi >= u->port[i].n_queues)
 				continue;
 			wk->txq[i] = (int16_t)wi;
+			wk->owns_queue = true;
 			wk->txb[i] = rte_zmalloc_socket(
 			    "dp_udp_txb", RTE_ETH_TX_BUFFER_SIZE(DP_UDP_BURST), 0, socket);
 			if (wk->txb[i] == NULL) {
@@ -216,7 +217,7 @@ dp_udp_destroy(struct dp_udp *u)
 {
 	if (u == NULL)
 		return;
-	for (unsigned wi = 0; wi < RTE_DIM(u->wk); wi++) {
+	for (unsigned wi = 0; wi < DP_UDP_WORKERS_MAX; wi++) {
 		struct dp_udp_wk *wk = u->wk[wi];
 
 		if (wk == NULL)
@@ -309,15 +310,6 @@ eth_turn(struct rte_ether_hdr *eth, const struct dp_port *p)
 	rte_ether_addr_copy(&p->mac, &eth->src_addr);
 }
 
-/* Fold a 32-bit sum of 16-bit words to 16 bits (end-around carry). */
-static inline uint16_t
-fold32(uint32_t s)
-{
-	s = (s & 0xffff) + (s >> 16);
-	s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
 /*
  * IPv4 header back to the sender, total length @tot, checksum by device or software. The
  * software checksum is updated from the request's (RFC 1624: HC' = ~(~HC + ~m + m') for each
@@ -327,13 +319,13 @@ fold32(uint32_t s)
 static inline void
 ip_turn(struct rte_mbuf *m, struct rte_ipv4_hdr *ip, const struct dp_port *p, uint16_t tot)
 {
-	uint16_t old_ttl, new_ttl, new_len = rte_cpu_to_be_16(tot), hc = ip->hdr_checksum;
-	uint32_t s;
+	uint16_t old_ttl, new_ttl, new_len = rte_cpu_to_be_16(tot);
+	uint32_t delta;
 
 	memcpy(&old_ttl, &ip->time_to_live, 2); /* time_to_live and next_proto_id */
 	new_ttl = (uint16_t)(64 | ip->next_proto_id << 8);
-	s = (uint16_t)~hc + (uint32_t)(uint16_t)~old_ttl + new_ttl + (uint16_t)~ip->total_length +
-	    new_len + (uint16_t)~ip->fragment_offset + 0u;
+	delta = dp_cksum_delta(old_ttl, new_ttl) + dp_cksum_delta(ip->total_length, new_len) +
+		dp_cksum_delta(ip->fragment_offset, 0);
 	ip->dst_addr = ip->src_addr;
 	ip->src_addr = p->ip_be;
 	ip->time_to_live = 64;
@@ -345,7 +337,7 @@ ip_turn(struct rte_mbuf *m, struct rte_ipv4_hdr *ip, const struct dp_port *p, ui
 		ip->hdr_checksum = 0;
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM;
 	} else {
-		ip->hdr_checksum = (uint16_t)~fold32(s);
+		ip->hdr_checksum = dp_cksum_update(ip->hdr_checksum, delta);
 	}
 }
 
@@ -479,15 +471,12 @@ send_response(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint8_t *
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_UDP_CKSUM;
 		udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, m->ol_flags);
 	} else {
-		/* Pseudo-header (addresses, protocol, length) + UDP header + the datagram. */
-		uint16_t ulen_be = udp->dgram_len, c;
-		uint32_t sum = (ip->src_addr & 0xffff) + (ip->src_addr >> 16) +
-			       (ip->dst_addr & 0xffff) + (ip->dst_addr >> 16) + (IPPROTO_UDP << 8) +
-			       ulen_be + udp->src_port + udp->dst_port + ulen_be +
-			       fold32(resp_hdr_sum(r)) + fold32(body_sum);
+		/* Pseudo-header + UDP header (ports, length) + the datagram, all from values. */
+		uint16_t ulen = (uint16_t)(sizeof(*udp) + total);
 
-		c = (uint16_t)~fold32(sum);
-		udp->dgram_cksum = c == 0 ? 0xffff : c;
+		udp->dgram_cksum = dp_cksum_udp_field(
+		    dp_cksum_pseudo_udp(ip, ulen) + udp->src_port + udp->dst_port + udp->dgram_len +
+		    dp_cksum_fold(resp_hdr_sum(r)) + dp_cksum_fold(body_sum));
 	}
 	tx(wk, port, m);
 }
@@ -554,6 +543,7 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 	struct dp_err e;
 	uint8_t *out;
 	size_t out_off, total;
+	uint8_t klen[DP_ANNOT_MAX], vlen[DP_ANNOT_MAX];
 	uint32_t body;
 	int rc;
 
@@ -668,8 +658,11 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 	r.kind = x.fmt.kind == DP_KIND_AUDIO ? DP_WIRE_KIND_AUDIO : DP_WIRE_KIND_BYTES;
 	out_off = dp_wire_resp_hdr_len(r.kind == DP_WIRE_KIND_AUDIO);
 	total = out_off + x.buf->len;
-	for (unsigned i = 0; i < res.n_annot; i++)
-		total += dp_wire_annot_size(strlen(res.annot[i].key), strlen(res.annot[i].val));
+	for (unsigned i = 0; i < res.n_annot; i++) {
+		klen[i] = (uint8_t)strlen(res.annot[i].key); /* < DP_ANNOT_KEY_MAX */
+		vlen[i] = (uint8_t)strlen(res.annot[i].val); /* < DP_ANNOT_VAL_MAX */
+		total += dp_wire_annot_size(klen[i], vlen[i]);
+	}
 	if (unlikely(total > pt->max_payload || dgram + total > end)) {
 		dp_err_set(&e, DP_OUT_OF_RANGE,
 			   "response of %zu bytes does not fit in one datagram (%u max)", total,
@@ -693,10 +686,9 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 	dp_buf_free(x.buf);
 	for (unsigned i = 0; i < res.n_annot; i++) {
 		const char *k = res.annot[i].key, *v = res.annot[i].val;
-		size_t kl = strlen(k), vl = strlen(v);
 
-		body += annot_sum(k, kl, v, vl, (size_t)(out - dgram));
-		out += dp_wire_annot_write(out, (size_t)(end - out), k, kl, v, vl);
+		body += annot_sum(k, klen[i], v, vlen[i], (size_t)(out - dgram));
+		out += dp_wire_annot_write(out, (size_t)(end - out), k, klen[i], v, vlen[i]);
 	}
 	send_response(wk, port, m, dgram, &r, total, body);
 }

@@ -43,6 +43,9 @@
 
 struct dp_worker;
 
+/** Most workers (DP_WORKERS_MAX in dataplane.h, which includes this header; checked there). */
+#define DP_UDP_WORKERS_MAX 64
+
 /** Frames taken per RX poll, and TX batch size. */
 #define DP_UDP_BURST 32
 
@@ -107,6 +110,7 @@ struct dp_udp_wk {
 	struct dp_worker *w;
 	struct dp_udp *udp;
 	int16_t txq[DP_PORTS_MAX]; /**< this worker's queue of port i, or -1 */
+	bool owns_queue;	   /**< some txq[i] >= 0: it polls a device (idle_sleep) */
 	struct rte_eth_dev_tx_buffer *txb[DP_PORTS_MAX]; /**< for txq[i] */
 	struct rte_ring *handoff; /**< MP (queue owners) / SC (this worker): requests */
 	struct rte_ring *txback;  /**< MP (workers without a queue) / SC (this worker) */
@@ -125,7 +129,7 @@ struct dp_udp {
 	struct dp_port port[DP_PORTS_MAX];
 	uint16_t port_idx[RTE_MAX_ETHPORTS]; /**< ethdev port id -> index in port[] */
 	unsigned n_workers;
-	struct dp_udp_wk *wk[64];
+	struct dp_udp_wk *wk[DP_UDP_WORKERS_MAX];
 	bool handoff; /**< some port has fewer queues than there are workers */
 	uint64_t drain_cycles;
 	uint64_t tsc_hz;
@@ -164,16 +168,6 @@ void dp_udp_stats_read_one(const struct dp_udp *u, unsigned wk, unsigned i,
  * Context: the worker's lcore, online RCU reader. Hot path.
  */
 unsigned dp_udp_poll(struct dp_udp_wk *wk, bool rx);
-
-/** Does worker @p wk own an RX queue of some port? */
-static inline bool
-dp_udp_owns_queue(const struct dp_udp_wk *wk)
-{
-	for (unsigned i = 0; i < DP_PORTS_MAX; i++)
-		if (wk->txq[i] >= 0)
-			return true;
-	return false;
-}
 
 /** Does worker @p wk have frames waiting in its rings (for the idle re-check)? */
 bool dp_udp_pending(const struct dp_udp_wk *wk);

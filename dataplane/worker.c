@@ -286,8 +286,7 @@ idle_sleep(struct dp_worker *w)
 	    (w->udp != NULL && dp_udp_pending(w->udp)))
 		return;
 	/* A NIC queue cannot wake us: a worker that polls ports looks again soon. */
-	if (w->udp != NULL && dp_udp_owns_queue(w->udp) &&
-	    w->udp->udp->conf.idle_poll_us < sleep_us)
+	if (w->udp != NULL && w->udp->owns_queue && w->udp->udp->conf.idle_poll_us < sleep_us)
 		sleep_us = w->udp->udp->conf.idle_poll_us;
 	/* Offline while asleep, so grace periods (pipeline replaces) need not wait for us. */
 	dp_rcu_thread_offline();

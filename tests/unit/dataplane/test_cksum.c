@@ -6,6 +6,7 @@
 #include "tests/fakes/cmocka_inc.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static void
 fill(uint8_t *p, size_t n, unsigned seed)
@@ -53,14 +54,35 @@ test_cksum_ipv4_and_udp_match_dpdk(void **state)
 		ip->hdr_checksum = 0;
 		udp->dgram_len = rte_cpu_to_be_16(ulen);
 		udp->dgram_cksum = 0;
-		assert_int_equal(dp_cksum_ipv4(ip, 20), rte_ipv4_cksum(ip));
-		ip->hdr_checksum = dp_cksum_ipv4(ip, 20);
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
 		assert_true(dp_cksum_ipv4_ok(ip, 20));
 		ip->time_to_live ^= 1;
 		assert_false(dp_cksum_ipv4_ok(ip, 20));
 		ip->time_to_live ^= 1;
-		assert_int_equal(dp_cksum_udp(ip, udp, ulen), rte_ipv4_udptcp_cksum(ip, udp));
-		udp->dgram_cksum = dp_cksum_udp(ip, udp, ulen);
+		/* RFC 1624 update of TTL and total length = DPDK's full recomputation. */
+		{
+			uint16_t old_w, new_w, old_len = ip->total_length, hc = ip->hdr_checksum;
+			uint16_t new_len = rte_cpu_to_be_16((uint16_t)(20 + ulen + seed));
+			uint32_t delta;
+
+			memcpy(&old_w, &ip->time_to_live, 2);
+			ip->time_to_live = (uint8_t)(seed * 7);
+			memcpy(&new_w, &ip->time_to_live, 2);
+			ip->total_length = new_len;
+			delta = dp_cksum_delta(old_w, new_w) + dp_cksum_delta(old_len, new_len);
+			ip->hdr_checksum = 0;
+			assert_int_equal(dp_cksum_update(hc, delta), rte_ipv4_cksum(ip));
+			ip->hdr_checksum = dp_cksum_update(hc, delta);
+			assert_true(dp_cksum_ipv4_ok(ip, 20));
+			ip->total_length = old_len;
+			ip->time_to_live = (uint8_t)old_w;
+			ip->hdr_checksum = 0;
+			ip->hdr_checksum = rte_ipv4_cksum(ip);
+		}
+		assert_int_equal(
+		    dp_cksum_udp_field(dp_cksum_pseudo_udp(ip, ulen) + dp_cksum_raw(udp, ulen)),
+		    rte_ipv4_udptcp_cksum(ip, udp));
+		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
 		assert_true(dp_cksum_udp_ok(ip, udp, ulen));
 		pkt[28 + plen / 2] ^= 0x40; /* one payload bit */
 		if (plen > 0)
