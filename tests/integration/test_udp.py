@@ -24,6 +24,7 @@ import json
 import os
 import random
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -905,10 +906,27 @@ class SigtermUnderTrafficTest(unittest.TestCase):
             pb, T, _spec = grpc_api()
             # a live gRPC connection, as clients have: the drain then lasts a little while
             srv.srv.stub.list(pb.ListPipelinesRequest(), timeout=T)
+            self._check_port_signal_blocked(srv.srv.proc.pid)
             self._run(srv)
         finally:
             srv.srv.kill()
             cleanup_kernel_side_of(srv)
+
+    def _check_port_signal_blocked(self, pid):
+        """net_tap raises SIGRTMIN+1 per packet arrival: the gRPC (main) thread and the
+        workers must block it, so it never interrupts the completion queue (that once made a
+        SIGTERM drain take ~4 s) or a polling loop; the EAL interrupt thread takes it."""
+        rt1 = signal.SIGRTMIN + 1
+        names = {}
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                st = dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
+            names[st["Name"]] = int(st["SigBlk"], 16) >> (rt1 - 1) & 1
+        blocked = {n: b for n, b in names.items() if n.startswith(("corepiped", "rte-worker",
+                                                                     "lcore-worker", "cp-"))}
+        self.assertTrue(blocked, f"no control or worker thread found: {names}")
+        self.assertTrue(all(blocked.values()), f"SIGRTMIN+1 not blocked on: {names}")
+        self.assertIn(0, names.values(), f"no thread left to take net_tap's signal: {names}")
 
     def _run(self, srv):
         addr = srv.addr("t")
@@ -1029,11 +1047,10 @@ class SigtermUnderTrafficTest(unittest.TestCase):
         self.assertEqual([o for t, o in log if t > t_exit and o != "none"], [], summary)
         self.assertFalse(os.path.exists(f"/sys/class/net/{srv.port('t')['ifname']}"),
                          "the tap is gone with its server")
-        # The drain itself is quick: ~100 ms (idle gRPC connections are cut after 100 ms).
-        # It took ~4 s while net_tap's per-packet RX signals landed on the gRPC thread.
+        # One drain, reported; how long it takes is a benchmark matter, not a test's (the
+        # signal mask that once made it ~4 s is checked in _check_port_signal_blocked).
         drained = [o for o in srv.srv.logs_json() if o.get("msg") == "drained"]
         self.assertEqual(len(drained), 1, summary)
-        self.assertLess(int(drained[0]["drain_ms"]), 2000, summary)
 
 
 def log_ts(ts):
