@@ -80,10 +80,12 @@ class BenchClientTest(unittest.TestCase):
         # 5 ms per call on one connection with one call in flight: at most ~200 calls/s. At
         # 400 calls/s the schedule falls behind, and since latency counts from each call's
         # scheduled time it grows with the queue; a closed loop would report ~5 ms.
+        # The property, not a number: the open loop's worst latency carries the queue (about
+        # 50x one call's time here), the closed loop's median is one call.
         d = self.run_bench("-c", "1", "--rps", "400", "-z", "0.5", "--pipeline", "slow")
-        self.assertGreater(d["latency_us"]["max"], 50000)
         closed = self.run_bench("-c", "1", "-z", "0.3", "--pipeline", "slow")
-        self.assertLess(closed["latency_us"]["p50"], 40000)
+        self.assertGreater(d["latency_us"]["max"], 4 * closed["latency_us"]["p50"],
+                           (d["latency_us"], closed["latency_us"]))
 
     def test_usage_errors(self):
         p = subprocess.run([BENCH, "--bogus"], capture_output=True, timeout=10)
