@@ -53,7 +53,8 @@ static const char g_usage[] =
     "e.g. COREPIPE_SERVER_GRPC_LISTEN=127.0.0.1:6000 (docs/configuration.md).\n"
     "\n"
     "EAL args after -- are passed to rte_eal_init() after the built-in ones\n"
-    "(--no-huge --no-pci --no-shconf -m 512), e.g. -- --vdev=net_null0.\n";
+    "(by default --no-huge --no-pci --no-shconf -m 512; dataplane.hugepages, memory_mb and\n"
+    "ports change them), e.g. -- --vdev=net_null0.\n";
 
 struct opts {
 	const char *config;
