@@ -47,7 +47,7 @@ ifneq ($(if $(MAKECMDGOALS),$(NEED_PKGS),all),)
 endif
 
 PKG_CFLAGS = $(shell $(PKGCONF) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell $(PKGCONF) --libs $(PKGS) 2>/dev/null) -lpthread -lm
+PKG_LIBS   = $(shell $(PKGCONF) --libs $(PKGS) 2>/dev/null) -lstdc++ -lpthread -lm
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-address-of-packed-member
@@ -72,8 +72,11 @@ PY_GEN   := $(foreach p,$(PROTOS),$(GEN)/python/$(basename $(notdir $(p)))_pb2.p
 
 DP_SRC   := $(wildcard dataplane/*.c dataplane/nodes/*.c)
 CP_SRC   := $(filter-out control/main.c,$(wildcard control/*.c))
+# C++ only where gRPC offers no C entry point (control/grpc_handoff.cc: one virtual call).
+CP_CXX   := $(wildcard control/*.cc)
 DP_OBJ   := $(patsubst %.c,$(B)/%.o,$(DP_SRC))
-CP_OBJ   := $(patsubst %.c,$(B)/%.o,$(CP_SRC)) $(patsubst $(GEN)/%.c,$(B)/gen/%.o,$(PB_C))
+CP_OBJ   := $(patsubst %.c,$(B)/%.o,$(CP_SRC)) $(patsubst %.cc,$(B)/%.o,$(CP_CXX)) \
+	    $(patsubst $(GEN)/%.c,$(B)/gen/%.o,$(PB_C))
 LIB_OBJ  := $(DP_OBJ) $(CP_OBJ)
 
 UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
@@ -134,6 +137,12 @@ $(B)/gen/%.o: $(GEN)/%.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS_ALL) -Wno-missing-prototypes -Wno-missing-braces -c $< -o $@
+
+CXXFLAGS_ALL = -std=c++17 $(OPT) -Wall -Wextra -Werror -MMD -MP $(shell $(PKGCONF) --cflags grpc 2>/dev/null)
+$(B)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(call say,CXX,$<)
+	$(Q)$(CXX) $(CXXFLAGS_ALL) -c $< -o $@
 
 $(B)/%.o: %.c | $(PB_H)
 	@mkdir -p $(dir $@)

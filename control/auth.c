@@ -138,3 +138,20 @@ cp_auth_free(struct cp_auth *a)
 	free(a->tokens);
 	memset(a, 0, sizeof(*a));
 }
+
+int
+cp_auth_copy(struct cp_auth *dst, const struct cp_auth *src)
+{
+	struct cp_auth_token *t = NULL;
+
+	if (src->n != 0) {
+		t = malloc(src->n * sizeof(*t));
+		if (t == NULL)
+			return -ENOMEM;
+		memcpy(t, src->tokens, src->n * sizeof(*t));
+	}
+	cp_auth_free(dst);
+	*dst = *src;
+	dst->tokens = t;
+	return 0;
+}

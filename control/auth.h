@@ -84,4 +84,7 @@ enum cp_auth_result cp_auth_check(const struct cp_auth *a, const char *value, si
 /** Free the token table and reset @p a to disabled. */
 void cp_auth_free(struct cp_auth *a);
 
+/** Replace @p dst (freed first) with a deep copy of @p src. @return 0 or -ENOMEM. */
+int cp_auth_copy(struct cp_auth *dst, const struct cp_auth *src);
+
 #endif

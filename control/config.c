@@ -43,6 +43,13 @@ static const struct field server_fields[] = {
     {"metrics_listen", F_STR, CFG(metrics_listen), 0, 0},
     {"max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20},
     {"responder_spin_us", F_U32, CFG(responder_spin_us), 0, 1000000},
+    {"frontends", F_U32, CFG(frontends), 0, DP_FRONTENDS_MAX},
+    {"inline_max_us", F_U32, CFG(inline_max_us), 0, 1000000},
+    {"frontend_spin_us", F_U32, CFG(frontend_spin_us), 0, 1000000},
+    {"max_response_bytes", F_U32, CFG(max_response_bytes), 1u << 20, 4095u << 20},
+    {"max_connections_per_peer", F_U32, CFG(max_connections_per_peer), 0, 1000000},
+    {"handshake_timeout_ms", F_U32, CFG(handshake_timeout_ms), 100, 600000},
+    {"shutdown_delay_ms", F_U32, CFG(shutdown_delay_ms), 0, 600000},
     {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000},
     {"shutdown_grace_ms", F_U32, CFG(shutdown_grace_ms), 0, 3600000},
     {"max_connections", F_U32, CFG(max_connections), 1, 1000000},
@@ -136,6 +143,13 @@ cp_config_init(struct cp_config *c)
 	c->max_concurrent_streams = 256;
 	c->stream_window = 8;
 	c->shutdown_grace_ms = 30000;
+	c->frontends = 0;
+	c->inline_max_us = 20;
+	c->frontend_spin_us = 200;
+	c->max_response_bytes = 256u << 20;
+	c->max_connections_per_peer = 0;
+	c->handshake_timeout_ms = 10000;
+	c->shutdown_delay_ms = 0;
 	c->max_connections = 2048;
 	c->max_connection_idle_ms = 600000; /* 10 min */
 	c->max_connection_age_ms = 3600000; /* 1 h */

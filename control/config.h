@@ -33,9 +33,17 @@ struct cp_config {
 	char grpc_listen[128];
 	char metrics_listen[128]; /**< HTTP /metrics /healthz /readyz; "" disables */
 	uint32_t max_message_bytes;
-	uint32_t responder_spin_us; /**< responder: poll this long after the last answer */
+	uint32_t responder_spin_us;  /**< deprecated, ignored (there is no responder thread) */
+	unsigned frontends;	     /**< server.frontends: front-end lcores (0: auto) */
+	uint32_t inline_max_us;	     /**< run requests estimated up to this inline */
+	uint32_t frontend_spin_us;   /**< front end polls this long for handed-over work */
+	uint32_t max_response_bytes; /**< reply bytes one front end holds at once */
+	uint32_t max_connections_per_peer; /**< per client address (0: no limit) */
+	uint32_t handshake_timeout_ms;	   /**< TLS + HTTP/2 preface/SETTINGS deadline */
+	uint32_t shutdown_delay_ms;	   /**< lame duck after SIGTERM */
 	/* dataplane */
-	unsigned workers; /**< 0: one per CPU but the main one (min 1) */
+	unsigned workers; /**< worker-only lcores; 0: every usable CPU but the front ends' */
+	bool workers_set; /**< workers given explicitly (file, environment or flag) */
 	char lcores[128]; /**< EAL lcore map; "" derives it from workers */
 	struct dp_dataplane_conf dp;
 	struct dp_udp_conf udp; /**< dataplane.ports and the port_* tuning keys */

@@ -1,17 +1,24 @@
 /**
  * @file
- * The gRPC server on the gRPC C core: one completion-queue thread (the main lcore) that
- * accepts calls, decodes them and either answers at once (admin, health, errors) or submits
- * work to the dataplane; answers for dataplane work are sent by the responder thread
- * (responder.h), since grpc_call_start_batch() is thread-safe.
+ * The gRPC server: one grpc_server, served by one or more front ends (control/frontend.h), each
+ * with a completion queue of its own on its own lcore; the listeners that feed it; the live
+ * settings; the calls and their replies; the shutdown sequence.
  *
- * Call life: a struct cp_call is allocated when a request_call is armed, handed to a method
- * handler when the call arrives, and freed on the completion queue thread when the final batch
- * (status + RECV_CLOSE_ON_SERVER) completes. Every call gets exactly one cp_call_reply*().
+ * Call life: a struct cp_call is taken from its front end's free list when a request_call slot
+ * is armed, handed to a method handler when the call arrives, and returned when its last batch
+ * completes. Every call gets exactly one final reply (cp_call_reply*), on its front end's thread
+ * (the one exception, Admin/ReloadConfig, is answered by the control thread: grpc_call_start_batch
+ * is thread-safe and the completion still comes back to the front end).
  *
- * Context: cp_server_* on the main thread unless noted. Ownership: the server owns its calls;
- * a handler that submits work passes the call to the dataplane (req->cookie) and the responder
- * replies; after cp_call_reply*() returns, nobody but the CQ thread touches the call.
+ * Shutdown (SIGTERM): health goes NOT_SERVING at once (Check, Watch, /readyz); for
+ * server.shutdown_delay_ms (lame duck) everything is still served; then new calls are answered
+ * UNAVAILABLE while the calls already in progress finish (their request bytes may still be
+ * arriving: calls are matched when their headers arrive, so the core never holds one we do not
+ * know of); once none is left the grpc_server is shut down (GOAWAY) and the process exits. After
+ * server.shutdown_grace_ms the calls still open are cancelled with UNAVAILABLE.
+ *
+ * Context: cp_server_* on the main lcore unless noted. Ownership: the server owns its front ends,
+ * listeners and live settings; each front end owns its calls.
  */
 #ifndef COREPIPE_CP_GRPC_SERVER_H
 #define COREPIPE_CP_GRPC_SERVER_H
@@ -20,7 +27,6 @@
 #include "control/listener.h"
 #include "control/port_watch.h"
 #include "control/reload.h"
-#include "control/shed.h"
 #include "dataplane/dataplane.h"
 
 #include <grpc/grpc.h>
@@ -32,6 +38,9 @@
 
 struct cp_server;
 struct cp_call;
+struct cp_frontend;
+struct cp_config;
+struct cp_ctl;
 
 /* Counters with one writer thread that other threads read (GetStats, the metrics scrape): a
  * relaxed load and store by the writer, relaxed loads by readers; no read-modify-write. */
@@ -39,16 +48,18 @@ struct cp_call;
 #define CP_STAT_INC(x)	  CP_STAT_ADD(x, 1)
 #define CP_STAT_LOAD(x)	  __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
-/** Handles one call; must reply exactly once, now or later (from any thread). */
-typedef void (*cp_handler_fn)(struct cp_server *srv, struct cp_call *call);
+/** Handles one call; must reply exactly once, now or later. Context: the call's front end. */
+typedef void (*cp_handler_fn)(struct cp_server *srv, struct cp_call *c);
 
 enum cp_tag_kind {
 	CP_TAG_NEW_CALL = 1,
-	CP_TAG_DONE = 2,
-	CP_TAG_SHUTDOWN = 3,
-	CP_TAG_CLOSE = 4,	/**< RECV_CLOSE_ON_SERVER: the call ended (or was cancelled) */
-	CP_TAG_STREAM_RECV = 5, /**< ExecuteStream: a RECV_MESSAGE completed (owner: cp_stream) */
-	CP_TAG_STREAM_SEND = 6, /**< ExecuteStream: a SEND_MESSAGE completed (owner: cp_stream) */
+	CP_TAG_RECV = 2,	/**< unary: the request message arrived (or the call died) */
+	CP_TAG_DONE = 3,	/**< the final batch completed */
+	CP_TAG_SHUTDOWN = 4,	/**< grpc_server_shutdown_and_notify finished */
+	CP_TAG_CLOSE = 5,	/**< RECV_CLOSE_ON_SERVER alone: cancellation of queued work */
+	CP_TAG_STREAM_RECV = 6, /**< ExecuteStream: a RECV_MESSAGE completed (owner: cp_stream) */
+	CP_TAG_STREAM_SEND = 7, /**< ExecuteStream: a SEND_MESSAGE completed (owner: cp_stream) */
+	CP_TAG_WATCH_SEND = 8,	/**< Health/Watch: an update was sent (owner: the call) */
 };
 
 /** A completion queue tag: the address of one of these inside its owner. */
@@ -57,68 +68,88 @@ struct cp_tag {
 	void *owner;
 };
 
+/** How a method's calls arrive. */
+enum cp_method_kind {
+	CP_UNARY = 0,	      /**< one request message, read before the handler runs */
+	CP_STREAMING = 1,     /**< the handler reads messages itself (ExecuteStream) */
+	CP_SERVER_STREAM = 2, /**< one request, then the handler sends messages (Watch) */
+};
+
 /** A registered method. */
 struct cp_method {
 	const char *path; /**< "/corepipe.v1.Pipeline/Execute" */
 	cp_handler_fn handler;
-	unsigned prealloc; /**< request_call slots kept armed */
-	bool streaming;	   /**< client-streaming: the handler reads messages itself */
-	void *handle;	   /**< from grpc_server_register_method */
+	unsigned prealloc; /**< request_call slots kept armed per front end */
+	enum cp_method_kind kind;
+	unsigned perm; /**< 0: health (may be open), else an enum cp_perm */
+	void *handle;  /**< from grpc_server_register_method */
 };
 
 struct cp_stream;
 
 struct cp_call {
-	struct cp_tag new_tag;
-	struct cp_tag done_tag;
-	struct cp_tag close_tag;
-	int refs; /**< outstanding batches (close + final reply); CQ thread only */
-	struct cp_call *live_prev, *live_next; /**< the server's live-call list; CQ thread */
-	struct cp_server *srv;
+	struct cp_tag new_tag, recv_tag, done_tag, close_tag, send_tag;
+	int refs; /**< batches outstanding; the front end's thread only */
+	struct cp_call *live_prev, *live_next; /**< the front end's live calls */
+	struct cp_call *free_next;	       /**< the front end's free list */
+	struct cp_frontend *fe;
 	const struct cp_method *method; /**< NULL: unregistered method (generic slot) */
 	grpc_call *call;
 	gpr_timespec deadline;
 	grpc_call_details details; /**< generic slot only */
 	grpc_metadata_array md;
-	grpc_byte_buffer *payload;
+	grpc_byte_buffer *payload; /**< the request message (unary), once received */
 	/* Reply state, kept alive until the final batch completes. */
 	grpc_byte_buffer *send;
 	grpc_slice status_details;
-	int status_details_set;
-	int cancelled; /**< from RECV_CLOSE_ON_SERVER */
-	/* Set (release) by the CQ thread when the client cancelled or the deadline passed;
+	bool status_details_set;
+	bool close_posted;    /**< RECV_CLOSE_ON_SERVER already posted on its own */
+	bool initial_md_sent; /**< initial metadata already went out (streams, Watch) */
+	bool replied;	      /**< the final batch was started */
+	int cancelled;	      /**< from RECV_CLOSE_ON_SERVER */
+	/* Set (release) by the front end when the client cancelled or the deadline passed;
 	 * read by workers (dp_req.cancelled) to skip queued work. */
 	atomic_bool cancelled_flag;
 	grpc_metadata trailer; /**< grpc-retry-pushback-ms, when set */
-	int trailer_set;
+	bool trailer_set;
 	uint64_t start_ns;
-	/* Set (release) once initial metadata went out with a streamed message, so the final
-	 * batch does not send it again; read by whichever thread sends the final batch. */
-	atomic_bool initial_md_sent;
-	struct cp_stream *stream; /**< ExecuteStream state; the CQ thread unlinks it at free */
+	uint64_t resp_bytes;	  /**< reply bytes counted in the front end's budget */
+	struct cp_stream *stream; /**< ExecuteStream state; unlinked when the call is freed */
+	void *ctx;		  /**< a handler's own state (Watch) */
 };
 
-/** Server settings. */
+/**
+ * Settings a reload may change, published with RCU: front ends read them on their RCU read
+ * side (valid for the rest of the iteration), the metrics thread under live_lock.
+ */
+struct cp_live {
+	uint32_t default_timeout_ms; /**< deadline for calls that set none */
+	uint32_t max_timeout_ms;     /**< cap on any call's deadline */
+	unsigned max_nodes;	     /**< inline pipeline node limit */
+	uint32_t stream_window;	     /**< frames in flight + responses queued per stream */
+	uint32_t inflight_cap;	     /**< limits.max_in_flight: cap on handed-over work (0: none) */
+	uint32_t shutdown_grace_ms;  /**< calls still open this long after SIGTERM are cancelled */
+	uint32_t shutdown_delay_ms;  /**< lame duck: serve this long after SIGTERM, NOT_SERVING */
+	struct cp_auth auth;	     /**< owned */
+};
+
+/** Restart-only server settings. */
 struct cp_server_conf {
-	const char *listen;		 /**< "127.0.0.1:50051"; port 0 picks a free port */
-	uint32_t max_message_bytes;	 /**< max receive message size */
-	unsigned max_nodes;		 /**< inline pipeline node limit */
-	uint32_t default_timeout_ms;	 /**< deadline for calls that set none */
-	uint32_t max_timeout_ms;	 /**< cap on any call's deadline */
-	uint32_t max_concurrent_streams; /**< per connection (HTTP/2 SETTINGS) */
-	uint32_t shutdown_grace_ms; /**< calls still open this long after SIGTERM are cancelled */
-	struct cp_shed_conf shed;   /**< load-shedding thresholds */
-	uint32_t max_connections;   /**< TCP connections at once (listener.h) */
-	uint32_t max_connection_idle_ms; /**< close connections idle this long (0: never) */
-	uint32_t max_connection_age_ms;	 /**< recycle connections this old (0: never) */
-	uint32_t
-	    stream_window; /**< frames in flight + responses queued per stream (flow control) */
-	const struct cp_auth *auth; /**< bearer tokens (NULL or !enabled: no authentication) */
-	uint32_t inflight_cap;	    /**< limits.max_in_flight: live cap on unary work (0: none) */
-	const struct cp_tls_conf *tls; /**< NULL or no cert_file: plaintext only */
+	const char *listen;		   /**< "127.0.0.1:50051"; port 0 picks a free port */
+	uint32_t max_message_bytes;	   /**< max receive message size */
+	uint32_t max_concurrent_streams;   /**< per connection (HTTP/2 SETTINGS) */
+	uint32_t max_connections;	   /**< connections at once, per listener */
+	uint32_t max_connections_per_peer; /**< from one client address (0: no limit) */
+	uint32_t handshake_timeout_ms;	   /**< TLS handshake + HTTP/2 preface and SETTINGS */
+	uint32_t max_connection_idle_ms;   /**< close connections idle this long (0: never) */
+	uint32_t max_connection_age_ms;	   /**< recycle connections this old (0: never) */
+	uint32_t inline_max_us;		   /**< run requests estimated up to this inline */
+	uint32_t frontend_spin_us;	   /**< poll this long for handed-over work, then wait */
+	uint32_t max_response_bytes;	   /**< reply bytes a front end holds at once */
+	const struct cp_tls_conf *tls;	   /**< NULL or no cert_file: plaintext only */
 };
 
-/** Why a request was refused before it reached a worker (GetStats "rejected"). */
+/** Why a request was refused before it ran (GetStats "rejected"). */
 enum cp_reject {
 	CP_REJECT_INFLIGHT_LIMIT = 0, /**< descriptor pool empty: max_in_flight reached */
 	CP_REJECT_POOL_EMPTY,	      /**< no payload buffer of that size free */
@@ -127,82 +158,95 @@ enum cp_reject {
 	CP_REJECT_SHEDDING,	      /**< every worker shedding load */
 	CP_REJECT_STREAMS,	      /**< every worker's stream slots in use */
 	CP_REJECT_NOT_FOUND,	      /**< unknown pipeline name (looked up before submit) */
+	CP_REJECT_MEMORY,	      /**< reply memory budget (server.max_response_bytes) */
+	CP_REJECT_DRAINING,	      /**< the server is shutting down */
 	CP_REJECT_MAX,
+};
+
+/** Phases of the server's life (cp_server.phase). */
+enum cp_phase {
+	CP_PHASE_SERVING = 0,
+	CP_PHASE_LAME_DUCK = 1, /**< signalled: NOT_SERVING, still serving */
+	CP_PHASE_DRAINING = 2,	/**< new calls UNAVAILABLE, open calls finish */
+	CP_PHASE_SHUTDOWN = 3,	/**< grpc_server shut down (GOAWAY) */
+	CP_PHASE_DONE = 4,	/**< every call freed and the shutdown tag seen: reactors stop */
 };
 
 struct cp_server {
 	struct cp_server_conf conf;
 	char listen[128];
-	int port; /**< bound port */
+	int port;	    /**< bound port of the main listener */
+	int plaintext_port; /**< TLS with tls.plaintext_listen: its port */
 	grpc_server *server;
-	grpc_completion_queue *cq;
 	struct dp_dataplane *dp;
+	unsigned n_fe;
+	struct cp_frontend *fe[DP_FRONTENDS_MAX];
+	struct cp_listener listener[2]; /**< [0] main (TLS or plaintext), [1] plaintext extra */
+	unsigned n_listeners;
+	struct cp_live *live;	   /**< RCU; cp_server_live() */
+	pthread_mutex_t live_lock; /**< for readers outside RCU (the metrics thread) */
 	struct cp_tag shutdown_tag;
-	atomic_bool serving; /**< health: SERVING vs NOT_SERVING */
-	atomic_bool shutdown_requested;
+	atomic_bool serving;		/**< health: SERVING vs NOT_SERVING */
+	atomic_uint health_gen;		/**< bumped when `serving` changes (Watch) */
+	atomic_int phase;		/**< enum cp_phase; written by the control poller */
+	atomic_bool shutdown_requested; /**< SIGTERM/SIGINT seen */
+	atomic_bool shutdown_tag_seen;	/**< the grpc_server finished shutting down */
 	bool started;
-	bool shutdown_done;
-	long live_calls;		  /**< CQ thread writes (CP_STAT_ADD); others load */
-	struct cp_call *live_head;	  /**< calls received and not yet freed; CQ thread only */
-	uint64_t rejected[CP_REJECT_MAX]; /**< CQ thread writes (CP_STAT_INC); others load */
-	struct cp_shed shed;		  /**< CQ thread only */
-	struct cp_port_watch port_watch;  /**< CQ thread only: UDP port link changes */
-	uint64_t udp_tick_ns;		  /**< CQ thread only: last UDP shedding refresh */
-	struct cp_listener listener;	  /**< our own TCP listener (bounded connections) */
-	int own_listener;		  /**< 0: gRPC listens (unix: addresses, TLS) */
-	int plaintext_port;		  /**< TLS with tls.plaintext_listen: its port */
-	uint64_t answered; /**< dataplane answers sent; responder writes, others load relaxed */
-	uint64_t grace_deadline_ns;
-	/* Drain accounting (CQ thread): what was open at the signal, what got cancelled. */
-	uint64_t drain_start_ns;
+	/* Drain accounting (control poller). */
+	uint64_t signal_ns, drain_start_ns, grace_deadline_ns;
 	long drain_live_at_start;
 	uint64_t drain_answered_at_start;
 	long drain_cancelled;
-	struct cp_stream *blocked; /**< streams waiting for dataplane capacity; CQ thread */
-	uint64_t streams_open;	   /**< ExecuteStream calls bound to a worker; atomic */
-	uint32_t stream_window;	   /**< responses queued or in flight per stream */
-	/** Server time per pipeline (call arrival or frame submit -> answer handed to gRPC), in
-	 * ns; written by the responder only. */
-	struct dp_metrics *e2e;
-	struct cp_reload reload; /**< hot reload context (reload.h); CQ thread */
-	/* Taken by the metrics thread to read the token table, and by the CQ thread (the only
-	 * writer) while a reload swaps it; the CQ thread's own reads need no lock. */
-	pthread_mutex_t auth_lock;
-	atomic_bool reload_requested; /**< SIGHUP seen; the CQ loop reloads */
-	uint64_t auth_failures[2];    /**< [0] unauthenticated, [1] permission denied; CQ writes */
-	uint64_t auth_log_ns;	      /**< last auth failure log line (rate limit); CQ thread */
-	uint64_t auth_suppressed;     /**< failures not logged since then; CQ thread */
+	bool cancelled_all;
+	struct cp_reload reload;	  /**< hot reload context (reload.h); the control thread */
+	struct cp_ctl *ctl;		  /**< the control thread (ctl.h): reloads, signals */
+	struct cp_port_watch port_watch;  /**< UDP port link changes (control poller) */
+	bool shed_logged[DP_WORKERS_MAX]; /**< last logged shedding state (control poller) */
+	uint64_t ctl_next_ns;		  /**< next control tick */
 };
 
 /**
- * Create the server, register methods, bind the port (not started).
+ * Create the server and its front ends, register methods, bind the listeners (not started).
+ * @p live is the initial configuration (its live settings are copied).
  * @return 0, -EADDRINUSE/-EINVAL when the address cannot be bound, -ENOMEM.
  */
 int cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
-		     struct dp_dataplane *dp);
+		     const struct cp_config *live, struct dp_dataplane *dp);
 
-/** Start serving: arm request_call slots. */
+/** Start serving: listeners accept, request_call slots armed on every front end. */
 void cp_server_start(struct cp_server *srv);
 
 /**
- * Run the completion queue until shutdown completes (cp_server_request_shutdown() was called
- * and every call is answered).
+ * Run front end 0's reactor on this thread (the main lcore) and launch the others on theirs;
+ * returns when the server is done (every call answered after a shutdown request).
  */
 void cp_server_run(struct cp_server *srv);
 
 /**
- * Begin a graceful shutdown: health NOT_SERVING, the listener closes, calls in flight finish.
- * Context: any thread (the signal thread); idempotent.
+ * Begin a graceful shutdown (see the file comment). Context: any thread; idempotent.
  */
 void cp_server_request_shutdown(struct cp_server *srv);
 
-/** Ask the CQ thread to reload the configuration (SIGHUP). Context: any thread. */
-void cp_server_request_reload(struct cp_server *srv);
-
-/** Destroy the server and its completion queue (after cp_server_run returned). */
+/** Destroy the server, its front ends and completion queues (after cp_server_run). */
 void cp_server_destroy(struct cp_server *srv);
 
-/* ==== Replies (any thread; exactly one per call) ============================================ */
+/**
+ * Publish the live settings of @p c (a copy of its auth table) and the dataplane's
+ * shedding configuration. @return 0 or -ENOMEM (nothing changed then).
+ * Context: a thread registered with urcu-qsbr (main or control thread).
+ */
+int cp_server_apply_live(struct cp_server *srv, const struct cp_config *c);
+
+/** The live settings. Context: a front end (online RCU reader); valid for this iteration. */
+const struct cp_live *cp_server_live(const struct cp_server *srv);
+
+/** Sum of every front end's counter at byte offset @p off of struct cp_fe_stats. */
+uint64_t cp_server_stat_sum(const struct cp_server *srv, size_t off);
+
+/** Connections open and refused, over every listener. Context: any. */
+void cp_server_connections(const struct cp_server *srv, uint64_t *open, uint64_t *refused);
+
+/* ==== Replies (the call's front end; exactly one per call) ================================= */
 
 /**
  * Answer with a status and, when @p status is OK, the packed message @p resp.
@@ -219,34 +263,25 @@ void cp_call_reply_exhausted(struct cp_call *c, uint32_t pushback_ms, const char
     __attribute__((format(printf, 3, 4)));
 
 /**
- * Retry pushback for a refused request, from the current backlog: the requests in flight times
- * the mean service time per request, spread over the workers; clamped to [1, 5000] ms.
- * Context: CQ thread.
- */
-uint32_t cp_server_pushback_ms(const struct cp_server *srv);
-
-/**
  * End a call with @p status after streamed messages: optional last message @p msg (consumed;
- * 0-length slice for none) and, for errors, a message made from @p fmt.
- * Context: any thread; once per call.
+ * NULL for none) and, for errors, a message made from @p fmt.
  */
 void cp_call_finish(struct cp_call *c, grpc_status_code status, grpc_slice *msg, const char *fmt,
 		    ...) __attribute__((format(printf, 4, 5)));
-
-/**
- * Drop a reference a handler took on the call (c->refs++ for a batch of its own); the last
- * frees the call. Context: CQ thread.
- */
-void cp_call_release(struct cp_call *c);
 
 /** Answer OK with an already serialised message (consumes @p msg). */
 void cp_call_reply_slice(struct cp_call *c, grpc_slice msg);
 
 /**
- * Read the call's request message and unpack it as @p desc.
+ * Drop a reference a handler took on the call (c->refs++ for a batch of its own); the last
+ * frees the call. Context: the call's front end.
+ */
+void cp_call_release(struct cp_call *c);
+
+/**
+ * Unpack the call's request message as @p desc.
  * @return the message (free with protobuf_c_message_free_unpacked(msg, NULL)), or NULL after
  * replying INVALID_ARGUMENT ("missing" or "malformed").
- * Context: CQ thread.
  */
 ProtobufCMessage *cp_call_unpack(struct cp_call *c, const ProtobufCMessageDescriptor *desc);
 
@@ -255,6 +290,12 @@ const char *cp_reject_name(enum cp_reject r);
 
 /** Monotonic clock in ns. */
 uint64_t cp_now_ns(void);
+
+/**
+ * Retry pushback for a refused request, from the backlog of the workers: clamped to
+ * [1, 5000] ms. Context: any.
+ */
+uint32_t cp_server_pushback_ms(const struct cp_server *srv);
 
 /* Method tables, one per service file. */
 extern struct cp_method cp_pipeline_methods[];

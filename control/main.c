@@ -9,10 +9,11 @@
  * gRPC, dataplane and EAL torn down in reverse order. A second signal exits at once.
  */
 #include "control/config.h"
+#include "control/ctl.h"
+#include "control/frontend.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
 #include "control/metrics_http.h"
-#include "control/responder.h"
 #include "dataplane/dataplane.h"
 
 #include <errno.h>
@@ -23,7 +24,9 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
+#include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,8 @@
 #include <unistd.h>
 
 #define EAL_ARGS_MAX 64
+/* How long start-up waits for the worker lcores to enter their loops. */
+#define WORKER_START_WAIT_MS 5000
 
 static const char g_usage[] =
     "usage: corepiped [options] [-- EAL args...]\n"
@@ -43,9 +48,16 @@ static const char g_usage[] =
     "                           environment < flags) as YAML and exit\n"
     "  -g, --grpc-listen ADDR   gRPC listen address, overrides the file (e.g. 127.0.0.1:50051;\n"
     "                           port 0 picks a free port, logged in the \"serving\" line)\n"
-    "  -w, --workers N          worker lcores (default: one per CPU but the main one, min 1)\n"
-    "  -l, --lcores LIST        EAL lcore map instead of --workers (e.g. 0@0,1@1); the first\n"
-    "                           lcore is the main (control) lcore, the others are workers\n"
+    "  -f, --frontends N        front-end lcores: each serves gRPC from its own completion\n"
+    "                           queue and runs small requests itself (default: server.frontends,\n"
+    "                           0 = one per 8 usable CPUs, at least one)\n"
+    "  -w, --workers N          worker-only lcores besides the front ends; 0: none, everything\n"
+    "                           runs on the front ends (default: every usable CPU left)\n"
+    "  -l, --lcores LIST        EAL lcore map instead (e.g. 0@2,1@3): the first --frontends\n"
+    "                           lcores are front ends (lcore 0 also runs control), the rest\n"
+    "                           workers\n"
+    "The default map uses the CPUs the process may run on (sched_getaffinity: taskset, cpuset\n"
+    "cgroups, systemd AllowedCPUs=), one lcore per CPU; with one CPU a single lcore does it all.\n"
     "  -L, --log-level LEVEL    debug|info|warn|error (default: info, or the file's)\n"
     "  -h, --help               this text\n"
     "\n"
@@ -59,7 +71,8 @@ static const char g_usage[] =
 struct opts {
 	const char *config;
 	const char *grpc_listen;
-	int workers; /* -1: not given */
+	int workers;   /* -1: not given */
+	int frontends; /* 0: not given */
 	const char *lcores;
 	const char *log_level;
 	const char *check_config;
@@ -88,8 +101,12 @@ apply_flags(struct cp_config *cfg)
 
 	if (o->grpc_listen != NULL)
 		snprintf(cfg->grpc_listen, sizeof(cfg->grpc_listen), "%s", o->grpc_listen);
-	if (o->workers > 0)
+	if (o->workers >= 0) {
 		cfg->workers = (unsigned)o->workers;
+		cfg->workers_set = true;
+	}
+	if (o->frontends > 0)
+		cfg->frontends = (unsigned)o->frontends;
 	if (o->lcores != NULL)
 		snprintf(cfg->lcores, sizeof(cfg->lcores), "%s", o->lcores);
 	if (o->log_level != NULL && cp_log_level_parse(o->log_level, &lvl) == 0)
@@ -137,6 +154,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"config", required_argument, NULL, 'c'},
 	    {"grpc-listen", required_argument, NULL, 'g'},
 	    {"workers", required_argument, NULL, 'w'},
+	    {"frontends", required_argument, NULL, 'f'},
 	    {"lcores", required_argument, NULL, 'l'},
 	    {"log-level", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},
@@ -148,7 +166,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 
 	memset(o, 0, sizeof(*o));
 	o->workers = -1;
-	while ((ch = getopt_long(argc, argv, "c:g:w:l:L:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:g:w:f:l:L:h", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
@@ -160,12 +178,25 @@ parse_opts(int argc, char **argv, struct opts *o)
 			char *end;
 			long v = strtol(optarg, &end, 10);
 
-			if (*end != '\0' || v < 1 || v > DP_WORKERS_MAX) {
-				fprintf(stderr, "corepiped: --workers: expected 1..%d, got '%s'\n",
-					DP_WORKERS_MAX, optarg);
+			if (*end != '\0' || optarg[0] == '\0' || v < 0 || v >= DP_WORKERS_MAX) {
+				fprintf(stderr, "corepiped: --workers: expected 0..%d, got '%s'\n",
+					DP_WORKERS_MAX - 1, optarg);
 				return 2;
 			}
 			o->workers = (int)v;
+			break;
+		}
+		case 'f': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end != '\0' || optarg[0] == '\0' || v < 1 || v > DP_FRONTENDS_MAX) {
+				fprintf(stderr,
+					"corepiped: --frontends: expected 1..%d, got '%s'\n",
+					DP_FRONTENDS_MAX, optarg);
+				return 2;
+			}
+			o->frontends = (int)v;
 			break;
 		}
 		case 'l':
@@ -193,21 +224,49 @@ parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-/* "0@0,1@1,...": main lcore 0 on CPU 0, worker i on CPUs 1..n-1 round robin. */
-static void
-default_lcores(unsigned workers, char *out, size_t len)
+/* The CPUs this process may run on (taskset, cpuset cgroup, AllowedCPUs=), ascending. */
+static unsigned
+usable_cpus(unsigned *cpus, unsigned max)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t off;
+	cpu_set_t set;
+	unsigned n = 0;
 
-	if (ncpu < 1)
-		ncpu = 1;
-	off = (size_t)snprintf(out, len, "0@0");
-	for (unsigned i = 1; i <= workers && off < len; i++) {
-		long cpu = ncpu > 1 ? 1 + (long)(i - 1) % (ncpu - 1) : 0;
-
-		off += (size_t)snprintf(out + off, len - off, ",%u@%ld", i, cpu);
+	if (sched_getaffinity(0, sizeof(set), &set) != 0) {
+		cpus[0] = 0;
+		return 1;
 	}
+	for (unsigned c = 0; c < CPU_SETSIZE && n < max; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[n++] = c;
+	return n ? n : (cpus[0] = 0, 1);
+}
+
+/*
+ * The default lcore map: front ends first (lcore 0, the EAL main lcore, also runs control),
+ * then worker-only lcores, one per usable CPU in order; more lcores than CPUs wrap around.
+ * @return the number of lcores.
+ */
+static unsigned
+default_lcores(const struct cp_config *cfg, unsigned *frontends, char *out, size_t len)
+{
+	unsigned cpus[DP_WORKERS_MAX * 2];
+	unsigned n = usable_cpus(cpus, DP_WORKERS_MAX * 2);
+	unsigned fe = cfg->frontends ? cfg->frontends : (n / 8 ? n / 8 : 1);
+	unsigned w, total;
+	size_t off = 0;
+
+	if (fe > DP_FRONTENDS_MAX)
+		fe = DP_FRONTENDS_MAX;
+	w = cfg->workers_set || cfg->workers ? cfg->workers : (n > fe ? n - fe : 0);
+	total = fe + w;
+	if (total > DP_WORKERS_MAX)
+		total = DP_WORKERS_MAX;
+	out[0] = '\0';
+	for (unsigned i = 0; i < total && off < len; i++)
+		off +=
+		    (size_t)snprintf(out + off, len - off, "%s%u@%u", i ? "," : "", i, cpus[i % n]);
+	*frontends = fe;
+	return total;
 }
 
 /* Does some configured port use the net_memif driver? */
@@ -218,31 +277,6 @@ has_memif_port(const struct cp_config *cfg)
 		if (strncmp(cfg->udp.ports[i].devargs, "net_memif", 9) == 0)
 			return true;
 	return false;
-}
-
-static void *
-signal_main(void *arg)
-{
-	int sig, count = 0;
-
-	(void)arg;
-	pthread_setname_np(pthread_self(), "cp-signals");
-	for (;;) {
-		if (sigwait(&g_sigs, &sig) != 0)
-			continue;
-		if (sig == SIGHUP) {
-			cp_log(CP_LOG_INFO, "SIGHUP: reloading the configuration");
-			cp_server_request_reload(&g_srv);
-			continue;
-		}
-		if (++count > 1) {
-			cp_log(CP_LOG_WARN, "second signal: exiting now", CP_LF_INT("signal", sig));
-			_exit(1);
-		}
-		cp_log(CP_LOG_INFO, "shutdown requested", CP_LF_STR("signal", strsignal(sig)));
-		cp_server_request_shutdown(&g_srv);
-	}
-	return NULL;
 }
 
 /*
@@ -256,6 +290,22 @@ signal_main(void *arg)
  * each worker as its loop starts (worker.c): the EAL interrupt thread, started unblocked
  * during rte_eal_init(), takes them.
  */
+/* "lcore@cpu:roles,...", for the serving line. */
+static void
+roles_text(const struct dp_dataplane *dp, char *out, size_t len)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (unsigned i = 0; i < dp->n_workers && off < len; i++) {
+		const struct dp_lcore *lc = &dp->workers[i]->lc;
+		char r[48];
+
+		off += (size_t)snprintf(out + off, len - off, "%s%u@%u:%s", i ? "," : "", lc->lcore,
+					lc->cpu, dp_role_names(lc->roles, r, sizeof(r)));
+	}
+}
+
 static void
 block_port_signals(void)
 {
@@ -322,10 +372,12 @@ main(int argc, char **argv)
 	char *eal[EAL_ARGS_MAX];
 	int n = 0, rc, exit_code = 0;
 	struct dp_dataplane *dp = NULL;
-	struct cp_responder resp = {0};
 	struct cp_metrics_http metrics = {0};
 	struct cp_server_conf sconf;
-	pthread_t sig_thread;
+	struct cp_ctl ctl = {0};
+	unsigned frontends = 1;
+	uint64_t answered = 0;
+	char roles[512];
 	enum cp_log_level lvl;
 
 	/* Block the shutdown signals before any thread exists (EAL, gRPC, ours), so only the
@@ -374,11 +426,9 @@ main(int argc, char **argv)
 	rte_openlog_stream(cp_log_stream("dpdk"));
 	if (cfg.lcores[0] != '\0') {
 		snprintf(lcores, sizeof(lcores), "%s", cfg.lcores);
+		frontends = cfg.frontends ? cfg.frontends : 1;
 	} else {
-		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		unsigned w = cfg.workers ? cfg.workers : (ncpu > 2 ? (unsigned)ncpu - 1 : 1);
-
-		default_lcores(w, lcores, sizeof(lcores));
+		default_lcores(&cfg, &frontends, lcores, sizeof(lcores));
 	}
 	snprintf(mem, sizeof(mem), "%u", cfg.memory_mb);
 	eal[n++] = argv[0];
@@ -431,15 +481,16 @@ main(int argc, char **argv)
 		return 1;
 	}
 	block_port_signals();
-	if (rte_lcore_count() < 2) {
-		cp_log(CP_LOG_ERROR, "need at least two lcores: one control, one worker",
-		       CP_LF_STR("lcores", lcores));
+	if (frontends > rte_lcore_count()) {
+		cp_log(CP_LOG_ERROR, "more front ends than lcores",
+		       CP_LF_INT("frontends", frontends), CP_LF_STR("lcores", lcores));
 		exit_code = 2;
 		goto out_eal;
 	}
 
 	/* Default bound of expanding nodes (zstd_decompress max_bytes); set before any compile. */
 	dp_node_max_message_bytes = cfg.max_message_bytes;
+	cfg.dp.n_frontends = frontends;
 	dp = dp_dataplane_create(&cfg.dp);
 	if (dp == NULL) {
 		cp_log(CP_LOG_ERROR, "dataplane init failed", CP_LF_STR("error", strerror(errno)));
@@ -467,8 +518,8 @@ main(int argc, char **argv)
 		       CP_LF_BOOL("rx_cksum_offload", pt->off.rx_ip_cksum && pt->off.rx_udp_cksum),
 		       CP_LF_BOOL("tx_cksum_offload", pt->off.tx_ip_cksum && pt->off.tx_udp_cksum));
 	}
-	/* The main thread is the control plane's RCU reader for Admin lookups: registered,
-	 * offline except inside registry calls. */
+	/* The main thread publishes the config's pipelines: a registered RCU thread (offline)
+	 * until it becomes front end 0's reactor, which registers on its own. */
 	urcu_qsbr_register_thread();
 	urcu_qsbr_thread_offline();
 	if (load_pipelines(&cfg, dp) != 0) {
@@ -476,83 +527,82 @@ main(int argc, char **argv)
 		goto out_dp;
 	}
 
-	/* gRPC's own threads inherit this (main lcore's) CPU affinity: off the workers. */
+	/* gRPC's own threads inherit this (front end 0's) CPU affinity. */
 	cp_log_grpc_hook();
 	grpc_init();
 	sconf.listen = cfg.grpc_listen;
 	sconf.max_message_bytes = cfg.max_message_bytes;
-	sconf.max_nodes = cfg.max_nodes;
-	sconf.default_timeout_ms = cfg.default_timeout_ms;
-	sconf.max_timeout_ms = cfg.max_timeout_ms;
 	sconf.max_concurrent_streams = cfg.max_concurrent_streams;
-	sconf.stream_window = cfg.stream_window;
-	sconf.auth = &cfg.auth;
+	sconf.max_connections = cfg.max_connections;
+	sconf.max_connections_per_peer = cfg.max_connections_per_peer;
+	sconf.handshake_timeout_ms = cfg.handshake_timeout_ms;
+	sconf.max_connection_idle_ms = cfg.max_connection_idle_ms;
+	sconf.max_connection_age_ms = cfg.max_connection_age_ms;
+	sconf.inline_max_us = cfg.inline_max_us;
+	sconf.frontend_spin_us = cfg.frontend_spin_us;
+	sconf.max_response_bytes = cfg.max_response_bytes;
 	sconf.tls = &cfg.tls;
-	sconf.inflight_cap = cfg.inflight_cap;
 	if (cfg.auth.enabled)
 		cp_log(CP_LOG_INFO, "auth: bearer tokens required",
 		       CP_LF_INT("tokens", (long)cfg.auth.n),
 		       CP_LF_BOOL("health_open", cfg.auth.health_open));
-	sconf.shutdown_grace_ms = cfg.shutdown_grace_ms;
-	sconf.max_connections = cfg.max_connections;
-	sconf.max_connection_idle_ms = cfg.max_connection_idle_ms;
-	sconf.max_connection_age_ms = cfg.max_connection_age_ms;
-	sconf.shed.high_pct = cfg.shed_high_water_pct;
-	sconf.shed.low_pct = cfg.shed_low_water_pct;
-	sconf.shed.busy_pct = cfg.shed_busy_pct;
-	sconf.shed.window_ms = cfg.shed_window_ms;
-	rc = cp_server_create(&g_srv, &sconf, dp);
+	rc = cp_server_create(&g_srv, &sconf, &cfg, dp);
 	if (rc != 0) {
-		exit_code = 1;
+		exit_code = rc == -EADDRINUSE ? 3 : 2;
 		goto out_grpc;
 	}
 	g_srv.reload.live = &cfg;
 	g_srv.reload.path = o.config;
 	g_srv.reload.apply_flags = apply_flags;
 	g_srv.reload.getenv = env_get;
+	g_srv.ctl = &ctl;
 	rc = dp_dataplane_launch(dp);
 	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "cannot launch workers", CP_LF_INT("rc", rc));
 		exit_code = 1;
 		goto out_grpc;
 	}
-	for (int i = 0; i < 5000 && !dp_dataplane_running(dp); i++)
+	for (int i = 0; i < WORKER_START_WAIT_MS && !dp_dataplane_running(dp); i++)
 		usleep(1000);
-	rc = cp_responder_start(&resp, &g_srv, dp, cfg.responder_spin_us);
-	if (rc != 0) {
-		cp_log(CP_LOG_ERROR, "cannot start responder", CP_LF_INT("rc", rc));
-		exit_code = 1;
-		goto out_workers;
-	}
 	if (cfg.metrics_listen[0] != '\0') {
 		rc = cp_metrics_http_start(&metrics, cfg.metrics_listen, &g_srv, dp);
 		if (rc != 0) {
 			cp_log(CP_LOG_ERROR, "cannot listen for metrics",
 			       CP_LF_STR("metrics_listen", cfg.metrics_listen),
 			       CP_LF_STR("error", strerror(-rc)));
-			exit_code = 2;
-			cp_responder_stop(&resp);
+			exit_code = rc == -EADDRINUSE ? 3 : 2;
 			goto out_workers;
 		}
 	}
+	/* Signals and reloads: a signal that arrived during start-up stays pending until here. */
+	rc = cp_ctl_start(&ctl, &g_srv, &g_sigs);
+	if (rc != 0) {
+		cp_log(CP_LOG_ERROR, "cannot start the control thread", CP_LF_INT("rc", rc));
+		exit_code = 1;
+		goto out_metrics;
+	}
 	cp_server_start(&g_srv);
 	atomic_store(&g_srv.serving, true);
-	/* Only now: a signal that arrived during start-up stays pending until here, and
-	 * shutdown needs a started server. */
-	pthread_create(&sig_thread, NULL, signal_main, NULL);
-	pthread_detach(sig_thread);
+	roles_text(dp, roles, sizeof(roles));
 	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("grpc_listen", cfg.grpc_listen),
 	       CP_LF_INT("grpc_port", g_srv.port), CP_LF_INT("metrics_port", metrics.port),
 	       CP_LF_BOOL("tls", cfg.tls.cert_file[0] != '\0'),
 	       CP_LF_INT("plaintext_port", g_srv.plaintext_port),
-	       CP_LF_INT("workers", dp->n_workers), CP_LF_STR("lcores", lcores),
+	       CP_LF_INT("frontends", dp->n_frontends), CP_LF_INT("workers", dp->n_workers),
+	       CP_LF_STR("lcores", lcores), CP_LF_STR("roles", roles),
 	       CP_LF_INT("udp_ports", dp->udp ? (long)dp->udp->n_ports : 0),
 	       CP_LF_STR("idle_policy", dp_idle_policy_name(cfg.dp.worker.idle)),
+	       CP_LF_STR("config", o.config ? o.config : "built-in defaults"),
 	       CP_LF_INT("pid", getpid()));
 
+	urcu_qsbr_unregister_thread(); /* front end 0's reactor registers this thread itself */
 	cp_server_run(&g_srv);
+	answered = cp_server_stat_sum(&g_srv, offsetof(struct cp_fe_stats, answered));
+	urcu_qsbr_register_thread();
+	urcu_qsbr_thread_offline();
 
-	cp_responder_stop(&resp);
+	cp_ctl_stop(&ctl);
+out_metrics:
 	cp_metrics_http_stop(&metrics);
 out_workers:
 	dp_dataplane_stop(dp);
@@ -560,7 +610,7 @@ out_grpc:
 	cp_server_destroy(&g_srv);
 	grpc_shutdown_blocking();
 out_dp:
-	cp_log(CP_LOG_INFO, "stopped", CP_LF_U64("answered", resp.answered));
+	cp_log(CP_LOG_INFO, "stopped", CP_LF_U64("answered", answered));
 	dp_dataplane_destroy(dp);
 	urcu_qsbr_unregister_thread();
 	goto out_eal;

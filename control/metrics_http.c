@@ -3,12 +3,14 @@
  */
 #include "control/metrics_http.h"
 
+#include "control/frontend.h"
 #include "control/log.h"
 
 #include <errno.h>
 #include <microhttpd.h>
 #include <rte_version.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,9 +214,10 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 	dp_registry_names(dp->reg, name_cb, names);
 	for (unsigned w = 0; w < dp->n_workers; w++)
 		for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
-			dp_metrics_read_row(dp->workers[w]->met, id, &rows[id]);
-	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
-		dp_metrics_read_row(srv->e2e, id, &e2e[id]);
+			dp_metrics_read_row(dp->workers[w]->lc.met, id, &rows[id]);
+	for (unsigned f = 0; f < srv->n_fe; f++)
+		for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
+			dp_metrics_read_row(srv->fe[f]->e2e, id, &e2e[id]);
 
 	help(&o, "corepipe_build_info", "gauge", "Build information; the value is always 1.");
 	put(&o, "corepipe_build_info{version=\"%s\",dpdk=\"%s\"} 1\n", COREPIPE_VERSION,
@@ -248,10 +251,15 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 			histogram(&o, "corepipe_server_duration_seconds", pipe_label(names, id),
 				  &e2e[id], 1e-9);
 
-	help(&o, "corepipe_queue_depth", "gauge", "Requests waiting in a worker's ingress ring.");
-	for (unsigned w = 0; w < dp->n_workers; w++)
-		put(&o, "corepipe_queue_depth{worker=\"%u\"} %u\n", w,
-		    rte_ring_count(dp->workers[w]->ingress));
+	help(&o, "corepipe_queue_depth", "gauge",
+	     "Requests waiting in a worker's queues (handed over by front ends).");
+	for (unsigned w = 0; w < dp->n_workers; w++) {
+		unsigned q = 0;
+
+		for (unsigned k = 0; k < dp->workers[w]->n_links; k++)
+			q += rte_ring_count(dp->workers[w]->link[k]->in);
+		put(&o, "corepipe_queue_depth{worker=\"%u\"} %u\n", w, q);
+	}
 	help(&o, "corepipe_worker_busy_ratio", "gauge",
 	     "Busy TSC cycles / all cycles of a worker's loop since it started.");
 	for (unsigned w = 0; w < dp->n_workers; w++) {
@@ -260,13 +268,14 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 		dp_worker_stats_read(dp->workers[w], &s);
 		in_flight += dp_worker_in_flight(dp->workers[w]);
 		put(&o, "corepipe_worker_busy_ratio{worker=\"%u\"} %.6f\n", w,
-		    s.total_cycles ? (double)s.busy_cycles / (double)s.total_cycles : 0.0);
+		    s.r.total_cycles ? (double)s.r.busy_cycles / (double)s.r.total_cycles : 0.0);
 	}
 	help(&o, "corepipe_load_shedding_active", "gauge",
 	     "1 while a worker sheds new unary work (limits.shed_*).");
 	for (unsigned w = 0; w < dp->n_workers; w++)
 		put(&o, "corepipe_load_shedding_active{worker=\"%u\"} %d\n", w,
-		    __atomic_load_n(&srv->shed.w[w].active, __ATOMIC_RELAXED) ? 1 : 0);
+		    atomic_load_explicit(&dp->workers[w]->lc.shedding, memory_order_relaxed) ? 1
+											     : 0);
 	help(&o, "corepipe_streams_open", "gauge",
 	     "Stream slots in use on a worker (ExecuteStream streams and stateful unary calls).");
 	for (unsigned w = 0; w < dp->n_workers; w++)
@@ -279,7 +288,8 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 	for (unsigned k = 0; k < CP_REJECT_MAX; k++)
 		put(&o, "corepipe_rejected_total{reason=\"%s\"} %llu\n",
 		    cp_reject_name((enum cp_reject)k),
-		    (unsigned long long)CP_STAT_LOAD(srv->rejected[k]));
+		    (unsigned long long)cp_server_stat_sum(
+			srv, offsetof(struct cp_fe_stats, rejected) + k * sizeof(uint64_t)));
 	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
 		cancelled += rows[id].by_code[DP_CANCELLED];
 	put(&o, "corepipe_rejected_total{reason=\"deadline\"} %llu\n",
@@ -287,23 +297,32 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 	put(&o, "corepipe_rejected_total{reason=\"cancelled\"} %llu\n",
 	    (unsigned long long)cancelled);
 
-	help(&o, "corepipe_grpc_connections", "gauge", "Established gRPC client connections.");
-	put(&o, "corepipe_grpc_connections %ld\n",
-	    srv->own_listener ? cp_listener_count_established(srv->listener.port) : 0);
-	help(&o, "corepipe_grpc_connections_refused_total", "counter",
-	     "Connections closed at server.max_connections.");
-	put(&o, "corepipe_grpc_connections_refused_total %llu\n",
-	    (unsigned long long)atomic_load(&srv->listener.refused));
+	{
+		uint64_t open, refused;
+
+		cp_server_connections(srv, &open, &refused);
+		help(&o, "corepipe_grpc_connections", "gauge",
+		     "Open gRPC client connections, on every listener (TLS included).");
+		put(&o, "corepipe_grpc_connections %llu\n", (unsigned long long)open);
+		help(&o, "corepipe_grpc_connections_refused_total", "counter",
+		     "Connections closed on accept: server.max_connections, "
+		     "max_connections_per_peer, or out of file descriptors.");
+		put(&o, "corepipe_grpc_connections_refused_total %llu\n",
+		    (unsigned long long)refused);
+	}
 	help(&o, "corepipe_grpc_streams_active", "gauge",
 	     "gRPC calls (HTTP/2 streams) in progress on the server.");
-	put(&o, "corepipe_grpc_streams_active %ld\n", CP_STAT_LOAD(srv->live_calls));
+	put(&o, "corepipe_grpc_streams_active %llu\n",
+	    (unsigned long long)cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, live_calls)));
 
 	help(&o, "corepipe_auth_failures_total", "counter",
 	     "Calls refused by bearer-token authentication, by reason.");
 	put(&o, "corepipe_auth_failures_total{reason=\"unauthenticated\"} %llu\n",
-	    (unsigned long long)CP_STAT_LOAD(srv->auth_failures[0]));
+	    (unsigned long long)cp_server_stat_sum(srv,
+						   offsetof(struct cp_fe_stats, auth_failures)));
 	put(&o, "corepipe_auth_failures_total{reason=\"permission_denied\"} %llu\n",
-	    (unsigned long long)CP_STAT_LOAD(srv->auth_failures[1]));
+	    (unsigned long long)cp_server_stat_sum(
+		srv, offsetof(struct cp_fe_stats, auth_failures) + sizeof(uint64_t)));
 	help(&o, "corepipe_config_reloads_total", "counter",
 	     "Configuration reloads (SIGHUP, Admin/ReloadConfig) by result.");
 	put(&o, "corepipe_config_reloads_total{result=\"success\"} %llu\n",
@@ -393,17 +412,16 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		char *body;
 		bool denied = false;
 
-		pthread_mutex_lock(&m->srv->auth_lock);
-		if (m->srv->conf.auth != NULL && m->srv->conf.auth->enabled &&
-		    m->srv->conf.auth->metrics) {
+		pthread_mutex_lock(&m->srv->live_lock);
+		if (m->srv->live->auth.enabled && m->srv->live->auth.metrics) {
 			const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 								    MHD_HTTP_HEADER_AUTHORIZATION);
 			const char *who;
 
-			denied = cp_auth_check(m->srv->conf.auth, v, v ? strlen(v) : 0,
+			denied = cp_auth_check(&m->srv->live->auth, v, v ? strlen(v) : 0,
 					       CP_PERM_EXECUTE, &who) != CP_AUTH_OK;
 		}
-		pthread_mutex_unlock(&m->srv->auth_lock);
+		pthread_mutex_unlock(&m->srv->live_lock);
 		if (denied) {
 			CP_STAT_INC(m->denied);
 			return reply(conn, MHD_HTTP_UNAUTHORIZED, text,

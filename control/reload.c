@@ -226,25 +226,27 @@ cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep)
 			list_add(&rep->removed, "%s", rm->gone[i]->name);
 		dp_pipeline_unref(rm->gone[i]);
 	}
-	/* Settings: report, then swap the live ones (all read on this thread only). */
+	/* Settings: report, then publish the live ones (RCU: front ends pick them up at their
+	 * next call) and keep the running configuration in step. */
 	diff_settings(rl->live, &neu, rep);
-	rl->live->default_timeout_ms = srv->conf.default_timeout_ms = neu.default_timeout_ms;
-	rl->live->max_timeout_ms = srv->conf.max_timeout_ms = neu.max_timeout_ms;
-	rl->live->max_nodes = srv->conf.max_nodes = neu.max_nodes;
-	rl->live->stream_window = srv->stream_window = neu.stream_window;
-	rl->live->inflight_cap = srv->conf.inflight_cap = neu.inflight_cap;
-	rl->live->shutdown_grace_ms = srv->conf.shutdown_grace_ms = neu.shutdown_grace_ms;
-	rl->live->shed_high_water_pct = srv->shed.conf.high_pct = neu.shed_high_water_pct;
-	rl->live->shed_low_water_pct = srv->shed.conf.low_pct = neu.shed_low_water_pct;
-	rl->live->shed_busy_pct = srv->shed.conf.busy_pct = neu.shed_busy_pct;
-	rl->live->shed_window_ms = srv->shed.conf.window_ms = neu.shed_window_ms;
+	if (cp_server_apply_live(srv, &neu) != 0 || cp_auth_copy(&rl->live->auth, &neu.auth) != 0) {
+		err_add(rep, "out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	rl->live->default_timeout_ms = neu.default_timeout_ms;
+	rl->live->max_timeout_ms = neu.max_timeout_ms;
+	rl->live->max_nodes = neu.max_nodes;
+	rl->live->stream_window = neu.stream_window;
+	rl->live->inflight_cap = neu.inflight_cap;
+	rl->live->shutdown_grace_ms = neu.shutdown_grace_ms;
+	rl->live->shutdown_delay_ms = neu.shutdown_delay_ms;
+	rl->live->shed_high_water_pct = neu.shed_high_water_pct;
+	rl->live->shed_low_water_pct = neu.shed_low_water_pct;
+	rl->live->shed_busy_pct = neu.shed_busy_pct;
+	rl->live->shed_window_ms = neu.shed_window_ms;
 	rl->live->log_level = neu.log_level;
 	cp_log_set_level(neu.log_level);
-	pthread_mutex_lock(&srv->auth_lock); /* the metrics thread reads the table */
-	cp_auth_free(&rl->live->auth);
-	rl->live->auth = neu.auth; /* moved: srv->conf.auth points at rl->live->auth */
-	pthread_mutex_unlock(&srv->auth_lock);
-	memset(&neu.auth, 0, sizeof(neu.auth));
 	/* Keep the running config's pipelines in step (for --print-config style reports). */
 	{
 		unsigned n = rl->live->n_pipelines;

@@ -20,8 +20,9 @@
  * Everything else (listen addresses, lcores/workers, rings, pools, message size, connection
  * limits, EAL args) is reported as "needs restart" and left as it runs.
  *
- * Context: CQ thread only. Ownership: the live config (struct cp_reload.live) belongs to main();
- * a reload moves the new token table into it and frees the old one.
+ * Context: the control thread only (control/ctl.h). Ownership: the live config (struct
+ * cp_reload.live) belongs to main(); a reload moves the new token table into it and frees the old
+ * one.
  */
 #ifndef COREPIPE_CP_RELOAD_H
 #define COREPIPE_CP_RELOAD_H
@@ -60,7 +61,7 @@ struct cp_reload {
 /**
  * Reload now. @return 0 (applied; @p rep says what changed) or -EINVAL (nothing changed;
  * rep->error says why). Logs the outcome either way.
- * Context: CQ thread.
+ * Context: the control thread.
  */
 int cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep);
 

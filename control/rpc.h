@@ -1,39 +1,48 @@
 /**
  * @file
- * Entry points shared between the RPC handlers and the responder.
+ * Entry points shared between the RPC handlers and the front end that runs them.
  *
- * Context: as noted. Ownership: as noted.
+ * Context: the front end's lcore unless noted. Ownership: as noted.
  */
 #ifndef COREPIPE_CP_RPC_H
 #define COREPIPE_CP_RPC_H
 
+#include "control/frontend.h"
 #include "control/grpc_server.h"
 #include "corepipe/v1/corepipe.pb-c.h"
 #include "dataplane/req.h"
 
 /**
- * Answer the call behind a completed Execute descriptor (req->cookie).
- * Context: responder thread. Ownership: consumes @p req (freed before the answer is sent).
+ * Answer the call behind a run Execute request (req->cookie), inline or handed over.
+ * Ownership: consumes @p req (freed before the answer is sent).
  */
-void cp_execute_complete(struct cp_server *srv, struct dp_req *req);
+void cp_execute_complete(struct cp_frontend *fe, struct dp_req *req);
 
 /**
- * Answer a completed ExecuteStream frame or flush (req->cookie is the cp_stream).
- * Context: responder thread. Ownership: consumes @p req.
+ * Answer a run ExecuteStream frame or flush (req->cookie is the cp_stream).
+ * Ownership: consumes @p req.
  */
-void cp_stream_complete(struct cp_server *srv, struct dp_req *req);
+void cp_stream_complete(struct cp_frontend *fe, struct dp_req *req);
 
 /** ExecuteStream handler (rpc_stream.c). */
 void cp_execute_stream(struct cp_server *srv, struct cp_call *c);
 
-/* ExecuteStream events on the CQ thread (rpc_stream.c). */
+/* ExecuteStream events (rpc_stream.c). */
 void cp_stream_on_recv(struct cp_stream *st, int ok);
 void cp_stream_on_send(struct cp_stream *st, int ok);
 void cp_stream_on_close(struct cp_stream *st, int cancelled);
 /** The call was freed: drop the stream's reference to it. */
 void cp_stream_call_gone(struct cp_stream *st);
-/** Retry frames of streams that waited for dataplane capacity. */
-void cp_stream_retry_blocked(struct cp_server *srv);
+/** Retry frames of streams that waited for dataplane capacity or reply memory. */
+void cp_stream_retry_blocked(struct cp_frontend *fe);
+
+/* grpc.health.v1.Health/Watch (rpc_health.c). */
+/** Push the current status to the front end's Watch calls; end them when @p draining. */
+void cp_health_watch_update(struct cp_frontend *fe, bool draining);
+/** A Watch update was sent. */
+void cp_health_watch_sent(struct cp_call *c, int ok);
+/** A Watch call is being freed: unlink it. */
+void cp_health_watch_gone(struct cp_call *c);
 
 /** Fill @p out (and @p audio for audio) to describe @p req's output buffer (no copy). */
 void cp_output_view(const struct dp_req *req, Corepipe__V1__Payload *out,
@@ -45,5 +54,14 @@ void cp_output_view(const struct dp_req *req, Corepipe__V1__Payload *out,
  */
 int cp_decode_payload(const Corepipe__V1__Payload *in, struct dp_format *fmt, const uint8_t **data,
 		      size_t *len, char *msg, size_t msg_size);
+
+/**
+ * The pipeline a request names or carries inline: a new reference, or NULL after setting
+ * @p status and @p msg (INVALID_ARGUMENT for a bad name or spec, NOT_FOUND, ...). @p what
+ * prefixes messages ("" or "open: "). Used by Execute and ExecuteStream alike.
+ */
+struct dp_pipeline *cp_resolve_pipeline(struct cp_frontend *fe, const char *name,
+					const Corepipe__V1__PipelineSpec *inline_spec,
+					const char *what, int *status, char *msg, size_t msg_len);
 
 #endif

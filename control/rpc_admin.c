@@ -3,12 +3,15 @@
  * thread: each is a compile or a registry update of microseconds, and writers are serialised
  * by the registry's lock anyway.
  */
+#include "control/ctl.h"
+#include "control/frontend.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
 #include "control/pbconv.h"
 #include "corepipe/v1/corepipe.pb-c.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,7 +119,7 @@ put_pipeline(struct cp_server *srv, struct cp_call *c)
 		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
 		goto out;
 	}
-	p = dp_pipeline_compile(&view, srv->conf.max_nodes, &err);
+	p = dp_pipeline_compile(&view, cp_server_live(srv)->max_nodes, &err);
 	cp_spec_view_free(&view);
 	if (p == NULL) {
 		cp_call_reply(c, (grpc_status_code)err.status, NULL, "pipeline '%s': %s",
@@ -347,6 +350,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	Corepipe__V1__PoolStats *psp[DP_POOL_MAX_CLASSES + 1 + DP_WORKERS_MAX];
 	char pnames[DP_POOL_MAX_CLASSES + DP_WORKERS_MAX][32];
 	uint64_t deadline = 0, cancelled = 0, in_flight = 0;
+	char roles[DP_WORKERS_MAX][48];
 	struct udp_stats_msgs udp;
 	ProtobufCMessage *rq;
 	unsigned np = 0;
@@ -355,7 +359,6 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	if (rq == NULL)
 		return;
 	protobuf_c_message_free_unpacked(rq, NULL);
-	cp_shed_update(&srv->shed, dp, cp_now_ns(), false);
 	for (unsigned i = 0; i < dp->n_workers; i++) {
 		const struct dp_worker *w = dp->workers[i];
 		struct dp_worker_stats s;
@@ -364,15 +367,18 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 
 		dp_worker_stats_read(w, &s);
 		corepipe__v1__worker_stats__init(&ws[i]);
-		ws[i].index = w->index;
-		ws[i].lcore = w->lcore;
-		ws[i].queue_depth = rte_ring_count(w->ingress);
+		ws[i].index = w->lc.index;
+		ws[i].lcore = w->lc.lcore;
+		ws[i].cpu = w->lc.cpu;
+		ws[i].roles = (char *)dp_role_names(w->lc.roles, roles[i], sizeof(roles[i]));
+		for (unsigned k = 0; k < w->n_links; k++)
+			ws[i].queue_depth += rte_ring_count(w->link[k]->in);
 		ws[i].in_flight = dp_worker_in_flight(w);
 		ws[i].busy_ratio =
-		    s.total_cycles ? (double)s.busy_cycles / (double)s.total_cycles : 0.0;
+		    s.r.total_cycles ? (double)s.r.busy_cycles / (double)s.r.total_cycles : 0.0;
 		ws[i].requests = s.requests;
-		ws[i].sleeps = s.sleeps;
-		ws[i].shedding = srv->shed.w[i].active;
+		ws[i].sleeps = s.r.sleeps;
+		ws[i].shedding = atomic_load_explicit(&w->lc.shedding, memory_order_relaxed);
 		ws[i].streams_open = dp_stream_count(dp, i);
 		dp_worker_codes_read(w, by_status);
 		for (unsigned k = 0; k < DP_STATUS_MAX; k++) {
@@ -398,7 +404,8 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 		rejp[k] = &rej[k];
 		if (k < CP_REJECT_MAX) {
 			rej[k].key = (char *)cp_reject_name((enum cp_reject)k);
-			rej[k].value = srv->rejected[k];
+			rej[k].value = cp_server_stat_sum(
+			    srv, offsetof(struct cp_fe_stats, rejected) + k * sizeof(uint64_t));
 		}
 	}
 	/* Skipped by the workers: expired, or cancelled by the client, before they ran. */
@@ -436,15 +443,11 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	st.n_pools = np;
 	st.pools = psp;
 	st.in_flight = in_flight;
-	st.answered = __atomic_load_n(&srv->answered, __ATOMIC_RELAXED);
-	st.streams = (uint64_t)srv->live_calls; /* includes this GetStats call */
-	st.pipeline_streams = __atomic_load_n(&srv->streams_open, __ATOMIC_RELAXED);
-	if (srv->own_listener) {
-		long conns = cp_listener_count_established(srv->listener.port);
-
-		st.connections = conns > 0 ? (uint64_t)conns : 0;
-		st.connections_refused = atomic_load(&srv->listener.refused);
-	}
+	st.answered = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, answered));
+	/* Includes this GetStats call. */
+	st.streams = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, live_calls));
+	st.pipeline_streams = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, streams_open));
+	cp_server_connections(srv, &st.connections, &st.connections_refused);
 	fill_udp(dp->udp, &st, &udp);
 	cp_call_reply(c, GRPC_STATUS_OK, &st.base, NULL);
 }
@@ -456,55 +459,95 @@ fill_list(char **out, const struct cp_reload_list *l)
 		out[i] = (char *)l->name[i];
 }
 
+/* A reload asked for by a call: run on the control thread (files are read there, never on a
+ * front end), answered back on the call's front end. */
+struct reload_job {
+	struct cp_ctl_job job;
+	struct cp_fe_msg msg;
+	struct cp_call *c;
+	int rc;
+	struct cp_reload_report rep;
+};
+
+static void
+reload_answer(struct cp_frontend *fe, void *arg)
+{
+	struct reload_job *j = arg;
+	struct cp_call *c = j->c;
+	Corepipe__V1__ReloadConfigResponse r = COREPIPE__V1__RELOAD_CONFIG_RESPONSE__INIT;
+	char *lists[5][CP_RELOAD_LIST_MAX];
+
+	(void)fe;
+	if (j->rc != 0) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
+			      "config not reloaded, nothing changed: %s", j->rep.error);
+	} else {
+		fill_list(lists[0], &j->rep.added);
+		fill_list(lists[1], &j->rep.replaced);
+		fill_list(lists[2], &j->rep.removed);
+		fill_list(lists[3], &j->rep.applied);
+		fill_list(lists[4], &j->rep.needs_restart);
+		r.n_added = j->rep.added.n;
+		r.added = lists[0];
+		r.n_replaced = j->rep.replaced.n;
+		r.replaced = lists[1];
+		r.n_removed = j->rep.removed.n;
+		r.removed = lists[2];
+		r.n_applied = j->rep.applied.n;
+		r.applied = lists[3];
+		r.n_needs_restart = j->rep.needs_restart.n;
+		r.needs_restart = lists[4];
+		r.path = (char *)c->fe->srv->reload.path;
+		cp_call_reply(c, GRPC_STATUS_OK, &r.base, NULL);
+	}
+	cp_call_release(c); /* the reference held while the job ran */
+	free(j);
+}
+
+static void
+reload_run(struct cp_ctl_job *job)
+{
+	struct reload_job *j = caa_container_of(job, struct reload_job, job);
+
+	j->rc = cp_reload_run(j->c->fe->srv, &j->rep);
+	cp_fe_post(j->c->fe, &j->msg);
+}
+
 static void
 reload_config(struct cp_server *srv, struct cp_call *c)
 {
 	ProtobufCMessage *rq = cp_call_unpack(c, &corepipe__v1__reload_config_request__descriptor);
-	Corepipe__V1__ReloadConfigResponse r = COREPIPE__V1__RELOAD_CONFIG_RESPONSE__INIT;
-	struct cp_reload_report *rep;
-	char *lists[5][CP_RELOAD_LIST_MAX];
+	struct reload_job *j;
 
 	if (rq == NULL)
 		return;
 	protobuf_c_message_free_unpacked(rq, NULL);
-	rep = malloc(sizeof(*rep));
-	if (rep == NULL) {
+	j = calloc(1, sizeof(*j));
+	if (j == NULL) {
 		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
 		return;
 	}
-	if (cp_reload_run(srv, rep) != 0) {
-		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-			      "config not reloaded, nothing changed: %s", rep->error);
-		free(rep);
-		return;
-	}
-	fill_list(lists[0], &rep->added);
-	fill_list(lists[1], &rep->replaced);
-	fill_list(lists[2], &rep->removed);
-	fill_list(lists[3], &rep->applied);
-	fill_list(lists[4], &rep->needs_restart);
-	r.n_added = rep->added.n;
-	r.added = lists[0];
-	r.n_replaced = rep->replaced.n;
-	r.replaced = lists[1];
-	r.n_removed = rep->removed.n;
-	r.removed = lists[2];
-	r.n_applied = rep->applied.n;
-	r.applied = lists[3];
-	r.n_needs_restart = rep->needs_restart.n;
-	r.needs_restart = lists[4];
-	r.path = (char *)srv->reload.path;
-	cp_call_reply(c, GRPC_STATUS_OK, &r.base, NULL);
-	free(rep);
+	j->c = c;
+	j->job.run = reload_run;
+	j->msg.fn = reload_answer;
+	j->msg.arg = j;
+	c->refs++; /* until reload_answer */
+	cp_ctl_submit(srv->ctl, &j->job);
 }
 
 struct cp_method cp_admin_methods[] = {
-    {.path = "/corepipe.v1.Admin/ListNodeTypes", .handler = list_node_types, .prealloc = 2},
-    {.path = "/corepipe.v1.Admin/PutPipeline", .handler = put_pipeline, .prealloc = 4},
-    {.path = "/corepipe.v1.Admin/GetPipeline", .handler = get_pipeline, .prealloc = 4},
-    {.path = "/corepipe.v1.Admin/ListPipelines", .handler = list_pipelines, .prealloc = 2},
-    {.path = "/corepipe.v1.Admin/DeletePipeline", .handler = delete_pipeline, .prealloc = 2},
-    {.path = "/corepipe.v1.Admin/GetStats", .handler = get_stats, .prealloc = 2},
-    {.path = "/corepipe.v1.Admin/ReloadConfig", .handler = reload_config, .prealloc = 2},
+#define ADMIN(name, fn, n)                                                                         \
+	{                                                                                          \
+		.path = "/corepipe.v1.Admin/" name, .handler = fn, .prealloc = n,                  \
+		.perm = CP_PERM_ADMIN                                                              \
+	}
+    ADMIN("ListNodeTypes", list_node_types, 2),
+    ADMIN("PutPipeline", put_pipeline, 4),
+    ADMIN("GetPipeline", get_pipeline, 4),
+    ADMIN("ListPipelines", list_pipelines, 2),
+    ADMIN("DeletePipeline", delete_pipeline, 2),
+    ADMIN("GetStats", get_stats, 2),
+    ADMIN("ReloadConfig", reload_config, 2),
+#undef ADMIN
     {.path = NULL},
 };

@@ -1,11 +1,11 @@
 /*
  * corepipe.v1.Pipeline: Execute.
  *
- * The CQ thread decodes and validates the request, copies the input into a pool buffer,
- * resolves an inline pipeline by compiling it, and submits a descriptor to the least-loaded
- * worker. The worker looks a named pipeline up itself (RCU read side), so a concurrent replace
- * never fails a request: it runs on whichever version it found. The responder thread turns the
- * completed descriptor into the reply (cp_execute_complete).
+ * The front end that received the call decodes and validates it, resolves the pipeline to a
+ * reference (a named one on its RCU read side: a concurrent replace never fails a request, it
+ * runs on the version it found; an inline one by compiling it), copies the input into a pool
+ * buffer and either runs it at once on its own lcore or hands it to a worker
+ * (control/frontend.h); either way it answers the call itself (cp_execute_complete).
  */
 #include "control/grpc_server.h"
 #include "control/log.h"
@@ -15,14 +15,9 @@
 
 #include <errno.h>
 #include <grpc/support/time.h>
+#include <rte_cycles.h>
 #include <stdio.h>
 #include <string.h>
-
-static grpc_status_code
-to_grpc(int st)
-{
-	return (grpc_status_code)st;
-}
 
 int
 cp_decode_payload(const Corepipe__V1__Payload *in, struct dp_format *fmt, const uint8_t **data,
@@ -62,14 +57,14 @@ cp_decode_payload(const Corepipe__V1__Payload *in, struct dp_format *fmt, const 
 
 /*
  * Time left for this call: the client's deadline, or the server default when it set none,
- * never more than the server maximum. An already expired deadline gives 1 ns, so the worker
- * answers DEADLINE_EXCEEDED without running it.
+ * never more than the server maximum. An already expired deadline gives 1 ns, so the request
+ * is answered DEADLINE_EXCEEDED without running.
  */
 static uint64_t
-timeout_ns(const struct cp_server *srv, const struct cp_call *c)
+timeout_ns(const struct cp_live *live, const struct cp_call *c)
 {
-	uint64_t max = (uint64_t)srv->conf.max_timeout_ms * 1000000u;
-	uint64_t ns = (uint64_t)srv->conf.default_timeout_ms * 1000000u;
+	uint64_t max = (uint64_t)live->max_timeout_ms * 1000000u;
+	uint64_t ns = (uint64_t)live->default_timeout_ms * 1000000u;
 
 	if (gpr_time_cmp(c->deadline, gpr_inf_future(c->deadline.clock_type)) != 0) {
 		gpr_timespec left =
@@ -82,19 +77,87 @@ timeout_ns(const struct cp_server *srv, const struct cp_call *c)
 	return ns < max ? ns : max;
 }
 
+struct dp_pipeline *
+cp_resolve_pipeline(struct cp_frontend *fe, const char *name,
+		    const Corepipe__V1__PipelineSpec *inline_spec, const char *what, int *status,
+		    char *msg, size_t msg_len)
+{
+	const struct cp_live *live = cp_server_live(fe->srv);
+	struct dp_pipeline *p;
+
+	if (inline_spec == NULL) {
+		const struct dp_pipeline *found;
+
+		if (!dp_pipeline_name_valid(name)) {
+			*status = DP_INVALID_ARGUMENT;
+			snprintf(msg, msg_len,
+				 "%spipeline name '%.64s' is not valid ([A-Za-z0-9_.-]{1,63})",
+				 what, name);
+			return NULL;
+		}
+		/* RCU read side of this front end's lcore; the reference taken here keeps the
+		 * version for the request's whole life (a replace meanwhile does not touch it,
+		 * and a stateful pipeline's slot matches its layout). */
+		found = dp_registry_lookup(fe->dp->reg, name, dp_name_hash(name, strlen(name)));
+		if (found == NULL) {
+			CP_STAT_INC(fe->st.rejected[CP_REJECT_NOT_FOUND]);
+			*status = DP_NOT_FOUND;
+			snprintf(msg, msg_len, "%spipeline '%s' not found", what, name);
+			return NULL;
+		}
+		p = (struct dp_pipeline *)found;
+		dp_pipeline_ref(p);
+		return p;
+	} else {
+		struct dp_spec view;
+		struct dp_err err;
+
+		if (cp_spec_view(inline_spec, &view) != 0) {
+			*status = DP_RESOURCE_EXHAUSTED;
+			snprintf(msg, msg_len, "%sout of memory", what);
+			return NULL;
+		}
+		p = dp_pipeline_compile(&view, live->max_nodes, &err);
+		cp_spec_view_free(&view);
+		if (p == NULL) {
+			*status = err.status;
+			snprintf(msg, msg_len, "%sinline pipeline: %s", what, err.msg);
+		}
+		return p;
+	}
+}
+
+/* Refuse with pushback, counted by reason. */
+#define REFUSE(fe, c, why, ...)                                                                    \
+	do {                                                                                       \
+		CP_STAT_INC((fe)->st.rejected[why]);                                               \
+		cp_call_reply_exhausted(c, cp_server_pushback_ms((fe)->srv), __VA_ARGS__);         \
+	} while (0)
+
+/* Run @p req here and answer it now: the request never leaves this lcore. */
+static void
+run_inline(struct cp_frontend *fe, struct dp_req *req)
+{
+	dp_worker_exec(fe->own, req);
+	CP_STAT_INC(fe->st.inline_runs);
+	cp_execute_complete(fe, req);
+}
+
 static void
 execute(struct cp_server *srv, struct cp_call *c)
 {
+	struct cp_frontend *fe = c->fe;
+	const struct cp_live *live = cp_server_live(srv);
 	Corepipe__V1__ExecuteRequest *rq;
 	struct dp_pipeline *pl = NULL;
 	struct dp_stream *slot = NULL;
 	struct dp_format fmt;
-	char msg[DP_ERR_MAX + 64];
+	char msg[DP_ERR_MAX + 96];
 	const uint8_t *data = NULL;
 	size_t len = 0;
 	struct dp_req *req;
-	uint64_t allowed;
-	int rc;
+	uint64_t est;
+	int rc, where, status;
 
 	rq = (Corepipe__V1__ExecuteRequest *)cp_call_unpack(
 	    c, &corepipe__v1__execute_request__descriptor);
@@ -104,110 +167,89 @@ execute(struct cp_server *srv, struct cp_call *c)
 		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "input: %s", msg);
 		goto out;
 	}
-
-	switch (rq->pipeline_case) {
-	case COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME:
-		if (!dp_pipeline_name_valid(rq->name)) {
-			cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-				      "pipeline name '%.64s' is not valid ([A-Za-z0-9_.-]{1,63})",
-				      rq->name);
-			goto out;
-		}
-		/* A reference to the version current now: a replace while the request waits
-		 * does not affect it, and a stateful pipeline's slot matches its layout. */
-		pl = dp_registry_get(srv->dp->reg, rq->name);
-		if (pl == NULL) {
-			CP_STAT_INC(srv->rejected[CP_REJECT_NOT_FOUND]);
-			cp_call_reply(c, GRPC_STATUS_NOT_FOUND, NULL, "pipeline '%s' not found",
-				      rq->name);
-			goto out;
-		}
-		break;
-	case COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_INLINE: {
-		struct dp_spec view;
-		struct dp_err err;
-
-		if (cp_spec_view(rq->inline_, &view) != 0) {
-			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
-			goto out;
-		}
-		pl = dp_pipeline_compile(&view, srv->conf.max_nodes, &err);
-		cp_spec_view_free(&view);
-		if (pl == NULL) {
-			cp_call_reply(c, to_grpc(err.status), NULL, "inline pipeline: %s", err.msg);
-			goto out;
-		}
-		break;
-	}
-	default:
+	if (rq->pipeline_case != COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME &&
+	    rq->pipeline_case != COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_INLINE) {
 		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
 			      "pipeline: set either name or inline");
 		goto out;
 	}
-
-	allowed = cp_shed_update(&srv->shed, srv->dp, cp_now_ns(), false);
-	if (allowed == 0) {
-		CP_STAT_INC(srv->rejected[CP_REJECT_SHEDDING]);
-		cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
-					"load shedding: every worker has been over its queue "
-					"high-water mark (%u%%) or busy (%u%%) for %u ms",
-					srv->shed.conf.high_pct, srv->shed.conf.busy_pct,
-					srv->shed.conf.window_ms);
+	pl = cp_resolve_pipeline(fe, rq->name,
+				 rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_INLINE
+				     ? rq->inline_
+				     : NULL,
+				 "", &status, msg, sizeof(msg));
+	if (pl == NULL) {
+		cp_call_reply(c, (grpc_status_code)status, NULL, "%s", msg);
 		goto out;
 	}
-	if (srv->conf.inflight_cap != 0) {
-		/* limits.max_in_flight: a live cap below the descriptor pool's size. */
+	/* Reply memory: the bytes this front end holds for answers not yet sent. */
+	if (cp_fe_over_budget(fe)) {
+		REFUSE(fe, c, CP_REJECT_MEMORY,
+		       "reply memory budget in use (%u bytes, server.max_response_bytes): clients "
+		       "are not reading their answers",
+		       srv->conf.max_response_bytes);
+		goto out;
+	}
+	where = cp_fe_place(fe, pl->id, (uint32_t)len, pl, &est);
+	if (where == CP_PLACE_SHED) {
+		const struct dp_shed_conf *sc = rcu_dereference(fe->dp->shed_conf);
+
+		REFUSE(fe, c, CP_REJECT_SHEDDING,
+		       "load shedding: every worker has been over its queue high-water mark (%u%%) "
+		       "or busy (%u%%) for %u ms",
+		       sc->high_pct, sc->busy_pct, sc->window_ms);
+		goto out;
+	}
+	if (where != CP_PLACE_INLINE && live->inflight_cap != 0) {
+		/* limits.max_in_flight: a live cap on handed-over work below the pool's size. */
 		uint64_t n = 0;
 
-		for (unsigned i = 0; i < srv->dp->n_workers; i++)
-			n += dp_worker_in_flight(srv->dp->workers[i]);
-		if (n >= srv->conf.inflight_cap) {
-			CP_STAT_INC(srv->rejected[CP_REJECT_INFLIGHT_LIMIT]);
-			cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
-						"in-flight limit reached (%u requests, "
-						"limits.max_in_flight)",
-						srv->conf.inflight_cap);
+		for (unsigned k = 0; k < fe->n_cand; k++)
+			n += dp_worker_in_flight(fe->cand[k]);
+		if (n >= live->inflight_cap) {
+			REFUSE(fe, c, CP_REJECT_INFLIGHT_LIMIT,
+			       "in-flight limit reached (%u requests, limits.max_in_flight)",
+			       live->inflight_cap);
 			goto out;
 		}
 	}
 	if (pl->state_size != 0) {
 		/* Stateful (resample, vad): a slot on the chosen worker for this request. */
 		struct dp_err err;
+		int w = where == CP_PLACE_INLINE ? (int)fe->own->lc.index
+						 : (int)fe->cand[where]->lc.index;
 
-		rc = dp_stream_open(srv->dp, pl, -1, allowed, &slot);
+		rc = dp_stream_open(fe->dp, pl, w, UINT64_MAX, &slot);
 		if (rc != 0) {
-			CP_STAT_INC(srv->rejected[CP_REJECT_STREAMS]);
-			cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
-						"every worker has all its %u stream slots in use",
-						srv->dp->conf.max_streams_per_worker);
+			REFUSE(fe, c, CP_REJECT_STREAMS,
+			       "every worker has all its %u stream slots in use",
+			       fe->dp->conf.max_streams_per_worker);
 			goto out;
 		}
 		if (dp_stream_init(slot, &fmt, &err) != 0) {
-			cp_call_reply(c, to_grpc(err.status), NULL, "%s", err.msg);
+			cp_call_reply(c, (grpc_status_code)err.status, NULL, "%s", err.msg);
 			goto out;
 		}
 	}
-	rc = dp_req_alloc(srv->dp, (uint32_t)len, &req);
+	rc = dp_req_alloc(fe->dp, (uint32_t)len, &req);
 	if (rc != 0) {
-		uint32_t pb = cp_server_pushback_ms(srv);
-
-		CP_STAT_INC(srv->rejected[rc == -ENOBUFS ? CP_REJECT_INFLIGHT_LIMIT
-					  : rc == -E2BIG ? CP_REJECT_TOO_LARGE
-							 : CP_REJECT_POOL_EMPTY]);
-		if (rc == -ENOBUFS)
-			cp_call_reply_exhausted(c, pb, "in-flight limit reached (%u requests)",
-						srv->dp->conf.max_in_flight);
-		else if (rc == -E2BIG)
+		if (rc == -E2BIG) {
+			CP_STAT_INC(fe->st.rejected[CP_REJECT_TOO_LARGE]);
 			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
 				      "payload of %zu bytes exceeds the largest buffer (%u bytes)",
-				      len, dp_pools_max_size(srv->dp->pools));
-		else
-			cp_call_reply_exhausted(c, pb, "buffer pool empty for a %zu-byte payload",
-						len);
+				      len, dp_pools_max_size(fe->dp->pools));
+		} else if (rc == -ENOBUFS) {
+			REFUSE(fe, c, CP_REJECT_INFLIGHT_LIMIT,
+			       "in-flight limit reached (%u requests)", fe->dp->conf.max_in_flight);
+		} else {
+			REFUSE(fe, c, CP_REJECT_POOL_EMPTY,
+			       "buffer pool empty for a %zu-byte payload", len);
+		}
 		goto out;
 	}
 	if (len != 0) /* data may be NULL for an empty payload */
 		memcpy(req->buf->data, data, len);
+	req->buf->len = (uint32_t)len;
 	req->fmt = fmt;
 	req->cookie = c;
 	req->cancelled = &c->cancelled_flag;
@@ -215,22 +257,41 @@ execute(struct cp_server *srv, struct cp_call *c)
 	pl = NULL;
 	if (rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME)
 		memcpy(req->name, rq->name, strlen(rq->name) + 1); /* valid: < DP_NAME_MAX */
-	req->deadline_tsc = dp_dataplane_deadline_tsc(srv->dp, timeout_ns(srv, c));
+	req->deadline_tsc = dp_dataplane_deadline_tsc(fe->dp, timeout_ns(live, c));
 	if (slot != NULL) {
 		req->stream = slot; /* the descriptor owns the slot now */
 		req->owns_stream = 1;
 		req->run_flags = DP_RUN_FLUSH;
 		slot = NULL;
-		rc = dp_dataplane_submit_to(srv->dp, req, req->stream->worker);
-	} else {
-		rc = dp_dataplane_submit_mask(srv->dp, req, allowed);
 	}
-	if (rc != 0) {
-		CP_STAT_INC(srv->rejected[CP_REJECT_RING_FULL]);
-		dp_req_free(srv->dp, req);
+	if (where == CP_PLACE_INLINE) {
+		req->submit_tsc = rte_rdtsc();
+		run_inline(fe, req);
+		goto out;
+	}
+	/* Handed over: learn of cancellation (client cancel, deadline, disconnect) while it
+	 * waits, so queued work for a dead call is skipped. */
+	{
+		grpc_op op;
+
+		memset(&op, 0, sizeof(op));
+		op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+		op.data.recv_close_on_server.cancelled = &c->cancelled;
+		c->refs++;
+		if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK)
+			c->close_posted = true;
+		else
+			c->refs--;
+	}
+	/* The call stays alive until its answer: the reply's batch holds it then. */
+	c->refs++;
+	if (cp_fe_submit(fe, (unsigned)where, req, est) != 0) {
+		c->refs--;
+		CP_STAT_INC(fe->st.rejected[CP_REJECT_RING_FULL]);
+		dp_req_free(fe->dp, req);
 		cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
 					"all worker queues are full (%u deep)",
-					srv->dp->conf.worker.ring_size);
+					fe->dp->conf.worker.ring_size);
 	}
 out:
 	dp_stream_close(slot);
@@ -238,7 +299,7 @@ out:
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
 }
 
-/* ==== Completion (responder thread) ========================================================= */
+/* ==== Completion (the front end, inline or collected) ======================================= */
 
 void
 cp_output_view(const struct dp_req *req, Corepipe__V1__Payload *out,
@@ -262,9 +323,10 @@ cp_output_view(const struct dp_req *req, Corepipe__V1__Payload *out,
 }
 
 void
-cp_execute_complete(struct cp_server *srv, struct dp_req *req)
+cp_execute_complete(struct cp_frontend *fe, struct dp_req *req)
 {
 	struct cp_call *c = req->cookie;
+	bool handed_over = c->close_posted;
 	Corepipe__V1__ExecuteResponse resp;
 	Corepipe__V1__Payload out;
 	Corepipe__V1__AudioBuffer audio;
@@ -279,9 +341,8 @@ cp_execute_complete(struct cp_server *srv, struct dp_req *req)
 		      : req->stream != NULL ? req->stream->p->id
 					    : 0;
 
-	/* Single writer (the responder): a relaxed load and store, no read-modify-write. */
-	__atomic_store_n(&srv->answered, srv->answered + 1, __ATOMIC_RELAXED);
-	dp_metrics_observe(srv->e2e, id, cp_now_ns() - c->start_ns);
+	CP_STAT_INC(fe->st.answered);
+	dp_metrics_observe(fe->e2e, id, cp_now_ns() - c->start_ns);
 	/*
 	 * The descriptor and its buffer go back to their pools before the answer leaves: once
 	 * a client has its answer, nothing of its request is held any more (tests and GetStats
@@ -295,35 +356,48 @@ cp_execute_complete(struct cp_server *srv, struct dp_req *req)
 				 req->res.err.msg);
 		else
 			snprintf(msg, sizeof(msg), "%s", req->res.err.msg);
-		dp_req_free(srv->dp, req);
-		cp_call_reply(c, st, NULL, "%s", msg);
-		return;
+		dp_req_free(fe->dp, req);
+		if (st == GRPC_STATUS_RESOURCE_EXHAUSTED) {
+			/* A node found no free buffer: retryable, said so and counted. */
+			CP_STAT_INC(fe->st.rejected[CP_REJECT_POOL_EMPTY]);
+			cp_call_reply_exhausted(c, cp_server_pushback_ms(fe->srv), "%s", msg);
+		} else {
+			cp_call_reply(c, st, NULL, "%s", msg);
+		}
+	} else {
+		corepipe__v1__execute_response__init(&resp);
+		cp_output_view(req, &out, &audio);
+		resp.output = &out;
+		for (unsigned i = 0; i < req->res.n_annot; i++) {
+			corepipe__v1__execute_response__annotations_entry__init(&ents[i]);
+			ents[i].key = req->res.annot[i].key;
+			ents[i].value = req->res.annot[i].val;
+			eptr[i] = &ents[i];
+		}
+		resp.n_annotations = req->res.n_annot;
+		resp.annotations = eptr;
+		resp.dataplane_ns = req->dp_ns;
+		/* Pack straight into the slice gRPC sends: the output's only copy. */
+		n = corepipe__v1__execute_response__get_packed_size(&resp);
+		s = grpc_slice_malloc(n);
+		corepipe__v1__execute_response__pack(&resp, GRPC_SLICE_START_PTR(s));
+		dp_req_free(fe->dp, req);
+		cp_fe_charge(fe, c, n);
+		cp_call_reply_slice(c, s);
 	}
-	corepipe__v1__execute_response__init(&resp);
-	cp_output_view(req, &out, &audio);
-	resp.output = &out;
-	for (unsigned i = 0; i < req->res.n_annot; i++) {
-		corepipe__v1__execute_response__annotations_entry__init(&ents[i]);
-		ents[i].key = req->res.annot[i].key;
-		ents[i].value = req->res.annot[i].val;
-		eptr[i] = &ents[i];
-	}
-	resp.n_annotations = req->res.n_annot;
-	resp.annotations = eptr;
-	resp.dataplane_ns = req->dp_ns;
-	/* Pack straight into the slice gRPC sends: the output's only copy. */
-	n = corepipe__v1__execute_response__get_packed_size(&resp);
-	s = grpc_slice_malloc(n);
-	corepipe__v1__execute_response__pack(&resp, GRPC_SLICE_START_PTR(s));
-	dp_req_free(srv->dp, req);
-	cp_call_reply_slice(c, s);
+	if (handed_over)
+		cp_call_release(c); /* the reference held while it was out (execute) */
 }
 
 struct cp_method cp_pipeline_methods[] = {
-    {.path = "/corepipe.v1.Pipeline/Execute", .handler = execute, .prealloc = 256},
+    {.path = "/corepipe.v1.Pipeline/Execute",
+     .handler = execute,
+     .prealloc = 256,
+     .perm = CP_PERM_EXECUTE},
     {.path = "/corepipe.v1.Pipeline/ExecuteStream",
      .handler = cp_execute_stream,
      .prealloc = 32,
-     .streaming = true},
+     .kind = CP_STREAMING,
+     .perm = CP_PERM_EXECUTE},
     {.path = NULL},
 };

@@ -1,23 +1,22 @@
 /*
  * corepipe.v1.Pipeline/ExecuteStream: bidirectional streaming with per-stream state.
  *
- * Threads and ownership:
- *   - The CQ thread receives messages (one RECV_MESSAGE outstanding at a time), opens the
- *     stream (pipeline reference + a slot on the least-loaded worker, dataplane/stream.h),
- *     initialises node state at the first frame and submits each frame to the stream's worker
- *     (it is the only submitter, as for Execute).
- *   - The worker runs the frame with the stream's state; frames of one stream run in order
- *     because they go through one SP/SC ring to one worker.
- *   - The responder thread packs each completed frame into a StreamResponse and queues it;
- *     whichever thread finds no send outstanding starts the next one (one SEND_MESSAGE at a
- *     time per call, as gRPC requires). The per-stream mutex orders the two threads; it is a
- *     control-plane lock, never taken by a worker.
+ * A stream belongs to the front end that received it: receiving (one RECV_MESSAGE outstanding
+ * at a time), opening (pipeline reference + a slot on the worker it is bound to,
+ * dataplane/stream.h), node-state set-up at the first frame, submitting frames, packing
+ * responses, the send queue (one SEND_MESSAGE at a time, as gRPC requires) all run on that
+ * front end's lcore: no lock, no atomic. A stream whose frames are cheap is bound to the front
+ * end's own lcore and its frames run inline as they arrive; an expensive one is bound to a
+ * worker, and its frames go over the front end's link to it in order (one SP/SC ring), so they
+ * run in order on one core.
  *
- * Flow control: at most `window` frames are in flight or queued for sending per stream; when
- * the window is full the CQ thread stops posting RECV_MESSAGE, so a client that does not read
- * its responses is held back by HTTP/2 flow control instead of being buffered. When the
- * dataplane is out of capacity (in-flight limit, pool, ring), the frame waits on the server's
- * blocked list and is retried every millisecond: streams are never shed.
+ * Flow control and memory: at most `window` frames are in flight or queued for sending per
+ * stream, and the front end stops reading every stream while its reply memory
+ * (server.max_response_bytes) is spent; a client that does not read its responses stops being
+ * read, and HTTP/2 flow control holds it back: neither one stream nor all of them together grow
+ * memory past their bounds. When the dataplane is out of capacity (in-flight limit, pool,
+ * ring), the frame waits on the front end's blocked list and is retried every millisecond:
+ * streams are never shed.
  *
  * Errors: the first error (bad frame, format change, node failure, cancel) ends the stream.
  * Responses of frames before the failing one are still sent, then the status. A cancelled or
@@ -26,9 +25,7 @@
  * last descriptor comes back.
  *
  * Life of a struct cp_stream: refs = 1 for the call + 1 per descriptor in flight + 1 per send
- * batch outstanding. The call's reference is dropped when the call is freed (CQ thread,
- * cp_stream_call_gone); the last reference closes the slot and frees the stream, on whichever
- * control thread drops it.
+ * batch outstanding; the last reference closes the slot and frees the stream.
  */
 #include "control/grpc_server.h"
 #include "control/log.h"
@@ -38,7 +35,6 @@
 
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
-#include <pthread.h>
 #include <rte_cycles.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,11 +49,11 @@ struct q_entry {
 
 struct cp_stream {
 	struct cp_tag recv_tag, send_tag;
-	struct cp_server *srv;
-	atomic_int refs;
+	struct cp_frontend *fe;
+	int refs;
 	struct dp_stream *slot; /* NULL until open */
+	int cand;		/* CP_PLACE_INLINE, or the front end's candidate for frames */
 
-	/* CQ thread only. */
 	grpc_byte_buffer *recv_buf;
 	struct dp_req *pending;	      /* a frame that waits for ring space */
 	grpc_byte_buffer *pending_bb; /* or a message that waits for a descriptor */
@@ -66,31 +62,40 @@ struct cp_stream {
 	bool opened, format_set, half_closed;
 	uint64_t next_seq;
 
-	/* Under lock: shared by the CQ thread and the responder. */
-	pthread_mutex_t lock;
 	struct cp_call *c; /* NULL once the call is freed */
 	grpc_byte_buffer *send_buf;
 	struct q_entry q[WINDOW_MAX];
 	unsigned q_head, q_len;
+	uint64_t q_bytes;    /* queued and in-flight response bytes, in the front end's budget */
+	uint64_t send_bytes; /* of those, the message being sent */
 	bool sending, recv_posted, final_sent;
 	uint64_t submitted, completed, acked;
 	bool err_set;
 	int err_status;
 	uint64_t err_seq;
 	char err_msg[DP_ERR_MAX + 64];
-	bool counted; /* in srv->streams_open */
+	bool counted; /* in fe->st.streams_open */
 };
+
+/* Reply memory accounting: queued and sending response bytes. */
+static void
+charge(struct cp_stream *st, int64_t bytes)
+{
+	st->q_bytes += (uint64_t)bytes;
+	CP_STAT_ADD(st->fe->st.resp_bytes, (uint64_t)bytes);
+}
 
 static void
 stream_unref(struct cp_stream *st)
 {
-	/* Acq_rel: every user's accesses happen before the free. */
-	if (atomic_fetch_sub_explicit(&st->refs, 1, memory_order_acq_rel) != 1)
+	if (--st->refs != 0)
 		return;
 	if (st->slot != NULL)
 		dp_stream_close(st->slot);
 	if (st->counted)
-		__atomic_fetch_sub(&st->srv->streams_open, 1, __ATOMIC_RELAXED);
+		CP_STAT_ADD(st->fe->st.streams_open, -1);
+	if (st->q_bytes != 0)
+		charge(st, -(int64_t)st->q_bytes);
 	for (unsigned i = 0; i < st->q_len; i++)
 		grpc_slice_unref(st->q[(st->q_head + i) % WINDOW_MAX].msg);
 	if (st->recv_buf != NULL)
@@ -99,11 +104,10 @@ stream_unref(struct cp_stream *st)
 		grpc_byte_buffer_destroy(st->pending_bb);
 	if (st->send_buf != NULL)
 		grpc_byte_buffer_destroy(st->send_buf);
-	pthread_mutex_destroy(&st->lock);
 	free(st);
 }
 
-/* Record the first error; frames from @p seq on are not answered. Under lock. */
+/* Record the first error; frames from @p seq on are not answered. */
 static void set_error(struct cp_stream *st, int status, uint64_t seq, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -124,7 +128,7 @@ set_error(struct cp_stream *st, int status, uint64_t seq, const char *fmt, ...)
 
 /*
  * Start whatever send is due: the next queued response, or the final status once nothing is
- * left to answer. Under lock; any control thread.
+ * left to answer.
  */
 static void
 pump(struct cp_stream *st)
@@ -142,24 +146,28 @@ pump(struct cp_stream *st)
 		st->q_len--;
 		if (e->final) {
 			st->final_sent = true;
+			/* The final message's bytes are the call's from here (released when it
+			 * is freed). */
+			charge(st, -(int64_t)GRPC_SLICE_LENGTH(e->msg));
+			cp_fe_charge(st->fe, c, GRPC_SLICE_LENGTH(e->msg));
 			cp_call_finish(c, GRPC_STATUS_OK, &e->msg, NULL);
 			return;
 		}
 		memset(ops, 0, sizeof(ops));
-		if (!atomic_load_explicit(&c->initial_md_sent, memory_order_relaxed)) {
+		if (!c->initial_md_sent) {
 			ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
-			/* Release: pairs with the acquire in send_final (grpc_server.c). */
-			atomic_store_explicit(&c->initial_md_sent, true, memory_order_release);
+			c->initial_md_sent = true;
 		}
+		st->send_bytes = GRPC_SLICE_LENGTH(e->msg);
 		st->send_buf = grpc_raw_byte_buffer_create(&e->msg, 1);
 		grpc_slice_unref(e->msg);
 		ops[n].op = GRPC_OP_SEND_MESSAGE;
 		ops[n++].data.send_message.send_message = st->send_buf;
 		st->sending = true;
-		atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
+		st->refs++;
 		if (grpc_call_start_batch(c->call, ops, n, &st->send_tag, NULL) != GRPC_CALL_OK) {
 			st->sending = false;
-			atomic_fetch_sub_explicit(&st->refs, 1, memory_order_relaxed);
+			st->refs--;
 			set_error(st, DP_INTERNAL, 0, "cannot send a response");
 		}
 		return;
@@ -171,7 +179,9 @@ pump(struct cp_stream *st)
 	}
 }
 
-/* Post the next RECV_MESSAGE if the window allows. Under lock; CQ thread. */
+static void block(struct cp_stream *st);
+
+/* Post the next RECV_MESSAGE if the window and the front end's reply memory allow. */
 static void
 post_recv(struct cp_stream *st)
 {
@@ -179,8 +189,13 @@ post_recv(struct cp_stream *st)
 	grpc_op op;
 
 	if (st->recv_posted || st->half_closed || st->err_set || st->final_sent || c == NULL ||
-	    st->blocked || st->submitted - st->acked >= st->srv->stream_window)
+	    st->blocked || st->submitted - st->acked >= cp_server_live(st->fe->srv)->stream_window)
 		return;
+	if (cp_fe_over_budget(st->fe)) {
+		/* Reply memory spent (clients not reading): read again once it drains. */
+		block(st);
+		return;
+	}
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_RECV_MESSAGE;
 	op.data.recv_message.recv_message = &st->recv_buf;
@@ -199,65 +214,70 @@ block(struct cp_stream *st)
 	if (st->blocked)
 		return;
 	st->blocked = true;
-	st->blocked_next = st->srv->blocked;
-	st->srv->blocked = st;
+	st->blocked_next = st->fe->blocked;
+	st->fe->blocked = st;
 }
 
-/* ---- Messages (CQ thread) ------------------------------------------------------------------ */
+/* ---- Messages ------------------------------------------------------------------------------ */
+
+/* The worker a new stream is bound to: cheap frames stay on this lcore, run inline. */
+static int
+bind_stream(struct cp_stream *st, struct dp_pipeline *p)
+{
+	struct cp_frontend *fe = st->fe;
+	uint64_t est;
+	int where = cp_fe_place(fe, p->id, 4096, p, &est);
+	int order[DP_WORKERS_MAX + 1], n = 0;
+
+	/* The preferred place first, then any other: streams are never refused for load. */
+	order[n++] = where == CP_PLACE_INLINE ? 0 : where >= 0 ? where : (fe->n_cand > 1 ? 1 : 0);
+	for (unsigned k = 0; k < fe->n_cand; k++)
+		if ((int)k != order[0])
+			order[n++] = (int)k;
+	for (int i = 0; i < n; i++) {
+		int k = order[i];
+
+		if (dp_stream_open(fe->dp, p, (int)fe->cand[k]->lc.index, UINT64_MAX, &st->slot) ==
+		    0) {
+			st->cand = k == 0 && where == CP_PLACE_INLINE ? CP_PLACE_INLINE : k;
+			return 0;
+		}
+	}
+	return -ENOSPC;
+}
 
 static int
 open_stream(struct cp_stream *st, const Corepipe__V1__StreamOpen *o)
 {
-	struct cp_server *srv = st->srv;
-	struct dp_pipeline *p = NULL;
-	struct dp_err err;
+	struct cp_frontend *fe = st->fe;
+	struct dp_pipeline *p;
+	char msg[DP_ERR_MAX + 96];
+	int status;
 
-	switch (o->pipeline_case) {
-	case COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME:
-		if (!dp_pipeline_name_valid(o->name)) {
-			set_error(st, DP_INVALID_ARGUMENT, 0,
-				  "open: pipeline name '%.64s' is not valid ([A-Za-z0-9_.-]{1,63})",
-				  o->name);
-			return -1;
-		}
-		p = dp_registry_get(srv->dp->reg, o->name);
-		if (p == NULL) {
-			CP_STAT_INC(srv->rejected[CP_REJECT_NOT_FOUND]);
-			set_error(st, DP_NOT_FOUND, 0, "open: pipeline '%s' not found", o->name);
-			return -1;
-		}
-		break;
-	case COREPIPE__V1__STREAM_OPEN__PIPELINE_INLINE: {
-		struct dp_spec view;
-
-		if (cp_spec_view(o->inline_, &view) != 0) {
-			set_error(st, DP_RESOURCE_EXHAUSTED, 0, "open: out of memory");
-			return -1;
-		}
-		p = dp_pipeline_compile(&view, srv->conf.max_nodes, &err);
-		cp_spec_view_free(&view);
-		if (p == NULL) {
-			set_error(st, err.status, 0, "open: inline pipeline: %s", err.msg);
-			return -1;
-		}
-		break;
-	}
-	default:
+	if (o->pipeline_case != COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME &&
+	    o->pipeline_case != COREPIPE__V1__STREAM_OPEN__PIPELINE_INLINE) {
 		set_error(st, DP_INVALID_ARGUMENT, 0, "open: set either name or inline");
 		return -1;
 	}
-	/* Streams are never shed: any worker with a free slot will do. */
-	if (dp_stream_open(srv->dp, p, -1, UINT64_MAX, &st->slot) != 0) {
+	p = cp_resolve_pipeline(
+	    fe, o->name,
+	    o->pipeline_case == COREPIPE__V1__STREAM_OPEN__PIPELINE_INLINE ? o->inline_ : NULL,
+	    "open: ", &status, msg, sizeof(msg));
+	if (p == NULL) {
+		set_error(st, status, 0, "%s", msg);
+		return -1;
+	}
+	if (bind_stream(st, p) != 0) {
 		dp_pipeline_unref(p);
-		CP_STAT_INC(srv->rejected[CP_REJECT_STREAMS]);
+		CP_STAT_INC(fe->st.rejected[CP_REJECT_STREAMS]);
 		set_error(st, DP_RESOURCE_EXHAUSTED, 0,
 			  "too many open streams: every worker has its %u stream slots in use "
 			  "(dataplane.max_streams_per_worker)",
-			  srv->dp->conf.max_streams_per_worker);
+			  fe->dp->conf.max_streams_per_worker);
 		return -1;
 	}
 	dp_pipeline_unref(p); /* the slot holds its own reference */
-	__atomic_fetch_add(&srv->streams_open, 1, __ATOMIC_RELAXED);
+	CP_STAT_INC(fe->st.streams_open);
 	st->counted = true;
 	st->opened = true;
 	return 0;
@@ -287,7 +307,7 @@ format_text(const struct dp_format *f, char *buf, size_t n)
 static int
 submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 {
-	struct cp_server *srv = st->srv;
+	struct cp_frontend *fe = st->fe;
 	struct dp_format fmt = st->slot->in;
 	const uint8_t *data = NULL;
 	size_t len = 0;
@@ -319,11 +339,11 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 			return -1;
 		}
 	}
-	rc = dp_req_alloc(srv->dp, (uint32_t)len, &req);
+	rc = dp_req_alloc(fe->dp, (uint32_t)len, &req);
 	if (rc == -E2BIG) {
 		set_error(st, DP_RESOURCE_EXHAUSTED, st->next_seq,
 			  "frame %llu: %zu bytes exceed the largest buffer (%u bytes)",
-			  (unsigned long long)st->next_seq, len, dp_pools_max_size(srv->dp->pools));
+			  (unsigned long long)st->next_seq, len, dp_pools_max_size(fe->dp->pools));
 		return -1;
 	}
 	if (rc != 0)
@@ -340,20 +360,33 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 	return 0;
 }
 
-/* Hand the prepared descriptor to the worker. @return 0 or -EAGAIN. Under lock. */
+/*
+ * Run the prepared descriptor inline, or hand it to the stream's worker. @return 0 or
+ * -EAGAIN (its link is full: retry later).
+ */
 static int
 push_pending(struct cp_stream *st)
 {
+	struct cp_frontend *fe = st->fe;
 	struct dp_req *req = st->pending;
 
-	/* The descriptor's reference, taken before the worker can complete it. */
-	atomic_fetch_add_explicit(&st->refs, 1, memory_order_relaxed);
-	if (dp_dataplane_submit_to(st->srv->dp, req, st->slot->worker) != 0) {
-		atomic_fetch_sub_explicit(&st->refs, 1, memory_order_relaxed);
-		return -EAGAIN;
-	}
+	/* The descriptor's reference, taken before it can complete. */
+	st->refs++;
 	st->pending = NULL;
 	st->submitted++;
+	if (st->cand == CP_PLACE_INLINE) {
+		req->submit_tsc = rte_rdtsc();
+		dp_worker_exec(fe->own, req);
+		CP_STAT_INC(fe->st.inline_runs);
+		cp_stream_complete(fe, req);
+		return 0;
+	}
+	if (cp_fe_submit(fe, (unsigned)st->cand, req, 0) != 0) {
+		st->refs--;
+		st->pending = req;
+		st->submitted--;
+		return -EAGAIN;
+	}
 	return 0;
 }
 
@@ -409,7 +442,7 @@ handle_message(struct cp_stream *st, grpc_byte_buffer *bb)
 	protobuf_c_message_free_unpacked(&m->base, NULL);
 }
 
-/* The client half-closed: flush the nodes (one last response), or end now. Under lock. */
+/* The client half-closed: flush the nodes (one last response), or end now. */
 static void
 half_close(struct cp_stream *st)
 {
@@ -432,6 +465,7 @@ half_close(struct cp_stream *st)
 		corepipe__v1__stream_response__pack(&r, GRPC_SLICE_START_PTR(s));
 		st->q[(st->q_head + st->q_len) % WINDOW_MAX] = (struct q_entry){s, true};
 		st->q_len++;
+		charge(st, (int64_t)n);
 		return;
 	}
 	if (submit(st, NULL) != 0 || push_pending(st) != 0)
@@ -445,21 +479,34 @@ cp_execute_stream(struct cp_server *srv, struct cp_call *c)
 {
 	struct cp_stream *st = calloc(1, sizeof(*st));
 
+	(void)srv;
 	if (st == NULL) {
 		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
 		return;
 	}
 	st->recv_tag = (struct cp_tag){.kind = CP_TAG_STREAM_RECV, .owner = st};
 	st->send_tag = (struct cp_tag){.kind = CP_TAG_STREAM_SEND, .owner = st};
-	st->srv = srv;
+	st->fe = c->fe;
 	st->c = c;
-	atomic_init(&st->refs, 1); /* the call's */
-	pthread_mutex_init(&st->lock, NULL);
+	st->cand = CP_PLACE_INLINE;
+	st->refs = 1; /* the call's */
 	c->stream = st;
-	pthread_mutex_lock(&st->lock);
+	/* Learn of cancellation and the call's end at once (frames queued on a worker for a
+	 * dead call are skipped). */
+	{
+		grpc_op op;
+
+		memset(&op, 0, sizeof(op));
+		op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+		op.data.recv_close_on_server.cancelled = &c->cancelled;
+		c->refs++;
+		if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK)
+			c->close_posted = true;
+		else
+			c->refs--;
+	}
 	post_recv(st);
 	pump(st);
-	pthread_mutex_unlock(&st->lock);
 }
 
 void
@@ -468,11 +515,11 @@ cp_stream_on_recv(struct cp_stream *st, int ok)
 	struct cp_call *c;
 	grpc_byte_buffer *bb;
 
-	pthread_mutex_lock(&st->lock);
 	st->recv_posted = false;
 	bb = st->recv_buf;
 	st->recv_buf = NULL;
-	c = st->c; /* alive: this batch holds a reference (post_recv) */
+	c = st->c;  /* alive: this batch holds a reference (post_recv) */
+	st->refs++; /* st survives until the end of this function */
 	if (st->final_sent) {
 		if (bb != NULL)
 			grpc_byte_buffer_destroy(bb);
@@ -487,17 +534,18 @@ cp_stream_on_recv(struct cp_stream *st, int ok)
 	}
 	post_recv(st);
 	pump(st);
-	pthread_mutex_unlock(&st->lock);
-	/* Last: freeing the call unlinks the stream (cp_stream_call_gone), which may free st. */
+	/* Freeing the call unlinks the stream (cp_stream_call_gone). */
 	cp_call_release(c);
+	stream_unref(st);
 }
 
 void
 cp_stream_on_send(struct cp_stream *st, int ok)
 {
-	pthread_mutex_lock(&st->lock);
 	st->sending = false;
 	st->acked++;
+	charge(st, -(int64_t)st->send_bytes);
+	st->send_bytes = 0;
 	if (st->send_buf != NULL) {
 		grpc_byte_buffer_destroy(st->send_buf);
 		st->send_buf = NULL;
@@ -506,17 +554,16 @@ cp_stream_on_send(struct cp_stream *st, int ok)
 		set_error(st, DP_CANCELLED, 0, "stream cancelled");
 	pump(st);
 	post_recv(st);
-	pthread_mutex_unlock(&st->lock);
 	stream_unref(st);
 }
 
 void
 cp_stream_on_close(struct cp_stream *st, int cancelled)
 {
-	pthread_mutex_lock(&st->lock);
 	if (cancelled) {
 		/* Drop queued responses at once: nobody will read them. */
 		while (st->q_len > 0) {
+			charge(st, -(int64_t)GRPC_SLICE_LENGTH(st->q[st->q_head].msg));
 			grpc_slice_unref(st->q[st->q_head].msg);
 			st->q_head = (st->q_head + 1) % WINDOW_MAX;
 			st->q_len--;
@@ -524,21 +571,17 @@ cp_stream_on_close(struct cp_stream *st, int cancelled)
 		set_error(st, DP_CANCELLED, 0, "stream cancelled");
 	}
 	pump(st);
-	pthread_mutex_unlock(&st->lock);
 }
 
 void
 cp_stream_call_gone(struct cp_stream *st)
 {
-	struct cp_server *srv = st->srv;
+	struct cp_frontend *fe = st->fe;
 
-	pthread_mutex_lock(&st->lock);
 	st->c = NULL;
-	pthread_mutex_unlock(&st->lock);
 	/* A frame still waiting for capacity will never be sent: take it off the list. */
 	if (st->blocked) {
-		for (struct cp_stream **pp = &srv->blocked; *pp != NULL;
-		     pp = &(*pp)->blocked_next) {
+		for (struct cp_stream **pp = &fe->blocked; *pp != NULL; pp = &(*pp)->blocked_next) {
 			if (*pp == st) {
 				*pp = st->blocked_next;
 				break;
@@ -547,28 +590,28 @@ cp_stream_call_gone(struct cp_stream *st)
 		st->blocked = false;
 	}
 	if (st->pending != NULL) {
-		dp_req_free(srv->dp, st->pending);
+		dp_req_free(fe->dp, st->pending);
 		st->pending = NULL;
 	}
 	stream_unref(st);
 }
 
 void
-cp_stream_retry_blocked(struct cp_server *srv)
+cp_stream_retry_blocked(struct cp_frontend *fe)
 {
-	struct cp_stream *list = srv->blocked;
+	struct cp_stream *list = fe->blocked;
 
-	srv->blocked = NULL;
+	fe->blocked = NULL;
 	while (list != NULL) {
 		struct cp_stream *st = list;
 		int rc = 0;
 
 		list = st->blocked_next;
 		st->blocked = false;
-		pthread_mutex_lock(&st->lock);
+		st->refs++;
 		if (st->err_set || st->c == NULL) {
 			if (st->pending != NULL) {
-				dp_req_free(srv->dp, st->pending);
+				dp_req_free(fe->dp, st->pending);
 				st->pending = NULL;
 			}
 		} else if (st->pending_bb != NULL) {
@@ -576,7 +619,6 @@ cp_stream_retry_blocked(struct cp_server *srv)
 
 			st->pending_bb = NULL;
 			handle_message(st, bb); /* may block again */
-			rc = st->blocked ? -EAGAIN : 0;
 		} else if (st->pending == NULL && st->half_closed) {
 			/* The flush could not get a descriptor. */
 			rc = submit(st, NULL);
@@ -589,17 +631,16 @@ cp_stream_retry_blocked(struct cp_server *srv)
 			if (rc != 0)
 				block(st);
 		}
-		(void)rc;
 		post_recv(st);
 		pump(st);
-		pthread_mutex_unlock(&st->lock);
+		stream_unref(st);
 	}
 }
 
-/* ---- Completion (responder thread) ----------------------------------------------------------- */
+/* ---- Completion (the front end: inline, or collected from the stream's worker) ------------- */
 
 void
-cp_stream_complete(struct cp_server *srv, struct dp_req *req)
+cp_stream_complete(struct cp_frontend *fe, struct dp_req *req)
 {
 	struct cp_stream *st = req->cookie;
 	Corepipe__V1__StreamResponse r;
@@ -611,11 +652,10 @@ cp_stream_complete(struct cp_server *srv, struct dp_req *req)
 	grpc_slice s;
 	size_t n;
 
-	__atomic_store_n(&srv->answered, srv->answered + 1, __ATOMIC_RELAXED);
+	CP_STAT_INC(fe->st.answered);
 	dp_metrics_observe(
-	    srv->e2e, st->slot->p->id,
-	    (uint64_t)((double)(rte_rdtsc() - req->submit_tsc) * 1e9 / (double)srv->dp->tsc_hz));
-	pthread_mutex_lock(&st->lock);
+	    fe->e2e, st->slot->p->id,
+	    (uint64_t)((double)(rte_rdtsc() - req->submit_tsc) * 1e9 / (double)fe->dp->tsc_hz));
 	st->completed++;
 	if (req->status != DP_OK) {
 		set_error(st, req->status, req->seq, "frame %llu: %s", (unsigned long long)req->seq,
@@ -636,12 +676,13 @@ cp_stream_complete(struct cp_server *srv, struct dp_req *req)
 		n = corepipe__v1__stream_response__get_packed_size(&r);
 		s = grpc_slice_malloc(n);
 		corepipe__v1__stream_response__pack(&r, GRPC_SLICE_START_PTR(s));
-		/* Never more than the window: the CQ thread stops reading before that. */
+		/* Never more than the window: the front end stops reading before that. */
 		st->q[(st->q_head + st->q_len) % WINDOW_MAX] = (struct q_entry){s, final};
 		st->q_len++;
+		charge(st, (int64_t)n);
 	}
-	dp_req_free(srv->dp, req);
+	dp_req_free(fe->dp, req);
 	pump(st);
-	pthread_mutex_unlock(&st->lock);
+	post_recv(st);
 	stream_unref(st);
 }

@@ -1,15 +1,19 @@
 /**
  * @file
- * The dataplane as a whole: pools, registry, descriptor pool, workers on their lcores, and the
- * submit/complete interface the control plane uses.
+ * The dataplane as a whole: pools, registry, descriptor pool, one worker per lcore, the links
+ * between front ends and workers, and the UDP front end's ports.
  *
- *     control (submit thread) --ingress ring (SP/SC)--> worker lcore N --completion ring
- *     (SP/SC)--> responder thread (dp_dataplane_poll) --> answer, free
+ *     front end f --link f->w: in (SP/SC)--> worker w's lcore --done (SP/SC)--> front end f
  *
- * Context: create/launch/stop/destroy on the main lcore (control plane), after rte_eal_init().
- * dp_dataplane_submit() from one thread only (the submit thread: its rings are single
- * producer); dp_dataplane_poll()/dp_dataplane_wait() from one thread only (the responder).
- * Ownership: the dataplane owns workers, pools and registry; descriptors move as in req.h.
+ * Lcores are numbered 0..n_workers-1: the first n_frontends run a gRPC front end (lcore 0 is
+ * the EAL main lcore) and the rest only pipeline work (and UDP queues). Every lcore has a worker.
+ * A front end's own worker has one link, from that front end (its queue of larger work); every
+ * other worker has a link from each front end. The reactors of the worker-only lcores are built
+ * and launched here; the front ends' reactors belong to the control plane (control/frontend.h).
+ *
+ * Context: create/attach/launch/stop/destroy on the main lcore, after rte_eal_init().
+ * Ownership: the dataplane owns workers, links, pools, registry and reactors of worker lcores;
+ * descriptors move as in req.h.
  */
 #ifndef COREPIPE_DP_DATAPLANE_H
 #define COREPIPE_DP_DATAPLANE_H
@@ -23,19 +27,21 @@
 
 #include <stdint.h>
 
-/** Most workers. */
+/** Most lcores (workers). */
 #define DP_WORKERS_MAX 64
 _Static_assert(DP_WORKERS_MAX == DP_UDP_WORKERS_MAX, "udp.h sizes its worker table alike");
 
 struct dp_dataplane_conf {
 	struct dp_worker_conf worker;
 	struct dp_pool_conf pools;
-	uint32_t max_in_flight; /**< descriptors in the system at once (descriptor pool size) */
+	struct dp_shed_conf shed;	 /**< load shedding (live: dp_dataplane_set_shed_conf) */
+	uint32_t max_in_flight;		 /**< descriptors in the system at once (pool size) */
 	uint32_t max_streams_per_worker; /**< stream slots per worker (stream.h) */
+	unsigned n_frontends;		 /**< lcores 0..n_frontends-1 run a front end (>= 1) */
 };
 
-/** Built-in defaults (adaptive idle, 1024-deep rings, 256 streams per worker,
- * dp_pool_conf_default()). */
+/** Built-in defaults (adaptive idle, 1024-deep rings, 256 streams per worker, one front end,
+ * dp_pool_conf_default(), dp_shed_conf_default()). */
 void dp_dataplane_conf_default(struct dp_dataplane_conf *conf);
 
 struct dp_dataplane {
@@ -43,45 +49,68 @@ struct dp_dataplane {
 	struct dp_pools *pools;
 	struct rte_mempool *req_pool;
 	struct dp_registry *reg;
-	unsigned n_workers;
+	unsigned n_workers;   /**< every lcore */
+	unsigned n_frontends; /**< the first n_frontends lcores run a front end */
 	struct dp_worker *workers[DP_WORKERS_MAX];
+	/** link[f][w]: front end f into worker w; NULL where there is none. */
+	struct dp_link *link[DP_FRONTENDS_MAX][DP_WORKERS_MAX];
 	struct rte_mempool *stream_pool[DP_WORKERS_MAX]; /**< per worker, on its socket */
-	struct dp_wake done_wake; /**< workers bump (multi producer); the responder sleeps */
-	struct dp_udp *udp;	  /**< the UDP front end (ports), or NULL */
+	/** Reactors of the worker-only lcores (index >= n_frontends). */
+	struct dp_reactor reactor[DP_WORKERS_MAX];
+	struct dp_shed_conf *shed_conf; /**< RCU-published; workers read it */
+	struct dp_udp *udp;		/**< the UDP front end (ports), or NULL */
+	/** udp_wk[w]: worker w's share of the UDP front end, or NULL. */
+	struct dp_udp_wk *udp_wk[DP_WORKERS_MAX];
 	uint64_t tsc_hz;
 	int launched;
 };
 
 /**
- * Create pools, registry and one worker per worker lcore (every enabled lcore but the main
- * one). Workers are not started.
- * @return the dataplane or NULL with errno (EINVAL: no worker lcore or bad conf; ENOMEM).
+ * Create pools, registry and one worker per enabled lcore (the main lcore first), with the
+ * links between front ends and workers. Nothing is started.
+ * @return the dataplane or NULL with errno (EINVAL: bad conf or fewer lcores than front
+ * ends; ENOMEM).
  */
 struct dp_dataplane *dp_dataplane_create(const struct dp_dataplane_conf *conf);
 
 /**
- * Open the UDP front end's ports (dataplane/udp.h) and attach them to the workers. Nothing to
- * do when @p conf has no ports.
+ * Open the UDP front end's ports (dataplane/udp.h) and give their queues to the worker-only
+ * lcores, or to the front-end lcores when there are none. Nothing to do when @p conf has no
+ * ports.
  * @return 0, or -errno with @p err (the dataplane is unchanged then).
  * Context: main lcore, after create and before launch.
  */
 int dp_dataplane_attach_udp(struct dp_dataplane *dp, const struct dp_udp_conf *conf, char *err,
 			    size_t errlen);
 
-/** Start every worker on its lcore. @return 0 or -errno. */
+/**
+ * The pollers of worker @p w's lcore that belong to the dataplane (pipeline work, then UDP)
+ * added to @p r. Used for the worker-only reactors here and by the control plane for the
+ * front ends' reactors. @return 0 or -ENOSPC.
+ */
+int dp_dataplane_add_pollers(struct dp_dataplane *dp, unsigned w, struct dp_reactor *r);
+
+/** Start the worker-only lcores' reactors. @return 0 or -errno. */
 int dp_dataplane_launch(struct dp_dataplane *dp);
 
-/** Are all workers in their loops? Context: any. */
+/** Are all worker-only lcores in their loops? Context: any. */
 bool dp_dataplane_running(const struct dp_dataplane *dp);
 
 /**
- * Ask workers to stop, wait for their lcores (each drains its ingress ring first, so every
- * submitted descriptor reaches the completion ring). Context: main lcore.
+ * Ask the worker-only lcores to stop and wait for them (each drains its links and UDP rings
+ * first, so every request handed over reaches a `done` ring). Context: main lcore, after
+ * every front end stopped handing work over.
  */
 void dp_dataplane_stop(struct dp_dataplane *dp);
 
 /** Free everything (workers stopped, descriptors all returned). Accepts NULL. */
 void dp_dataplane_destroy(struct dp_dataplane *dp);
+
+/**
+ * Publish a new load-shedding configuration (RCU; workers pick it up within 10 ms).
+ * @return 0 or -ENOMEM. Context: any control thread registered with urcu-qsbr.
+ */
+int dp_dataplane_set_shed_conf(struct dp_dataplane *dp, const struct dp_shed_conf *c);
 
 /**
  * Take a descriptor with a payload buffer of @p len bytes.
@@ -99,41 +128,18 @@ int dp_req_alloc(struct dp_dataplane *dp, uint32_t len, struct dp_req **out);
 void dp_req_free(struct dp_dataplane *dp, struct dp_req *req);
 
 /**
- * Hand @p req to the least-loaded worker (fewest in flight).
- * @return 0 (ownership passed), or -ENOBUFS when every worker's ring is full (the caller keeps
- * @p req).
- * Context: the submit thread only.
+ * Hand @p req to a worker over link @p l and wake the worker if it sleeps.
+ * @return 0 (ownership passed), or -ENOBUFS when ring_size requests are already in flight on
+ * the link (the caller keeps @p req).
+ * Context: the link's front end only.
  */
-int dp_dataplane_submit(struct dp_dataplane *dp, struct dp_req *req);
+int dp_link_submit(struct dp_link *l, struct dp_worker *w, struct dp_req *req);
 
 /**
- * Same as dp_dataplane_submit(), among the workers whose bit (1 << index) is set in
- * @p allowed only (e.g. those not shedding load).
- * @return 0, or -ENOBUFS when every allowed worker's ring is full (or none is allowed).
- * Context: the submit thread only.
+ * Collect up to @p max run requests from link @p l. @return how many were stored in @p out;
+ * the caller owns them. Context: the link's front end only.
  */
-int dp_dataplane_submit_mask(struct dp_dataplane *dp, struct dp_req *req, uint64_t allowed);
-
-/**
- * Hand @p req to worker @p worker (a stream's frames go to the worker holding its state).
- * @return 0, or -ENOBUFS when that worker already has ring_size requests in flight.
- * Context: the submit thread only.
- */
-int dp_dataplane_submit_to(struct dp_dataplane *dp, struct dp_req *req, unsigned worker);
-
-/**
- * Collect up to @p max completed descriptors from all workers.
- * @return how many were stored in @p out; the caller owns them.
- * Context: the responder thread only.
- */
-unsigned dp_dataplane_poll(struct dp_dataplane *dp, struct dp_req **out, unsigned max);
-
-/**
- * Sleep until a worker completes something or @p timeout_ns passes. Call with the value of
- * dp_wake_value(&dp->done_wake) read before the last empty dp_dataplane_poll().
- * Context: the responder thread only.
- */
-void dp_dataplane_wait(struct dp_dataplane *dp, uint32_t seen, uint64_t timeout_ns);
+unsigned dp_link_collect(struct dp_link *l, struct dp_req **out, unsigned max);
 
 /** Convert a timeout in ns to a TSC deadline from now (0 timeout: no deadline). */
 uint64_t dp_dataplane_deadline_tsc(const struct dp_dataplane *dp, uint64_t timeout_ns);

@@ -38,10 +38,25 @@ struct dp_met_row {
 	uint64_t count; /**< observations: not stored by writers, summed from buckets on read */
 };
 
+/**
+ * The cost model of one pipeline on one lcore, learned from the requests it ran (EWMA, weight
+ * 1/8): cycles of a small request (<= DP_COST_SMALL bytes in) and cycles per KiB above that.
+ * Front ends read it to decide where a request runs (inline, or handed to a worker).
+ */
+struct dp_met_cost {
+	uint64_t base_cycles;	 /**< small requests; 0 with n_small == 0 */
+	uint64_t cycles_per_kib; /**< large requests, beyond the base */
+	uint32_t n_small, n_large;
+};
+
+/** Inputs up to this many bytes count as small in the cost model. */
+#define DP_COST_SMALL 1024u
+
 struct dp_metrics {
 	uint64_t bound_cycles[DP_MET_BOUNDS];
 	uint64_t tsc_hz;
 	struct dp_met_row row[DP_REGISTRY_MAX + 1];
+	struct dp_met_cost cost[DP_REGISTRY_MAX + 1];
 };
 
 /** Allocate a zeroed block for a clock of @p tsc_hz on NUMA @p socket. NULL: no memory. */
@@ -74,6 +89,44 @@ dp_metrics_observe(struct dp_metrics *m, uint32_t id, uint64_t cycles)
 		b++;
 	DP_MET_ADD(r->bucket[b], 1);
 	DP_MET_ADD(r->sum_cycles, cycles);
+}
+
+/** Learn from one run of pipeline @p id over @p len input bytes that took @p cycles. */
+static inline void
+dp_metrics_learn_cost(struct dp_metrics *m, uint32_t id, uint32_t len, uint64_t cycles)
+{
+	struct dp_met_cost *c = &m->cost[id <= DP_REGISTRY_MAX ? id : 0];
+
+	if (len <= DP_COST_SMALL) {
+		uint64_t b = c->n_small ? c->base_cycles - c->base_cycles / 8 + cycles / 8 : cycles;
+
+		__atomic_store_n(&c->base_cycles, b, __ATOMIC_RELAXED);
+		__atomic_store_n(&c->n_small, c->n_small + 1, __ATOMIC_RELAXED);
+	} else {
+		uint64_t net = cycles > c->base_cycles ? cycles - c->base_cycles : 0;
+		uint64_t k = net * 1024 / len;
+
+		k = c->n_large ? c->cycles_per_kib - c->cycles_per_kib / 8 + k / 8 : k;
+		__atomic_store_n(&c->cycles_per_kib, k, __ATOMIC_RELAXED);
+		__atomic_store_n(&c->n_large, c->n_large + 1, __ATOMIC_RELAXED);
+	}
+}
+
+/**
+ * Estimated cycles for pipeline @p id over @p len bytes from this block's cost model, or 0 when
+ * it has not seen enough of that size to say. Context: any (relaxed loads).
+ */
+static inline uint64_t
+dp_metrics_estimate(const struct dp_metrics *m, uint32_t id, uint32_t len)
+{
+	const struct dp_met_cost *c = &m->cost[id <= DP_REGISTRY_MAX ? id : 0];
+	uint64_t base = __atomic_load_n(&c->base_cycles, __ATOMIC_RELAXED);
+
+	if (len <= DP_COST_SMALL)
+		return __atomic_load_n(&c->n_small, __ATOMIC_RELAXED) ? (base ? base : 1) : 0;
+	if (__atomic_load_n(&c->n_large, __ATOMIC_RELAXED) == 0)
+		return 0;
+	return base + __atomic_load_n(&c->cycles_per_kib, __ATOMIC_RELAXED) * len / 1024 + 1;
 }
 
 /** Relaxed copy of row @p id into @p out, added to what @p out holds (for merging). */

@@ -2,11 +2,12 @@
  * @file
  * The request descriptor handed between the control plane and a worker.
  *
- * A struct dp_req comes from the dataplane's descriptor mempool. The control plane fills the
- * "in" part, including a payload buffer, and submits it; from then on the worker owns it until
- * it puts it on its completion ring; then the completion side (the responder) owns it, answers
- * the call, and frees buffer and descriptor. Exactly one thread owns a descriptor at any time,
- * and the rings' release/acquire ordering is what hands it over, so its fields need no atomics.
+ * A struct dp_req comes from the dataplane's descriptor mempool. A front end fills the "in"
+ * part, including a payload buffer, and either runs it itself or hands it over a link; from
+ * then on the worker owns it until it puts it on the link's `done` ring; then the front end
+ * owns it again, answers the call, and frees buffer and descriptor. Exactly one thread owns a
+ * descriptor at any time, and the rings' release/acquire ordering is what hands it over, so its
+ * fields need no atomics.
  *
  * Context: any. Ownership: as above; dp_req_free() releases everything a descriptor holds.
  */
@@ -27,6 +28,7 @@ struct dp_req {
 	struct dp_pipeline *pipeline; /**< owned reference for inline pipelines, else NULL */
 	uint64_t deadline_tsc;	      /**< rte_rdtsc() value after which it is not run; 0: none */
 	uint64_t submit_tsc;	      /**< when it was submitted */
+	uint64_t est_cycles;	      /**< estimated cost (the front end's link accounting) */
 	/** Set by the submitter's side when nobody waits for the answer any more (client cancel,
 	 * deadline); NULL if that cannot happen. The flag outlives the descriptor's answer. */
 	const atomic_bool *cancelled;

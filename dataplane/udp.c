@@ -5,9 +5,9 @@
 #include "dataplane/udp.h"
 
 #include "dataplane/cksum.h"
+#include "dataplane/lcore.h"
 #include "dataplane/registry.h"
 #include "dataplane/wire.h"
-#include "dataplane/worker.h"
 
 #include <errno.h>
 #include <rte_arp.h>
@@ -94,7 +94,7 @@ free_ring(struct rte_ring *r)
 }
 
 struct dp_udp *
-dp_udp_create(const struct dp_udp_conf *conf, struct dp_worker **workers, unsigned n_workers,
+dp_udp_create(const struct dp_udp_conf *conf, struct dp_lcore **lcores, unsigned n_workers,
 	      char *err, size_t errlen)
 {
 	static const struct rte_mbuf_dynfield tsc_field = {
@@ -125,7 +125,6 @@ dp_udp_create(const struct dp_udp_conf *conf, struct dp_worker **workers, unsign
 	u->tsc_hz = rte_get_tsc_hz();
 	u->drain_cycles = u->tsc_hz / 1000000 * (conf->tx_drain_us ? conf->tx_drain_us : 1);
 	atomic_init(&u->draining, false);
-	atomic_init(&u->pushback_ms, 1);
 	u->tsc_dynfield = rte_mbuf_dynfield_register(&tsc_field);
 	if (u->tsc_dynfield < 0) {
 		snprintf(err, errlen, "udp: cannot register the mbuf field: %s",
@@ -148,10 +147,10 @@ dp_udp_create(const struct dp_udp_conf *conf, struct dp_worker **workers, unsign
 			u->handoff = true;
 	}
 	for (unsigned wi = 0; wi < n_workers; wi++) {
-		struct dp_worker *w = workers[wi];
+		struct dp_lcore *lc = lcores[wi];
 		struct dp_udp_wk *wk;
 		char name[RTE_RING_NAMESIZE];
-		int socket = (int)rte_lcore_to_socket_id(w->lcore);
+		int socket = lc->socket;
 
 		wk = rte_zmalloc_socket("dp_udp_wk", sizeof(*wk), RTE_CACHE_LINE_SIZE, socket);
 		if (wk == NULL) {
@@ -161,7 +160,7 @@ dp_udp_create(const struct dp_udp_conf *conf, struct dp_worker **workers, unsign
 		}
 		u->wk[wi] = wk;
 		wk->index = wi;
-		wk->w = w;
+		wk->lc = lc;
 		wk->udp = u;
 		for (unsigned i = 0; i < DP_PORTS_MAX; i++)
 			wk->txq[i] = -1;
@@ -196,17 +195,11 @@ dp_udp_create(const struct dp_udp_conf *conf, struct dp_worker **workers, unsign
 			}
 		}
 	}
-	/* Hand-offs make every queue owner a producer of the other workers' event counts. */
-	for (unsigned wi = 0; wi < n_workers; wi++) {
-		if (u->handoff)
-			workers[wi]->wake.mode.single_producer = false;
-		workers[wi]->udp = u->wk[wi];
-	}
+	/* Hand-offs make every queue owner a producer of the other lcores' event counts, which
+	 * are multi-producer already (several front ends bump them too). */
 	return u;
 
 err_free:
-	for (unsigned wi = 0; wi < n_workers; wi++)
-		workers[wi]->udp = NULL;
 	dp_udp_destroy(u);
 	errno = rc ? rc : EINVAL;
 	return NULL;
@@ -296,7 +289,7 @@ tx(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m)
 		if (unlikely(rte_ring_mp_enqueue(owner->txback, m) != 0))
 			return drop(wk, port, m, DP_UDP_DROP_TX_FULL);
 		/* After the enqueue's release: pairs with the owner's idle re-check. */
-		dp_wake_bump(&owner->w->wake);
+		dp_wake_bump(&owner->lc->wake);
 	}
 	STAT_ADD(st->tx_pkts, 1);
 	STAT_ADD(st->tx_bytes, bytes);
@@ -525,7 +518,7 @@ static void
 serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 {
 	struct dp_udp *u = wk->udp;
-	struct dp_worker *w = wk->w;
+	struct dp_lcore *w = wk->lc;
 	const struct dp_port *pt = &u->port[port];
 	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, m->l2_len);
 	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(l3 + m->l3_len);
@@ -575,13 +568,13 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 			if (likely(rte_ring_mp_enqueue(t->handoff, m) == 0)) {
 				STAT_ADD(wk->st[port].handoff_out, 1);
 				/* After the enqueue's release: pairs with the target's re-check
-				 * in idle_sleep() (worker.c). */
-				dp_wake_bump(&t->w->wake);
+				 * in its reactor's idle re-check (dp_udp_pending). */
+				dp_wake_bump(&t->lc->wake);
 				return;
 			}
 			return send_error(
 			    wk, port, m, dgram, len, req.request_id, DP_RESOURCE_EXHAUSTED,
-			    atomic_load_explicit(&u->pushback_ms, memory_order_relaxed),
+			    atomic_load_explicit(&w->pushback_ms, memory_order_relaxed),
 			    "worker hand-off ring full: retry later");
 		}
 	}
@@ -591,7 +584,7 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 				  "server is shutting down");
 	if (unlikely(atomic_load_explicit(&w->shedding, memory_order_relaxed)))
 		return send_error(wk, port, m, dgram, len, req.request_id, DP_RESOURCE_EXHAUSTED,
-				  atomic_load_explicit(&u->pushback_ms, memory_order_relaxed),
+				  atomic_load_explicit(&w->pushback_ms, memory_order_relaxed),
 				  "load shedding: worker overloaded");
 	/* RCU read side: valid until this worker's next quiescent state, after the burst. */
 	p = dp_registry_lookup_id(w->reg, req.pipeline_id);
@@ -778,7 +771,7 @@ observe_burst(struct dp_udp_wk *wk)
 	t = rte_rdtsc();
 	per = (t - wk->t_mark) / wk->n_ran;
 	for (unsigned i = 0; i < wk->n_ran; i++) {
-		dp_metrics_observe(wk->w->met, wk->ran[i], per);
+		dp_metrics_observe(wk->lc->met, wk->ran[i], per);
 		STAT_ADD(wk->st[wk->ran_port[i]].cycles, per);
 	}
 	wk->t_mark = t;

@@ -41,7 +41,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct dp_worker;
+struct dp_lcore;
 
 /** Most workers (DP_WORKERS_MAX in dataplane.h, which includes this header; checked there). */
 #define DP_UDP_WORKERS_MAX 64
@@ -107,10 +107,10 @@ void dp_udp_conf_default(struct dp_udp_conf *c);
 /** Per-worker state. Written by its worker only, but for the rings' producer sides. */
 struct dp_udp_wk {
 	unsigned index;
-	struct dp_worker *w;
+	struct dp_lcore *lc; /**< the lcore that polls it: registry, pools, metrics, wake */
 	struct dp_udp *udp;
 	int16_t txq[DP_PORTS_MAX]; /**< this worker's queue of port i, or -1 */
-	bool owns_queue;	   /**< some txq[i] >= 0: it polls a device (idle_sleep) */
+	bool owns_queue;	   /**< some txq[i] >= 0: it polls a device (its idle limit) */
 	struct rte_eth_dev_tx_buffer *txb[DP_PORTS_MAX]; /**< for txq[i] */
 	struct rte_ring *handoff; /**< MP (queue owners) / SC (this worker): requests */
 	struct rte_ring *txback;  /**< MP (workers without a queue) / SC (this worker) */
@@ -134,18 +134,18 @@ struct dp_udp {
 	uint64_t drain_cycles;
 	uint64_t tsc_hz;
 	int tsc_dynfield; /**< mbuf dynamic field: arrival TSC (for deadlines after hand-off) */
-	/* Written by the control plane, read by workers (relaxed: advisory values). */
+	/* Written by the control plane at shutdown, read by the lcores (relaxed: a command). */
 	alignas(RTE_CACHE_LINE_SIZE) atomic_bool draining; /**< answer UNAVAILABLE */
-	atomic_uint pushback_ms;			   /**< hint sent with RESOURCE_EXHAUSTED */
 };
 
 /**
- * Open every configured port and attach per-worker state to the @p n_workers workers.
+ * Open every configured port and attach per-lcore state to the @p n_workers lcores that poll
+ * them (queue q of every port belongs to lcores[q]).
  * @return the front end (NULL when @p conf has no ports: nothing to do, errno 0), or NULL
  * with errno and @p err on failure (every port opened so far is closed again).
  * Context: control thread, after the workers exist and before they launch.
  */
-struct dp_udp *dp_udp_create(const struct dp_udp_conf *conf, struct dp_worker **workers,
+struct dp_udp *dp_udp_create(const struct dp_udp_conf *conf, struct dp_lcore **lcores,
 			     unsigned n_workers, char *err, size_t errlen);
 
 /**

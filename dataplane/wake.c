@@ -6,7 +6,7 @@
  * call only when the other side has declared that it sleeps; a busy consumer costs the
  * producer one store (single producer) or one locked add (multi producer) per burst.
  */
-#include "dataplane/worker.h"
+#include "dataplane/lcore.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,112 +1,127 @@
 /*
- * The worker lcore loop.
- *
- * dp_worker_run() is a thin loop around dp_worker_poll_once() plus the idle policy, so tests
- * drive one iteration at a time on their own thread. Everything a worker writes is either in
- * a descriptor it owns at that moment or in its own cache-aligned statistics block.
+ * Pipeline work on an lcore (see worker.h): the request runner shared by every path, and the
+ * poller over the links front ends hand requests through.
  */
 #include "dataplane/worker.h"
 
-#include "dataplane/udp.h"
-
 #include <errno.h>
-#include <pthread.h>
 #include <rte_cycles.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_pause.h>
 #include <rte_prefetch.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 /* Single-writer counter update: a relaxed load and store, never a read-modify-write, since
- * only the owning worker writes; readers use relaxed loads (dp_worker_stats_read). */
+ * only the owning lcore writes; readers use relaxed loads (dp_worker_stats_read). */
 #define STAT_ADD(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
 
 /* Prefetch the descriptor this many slots ahead of the one being run. */
 #define PREFETCH_OFFSET 2
 
-int
-dp_idle_policy_parse(const char *s, enum dp_idle_policy *out)
-{
-	if (strcmp(s, "adaptive") == 0)
-		*out = DP_IDLE_ADAPTIVE;
-	else if (strcmp(s, "spin") == 0)
-		*out = DP_IDLE_SPIN;
-	else if (strcmp(s, "sleep") == 0)
-		*out = DP_IDLE_SLEEP;
-	else
-		return -EINVAL;
-	return 0;
-}
-
 const char *
-dp_idle_policy_name(enum dp_idle_policy p)
+dp_role_names(unsigned roles, char *buf, size_t len)
 {
-	switch (p) {
-	case DP_IDLE_SPIN:
-		return "spin";
-	case DP_IDLE_SLEEP:
-		return "sleep";
-	default:
-		return "adaptive";
-	}
+	static const char *const names[] = {"frontend", "worker", "udp", "control"};
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if ((roles & (1u << i)) && off < len)
+			off += (size_t)snprintf(buf + off, len - off, "%s%s", off ? "+" : "",
+						names[i]);
+	return buf;
 }
 
 int
 dp_worker_init(struct dp_worker *w, unsigned index, unsigned lcore,
 	       const struct dp_worker_conf *conf, struct dp_registry *reg,
-	       const struct dp_pools *pools, struct dp_wake *done_wake)
+	       const struct dp_pools *pools)
 {
-	char name[RTE_RING_NAMESIZE];
-	int socket = rte_lcore_to_socket_id(lcore);
-
 	if (conf->ring_size == 0 || (conf->ring_size & (conf->ring_size - 1)) != 0)
 		return -EINVAL;
 	memset(w, 0, sizeof(*w));
-	w->index = index;
-	w->lcore = lcore;
+	w->lc.index = index;
+	w->lc.lcore = lcore;
+	w->lc.cpu = lcore < RTE_MAX_LCORE ? (unsigned)rte_lcore_to_cpu_id((int)lcore) : 0;
+	w->lc.socket = (int)rte_lcore_to_socket_id(lcore);
+	w->lc.roles = DP_ROLE_WORKER;
+	w->lc.tsc_hz = rte_get_tsc_hz();
+	w->lc.reg = reg;
+	w->lc.pools = pools;
+	/* Multi producer: several front ends, and UDP hand-offs, may bump it. */
+	dp_wake_init(&w->lc.wake, false);
+	atomic_init(&w->lc.shedding, false);
+	atomic_init(&w->lc.pushback_ms, 1);
 	w->conf = *conf;
-	w->reg = reg;
-	w->pools = pools;
-	w->done_wake = done_wake;
-	w->tsc_hz = rte_get_tsc_hz();
 	atomic_init(&w->stop, false);
 	atomic_init(&w->running, false);
-	dp_wake_init(&w->wake, true);
-
-	/* EXACT_SZ: capacity is ring_size itself, which the in-flight accounting relies on. */
-	w->met = dp_metrics_create(w->tsc_hz, socket);
-	if (w->met == NULL)
+	dp_shed_conf_default(&w->shed_conf_default);
+	w->shed_conf = NULL;
+	w->lc.met = dp_metrics_create(w->lc.tsc_hz, w->lc.socket);
+	if (w->lc.met == NULL)
 		return -ENOMEM;
-	snprintf(name, sizeof(name), "dp_in_%u", index);
-	w->ingress = rte_ring_create(name, conf->ring_size, socket,
-				     RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
-	if (w->ingress == NULL) {
-		dp_metrics_free(w->met);
-		w->met = NULL;
-		return -ENOMEM;
-	}
-	snprintf(name, sizeof(name), "dp_done_%u", index);
-	w->completion = rte_ring_create(name, conf->ring_size, socket,
-					RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
-	if (w->completion == NULL) {
-		rte_ring_free(w->ingress);
-		w->ingress = NULL;
-		dp_metrics_free(w->met);
-		w->met = NULL;
-		return -ENOMEM;
-	}
 	return 0;
+}
+
+struct dp_link *
+dp_link_create(struct dp_worker *w, unsigned fe)
+{
+	char name[RTE_RING_NAMESIZE];
+	struct dp_link *l;
+
+	if (w->n_links == DP_FRONTENDS_MAX) {
+		errno = ENOSPC;
+		return NULL;
+	}
+	l = rte_zmalloc_socket("dp_link", sizeof(*l), RTE_CACHE_LINE_SIZE, w->lc.socket);
+	if (l == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	l->fe = fe;
+	l->worker = w->lc.index;
+	/* EXACT_SZ: capacity is ring_size itself, which the in-flight accounting relies on. */
+	snprintf(name, sizeof(name), "dp_in_%u_%u", fe, w->lc.index);
+	l->in = rte_ring_create(name, w->conf.ring_size, w->lc.socket,
+				RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
+	snprintf(name, sizeof(name), "dp_done_%u_%u", fe, w->lc.index);
+	l->done = rte_ring_create(name, w->conf.ring_size, w->lc.socket,
+				  RING_F_SP_ENQ | RING_F_SC_DEQ | RING_F_EXACT_SZ);
+	if (l->in == NULL || l->done == NULL) {
+		rte_ring_free(l->in);
+		rte_ring_free(l->done);
+		rte_free(l);
+		errno = ENOMEM;
+		return NULL;
+	}
+	w->link[w->n_links++] = l;
+	return l;
 }
 
 void
 dp_worker_fini(struct dp_worker *w)
 {
-	rte_ring_free(w->ingress);
-	rte_ring_free(w->completion);
-	w->ingress = w->completion = NULL;
-	dp_metrics_free(w->met);
-	w->met = NULL;
+	for (unsigned i = 0; i < w->n_links; i++) {
+		rte_ring_free(w->link[i]->in);
+		rte_ring_free(w->link[i]->done);
+		rte_free(w->link[i]);
+		w->link[i] = NULL;
+	}
+	w->n_links = 0;
+	dp_metrics_free(w->lc.met);
+	w->lc.met = NULL;
+}
+
+uint64_t
+dp_worker_in_flight(const struct dp_worker *w)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < w->n_links; i++)
+		n += dp_link_in_flight(w->link[i]);
+	return n;
 }
 
 void
@@ -115,10 +130,10 @@ dp_worker_stats_read(const struct dp_worker *w, struct dp_worker_stats *out)
 	const struct dp_worker_stats *s = &w->stats;
 
 	out->requests = __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
-	out->busy_cycles = __atomic_load_n(&s->busy_cycles, __ATOMIC_RELAXED);
-	out->total_cycles = __atomic_load_n(&s->total_cycles, __ATOMIC_RELAXED);
-	out->sleeps = __atomic_load_n(&s->sleeps, __ATOMIC_RELAXED);
 	out->bursts = __atomic_load_n(&s->bursts, __ATOMIC_RELAXED);
+	out->r.busy_cycles = __atomic_load_n(&s->r.busy_cycles, __ATOMIC_RELAXED);
+	out->r.total_cycles = __atomic_load_n(&s->r.total_cycles, __ATOMIC_RELAXED);
+	out->r.sleeps = __atomic_load_n(&s->r.sleeps, __ATOMIC_RELAXED);
 }
 
 void
@@ -127,28 +142,28 @@ dp_worker_codes_read(const struct dp_worker *w, uint64_t out[DP_STATUS_MAX])
 	struct dp_met_row r;
 
 	memset(&r, 0, sizeof(r));
-	if (w->met != NULL)
+	if (w->lc.met != NULL)
 		for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
-			dp_metrics_read_row(w->met, id, &r);
+			dp_metrics_read_row(w->lc.met, id, &r);
 	memcpy(out, r.by_code, sizeof(r.by_code));
 }
 
 /* ==== Hot path ============================================================================== */
-/* Hot path: per request, worker lcores. No locks, syscalls, allocation or logging. */
+/* Hot path: per request, the lcore that runs it. No locks, syscalls, allocation or logging. */
 
 static inline uint64_t
 cycles_to_ns(const struct dp_worker *w, uint64_t cycles)
 {
-	return (uint64_t)((double)cycles * 1e9 / (double)w->tsc_hz);
+	return (uint64_t)((double)cycles * 1e9 / (double)w->lc.tsc_hz);
 }
 
-/* Metrics: this worker's own rows, plain stores (metrics.h). NULL only in the metrics-off
- * arm of perf/bench_worker. */
+/* Metrics: this lcore's own rows, plain stores (metrics.h). NULL only in the metrics-off arm
+ * of perf/bench_worker. */
 static inline void
 met_count(struct dp_worker *w, uint32_t id, unsigned status)
 {
-	if (likely(w->met != NULL))
-		dp_metrics_count(w->met, id, status);
+	if (likely(w->lc.met != NULL))
+		dp_metrics_count(w->lc.met, id, status);
 }
 
 void
@@ -158,19 +173,20 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 	struct dp_exec x;
 	void *state = NULL;
 	uint64_t t0 = rte_rdtsc(), t1;
+	uint32_t in_len;
 
-	req->worker = (uint16_t)w->index;
+	req->worker = (uint16_t)w->lc.index;
 	req->res.n_annot = 0;
 	req->res.err.msg[0] = '\0';
 	req->dp_ns = 0;
 	/* The version this request runs on: its stream's, its own reference, or (by name) the
-	 * registry's, read on the RCU read side and valid until this worker's next quiescent
-	 * state, which is after the whole burst (dp_worker_poll_once). */
+	 * registry's, read on the RCU read side and valid until this lcore's next quiescent
+	 * state, which is after the whole pass (dp_reactor_poll_once). */
 	if (req->stream != NULL) {
 		p = req->stream->p;
 		state = req->stream->state;
 	} else if ((p = req->pipeline) == NULL) {
-		p = dp_registry_lookup(w->reg, req->name, req->hash);
+		p = dp_registry_lookup(w->lc.reg, req->name, req->hash);
 		if (unlikely(p == NULL)) {
 			req->status = dp_err_set(&req->res.err, DP_NOT_FOUND,
 						 "pipeline '%s' not found", req->name);
@@ -196,9 +212,10 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 		met_count(w, p->id, req->status);
 		return;
 	}
+	in_len = req->buf->len;
 	x.buf = req->buf;
 	x.fmt = req->fmt;
-	x.pools = w->pools;
+	x.pools = w->lc.pools;
 	x.res = &req->res;
 	x.node_idx = 0;
 	x.node_name = NULL;
@@ -209,19 +226,21 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 	t1 = rte_rdtsc();
 	req->dp_ns = cycles_to_ns(w, t1 - t0);
 	met_count(w, p->id, req->status);
-	if (likely(w->met != NULL))
-		dp_metrics_observe(w->met, p->id, t1 - t0);
+	if (likely(w->lc.met != NULL)) {
+		dp_metrics_observe(w->lc.met, p->id, t1 - t0);
+		dp_metrics_learn_cost(w->lc.met, p->id, in_len, t1 - t0);
+	}
+	STAT_ADD(w->stats.requests, 1);
 }
 
-/* The ingress ring: a burst of descriptors run and put on the completion ring. */
+/* One link: a burst from `in`, run, onto `done`. */
 static inline unsigned
-poll_ring(struct dp_worker *w)
+poll_link(struct dp_worker *w, struct dp_link *l)
 {
 	struct dp_req *reqs[DP_WORKER_BURST];
-	struct dp_worker_stats *s = &w->stats;
 	unsigned n, done, i;
 
-	n = rte_ring_sc_dequeue_burst(w->ingress, (void **)reqs, DP_WORKER_BURST, NULL);
+	n = rte_ring_sc_dequeue_burst(l->in, (void **)reqs, DP_WORKER_BURST, NULL);
 	if (n == 0)
 		return 0;
 	for (i = 0; i < n && i < PREFETCH_OFFSET; i++)
@@ -229,129 +248,109 @@ poll_ring(struct dp_worker *w)
 	for (i = 0; i < n; i++) {
 		if (i + PREFETCH_OFFSET < n)
 			rte_prefetch0(reqs[i + PREFETCH_OFFSET]);
-		dp_worker_exec(w, reqs[i]); /* counts the completion in w->met */
+		dp_worker_exec(w, reqs[i]);
 	}
 	/*
-	 * The completion ring cannot be full: the submitter admits at most ring_size
-	 * descriptors per worker until the responder has taken them off this ring
-	 * (dp_dataplane_submit). Looping keeps "every request gets one answer" even if that
-	 * invariant were broken, at the price of waiting for the responder.
+	 * `done` cannot be full: the front end keeps at most ring_size requests in flight on a
+	 * link until it has taken them off this ring (dp_link_in_flight). Looping keeps "every
+	 * request gets one answer" even if that invariant were broken, at the price of waiting.
+	 * The front end polls `done` itself while it has work in flight: no wake-up needed.
 	 */
 	done = 0;
 	while (done < n) {
-		done +=
-		    rte_ring_sp_enqueue_burst(w->completion, (void **)reqs + done, n - done, NULL);
+		done += rte_ring_sp_enqueue_burst(l->done, (void **)reqs + done, n - done, NULL);
 		if (unlikely(done < n))
 			rte_pause();
 	}
-	/* Release (ring tail store above) then wake: pairs with the acquire value read in
-	 * the responder before it re-checks the rings (control/responder.c). */
-	dp_wake_bump(w->done_wake);
-	STAT_ADD(s->requests, n);
-	STAT_ADD(s->bursts, 1);
+	STAT_ADD(w->stats.bursts, 1);
 	return n;
 }
 
-/* One iteration: ring, then ports (RX only when @rx: the final drain takes no new frames). */
-static inline unsigned
-poll(struct dp_worker *w, bool rx)
+/* Every 10 ms: this worker's own shedding state and retry hint, from its own counters. */
+static void
+shed_tick(struct dp_worker *w, uint64_t now)
 {
-	unsigned n = poll_ring(w);
+	const struct dp_shed_conf *c;
+	uint64_t depth = dp_worker_in_flight(w);
+	double svc_ns, ms;
+	uint64_t reqs;
 
-	if (w->udp != NULL)
-		n += dp_udp_poll(w->udp, rx);
-	/* Quiescent state: every pipeline pointer looked up in this iteration is dead now. */
-	dp_rcu_quiescent_state();
-	return n;
+	w->shed_next_tsc = now + w->lc.tsc_hz / (1000000000ull / DP_SHED_INTERVAL_NS);
+	/* The configuration is published with RCU (dp_dataplane_set_shed_conf): read on this
+	 * lcore's read side, used only within this pass. */
+	c = w->shed_conf != NULL ? rcu_dereference(*w->shed_conf) : NULL;
+	if (c == NULL)
+		c = &w->shed_conf_default;
+	dp_shed_eval(&w->shed, c, (uint64_t)((double)now * 1e9 / (double)w->lc.tsc_hz), depth,
+		     w->conf.ring_size, w->stats.r.busy_cycles, w->stats.r.total_cycles);
+	atomic_store_explicit(&w->lc.shedding, w->shed.active, memory_order_relaxed);
+	/* Retry hint: this worker's queue times its mean service time; clamped to [1, 5000]. */
+	reqs = w->stats.requests;
+	svc_ns = reqs ? (double)w->stats.r.busy_cycles * 1e9 / (double)w->lc.tsc_hz / (double)reqs
+		      : 100e3;
+	ms = (double)depth * svc_ns / 1e6;
+	atomic_store_explicit(&w->lc.pushback_ms,
+			      ms < 1	  ? 1
+			      : ms > 5000 ? 5000
+					  : (unsigned)ms,
+			      memory_order_relaxed);
 }
 
 unsigned
-dp_worker_poll_once(struct dp_worker *w)
-{
-	return poll(w, true);
-}
-
-/* ==== The loop ============================================================================== */
-
-static void
-idle_sleep(struct dp_worker *w)
-{
-	uint32_t seen = dp_wake_value(&w->wake);
-	uint64_t sleep_us = w->conf.sleep_max_us;
-
-	/* Re-check after reading the event count: a submit (or a hand-off from another
-	 * worker) between the last poll and here either shows up in a ring now or has moved
-	 * the count past `seen`. */
-	if (!rte_ring_empty(w->ingress) || atomic_load_explicit(&w->stop, memory_order_relaxed) ||
-	    (w->udp != NULL && dp_udp_pending(w->udp)))
-		return;
-	/* A NIC queue cannot wake us: a worker that polls ports looks again soon. */
-	if (w->udp != NULL && w->udp->owns_queue && w->udp->udp->conf.idle_poll_us < sleep_us)
-		sleep_us = w->udp->udp->conf.idle_poll_us;
-	/* Offline while asleep, so grace periods (pipeline replaces) need not wait for us. */
-	dp_rcu_thread_offline();
-	dp_wake_wait(&w->wake, seen, sleep_us * 1000);
-	urcu_qsbr_thread_online();
-	STAT_ADD(w->stats.sleeps, 1);
-}
-
-int
-dp_worker_run(void *arg)
+dp_worker_poll(void *arg)
 {
 	struct dp_worker *w = arg;
-	uint64_t spin_cycles = w->tsc_hz / 1000000 * w->conf.spin_us;
-	uint64_t start, last_work, t0, t1;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < w->n_links; i++)
+		n += poll_link(w, w->link[i]);
+	if (unlikely(w->n_links != 0 && rte_rdtsc() >= w->shed_next_tsc))
+		shed_tick(w, rte_rdtsc());
+	return n;
+}
+
+uint64_t
+dp_worker_idle(void *arg)
+{
+	struct dp_worker *w = arg;
+
+	/* The re-check after the event count was read (dp_worker_wait_prepare): a hand-off
+	 * between the last pass and here either shows in a ring now or has moved the count. */
+	for (unsigned i = 0; i < w->n_links; i++)
+		if (!rte_ring_empty(w->link[i]->in))
+			return 0;
+	if (w->lc.roles & DP_ROLE_FRONTEND)
+		return DP_SLEEP_FOREVER; /* fed by its own front end, on this lcore */
+	/* Re-evaluate shedding (it decays when idle) at least this often. */
+	return (uint64_t)w->conf.sleep_max_us * 1000u;
+}
+
+void
+dp_worker_wait_prepare(void *arg)
+{
+	struct dp_worker *w = arg;
+
+	w->wake_seen = dp_wake_value(&w->lc.wake);
+}
+
+unsigned
+dp_worker_wait(void *arg, uint64_t timeout_ns)
+{
+	struct dp_worker *w = arg;
+
+	dp_wake_wait(&w->lc.wake, w->wake_seen, timeout_ns);
+	return 0;
+}
+
+void
+dp_worker_drain(struct dp_worker *w)
+{
 	unsigned n;
 
-	/* net_tap signals packet arrival with SIGRTMIN+1 (O_ASYNC; control/main.c blocks it on
-	 * the control threads): a signal per arrival would interrupt this loop at packet rate.
-	 * Blocked here too, so the EAL interrupt thread, which never blocks it, takes them. */
-	{
-		sigset_t s;
-
-		sigemptyset(&s);
-		sigaddset(&s, SIGRTMIN + 1);
-		sigaddset(&s, SIGIO);
-		pthread_sigmask(SIG_BLOCK, &s, NULL);
-	}
-	urcu_qsbr_register_thread();
-	atomic_store_explicit(&w->running, true, memory_order_release);
-	start = last_work = rte_rdtsc();
-
-	/* Relaxed: stop only needs to be seen eventually; the rings order the data. */
-	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
-		t0 = rte_rdtsc();
-		n = dp_worker_poll_once(w);
-		t1 = rte_rdtsc();
-		__atomic_store_n(&w->stats.total_cycles, t1 - start, __ATOMIC_RELAXED);
-		if (n != 0) {
-			STAT_ADD(w->stats.busy_cycles, t1 - t0);
-			last_work = t1;
-			continue;
-		}
-		switch (w->conf.idle) {
-		case DP_IDLE_SPIN:
-			rte_pause();
-			break;
-		case DP_IDLE_ADAPTIVE:
-			if (t1 - last_work < spin_cycles) {
-				rte_pause();
-				break;
-			}
-			/* fall through */
-		case DP_IDLE_SLEEP:
-			idle_sleep(w);
-			/* After a wake-up more work usually follows: spin again first. */
-			last_work = rte_rdtsc();
-			break;
-		}
-	}
-	/* Drain: the control plane stopped submitting before it set stop, so everything
-	 * already submitted is answered. */
-	while (poll(w, false) != 0)
-		;
-	atomic_store_explicit(&w->running, false, memory_order_release);
-	dp_rcu_thread_offline();
-	urcu_qsbr_unregister_thread();
-	return 0;
+	do {
+		n = 0;
+		for (unsigned i = 0; i < w->n_links; i++)
+			n += poll_link(w, w->link[i]);
+		dp_rcu_quiescent_state();
+	} while (n != 0);
 }

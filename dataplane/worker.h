@@ -1,182 +1,154 @@
 /**
  * @file
- * Worker lcores: one polling, run-to-completion loop per lcore.
+ * Pipeline work: the poller that runs requests handed to an lcore, and the one function that
+ * runs a request, wherever it runs.
  *
- * Each iteration takes a burst of descriptors from the worker's ingress ring (single producer:
- * the control plane's submit thread; single consumer: this worker), looks each pipeline up in
- * the registry, runs its nodes, puts the descriptors on the worker's completion ring (single
- * producer: this worker; single consumer: the responder), wakes the responder's event count,
- * reports an RCU quiescent state and applies the idle policy.
+ * Every lcore has a struct dp_worker. A front end runs small requests itself, inline, through
+ * its own lcore's worker (dp_worker_exec); larger ones it hands over through a link: a pair of
+ * single-producer/single-consumer rings between that front end and one worker, the request going
+ * in on `in` and coming back, run, on `done`, which the front end polls itself. A front end's
+ * own worker has a link from that front end only (its queue of larger work, run between the
+ * front end's polls); a worker on an lcore without a front end has a link from every front end.
  *
- * Idle policy: `spin` polls forever; `sleep` sleeps as soon as the ring is empty; `adaptive`
- * (default) keeps polling for spin_us after the last work, then goes RCU-offline and sleeps on
- * its ingress event count (a futex) until the submitter bumps it or sleep_max_us passes. The
- * submitter only makes the wake-up system call when the worker has announced that it sleeps, so
- * under load nobody pays for it.
+ * Each pass of the poller takes a burst from each link's `in`, runs it, and puts it on that
+ * link's `done`. At most `ring_size` requests are in flight on a link (the front end counts them
+ * both ways, dp_link_in_flight), so `done` can never be full: the worker never waits or drops.
+ * Once every 10 ms it re-evaluates its own load shedding (shed.h) and publishes it.
  *
- * Context: dp_worker_run on its own lcore; the rest as documented. Ownership: the dataplane
- * (dataplane.h) creates and frees workers; a worker owns the descriptors between its two rings.
+ * Context: dp_worker_poll and dp_worker_exec on the lcore's thread (an online urcu-qsbr
+ * reader); the rest as documented. Ownership: the dataplane (dataplane.h) creates and frees
+ * workers; a worker owns a request between dequeue from `in` and enqueue on `done`.
  */
 #ifndef COREPIPE_DP_WORKER_H
 #define COREPIPE_DP_WORKER_H
 
-#include "dataplane/metrics.h"
-#include "dataplane/pool.h"
-#include "dataplane/registry.h"
+#include "dataplane/lcore.h"
+#include "dataplane/reactor.h"
 #include "dataplane/req.h"
+#include "dataplane/shed.h"
 
-#include <ck_ec.h>
 #include <rte_common.h>
 #include <rte_ring.h>
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
-/** Descriptors taken per ring poll. */
+/** Requests taken from one link per pass. */
 #define DP_WORKER_BURST 32
 
-enum dp_idle_policy {
-	DP_IDLE_ADAPTIVE = 0,
-	DP_IDLE_SPIN = 1,
-	DP_IDLE_SLEEP = 2,
-};
-
-/** Parse "spin" / "adaptive" / "sleep". @return 0 or -EINVAL. */
-int dp_idle_policy_parse(const char *s, enum dp_idle_policy *out);
-const char *dp_idle_policy_name(enum dp_idle_policy p);
-
-/** Worker statistics. Written only by the worker (relaxed stores), read by anyone. */
-struct dp_worker_stats {
-	uint64_t requests;     /**< descriptors completed */
-	uint64_t busy_cycles;  /**< TSC cycles spent on iterations that did work */
-	uint64_t total_cycles; /**< TSC cycles since the loop started */
-	uint64_t sleeps;       /**< times the idle policy slept */
-	uint64_t bursts;       /**< non-empty polls */
-} __rte_cache_aligned;
-
-/** Event count with its futex ops; shared by a waiter and its wakers. */
-struct dp_wake {
-	struct ck_ec32 ec;
-	struct ck_ec_mode mode;
-} __rte_cache_aligned;
-
-/** Initialise @p w; @p single_producer when exactly one thread ever bumps it. */
-void dp_wake_init(struct dp_wake *w, bool single_producer);
-
-/**
- * Wake whoever sleeps on @p w (no system call when nobody does).
- * Context: any thread; with single_producer, only the one producer.
- */
-static inline void
-dp_wake_bump(struct dp_wake *w)
-{
-	ck_ec32_inc(&w->ec, &w->mode);
-}
-
-/** Current value, to be passed to dp_wake_wait() after re-checking for work. */
-static inline uint32_t
-dp_wake_value(struct dp_wake *w)
-{
-	return ck_ec32_value(&w->ec);
-}
-
-/**
- * Sleep until @p w moves past @p seen or @p timeout_ns passes.
- * Context: the one waiter of @p w. Blocks: not for the hot path.
- */
-void dp_wake_wait(struct dp_wake *w, uint32_t seen, uint64_t timeout_ns);
+/** Most front ends (links into one worker). */
+#define DP_FRONTENDS_MAX 16
 
 /** Worker configuration. */
 struct dp_worker_conf {
 	enum dp_idle_policy idle;
 	uint32_t spin_us;      /**< adaptive: keep polling this long after the last work */
 	uint32_t sleep_max_us; /**< longest sleep before looking again */
-	uint32_t ring_size;    /**< ingress and completion ring capacity (power of two) */
+	uint32_t ring_size;    /**< capacity of each link's rings (power of two) */
 };
 
-struct dp_udp_wk;
+/** Worker statistics. Written only by the worker's lcore (relaxed stores), read by anyone. */
+struct dp_worker_stats {
+	uint64_t requests;	   /**< requests run (inline or handed over) */
+	uint64_t bursts;	   /**< non-empty passes over the links */
+	struct dp_reactor_stats r; /**< the lcore's reactor: busy, total, sleeps */
+} __rte_cache_aligned;
+
+/** One front end -> one worker. */
+struct dp_link {
+	struct rte_ring *in;   /**< SP (the front end) / SC (the worker) */
+	struct rte_ring *done; /**< SP (the worker) / SC (the front end) */
+	unsigned fe;	       /**< front-end index */
+	unsigned worker;       /**< worker index */
+	/* Written by the front end only (it produces `in` and consumes `done`). */
+	alignas(RTE_CACHE_LINE_SIZE) uint64_t submitted;
+	uint64_t completed;
+	uint64_t cost_cycles; /**< estimated cycles of the requests in flight on this link */
+};
+
+/** Requests in flight on @p l. Context: any (relaxed loads). */
+static inline uint64_t
+dp_link_in_flight(const struct dp_link *l)
+{
+	return __atomic_load_n(&l->submitted, __ATOMIC_RELAXED) -
+	       __atomic_load_n(&l->completed, __ATOMIC_RELAXED);
+}
 
 struct dp_worker {
-	/* Read-only after creation. */
-	unsigned index;
-	unsigned lcore;
-	struct rte_ring *ingress;    /**< SP (submitter) / SC (this worker) */
-	struct rte_ring *completion; /**< SP (this worker) / SC (responder) */
-	struct dp_registry *reg;
-	const struct dp_pools *pools;
-	struct dp_wake *done_wake; /**< the responder's event count, shared by all workers */
+	struct dp_lcore lc; /**< what the lcore's pollers share */
+
+	/* Read-only after set-up. */
 	struct dp_worker_conf conf;
-	uint64_t tsc_hz;
-	struct dp_udp_wk *udp; /**< this worker's share of the UDP front end, or NULL */
-
-	/* Written by the submitter only. */
-	alignas(RTE_CACHE_LINE_SIZE) uint64_t submitted;
-
-	/* Written by the completion side only. */
-	alignas(RTE_CACHE_LINE_SIZE) uint64_t completed;
+	unsigned n_links;
+	struct dp_link *link[DP_FRONTENDS_MAX]; /**< links into this worker */
 
 	/* Written by the control plane to stop the loop; read by the worker. */
 	alignas(RTE_CACHE_LINE_SIZE) atomic_bool stop;
 	atomic_bool running; /**< set by the worker while its loop runs */
-	/** Set by the control plane's load shedding (control/shed.c): UDP requests are
-	 * answered RESOURCE_EXHAUSTED while it holds. Relaxed: advisory. */
-	atomic_bool shedding;
 
-	/* The submitter bumps it after enqueueing; the worker sleeps on it. */
-	struct dp_wake wake;
-
-	/* Written by the worker only. */
+	/* The worker's own. */
+	alignas(RTE_CACHE_LINE_SIZE) struct dp_shed shed;
+	/** The dataplane's shedding configuration, published with RCU (NULL: defaults). */
+	struct dp_shed_conf *const *shed_conf;
+	struct dp_shed_conf shed_conf_default;
+	uint64_t shed_next_tsc;
+	uint32_t wake_seen; /**< dp_wake_value() read before the idle re-check */
 	struct dp_worker_stats stats;
-	struct dp_metrics *met; /**< per-pipeline counters and histogram; this worker writes */
 };
 
 /**
- * Completions by status code since start, summed over the worker's per-pipeline metrics rows
- * (the one place a completion is counted). Walks every row: for GetStats and tests, not for
- * anything periodic. Context: any.
- */
-void dp_worker_codes_read(const struct dp_worker *w, uint64_t out[DP_STATUS_MAX]);
-
-/**
- * Create a worker's rings. @return 0, -EINVAL or -ENOMEM.
+ * Initialise @p w (not its links: dp_link_create). @return 0, -EINVAL or -ENOMEM.
  * Context: control plane, after rte_eal_init().
  */
 int dp_worker_init(struct dp_worker *w, unsigned index, unsigned lcore,
 		   const struct dp_worker_conf *conf, struct dp_registry *reg,
-		   const struct dp_pools *pools, struct dp_wake *done_wake);
+		   const struct dp_pools *pools);
 
-/** Free a worker's rings (must be stopped and drained). Context: control plane. */
+/** Free what dp_worker_init made. Context: control plane, worker stopped. */
 void dp_worker_fini(struct dp_worker *w);
 
 /**
- * One loop iteration without idling: poll the ingress ring and the UDP queues, run, complete,
- * quiescent state.
- * @return descriptors and frames processed.
- * Context: the worker's thread, a registered online urcu-qsbr reader.
+ * Create the link from front end @p fe into @p w, rings on @p w's socket.
+ * @return the link or NULL (errno ENOMEM, ENOSPC when @p w has DP_FRONTENDS_MAX links).
+ * Ownership: @p w owns it (dp_worker_fini frees it).
  */
-unsigned dp_worker_poll_once(struct dp_worker *w);
+struct dp_link *dp_link_create(struct dp_worker *w, unsigned fe);
 
 /**
- * Run one descriptor to completion: deadline check, pipeline lookup, nodes. Sets req->status
- * and, on error, req->res.err. Exposed for tests.
- * Context: worker, online RCU reader.
+ * Run one request to completion on @p w's lcore: deadline and cancel checks, pipeline lookup
+ * (by name when req->pipeline and req->stream are NULL), nodes. Sets req->status, req->worker,
+ * req->dp_ns and on error req->res.err; counts it in the lcore's metrics and cost model.
+ * Context: @p w's lcore (a front end running inline, or the worker's poller), online RCU reader.
  */
 void dp_worker_exec(struct dp_worker *w, struct dp_req *req);
 
 /**
- * The lcore entry point (lcore_function_t): registers with urcu-qsbr, loops until stop, drains
- * the ingress ring, unregisters. @p arg is the struct dp_worker.
+ * The poller (struct dp_poller): one burst from each link's `in`, run, put on `done`; the
+ * shedding evaluation when due. @return requests run. Context: @p arg's lcore.
  */
-int dp_worker_run(void *arg);
+unsigned dp_worker_poll(void *arg);
 
-/** Descriptors submitted to @p w and not yet completed. Context: any. */
-static inline uint64_t
-dp_worker_in_flight(const struct dp_worker *w)
-{
-	return __atomic_load_n(&w->submitted, __ATOMIC_RELAXED) -
-	       __atomic_load_n(&w->completed, __ATOMIC_RELAXED);
-}
+/** The poller's idle limit: 0 if a link holds work, else sleep_max_us (a worker lcore) or
+ * forever (a front end's own worker, fed by its own lcore). */
+uint64_t dp_worker_idle(void *arg);
+
+/** The reactor's wait on a worker lcore: its event count (reactor.h). */
+void dp_worker_wait_prepare(void *arg);
+unsigned dp_worker_wait(void *arg, uint64_t timeout_ns);
+
+/** Drain: run everything left on the links (after the front ends stopped submitting). */
+void dp_worker_drain(struct dp_worker *w);
+
+/** Requests handed to @p w and not yet collected, over all its links. Context: any. */
+uint64_t dp_worker_in_flight(const struct dp_worker *w);
 
 /** Copy @p w's statistics (relaxed loads). Context: any. */
 void dp_worker_stats_read(const struct dp_worker *w, struct dp_worker_stats *out);
+
+/**
+ * Completions by status code since start, summed over the lcore's per-pipeline metrics rows
+ * (the one place a completion is counted). Walks every row: for GetStats and tests.
+ */
+void dp_worker_codes_read(const struct dp_worker *w, uint64_t out[DP_STATUS_MAX]);
 
 #endif

@@ -120,7 +120,7 @@ collect(struct bench *b, unsigned n, uint32_t crc_pipeline, uint32_t pipeline)
 
 /* One round of @p bursts bursts: median-able cycles per request. pipeline 0: io-forward. */
 static double
-round_run(struct bench *b, struct dp_worker *w, uint32_t pipeline, uint32_t crc_pipeline,
+round_run(struct bench *b, struct dp_reactor *w, uint32_t pipeline, uint32_t crc_pipeline,
 	  unsigned bursts)
 {
 	struct rte_mbuf *pkts[BURST];
@@ -138,7 +138,7 @@ round_run(struct bench *b, struct dp_worker *w, uint32_t pipeline, uint32_t crc_
 			abort();
 		t0 = rte_rdtsc();
 		if (pipeline != 0) {
-			n = dp_worker_poll_once(w);
+			n = dp_reactor_poll_once(w); /* the worker lcore's iteration */
 		} else {
 			struct rte_mbuf *f[BURST];
 			uint16_t nr = rte_eth_rx_burst(b->port, 0, f, BURST);
@@ -189,7 +189,8 @@ main(int argc, char **argv)
 	struct dp_worker_conf wc = {.idle = DP_IDLE_SPIN, .ring_size = 256};
 	struct dp_pool_conf pc = {.n_classes = 1, .classes = {{2048, 1024}}};
 	struct dp_udp_conf uc;
-	struct dp_worker *workers[1] = {&w};
+	struct dp_lcore *workers[1] = {&w.lc};
+	static struct dp_reactor reactor;
 	struct dp_udp *u;
 	struct dp_pipeline *pt, *pc32;
 	uint32_t id_pt = 0, id_crc = 0;
@@ -231,9 +232,8 @@ main(int argc, char **argv)
 	dp.reg = dp_registry_create();
 	dp.conf.worker = wc;
 	dp.tsc_hz = rte_get_tsc_hz();
-	dp_wake_init(&dp.done_wake, false);
 	if (dp.pools == NULL || dp.reg == NULL ||
-	    dp_worker_init(&w, 0, 0, &wc, dp.reg, dp.pools, &dp.done_wake) != 0)
+	    dp_worker_init(&w, 0, 0, &wc, dp.reg, dp.pools) != 0)
 		return 1;
 	urcu_qsbr_register_thread();
 	pt = put_pipeline(dp.reg, (char[]){"passthrough"}, (char[]){"passthrough"}, &id_pt);
@@ -266,14 +266,21 @@ main(int argc, char **argv)
 	}
 	b.port = u->port[0].port_id;
 	b.mac = u->port[0].mac;
+	/* The worker lcore's reactor: its pipeline-work and UDP pollers, as corepiped builds it. */
+	dp.workers[0] = &w;
+	dp.n_workers = 1;
+	dp.udp = u;
+	dp.udp_wk[0] = u->wk[0];
+	if (dp_dataplane_add_pollers(&dp, 0, &reactor) != 0)
+		return 1;
 
-	round_run(&b, &w, id_pt, id_crc, bursts / 4 + 1); /* warm */
-	round_run(&b, &w, 0, id_crc, bursts / 4 + 1);
+	round_run(&b, &reactor, id_pt, id_crc, bursts / 4 + 1); /* warm */
+	round_run(&b, &reactor, 0, id_crc, bursts / 4 + 1);
 	b.bad = 0;
 	for (unsigned r = 0; r < rounds; r++) {
-		fwd[r] = round_run(&b, &w, 0, id_crc, bursts);
-		pas[r] = round_run(&b, &w, id_pt, id_crc, bursts);
-		crc[r] = round_run(&b, &w, id_crc, id_crc, bursts);
+		fwd[r] = round_run(&b, &reactor, 0, id_crc, bursts);
+		pas[r] = round_run(&b, &reactor, id_pt, id_crc, bursts);
+		crc[r] = round_run(&b, &reactor, id_crc, id_crc, bursts);
 	}
 	qsort(fwd, rounds, sizeof(double), cmp_double);
 	qsort(pas, rounds, sizeof(double), cmp_double);

@@ -23,6 +23,8 @@
 #define ROUNDS 9
 #define ITERS  20000
 
+static struct dp_link *g_link;
+
 static double
 run(struct dp_dataplane *dp, struct dp_worker *w, struct dp_pipeline *p)
 {
@@ -39,12 +41,13 @@ run(struct dp_dataplane *dp, struct dp_worker *w, struct dp_pipeline *p)
 			reqs[i]->fmt.kind = DP_KIND_BYTES;
 			dp_pipeline_ref(p);
 			reqs[i]->pipeline = p;
-			if (dp_dataplane_submit_to(dp, reqs[i], 0) != 0)
+			if (dp_link_submit(g_link, w, reqs[i]) != 0)
 				abort();
 		}
-		if (dp_worker_poll_once(w) != BURST)
+		if (dp_worker_poll(w) != BURST)
 			abort();
-		n = dp_dataplane_poll(dp, reqs, BURST);
+		dp_rcu_quiescent_state();
+		n = dp_link_collect(g_link, reqs, BURST);
 		for (unsigned i = 0; i < n; i++) {
 			if (reqs[i]->status != DP_OK)
 				abort();
@@ -82,9 +85,11 @@ main(int argc, char **argv)
 	dp.conf.worker = wc;
 	dp.conf.max_in_flight = 512;
 	dp.tsc_hz = rte_get_tsc_hz();
-	dp_wake_init(&dp.done_wake, false);
 	if (dp.pools == NULL || dp.req_pool == NULL || dp.reg == NULL ||
-	    dp_worker_init(&w, 0, 0, &wc, dp.reg, dp.pools, &dp.done_wake) != 0)
+	    dp_worker_init(&w, 0, 0, &wc, dp.reg, dp.pools) != 0)
+		return 1;
+	g_link = dp_link_create(&w, 0);
+	if (g_link == NULL)
 		return 1;
 	dp.workers[0] = &w;
 	dp.n_workers = 1;
@@ -93,15 +98,15 @@ main(int argc, char **argv)
 	dp_pipeline_ref(p);
 	if (p == NULL || dp_registry_put(dp.reg, p, &info) != 0)
 		return 1;
-	met = w.met;
+	met = w.lc.met;
 	run(&dp, &w, p); /* warm */
 	for (int r = 0; r < ROUNDS; r++) {
-		w.met = met;
+		w.lc.met = met;
 		on[r] = run(&dp, &w, p);
-		w.met = NULL;
+		w.lc.met = NULL;
 		off[r] = run(&dp, &w, p);
 	}
-	w.met = met;
+	w.lc.met = met;
 	qsort(on, ROUNDS, sizeof(double), cmp_double);
 	qsort(off, ROUNDS, sizeof(double), cmp_double);
 	printf("command: %s (one run; median of %d interleaved rounds of %d x %d requests)\n",

@@ -55,7 +55,9 @@ class StatsTest(unittest.TestCase):
 
     def test_work_spreads_and_pools_return(self):
         before = stats(self.srv)
-        self.assertEqual(len(before.workers), 2)
+        # The front end's lcore and the two worker-only lcores.
+        self.assertEqual([w.roles.split("+")[0] for w in before.workers],
+                         ["frontend", "worker", "worker"])
         base_pools = {p.name: p.in_use for p in before.pools}
         want = crc32c(BIG)
         errors = []
@@ -66,8 +68,9 @@ class StatsTest(unittest.TestCase):
             st = Stubs(ch)
             for _ in range(15):
                 try:
-                    # 5 ms of work each: eight clients' calls overlap, so the least-loaded
-                    # choice must use both workers whatever the machine's speed.
+                    # 5 ms of work each: handed over (too long to run inline), to the
+                    # worker with the least estimated work in flight, ties going round: both
+                    # workers get work whether or not the calls overlap.
                     r = st.execute(pb.ExecuteRequest(name="slowcrc",
                                                      input=pb.Payload(data=BIG)), timeout=T)
                     if r.annotations["crc32c"] != want:
@@ -87,7 +90,8 @@ class StatsTest(unittest.TestCase):
         after = stats(self.srv)
         done = [a.requests - b.requests for a, b in zip(after.workers, before.workers)]
         self.assertEqual(sum(done), 120)
-        self.assertTrue(all(d > 0 for d in done), "both workers got work: %r" % done)
+        self.assertEqual(done[0], 0, "5 ms calls never run on the front end: %r" % done)
+        self.assertTrue(all(d > 0 for d in done[1:]), "both workers got work: %r" % done)
         self.assertEqual(after.answered - before.answered, 120)
         self.assertEqual({p.name: p.in_use for p in after.pools}, base_pools)
         for w in after.workers:
@@ -269,9 +273,10 @@ class SheddingTest(unittest.TestCase):
                 inline=pb.PipelineSpec(nodes=[pb.NodeSpec(type="crc32c")]),
                 input=pb.Payload(data=b"abc")), timeout=T)
             self.assertEqual(r.annotations["crc32c"], crc32c(b"abc"))
-            msgs = [l.get("msg") for l in srv.logs_json()]
-            self.assertIn("load shedding on", msgs)
-            self.assertIn("load shedding off", msgs)
+            # The workers decide; the control poller logs what they decided, on its tick.
+            self.assertTrue(wait_until(lambda: "load shedding off" in
+                                       [l.get("msg") for l in srv.logs_json()], 10), srv.log())
+            self.assertIn("load shedding on", [l.get("msg") for l in srv.logs_json()])
         finally:
             code = srv.stop()
         self.assertEqual(code, 0, srv.log())

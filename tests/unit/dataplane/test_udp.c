@@ -1,7 +1,7 @@
 /*
  * The UDP front end in process: a net_ring port (rte_eth_from_rings) whose RX ring the test
  * fills with hand-built frames and whose TX ring it reads back, with the workers' loop bodies
- * (dp_worker_poll_once) driven on the test thread. Frames and expected answers are built here
+ * (dp_udp_poll) driven on the test thread. Frames and expected answers are built here
  * byte by byte from RFC 791/768/826/792 and docs/wire-protocol.md, with an independent
  * checksum, not with the code under test.
  */
@@ -223,7 +223,7 @@ env_up(unsigned n_workers, unsigned queues)
 	struct dp_worker_conf wc = {
 	    .idle = DP_IDLE_SLEEP, .spin_us = 0, .sleep_max_us = 1000, .ring_size = 64};
 	struct dp_udp_conf uc;
-	struct dp_worker *ws[2];
+	struct dp_lcore *ws[2];
 	char name[32], err[256];
 	int port;
 
@@ -245,12 +245,10 @@ env_up(unsigned n_workers, unsigned queues)
 	snprintf(name, sizeof(name), "net_ring_tu%u", k - 1); /* the ethdev's name */
 	e->dp.pools = g_test_pools;
 	e->dp.reg = dp_registry_create();
-	dp_wake_init(&e->dp.done_wake, false);
 	for (unsigned i = 0; i < n_workers; i++) {
-		if (dp_worker_init(&e->w[i], i, 0, &wc, e->dp.reg, e->dp.pools, &e->dp.done_wake) !=
-		    0)
+		if (dp_worker_init(&e->w[i], i, 0, &wc, e->dp.reg, e->dp.pools) != 0)
 			return -1;
-		ws[i] = &e->w[i];
+		ws[i] = &e->w[i].lc;
 	}
 	dp_udp_conf_default(&uc);
 	uc.n_ports = 1;
@@ -318,6 +316,16 @@ teardown(void **state)
 	return 0;
 }
 
+/* One pass of lcore @p i's UDP poller, then its quiescent state (as its reactor does). */
+static unsigned
+poll_lcore(unsigned i)
+{
+	unsigned n = dp_udp_poll(g_env.dp.udp->wk[i], true);
+
+	dp_rcu_quiescent_state();
+	return n;
+}
+
 /* Inject @m, run worker 0's loop body, return what it transmitted (NULL: nothing). */
 static struct rte_mbuf *
 roundtrip(struct rte_mbuf *m)
@@ -325,7 +333,7 @@ roundtrip(struct rte_mbuf *m)
 	void *out = NULL;
 
 	assert_int_equal(rte_ring_enqueue(g_env.rx, m), 0);
-	dp_worker_poll_once(&g_env.w[0]);
+	poll_lcore(0);
 	if (rte_ring_dequeue(g_env.tx, &out) != 0)
 		return NULL;
 	return out;
@@ -594,19 +602,19 @@ test_udp_deadline_draining_shedding(void **state)
 	/* Arrived a second ago with a 1 ms budget. */
 	n = wire_req(req, 1, 41, 1000, NULL, pay, sizeof(pay));
 	m = udp_frame(&o, req, n);
-	dp_udp_frame(g_env.w[0].udp, 0, m, rte_rdtsc() - rte_get_tsc_hz());
-	dp_udp_flush(g_env.w[0].udp);
+	dp_udp_frame(g_env.dp.udp->wk[0], 0, m, rte_rdtsc() - rte_get_tsc_hz());
+	dp_udp_flush(g_env.dp.udp->wk[0]);
 	assert_int_equal(rte_ring_dequeue(g_env.tx, &out), 0);
 	check_error(out, n, 41, DP_DEADLINE_EXCEEDED, "deadline");
 
-	atomic_store(&g_env.w[0].shedding, true);
-	atomic_store(&g_env.dp.udp->pushback_ms, 250);
+	atomic_store(&g_env.w[0].lc.shedding, true);
+	atomic_store(&g_env.w[0].lc.pushback_ms, 250);
 	n = wire_req(req, 1, 42, 0, NULL, pay, sizeof(pay));
 	m = roundtrip(udp_frame(&o, req, n));
 	assert_non_null(m);
 	assert_int_equal(rte_pktmbuf_mtod_offset(m, uint8_t *, 42)[6], 250); /* hint, LE */
 	check_error(m, n, 42, DP_RESOURCE_EXHAUSTED, "load shedding");
-	atomic_store(&g_env.w[0].shedding, false);
+	atomic_store(&g_env.w[0].lc.shedding, false);
 
 	atomic_store(&g_env.dp.udp->draining, true);
 	n = wire_req(req, 1, 43, 0, NULL, pay, sizeof(pay));
@@ -782,9 +790,9 @@ test_udp_single_queue_hands_off_to_other_worker(void **state)
 		sent++;
 	}
 	for (unsigned round = 0; round < 8; round++) {
-		dp_worker_poll_once(&g_env.w[0]); /* RX, its share, flush */
-		dp_worker_poll_once(&g_env.w[1]); /* the hand-offs, answers given back */
-		dp_worker_poll_once(&g_env.w[0]); /* transmits the given-back answers */
+		poll_lcore(0); /* RX, its share, flush */
+		poll_lcore(1); /* the hand-offs, answers given back */
+		poll_lcore(0); /* transmits the given-back answers */
 	}
 	for (unsigned n; (n = rte_ring_dequeue_burst(g_env.tx, out, 64, NULL)) != 0;) {
 		for (unsigned i = 0; i < n; i++) {

@@ -1,0 +1,688 @@
+/*
+ * A gRPC front end on its lcore (see frontend.h): request_call slots, the completion-queue
+ * poller, placement of work, collection of handed-over work, and the wait policy.
+ */
+#include "control/frontend.h"
+
+#include "control/log.h"
+#include "control/rpc.h"
+
+#include <errno.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <rte_cycles.h>
+#include <rte_lcore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Completion-queue events handled per pass (then the links and the other pollers get a turn). */
+#define CQ_BATCH 64
+/* Answers collected per link per pass. */
+#define COLLECT_BURST 64
+/* Generic (unregistered method) slots kept armed. */
+#define GENERIC_SLOTS 8
+/* With work out and no progress for frontend_spin_us, wait in the queue this long at a time:
+ * the C core's poller sleeps in whole milliseconds. */
+#define OUT_WAIT_NS 1000000ull
+/* Longest blocking wait with nothing to do: periodic checks (Watch, drain) run this often. */
+#define TICK_NS 20000000ull
+/* Streams waiting for dataplane capacity are retried this often. */
+#define BLOCKED_RETRY_NS 1000000ull
+/* Inputs up to this size run inline while a pipeline's cost is still unknown. */
+#define UNKNOWN_INLINE_BYTES 65536u
+
+static struct cp_method *const g_services[] = {
+    cp_pipeline_methods,
+    cp_admin_methods,
+    cp_health_methods,
+};
+
+/* ==== Call contexts ========================================================================= */
+
+static struct cp_call *
+call_get(struct cp_frontend *fe, const struct cp_method *m)
+{
+	struct cp_call *c = fe->free_list;
+
+	if (c != NULL) {
+		fe->free_list = c->free_next;
+		memset(c, 0, sizeof(*c));
+	} else {
+		c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			return NULL;
+	}
+	c->fe = fe;
+	c->method = m;
+	c->new_tag = (struct cp_tag){CP_TAG_NEW_CALL, c};
+	c->recv_tag = (struct cp_tag){CP_TAG_RECV, c};
+	c->done_tag = (struct cp_tag){CP_TAG_DONE, c};
+	c->close_tag = (struct cp_tag){CP_TAG_CLOSE, c};
+	c->send_tag = (struct cp_tag){CP_TAG_WATCH_SEND, c};
+	atomic_init(&c->cancelled_flag, false);
+	grpc_metadata_array_init(&c->md);
+	if (m == NULL)
+		grpc_call_details_init(&c->details);
+	return c;
+}
+
+static void
+call_put(struct cp_frontend *fe, struct cp_call *c)
+{
+	if (c->call != NULL)
+		grpc_call_unref(c->call);
+	if (c->payload != NULL)
+		grpc_byte_buffer_destroy(c->payload);
+	if (c->send != NULL)
+		grpc_byte_buffer_destroy(c->send);
+	if (c->status_details_set)
+		grpc_slice_unref(c->status_details);
+	if (c->trailer_set) {
+		grpc_slice_unref(c->trailer.key);
+		grpc_slice_unref(c->trailer.value);
+	}
+	grpc_metadata_array_destroy(&c->md);
+	if (c->method == NULL)
+		grpc_call_details_destroy(&c->details);
+	c->free_next = fe->free_list;
+	fe->free_list = c;
+}
+
+/* Unlink a finished call from the live list and recycle it. */
+static void
+live_free(struct cp_frontend *fe, struct cp_call *c)
+{
+	if (c->live_prev != NULL)
+		c->live_prev->live_next = c->live_next;
+	else
+		fe->live_head = c->live_next;
+	if (c->live_next != NULL)
+		c->live_next->live_prev = c->live_prev;
+	CP_STAT_ADD(fe->st.live_calls, -1);
+	if (c->resp_bytes != 0)
+		CP_STAT_ADD(fe->st.resp_bytes, -c->resp_bytes);
+	if (c->stream != NULL)
+		cp_stream_call_gone(c->stream);
+	if (c->ctx != NULL)
+		cp_health_watch_gone(c);
+	call_put(fe, c);
+}
+
+void
+cp_call_release(struct cp_call *c)
+{
+	if (--c->refs == 0)
+		live_free(c->fe, c);
+}
+
+/* Arm one request_call slot for @m (NULL: generic). */
+static void
+arm(struct cp_frontend *fe, const struct cp_method *m)
+{
+	struct cp_server *srv = fe->srv;
+	struct cp_call *c;
+	grpc_call_error e;
+
+	if (atomic_load_explicit(&srv->phase, memory_order_relaxed) >= CP_PHASE_SHUTDOWN)
+		return;
+	c = call_get(fe, m);
+	if (c == NULL) {
+		cp_log(CP_LOG_ERROR, "out of memory arming a call slot");
+		return;
+	}
+	if (m != NULL)
+		e = grpc_server_request_registered_call(srv->server, m->handle, &c->call,
+							&c->deadline, &c->md, NULL, fe->cq, fe->cq,
+							&c->new_tag);
+	else
+		e = grpc_server_request_call(srv->server, &c->call, &c->details, &c->md, fe->cq,
+					     fe->cq, &c->new_tag);
+	if (e != GRPC_CALL_OK) {
+		cp_log(CP_LOG_ERROR, "request_call failed", CP_LF_INT("grpc_call_error", e));
+		call_put(fe, c);
+	}
+}
+
+void
+cp_fe_start(struct cp_frontend *fe)
+{
+	for (size_t s = 0; s < sizeof(g_services) / sizeof(g_services[0]); s++)
+		for (struct cp_method *m = g_services[s]; m->path != NULL; m++)
+			for (unsigned i = 0; i < m->prealloc; i++)
+				arm(fe, m);
+	for (unsigned i = 0; i < GENERIC_SLOTS; i++)
+		arm(fe, NULL);
+}
+
+/* ==== Arrival =============================================================================== */
+
+static void
+unimplemented(struct cp_call *c)
+{
+	cp_call_reply(c, GRPC_STATUS_UNIMPLEMENTED, NULL, "unknown method %.*s",
+		      (int)GRPC_SLICE_LENGTH(c->details.method),
+		      (const char *)GRPC_SLICE_START_PTR(c->details.method));
+}
+
+/*
+ * Bearer-token check at arrival. @return true to go on, false after answering
+ * UNAUTHENTICATED / PERMISSION_DENIED. The token is never logged or echoed.
+ */
+static bool
+authorize(struct cp_frontend *fe, struct cp_call *c)
+{
+	const struct cp_live *live = cp_server_live(fe->srv);
+	const char *val = NULL, *who = NULL;
+	size_t vlen = 0;
+	unsigned need;
+	enum cp_auth_result r;
+
+	if (!live->auth.enabled)
+		return true;
+	/* Unknown methods need the execute permission: no probing without a token. */
+	need = c->method != NULL ? c->method->perm : CP_PERM_EXECUTE;
+	if (need == 0) {
+		if (live->auth.health_open)
+			return true;
+		need = CP_PERM_EXECUTE;
+	}
+	for (size_t i = 0; i < c->md.count; i++) {
+		if (grpc_slice_str_cmp(c->md.metadata[i].key, "authorization") == 0) {
+			val = (const char *)GRPC_SLICE_START_PTR(c->md.metadata[i].value);
+			vlen = GRPC_SLICE_LENGTH(c->md.metadata[i].value);
+			break;
+		}
+	}
+	r = cp_auth_check(&live->auth, val, vlen, (enum cp_perm)need, &who);
+	if (r == CP_AUTH_OK)
+		return true;
+	CP_STAT_INC(fe->st.auth_failures[r == CP_AUTH_DENIED]);
+	/* At most one log line per second per front end; the count of the others goes with
+	 * it. */
+	if (cp_now_ns() - fe->auth_log_ns >= 1000000000u) {
+		char *peer = grpc_call_get_peer(c->call);
+
+		cp_log(CP_LOG_WARN, "auth failure",
+		       CP_LF_STR("reason",
+				 r == CP_AUTH_DENIED ? "permission_denied" : "unauthenticated"),
+		       CP_LF_STR("token", who ? who : "-"), CP_LF_STR("peer", peer),
+		       CP_LF_U64("suppressed_since_last", fe->auth_suppressed));
+		gpr_free(peer);
+		fe->auth_log_ns = cp_now_ns();
+		fe->auth_suppressed = 0;
+	} else {
+		fe->auth_suppressed++;
+	}
+	if (r == CP_AUTH_DENIED)
+		cp_call_reply(c, GRPC_STATUS_PERMISSION_DENIED, NULL,
+			      "token '%s' has the execute permission; Admin RPCs need admin", who);
+	else
+		cp_call_reply(c, GRPC_STATUS_UNAUTHENTICATED, NULL,
+			      "missing or invalid bearer token (authorization: Bearer <token>)");
+	return false;
+}
+
+/* Read the request message of a unary call (the call was matched on its headers). */
+static void
+post_recv(struct cp_call *c)
+{
+	grpc_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &c->payload;
+	c->refs++;
+	if (grpc_call_start_batch(c->call, &op, 1, &c->recv_tag, NULL) != GRPC_CALL_OK) {
+		c->refs--;
+		cp_call_reply(c, GRPC_STATUS_INTERNAL, NULL, "cannot read the request");
+	}
+}
+
+static void
+on_new_call(struct cp_frontend *fe, struct cp_call *c, int ok)
+{
+	struct cp_server *srv = fe->srv;
+
+	if (!ok) {
+		/* Shutdown: the slot comes back unused. */
+		call_put(fe, c);
+		return;
+	}
+	CP_STAT_ADD(fe->st.live_calls, 1);
+	c->live_next = fe->live_head;
+	if (fe->live_head != NULL)
+		fe->live_head->live_prev = c;
+	fe->live_head = c;
+	c->start_ns = cp_now_ns();
+	c->refs = 1; /* held until the first batch below is posted; dropped at the end */
+	/* Keep the same number of slots armed. */
+	arm(fe, c->method);
+	if (authorize(fe, c)) {
+		if (atomic_load_explicit(&srv->phase, memory_order_relaxed) >=
+		    CP_PHASE_DRAINING) {
+			/* Draining: retryable, and the request is not even read. */
+			CP_STAT_INC(fe->st.rejected[CP_REJECT_DRAINING]);
+			cp_call_reply(c, GRPC_STATUS_UNAVAILABLE, NULL,
+				      "server is shutting down; retry on another instance");
+		} else if (c->method == NULL) {
+			unimplemented(c);
+		} else if (c->method->kind == CP_STREAMING) {
+			c->method->handler(srv, c);
+		} else {
+			post_recv(c);
+		}
+	}
+	cp_call_release(c);
+}
+
+static void
+on_recv(struct cp_frontend *fe, struct cp_call *c, int ok)
+{
+	(void)fe;
+	if (!ok) {
+		/* The call died before its message arrived (cancel, deadline, disconnect): end
+		 * it; nobody reads this status. */
+		cp_call_reply(c, GRPC_STATUS_CANCELLED, NULL, "call ended before its request");
+	} else if (c->payload == NULL) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "missing request message");
+	} else {
+		c->method->handler(fe->srv, c);
+	}
+	cp_call_release(c); /* the receive batch's reference */
+}
+
+/* ==== Placement and hand-over =============================================================== */
+
+int
+cp_fe_place(struct cp_frontend *fe, uint32_t id, uint32_t len, const struct dp_pipeline *p,
+	    uint64_t *est)
+{
+	uint64_t e = dp_metrics_estimate(fe->own->lc.met, id, len);
+	uint64_t best_cost = UINT64_MAX;
+	unsigned first, n;
+	int best = CP_PLACE_SHED;
+
+	(void)p;
+	/* What this lcore has not run yet, another may have: the cost model is per lcore. */
+	for (unsigned k = 1; e == 0 && k < fe->n_cand; k++)
+		e = dp_metrics_estimate(fe->cand[k]->lc.met, id, len);
+	*est = e;
+	if (e != 0 ? e <= fe->inline_cycles
+		   : fe->n_cand == 1 && len <= UNKNOWN_INLINE_BYTES)
+		return CP_PLACE_INLINE;
+	/*
+	 * Larger work (or work of unknown cost, learnt from its first runs) goes where it delays
+	 * the least estimated work: a worker-only lcore when there is one (this lcore's own queue
+	 * would delay its gRPC I/O), else our own queue. Ties go round, starting after the last
+	 * choice, so work spreads even when calls never overlap.
+	 */
+	first = fe->n_cand > 1 ? 1 : 0;
+	n = fe->n_cand - first;
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = first + (fe->rr + 1 + i) % n;
+		uint64_t cost;
+
+		if (atomic_load_explicit(&fe->cand[k]->lc.shedding, memory_order_relaxed))
+			continue;
+		cost = __atomic_load_n(&fe->cand_link[k]->cost_cycles, __ATOMIC_RELAXED);
+		if (cost < best_cost) {
+			best_cost = cost;
+			best = (int)k;
+		}
+	}
+	if (best >= 0)
+		fe->rr = (unsigned)best - first;
+	return best;
+}
+
+int
+cp_fe_submit(struct cp_frontend *fe, unsigned k, struct dp_req *req, uint64_t est)
+{
+	struct dp_link *l = fe->cand_link[k];
+	int rc;
+
+	if (est == 0)
+		est = fe->inline_cycles + 1; /* unknown: at least the inline threshold */
+	req->est_cycles = est;
+	rc = dp_link_submit(l, fe->cand[k], req);
+	if (rc != 0)
+		return rc;
+	/* The front end is the only writer of its links' counters. */
+	__atomic_store_n(&l->cost_cycles, l->cost_cycles + est, __ATOMIC_RELAXED);
+	if (fe->out++ == 0)
+		fe->last_progress = rte_rdtsc();
+	CP_STAT_INC(fe->st.handed_over);
+	return 0;
+}
+
+void
+cp_fe_charge(struct cp_frontend *fe, struct cp_call *c, uint64_t bytes)
+{
+	c->resp_bytes += bytes;
+	CP_STAT_ADD(fe->st.resp_bytes, bytes);
+}
+
+bool
+cp_fe_over_budget(const struct cp_frontend *fe)
+{
+	return fe->st.resp_bytes >= fe->srv->conf.max_response_bytes;
+}
+
+/* Answers of handed-over work, from every link with work out. */
+static unsigned
+collect(struct cp_frontend *fe)
+{
+	struct dp_req *reqs[COLLECT_BURST];
+	unsigned total = 0;
+
+	for (unsigned k = 0; k < fe->n_cand && fe->out != 0; k++) {
+		struct dp_link *l = fe->cand_link[k];
+		uint64_t cost = l->cost_cycles;
+		unsigned n;
+
+		if (l->submitted == l->completed)
+			continue;
+		n = dp_link_collect(l, reqs, COLLECT_BURST);
+		for (unsigned i = 0; i < n; i++) {
+			struct dp_req *req = reqs[i];
+
+			cost -= req->est_cycles < cost ? req->est_cycles : cost;
+			/* A stream frame points at a slot it does not own (a stateful unary
+			 * request owns its slot); each completion frees the descriptor. */
+			if (req->stream != NULL && !req->owns_stream)
+				cp_stream_complete(fe, req);
+			else
+				cp_execute_complete(fe, req);
+		}
+		if (n != 0) {
+			__atomic_store_n(&l->cost_cycles, cost, __ATOMIC_RELAXED);
+			fe->out -= n;
+			total += n;
+		}
+	}
+	if (total != 0)
+		fe->last_progress = rte_rdtsc();
+	return total;
+}
+
+/* ==== Events ================================================================================ */
+
+static void
+handle(struct cp_frontend *fe, grpc_event *ev)
+{
+	struct cp_tag *tag = ev->tag;
+
+	switch (tag->kind) {
+	case CP_TAG_NEW_CALL:
+		on_new_call(fe, tag->owner, ev->success);
+		break;
+	case CP_TAG_RECV:
+		on_recv(fe, tag->owner, ev->success);
+		break;
+	case CP_TAG_CLOSE: {
+		struct cp_call *c = tag->owner;
+
+		/* Release: pairs with the worker's acquire load of dp_req.cancelled. */
+		if (c->cancelled)
+			atomic_store_explicit(&c->cancelled_flag, true, memory_order_release);
+		if (c->stream != NULL)
+			cp_stream_on_close(c->stream, c->cancelled);
+		cp_call_release(c);
+		break;
+	}
+	case CP_TAG_DONE:
+		cp_call_release(tag->owner);
+		break;
+	case CP_TAG_STREAM_RECV:
+		cp_stream_on_recv(tag->owner, ev->success);
+		break;
+	case CP_TAG_STREAM_SEND:
+		cp_stream_on_send(tag->owner, ev->success);
+		break;
+	case CP_TAG_WATCH_SEND:
+		cp_health_watch_sent(tag->owner, ev->success);
+		break;
+	case CP_TAG_SHUTDOWN:
+		atomic_store_explicit(&fe->srv->shutdown_tag_seen, true, memory_order_release);
+		break;
+	}
+}
+
+/* Periodic work of a front end: Watch updates, the drain's grace period. */
+static void
+tick(struct cp_frontend *fe, uint64_t now)
+{
+	struct cp_server *srv = fe->srv;
+	unsigned gen = atomic_load_explicit(&srv->health_gen, memory_order_acquire);
+	int phase = atomic_load_explicit(&srv->phase, memory_order_acquire);
+
+	fe->tick_tsc = now + fe->own->lc.tsc_hz / (1000000000ull / TICK_NS);
+	if (gen != fe->health_gen || phase >= CP_PHASE_DRAINING) {
+		fe->health_gen = gen;
+		cp_health_watch_update(fe, phase >= CP_PHASE_DRAINING);
+	}
+	if (phase >= CP_PHASE_DRAINING && srv->grace_deadline_ns != 0 &&
+	    cp_now_ns() > srv->grace_deadline_ns) {
+		/* UNAVAILABLE tells clients to retry elsewhere; their queued work is skipped
+		 * (RECV_CLOSE sets the flag the workers check). Once per call is enough. */
+		for (struct cp_call *c = fe->live_head; c != NULL; c = c->live_next) {
+			if (c->cancelled)
+				continue;
+			c->cancelled = 1;
+			CP_STAT_INC(fe->st.grace_cancelled);
+			grpc_call_cancel_with_status(c->call, GRPC_STATUS_UNAVAILABLE,
+						     "server shutting down: grace period over",
+						     NULL);
+		}
+	}
+}
+
+void
+cp_fe_post(struct cp_frontend *fe, struct cp_fe_msg *m)
+{
+	pthread_mutex_lock(&fe->mbox_lock);
+	m->next = fe->mbox;
+	fe->mbox = m;
+	pthread_mutex_unlock(&fe->mbox_lock);
+	/* Release: the message before the count; pairs with the acquire in fe_poll(). */
+	atomic_fetch_add_explicit(&fe->mbox_n, 1, memory_order_release);
+}
+
+static unsigned
+run_mbox(struct cp_frontend *fe)
+{
+	struct cp_fe_msg *m, *next;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&fe->mbox_lock);
+	m = fe->mbox;
+	fe->mbox = NULL;
+	pthread_mutex_unlock(&fe->mbox_lock);
+	for (; m != NULL; m = next) {
+		next = m->next; /* fn may free m */
+		m->fn(fe, m->arg);
+		n++;
+	}
+	atomic_fetch_sub_explicit(&fe->mbox_n, n, memory_order_relaxed);
+	return n;
+}
+
+static unsigned
+fe_poll(void *arg)
+{
+	struct cp_frontend *fe = arg;
+	gpr_timespec now = gpr_inf_past(GPR_CLOCK_MONOTONIC);
+	unsigned n = 0;
+	uint64_t t;
+
+	/* Acquire: pairs with the release in cp_fe_post(). */
+	if (unlikely(atomic_load_explicit(&fe->mbox_n, memory_order_acquire) != 0))
+		n += run_mbox(fe);
+	if (fe->out != 0)
+		n += collect(fe);
+	for (unsigned i = 0; i < CQ_BATCH; i++) {
+		grpc_event ev = grpc_completion_queue_next(fe->cq, now, NULL);
+
+		if (ev.type != GRPC_OP_COMPLETE)
+			break;
+		handle(fe, &ev);
+		n++;
+	}
+	t = rte_rdtsc();
+	if (n != 0)
+		fe->last_progress = t;
+	if (fe->blocked != NULL && t >= fe->blocked_retry_tsc) {
+		fe->blocked_retry_tsc = t + fe->own->lc.tsc_hz / (1000000000ull / BLOCKED_RETRY_NS);
+		cp_stream_retry_blocked(fe);
+	}
+	if (t >= fe->tick_tsc)
+		tick(fe, t);
+	return n;
+}
+
+static uint64_t
+fe_idle(void *arg)
+{
+	struct cp_frontend *fe = arg;
+	uint64_t t = rte_rdtsc(), limit = TICK_NS;
+
+	if (fe->out != 0) {
+		/* Work out on a link: keep polling for a while, then wait briefly. */
+		if (t - fe->last_progress < fe->spin_cycles)
+			return 0;
+		limit = OUT_WAIT_NS;
+	}
+	if (fe->blocked != NULL && limit > BLOCKED_RETRY_NS)
+		limit = BLOCKED_RETRY_NS;
+	if (atomic_load_explicit(&fe->mbox_n, memory_order_relaxed) != 0)
+		return 0;
+	return limit;
+}
+
+/* The lcore's blocking point: the completion queue, woken by the network (or the limit). */
+static unsigned
+fe_wait(void *arg, uint64_t timeout_ns)
+{
+	struct cp_frontend *fe = arg;
+	gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+				       gpr_time_from_nanos((int64_t)timeout_ns, GPR_TIMESPAN));
+	grpc_event ev = grpc_completion_queue_next(fe->cq, dl, NULL);
+
+	if (fe->out != 0)
+		CP_STAT_INC(fe->st.waits);
+	if (ev.type != GRPC_OP_COMPLETE)
+		return 0;
+	urcu_qsbr_thread_online(); /* handlers read the registry and the live settings */
+	handle(fe, &ev);
+	dp_rcu_thread_offline();
+	fe->last_progress = rte_rdtsc();
+	return 1;
+}
+
+/* ==== Life ================================================================================== */
+
+struct cp_frontend *
+cp_fe_create(struct cp_server *srv, unsigned index)
+{
+	struct dp_dataplane *dp = srv->dp;
+	struct cp_frontend *fe;
+	struct dp_poller p = {.name = "frontend", .poll = fe_poll, .idle = fe_idle};
+
+	fe = calloc(1, sizeof(*fe));
+	if (fe == NULL)
+		return NULL;
+	fe->index = index;
+	fe->srv = srv;
+	fe->dp = dp;
+	fe->own = dp->workers[index];
+	atomic_init(&fe->stop, false);
+	atomic_init(&fe->mbox_n, 0);
+	pthread_mutex_init(&fe->mbox_lock, NULL);
+	fe->e2e = dp_metrics_create(1000000000ull, SOCKET_ID_ANY); /* a 1 GHz clock: ns */
+	fe->cq = grpc_completion_queue_create_for_next(NULL);
+	if (fe->e2e == NULL || fe->cq == NULL)
+		goto err;
+	grpc_server_register_completion_queue(srv->server, fe->cq, NULL);
+	/* Candidates: [0] our own lcore's queue, then every worker-only lcore. */
+	fe->cand[0] = fe->own;
+	fe->cand_link[0] = dp->link[index][index];
+	fe->n_cand = 1;
+	for (unsigned w = dp->n_frontends; w < dp->n_workers; w++) {
+		fe->cand[fe->n_cand] = dp->workers[w];
+		fe->cand_link[fe->n_cand++] = dp->link[index][w];
+	}
+	fe->spin_cycles = fe->own->lc.tsc_hz / 1000000 * srv->conf.frontend_spin_us;
+	fe->inline_cycles = fe->own->lc.tsc_hz / 1000000 * srv->conf.inline_max_us;
+	/* The reactor: the front end first (new calls, answers), then this lcore's dataplane
+	 * pollers (its queue of larger work; UDP queues when no worker-only lcore has them). */
+	p.arg = fe;
+	dp_reactor_add(&fe->reactor, &p);
+	if (dp_dataplane_add_pollers(dp, index, &fe->reactor) != 0)
+		goto err;
+	fe->reactor.wait = fe_wait;
+	fe->reactor.wait_arg = fe;
+	/* No spin after work when idle: a lone call is answered as fast as by a plain server
+	 * and the lcore sleeps in the completion queue right after (see fe_idle for work out). */
+	fe->reactor.idle = DP_IDLE_SLEEP;
+	fe->reactor.stats = &fe->own->stats.r;
+	fe->reactor.stop = &fe->stop;
+	return fe;
+err:
+	if (fe->cq != NULL)
+		grpc_completion_queue_destroy(fe->cq);
+	dp_metrics_free(fe->e2e);
+	free(fe);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void
+cp_fe_destroy(struct cp_frontend *fe)
+{
+	if (fe == NULL)
+		return;
+	while (fe->free_list != NULL) {
+		struct cp_call *c = fe->free_list;
+
+		fe->free_list = c->free_next;
+		free(c);
+	}
+	dp_metrics_free(fe->e2e);
+	free(fe);
+}
+
+int
+cp_fe_main(void *arg)
+{
+	struct cp_frontend *fe = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "cp-frontend-%u", fe->index);
+	pthread_setname_np(pthread_self(), name);
+	return dp_reactor_run(&fe->reactor);
+}
+
+void
+cp_fe_drain_event(struct cp_frontend *fe, grpc_event *ev)
+{
+	struct cp_tag *tag = ev->tag;
+
+	switch (tag->kind) {
+	case CP_TAG_NEW_CALL:
+		call_put(fe, tag->owner);
+		break;
+	case CP_TAG_DONE:
+	case CP_TAG_CLOSE:
+	case CP_TAG_RECV:
+	case CP_TAG_WATCH_SEND:
+		cp_call_release(tag->owner);
+		break;
+	case CP_TAG_STREAM_RECV:
+	case CP_TAG_STREAM_SEND:
+	case CP_TAG_SHUTDOWN:
+		handle(fe, ev);
+		break;
+	}
+}
