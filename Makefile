@@ -107,7 +107,7 @@ SERVER := $(B)/corepiped
 # Keep objects between builds (they are intermediate for pattern rules).
 .SECONDARY:
 
-.PHONY: all deps run test unit stress integration asan tsan fuzz fuzz-bins bench soak clean format \
+.PHONY: all deps run test unit stress integration integration-modes asan tsan fuzz fuzz-bins bench soak clean format \
 	format-check help lib
 .DEFAULT_GOAL := all
 
@@ -247,13 +247,24 @@ unit: $(UNIT_BIN)
 stress: $(STRESS_BIN)
 	@for t in $(STRESS_BIN); do echo "== $$t"; $$t || exit 1; done
 
+# TESTS='test_api test_stream' runs some modules only; COREPIPE_TEST_MODE picks the lcore map
+# (tests/integration/serverlib.py: default, one-lcore, frontends2).
+TESTS ?=
 integration: $(SERVER) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
-	COREPIPED=$(abspath $(SERVER)) PYTHONPATH=$(abspath $(GEN)/python) \
-		$(PYTHON) -m unittest discover -s tests/integration -p 'test_*.py' -v
+	cd tests/integration && COREPIPED=$(abspath $(SERVER)) \
+		PYTHONPATH=$(abspath $(GEN)/python):$(abspath tests/integration) \
+		$(PYTHON) -m unittest $(if $(TESTS),$(TESTS),discover -s . -p 'test_*.py') -v
+
+# The same suite with a single lcore (front end, pipeline work and control on one reactor, as
+# in a 1-CPU container), and the call and stream tests with two front ends.
+integration-modes: $(SERVER) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
+	@$(MAKE) --no-print-directory integration COREPIPE_TEST_MODE=one-lcore
+	@$(MAKE) --no-print-directory integration COREPIPE_TEST_MODE=frontends2 \
+		TESTS="test_api test_stream test_concurrency test_stats test_auth test_tls test_load_patterns"
 
 test: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) all
-	@$(MAKE) --no-print-directory unit stress integration
+	@$(MAKE) --no-print-directory unit stress integration integration-modes
 
 asan: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=asan all

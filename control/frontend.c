@@ -522,11 +522,20 @@ fe_poll(void *arg)
 		n += run_mbox(fe);
 	if (fe->out != 0)
 		n += collect(fe);
-	for (unsigned i = 0; i < CQ_BATCH; i++) {
+	/*
+	 * A completion queue kicked while nobody polled it (our own batches complete while this
+	 * lcore runs work) answers its next poll with nothing, without looking at the sockets
+	 * (the C core's kicked_without_poller): so an empty answer is asked again once, which
+	 * polls for real. Without it, a front end busy with its own queue would never read new
+	 * calls until the queue is empty.
+	 */
+	for (unsigned i = 0, empty = 0; i < CQ_BATCH && empty < 2; i++) {
 		grpc_event ev = grpc_completion_queue_next(fe->cq, now, NULL);
 
-		if (ev.type != GRPC_OP_COMPLETE)
-			break;
+		if (ev.type != GRPC_OP_COMPLETE) {
+			empty++;
+			continue;
+		}
 		handle(fe, &ev);
 		n++;
 	}

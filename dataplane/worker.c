@@ -240,7 +240,11 @@ poll_link(struct dp_worker *w, struct dp_link *l)
 	struct dp_req *reqs[DP_WORKER_BURST];
 	unsigned n, done, i;
 
-	n = rte_ring_sc_dequeue_burst(l->in, (void **)reqs, DP_WORKER_BURST, NULL);
+	/* A front end's own queue holds its larger work: one request per pass, so the front
+	 * end polls its completion queue between them (small calls are not held behind a
+	 * burst of large ones). */
+	n = rte_ring_sc_dequeue_burst(l->in, (void **)reqs,
+				      (w->lc.roles & DP_ROLE_FRONTEND) ? 1 : DP_WORKER_BURST, NULL);
 	if (n == 0)
 		return 0;
 	for (i = 0; i < n && i < PREFETCH_OFFSET; i++)

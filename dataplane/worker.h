@@ -10,8 +10,8 @@
  * own worker has a link from that front end only (its queue of larger work, run between the
  * front end's polls); a worker on an lcore without a front end has a link from every front end.
  *
- * Each pass of the poller takes a burst from each link's `in`, runs it, and puts it on that
- * link's `done`. At most `ring_size` requests are in flight on a link (the front end counts them
+ * Each pass of the poller takes a burst from each link's `in` (one request from a front end's
+ * own queue, so its front end runs between them), runs it, and puts it on that link's `done`. At most `ring_size` requests are in flight on a link (the front end counts them
  * both ways, dp_link_in_flight), so `done` can never be full: the worker never waits or drops.
  * Once every 10 ms it re-evaluates its own load shedding (shed.h) and publishes it.
  *

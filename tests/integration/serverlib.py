@@ -20,6 +20,20 @@ import health_pb2 as hpb
 COREPIPED = os.environ.get("COREPIPED", os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "release", "corepiped"))
 START_TIMEOUT_S = 30
+# The lcore map the suite runs in (CI runs all three): "default" (--workers N: one front end
+# plus N worker-only lcores), "one-lcore" (a single lcore: front end, pipeline work and control
+# share one reactor, as in a 1-CPU container) or "frontends2" (two front ends plus N workers).
+MODE = os.environ.get("COREPIPE_TEST_MODE", "default")
+MODES = ("default", "one-lcore", "frontends2")
+assert MODE in MODES, MODE
+
+
+def lcore_args(workers):
+    if MODE == "one-lcore":
+        return ["--workers", "0"]
+    if MODE == "frontends2":
+        return ["--frontends", "2", "--workers", str(workers)]
+    return ["--workers", str(workers)]
 STOP_TIMEOUT_S = 30
 RPC_TIMEOUT_S = 10
 
@@ -33,7 +47,7 @@ class Server:
         with open(self.config, "w") as f:
             f.write(config_yaml)
         self.args = [COREPIPED, "--config", self.config, "--grpc-listen", "127.0.0.1:0",
-                     "--workers", str(workers), *extra_args]
+                     *lcore_args(workers), *extra_args]
         self.env = dict(os.environ)
         # A free port for /metrics too, so several servers can run at once.
         self.env.setdefault("COREPIPE_SERVER_METRICS_LISTEN", "127.0.0.1:0")
