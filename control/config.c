@@ -50,6 +50,7 @@ static const struct field server_fields[] = {
     {"max_connections_per_peer", F_U32, CFG(max_connections_per_peer), 0, 1000000},
     {"handshake_timeout_ms", F_U32, CFG(handshake_timeout_ms), 100, 600000},
     {"shutdown_delay_ms", F_U32, CFG(shutdown_delay_ms), 0, 600000},
+    {"max_cancels_per_second", F_U32, CFG(max_cancels_per_second), 0, 10000000},
     {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000},
     {"shutdown_grace_ms", F_U32, CFG(shutdown_grace_ms), 0, 3600000},
     {"max_connections", F_U32, CFG(max_connections), 1, 1000000},
@@ -150,6 +151,7 @@ cp_config_init(struct cp_config *c)
 	c->max_connections_per_peer = 0;
 	c->handshake_timeout_ms = 10000;
 	c->shutdown_delay_ms = 0;
+	c->max_cancels_per_second = 1000;
 	c->max_connections = 2048;
 	c->max_connection_idle_ms = 600000; /* 10 min */
 	c->max_connection_age_ms = 3600000; /* 1 h */

@@ -12,6 +12,8 @@
 #include <grpc/support/time.h>
 #include <pthread.h>
 #include <rte_cycles.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
 #include <rte_lcore.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,18 @@ static struct cp_method *const g_services[] = {
     cp_pipeline_methods,
     cp_admin_methods,
     cp_health_methods,
+};
+
+/* Connections whose client cancels are tracked at once (a table entry each). */
+#define RST_PEERS 4096
+/* Key: the peer as grpc_call_get_peer() spells it ("ipv4:127.0.0.1:50000"). */
+#define RST_KEY 64
+
+/* One connection's client cancels in the current one-second window. */
+struct cp_rst_win {
+	uint64_t start_ns;
+	uint32_t count;
+	bool closed;
 };
 
 /* ==== Call contexts ========================================================================= */
@@ -90,10 +104,67 @@ call_put(struct cp_frontend *fe, struct cp_call *c)
 	fe->free_list = c;
 }
 
+/*
+ * A call the client cancelled (RST_STREAM, or its deadline): HTTP/2 rapid reset (CVE-2023-44487)
+ * is a flood of them, and Debian's gRPC 1.51 predates the core's own defence. More than
+ * server.max_cancels_per_second on one connection within a second: that connection is closed
+ * (its other calls end too; the client may reconnect and starts from zero). Well-behaved
+ * clients never come close; the table forgets everything when it fills up.
+ */
+static void
+count_client_cancel(struct cp_frontend *fe, struct cp_call *c)
+{
+	uint32_t limit = fe->srv->conf.max_cancels_per_second;
+	char key[RST_KEY] = {0};
+	struct cp_rst_win *w;
+	char *peer;
+	uint64_t now;
+	int pos;
+
+	CP_STAT_INC(fe->st.client_cancels);
+	if (limit == 0 || fe->rst == NULL || c->call == NULL)
+		return;
+	peer = grpc_call_get_peer(c->call);
+	snprintf(key, sizeof(key), "%s", peer);
+	pos = rte_hash_add_key(fe->rst, key);
+	if (pos < 0) {
+		rte_hash_reset(fe->rst);
+		pos = rte_hash_add_key(fe->rst, key);
+		memset(fe->rst_win, 0, RST_PEERS * sizeof(*fe->rst_win));
+	}
+	if (pos < 0 || (unsigned)pos >= RST_PEERS)
+		goto out;
+	w = &fe->rst_win[pos];
+	now = cp_now_ns();
+	if (now - w->start_ns >= 1000000000ull) {
+		w->start_ns = now;
+		w->count = 0;
+	}
+	if (++w->count <= limit || w->closed)
+		goto out;
+	w->closed = true;
+	CP_STAT_INC(fe->st.conns_closed_abuse);
+	cp_server_kill_peer(fe->srv, peer);
+	if (now - fe->rst_log_ns >= 1000000000ull) {
+		cp_log(CP_LOG_WARN, "closing a connection: too many cancelled calls",
+		       CP_LF_STR("peer", peer), CP_LF_U64("cancelled_in_1s", w->count),
+		       CP_LF_U64("limit", limit),
+		       CP_LF_U64("suppressed_since_last", fe->rst_suppressed));
+		fe->rst_log_ns = now;
+		fe->rst_suppressed = 0;
+	} else {
+		fe->rst_suppressed++;
+	}
+out:
+	gpr_free(peer);
+}
+
 /* Unlink a finished call from the live list and recycle it. */
 static void
 live_free(struct cp_frontend *fe, struct cp_call *c)
 {
+	if (c->cancelled && !c->server_cancelled)
+		count_client_cancel(fe, c);
 	if (c->live_prev != NULL)
 		c->live_prev->live_next = c->live_next;
 	else
@@ -260,8 +331,7 @@ on_new_call(struct cp_frontend *fe, struct cp_call *c, int ok)
 	/* Keep the same number of slots armed. */
 	arm(fe, c->method);
 	if (authorize(fe, c)) {
-		if (atomic_load_explicit(&srv->phase, memory_order_relaxed) >=
-		    CP_PHASE_DRAINING) {
+		if (atomic_load_explicit(&srv->phase, memory_order_relaxed) >= CP_PHASE_DRAINING) {
 			/* Draining: retryable, and the request is not even read. */
 			CP_STAT_INC(fe->st.rejected[CP_REJECT_DRAINING]);
 			cp_call_reply(c, GRPC_STATUS_UNAVAILABLE, NULL,
@@ -309,8 +379,7 @@ cp_fe_place(struct cp_frontend *fe, uint32_t id, uint32_t len, const struct dp_p
 	for (unsigned k = 1; e == 0 && k < fe->n_cand; k++)
 		e = dp_metrics_estimate(fe->cand[k]->lc.met, id, len);
 	*est = e;
-	if (e != 0 ? e <= fe->inline_cycles
-		   : fe->n_cand == 1 && len <= UNKNOWN_INLINE_BYTES)
+	if (e != 0 ? e <= fe->inline_cycles : fe->n_cand == 1 && len <= UNKNOWN_INLINE_BYTES)
 		return CP_PLACE_INLINE;
 	/*
 	 * Larger work (or work of unknown cost, learnt from its first runs) goes where it delays
@@ -471,6 +540,7 @@ tick(struct cp_frontend *fe, uint64_t now)
 			if (c->cancelled)
 				continue;
 			c->cancelled = 1;
+			c->server_cancelled = true;
 			CP_STAT_INC(fe->st.grace_cancelled);
 			grpc_call_cancel_with_status(c->call, GRPC_STATUS_UNAVAILABLE,
 						     "server shutting down: grace period over",
@@ -610,6 +680,22 @@ cp_fe_create(struct cp_server *srv, unsigned index)
 	atomic_init(&fe->mbox_n, 0);
 	pthread_mutex_init(&fe->mbox_lock, NULL);
 	fe->e2e = dp_metrics_create(1000000000ull, SOCKET_ID_ANY); /* a 1 GHz clock: ns */
+	{
+		char name[RTE_HASH_NAMESIZE];
+		struct rte_hash_parameters hp = {
+		    .name = name,
+		    .entries = RST_PEERS,
+		    .key_len = RST_KEY,
+		    .hash_func = rte_hash_crc,
+		    .socket_id = fe->own->lc.socket,
+		};
+
+		snprintf(name, sizeof(name), "cp_rst_%u", index);
+		fe->rst = rte_hash_create(&hp);
+		fe->rst_win = calloc(RST_PEERS, sizeof(*fe->rst_win));
+		if (fe->rst == NULL || fe->rst_win == NULL)
+			goto err;
+	}
 	fe->cq = grpc_completion_queue_create_for_next(NULL);
 	if (fe->e2e == NULL || fe->cq == NULL)
 		goto err;
@@ -642,6 +728,8 @@ err:
 	if (fe->cq != NULL)
 		grpc_completion_queue_destroy(fe->cq);
 	dp_metrics_free(fe->e2e);
+	rte_hash_free(fe->rst);
+	free(fe->rst_win);
 	free(fe);
 	errno = ENOMEM;
 	return NULL;
@@ -659,6 +747,8 @@ cp_fe_destroy(struct cp_frontend *fe)
 		free(c);
 	}
 	dp_metrics_free(fe->e2e);
+	rte_hash_free(fe->rst);
+	free(fe->rst_win);
 	free(fe);
 }
 

@@ -38,16 +38,18 @@
  * over front ends with cp_server_stat_sum(offsetof(struct cp_fe_stats, field)).
  */
 struct cp_fe_stats {
-	uint64_t live_calls;	      /**< calls received and not yet freed */
-	uint64_t answered;	      /**< answers sent for pipeline work (unary + stream frames) */
-	uint64_t inline_runs;	      /**< requests run inline on the front end's lcore */
-	uint64_t handed_over;	      /**< requests handed to a worker */
-	uint64_t streams_open;	      /**< ExecuteStream calls bound to a worker */
+	uint64_t live_calls;   /**< calls received and not yet freed */
+	uint64_t answered;     /**< answers sent for pipeline work (unary + stream frames) */
+	uint64_t inline_runs;  /**< requests run inline on the front end's lcore */
+	uint64_t handed_over;  /**< requests handed to a worker */
+	uint64_t streams_open; /**< ExecuteStream calls bound to a worker */
 	uint64_t rejected[CP_REJECT_MAX];
-	uint64_t auth_failures[2];    /**< [0] unauthenticated, [1] permission denied */
-	uint64_t resp_bytes;	      /**< reply bytes held now (budget) */
-	uint64_t waits;		      /**< completion-queue waits while work was out */
-	uint64_t grace_cancelled;     /**< calls cancelled when the drain's grace ended */
+	uint64_t auth_failures[2];   /**< [0] unauthenticated, [1] permission denied */
+	uint64_t resp_bytes;	     /**< reply bytes held now (budget) */
+	uint64_t waits;		     /**< completion-queue waits while work was out */
+	uint64_t grace_cancelled;    /**< calls cancelled when the drain's grace ended */
+	uint64_t client_cancels;     /**< calls the client cancelled (RST_STREAM, deadline) */
+	uint64_t conns_closed_abuse; /**< connections closed for cancelling too many calls */
 };
 
 /** Where a request runs: inline here, or (>= 0) a candidate; CP_PLACE_SHED when every
@@ -57,6 +59,8 @@ struct cp_fe_stats {
 
 /** A message run on a front end's thread (cp_fe_post). */
 struct cp_watch;
+struct cp_rst_win;
+struct rte_hash;
 
 struct cp_fe_msg {
 	void (*fn)(struct cp_frontend *fe, void *arg);
@@ -77,24 +81,29 @@ struct cp_frontend {
 	unsigned n_cand;
 	struct dp_link *cand_link[DP_WORKERS_MAX];
 	struct dp_worker *cand[DP_WORKERS_MAX];
-	uint64_t out;		 /**< requests out on links, not yet collected */
-	uint64_t last_progress;	 /**< TSC of the last event or collected answer */
-	uint64_t spin_cycles;	 /**< conf.frontend_spin_us in TSC cycles */
-	uint64_t inline_cycles;	 /**< conf.inline_max_us in TSC cycles */
-	unsigned rr;		 /**< the last candidate chosen (ties go round) */
+	uint64_t out;		/**< requests out on links, not yet collected */
+	uint64_t last_progress; /**< TSC of the last event or collected answer */
+	uint64_t spin_cycles;	/**< conf.frontend_spin_us in TSC cycles */
+	uint64_t inline_cycles; /**< conf.inline_max_us in TSC cycles */
+	unsigned rr;		/**< the last candidate chosen (ties go round) */
 
 	struct cp_call *live_head; /**< calls received and not yet freed */
 	struct cp_call *free_list; /**< recycled call contexts */
 	struct cp_stream *blocked; /**< streams waiting for dataplane capacity */
 	uint64_t blocked_retry_tsc;
-	unsigned health_gen;	   /**< last health generation pushed to Watch calls */
-	struct cp_watch *watches;  /**< open Health/Watch calls (rpc_health.c) */
-	uint64_t tick_tsc;	   /**< next periodic check (Watch, drain) */
+	unsigned health_gen;	  /**< last health generation pushed to Watch calls */
+	struct cp_watch *watches; /**< open Health/Watch calls (rpc_health.c) */
+	uint64_t tick_tsc;	  /**< next periodic check (Watch, drain) */
 
 	/* Messages from other threads (cp_fe_post), run by the poller. */
 	pthread_mutex_t mbox_lock;
 	struct cp_fe_msg *mbox;
 	atomic_uint mbox_n;
+
+	/* Client cancels per connection (rapid reset): peer -> window (rst_win). */
+	struct rte_hash *rst;
+	struct cp_rst_win *rst_win;
+	uint64_t rst_log_ns, rst_suppressed;
 
 	/* Rate limit of auth failure logs. */
 	uint64_t auth_log_ns, auth_suppressed;

@@ -301,6 +301,13 @@ cp_server_connections(const struct cp_server *srv, uint64_t *open, uint64_t *ref
 	}
 }
 
+void
+cp_server_kill_peer(struct cp_server *srv, const char *peer)
+{
+	for (unsigned i = 0; i < srv->n_listeners; i++)
+		cp_listener_kill(&srv->listener[i], peer);
+}
+
 uint32_t
 cp_server_pushback_ms(const struct cp_server *srv)
 {

@@ -103,10 +103,11 @@ struct cp_call {
 	grpc_byte_buffer *send;
 	grpc_slice status_details;
 	bool status_details_set;
-	bool close_posted;    /**< RECV_CLOSE_ON_SERVER already posted on its own */
-	bool initial_md_sent; /**< initial metadata already went out (streams, Watch) */
-	bool replied;	      /**< the final batch was started */
-	int cancelled;	      /**< from RECV_CLOSE_ON_SERVER */
+	bool close_posted;     /**< RECV_CLOSE_ON_SERVER already posted on its own */
+	bool initial_md_sent;  /**< initial metadata already went out (streams, Watch) */
+	bool replied;	       /**< the final batch was started */
+	int cancelled;	       /**< from RECV_CLOSE_ON_SERVER */
+	bool server_cancelled; /**< cancelled by the server (grace period), not the client */
 	/* Set (release) by the front end when the client cancelled or the deadline passed;
 	 * read by workers (dp_req.cancelled) to skip queued work. */
 	atomic_bool cancelled_flag;
@@ -146,6 +147,7 @@ struct cp_server_conf {
 	uint32_t inline_max_us;		   /**< run requests estimated up to this inline */
 	uint32_t frontend_spin_us;	   /**< poll this long for handed-over work, then wait */
 	uint32_t max_response_bytes;	   /**< reply bytes a front end holds at once */
+	uint32_t max_cancels_per_second;   /**< per connection; more: it is closed (0: off) */
 	const struct cp_tls_conf *tls;	   /**< NULL or no cert_file: plaintext only */
 };
 
@@ -242,6 +244,12 @@ const struct cp_live *cp_server_live(const struct cp_server *srv);
 
 /** Sum of every front end's counter at byte offset @p off of struct cp_fe_stats. */
 uint64_t cp_server_stat_sum(const struct cp_server *srv, size_t off);
+
+/**
+ * Close the connection of @p peer (grpc_call_get_peer form) on whichever listener has it.
+ * Context: any thread.
+ */
+void cp_server_kill_peer(struct cp_server *srv, const char *peer);
 
 /** Connections open and refused, over every listener. Context: any. */
 void cp_server_connections(const struct cp_server *srv, uint64_t *open, uint64_t *refused);

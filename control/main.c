@@ -541,6 +541,7 @@ main(int argc, char **argv)
 	sconf.inline_max_us = cfg.inline_max_us;
 	sconf.frontend_spin_us = cfg.frontend_spin_us;
 	sconf.max_response_bytes = cfg.max_response_bytes;
+	sconf.max_cancels_per_second = cfg.max_cancels_per_second;
 	sconf.tls = &cfg.tls;
 	if (cfg.auth.enabled)
 		cp_log(CP_LOG_INFO, "auth: bearer tokens required",

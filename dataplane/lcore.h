@@ -69,12 +69,12 @@ void dp_wake_wait(struct dp_wake *w, uint32_t seen, uint64_t timeout_ns);
 
 struct dp_lcore {
 	/* Read-only after set-up. */
-	unsigned index;	   /**< 0..n-1: front-end lcores first, the main lcore is 0 */
-	unsigned lcore;	   /**< EAL lcore id */
-	unsigned cpu;	   /**< the CPU it is pinned to */
-	int socket;	   /**< NUMA socket */
-	unsigned roles;	   /**< enum dp_role bits */
-	uint64_t tsc_hz;   /**< rte_get_tsc_hz() */
+	unsigned index;	 /**< 0..n-1: front-end lcores first, the main lcore is 0 */
+	unsigned lcore;	 /**< EAL lcore id */
+	unsigned cpu;	 /**< the CPU it is pinned to */
+	int socket;	 /**< NUMA socket */
+	unsigned roles;	 /**< enum dp_role bits */
+	uint64_t tsc_hz; /**< rte_get_tsc_hz() */
 	struct dp_registry *reg;
 	const struct dp_pools *pools;
 	struct dp_metrics *met; /**< per-pipeline counters and histograms: this lcore writes */

@@ -76,10 +76,10 @@ struct dp_reactor {
 	void (*wait_prepare)(void *arg);
 	void *wait_arg;
 	enum dp_idle_policy idle;
-	uint32_t spin_us;		 /**< adaptive: keep polling this long after the last work */
-	struct dp_reactor_stats *stats;	 /**< written by the reactor (may be NULL) */
-	const atomic_bool *stop;	 /**< the loop ends when it reads true */
-	void (*on_exit)(void *arg);	 /**< after the loop, before unregistering (drains) */
+	uint32_t spin_us;		/**< adaptive: keep polling this long after the last work */
+	struct dp_reactor_stats *stats; /**< written by the reactor (may be NULL) */
+	const atomic_bool *stop;	/**< the loop ends when it reads true */
+	void (*on_exit)(void *arg);	/**< after the loop, before unregistering (drains) */
 	void *on_exit_arg;
 };
 

@@ -11,9 +11,10 @@
  * front end's polls); a worker on an lcore without a front end has a link from every front end.
  *
  * Each pass of the poller takes a burst from each link's `in` (one request from a front end's
- * own queue, so its front end runs between them), runs it, and puts it on that link's `done`. At most `ring_size` requests are in flight on a link (the front end counts them
- * both ways, dp_link_in_flight), so `done` can never be full: the worker never waits or drops.
- * Once every 10 ms it re-evaluates its own load shedding (shed.h) and publishes it.
+ * own queue, so its front end runs between them), runs it, and puts it on that link's `done`. At
+ * most `ring_size` requests are in flight on a link (the front end counts them both ways,
+ * dp_link_in_flight), so `done` can never be full: the worker never waits or drops. Once every 10
+ * ms it re-evaluates its own load shedding (shed.h) and publishes it.
  *
  * Context: dp_worker_poll and dp_worker_exec on the lcore's thread (an online urcu-qsbr
  * reader); the rest as documented. Ownership: the dataplane (dataplane.h) creates and frees
