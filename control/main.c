@@ -363,6 +363,11 @@ main(int argc, char **argv)
 	}
 	g_opts = o;
 	apply_flags(&cfg);
+	if (cp_config_validate(&cfg, err, sizeof(err)) != 0) {
+		cp_log(CP_LOG_ERROR, "config: invalid command line", CP_LF_STR("error", err));
+		cp_config_free(&cfg);
+		return 2;
+	}
 	if (o.print_config) {
 		cp_config_print(stdout, &cfg);
 		cp_config_free(&cfg);
