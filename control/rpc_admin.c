@@ -463,6 +463,7 @@ reload_config(struct cp_server *srv, struct cp_call *c)
 	Corepipe__V1__ReloadConfigResponse r = COREPIPE__V1__RELOAD_CONFIG_RESPONSE__INIT;
 	struct cp_reload_report *rep;
 	char *lists[5][CP_RELOAD_LIST_MAX];
+	int rc;
 
 	if (rq == NULL)
 		return;
@@ -472,9 +473,15 @@ reload_config(struct cp_server *srv, struct cp_call *c)
 		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
 		return;
 	}
-	if (cp_reload_run(srv, rep) != 0) {
-		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-			      "config not reloaded, nothing changed: %s", rep->error);
+	rc = cp_reload_run(srv, rep);
+	if (rc != 0) {
+		/* Registry full is a resource; a file that would weaken security without saying
+		 * so is valid YAML the running state rules out; the rest is a bad file. */
+		cp_call_reply(c,
+			      rc == -ENOSPC  ? GRPC_STATUS_RESOURCE_EXHAUSTED
+			      : rc == -EPERM ? GRPC_STATUS_FAILED_PRECONDITION
+					     : GRPC_STATUS_INVALID_ARGUMENT,
+			      NULL, "config not reloaded, nothing changed: %s", rep->error);
 		free(rep);
 		return;
 	}
