@@ -1104,10 +1104,14 @@ w_auth_off(const struct cp_config *a, const struct cp_config *b)
 	return a->auth.enabled && !b->auth.enabled;
 }
 
+/* Every token gone: implied (not a weakening of its own) when authentication is turned off
+ * explicitly, since the table is then unused. */
 static bool
 w_tokens_gone(const struct cp_config *a, const struct cp_config *b)
 {
-	return a->auth.n > 0 && b->auth.n == 0;
+	bool auth_off_said = (b->explicit_keys & CP_KEY_AUTH_ENABLED) && !b->auth.enabled;
+
+	return a->auth.n > 0 && b->auth.n == 0 && !auth_off_said;
 }
 
 static bool

@@ -537,7 +537,8 @@ test_config_security_check_fails_closed(void **state)
 	    {"pipelines:\n  p:\n    - type: passthrough\n", -EPERM, "turns authentication off"},
 	    {"auth:\n  health_open: false\n", -EPERM, "turns authentication off"},
 	    {"auth:\n  enabled: false\n  metrics: true\n  health_open: false\n", -EPERM,
-	     "drops every token"},
+	     "disables TLS"},
+
 	    {"auth:\n  enabled: false\n  tokens: []\n  metrics: true\n  health_open: false\n",
 	     -EPERM, "disables TLS"},
 	    {live_text, 0, NULL},
@@ -563,7 +564,8 @@ test_config_security_check_fails_closed(void **state)
 			"tls:\n  cert_file: \"\"\n  key_file: \"\"\n  client_ca_file: \"\"\n"
 			"  require_client_cert: false\n");
 	assert_int_equal(cp_config_security_check(&live, &neu, weak, &n, err, sizeof(err)), 0);
-	assert_int_equal(n, 7); /* all but tls.required, which stayed true */
+	/* All but tls.required (stayed true) and the tokens (implied by auth off). */
+	assert_int_equal(n, 6);
 	cp_config_free(&neu);
 	/* From the environment counts as explicit too. */
 	{
