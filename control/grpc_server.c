@@ -12,6 +12,7 @@
 #include "control/grpc_server.h"
 
 #include "control/log.h"
+#include "control/pbconv.h"
 #include "control/rpc.h"
 
 #include <errno.h>
@@ -302,6 +303,7 @@ cp_call_unpack(struct cp_call *c, const ProtobufCMessageDescriptor *desc)
 	grpc_byte_buffer_reader rd;
 	ProtobufCMessage *m;
 	grpc_slice s;
+	char why[256];
 
 	if (c->payload == NULL) {
 		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "missing request message");
@@ -314,11 +316,11 @@ cp_call_unpack(struct cp_call *c, const ProtobufCMessageDescriptor *desc)
 	}
 	s = grpc_byte_buffer_reader_readall(&rd);
 	grpc_byte_buffer_reader_destroy(&rd);
-	m = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+	/* Strict: a string with a NUL byte inside is refused (pbconv.h). */
+	m = cp_pb_unpack(desc, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s), why, sizeof(why));
 	grpc_slice_unref(s);
 	if (m == NULL)
-		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-			      "malformed request: not a valid %s message", desc->name);
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "%s", why);
 	return m;
 }
 
