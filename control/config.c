@@ -45,6 +45,10 @@ struct field {
 static const struct field server_fields[] = {
     {"grpc_listen", F_LISTEN, CFG(grpc_listen), CP_LISTEN_UNIX, 0, 0},
     {"metrics_listen", F_LISTEN, CFG(metrics_listen), CP_LISTEN_EMPTY, 0, 0},
+    {"metrics_max_connections", F_U32, CFG(http.max_connections), 1, CP_HTTP_CONN_MAX, 0},
+    {"metrics_max_connections_per_peer", F_U32, CFG(http.max_per_peer), 1, CP_HTTP_CONN_MAX, 0},
+    {"metrics_header_timeout_ms", F_U32, CFG(http.header_timeout_ms), 100, 600000, 0},
+    {"metrics_request_timeout_ms", F_U32, CFG(http.request_timeout_ms), 100, 3600000, 0},
     {"max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20, 0},
     {"responder_spin_us", F_U32, CFG(responder_spin_us), 0, 1000000, 0},
     {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000, 0},
@@ -130,6 +134,7 @@ cp_config_init(struct cp_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->grpc_listen, sizeof(c->grpc_listen), "127.0.0.1:50051");
 	snprintf(c->metrics_listen, sizeof(c->metrics_listen), "127.0.0.1:9090");
+	cp_http_limits_default(&c->http);
 	c->max_message_bytes = 4u << 20;
 	c->responder_spin_us = 0;
 	c->workers = 0;

@@ -14,6 +14,7 @@
 #define COREPIPE_CP_CONFIG_H
 
 #include "control/auth.h"
+#include "control/http_guard.h"
 #include "control/log.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/pipeline.h"
@@ -60,7 +61,8 @@ struct cp_config_pipeline {
 struct cp_config {
 	/* server */
 	char grpc_listen[128];
-	char metrics_listen[128]; /**< HTTP /metrics /healthz /readyz; "" disables */
+	char metrics_listen[128];   /**< HTTP /metrics /healthz /readyz; "" disables */
+	struct cp_http_limits http; /**< server.metrics_*: that endpoint's limits */
 	uint32_t max_message_bytes;
 	uint32_t responder_spin_us; /**< responder: poll this long after the last answer */
 	/* dataplane */

@@ -530,7 +530,7 @@ main(int argc, char **argv)
 		goto out_workers;
 	}
 	if (cfg.metrics_listen[0] != '\0') {
-		rc = cp_metrics_http_start(&metrics, cfg.metrics_listen, &g_srv, dp);
+		rc = cp_metrics_http_start(&metrics, cfg.metrics_listen, &cfg.http, &g_srv, dp);
 		if (rc != 0) {
 			cp_log(CP_LOG_ERROR, "cannot listen for metrics",
 			       CP_LF_STR("metrics_listen", cfg.metrics_listen),

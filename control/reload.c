@@ -81,6 +81,10 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	/* Restart. */
 	DIFF_S(grpc_listen, "server.grpc_listen", rs);
 	DIFF_S(metrics_listen, "server.metrics_listen", rs);
+	DIFF_U(http.max_connections, "server.metrics_max_connections", rs);
+	DIFF_U(http.max_per_peer, "server.metrics_max_connections_per_peer", rs);
+	DIFF_U(http.header_timeout_ms, "server.metrics_header_timeout_ms", rs);
+	DIFF_U(http.request_timeout_ms, "server.metrics_request_timeout_ms", rs);
 	DIFF_U(max_message_bytes, "server.max_message_bytes", rs);
 	DIFF_U(responder_spin_us, "server.responder_spin_us", rs);
 	DIFF_U(max_concurrent_streams, "server.max_concurrent_streams", rs);
