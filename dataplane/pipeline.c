@@ -508,8 +508,16 @@ run_stateful(const struct dp_pipeline *p, struct dp_exec *x, uint8_t *state, uns
 int
 dp_pipeline_run(const struct dp_pipeline *p, struct dp_exec *x, void *state, unsigned flags)
 {
+	return dp_pipeline_run_capped(p, x, state, flags, 0);
+}
+
+int
+dp_pipeline_run_capped(const struct dp_pipeline *p, struct dp_exec *x, void *state, unsigned flags,
+		       uint32_t out_max)
+{
 	int rc;
 
+	x->out_max = out_max;
 	if (unlikely(dp_format_check(&x->fmt, x->buf->len, &x->res->err) != DP_OK))
 		return DP_INVALID_ARGUMENT;
 	if (p->state_size != 0 || state != NULL)

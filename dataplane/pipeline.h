@@ -164,6 +164,15 @@ uint32_t dp_name_hash(const char *name, size_t len);
 int dp_pipeline_run(const struct dp_pipeline *p, struct dp_exec *x, void *state, unsigned flags);
 
 /**
+ * dp_pipeline_run() with every node's output bounded by @p out_max bytes (x->out_max; 0: only
+ * the largest buffer class): a node that would take a larger buffer fails with OUT_OF_RANGE
+ * before doing the work (zstd_decompress stops inflating at the bound).
+ * Context: as dp_pipeline_run().
+ */
+int dp_pipeline_run_capped(const struct dp_pipeline *p, struct dp_exec *x, void *state,
+			   unsigned flags, uint32_t out_max);
+
+/**
  * Output format of every node for the concrete input @p in: fmts[i] is node i's input, and
  * fmts[n_nodes] the pipeline's output.
  * @return 0, or -EINVAL with @p err (a node cannot take that format).
