@@ -3,6 +3,8 @@
  */
 #include "control/auth.h"
 
+#include "control/file.h"
+
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -59,25 +61,37 @@ cp_auth_add(struct cp_auth *a, const char *name, const char *sha256_hex, const c
 int
 cp_auth_load_file(struct cp_auth *a, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "r");
-	char line[512], msg[256];
+	char *buf, line[512], msg[256];
+	size_t len, off = 0;
 	unsigned lineno = 0;
-	int rc = 0;
+	int rc;
 
-	if (f == NULL) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return rc;
-	}
-	while (fgets(line, sizeof(line), f) != NULL) {
+	/* Read without blocking (a FIFO is refused) and with a bound, like the config file. */
+	rc = cp_file_read(path, CP_AUTH_FILE_MAX, &buf, &len, err, errlen);
+	if (rc != 0)
+		return rc == -EFBIG || rc == -EAGAIN ? -EINVAL : rc;
+	while (off < len && rc == 0) {
+		const char *nl = memchr(buf + off, '\n', len - off);
+		size_t n = (nl ? (size_t)(nl - buf) : len) - off;
 		char *p = line, *name, *hex, *perm, *save = NULL;
 
-		if (++lineno > 100000) { /* a token file, not /dev/zero */
-			snprintf(err, errlen, "%s: more than 100000 lines", path);
+		lineno++;
+		if (n >= sizeof(line)) {
+			snprintf(err, errlen, "%s:%u: line longer than %zu bytes", path, lineno,
+				 sizeof(line) - 1);
 			rc = -EINVAL;
 			break;
 		}
-		line[strcspn(line, "\r\n")] = '\0';
+		/* A NUL would end the C string early: "name\0junk" must not become "name". */
+		if (memchr(buf + off, '\0', n) != NULL) {
+			snprintf(err, errlen, "%s:%u: a NUL byte in the line", path, lineno);
+			rc = -EINVAL;
+			break;
+		}
+		memcpy(line, buf + off, n);
+		line[n] = '\0';
+		off += n + 1;
+		line[strcspn(line, "\r")] = '\0';
 		while (*p == ' ' || *p == '\t')
 			p++;
 		if (*p == '\0' || *p == '#')
@@ -92,13 +106,12 @@ cp_auth_load_file(struct cp_auth *a, const char *path, char *err, size_t errlen)
 			break;
 		}
 		rc = cp_auth_add(a, name, hex, perm, msg, sizeof(msg));
-		if (rc != 0) {
+		if (rc != 0)
 			snprintf(err, errlen, "%s:%u: %s", path, lineno, msg);
-			break;
-		}
 	}
 	sodium_memzero(line, sizeof(line));
-	fclose(f);
+	sodium_memzero(buf, len);
+	free(buf);
 	return rc;
 }
 

@@ -23,6 +23,8 @@
 
 #define CP_AUTH_NAME_MAX 64
 #define CP_AUTH_DIGEST	 32
+/** Largest token file read (100,000 lines of name:digest:permission fit easily). */
+#define CP_AUTH_FILE_MAX (16u << 20)
 
 /** TLS on the gRPC port (config section tls; used by grpc_server.c). */
 struct cp_tls_conf {
@@ -63,7 +65,9 @@ int cp_auth_add(struct cp_auth *a, const char *name, const char *sha256_hex, con
 
 /**
  * Read a token file: one `name:sha256hex[:permission]` per line; blank lines and `#` comments
- * are skipped. @return 0, or -errno / -EINVAL with @p err = "path:line: what is wrong".
+ * are skipped. Read like the config file (control/file.h: never blocks, regular files only,
+ * at most CP_AUTH_FILE_MAX bytes); a NUL byte in a line is an error.
+ * @return 0, or -errno / -EINVAL with @p err = "path:line: what is wrong".
  */
 int cp_auth_load_file(struct cp_auth *a, const char *path, char *err, size_t errlen);
 

@@ -7,6 +7,8 @@
  */
 #include "control/config.h"
 
+#include "control/file.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -26,6 +28,7 @@ enum ftype {
 	F_TOKENS,   /* auth.tokens: list of {name, sha256, permission} */
 	F_POOLS,    /* dataplane.pools: list of {size, count} */
 	F_PORTS,    /* dataplane.ports: list of {name, device, address, udp_port, ...} */
+	F_LISTEN,   /* char[size]: a listen address (cp_config_listen_check); min = CP_LISTEN_* */
 };
 
 struct field {
@@ -34,85 +37,90 @@ struct field {
 	size_t off;
 	size_t size;
 	uint64_t min, max;
+	uint32_t key; /* CP_KEY_* bit recorded in explicit_keys when the file or env sets it */
 };
 
 #define CFG(f) offsetof(struct cp_config, f), sizeof(((struct cp_config *)0)->f)
 
 static const struct field server_fields[] = {
-    {"grpc_listen", F_STR, CFG(grpc_listen), 0, 0},
-    {"metrics_listen", F_STR, CFG(metrics_listen), 0, 0},
-    {"max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20},
-    {"responder_spin_us", F_U32, CFG(responder_spin_us), 0, 1000000},
-    {"frontends", F_U32, CFG(frontends), 0, DP_FRONTENDS_MAX},
-    {"inline_max_us", F_U32, CFG(inline_max_us), 0, 1000000},
-    {"frontend_spin_us", F_U32, CFG(frontend_spin_us), 0, 1000000},
-    {"max_response_bytes", F_U32, CFG(max_response_bytes), 1u << 20, 4095u << 20},
-    {"max_connections_per_peer", F_U32, CFG(max_connections_per_peer), 0, 1000000},
-    {"handshake_timeout_ms", F_U32, CFG(handshake_timeout_ms), 100, 600000},
-    {"shutdown_delay_ms", F_U32, CFG(shutdown_delay_ms), 0, 600000},
-    {"max_cancels_per_second", F_U32, CFG(max_cancels_per_second), 0, 10000000},
-    {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000},
-    {"shutdown_grace_ms", F_U32, CFG(shutdown_grace_ms), 0, 3600000},
-    {"max_connections", F_U32, CFG(max_connections), 1, 1000000},
-    {"max_connection_idle_ms", F_U32, CFG(max_connection_idle_ms), 0, 2000000000},
-    {"max_connection_age_ms", F_U32, CFG(max_connection_age_ms), 0, 2000000000},
+    {"grpc_listen", F_LISTEN, CFG(grpc_listen), CP_LISTEN_UNIX, 0, 0},
+    {"metrics_listen", F_LISTEN, CFG(metrics_listen), CP_LISTEN_EMPTY, 0, 0},
+    {"metrics_max_connections", F_U32, CFG(http.max_connections), 1, CP_HTTP_CONN_MAX, 0},
+    {"metrics_max_connections_per_peer", F_U32, CFG(http.max_per_peer), 1, CP_HTTP_CONN_MAX, 0},
+    {"metrics_header_timeout_ms", F_U32, CFG(http.header_timeout_ms), 100, 600000, 0},
+    {"metrics_request_timeout_ms", F_U32, CFG(http.request_timeout_ms), 100, 3600000, 0},
+    {"max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20, 0},
+    {"responder_spin_us", F_U32, CFG(responder_spin_us), 0, 1000000, 0},
+    {"frontends", F_U32, CFG(frontends), 0, DP_FRONTENDS_MAX, 0},
+    {"inline_max_us", F_U32, CFG(inline_max_us), 0, 1000000, 0},
+    {"frontend_spin_us", F_U32, CFG(frontend_spin_us), 0, 1000000, 0},
+    {"max_response_bytes", F_U32, CFG(max_response_bytes), 1u << 20, 4095u << 20, 0},
+    {"max_connections_per_peer", F_U32, CFG(max_connections_per_peer), 0, 1000000, 0},
+    {"handshake_timeout_ms", F_U32, CFG(handshake_timeout_ms), 100, 600000, 0},
+    {"shutdown_delay_ms", F_U32, CFG(shutdown_delay_ms), 0, 600000, 0},
+    {"max_cancels_per_second", F_U32, CFG(max_cancels_per_second), 0, 10000000, 0},
+    {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000, 0},
+    {"shutdown_grace_ms", F_U32, CFG(shutdown_grace_ms), 0, 3600000, 0},
+    {"max_connections", F_U32, CFG(max_connections), 1, 1000000, 0},
+    {"max_connection_idle_ms", F_U32, CFG(max_connection_idle_ms), 0, 2000000000, 0},
+    {"max_connection_age_ms", F_U32, CFG(max_connection_age_ms), 0, 2000000000, 0},
     {.name = NULL},
 };
 
 static const struct field dataplane_fields[] = {
-    {"workers", F_U32, CFG(workers), 0, DP_WORKERS_MAX},
-    {"lcores", F_STR, CFG(lcores), 0, 0},
-    {"idle_policy", F_IDLE, CFG(dp.worker.idle), 0, 0},
-    {"spin_us", F_U32, CFG(dp.worker.spin_us), 0, 1000000},
-    {"sleep_max_us", F_U32, CFG(dp.worker.sleep_max_us), 10, 10000000},
-    {"ring_size", F_POW2, CFG(dp.worker.ring_size), 64, 65536},
-    {"max_in_flight", F_U32, CFG(dp.max_in_flight), 16, 1u << 20},
-    {"max_streams_per_worker", F_U32, CFG(dp.max_streams_per_worker), 1, 65536},
-    {"eal_args", F_STRLIST, CFG(eal_args), 0, 0},
-    {"pools", F_POOLS, 0, 0, 0, 0},
-    {"hugepages", F_BOOL, CFG(hugepages), 0, 0},
-    {"memory_mb", F_U32, CFG(memory_mb), 256, 1u << 20},
-    {"ports", F_PORTS, 0, 0, 0, 0},
-    {"port_ring_size", F_POW2, CFG(udp.ring_size), 64, 65536},
-    {"port_tx_drain_us", F_U32, CFG(udp.tx_drain_us), 1, 100000},
-    {"port_idle_poll_us", F_U32, CFG(udp.idle_poll_us), 10, 1000000},
+    {"workers", F_U32, CFG(workers), 0, DP_WORKERS_MAX, 0},
+    {"lcores", F_STR, CFG(lcores), 0, 0, 0},
+    {"idle_policy", F_IDLE, CFG(dp.worker.idle), 0, 0, 0},
+    {"spin_us", F_U32, CFG(dp.worker.spin_us), 0, 1000000, 0},
+    {"sleep_max_us", F_U32, CFG(dp.worker.sleep_max_us), 10, 10000000, 0},
+    {"ring_size", F_POW2, CFG(dp.worker.ring_size), 64, 65536, 0},
+    {"max_in_flight", F_U32, CFG(dp.max_in_flight), 16, 1u << 20, 0},
+    {"max_streams_per_worker", F_U32, CFG(dp.max_streams_per_worker), 1, 65536, 0},
+    {"eal_args", F_STRLIST, CFG(eal_args), 0, 0, 0},
+    {"pools", F_POOLS, 0, 0, 0, 0, 0},
+    {"hugepages", F_BOOL, CFG(hugepages), 0, 0, 0},
+    {"memory_mb", F_U32, CFG(memory_mb), 256, 1u << 20, 0},
+    {"ports", F_PORTS, 0, 0, 0, 0, 0},
+    {"port_ring_size", F_POW2, CFG(udp.ring_size), 64, 65536, 0},
+    {"port_tx_drain_us", F_U32, CFG(udp.tx_drain_us), 1, 100000, 0},
+    {"port_idle_poll_us", F_U32, CFG(udp.idle_poll_us), 10, 1000000, 0},
     {.name = NULL},
 };
 
 static const struct field limits_fields[] = {
-    {"max_nodes", F_U32, CFG(max_nodes), 1, DP_NODES_HARD_MAX},
-    {"default_timeout_ms", F_U32, CFG(default_timeout_ms), 1, 86400000},
-    {"max_timeout_ms", F_U32, CFG(max_timeout_ms), 1, 86400000},
-    {"shed_high_water_pct", F_U32, CFG(shed_high_water_pct), 1, 100},
-    {"shed_low_water_pct", F_U32, CFG(shed_low_water_pct), 0, 99},
-    {"shed_busy_pct", F_U32, CFG(shed_busy_pct), 1, 101},
-    {"shed_window_ms", F_U32, CFG(shed_window_ms), 0, 600000},
-    {"stream_window", F_U32, CFG(stream_window), 1, 256},
-    {"max_in_flight", F_U32, CFG(inflight_cap), 0, 1u << 20},
+    {"max_nodes", F_U32, CFG(max_nodes), 1, DP_NODES_HARD_MAX, 0},
+    {"default_timeout_ms", F_U32, CFG(default_timeout_ms), 1, 86400000, 0},
+    {"max_timeout_ms", F_U32, CFG(max_timeout_ms), 1, 86400000, 0},
+    {"shed_high_water_pct", F_U32, CFG(shed_high_water_pct), 1, 100, 0},
+    {"shed_low_water_pct", F_U32, CFG(shed_low_water_pct), 0, 99, 0},
+    {"shed_busy_pct", F_U32, CFG(shed_busy_pct), 1, 101, 0},
+    {"shed_window_ms", F_U32, CFG(shed_window_ms), 0, 600000, 0},
+    {"stream_window", F_U32, CFG(stream_window), 1, 256, 0},
+    {"max_in_flight", F_U32, CFG(inflight_cap), 0, 1u << 20, 0},
     {.name = NULL},
 };
 
 static const struct field auth_fields[] = {
-    {"enabled", F_BOOL, CFG(auth.enabled), 0, 0},
-    {"health_open", F_BOOL, CFG(auth.health_open), 0, 0},
-    {"metrics", F_BOOL, CFG(auth.metrics), 0, 0},
-    {"token_file", F_STR, CFG(token_file), 0, 0},
-    {"tokens", F_TOKENS, 0, 0, 0, 0},
+    {"enabled", F_BOOL, CFG(auth.enabled), 0, 0, CP_KEY_AUTH_ENABLED},
+    {"health_open", F_BOOL, CFG(auth.health_open), 0, 0, CP_KEY_AUTH_HEALTH_OPEN},
+    {"metrics", F_BOOL, CFG(auth.metrics), 0, 0, CP_KEY_AUTH_METRICS},
+    {"token_file", F_STR, CFG(token_file), 0, 0, CP_KEY_AUTH_TOKENS},
+    {"tokens", F_TOKENS, 0, 0, 0, 0, CP_KEY_AUTH_TOKENS},
     {.name = NULL},
 };
 
 static const struct field tls_fields[] = {
-    {"cert_file", F_STR, CFG(tls.cert_file), 0, 0},
-    {"key_file", F_STR, CFG(tls.key_file), 0, 0},
-    {"client_ca_file", F_STR, CFG(tls.client_ca_file), 0, 0},
-    {"require_client_cert", F_BOOL, CFG(tls.require_client_cert), 0, 0},
-    {"required", F_BOOL, CFG(tls.required), 0, 0},
-    {"plaintext_listen", F_STR, CFG(tls.plaintext_listen), 0, 0},
+    {"cert_file", F_STR, CFG(tls.cert_file), 0, 0, CP_KEY_TLS_CERT},
+    {"key_file", F_STR, CFG(tls.key_file), 0, 0, 0},
+    {"client_ca_file", F_STR, CFG(tls.client_ca_file), 0, 0, CP_KEY_TLS_CLIENT_CA},
+    {"require_client_cert", F_BOOL, CFG(tls.require_client_cert), 0, 0, CP_KEY_TLS_CLIENT_CERT},
+    {"required", F_BOOL, CFG(tls.required), 0, 0, CP_KEY_TLS_REQUIRED},
+    {"plaintext_listen", F_LISTEN, CFG(tls.plaintext_listen), CP_LISTEN_EMPTY, 0, 0},
     {.name = NULL},
 };
 
 static const struct field logging_fields[] = {
-    {"level", F_LOGLEVEL, CFG(log_level), 0, 0},
+    {"level", F_LOGLEVEL, CFG(log_level), 0, 0, 0},
     {.name = NULL},
 };
 
@@ -134,6 +142,7 @@ cp_config_init(struct cp_config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->grpc_listen, sizeof(c->grpc_listen), "127.0.0.1:50051");
 	snprintf(c->metrics_listen, sizeof(c->metrics_listen), "127.0.0.1:9090");
+	cp_http_limits_default(&c->http);
 	c->max_message_bytes = 4u << 20;
 	c->responder_spin_us = 0;
 	c->workers = 0;
@@ -255,6 +264,13 @@ parse_value(const struct field *f, const char *s, struct cp_config *c, char *msg
 	case F_STR:
 		if (strlen(s) >= f->size)
 			return snprintf(msg, n, "longer than %zu characters", f->size - 1), -EINVAL;
+		memcpy(dst, s, strlen(s) + 1);
+		return 0;
+	case F_LISTEN:
+		if (strlen(s) >= f->size)
+			return snprintf(msg, n, "longer than %zu characters", f->size - 1), -EINVAL;
+		if (cp_config_listen_check(s, (unsigned)f->min, msg, n) != 0)
+			return -EINVAL;
 		memcpy(dst, s, strlen(s) + 1);
 		return 0;
 	case F_U32:
@@ -647,6 +663,7 @@ parse_section(struct loader *l, const struct section *sec, const yaml_node_t *m)
 		rc = parse_field(l, &sec->fields[i], v, sec->name);
 		if (rc != 0)
 			return rc;
+		l->c->explicit_keys |= sec->fields[i].key;
 	}
 	return 0;
 }
@@ -791,8 +808,25 @@ err:
 	return rc;
 }
 
+/*
+ * A scalar with a NUL byte inside (YAML's "\0" escape) would be cut short by every C string
+ * function after it: "passthrough\0zz" would name passthrough. Refused wherever it is.
+ */
 static int
-load_stream(struct cp_config *c, FILE *f, const char *path, char *err, size_t errlen)
+check_no_nul(struct loader *l)
+{
+	for (yaml_node_t *n = l->doc.nodes.start; n < l->doc.nodes.top; n++)
+		if (n->type == YAML_SCALAR_NODE &&
+		    memchr(n->data.scalar.value, '\0', n->data.scalar.length) != NULL)
+			return fail(l, n,
+				    "a NUL byte inside '%s...' (names, keys and values are text)",
+				    (const char *)n->data.scalar.value);
+	return 0;
+}
+
+static int
+load_stream(struct cp_config *c, const void *data, size_t len, const char *path, unsigned flags,
+	    char *err, size_t errlen)
 {
 	struct cp_config tmp = *c;
 	struct loader l = {.path = path, .err = err, .errlen = errlen, .c = &tmp};
@@ -804,7 +838,7 @@ load_stream(struct cp_config *c, FILE *f, const char *path, char *err, size_t er
 	int rc = 0;
 
 	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_file(&parser, f);
+	yaml_parser_set_input_string(&parser, data, len);
 	if (!yaml_parser_load(&parser, &l.doc)) {
 		snprintf(err, errlen, "%s:%zu:%zu: YAML syntax error: %s", path,
 			 parser.problem_mark.line + 1, parser.problem_mark.column + 1,
@@ -813,8 +847,21 @@ load_stream(struct cp_config *c, FILE *f, const char *path, char *err, size_t er
 		return -EINVAL;
 	}
 	root = yaml_document_get_root_node(&l.doc);
-	if (root == NULL || (root->type == YAML_SCALAR_NODE && scalar(root)[0] == '\0'))
-		goto done; /* empty file: defaults */
+	if (root == NULL || (root->type == YAML_SCALAR_NODE && scalar(root)[0] == '\0')) {
+		/* Empty (or only comments): defaults, unless the caller needs content (a reload
+		 * must never fall back to defaults: they turn authentication off). */
+		if (flags & CP_CONFIG_NONEMPTY) {
+			snprintf(err, errlen,
+				 "%s: the file is empty (no settings); an empty or truncated file "
+				 "is never taken for the defaults",
+				 path);
+			rc = -EINVAL;
+		}
+		goto done;
+	}
+	rc = check_no_nul(&l);
+	if (rc != 0)
+		goto done;
 	if (root->type != YAML_MAPPING_NODE) {
 		rc = fail(&l, root, "expected a mapping of sections at the top level");
 		goto done;
@@ -939,38 +986,231 @@ done:
 }
 
 int
-cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t errlen)
+cp_config_load_file_ex(struct cp_config *c, const char *path, unsigned flags, char *err,
+		       size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t len;
 	int rc;
 
-	if (f == NULL) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return rc;
-	}
-	rc = load_stream(c, f, path, err, errlen);
-	fclose(f);
+	rc = cp_file_read(path, CP_CONFIG_FILE_MAX, &buf, &len, err, errlen);
+	if (rc != 0)
+		return rc == -EFBIG || rc == -EAGAIN ? -EINVAL : rc;
+	rc = load_stream(c, buf, len, path, flags, err, errlen);
+	free(buf);
 	return rc;
+}
+
+int
+cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t errlen)
+{
+	return cp_config_load_file_ex(c, path, 0, err, errlen);
+}
+
+int
+cp_config_load_buffer_ex(struct cp_config *c, const char *name, const void *data, size_t len,
+			 unsigned flags, char *err, size_t errlen)
+{
+	return load_stream(c, data, len, name, flags, err, errlen);
 }
 
 int
 cp_config_load_buffer(struct cp_config *c, const char *name, const void *data, size_t len,
 		      char *err, size_t errlen)
 {
-	FILE *f;
-	int rc;
-
 	if (len == 0)
 		return 0;
-	f = fmemopen((void *)data, len, "rb");
-	if (f == NULL) {
-		snprintf(err, errlen, "%s: %s", name, strerror(errno));
-		return -errno;
+	return load_stream(c, data, len, name, 0, err, errlen);
+}
+
+/* ==== Checks shared with the command line and reloads ======================================= */
+
+int
+cp_config_listen_check(const char *addr, unsigned flags, char *msg, size_t n)
+{
+	const char *port, *p;
+	unsigned long v = 0;
+
+	if (addr[0] == '\0') {
+		if (flags & CP_LISTEN_EMPTY)
+			return 0;
+		return snprintf(msg, n, "an empty address (expected host:port)"), -EINVAL;
 	}
-	rc = load_stream(c, f, name, err, errlen);
-	fclose(f);
-	return rc;
+	if (strncmp(addr, "unix:", 5) == 0) {
+		if (!(flags & CP_LISTEN_UNIX))
+			return snprintf(msg, n, "'%.64s': unix sockets are not served here", addr),
+			       -EINVAL;
+		if (addr[5] == '\0')
+			return snprintf(msg, n, "'unix:' needs a path"), -EINVAL;
+		return 0;
+	}
+	if (addr[0] == '[') {
+		const char *end = strchr(addr, ']');
+
+		if (end == NULL || end == addr + 1 || end[1] != ':')
+			return snprintf(msg, n, "'%.64s': expected [IPv6 address]:port", addr),
+			       -EINVAL;
+		port = end + 2;
+	} else {
+		const char *colon = strchr(addr, ':');
+
+		if (colon == NULL)
+			return snprintf(msg, n, "'%.64s': expected host:port", addr), -EINVAL;
+		if (strchr(colon + 1, ':') != NULL)
+			return snprintf(msg, n,
+					"'%.64s': an IPv6 address goes in brackets ([::1]:port)",
+					addr),
+			       -EINVAL;
+		port = colon + 1;
+	}
+	if (*port == '\0')
+		return snprintf(msg, n, "'%.64s': the port is missing", addr), -EINVAL;
+	/* Digits only, at most 65535: getaddrinfo() would take "117537" and wrap it (to 52001)
+	 * and a service name would depend on /etc/services. */
+	for (p = port; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return snprintf(msg, n, "'%.64s': port '%.16s' is not a number", addr,
+					port),
+			       -EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+		if (v > 65535)
+			return snprintf(msg, n,
+					"'%.64s': port %.16s out of range [0, 65535] (0 picks a "
+					"free port)",
+					addr, port),
+			       -EINVAL;
+	}
+	return 0;
+}
+
+int
+cp_config_validate(const struct cp_config *c, char *err, size_t errlen)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+		unsigned flags;
+	} addrs[] = {
+	    {"server.grpc_listen", offsetof(struct cp_config, grpc_listen), CP_LISTEN_UNIX},
+	    {"server.metrics_listen", offsetof(struct cp_config, metrics_listen), CP_LISTEN_EMPTY},
+	    {"tls.plaintext_listen", offsetof(struct cp_config, tls.plaintext_listen),
+	     CP_LISTEN_EMPTY},
+	};
+	char msg[256];
+
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		const char *a = (const char *)c + addrs[i].off;
+
+		if (cp_config_listen_check(a, addrs[i].flags, msg, sizeof(msg)) != 0) {
+			snprintf(err, errlen, "%s: %s", addrs[i].key, msg);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Settings whose change weakens security, with the key that must say so. Each is checked as
+ * "was on in the running config, would be off in the new one".
+ */
+struct weaken_rule {
+	const char *what;
+	uint32_t key;
+	bool (*weakens)(const struct cp_config *live, const struct cp_config *neu);
+};
+
+static bool
+w_auth_off(const struct cp_config *a, const struct cp_config *b)
+{
+	return a->auth.enabled && !b->auth.enabled;
+}
+
+/* Every token gone: implied (not a weakening of its own) when authentication is turned off
+ * explicitly, since the table is then unused. */
+static bool
+w_tokens_gone(const struct cp_config *a, const struct cp_config *b)
+{
+	bool auth_off_said = (b->explicit_keys & CP_KEY_AUTH_ENABLED) && !b->auth.enabled;
+
+	return a->auth.n > 0 && b->auth.n == 0 && !auth_off_said;
+}
+
+static bool
+w_metrics_open(const struct cp_config *a, const struct cp_config *b)
+{
+	return a->auth.metrics && !b->auth.metrics;
+}
+
+static bool
+w_health_open(const struct cp_config *a, const struct cp_config *b)
+{
+	return !a->auth.health_open && b->auth.health_open;
+}
+
+static bool
+w_tls_off(const struct cp_config *a, const struct cp_config *b)
+{
+	return a->tls.cert_file[0] != '\0' && b->tls.cert_file[0] == '\0';
+}
+
+static bool
+w_plaintext_on(const struct cp_config *a, const struct cp_config *b)
+{
+	return a->tls.required && !b->tls.required;
+}
+
+static bool
+w_client_cert_off(const struct cp_config *a, const struct cp_config *b)
+{
+	return a->tls.require_client_cert && !b->tls.require_client_cert;
+}
+
+static bool
+w_client_ca_off(const struct cp_config *a, const struct cp_config *b)
+{
+	return a->tls.client_ca_file[0] != '\0' && b->tls.client_ca_file[0] == '\0';
+}
+
+static const struct weaken_rule g_weaken[] = {
+    {"turns authentication off (auth.enabled: false)", CP_KEY_AUTH_ENABLED, w_auth_off},
+    {"drops every token (auth.tokens / auth.token_file)", CP_KEY_AUTH_TOKENS, w_tokens_gone},
+    {"opens /metrics without a token (auth.metrics: false)", CP_KEY_AUTH_METRICS, w_metrics_open},
+    {"opens health checks without a token (auth.health_open: true)", CP_KEY_AUTH_HEALTH_OPEN,
+     w_health_open},
+    {"disables TLS (tls.cert_file: \"\")", CP_KEY_TLS_CERT, w_tls_off},
+    {"allows plaintext (tls.required: false)", CP_KEY_TLS_REQUIRED, w_plaintext_on},
+    {"stops requiring client certificates (tls.require_client_cert: false)", CP_KEY_TLS_CLIENT_CERT,
+     w_client_cert_off},
+    {"drops the client CA (tls.client_ca_file: \"\")", CP_KEY_TLS_CLIENT_CA, w_client_ca_off},
+};
+
+int
+cp_config_security_check(const struct cp_config *live, const struct cp_config *neu,
+			 const char **weakened, unsigned *n_weakened, char *err, size_t errlen)
+{
+	unsigned n = 0;
+
+	for (size_t i = 0; i < sizeof(g_weaken) / sizeof(g_weaken[0]); i++) {
+		const struct weaken_rule *r = &g_weaken[i];
+
+		if (!r->weakens(live, neu))
+			continue;
+		if (!(neu->explicit_keys & r->key)) {
+			snprintf(
+			    err, errlen,
+			    "%s: the new configuration %s without saying so; a file that "
+			    "does not set it (empty, truncated, section missing) never weakens "
+			    "security: set the key explicitly to do that",
+			    neu->path[0] ? neu->path : "config", r->what);
+			return -EPERM;
+		}
+		if (weakened != NULL && n < CP_CONFIG_WEAKEN_MAX)
+			weakened[n] = r->what;
+		n++;
+	}
+	if (n_weakened != NULL)
+		*n_weakened = n < CP_CONFIG_WEAKEN_MAX ? n : CP_CONFIG_WEAKEN_MAX;
+	return 0;
 }
 
 /* ==== Environment and printing ============================================================== */
@@ -1004,6 +1244,7 @@ cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), c
 				snprintf(err, errlen, "environment %s: %s", var, msg);
 				return -EINVAL;
 			}
+			tmp.explicit_keys |= f->key;
 		}
 	}
 	/* Scalars only: tmp shares c's arrays, so copying back moves nothing that is owned. */
@@ -1019,6 +1260,7 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 	fprintf(out, "  %s: ", f->name);
 	switch (f->type) {
 	case F_STR:
+	case F_LISTEN:
 		fprintf(out, "\"%s\"\n", src);
 		break;
 	case F_U32:

@@ -14,6 +14,7 @@
 #define COREPIPE_CP_CONFIG_H
 
 #include "control/auth.h"
+#include "control/http_guard.h"
 #include "control/log.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/pipeline.h"
@@ -21,6 +22,35 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+/** Largest config (or token) file read: a config file, not a disk image. */
+#define CP_CONFIG_FILE_MAX (16u << 20)
+
+/** Listen-address checks (cp_config_listen_check): what else than host:port is allowed. */
+#define CP_LISTEN_EMPTY 1u /**< "" (the listener is off) */
+#define CP_LISTEN_UNIX	2u /**< "unix:/path" (served by gRPC's own listener) */
+
+/**
+ * Security-relevant keys, recorded in cp_config.explicit_keys when the file or the environment
+ * sets them: a reload may weaken a security setting only when its key is set explicitly
+ * (cp_config_security_check).
+ */
+enum cp_config_key {
+	CP_KEY_AUTH_ENABLED = 1u << 0,
+	CP_KEY_AUTH_TOKENS = 1u << 1, /**< auth.tokens or auth.token_file */
+	CP_KEY_AUTH_METRICS = 1u << 2,
+	CP_KEY_AUTH_HEALTH_OPEN = 1u << 3,
+	CP_KEY_TLS_CERT = 1u << 4,
+	CP_KEY_TLS_REQUIRED = 1u << 5,
+	CP_KEY_TLS_CLIENT_CERT = 1u << 6,
+	CP_KEY_TLS_CLIENT_CA = 1u << 7,
+};
+
+/** Loader flags. */
+#define CP_CONFIG_NONEMPTY 1u /**< an empty document (or only comments) is an error */
+
+/** Most weakened settings cp_config_security_check() reports. */
+#define CP_CONFIG_WEAKEN_MAX 8
 
 /** A pipeline from the file, with the line it starts on (for error messages). */
 struct cp_config_pipeline {
@@ -31,7 +61,8 @@ struct cp_config_pipeline {
 struct cp_config {
 	/* server */
 	char grpc_listen[128];
-	char metrics_listen[128]; /**< HTTP /metrics /healthz /readyz; "" disables */
+	char metrics_listen[128];   /**< HTTP /metrics /healthz /readyz; "" disables */
+	struct cp_http_limits http; /**< server.metrics_*: that endpoint's limits */
 	uint32_t max_message_bytes;
 	uint32_t responder_spin_us;  /**< deprecated, ignored (there is no responder thread) */
 	unsigned frontends;	     /**< server.frontends: front-end lcores (0: auto) */
@@ -79,6 +110,7 @@ struct cp_config {
 	struct cp_config_pipeline *pipelines;
 	/* where it came from ("" for built-in defaults) */
 	char path[512];
+	uint32_t explicit_keys; /**< CP_KEY_* set by the file or the environment */
 };
 
 /** Fill @p c with the built-in defaults (the embedded configuration). */
@@ -91,11 +123,51 @@ void cp_config_init(struct cp_config *c);
  */
 int cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t errlen);
 
+/** cp_config_load_file() with CP_CONFIG_* @p flags. */
+int cp_config_load_file_ex(struct cp_config *c, const char *path, unsigned flags, char *err,
+			   size_t errlen);
+
 /**
  * Same as cp_config_load_file() for YAML text in memory; @p name is used in error messages.
+ * Zero bytes change nothing.
  */
 int cp_config_load_buffer(struct cp_config *c, const char *name, const void *data, size_t len,
 			  char *err, size_t errlen);
+
+/** cp_config_load_buffer() with CP_CONFIG_* @p flags (zero bytes are an empty document). */
+int cp_config_load_buffer_ex(struct cp_config *c, const char *name, const void *data, size_t len,
+			     unsigned flags, char *err, size_t errlen);
+
+/**
+ * Check a listen address: "" (only with CP_LISTEN_EMPTY), "unix:/path" (only with
+ * CP_LISTEN_UNIX), "host:port" or "[v6]:port" with a decimal port in [0, 65535] (0 picks a
+ * free port). Used by the config loader (file and environment) and for the command line
+ * (cp_config_validate); the listener may call it too.
+ * @return 0, or -EINVAL with @p msg saying what is wrong.
+ * Context: any.
+ */
+int cp_config_listen_check(const char *addr, unsigned flags, char *msg, size_t n);
+
+/**
+ * Check what the command line may have changed after loading: the listen addresses. Call it
+ * after applying the flags (corepiped does, at start and on every reload).
+ * @return 0, or -EINVAL with @p err "server.grpc_listen: 'x': port ... out of range".
+ */
+int cp_config_validate(const struct cp_config *c, char *err, size_t errlen);
+
+/**
+ * May @p neu replace @p live as far as security goes? A change that weakens a security setting
+ * (authentication off, every token dropped, /metrics or health opened, TLS off, plaintext
+ * allowed, client certificates no longer required) is allowed only when @p neu's file or
+ * environment sets that key explicitly (explicit_keys): an empty, truncated or partial file
+ * never weakens security by falling back to a default.
+ * @param weakened   filled with up to CP_CONFIG_WEAKEN_MAX descriptions of the (explicit)
+ *                   weakenings, for a warning each (may be NULL)
+ * @return 0, or -EPERM with @p err naming the setting and how to change it on purpose.
+ * Context: any; pure.
+ */
+int cp_config_security_check(const struct cp_config *live, const struct cp_config *neu,
+			     const char **weakened, unsigned *n_weakened, char *err, size_t errlen);
 
 /**
  * Apply environment overrides: every scalar key as COREPIPE_<SECTION>_<KEY> (upper case, e.g.

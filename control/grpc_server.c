@@ -7,6 +7,7 @@
 #include "control/config.h"
 #include "control/frontend.h"
 #include "control/log.h"
+#include "control/pbconv.h"
 #include "control/rpc.h"
 
 #include <errno.h>
@@ -188,6 +189,7 @@ cp_call_unpack(struct cp_call *c, const ProtobufCMessageDescriptor *desc)
 	grpc_byte_buffer_reader rd;
 	ProtobufCMessage *m;
 	grpc_slice s;
+	char why[256];
 
 	if (c->payload == NULL) {
 		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "missing request message");
@@ -200,11 +202,11 @@ cp_call_unpack(struct cp_call *c, const ProtobufCMessageDescriptor *desc)
 	}
 	s = grpc_byte_buffer_reader_readall(&rd);
 	grpc_byte_buffer_reader_destroy(&rd);
-	m = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
+	/* Strict: a string with a NUL byte inside is refused (pbconv.h). */
+	m = cp_pb_unpack(desc, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s), why, sizeof(why));
 	grpc_slice_unref(s);
 	if (m == NULL)
-		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-			      "malformed request: not a valid %s message", desc->name);
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "%s", why);
 	return m;
 }
 
@@ -224,15 +226,14 @@ live_free(struct rcu_head *h)
 	free(l);
 }
 
-int
-cp_server_apply_live(struct cp_server *srv, const struct cp_config *c)
+struct cp_live *
+cp_server_live_prepare(const struct cp_server *srv, const struct cp_config *c)
 {
 	struct cp_live_rcu *n = calloc(1, sizeof(*n));
-	struct cp_live *old;
-	int rc;
 
+	(void)srv;
 	if (n == NULL)
-		return -ENOMEM;
+		return NULL;
 	n->live.default_timeout_ms = c->default_timeout_ms;
 	n->live.max_timeout_ms = c->max_timeout_ms;
 	n->live.max_nodes = c->max_nodes;
@@ -240,32 +241,53 @@ cp_server_apply_live(struct cp_server *srv, const struct cp_config *c)
 	n->live.inflight_cap = c->inflight_cap;
 	n->live.shutdown_grace_ms = c->shutdown_grace_ms;
 	n->live.shutdown_delay_ms = c->shutdown_delay_ms;
+	dp_shed_conf_default(&n->live.shed);
+	n->live.shed.high_pct = c->shed_high_water_pct;
+	n->live.shed.low_pct = c->shed_low_water_pct;
+	n->live.shed.busy_pct = c->shed_busy_pct;
+	n->live.shed.window_ms = c->shed_window_ms;
 	if (cp_auth_copy(&n->live.auth, &c->auth) != 0) {
 		free(n);
-		return -ENOMEM;
+		return NULL;
 	}
-	{
-		struct dp_shed_conf sc;
+	return &n->live;
+}
 
-		dp_shed_conf_default(&sc);
-		sc.high_pct = c->shed_high_water_pct;
-		sc.low_pct = c->shed_low_water_pct;
-		sc.busy_pct = c->shed_busy_pct;
-		sc.window_ms = c->shed_window_ms;
-		rc = srv->dp != NULL ? dp_dataplane_set_shed_conf(srv->dp, &sc) : 0;
-	}
-	if (rc != 0) {
-		cp_auth_free(&n->live.auth);
-		free(n);
-		return rc;
-	}
+void
+cp_server_live_discard(struct cp_live *live)
+{
+	if (live == NULL)
+		return;
+	cp_auth_free(&live->auth);
+	free(caa_container_of(live, struct cp_live_rcu, live));
+}
+
+void
+cp_server_live_publish(struct cp_server *srv, struct cp_live *live)
+{
+	struct cp_live *old;
+
+	/* Workers read the shedding part on their RCU read side; it lives in `live` and goes
+	 * with it, after the grace period that follows the next publish. */
+	if (srv->dp != NULL)
+		dp_dataplane_set_shed_conf(srv->dp, &live->shed);
 	/* The metrics thread reads the token table under live_lock; front ends read the
 	 * pointer on their RCU read side (release here pairs with rcu_dereference there). */
 	pthread_mutex_lock(&srv->live_lock);
-	old = rcu_xchg_pointer(&srv->live, &n->live);
+	old = rcu_xchg_pointer(&srv->live, live);
 	pthread_mutex_unlock(&srv->live_lock);
 	if (old != NULL)
 		call_rcu(&caa_container_of(old, struct cp_live_rcu, live)->head, live_free);
+}
+
+int
+cp_server_apply_live(struct cp_server *srv, const struct cp_config *c)
+{
+	struct cp_live *l = cp_server_live_prepare(srv, c);
+
+	if (l == NULL)
+		return -ENOMEM;
+	cp_server_live_publish(srv, l);
 	return 0;
 }
 

@@ -131,6 +131,7 @@ struct cp_live {
 	uint32_t inflight_cap;	     /**< limits.max_in_flight: cap on handed-over work (0: none) */
 	uint32_t shutdown_grace_ms;  /**< calls still open this long after SIGTERM are cancelled */
 	uint32_t shutdown_delay_ms;  /**< lame duck: serve this long after SIGTERM, NOT_SERVING */
+	struct dp_shed_conf shed;    /**< published to the workers with these settings */
 	struct cp_auth auth;	     /**< owned */
 };
 
@@ -233,10 +234,22 @@ void cp_server_request_shutdown(struct cp_server *srv);
 void cp_server_destroy(struct cp_server *srv);
 
 /**
- * Publish the live settings of @p c (a copy of its auth table) and the dataplane's
- * shedding configuration. @return 0 or -ENOMEM (nothing changed then).
+ * Make the live settings of @p c (with a copy of its auth table), not yet published.
+ * @return them, or NULL (no memory). Context: any control thread.
+ */
+struct cp_live *cp_server_live_prepare(const struct cp_server *srv, const struct cp_config *c);
+
+/**
+ * Publish @p live (consumed) and the dataplane's shedding configuration in it; the old
+ * settings are freed after a grace period. Cannot fail.
  * Context: a thread registered with urcu-qsbr (main or control thread).
  */
+void cp_server_live_publish(struct cp_server *srv, struct cp_live *live);
+
+/** Free settings that were prepared and not published. Accepts NULL. */
+void cp_server_live_discard(struct cp_live *live);
+
+/** cp_server_live_prepare() then publish. @return 0 or -ENOMEM (nothing changed then). */
 int cp_server_apply_live(struct cp_server *srv, const struct cp_config *c);
 
 /** The live settings. Context: a front end (online RCU reader); valid for this iteration. */

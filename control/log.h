@@ -89,7 +89,34 @@ size_t cp_log_format(char *buf, size_t len, enum cp_log_level level, const char 
  */
 FILE *cp_log_stream(const char *component);
 
-/** Route gRPC core's log (gpr_log) into JSON lines, component "grpc". */
+/**
+ * Route gRPC core's log (gpr_log) into JSON lines, component "grpc". Unless the level is
+ * debug, each call site of gpr_log (its file:line: one kind of message, e.g. "handshake
+ * failed") writes at most one line a second, with "suppressed_since_last" = the lines of that
+ * kind dropped since its last one: per-connection errors (a TLS handshake failing, a peer
+ * resetting) cannot flood the log, as auth failures cannot.
+ */
 void cp_log_grpc_hook(void);
+
+/** Kinds a rate limiter tells apart; later kinds share one slot. */
+#define CP_LOG_LIMIT_KINDS 64
+
+/** A lock-free limiter: at most one pass per kind per interval. Zero-initialise it. */
+struct cp_log_limit {
+	struct {
+		_Atomic uint64_t key; /**< 0: free */
+		_Atomic uint64_t last_ns;
+		_Atomic uint64_t suppressed;
+	} slot[CP_LOG_LIMIT_KINDS + 1];
+};
+
+/**
+ * May a line of kind @p key (non-zero, e.g. a hash of file:line) be written at @p now_ns,
+ * given at most one per @p interval_ns per kind? @return true (write it; *suppressed = lines
+ * of that kind refused since the last one written), or false (counted as suppressed).
+ * Context: any thread, concurrently (atomics only).
+ */
+bool cp_log_limit_pass(struct cp_log_limit *l, uint64_t key, uint64_t now_ns, uint64_t interval_ns,
+		       uint64_t *suppressed);
 
 #endif

@@ -415,6 +415,11 @@ main(int argc, char **argv)
 	}
 	g_opts = o;
 	apply_flags(&cfg);
+	if (cp_config_validate(&cfg, err, sizeof(err)) != 0) {
+		cp_log(CP_LOG_ERROR, "config: invalid command line", CP_LF_STR("error", err));
+		cp_config_free(&cfg);
+		return 2;
+	}
 	if (o.print_config) {
 		cp_config_print(stdout, &cfg);
 		cp_config_free(&cfg);
@@ -566,7 +571,7 @@ main(int argc, char **argv)
 	for (int i = 0; i < WORKER_START_WAIT_MS && !dp_dataplane_running(dp); i++)
 		usleep(1000);
 	if (cfg.metrics_listen[0] != '\0') {
-		rc = cp_metrics_http_start(&metrics, cfg.metrics_listen, &g_srv, dp);
+		rc = cp_metrics_http_start(&metrics, cfg.metrics_listen, &cfg.http, &g_srv, dp);
 		if (rc != 0) {
 			cp_log(CP_LOG_ERROR, "cannot listen for metrics",
 			       CP_LF_STR("metrics_listen", cfg.metrics_listen),

@@ -8,12 +8,16 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <rte_version.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef COREPIPE_VERSION
@@ -199,8 +203,32 @@ render_udp(struct out *o, const struct dp_udp *u)
 			    pn[i], dev_names[k], (unsigned long long)dev[i][k]);
 }
 
+static void
+render_http(struct out *o, const struct cp_http_guard *g)
+{
+	help(o, "corepipe_http_connections_refused_total", "counter",
+	     "Connections to this endpoint closed at once: total limit, per-peer limit, or only "
+	     "the reserve for new peers left.");
+	put(o, "corepipe_http_connections_refused_total{reason=\"total\"} %llu\n",
+	    (unsigned long long)g->refused[CP_HTTP_REFUSED_TOTAL]);
+	put(o, "corepipe_http_connections_refused_total{reason=\"peer\"} %llu\n",
+	    (unsigned long long)g->refused[CP_HTTP_REFUSED_PEER]);
+	put(o, "corepipe_http_connections_refused_total{reason=\"reserve\"} %llu\n",
+	    (unsigned long long)g->refused[CP_HTTP_REFUSED_RESERVE]);
+	help(o, "corepipe_http_deadline_closed_total", "counter",
+	     "Connections to this endpoint closed at a deadline: request headers not complete in "
+	     "time, or the connection open too long.");
+	put(o, "corepipe_http_deadline_closed_total{deadline=\"headers\"} %llu\n",
+	    (unsigned long long)g->expired_headers);
+	put(o, "corepipe_http_deadline_closed_total{deadline=\"request\"} %llu\n",
+	    (unsigned long long)g->expired_request);
+	help(o, "corepipe_http_connections", "gauge", "Connections open to this endpoint.");
+	put(o, "corepipe_http_connections %u\n", g->n);
+}
+
 char *
-cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
+cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct cp_http_guard *http,
+		  size_t *len)
 {
 	struct out o = {0};
 	struct names *names = calloc(1, sizeof(*names));
@@ -347,6 +375,8 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 	put(&o, "corepipe_pool_capacity{pool=\"descriptors\"} %u\n", dp->req_pool->size);
 	if (dp->udp != NULL)
 		render_udp(&o, dp->udp);
+	if (http != NULL)
+		render_http(&o, http);
 
 	free(names);
 	free(rows);
@@ -366,6 +396,15 @@ oom:
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */
 
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static enum MHD_Result
 reply(struct MHD_Connection *conn, unsigned code, const char *type, char *body, size_t len,
       enum MHD_ResponseMemoryMode mode)
@@ -376,6 +415,8 @@ reply(struct MHD_Connection *conn, unsigned code, const char *type, char *body, 
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", type);
+	/* One request per connection: its deadlines (http_guard.h) cover all it does. */
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	rc = MHD_queue_response(conn, code, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -387,18 +428,24 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 {
 	struct cp_metrics_http *m = cls;
 	static const char text[] = "text/plain; charset=utf-8";
+	const union MHD_ConnectionInfo *ci;
 
 	(void)version;
 	(void)upload;
 	(void)con_cls;
+	/* The headers are complete: only the connection's total deadline applies now. */
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci != NULL)
+		cp_http_guard_headers_done(m->guard, ci->socket_context);
 	if (*upload_len != 0)
 		return MHD_NO;
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+	switch (cp_http_route(method, url)) {
+	case CP_HTTP_BAD_METHOD:
 		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, text, "GET only\n", 9,
 			     MHD_RESPMEM_PERSISTENT);
-	if (strcmp(url, "/healthz") == 0)
+	case CP_HTTP_HEALTHZ:
 		return reply(conn, MHD_HTTP_OK, text, "ok\n", 3, MHD_RESPMEM_PERSISTENT);
-	if (strcmp(url, "/readyz") == 0) {
+	case CP_HTTP_READYZ: {
 		bool ready = dp_dataplane_running(m->dp) &&
 			     atomic_load_explicit(&m->srv->serving, memory_order_relaxed);
 
@@ -407,7 +454,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 				     "not ready (starting or draining)\n", 33,
 				     MHD_RESPMEM_PERSISTENT);
 	}
-	if (strcmp(url, "/metrics") == 0) {
+	case CP_HTTP_METRICS: {
 		size_t len = 0;
 		char *body;
 		bool denied = false;
@@ -428,7 +475,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 				     "missing or invalid bearer token\n", 32,
 				     MHD_RESPMEM_PERSISTENT);
 		}
-		body = cp_metrics_render(m->srv, m->dp, &len);
+		body = cp_metrics_render(m->srv, m->dp, m->guard, &len);
 		__atomic_store_n(&m->scrapes, m->scrapes + 1, __ATOMIC_RELAXED);
 		if (body == NULL)
 			return reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, text, "out of memory\n",
@@ -436,43 +483,161 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		return reply(conn, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", body,
 			     len, MHD_RESPMEM_MUST_FREE);
 	}
-	return reply(conn, MHD_HTTP_NOT_FOUND, text, "not found (/metrics, /healthz, /readyz)\n",
-		     40, MHD_RESPMEM_PERSISTENT);
+	default:
+		return reply(conn, MHD_HTTP_NOT_FOUND, text,
+			     "not found (/metrics, /healthz, /readyz)\n", 40,
+			     MHD_RESPMEM_PERSISTENT);
+	}
+}
+
+/* Admission, before libmicrohttpd creates the connection (its accept policy callback). */
+static enum MHD_Result
+admit(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct cp_metrics_http *m = cls;
+	struct cp_http_peer peer;
+
+	cp_http_peer_of(addr, addrlen, &peer);
+	return cp_http_guard_admit(m->guard, &peer) == CP_HTTP_ADMITTED ? MHD_YES : MHD_NO;
+}
+
+/* Connections start and end: tracked for the per-peer counts and the deadlines. */
+static void
+notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+       enum MHD_ConnectionNotificationCode toe)
+{
+	struct cp_metrics_http *m = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *a =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const union MHD_ConnectionInfo *f =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct cp_http_peer peer;
+
+		cp_http_peer_of(a ? a->client_addr : NULL, sizeof(struct sockaddr_in6), &peer);
+		*socket_context =
+		    cp_http_guard_add(m->guard, &peer, f ? f->connect_fd : -1, now_ns());
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		cp_http_guard_remove(m->guard, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* The path as sent: no percent-decoding, so "/metrics%00" is not "/metrics" (404). */
+static size_t
+no_unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+	(void)cls;
+	(void)c;
+	return strlen(s);
+}
+
+/* A connection past its deadline: shut its socket down; libmicrohttpd then sees the end, closes
+ * it and tells notify(). Same thread as MHD_run(), between its calls: the fd is still open. */
+static void
+close_expired(int fd, void *arg)
+{
+	(void)arg;
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+static void *
+http_main(void *arg)
+{
+	struct cp_metrics_http *m = arg;
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(m->d, MHD_DAEMON_INFO_EPOLL_FD);
+	struct pollfd pfd[2] = {{.fd = di ? di->epoll_fd : -1, .events = POLLIN},
+				{.fd = m->wake_fd, .events = POLLIN}};
+
+	pthread_setname_np(pthread_self(), "cp-http");
+	while (!atomic_load_explicit(&m->stop, memory_order_relaxed)) {
+		MHD_UNSIGNED_LONG_LONG mhd_ms = 0;
+		uint64_t now, next;
+		int wait_ms = -1;
+
+		MHD_run(m->d);
+		now = now_ns();
+		next = cp_http_guard_expire(m->guard, now, close_expired, NULL);
+		if (next != UINT64_MAX)
+			wait_ms = (int)((next - now) / 1000000u) + 1;
+		if (MHD_get_timeout(m->d, &mhd_ms) == MHD_YES &&
+		    (wait_ms < 0 || mhd_ms < (MHD_UNSIGNED_LONG_LONG)wait_ms))
+			wait_ms = (int)(mhd_ms < 60000 ? mhd_ms : 60000);
+		poll(pfd, 2, wait_ms);
+	}
+	return NULL;
 }
 
 int
-cp_metrics_http_start(struct cp_metrics_http *m, const char *addr, struct cp_server *srv,
-		      struct dp_dataplane *dp)
+cp_metrics_http_start(struct cp_metrics_http *m, const char *addr, const struct cp_http_limits *lim,
+		      struct cp_server *srv, struct dp_dataplane *dp)
 {
+	struct cp_http_limits def;
 	int fd;
 
 	memset(m, 0, sizeof(*m));
+	m->wake_fd = -1;
 	m->srv = srv;
 	m->dp = dp;
+	if (lim == NULL) {
+		cp_http_limits_default(&def);
+		lim = &def;
+	}
+	m->guard = malloc(sizeof(*m->guard));
+	if (m->guard == NULL)
+		return -ENOMEM;
+	cp_http_guard_init(m->guard, lim);
 	fd = cp_tcp_listen(addr, 64, &m->port);
-	if (fd < 0)
+	if (fd < 0) {
+		free(m->guard);
+		m->guard = NULL;
 		return fd == -EINVAL ? -EINVAL : -EADDRINUSE;
-	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, 0, NULL, NULL,
-				handle, m, MHD_OPTION_LISTEN_SOCKET, fd,
-				MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
-	if (m->d == NULL) {
+	}
+	m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* External epoll mode: our thread runs it (http_main) and enforces the deadlines. The
+	 * inactivity timeout stays as a backstop; the guard's deadlines are the real bound. */
+	m->d = MHD_start_daemon(
+	    MHD_USE_EPOLL, 0, admit, m, handle, m, MHD_OPTION_LISTEN_SOCKET, fd,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)m->guard->lim.max_connections,
+	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_NOTIFY_CONNECTION, notify, m,
+	    MHD_OPTION_UNESCAPE_CALLBACK, no_unescape, m, MHD_OPTION_END);
+	if (m->d == NULL || m->wake_fd < 0 || pthread_create(&m->thread, NULL, http_main, m) != 0) {
+		if (m->d != NULL)
+			MHD_stop_daemon(m->d);
+		m->d = NULL;
 		close(fd);
+		if (m->wake_fd >= 0)
+			close(m->wake_fd);
+		free(m->guard);
+		m->guard = NULL;
 		return -EADDRINUSE;
 	}
+	m->started = true;
 	return 0;
 }
 
 void
 cp_metrics_http_stop(struct cp_metrics_http *m)
 {
+	uint64_t one = 1;
+	int fd;
+
 	if (m->d == NULL)
 		return;
+	atomic_store(&m->stop, true);
+	if (write(m->wake_fd, &one, sizeof(one)) < 0) {
+		/* An eventfd write fails only when the counter would overflow: already woken. */
+	}
+	pthread_join(m->thread, NULL);
 	/* The listening socket was ours: quiesce first, then stop and close it. */
-	int fd = (int)MHD_quiesce_daemon(m->d);
-
+	fd = (int)MHD_quiesce_daemon(m->d);
 	MHD_stop_daemon(m->d);
 	if (fd >= 0)
 		close(fd);
+	close(m->wake_fd);
+	free(m->guard);
+	m->guard = NULL;
 	m->d = NULL;
 }

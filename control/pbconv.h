@@ -14,6 +14,24 @@
 #include "dataplane/pipeline.h"
 
 /**
+ * Unpack @p len bytes as @p desc, like protobuf_c_message_unpack(), and refuse any string
+ * field (at any depth) that holds a NUL byte: protobuf-c hands strings over NUL-terminated, so
+ * "passthrough\0zz" would otherwise read as "passthrough" everywhere after. Bytes fields may
+ * hold anything.
+ *
+ * How: the unpack runs with an allocator that records each allocation's size (protobuf-c
+ * allocates every string as its wire length + 1), and a walk over the message's descriptor
+ * compares each string's strlen with its allocation.
+ *
+ * @return the message (free with protobuf_c_message_free_unpacked(m, NULL): it is malloc'd as
+ * usual), or NULL with @p err: "malformed" (not a valid message) or "FIELD: a NUL byte at
+ * offset N" (e.g. "pipeline.nodes[1].params[0].key: ...").
+ * Context: any thread.
+ */
+ProtobufCMessage *cp_pb_unpack(const ProtobufCMessageDescriptor *desc, size_t len,
+			       const uint8_t *data, char *err, size_t errlen);
+
+/**
  * Build a struct dp_spec view of @p in. The view borrows @p in's strings; only its arrays are
  * allocated. @return 0 or -ENOMEM. Ownership: free with cp_spec_view_free (not dp_spec_free).
  */

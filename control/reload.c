@@ -3,6 +3,7 @@
  */
 #include "control/reload.h"
 
+#include "control/file.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
 
@@ -80,6 +81,10 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	/* Restart. */
 	DIFF_S(grpc_listen, "server.grpc_listen", rs);
 	DIFF_S(metrics_listen, "server.metrics_listen", rs);
+	DIFF_U(http.max_connections, "server.metrics_max_connections", rs);
+	DIFF_U(http.max_per_peer, "server.metrics_max_connections_per_peer", rs);
+	DIFF_U(http.header_timeout_ms, "server.metrics_header_timeout_ms", rs);
+	DIFF_U(http.request_timeout_ms, "server.metrics_request_timeout_ms", rs);
 	DIFF_U(max_message_bytes, "server.max_message_bytes", rs);
 	DIFF_U(responder_spin_us, "server.responder_spin_us", rs);
 	DIFF_U(max_concurrent_streams, "server.max_concurrent_streams", rs);
@@ -119,29 +124,99 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 		list_add(rs, "dataplane.eal_args");
 }
 
-/* ---- Pipelines ------------------------------------------------------------------------------ */
+/* ---- Planning: everything that can fail, with no effect on the server ---------------------- */
 
-struct removed_ctx {
-	const struct cp_config *neu;
-	struct dp_pipeline *gone[DP_REGISTRY_MAX];
-	unsigned n;
-};
-
-static int
-collect_removed(struct dp_pipeline *p, void *arg)
+void
+cp_reload_plan_free(struct cp_reload_plan *pl)
 {
-	struct removed_ctx *r = arg;
+	if (pl->compiled != NULL)
+		for (unsigned i = 0; i < pl->n_compiled; i++)
+			dp_pipeline_unref(pl->compiled[i]);
+	free(pl->compiled);
+	pl->compiled = NULL;
+	pl->n_compiled = 0;
+	cp_config_free(&pl->neu);
+}
 
-	if (!p->from_file)
-		return 0;
-	for (unsigned i = 0; i < r->neu->n_pipelines; i++)
-		if (strcmp(r->neu->pipelines[i].spec.name, p->name) == 0)
-			return 0;
-	if (r->n < DP_REGISTRY_MAX) {
-		dp_pipeline_ref(p);
-		r->gone[r->n++] = p;
+int
+cp_reload_prepare(struct cp_reload_plan *pl, const struct cp_config *live, const char *name,
+		  const void *data, size_t len, const char *(*getenv_fn)(const char *name),
+		  void (*apply_flags)(struct cp_config *c), struct dp_registry *reg,
+		  struct cp_reload_report *rep)
+{
+	char err[512];
+	int rc = 0;
+
+	memset(pl, 0, sizeof(*pl));
+	cp_config_init(&pl->neu);
+	/* 1. The file (never empty: defaults would turn authentication off), the environment
+	 * and the flags, as at start. */
+	if (cp_config_load_buffer_ex(&pl->neu, name, data, len, CP_CONFIG_NONEMPTY, err,
+				     sizeof(err)) != 0 ||
+	    (getenv_fn != NULL &&
+	     cp_config_apply_env(&pl->neu, getenv_fn, err, sizeof(err)) != 0)) {
+		err_add(rep, err);
+		return -EINVAL;
 	}
-	return 0;
+	if (apply_flags != NULL)
+		apply_flags(&pl->neu);
+	if (cp_config_validate(&pl->neu, err, sizeof(err)) != 0) {
+		err_add(rep, err);
+		return -EINVAL;
+	}
+	/* 2. Security fails closed: weakening needs the key written in the file (or env). */
+	if (cp_config_security_check(live, &pl->neu, pl->weakened, &pl->n_weakened, err,
+				     sizeof(err)) != 0) {
+		err_add(rep, err);
+		return -EPERM;
+	}
+	/* 3. Every pipeline compiled; every error reported. */
+	pl->compiled = calloc(pl->neu.n_pipelines + 1, sizeof(*pl->compiled));
+	if (pl->compiled == NULL) {
+		err_add(rep, "out of memory");
+		return -ENOMEM;
+	}
+	pl->n_compiled = pl->neu.n_pipelines;
+	for (unsigned i = 0; i < pl->neu.n_pipelines; i++) {
+		struct dp_err e;
+
+		pl->compiled[i] =
+		    dp_pipeline_compile(&pl->neu.pipelines[i].spec, pl->neu.max_nodes, &e);
+		if (pl->compiled[i] == NULL) {
+			snprintf(err, sizeof(err), "%s:%d: pipeline '%s': %s", name,
+				 pl->neu.pipelines[i].line, pl->neu.pipelines[i].spec.name, e.msg);
+			err_add(rep, err);
+			rc = -EINVAL;
+		} else {
+			pl->compiled[i]->from_file = true;
+		}
+	}
+	if (rc != 0)
+		return rc;
+	/* 4. Room in the registry for the new names (checked again, atomically, at commit). */
+	if (reg != NULL) {
+		rc = dp_registry_sync_file(reg, pl->compiled, pl->n_compiled, true, NULL, NULL,
+					   NULL);
+		if (rc == -ENOSPC) {
+			snprintf(
+			    err, sizeof(err),
+			    "registry full: the file's %u pipelines and the API's do not fit in "
+			    "%d names",
+			    pl->n_compiled, DP_REGISTRY_MAX);
+			err_add(rep, err);
+		} else if (rc != 0) {
+			err_add(rep, "cannot check the registry (out of memory)");
+		}
+	}
+	return rc;
+}
+
+/* ---- Commit -------------------------------------------------------------------------------- */
+
+static void
+removed_cb(const char *name, void *arg)
+{
+	list_add(&((struct cp_reload_report *)arg)->removed, "%s", name);
 }
 
 int
@@ -149,123 +224,98 @@ cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep)
 {
 	struct cp_reload *rl = &srv->reload;
 	struct dp_registry *reg = srv->dp->reg;
-	struct cp_config neu;
-	struct dp_pipeline **compiled = NULL;
-	struct removed_ctx *rm = NULL;
-	unsigned n_compiled = 0;
-	char err[512];
-	int rc = 0;
+	struct cp_reload_plan pl;
+	struct cp_live *live = NULL;
+	uint8_t *outcome = NULL;
+	char err[512], *buf = NULL;
+	size_t len = 0;
+	int rc;
 
 	memset(rep, 0, sizeof(*rep));
-	cp_config_init(&neu);
+	memset(&pl, 0, sizeof(pl));
+	cp_config_init(&pl.neu);
 	if (rl->path == NULL || rl->path[0] == '\0') {
 		err_add(rep, "no config file to reload (corepiped was started without one)");
 		rc = -EINVAL;
 		goto out;
 	}
-	/* 1. Read and validate everything: file, environment, flags. */
-	if (cp_config_load_file(&neu, rl->path, err, sizeof(err)) != 0 ||
-	    cp_config_apply_env(&neu, rl->getenv, err, sizeof(err)) != 0) {
+	/* Never blocks (a FIFO is refused), regular files only, bounded size. */
+	rc = cp_file_read(rl->path, CP_CONFIG_FILE_MAX, &buf, &len, err, sizeof(err));
+	if (rc != 0) {
 		err_add(rep, err);
 		rc = -EINVAL;
 		goto out;
 	}
-	if (rl->apply_flags != NULL)
-		rl->apply_flags(&neu);
-	/* 2. Compile every pipeline before touching anything; report all errors. */
-	compiled = calloc(neu.n_pipelines + 1, sizeof(*compiled));
-	n_compiled = neu.n_pipelines;
-	rm = calloc(1, sizeof(*rm));
-	if (compiled == NULL || rm == NULL) {
-		err_add(rep, "out of memory");
-		rc = -ENOMEM;
-		goto out;
-	}
-	for (unsigned i = 0; i < neu.n_pipelines; i++) {
-		struct dp_err e;
-
-		compiled[i] = dp_pipeline_compile(&neu.pipelines[i].spec, neu.max_nodes, &e);
-		if (compiled[i] == NULL) {
-			snprintf(err, sizeof(err), "%s:%d: pipeline '%s': %s", rl->path,
-				 neu.pipelines[i].line, neu.pipelines[i].spec.name, e.msg);
-			err_add(rep, err);
-			rc = -EINVAL;
-		} else {
-			compiled[i]->from_file = true;
-		}
-	}
+	cp_config_free(&pl.neu);
+	rc = cp_reload_prepare(&pl, rl->live, rl->path, buf, len, rl->getenv, rl->apply_flags, reg,
+			       rep);
 	if (rc != 0)
 		goto out;
-
-	/* 3. Commit. Pipelines: new and changed ones, then the ones that left the file. */
-	for (unsigned i = 0; i < neu.n_pipelines; i++) {
-		struct dp_pipeline *cur = dp_registry_get(reg, neu.pipelines[i].spec.name);
-		struct dp_registry_info info;
-		bool same = cur != NULL && cur->from_file &&
-			    dp_spec_equal(cur->spec, &neu.pipelines[i].spec);
-
-		dp_pipeline_unref(cur);
-		if (same)
-			continue;
-		if (dp_registry_put(reg, compiled[i], &info) != 0) {
-			/* Registry full: everything compiled, so this is the only way to fail
-			 * half-way; say so loudly. */
-			snprintf(err, sizeof(err), "pipeline '%s': registry full",
-				 neu.pipelines[i].spec.name);
-			err_add(rep, err);
-			continue;
-		}
-		compiled[i] = NULL; /* the registry owns it */
-		list_add(info.replaced ? &rep->replaced : &rep->added, "%s",
-			 neu.pipelines[i].spec.name);
-	}
-	rm->neu = &neu;
-	dp_registry_for_each(reg, collect_removed, rm);
-	for (unsigned i = 0; i < rm->n; i++) {
-		if (dp_registry_delete(reg, rm->gone[i]->name) == 0)
-			list_add(&rep->removed, "%s", rm->gone[i]->name);
-		dp_pipeline_unref(rm->gone[i]);
-	}
-	/* Settings: report, then publish the live ones (RCU: front ends pick them up at their
-	 * next call) and keep the running configuration in step. */
-	diff_settings(rl->live, &neu, rep);
-	if (cp_server_apply_live(srv, &neu) != 0 || cp_auth_copy(&rl->live->auth, &neu.auth) != 0) {
+	outcome = calloc(pl.n_compiled + 1, 1);
+	/* The live settings are made now, so that nothing can fail after the commit. */
+	live = cp_server_live_prepare(srv, &pl.neu);
+	if (outcome == NULL || live == NULL) {
 		err_add(rep, "out of memory");
 		rc = -ENOMEM;
 		goto out;
 	}
-	rl->live->default_timeout_ms = neu.default_timeout_ms;
-	rl->live->max_timeout_ms = neu.max_timeout_ms;
-	rl->live->max_nodes = neu.max_nodes;
-	rl->live->stream_window = neu.stream_window;
-	rl->live->inflight_cap = neu.inflight_cap;
-	rl->live->shutdown_grace_ms = neu.shutdown_grace_ms;
-	rl->live->shutdown_delay_ms = neu.shutdown_delay_ms;
-	rl->live->shed_high_water_pct = neu.shed_high_water_pct;
-	rl->live->shed_low_water_pct = neu.shed_low_water_pct;
-	rl->live->shed_busy_pct = neu.shed_busy_pct;
-	rl->live->shed_window_ms = neu.shed_window_ms;
-	rl->live->log_level = neu.log_level;
-	cp_log_set_level(neu.log_level);
+
+	/* Commit. The registry first, all or nothing (the only step that can still fail: a
+	 * writer may have taken the last names since the check); then the settings, which
+	 * cannot fail. */
+	rc =
+	    dp_registry_sync_file(reg, pl.compiled, pl.n_compiled, false, outcome, removed_cb, rep);
+	if (rc != 0) {
+		err_add(rep, rc == -ENOSPC ? "registry full" : "out of memory");
+		goto out;
+	}
+	for (unsigned i = 0; i < pl.n_compiled; i++) {
+		pl.compiled[i] = NULL; /* consumed */
+		if (outcome[i] != DP_REG_UNCHANGED)
+			list_add(outcome[i] == DP_REG_REPLACED ? &rep->replaced : &rep->added, "%s",
+				 pl.neu.pipelines[i].spec.name);
+	}
+	/* Settings: report, then publish the ones prepared above (RCU: front ends pick them up
+	 * at their next call; cannot fail) and keep the running configuration in step. */
+	diff_settings(rl->live, &pl.neu, rep);
+	for (unsigned i = 0; i < pl.n_weakened; i++)
+		cp_log(CP_LOG_WARN, "config reload weakens security, as the file says",
+		       CP_LF_STR("file", rl->path), CP_LF_STR("change", pl.weakened[i]));
+	cp_server_live_publish(srv, live);
+	live = NULL;
+	rl->live->default_timeout_ms = pl.neu.default_timeout_ms;
+	rl->live->max_timeout_ms = pl.neu.max_timeout_ms;
+	rl->live->max_nodes = pl.neu.max_nodes;
+	rl->live->stream_window = pl.neu.stream_window;
+	rl->live->inflight_cap = pl.neu.inflight_cap;
+	rl->live->shutdown_grace_ms = pl.neu.shutdown_grace_ms;
+	rl->live->shutdown_delay_ms = pl.neu.shutdown_delay_ms;
+	rl->live->shed_high_water_pct = pl.neu.shed_high_water_pct;
+	rl->live->shed_low_water_pct = pl.neu.shed_low_water_pct;
+	rl->live->shed_busy_pct = pl.neu.shed_busy_pct;
+	rl->live->shed_window_ms = pl.neu.shed_window_ms;
+	rl->live->log_level = pl.neu.log_level;
+	cp_log_set_level(pl.neu.log_level);
+	cp_auth_free(&rl->live->auth);
+	rl->live->auth = pl.neu.auth; /* moved: the server published its own copy */
+	memset(&pl.neu.auth, 0, sizeof(pl.neu.auth));
+	/* What later reloads compare against: the keys this file set explicitly, too. */
+	rl->live->explicit_keys = pl.neu.explicit_keys;
 	/* Keep the running config's pipelines in step (for --print-config style reports). */
 	{
 		unsigned n = rl->live->n_pipelines;
 		struct cp_config_pipeline *p = rl->live->pipelines;
 
-		rl->live->pipelines = neu.pipelines;
-		rl->live->n_pipelines = neu.n_pipelines;
-		neu.pipelines = p;
-		neu.n_pipelines = n;
+		rl->live->pipelines = pl.neu.pipelines;
+		rl->live->n_pipelines = pl.neu.n_pipelines;
+		pl.neu.pipelines = p;
+		pl.neu.n_pipelines = n;
 	}
-	if (rep->error[0] != '\0')
-		rc = -EINVAL;
 out:
-	if (compiled != NULL)
-		for (unsigned i = 0; i < n_compiled; i++)
-			dp_pipeline_unref(compiled[i]);
-	free(compiled);
-	free(rm);
-	cp_config_free(&neu);
+	cp_server_live_discard(live);
+	cp_reload_plan_free(&pl);
+	free(outcome);
+	free(buf);
 	if (rc == 0) {
 		struct timespec ts;
 

@@ -59,10 +59,43 @@ struct cp_reload {
 };
 
 /**
- * Reload now. @return 0 (applied; @p rep says what changed) or -EINVAL (nothing changed;
- * rep->error says why). Logs the outcome either way.
- * Context: the control thread.
+ * Reload now: read the file (control/file.h: never blocks; a FIFO, device or directory is an
+ * error), prepare (below), then commit: the registry first, all or nothing
+ * (dp_registry_sync_file), then the live settings, which cannot fail. On any error nothing has
+ * changed.
+ * @return 0 (applied; @p rep says what changed), or, with nothing changed and rep->error
+ * saying why: -EINVAL (unreadable or invalid file), -EPERM (it would weaken security without
+ * saying so: cp_config_security_check), -ENOSPC (the registry cannot take the new names),
+ * -ENOMEM. Logs the outcome either way; each explicit weakening at warn.
+ * Context: the control thread (control/ctl.h).
  */
 int cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep);
+
+/** Everything a reload will apply, checked and compiled. */
+struct cp_reload_plan {
+	struct cp_config neu;	       /**< file + environment + flags */
+	struct dp_pipeline **compiled; /**< neu.pipelines, compiled, from_file set */
+	unsigned n_compiled;
+	const char *weakened[CP_CONFIG_WEAKEN_MAX]; /**< explicit weakenings, for warnings */
+	unsigned n_weakened;
+};
+
+/**
+ * The part of a reload that can fail, with no effect on anything running: load @p data (the
+ * file's @p len bytes, named @p name; an empty document is an error), apply the environment
+ * (@p getenv_fn, may be NULL) and the flags (@p apply_flags, may be NULL), validate, check the
+ * security rules against @p live, compile every pipeline, and (with @p reg) check that the
+ * registry can take the new names (a dry run of dp_registry_sync_file).
+ * @return 0 with @p pl filled in, or the cp_reload_run() errors with rep->error set.
+ * Ownership: free @p pl with cp_reload_plan_free() in every case.
+ * Context: control thread; pure but for the registry's read (tests and fuzzing call it).
+ */
+int cp_reload_prepare(struct cp_reload_plan *pl, const struct cp_config *live, const char *name,
+		      const void *data, size_t len, const char *(*getenv_fn)(const char *name),
+		      void (*apply_flags)(struct cp_config *c), struct dp_registry *reg,
+		      struct cp_reload_report *rep);
+
+/** Free a plan (what prepare did not hand over). */
+void cp_reload_plan_free(struct cp_reload_plan *pl);
 
 #endif

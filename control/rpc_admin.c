@@ -11,6 +11,7 @@
 #include "corepipe/v1/corepipe.pb-c.h"
 
 #include <errno.h>
+#include <sodium.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,11 +168,21 @@ get_pipeline(struct cp_server *srv, struct cp_call *c)
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
 }
 
+/*
+ * ListPipelines is paged (AIP-158): name order, at most page_size entries (default and maximum
+ * CP_LIST_PAGE_MAX) and at most CP_LIST_RESPONSE_BYTES of message, so neither the registry's
+ * size nor its specs' make one answer large (a spec is at most DP_SPEC_BYTES_MAX of text, so a
+ * page always holds one). The token is opaque to clients: base64url of "1/" + the last name
+ * returned; the next page starts after that name, so pipelines put or deleted between pages
+ * are seen or not, but none is returned twice.
+ */
+#define CP_LIST_PAGE_MAX       1000
+#define CP_LIST_RESPONSE_BYTES (1u << 20)
+#define CP_LIST_TOKEN_PREFIX   "1/"
+
 struct list_ctx {
 	size_t n, cap;
-	Corepipe__V1__PipelineInfo *infos;
-	Corepipe__V1__PipelineSpec *specs;
-	struct dp_pipeline **held;
+	struct dp_pipeline **all; /* referenced */
 };
 
 static int
@@ -181,37 +192,97 @@ collect(struct dp_pipeline *p, void *arg)
 
 	if (l->n == l->cap)
 		return 0;
-	if (cp_pb_spec_from(p->spec, &l->specs[l->n]) != 0)
-		return -ENOMEM;
-	dp_pipeline_ref(p); /* the message borrows p's strings until it is packed */
-	l->held[l->n] = p;
-	corepipe__v1__pipeline_info__init(&l->infos[l->n]);
-	l->infos[l->n].spec = &l->specs[l->n];
-	l->infos[l->n].id = p->id;
-	l->infos[l->n].version = p->version;
-	l->n++;
+	dp_pipeline_ref(p);
+	l->all[l->n++] = p;
 	return 0;
+}
+
+static int
+by_name(const void *a, const void *b)
+{
+	return strcmp((*(struct dp_pipeline *const *)a)->name,
+		      (*(struct dp_pipeline *const *)b)->name);
+}
+
+/* @return 0 with @p after set ("" for none), or -EINVAL. */
+static int
+token_decode(const char *tok, char after[DP_NAME_MAX])
+{
+	unsigned char bin[DP_NAME_MAX + 8];
+	size_t n = 0, pl = sizeof(CP_LIST_TOKEN_PREFIX) - 1;
+
+	after[0] = '\0';
+	if (tok == NULL || tok[0] == '\0')
+		return 0;
+	if (strlen(tok) >
+		sodium_base64_ENCODED_LEN(sizeof(bin), sodium_base64_VARIANT_URLSAFE_NO_PADDING) ||
+	    sodium_base642bin(bin, sizeof(bin) - 1, tok, strlen(tok), NULL, &n, NULL,
+			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+	    n <= pl || memcmp(bin, CP_LIST_TOKEN_PREFIX, pl) != 0)
+		return -EINVAL;
+	bin[n] = '\0';
+	if (!dp_pipeline_name_valid((const char *)bin + pl))
+		return -EINVAL;
+	memcpy(after, bin + pl, n - pl + 1);
+	return 0;
+}
+
+static void
+token_encode(const char *name, char *out, size_t outlen)
+{
+	char raw[DP_NAME_MAX + 8];
+	int n = snprintf(raw, sizeof(raw), CP_LIST_TOKEN_PREFIX "%s", name);
+
+	sodium_bin2base64(out, outlen, (const unsigned char *)raw, (size_t)n,
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+/* Bytes one entry adds to the response: tag, length prefix, message. */
+static size_t
+entry_bytes(const Corepipe__V1__PipelineInfo *info)
+{
+	size_t n = protobuf_c_message_get_packed_size(&info->base);
+
+	return 1 + (n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 5) + n;
 }
 
 static void
 list_pipelines(struct cp_server *srv, struct cp_call *c)
 {
 	Corepipe__V1__ListPipelinesResponse resp = COREPIPE__V1__LIST_PIPELINES_RESPONSE__INIT;
-	Corepipe__V1__PipelineInfo **ptrs = NULL;
+	Corepipe__V1__ListPipelinesRequest *rq;
+	Corepipe__V1__PipelineInfo *infos = NULL, **ptrs = NULL;
+	Corepipe__V1__PipelineSpec *specs = NULL;
+	char after[DP_NAME_MAX];
+	char token[sodium_base64_ENCODED_LEN(DP_NAME_MAX + 8,
+					     sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
 	struct list_ctx l = {0};
-	ProtobufCMessage *rq;
+	size_t first = 0, k = 0, bytes = 0, page;
 	int rc;
 
-	rq = cp_call_unpack(c, &corepipe__v1__list_pipelines_request__descriptor);
+	rq = (Corepipe__V1__ListPipelinesRequest *)cp_call_unpack(
+	    c, &corepipe__v1__list_pipelines_request__descriptor);
 	if (rq == NULL)
 		return;
-	protobuf_c_message_free_unpacked(rq, NULL);
+	if (rq->page_size < 0) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
+			      "page_size %d: must be >= 0 (0: the default, %d)", rq->page_size,
+			      CP_LIST_PAGE_MAX);
+		goto out;
+	}
+	page = rq->page_size == 0 || rq->page_size > CP_LIST_PAGE_MAX ? CP_LIST_PAGE_MAX
+								      : (size_t)rq->page_size;
+	if (token_decode(rq->page_token, after) != 0) {
+		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
+			      "page_token: not a next_page_token of ListPipelines");
+		goto out;
+	}
 	l.cap = DP_REGISTRY_MAX;
-	l.infos = calloc(l.cap, sizeof(*l.infos));
-	l.specs = calloc(l.cap, sizeof(*l.specs));
-	l.held = calloc(l.cap, sizeof(*l.held));
-	ptrs = calloc(l.cap, sizeof(*ptrs));
-	if (l.infos == NULL || l.specs == NULL || l.held == NULL || ptrs == NULL) {
+	l.all = calloc(l.cap, sizeof(*l.all));
+	infos = calloc(page, sizeof(*infos));
+	specs = calloc(page, sizeof(*specs));
+	ptrs = calloc(page, sizeof(*ptrs));
+	if (l.all == NULL || infos == NULL || specs == NULL || ptrs == NULL) {
 		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
 		goto out;
 	}
@@ -220,20 +291,48 @@ list_pipelines(struct cp_server *srv, struct cp_call *c)
 		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < l.n; i++)
-		ptrs[i] = &l.infos[i];
-	resp.n_pipelines = l.n;
+	qsort(l.all, l.n, sizeof(*l.all), by_name);
+	while (first < l.n && after[0] != '\0' && strcmp(l.all[first]->name, after) <= 0)
+		first++;
+	for (size_t i = first; i < l.n && k < page; i++) {
+		const struct dp_pipeline *p = l.all[i];
+		size_t add;
+
+		if (cp_pb_spec_from(p->spec, &specs[k]) != 0) {
+			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
+			goto out;
+		}
+		corepipe__v1__pipeline_info__init(&infos[k]);
+		infos[k].spec = &specs[k];
+		infos[k].id = p->id;
+		infos[k].version = p->version;
+		add = entry_bytes(&infos[k]);
+		if (k > 0 && bytes + add > CP_LIST_RESPONSE_BYTES) {
+			cp_pb_spec_free(&specs[k]);
+			break;
+		}
+		bytes += add;
+		ptrs[k] = &infos[k];
+		k++;
+	}
+	if (first + k < l.n) {
+		token_encode(l.all[first + k - 1]->name, token, sizeof(token));
+		resp.next_page_token = token;
+	}
+	resp.n_pipelines = k;
 	resp.pipelines = ptrs;
 	cp_call_reply(c, GRPC_STATUS_OK, &resp.base, NULL);
 out:
-	for (size_t i = 0; i < l.n; i++) {
-		cp_pb_spec_free(&l.specs[i]);
-		dp_pipeline_unref(l.held[i]);
-	}
-	free(l.infos);
-	free(l.specs);
-	free(l.held);
+	for (size_t i = 0; i < k; i++)
+		cp_pb_spec_free(&specs[i]);
+	for (size_t i = 0; i < l.n; i++)
+		dp_pipeline_unref(
+		    l.all[i]); /* after the reply: the message borrowed their strings */
+	free(l.all);
+	free(infos);
+	free(specs);
 	free(ptrs);
+	protobuf_c_message_free_unpacked(&rq->base, NULL);
 }
 
 static void
@@ -479,8 +578,13 @@ reload_answer(struct cp_frontend *fe, void *arg)
 
 	(void)fe;
 	if (j->rc != 0) {
-		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-			      "config not reloaded, nothing changed: %s", j->rep.error);
+		/* Registry full is a resource; a file that would weaken security without saying
+		 * so is valid YAML the running state rules out; the rest is a bad file. */
+		cp_call_reply(c,
+			      j->rc == -ENOSPC	? GRPC_STATUS_RESOURCE_EXHAUSTED
+			      : j->rc == -EPERM ? GRPC_STATUS_FAILED_PRECONDITION
+						: GRPC_STATUS_INVALID_ARGUMENT,
+			      NULL, "config not reloaded, nothing changed: %s", j->rep.error);
 	} else {
 		fill_list(lists[0], &j->rep.added);
 		fill_list(lists[1], &j->rep.replaced);

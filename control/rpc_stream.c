@@ -397,6 +397,7 @@ handle_message(struct cp_stream *st, grpc_byte_buffer *bb)
 	Corepipe__V1__StreamRequest *m = NULL;
 	grpc_byte_buffer_reader rd;
 	grpc_slice s;
+	char why[256];
 	int rc;
 
 	if (!grpc_byte_buffer_reader_init(&rd, bb)) {
@@ -407,12 +408,13 @@ handle_message(struct cp_stream *st, grpc_byte_buffer *bb)
 	}
 	s = grpc_byte_buffer_reader_readall(&rd);
 	grpc_byte_buffer_reader_destroy(&rd);
-	m = corepipe__v1__stream_request__unpack(NULL, GRPC_SLICE_LENGTH(s),
-						 GRPC_SLICE_START_PTR(s));
+	/* Strict: a string with a NUL byte inside is refused (pbconv.h). */
+	m = (Corepipe__V1__StreamRequest *)cp_pb_unpack(&corepipe__v1__stream_request__descriptor,
+							GRPC_SLICE_LENGTH(s),
+							GRPC_SLICE_START_PTR(s), why, sizeof(why));
 	grpc_slice_unref(s);
 	if (m == NULL) {
-		set_error(st, DP_INVALID_ARGUMENT, st->next_seq,
-			  "malformed message: not a valid corepipe.v1.StreamRequest");
+		set_error(st, DP_INVALID_ARGUMENT, st->next_seq, "%s", why);
 		grpc_byte_buffer_destroy(bb);
 		return;
 	}

@@ -13,12 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The shedding configuration as published with RCU. */
-struct dp_shed_conf_rcu {
-	struct dp_shed_conf conf; /* first: dp->shed_conf points here */
-	struct rcu_head head;
-};
-
 /* What a worker-only lcore drains when its loop ends. */
 struct dp_lcore_exit {
 	struct dp_worker *w;
@@ -110,16 +104,7 @@ dp_dataplane_create(const struct dp_dataplane_conf *conf)
 	dp->conf = *conf;
 	dp->n_frontends = conf->n_frontends;
 	dp->tsc_hz = rte_get_tsc_hz();
-	{
-		struct dp_shed_conf_rcu *sc = malloc(sizeof(*sc));
-
-		if (sc == NULL) {
-			errno = ENOMEM;
-			goto err_free;
-		}
-		sc->conf = conf->shed;
-		dp->shed_conf = &sc->conf;
-	}
+	dp->shed_conf = &dp->conf.shed; /* until the control plane publishes its own */
 
 	dp->pools = dp_pools_create("dp_buf", &conf->pools, SOCKET_ID_ANY);
 	if (dp->pools == NULL)
@@ -317,32 +302,15 @@ dp_dataplane_destroy(struct dp_dataplane *dp)
 	dp_registry_destroy(dp->reg);
 	rte_mempool_free(dp->req_pool);
 	dp_pools_destroy(dp->pools);
-	if (dp->shed_conf != NULL)
-		free(caa_container_of(dp->shed_conf, struct dp_shed_conf_rcu, conf));
 	free(dp);
 }
 
-static void
-free_shed_conf(struct rcu_head *h)
-{
-	free(caa_container_of(h, struct dp_shed_conf_rcu, head));
-}
-
-int
+void
 dp_dataplane_set_shed_conf(struct dp_dataplane *dp, const struct dp_shed_conf *c)
 {
-	struct dp_shed_conf_rcu *n = malloc(sizeof(*n)), *old;
-
-	if (n == NULL)
-		return -ENOMEM;
-	n->conf = *c;
-	/* Release: the new values before the pointer; pairs with rcu_dereference in the
-	 * workers' shed_tick(). The old block is freed after every reader passed a quiescent
-	 * state. */
-	old = caa_container_of(rcu_xchg_pointer(&dp->shed_conf, &n->conf), struct dp_shed_conf_rcu,
-			       conf);
-	call_rcu(&old->head, free_shed_conf);
-	return 0;
+	/* Release: the values before the pointer; pairs with rcu_dereference in the workers'
+	 * shed_tick(). */
+	rcu_assign_pointer(dp->shed_conf, (struct dp_shed_conf *)c);
 }
 
 uint64_t

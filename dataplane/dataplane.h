@@ -57,7 +57,7 @@ struct dp_dataplane {
 	struct rte_mempool *stream_pool[DP_WORKERS_MAX]; /**< per worker, on its socket */
 	/** Reactors of the worker-only lcores (index >= n_frontends). */
 	struct dp_reactor reactor[DP_WORKERS_MAX];
-	struct dp_shed_conf *shed_conf; /**< RCU-published; workers read it */
+	struct dp_shed_conf *shed_conf; /**< RCU-published (not owned); workers read it */
 	struct dp_udp *udp;		/**< the UDP front end (ports), or NULL */
 	/** udp_wk[w]: worker w's share of the UDP front end, or NULL. */
 	struct dp_udp_wk *udp_wk[DP_WORKERS_MAX];
@@ -108,9 +108,10 @@ void dp_dataplane_destroy(struct dp_dataplane *dp);
 
 /**
  * Publish a new load-shedding configuration (RCU; workers pick it up within 10 ms).
- * @return 0 or -ENOMEM. Context: any control thread registered with urcu-qsbr.
+ * Ownership: @p c stays the caller's, and valid until a grace period after it is replaced
+ * (the control plane keeps it in its RCU-freed live settings). Context: any thread.
  */
-int dp_dataplane_set_shed_conf(struct dp_dataplane *dp, const struct dp_shed_conf *c);
+void dp_dataplane_set_shed_conf(struct dp_dataplane *dp, const struct dp_shed_conf *c);
 
 /**
  * Take a descriptor with a payload buffer of @p len bytes.

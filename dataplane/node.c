@@ -98,10 +98,16 @@ dp_exec_take_out(struct dp_exec *x, uint64_t len)
 {
 	struct dp_buf *b;
 
-	if (unlikely(len > dp_pools_max_size(x->pools))) {
-		dp_exec_fail(x, DP_OUT_OF_RANGE,
-			     "output of %llu bytes exceeds the largest buffer (%u bytes)",
-			     (unsigned long long)len, dp_pools_max_size(x->pools));
+	if (unlikely(len > dp_exec_out_max(x))) {
+		if (x->out_max != 0 && x->out_max < dp_pools_max_size(x->pools))
+			dp_exec_fail(x, DP_OUT_OF_RANGE,
+				     "output of %llu bytes exceeds the %u bytes this answer may "
+				     "carry",
+				     (unsigned long long)len, x->out_max);
+		else
+			dp_exec_fail(x, DP_OUT_OF_RANGE,
+				     "output of %llu bytes exceeds the largest buffer (%u bytes)",
+				     (unsigned long long)len, dp_pools_max_size(x->pools));
 		return NULL;
 	}
 	b = dp_pools_get(x->pools, (uint32_t)len);

@@ -163,7 +163,20 @@ struct dp_exec {
 	unsigned node_idx;	      /**< node being run, for error messages */
 	const char *node_name;
 	void *state; /**< this node's stream state (stateful nodes), else NULL */
+	/** Most bytes any node may output (0: the largest buffer class). Set by the runner
+	 * (dp_pipeline_run_capped): the UDP front end bounds every node by what its answer may
+	 * carry, so a small datagram cannot make a worker produce (inflate) much more. */
+	uint32_t out_max;
 };
+
+/** Most bytes a node may output now: out_max when set, never more than the largest buffer. */
+static inline uint32_t
+dp_exec_out_max(const struct dp_exec *x)
+{
+	uint32_t pool = dp_pools_max_size(x->pools);
+
+	return x->out_max != 0 && x->out_max < pool ? x->out_max : pool;
+}
 
 /* Hot path: per buffer, worker lcores. No locks, syscalls, allocation or logging. */
 
@@ -184,7 +197,7 @@ int dp_exec_annotate(struct dp_exec *x, const char *key, const char *val);
  * Take an output buffer of @p len bytes. The node writes it from x->buf, then calls
  * dp_exec_commit_out() to make it current (the input buffer is freed).
  * @return the buffer, or NULL after failing the node with RESOURCE_EXHAUSTED (pools empty) or
- * OUT_OF_RANGE (larger than the largest class).
+ * OUT_OF_RANGE (larger than the largest class, or than x->out_max).
  */
 struct dp_buf *dp_exec_take_out(struct dp_exec *x, uint64_t len);
 

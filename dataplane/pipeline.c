@@ -111,6 +111,101 @@ err_free:
 	return NULL;
 }
 
+/* Length of @p s, at most @p max + 1 (so "longer than max" is seen without reading on). */
+static size_t
+len_upto(const char *s, size_t max)
+{
+	return s == NULL ? 0 : strnlen(s, max + 1);
+}
+
+size_t
+dp_spec_bytes(const struct dp_spec *s)
+{
+	size_t n = len_upto(s->name, DP_SPEC_BYTES_MAX);
+
+	for (unsigned i = 0; i < s->n_nodes; i++) {
+		const struct dp_node_spec *ns = &s->nodes[i];
+
+		n += len_upto(ns->type, DP_SPEC_BYTES_MAX);
+		for (unsigned j = 0; j < ns->n_params; j++)
+			n += len_upto(ns->params[j].key, DP_SPEC_BYTES_MAX) +
+			     len_upto(ns->params[j].value, DP_SPEC_BYTES_MAX);
+	}
+	return n;
+}
+
+int
+dp_spec_check(const struct dp_spec *spec, unsigned max_nodes, struct dp_err *err)
+{
+	size_t total = len_upto(spec->name, DP_SPEC_BYTES_MAX);
+
+	if (spec->n_nodes == 0)
+		return dp_err_set(err, DP_INVALID_ARGUMENT, "pipeline has no nodes"), -EINVAL;
+	if (spec->n_nodes > max_nodes)
+		return dp_err_set(err, DP_INVALID_ARGUMENT,
+				  "pipeline has %u nodes, more than the limit %u", spec->n_nodes,
+				  max_nodes),
+		       -EINVAL;
+	for (unsigned i = 0; i < spec->n_nodes; i++) {
+		const struct dp_node_spec *ns = &spec->nodes[i];
+
+		if (ns->type == NULL || ns->type[0] == '\0')
+			return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u: missing type", i),
+			       -EINVAL;
+		total += len_upto(ns->type, DP_SPEC_BYTES_MAX);
+		if (ns->n_params > DP_PARAMS_MAX)
+			return dp_err_set(err, DP_INVALID_ARGUMENT,
+					  "node %u (%.40s): more than %d params", i, ns->type,
+					  DP_PARAMS_MAX),
+			       -EINVAL;
+		for (unsigned j = 0; j < ns->n_params; j++) {
+			const struct dp_param *p = &ns->params[j];
+			size_t kl = len_upto(p->key, DP_PARAM_TEXT_MAX);
+			size_t vl = len_upto(p->value, DP_PARAM_TEXT_MAX);
+
+			if (kl == 0)
+				return dp_err_set(err, DP_INVALID_ARGUMENT,
+						  "node %u (%.40s): param %u: empty key", i,
+						  ns->type, j),
+				       -EINVAL;
+			if (kl >= DP_PARAM_TEXT_MAX)
+				return dp_err_set(err, DP_INVALID_ARGUMENT,
+						  "node %u (%.40s): param key '%.40s...' longer "
+						  "than %d bytes",
+						  i, ns->type, p->key, DP_PARAM_TEXT_MAX - 1),
+				       -EINVAL;
+			if (vl >= DP_PARAM_TEXT_MAX)
+				return dp_err_set(err, DP_INVALID_ARGUMENT,
+						  "node %u (%.40s): param %.40s: longer than %d "
+						  "bytes",
+						  i, ns->type, p->key, DP_PARAM_TEXT_MAX - 1),
+				       -EINVAL;
+			/* A map has each key once: a second value would be ambiguous (which one
+			 * runs, which one GetPipeline shows). */
+			for (unsigned k = 0; k < j; k++)
+				if (strcmp(ns->params[k].key, p->key) == 0)
+					return dp_err_set(err, DP_INVALID_ARGUMENT,
+							  "node %u (%.40s): param '%.40s' given "
+							  "twice",
+							  i, ns->type, p->key),
+					       -EINVAL;
+			total += kl + vl;
+		}
+		if (total > DP_SPEC_BYTES_MAX)
+			return dp_err_set(err, DP_INVALID_ARGUMENT,
+					  "node %u (%.40s): the pipeline's text (name, types, "
+					  "params) exceeds %d bytes",
+					  i, ns->type, DP_SPEC_BYTES_MAX),
+			       -EINVAL;
+	}
+	if (total > DP_SPEC_BYTES_MAX)
+		return dp_err_set(err, DP_INVALID_ARGUMENT,
+				  "the pipeline's text (name, types, params) exceeds %d bytes",
+				  DP_SPEC_BYTES_MAX),
+		       -EINVAL;
+	return 0;
+}
+
 bool
 dp_pipeline_name_valid(const char *name)
 {
@@ -208,15 +303,11 @@ compile_node(const struct dp_node_spec *ns, unsigned idx, struct dp_node_inst *i
 	struct dp_format out;
 	uint32_t bit;
 
-	if (ns->type == NULL || ns->type[0] == '\0')
-		return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u: missing type", idx);
+	/* Counts, lengths and duplicates were checked by dp_spec_check(). */
 	t = dp_node_type_find(ns->type);
 	if (t == NULL)
 		return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u (%.40s): unknown node type",
 				  idx, ns->type);
-	if (ns->n_params > DP_PARAMS_MAX)
-		return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u (%s): more than %d params",
-				  idx, t->name, DP_PARAMS_MAX);
 	for (unsigned i = 0; i < ns->n_params; i++) {
 		const struct dp_param *p = &ns->params[i];
 		unsigned k;
@@ -228,10 +319,6 @@ compile_node(const struct dp_node_spec *ns, unsigned idx, struct dp_node_inst *i
 			return dp_err_set(err, DP_INVALID_ARGUMENT,
 					  "node %u (%s): unknown param '%.40s'", idx, t->name,
 					  p->key);
-		if (strlen(p->value) >= DP_PARAM_TEXT_MAX)
-			return dp_err_set(err, DP_INVALID_ARGUMENT,
-					  "node %u (%s): param %s: longer than %d bytes", idx,
-					  t->name, p->key, DP_PARAM_TEXT_MAX - 1);
 	}
 	for (unsigned k = 0; k < t->n_params; k++) {
 		bool found = false;
@@ -289,16 +376,9 @@ dp_pipeline_compile(const struct dp_spec *spec, unsigned max_nodes, struct dp_er
 	struct dp_pipeline *p;
 	struct dp_format cur = {.kind = DP_KIND_ANY};
 
-	if (spec->n_nodes == 0) {
-		dp_err_set(err, DP_INVALID_ARGUMENT, "pipeline has no nodes");
+	/* Everything a client controls is bounded before the first allocation. */
+	if (dp_spec_check(spec, max_nodes, err) != 0)
 		return NULL;
-	}
-	if (spec->n_nodes > max_nodes) {
-		dp_err_set(err, DP_INVALID_ARGUMENT,
-			   "pipeline has %u nodes, more than the limit %u", spec->n_nodes,
-			   max_nodes);
-		return NULL;
-	}
 	p = calloc(1, sizeof(*p) + spec->n_nodes * sizeof(p->nodes[0]));
 	if (p == NULL) {
 		dp_err_set(err, DP_RESOURCE_EXHAUSTED, "out of memory");
@@ -428,8 +508,16 @@ run_stateful(const struct dp_pipeline *p, struct dp_exec *x, uint8_t *state, uns
 int
 dp_pipeline_run(const struct dp_pipeline *p, struct dp_exec *x, void *state, unsigned flags)
 {
+	return dp_pipeline_run_capped(p, x, state, flags, 0);
+}
+
+int
+dp_pipeline_run_capped(const struct dp_pipeline *p, struct dp_exec *x, void *state, unsigned flags,
+		       uint32_t out_max)
+{
 	int rc;
 
+	x->out_max = out_max;
 	if (unlikely(dp_format_check(&x->fmt, x->buf->len, &x->res->err) != DP_OK))
 		return DP_INVALID_ARGUMENT;
 	if (p->state_size != 0 || state != NULL)

@@ -32,6 +32,12 @@
 /** Limits on parameters: count per node and text lengths. */
 #define DP_PARAMS_MAX	  16
 #define DP_PARAM_TEXT_MAX 256
+/**
+ * Most bytes of text in one spec: its name, node types, parameter keys and values added up.
+ * Bounds what a stored pipeline costs and what one GetPipeline or ListPipelines entry carries
+ * (the 16-parameter, 256-byte limits alone would allow 1 MiB for a 256-node pipeline).
+ */
+#define DP_SPEC_BYTES_MAX 16384
 
 /** One parameter of a node spec. */
 struct dp_param {
@@ -61,6 +67,20 @@ struct dp_spec *dp_spec_dup(const struct dp_spec *s);
 
 /** Free a spec made by dp_spec_dup() or by a builder using malloc'd strings. Accepts NULL. */
 void dp_spec_free(struct dp_spec *s);
+
+/**
+ * Check @p spec against the bounds every pipeline has, before anything is allocated for it:
+ * 1..@p max_nodes nodes, each with a type, at most DP_PARAMS_MAX parameters per node, no key
+ * twice in a node, keys and values shorter than DP_PARAM_TEXT_MAX, and at most
+ * DP_SPEC_BYTES_MAX bytes of text in all. The work is bounded by those limits whatever the
+ * spec holds (string lengths are measured with strnlen).
+ * @return 0, or -EINVAL with @p err (INVALID_ARGUMENT, naming the node and parameter).
+ * Context: any.
+ */
+int dp_spec_check(const struct dp_spec *spec, unsigned max_nodes, struct dp_err *err);
+
+/** Bytes of text in @p s (name, types, keys, values), as dp_spec_check() counts them. */
+size_t dp_spec_bytes(const struct dp_spec *s);
 
 /** Is @p name a valid pipeline name? */
 bool dp_pipeline_name_valid(const char *name);
@@ -99,9 +119,9 @@ struct dp_pipeline {
 };
 
 /**
- * Compile @p spec: every node type known, every parameter known and valid, required ones
- * present, the type flow between nodes consistent, and at most @p max_nodes nodes (and at
- * least one).
+ * Compile @p spec: the bounds of dp_spec_check() (checked first, before any allocation),
+ * every node type known, every parameter known and valid, required ones present, and the type
+ * flow between nodes consistent.
  *
  * @return the pipeline with one reference, or NULL with @p err set: INVALID_ARGUMENT with a
  * message naming the node index, type and parameter ("node 2 (gain): param db: not a number:
@@ -142,6 +162,15 @@ uint32_t dp_name_hash(const char *name, size_t len);
  * referenced).
  */
 int dp_pipeline_run(const struct dp_pipeline *p, struct dp_exec *x, void *state, unsigned flags);
+
+/**
+ * dp_pipeline_run() with every node's output bounded by @p out_max bytes (x->out_max; 0: only
+ * the largest buffer class): a node that would take a larger buffer fails with OUT_OF_RANGE
+ * before doing the work (zstd_decompress stops inflating at the bound).
+ * Context: as dp_pipeline_run().
+ */
+int dp_pipeline_run_capped(const struct dp_pipeline *p, struct dp_exec *x, void *state,
+			   unsigned flags, uint32_t out_max);
 
 /**
  * Output format of every node for the concrete input @p in: fmts[i] is node i's input, and

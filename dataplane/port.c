@@ -200,6 +200,14 @@ dp_port_open(struct dp_port *p, const struct dp_port_conf *conf, unsigned n_work
 		p->allow_mask_be = rte_cpu_to_be_32(mask);
 		p->allow_net_be = rte_cpu_to_be_32(net & mask);
 	}
+	if (conf->prefix_len <= 30) {
+		uint32_t mask = ~0u << (32 - conf->prefix_len);
+
+		p->net_be = rte_cpu_to_be_32(conf->ip & mask);
+		p->bcast_be = rte_cpu_to_be_32(conf->ip | ~mask);
+	} else {
+		p->net_be = p->bcast_be = 0;
+	}
 	p->udp_port_be = rte_cpu_to_be_16(conf->udp_port);
 	rc = rte_eth_dev_start(p->port_id);
 	if (rc != 0) {

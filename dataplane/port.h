@@ -61,6 +61,9 @@ struct dp_port {
 	uint16_t max_payload; /**< largest UDP payload that fits in one datagram */
 	uint32_t ip_be;	      /**< conf.ip, network order (what the hot path compares) */
 	uint32_t allow_net_be, allow_mask_be; /**< sources served: (src & mask) == net */
+	uint32_t net_be,
+	    bcast_be; /**< the port's subnet address and its broadcast (network
+		       * order; both 0 for /31 and /32, which have neither, RFC 3021) */
 	uint16_t udp_port_be;
 	struct rte_ether_addr mac;
 	struct dp_port_offloads off;

@@ -58,36 +58,22 @@ find_locked(struct dp_registry *r, const char *name, uint32_t hash)
 	return (struct dp_pipeline *)dp_registry_lookup(r, name, hash);
 }
 
-int
-dp_registry_put(struct dp_registry *r, struct dp_pipeline *p, struct dp_registry_info *info)
+/*
+ * Publish @p p (name and hash set) under the lock, online. @return 0, or -ENOSPC (no free id;
+ * p untouched). *old is the pipeline it replaced, for call_rcu after the unlock, or NULL.
+ */
+static int
+put_locked(struct dp_registry *r, struct dp_pipeline *p, struct dp_pipeline **old_out)
 {
-	struct dp_pipeline *old;
+	struct dp_pipeline *old = find_locked(r, p->name, p->hash);
 	struct cds_lfht_node *ret;
-	const char *name = p->spec->name;
-	int was_online = urcu_qsbr_read_ongoing();
 
-	if (!dp_pipeline_name_valid(name)) {
-		dp_pipeline_unref(p);
-		return -EINVAL;
-	}
-	strcpy(p->name, name);
-	p->hash = dp_name_hash(p->name, strlen(p->name));
-
-	pthread_mutex_lock(&r->lock);
-	if (!was_online)
-		urcu_qsbr_thread_online();
-	old = find_locked(r, p->name, p->hash);
 	if (old != NULL) {
 		p->id = old->id;
 	} else {
 		p->id = lowest_free_id(r);
-		if (p->id == 0) {
-			if (!was_online)
-				dp_rcu_thread_offline();
-			pthread_mutex_unlock(&r->lock);
-			dp_pipeline_unref(p);
+		if (p->id == 0)
 			return -ENOSPC;
-		}
 		r->count++;
 	}
 	p->version = r->next_version++;
@@ -95,16 +81,173 @@ dp_registry_put(struct dp_registry *r, struct dp_pipeline *p, struct dp_registry
 	DP_TSAN_RELEASE(p);
 	ret = cds_lfht_add_replace(r->ht, p->hash, dp_registry_match, p->name, &p->node);
 	rcu_assign_pointer(r->by_id[p->id], p);
+	*old_out = ret != NULL ? caa_container_of(ret, struct dp_pipeline, node) : NULL;
+	return 0;
+}
+
+static void
+set_name(struct dp_pipeline *p)
+{
+	strcpy(p->name, p->spec->name);
+	p->hash = dp_name_hash(p->name, strlen(p->name));
+}
+
+int
+dp_registry_put(struct dp_registry *r, struct dp_pipeline *p, struct dp_registry_info *info)
+{
+	struct dp_pipeline *old = NULL;
+	int was_online = urcu_qsbr_read_ongoing();
+	int rc;
+
+	if (!dp_pipeline_name_valid(p->spec->name)) {
+		dp_pipeline_unref(p);
+		return -EINVAL;
+	}
+	set_name(p);
+
+	pthread_mutex_lock(&r->lock);
+	if (!was_online)
+		urcu_qsbr_thread_online();
+	rc = put_locked(r, p, &old);
 	if (!was_online)
 		dp_rcu_thread_offline();
-	info->id = p->id;
-	info->version = p->version;
-	info->replaced = ret != NULL;
+	if (rc == 0) {
+		info->id = p->id;
+		info->version = p->version;
+		info->replaced = old != NULL;
+	}
 	pthread_mutex_unlock(&r->lock);
-	if (ret != NULL)
-		urcu_qsbr_call_rcu(&caa_container_of(ret, struct dp_pipeline, node)->rcu,
-				   release_cb);
+	if (rc != 0) {
+		dp_pipeline_unref(p);
+		return rc;
+	}
+	if (old != NULL)
+		urcu_qsbr_call_rcu(&old->rcu, release_cb);
 	return 0;
+}
+
+/* ---- Syncing the file's pipelines ---------------------------------------------------------- */
+
+static int
+cmp_name(const void *a, const void *b)
+{
+	const struct dp_pipeline *x = *(struct dp_pipeline *const *)a;
+	const struct dp_pipeline *y = *(struct dp_pipeline *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+/* Is @p name among the @p n pipelines of @p sorted (by name)? */
+static bool
+in_sorted(struct dp_pipeline *const *sorted, unsigned n, const char *name)
+{
+	unsigned lo = 0, hi = n;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		int c = strcmp(sorted[mid]->name, name);
+
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+int
+dp_registry_sync_file(struct dp_registry *r, struct dp_pipeline *const *ps, unsigned n,
+		      bool dry_run, uint8_t *outcome,
+		      void (*removed_fn)(const char *name, void *arg), void *arg)
+{
+	struct dp_pipeline **sorted = NULL, **dead = NULL;
+	unsigned n_dead = 0, removable = 0, fresh = 0;
+	int was_online = urcu_qsbr_read_ongoing();
+	int rc = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (!dp_pipeline_name_valid(ps[i]->spec->name))
+			return -EINVAL;
+	sorted = calloc(n + 1, sizeof(*sorted));
+	/* Everything that may be released: the removed ones and the replaced ones. */
+	dead = calloc((size_t)DP_REGISTRY_MAX + n + 1, sizeof(*dead));
+	if (sorted == NULL || dead == NULL) {
+		free(sorted);
+		free(dead);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		set_name(ps[i]);
+		sorted[i] = ps[i];
+	}
+	qsort(sorted, n, sizeof(*sorted), cmp_name);
+
+	pthread_mutex_lock(&r->lock);
+	if (!was_online)
+		urcu_qsbr_thread_online();
+	/* 1. Capacity, before anything changes: names that stay + new names <= the maximum. */
+	for (uint32_t id = 1; id <= DP_REGISTRY_MAX; id++) {
+		const struct dp_pipeline *p = r->by_id[id];
+
+		if (p != NULL && p->from_file && !in_sorted(sorted, n, p->name))
+			removable++;
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (find_locked(r, ps[i]->name, ps[i]->hash) == NULL)
+			fresh++;
+	if ((uint64_t)r->count - removable + fresh > DP_REGISTRY_MAX)
+		rc = -ENOSPC;
+	if (rc != 0 || dry_run)
+		goto out_unlock;
+	/* 2. Removals first: their ids are free for the new names. */
+	for (uint32_t id = 1; id <= DP_REGISTRY_MAX; id++) {
+		struct dp_pipeline *p = r->by_id[id];
+
+		if (p == NULL || !p->from_file || in_sorted(sorted, n, p->name))
+			continue;
+		if (cds_lfht_del(r->ht, &p->node) != 0)
+			continue;
+		rcu_assign_pointer(r->by_id[id], NULL);
+		r->count--;
+		if (removed_fn != NULL)
+			removed_fn(p->name, arg);
+		dead[n_dead++] = p;
+	}
+	/* 3. Puts: cannot run out of ids now (checked in 1 under the same lock hold). */
+	for (unsigned i = 0; i < n; i++) {
+		struct dp_pipeline *cur = find_locked(r, ps[i]->name, ps[i]->hash);
+		struct dp_pipeline *old = NULL;
+
+		if (cur != NULL && cur->from_file && dp_spec_equal(cur->spec, ps[i]->spec)) {
+			outcome[i] = DP_REG_UNCHANGED;
+			continue;
+		}
+		if (put_locked(r, ps[i], &old) != 0) {
+			/* Not reachable (capacity checked); keep the invariant anyway. */
+			outcome[i] = DP_REG_UNCHANGED;
+			continue;
+		}
+		outcome[i] = old != NULL ? DP_REG_REPLACED : DP_REG_ADDED;
+		if (old != NULL)
+			dead[n_dead++] = old;
+	}
+out_unlock:
+	if (!was_online)
+		dp_rcu_thread_offline();
+	pthread_mutex_unlock(&r->lock);
+	if (rc == 0 && !dry_run) {
+		for (unsigned i = 0; i < n_dead; i++)
+			urcu_qsbr_call_rcu(&dead[i]->rcu, release_cb);
+		/* The unchanged ones' references were not taken by the table. */
+		for (unsigned i = 0; i < n; i++)
+			if (outcome[i] == DP_REG_UNCHANGED)
+				dp_pipeline_unref(ps[i]);
+	}
+	free(sorted);
+	free(dead);
+	return rc;
 }
 
 int

@@ -116,6 +116,37 @@ void dp_registry_destroy(struct dp_registry *r);
  */
 int dp_registry_put(struct dp_registry *r, struct dp_pipeline *p, struct dp_registry_info *info);
 
+/** What dp_registry_sync_file() did with one pipeline of its list. */
+enum dp_registry_outcome {
+	DP_REG_UNCHANGED = 0, /**< a file pipeline with the same spec was there: kept as it was */
+	DP_REG_ADDED = 1,     /**< a new name */
+	DP_REG_REPLACED = 2,  /**< replaced the pipeline of that name (file or API) */
+};
+
+/**
+ * Make the registry's file pipelines (from_file) the @p n pipelines @p ps, all or nothing, in
+ * one hold of the writer lock (so no other writer interleaves with the check):
+ *   - a name whose published pipeline is a file pipeline with an equal spec stays as it is;
+ *   - other names are published (added, or replacing whatever had the name: the file wins);
+ *   - file pipelines whose name is not in @p ps are unpublished (@p removed_fn is called
+ *     with each name, under the lock: it must not call into the registry).
+ * The capacity is checked first: when the names left after the removals plus the new ones
+ * would exceed DP_REGISTRY_MAX, nothing changes and -ENOSPC is returned. With @p dry_run only
+ * that check runs (nothing changes, nothing is consumed, @p outcome is not written).
+ * Readers see each name switch atomically, one after the other (not the whole set at once).
+ *
+ * @param ps      distinct names, each p->from_file set; valid names (checked: -EINVAL)
+ * @param outcome n entries, filled in on success
+ * @return 0, -ENOSPC (registry full: nothing changed), -EINVAL (an invalid name: nothing
+ * changed) or -ENOMEM.
+ * Context: control plane; the caller need not be an RCU reader.
+ * Ownership: on success (not a dry run) every reference in @p ps is consumed (published, or
+ * dropped for the unchanged ones); on failure none is.
+ */
+int dp_registry_sync_file(struct dp_registry *r, struct dp_pipeline *const *ps, unsigned n,
+			  bool dry_run, uint8_t *outcome,
+			  void (*removed_fn)(const char *name, void *arg), void *arg);
+
 /**
  * Unpublish @p name; its pipeline is released after a grace period.
  * @return 0, or -ENOENT when no such name.

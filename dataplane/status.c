@@ -94,8 +94,16 @@ dp_format_check(const struct dp_format *f, uint64_t len, struct dp_err *err)
 				  "audio: format must be S16LE or F32LE, got %u", f->fmt);
 	if (f->rate == 0)
 		return dp_err_set(err, DP_INVALID_ARGUMENT, "audio: sample_rate must be > 0");
+	if (f->rate < DP_AUDIO_RATE_MIN || f->rate > DP_AUDIO_RATE_MAX)
+		return dp_err_set(err, DP_INVALID_ARGUMENT,
+				  "audio: sample_rate %u Hz out of range [%u, %u]", f->rate,
+				  DP_AUDIO_RATE_MIN, DP_AUDIO_RATE_MAX);
 	if (f->channels == 0)
 		return dp_err_set(err, DP_INVALID_ARGUMENT, "audio: channels must be > 0");
+	if (f->channels > DP_AUDIO_CHANNELS_MAX)
+		return dp_err_set(err, DP_INVALID_ARGUMENT,
+				  "audio: %u channels, more than the %u supported", f->channels,
+				  DP_AUDIO_CHANNELS_MAX);
 	frame = dp_fmt_sample_size(f->fmt) * f->channels;
 	if (len % frame != 0)
 		return dp_err_set(err, DP_INVALID_ARGUMENT,

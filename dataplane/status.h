@@ -46,8 +46,20 @@ enum dp_sample_fmt {
 };
 
 /**
+ * Bounds on audio a client may send (checked by dp_format_check() before anything is done with
+ * the payload). 32 channels covers every common layout (22.2 is 24, third-order ambisonics
+ * 16); 1000..384000 Hz covers telephony to the highest rate of studio converters. Nodes may
+ * be narrower (resample: dataplane/nodes/resample.c). docs/operations.md, "Limits and
+ * hardening", lists them with what a client sees.
+ */
+#define DP_AUDIO_CHANNELS_MAX 32
+#define DP_AUDIO_RATE_MIN     1000
+#define DP_AUDIO_RATE_MAX     384000
+
+/**
  * What a buffer holds. At run time every field is concrete (kind != ANY, and for audio
- * fmt != ANY, rate > 0, channels > 0). During compilation a zero field means "not known yet".
+ * fmt != ANY, rate in [DP_AUDIO_RATE_MIN, DP_AUDIO_RATE_MAX], channels in
+ * [1, DP_AUDIO_CHANNELS_MAX]). During compilation a zero field means "not known yet".
  */
 struct dp_format {
 	uint8_t kind;	   /**< enum dp_kind */
@@ -94,7 +106,9 @@ int dp_err_vset(struct dp_err *err, int status, const char *fmt, va_list ap);
 
 /**
  * Check that a concrete payload of @p len bytes is well formed for @p f: audio needs a known
- * format, a non-zero rate and channel count, and a whole number of frames.
+ * format, a rate in [DP_AUDIO_RATE_MIN, DP_AUDIO_RATE_MAX], 1..DP_AUDIO_CHANNELS_MAX channels
+ * and a whole number of frames. Every front end calls it (directly or through
+ * dp_pipeline_run()) before any work on the payload.
  *
  * @return DP_OK, or DP_INVALID_ARGUMENT with @p err filled in.
  * Context: any.

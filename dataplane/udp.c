@@ -52,6 +52,9 @@ static const char *const g_drop_names[DP_UDP_DROP_MAX] = {
     [DP_UDP_DROP_WIRE_MAGIC] = "wire_magic",
     [DP_UDP_DROP_WIRE_RESPONSE] = "wire_response",
     [DP_UDP_DROP_TX_FULL] = "tx_full",
+    [DP_UDP_DROP_DST_NOT_UNICAST] = "dst_not_unicast",
+    [DP_UDP_DROP_SRC_BOGUS] = "src_bogus",
+    [DP_UDP_DROP_SRC_PORT_ZERO] = "src_port_zero",
 };
 
 const char *
@@ -513,6 +516,17 @@ rx_tsc(const struct dp_udp *u, struct rte_mbuf *m)
 	return RTE_MBUF_DYNFIELD(m, u->tsc_dynfield, uint64_t *);
 }
 
+/* Most bytes of corepipe answer (UDP payload) for a request of @len bytes: its IPv4 datagram at
+ * most DP_UDP_ANSWER_FACTOR times the request's (the IPv4 and UDP headers are the same size
+ * both ways). */
+static inline size_t
+answer_max(const struct rte_mbuf *m, size_t len)
+{
+	size_t hdrs = m->l3_len + sizeof(struct rte_udp_hdr);
+
+	return DP_UDP_ANSWER_FACTOR * (hdrs + len) - hdrs;
+}
+
 /* A validated UDP datagram to our port (L2..L4 checked, m->l2_len/l3_len set): the request. */
 static void
 serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
@@ -633,7 +647,10 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 	x.node_idx = 0;
 	x.node_name = NULL;
 	x.state = NULL;
-	rc = dp_pipeline_run(p, &x, NULL, DP_RUN_FRAME);
+	/* Every node's output bounded by what the answer may carry (DP_UDP_ANSWER_FACTOR): the
+	 * work a datagram causes is proportional to it (a zstd bomb stops inflating there). */
+	rc = dp_pipeline_run_capped(p, &x, NULL, DP_RUN_FRAME,
+				    (uint32_t)(answer_max(m, len) - DP_WIRE_HDR_LEN));
 	dp_metrics_count(w->met, p->id, (unsigned)rc);
 	/* Timed per burst (one TSC read for all of it, rdtsc is slow on some VMs): see
 	 * observe_burst(). */
@@ -655,6 +672,16 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 		klen[i] = (uint8_t)strlen(res.annot[i].key); /* < DP_ANNOT_KEY_MAX */
 		vlen[i] = (uint8_t)strlen(res.annot[i].val); /* < DP_ANNOT_VAL_MAX */
 		total += dp_wire_annot_size(klen[i], vlen[i]);
+	}
+	if (unlikely(total > answer_max(m, len))) {
+		dp_err_set(&e, DP_OUT_OF_RANGE,
+			   "answer of %zu bytes would be more than %d times the request (%zu "
+			   "bytes, IPv4 datagram)",
+			   total, DP_UDP_ANSWER_FACTOR,
+			   len + m->l3_len + sizeof(struct rte_udp_hdr));
+		dp_buf_free(x.buf);
+		return send_error(wk, port, m, dgram, len, req.request_id, DP_OUT_OF_RANGE, 0,
+				  e.msg);
 	}
 	if (unlikely(total > pt->max_payload || dgram + total > end)) {
 		dp_err_set(&e, DP_OUT_OF_RANGE,
@@ -686,6 +713,27 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 	send_response(wk, port, m, dgram, &r, total, body);
 }
 
+/* A broadcast or multicast IPv4 address (as a destination: not one of ours to answer). */
+static inline bool
+ip_group(const struct dp_port *p, uint32_t a_be)
+{
+	uint32_t a = rte_be_to_cpu_32(a_be);
+
+	return (a >> 28) == 0xe || a == 0xffffffffu || (p->bcast_be != 0 && a_be == p->bcast_be);
+}
+
+/* An address no host sends from: "this network" 0/8, loopback 127/8, multicast 224/4,
+ * reserved and limited broadcast 240/4, our own, and our subnet's network and broadcast
+ * addresses (RFC 1122 3.2.1.3, RFC 1812 5.3.7). */
+static inline bool
+src_bogus(const struct dp_port *p, uint32_t a_be)
+{
+	uint32_t a = rte_be_to_cpu_32(a_be);
+
+	return (a >> 24) == 0 || (a >> 24) == 127 || (a >> 28) >= 0xe || a_be == p->ip_be ||
+	       (p->bcast_be != 0 && (a_be == p->net_be || a_be == p->bcast_be));
+}
+
 void
 dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t now)
 {
@@ -701,6 +749,10 @@ dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t n
 	if (unlikely(m->data_len < RTE_ETHER_HDR_LEN))
 		return drop(wk, port, m, DP_UDP_DROP_RUNT);
 	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	/* A group address (multicast, broadcast) never sends a frame: a forged one would make us
+	 * answer every host at once. */
+	if (unlikely(rte_is_multicast_ether_addr(&eth->src_addr)))
+		return drop(wk, port, m, DP_UDP_DROP_SRC_BOGUS);
 	if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
 		if (!rte_is_same_ether_addr(&eth->dst_addr, &p->mac) &&
 		    !rte_is_broadcast_ether_addr(&eth->dst_addr))
@@ -710,7 +762,10 @@ dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t n
 	if (unlikely(eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4)))
 		return drop(wk, port, m, DP_UDP_DROP_ETHERTYPE);
 	if (unlikely(!rte_is_same_ether_addr(&eth->dst_addr, &p->mac)))
-		return drop(wk, port, m, DP_UDP_DROP_L2_OTHER);
+		return drop(wk, port, m,
+			    rte_is_multicast_ether_addr(&eth->dst_addr)
+				? DP_UDP_DROP_DST_NOT_UNICAST
+				: DP_UDP_DROP_L2_OTHER);
 	if (unlikely(m->data_len < RTE_ETHER_HDR_LEN + sizeof(*ip)))
 		return drop(wk, port, m, DP_UDP_DROP_RUNT);
 	ip = (struct rte_ipv4_hdr *)(eth + 1);
@@ -729,7 +784,12 @@ dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t n
 		      RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0))
 		return drop(wk, port, m, DP_UDP_DROP_IP_FRAGMENT);
 	if (unlikely(ip->dst_addr != p->ip_be))
-		return drop(wk, port, m, DP_UDP_DROP_IP_NOT_US);
+		return drop(wk, port, m,
+			    ip_group(p, ip->dst_addr) ? DP_UDP_DROP_DST_NOT_UNICAST
+						      : DP_UDP_DROP_IP_NOT_US);
+	/* Echo and UDP answers go to the source: never to one no host sends from. */
+	if (unlikely(src_bogus(p, ip->src_addr)))
+		return drop(wk, port, m, DP_UDP_DROP_SRC_BOGUS);
 	if (ip->next_proto_id == IPPROTO_ICMP)
 		return icmp_frame(wk, port, m, eth, ip, ihl, tot);
 	if (unlikely(ip->next_proto_id != IPPROTO_UDP))
@@ -742,6 +802,8 @@ dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t n
 		return drop(wk, port, m, DP_UDP_DROP_UDP_BAD);
 	if (unlikely(udp->dst_port != p->udp_port_be))
 		return drop(wk, port, m, DP_UDP_DROP_UDP_PORT);
+	if (unlikely(udp->src_port == 0))
+		return drop(wk, port, m, DP_UDP_DROP_SRC_PORT_ZERO);
 	/* The UDP path has no tokens: the network it serves is its access control. */
 	if (unlikely((ip->src_addr & p->allow_mask_be) != p->allow_net_be))
 		return drop(wk, port, m, DP_UDP_DROP_SRC_DENIED);

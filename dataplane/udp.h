@@ -51,27 +51,41 @@ struct dp_lcore;
 
 /** Why a frame was dropped without an answer. */
 enum dp_udp_drop {
-	DP_UDP_DROP_RUNT = 0,	   /**< shorter than its headers say */
-	DP_UDP_DROP_SEGMENTED,	   /**< multi-segment mbuf (jumbo chain): not served */
-	DP_UDP_DROP_L2_OTHER,	   /**< not to our MAC (or broadcast for ARP) */
-	DP_UDP_DROP_ETHERTYPE,	   /**< neither IPv4 nor ARP (IPv6, VLAN, ...) */
-	DP_UDP_DROP_ARP_OTHER,	   /**< ARP that is not a request for our address */
-	DP_UDP_DROP_IP_BAD,	   /**< bad version, header length or total length */
-	DP_UDP_DROP_IP_CKSUM,	   /**< IPv4 header checksum wrong */
-	DP_UDP_DROP_IP_FRAGMENT,   /**< a fragment: not reassembled */
-	DP_UDP_DROP_IP_NOT_US,	   /**< IPv4 to another address */
-	DP_UDP_DROP_IP_PROTO,	   /**< neither UDP nor ICMP */
-	DP_UDP_DROP_ICMP_OTHER,	   /**< ICMP that is not an echo request */
-	DP_UDP_DROP_UDP_BAD,	   /**< UDP length inconsistent */
-	DP_UDP_DROP_UDP_CKSUM,	   /**< UDP checksum wrong */
-	DP_UDP_DROP_UDP_PORT,	   /**< UDP to another port */
-	DP_UDP_DROP_SRC_DENIED,	   /**< request from outside the port's allow_from network */
-	DP_UDP_DROP_WIRE_SHORT,	   /**< shorter than the corepipe header */
-	DP_UDP_DROP_WIRE_MAGIC,	   /**< not a corepipe datagram */
-	DP_UDP_DROP_WIRE_RESPONSE, /**< a corepipe response: never answered */
-	DP_UDP_DROP_TX_FULL,	   /**< answer dropped: TX queue or hand-back ring full */
+	DP_UDP_DROP_RUNT = 0,	     /**< shorter than its headers say */
+	DP_UDP_DROP_SEGMENTED,	     /**< multi-segment mbuf (jumbo chain): not served */
+	DP_UDP_DROP_L2_OTHER,	     /**< not to our MAC (or broadcast for ARP) */
+	DP_UDP_DROP_ETHERTYPE,	     /**< neither IPv4 nor ARP (IPv6, VLAN, ...) */
+	DP_UDP_DROP_ARP_OTHER,	     /**< ARP that is not a request for our address */
+	DP_UDP_DROP_IP_BAD,	     /**< bad version, header length or total length */
+	DP_UDP_DROP_IP_CKSUM,	     /**< IPv4 header checksum wrong */
+	DP_UDP_DROP_IP_FRAGMENT,     /**< a fragment: not reassembled */
+	DP_UDP_DROP_IP_NOT_US,	     /**< IPv4 to another address */
+	DP_UDP_DROP_IP_PROTO,	     /**< neither UDP nor ICMP */
+	DP_UDP_DROP_ICMP_OTHER,	     /**< ICMP that is not an echo request */
+	DP_UDP_DROP_UDP_BAD,	     /**< UDP length inconsistent */
+	DP_UDP_DROP_UDP_CKSUM,	     /**< UDP checksum wrong */
+	DP_UDP_DROP_UDP_PORT,	     /**< UDP to another port */
+	DP_UDP_DROP_SRC_DENIED,	     /**< request from outside the port's allow_from network */
+	DP_UDP_DROP_WIRE_SHORT,	     /**< shorter than the corepipe header */
+	DP_UDP_DROP_WIRE_MAGIC,	     /**< not a corepipe datagram */
+	DP_UDP_DROP_WIRE_RESPONSE,   /**< a corepipe response: never answered */
+	DP_UDP_DROP_TX_FULL,	     /**< answer dropped: TX queue or hand-back ring full */
+	DP_UDP_DROP_DST_NOT_UNICAST, /**< IPv4 to a broadcast or multicast MAC or IP address */
+	DP_UDP_DROP_SRC_BOGUS,	     /**< from a group MAC, or an IP no host sends from: 0/8,
+				      * 127/8, 224/4, 240/4, ours, our subnet's network or
+				      * broadcast address */
+	DP_UDP_DROP_SRC_PORT_ZERO,   /**< UDP from source port 0 (no reply can go there) */
 	DP_UDP_DROP_MAX
 };
+
+/**
+ * A successful answer's IPv4 datagram is at most this many times the request's (bytes on the
+ * network, headers included), and every node's output is held to what that leaves while the
+ * pipeline runs (dp_pipeline_run_capped): the UDP path never amplifies more than this toward a
+ * source address it cannot verify (QUIC's anti-amplification factor, RFC 9000 8.1). Over it,
+ * the answer is OUT_OF_RANGE with no output, no longer than the request.
+ */
+#define DP_UDP_ANSWER_FACTOR 3
 
 /** Lower-case name of a drop reason ("ip_cksum"), for metrics. */
 const char *dp_udp_drop_name(unsigned reason);

@@ -15,6 +15,15 @@
  * Allocation: libsoxr allocates its filter in soxr_create (control thread). Its FIFOs may grow
  * on a worker during the first frames of a stream (inside soxr_process) and then stay put;
  * reset() is soxr_clear(), which re-allocates, so it runs on control threads only.
+ *
+ * Bounds: what soxr_create costs grows with the channel count and the quality (the filter is
+ * designed per resampler, and its state is per channel), and the flush of a stream costs about
+ * a filter block per channel whatever the input. So a resampler takes at most RS_RATIO_MAX as
+ * the ratio between the rates (either way: 8 kHz <-> 384 kHz), and at most
+ * rs_channels_max[quality] channels: with them init() costs about a millisecond of CPU at the
+ * worst rate pair and a stream about 1.5 MiB at most (perf/bench_resample_init measures it;
+ * the figures are in docs/performance.md). Both are checked before soxr_create is called, at
+ * compile time already when the input format is known there.
  */
 #include "dataplane/node.h"
 
@@ -22,9 +31,13 @@
 #include <soxr.h>
 #include <string.h>
 
+/* Largest ratio between input and output rate, either way. */
+#define RS_RATIO_MAX 48
+
 struct rs_conf {
 	uint32_t rate;
 	unsigned long recipe;
+	uint8_t quality; /* index into rs_quality_names */
 };
 
 struct rs_state {
@@ -35,10 +48,18 @@ struct rs_state {
 
 static const char *const rs_quality_names[] = {"quick", "low", "medium", "high", "very_high"};
 static const unsigned long rs_recipes[] = {SOXR_QQ, SOXR_LQ, SOXR_MQ, SOXR_HQ, SOXR_VHQ};
+/* Most channels per quality: quick is cubic interpolation (no filter to design), the others
+ * design a filter whose cost is per channel, very_high's about twice high's. */
+static const uint16_t rs_channels_max[] = {DP_AUDIO_CHANNELS_MAX, 8, 8, 8, 4};
 
 static const struct dp_param_def rs_params[] = {
-    {"rate", "Output sample rate in Hz (1000..384000).", true, NULL},
-    {"quality", "libsoxr recipe: quick, low, medium, high or very_high.", false, "high"},
+    {"rate",
+     "Output sample rate in Hz (1000..384000; at most 48 times the input rate or 1/48 of it).",
+     true, NULL},
+    {"quality",
+     "libsoxr recipe: quick, low, medium, high or very_high (at most 32, 8, 8, 8 and 4 "
+     "channels).",
+     false, "high"},
 };
 
 static int
@@ -53,6 +74,25 @@ rs_compile(void *conf, const struct dp_node_args *args, struct dp_err *err)
 		return -EINVAL;
 	c->rate = (uint32_t)rate;
 	c->recipe = rs_recipes[q];
+	c->quality = (uint8_t)q;
+	return 0;
+}
+
+/* The bounds of the file comment, for input @p in (fields 0: not known yet, not checked). */
+static int
+rs_check(const struct rs_conf *c, const struct dp_format *in, struct dp_err *err)
+{
+	if (in->rate != 0 && ((uint64_t)c->rate > (uint64_t)in->rate * RS_RATIO_MAX ||
+			      (uint64_t)in->rate > (uint64_t)c->rate * RS_RATIO_MAX))
+		return dp_err_set(err, DP_INVALID_ARGUMENT,
+				  "%u Hz -> %u Hz: the rates may differ by a factor of %d at most",
+				  in->rate, c->rate, RS_RATIO_MAX),
+		       -EINVAL;
+	if (in->channels > rs_channels_max[c->quality])
+		return dp_err_set(err, DP_INVALID_ARGUMENT,
+				  "%u channels: quality %s takes at most %u", in->channels,
+				  rs_quality_names[c->quality], rs_channels_max[c->quality]),
+		       -EINVAL;
 	return 0;
 }
 
@@ -61,11 +101,10 @@ rs_infer(const void *conf, const struct dp_format *in, struct dp_format *out, st
 {
 	const struct rs_conf *c = conf;
 
-	(void)err;
 	*out = *in;
 	out->kind = DP_KIND_AUDIO;
 	out->rate = c->rate;
-	return 0;
+	return rs_check(c, in, err);
 }
 
 static int
@@ -79,6 +118,9 @@ rs_init(const void *conf, void *state, const struct dp_format *in, struct dp_err
 	soxr_runtime_spec_t rt = soxr_runtime_spec(1); /* no threads of its own */
 	soxr_error_t e = NULL;
 
+	/* Before anything is allocated: what soxr_create would cost is bounded here. */
+	if (rs_check(c, in, err) != 0)
+		return -EINVAL;
 	st->frame_bytes = dp_fmt_sample_size(in->fmt) * in->channels;
 	st->ratio = (double)c->rate / (double)in->rate;
 	st->soxr = NULL;

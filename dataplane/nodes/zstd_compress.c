@@ -55,7 +55,7 @@ zc_process(const void *conf, struct dp_exec *x)
 {
 	const struct zc_conf *c = conf;
 	size_t bound = ZSTD_compressBound(x->buf->len);
-	uint32_t max = dp_pools_max_size(x->pools);
+	uint32_t max = dp_exec_out_max(x); /* the largest buffer, or what the answer may carry */
 	struct dp_format f = {.kind = DP_KIND_BYTES};
 	struct dp_buf *out;
 	size_t n;
@@ -78,7 +78,8 @@ zc_process(const void *conf, struct dp_exec *x)
 		if (ZSTD_getErrorCode(n) == ZSTD_error_dstSize_tooSmall)
 			return dp_exec_fail(
 			    x, DP_OUT_OF_RANGE,
-			    "compressed output exceeds the largest buffer (%u bytes)", max);
+			    "compressed output exceeds the largest buffer or answer (%u bytes)",
+			    max);
 		return dp_exec_fail(x, DP_INTERNAL, "zstd: %s", ZSTD_getErrorName(n));
 	}
 	out->len = (uint32_t)n;

@@ -2,8 +2,10 @@
  * zstd_decompress: decompress zstd frames (one or several, concatenated) into bytes.
  *
  * Bounded by construction, never by trust in the input:
- *   - the output buffer is at most max_bytes (default: server.max_message_bytes) and at most
- *     the largest buffer class; a frame whose declared content size exceeds it is refused
+ *   - the output buffer is at most max_bytes (default: server.max_message_bytes), at most
+ *     the largest buffer class, and at most what the answer may carry (x->out_max: over UDP,
+ *     three times the request, so a 171-byte datagram cannot make a worker inflate 4 MiB); a
+ *     frame whose declared content size exceeds it is refused
  *     before any work, and a frame without a declared size is decompressed in a streaming loop
  *     that stops with INVALID_ARGUMENT the moment the output would pass max_bytes
  *     (decompression bombs fail fast);
@@ -65,6 +67,10 @@ too_large(struct dp_exec *x, uint64_t limit, uint32_t pool_max)
 		return dp_exec_fail(x, DP_INVALID_ARGUMENT,
 				    "decompressed size exceeds max_bytes %llu",
 				    (unsigned long long)limit);
+	if (pool_max < dp_pools_max_size(x->pools))
+		return dp_exec_fail(
+		    x, DP_OUT_OF_RANGE,
+		    "decompressed output exceeds the %u bytes this answer may carry", pool_max);
 	return dp_exec_fail(x, DP_OUT_OF_RANGE,
 			    "decompressed output exceeds the largest buffer (%u bytes)", pool_max);
 }
@@ -74,7 +80,7 @@ zd_process(const void *conf, struct dp_exec *x)
 {
 	const struct zd_conf *c = conf;
 	uint64_t limit = c->max_bytes ? c->max_bytes : dp_node_max_message_bytes;
-	uint32_t pool_max = dp_pools_max_size(x->pools);
+	uint32_t pool_max = dp_exec_out_max(x); /* largest buffer, or what the answer may carry */
 	uint64_t bound = limit < pool_max ? limit : pool_max; /* most we may return */
 	struct dp_format f = {.kind = DP_KIND_BYTES};
 	ZSTD_inBuffer in = {x->buf->data, x->buf->len, 0};

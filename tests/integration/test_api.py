@@ -294,6 +294,64 @@ class ErrorTest(unittest.TestCase):
                           pb.ExecuteRequest(input=pb.Payload(data=b"x")), T)
         self.assertStatus(inv, "is not valid", run, "bad/name", pb.Payload(data=b"x"))
 
+    def test_audio_bounds(self):
+        """Finding 1: channels and rates a client picks are bounded before any work."""
+        inv = grpc.StatusCode.INVALID_ARGUMENT
+        self.assertStatus(inv, "sample_rate 1 Hz out of range", run, "passthrough",
+                          audio(S16, b"", channels=65535, rate=1))
+        self.assertStatus(inv, "65535 channels, more than the 32 supported", run,
+                          "passthrough", audio(S16, b"", channels=65535, rate=16000))
+        self.assertStatus(inv, "33 channels, more than the 32", run, "passthrough",
+                          audio(S16, b"", channels=33))
+        self.assertStatus(inv, "sample_rate 1 Hz out of range [1000, 384000]", run,
+                          "passthrough", audio(S16, b"", rate=1))
+        self.assertStatus(inv, "sample_rate 384001 Hz", run, "passthrough",
+                          audio(S16, b"", rate=384001))
+        # The issue's 60-byte request: answered at once, never reaching libsoxr.
+        self.assertStatus(inv, "out of range", run,
+                          spec("", ("resample", {"rate": "384000", "quality": "very_high"})),
+                          audio(S16, b"", channels=32, rate=1))
+        self.assertStatus(inv, "quality very_high takes at most 4", run,
+                          spec("", ("resample", {"rate": "16000", "quality": "very_high"})),
+                          audio(S16, b"", channels=16, rate=48000))
+        self.assertStatus(inv, "factor of 48", run, spec("", ("resample", {"rate": "384000"})),
+                          audio(S16, b"", channels=1, rate=1000))
+
+    def test_nul_bytes_and_duplicate_keys(self):
+        """Finding 16: a NUL in any name or key, and a parameter key twice, are refused."""
+        inv = grpc.StatusCode.INVALID_ARGUMENT
+        self.assertStatus(inv, "name: a NUL byte at offset 11", run, "passthrough\0zz",
+                          pb.Payload(data=b"x"))
+        self.assertStatus(inv, "inline.nodes[0].type: a NUL byte", run,
+                          spec("", ("passthrough\0zz", {})), pb.Payload(data=b"x"))
+        self.assertStatus(inv, "params[0].key: a NUL byte", run,
+                          spec("", ("gain", {"db\0x": "6"})), audio(S16, b"\0\0"))
+        self.assertStatus(inv, "params[0].value: a NUL byte", run,
+                          spec("", ("gain", {"db": "6\0-200"})), audio(S16, b"\0\0"))
+        self.assertStatus(inv, "pipeline.name: a NUL byte", srv.stub.put,
+                          pb.PutPipelineRequest(pipeline=spec("p\0x", ("passthrough", {}))), T)
+        self.assertStatus(inv, "name: a NUL byte", srv.stub.get,
+                          pb.GetPipelineRequest(name="passthrough\0"), T)
+        # {db: "6", db: "-200"}: two map entries on the wire (a dict cannot hold them).
+        node = (pb.NodeSpec(type="gain", params={"db": "6"}).SerializeToString() +
+                pb.NodeSpec(params={"db": "-200"}).SerializeToString())
+
+        def ld(field, b):
+            n, v = len(b), b""
+            while True:
+                v += bytes([(n & 0x7f) | (0x80 if n > 0x7f else 0)])
+                n >>= 7
+                if not n:
+                    break
+            return bytes([field << 3 | 2]) + v + b
+
+        pspec = pb.PipelineSpec(name="dup").SerializeToString() + ld(2, node)
+        put = srv.channel.unary_unary("/corepipe.v1.Admin/PutPipeline",
+                                      response_deserializer=pb.PipelineInfo.FromString)
+        self.assertStatus(inv, "node 0 (gain): param 'db' given twice", put, ld(1, pspec), T)
+        self.assertStatus(grpc.StatusCode.NOT_FOUND, "not found", srv.stub.get,
+                          pb.GetPipelineRequest(name="dup"), T)
+
     def test_malformed_message(self):
         raw = srv.channel.unary_unary("/corepipe.v1.Pipeline/Execute")
         self.assertStatus(grpc.StatusCode.INVALID_ARGUMENT, "malformed request", raw,

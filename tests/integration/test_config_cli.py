@@ -70,6 +70,32 @@ class ConfigCliTest(unittest.TestCase):
         self.assertEqual(listen(["-g", "127.0.0.1:3333"], env),
                          ("127.0.0.1:3333", "5", "300000"))  # flag over env
 
+    def test_listen_ports_over_65535_refused(self):
+        """Finding 17: 117537 was wrapped to 52001 by getaddrinfo; now every way of setting
+        a listen address refuses it, before anything starts (exit 2)."""
+        path = self.write("logging: { level: info }\n")
+        for args in (["-g", "127.0.0.1:117537", "--print-config"],
+                     ["-g", "127.0.0.1:117537"],
+                     ["-g", "[::1]:65536"],
+                     ["-g", "localhost:grpc"]):
+            r = run(["--config", path, *args])
+            self.assertEqual(r.returncode, 2, (args, r.stderr))
+            self.assertIn("server.grpc_listen", r.stderr)
+        r = run(["--config", path, "-g", "127.0.0.1:117537"])
+        self.assertIn("port 117537 out of range [0, 65535]", r.stderr)
+        bad = self.write("server: { grpc_listen: '127.0.0.1:117537' }\n")
+        r = run(["--check-config", bad])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(f"{bad}:1:24: server.grpc_listen:", r.stderr)
+        path = self.write("logging: { level: info }\n")
+        r = run(["--config", path, "--print-config"],
+                env={"COREPIPE_SERVER_METRICS_LISTEN": "127.0.0.1:99999"})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("environment COREPIPE_SERVER_METRICS_LISTEN", r.stderr)
+        # 0 (pick a free port) and 65535 are fine.
+        r = run(["--config", path, "-g", "127.0.0.1:65535", "--print-config"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()

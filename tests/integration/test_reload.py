@@ -162,8 +162,14 @@ class ReloadTest(unittest.TestCase):
             self.gain_of_p(md1)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
         self.assertEqual(self.gain_of_p(md2), gain_s16(SAMPLES, 6))
+        # Turning authentication off takes saying so (a file without auth: is refused).
         self.rewrite(gain_cfg(6))
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.reload(md2)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.rewrite(gain_cfg(6, extra="auth: { enabled: false }\n"))
         self.reload(md2)
+        self.assertEqual(self.gain_of_p(), gain_s16(SAMPLES, 6))
 
 
 class ReloadUnderLoadTest(unittest.TestCase):
@@ -236,6 +242,179 @@ class ReloadUnderLoadTest(unittest.TestCase):
         self.assertTrue(all(c > 0 for c in counts), counts)
         print(f"\nreload under load: {sum(counts)} calls by 32 clients, 0 failed; "
               f"{ok} valid reloads applied, {rejected} invalid rejected")
+
+
+ADMIN = "admin-token-Zt7Qe"
+ADMIN_MD = (("authorization", f"Bearer {ADMIN}"),)
+
+
+def secure_cfg(extra_pipelines=""):
+    h = hashlib.sha256(ADMIN.encode()).hexdigest()
+    return f"""logging: {{ level: info }}
+limits: {{ max_nodes: 16 }}
+pipelines:
+  p:
+    - type: gain
+      params: {{ db: "6" }}
+{extra_pipelines}auth:
+  enabled: true
+  tokens:
+    - {{ name: ops, sha256: "{h}", permission: admin }}
+"""
+
+
+class FailClosedReloadTest(unittest.TestCase):
+    """Finding 3: with auth on, no bad file (empty, truncated, auth: missing, garbage, a FIFO,
+    a directory) turns it off: every reload is refused, nothing changes, and an
+    unauthenticated Admin call is still refused after each. Finding 7: a FIFO or directory
+    at the path is an error at once, not a hung gRPC thread."""
+
+    def setUp(self):
+        self.srv = Server(secure_cfg()).start()
+        self.st = self.srv.stub
+        self.reload_rpc = self.srv.channel.unary_unary(
+            "/corepipe.v1.Admin/ReloadConfig",
+            request_serializer=pb.ReloadConfigRequest.SerializeToString,
+            response_deserializer=pb.ReloadConfigResponse.FromString)
+
+    def tearDown(self):
+        self.assertEqual(self.srv.stop(), 0, self.srv.log())
+
+    def put_path(self, text=None, kind="file"):
+        path = self.srv.config
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.rmdir(path)
+        elif os.path.lexists(path):
+            os.unlink(path)
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "dir":
+            os.mkdir(path)
+        else:
+            with open(path, "wb") as f:
+                f.write(text if isinstance(text, bytes) else text.encode())
+
+    def assert_unauthenticated_refused(self, what):
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.st.put(pb.PutPipelineRequest(pipeline=spec("intruder", ("passthrough", {}))),
+                        timeout=T)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAUTHENTICATED, what)
+        # The authorised path still works, and the pipelines are the old ones.
+        r = self.st.execute(pb.ExecuteRequest(name="p", input=audio(S16, pack_s16(SAMPLES))),
+                            timeout=T, metadata=ADMIN_MD)
+        self.assertEqual(unpack_s16(r.output.audio.samples), gain_s16(SAMPLES, 6), what)
+
+    def test_every_bad_reload_keeps_auth_on(self):
+        good = secure_cfg()
+        head = good[:good.index("auth:")]
+        cases = [
+            ("empty file", "", grpc.StatusCode.INVALID_ARGUMENT, "empty"),
+            ("only comments", "# nothing here\n\n", grpc.StatusCode.INVALID_ARGUMENT, "empty"),
+            ("truncated before auth:", head, grpc.StatusCode.FAILED_PRECONDITION,
+             "turns authentication off"),
+            ("auth: section missing", "logging: { level: info }\nlimits: { max_nodes: 9 }\n",
+             grpc.StatusCode.FAILED_PRECONDITION, "turns authentication off"),
+            ("auth: without enabled", head + "auth:\n  health_open: true\n",
+             grpc.StatusCode.FAILED_PRECONDITION, "turns authentication off"),
+            ("truncated inside auth:", good[:good.index("tokens:") + 5],
+             grpc.StatusCode.INVALID_ARGUMENT, ""),
+            ("cut mid-token", good[:-20], grpc.StatusCode.INVALID_ARGUMENT, ""),
+            ("garbage", bytes(range(256)) * 4, grpc.StatusCode.INVALID_ARGUMENT, ""),
+            ("NUL in a name", head.replace("type: gain", 'type: "gain\\0x"') +
+             good[good.index("auth:"):], grpc.StatusCode.INVALID_ARGUMENT, "NUL"),
+        ]
+        for what, text, code, frag in cases:
+            self.put_path(text)
+            with self.assertRaises(grpc.RpcError) as cm:
+                self.reload_rpc(pb.ReloadConfigRequest(), timeout=T, metadata=ADMIN_MD)
+            self.assertEqual(cm.exception.code(), code, f"{what}: {cm.exception.details()}")
+            self.assertIn("nothing changed", cm.exception.details(), what)
+            self.assertIn(frag, cm.exception.details(), what)
+            self.assert_unauthenticated_refused(what)
+        for kind in ("fifo", "dir"):
+            self.put_path(kind=kind)
+            with self.assertRaises(grpc.RpcError) as cm:
+                self.reload_rpc(pb.ReloadConfigRequest(), timeout=T, metadata=ADMIN_MD)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, kind)
+            self.assertIn("a FIFO" if kind == "fifo" else "a directory",
+                          cm.exception.details())
+            self.assertIn(self.srv.config, cm.exception.details())
+            self.assert_unauthenticated_refused(kind)
+        # SIGHUP takes the same path: count the rejections it logs.
+        self.put_path(head)
+        before = sum(1 for l in self.srv.logs_json()
+                     if l.get("msg") == "config reload rejected: nothing changed")
+        self.srv.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(wait_until(lambda: sum(
+            1 for l in self.srv.logs_json()
+            if l.get("msg") == "config reload rejected: nothing changed") == before + 1, 10))
+        self.assert_unauthenticated_refused("SIGHUP, truncated")
+        # Saying it explicitly turns it off, with a warning.
+        self.put_path(head + "auth:\n  enabled: false\n")
+        r = self.reload_rpc(pb.ReloadConfigRequest(), timeout=T, metadata=ADMIN_MD)
+        self.assertIn("auth.enabled", r.applied)
+        warns = [l for l in self.srv.logs_json()
+                 if l.get("msg") == "config reload weakens security, as the file says"]
+        self.assertEqual([l["change"] for l in warns],
+                         ["turns authentication off (auth.enabled: false)"])
+        self.assertEqual(warns[0]["level"], "warn")
+        self.st.put(pb.PutPipelineRequest(pipeline=spec("now_open", ("passthrough", {}))),
+                    timeout=T)
+
+
+class RegistryFullReloadTest(unittest.TestCase):
+    """Finding 6: a reload that does not fit in the registry changes nothing: no pipeline
+    published, none removed, no setting applied; and the answer says so."""
+
+    def test_registry_full_changes_nothing(self):
+        srv = Server(gain_cfg(6, "  gone:\n    - type: passthrough\n")).start()
+        try:
+            st = srv.stub
+            futs = [st.put.future(pb.PutPipelineRequest(
+                pipeline=spec(f"api{i}", ("passthrough", {}))), timeout=60)
+                for i in range(4096 - 3)]
+            for f in futs:
+                f.result()
+            # 4093 API + p + gone = 4095. The new file: p changed, gone removed, three new
+            # names: 4095 - 1 + 3 = 4097 > 4096.
+            v_p = st.get(pb.GetPipelineRequest(name="p"), timeout=T).version
+            new = gain_cfg(-6, "  n1:\n    - type: passthrough\n  n2:\n    - type: crc32c\n"
+                           "  n3:\n    - type: crc32c\n",
+                           "limits: { max_nodes: 9 }\n").replace("level: info",
+                                                                 "level: debug")
+            tmp = srv.config + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(new)
+            os.replace(tmp, srv.config)
+            reload = srv.channel.unary_unary(
+                "/corepipe.v1.Admin/ReloadConfig",
+                request_serializer=pb.ReloadConfigRequest.SerializeToString,
+                response_deserializer=pb.ReloadConfigResponse.FromString)
+            with self.assertRaises(grpc.RpcError) as cm:
+                reload(pb.ReloadConfigRequest(), timeout=T)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertIn("nothing changed", cm.exception.details())
+            self.assertIn("registry full", cm.exception.details())
+            # Truly nothing: gone still there, n1 not, p not replaced, limits not applied.
+            st.get(pb.GetPipelineRequest(name="gone"), timeout=T)
+            for n in ("n1", "n2", "n3"):
+                with self.assertRaises(grpc.RpcError) as cm:
+                    st.get(pb.GetPipelineRequest(name=n), timeout=T)
+                self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
+            self.assertEqual(st.get(pb.GetPipelineRequest(name="p"), timeout=T).version, v_p)
+            st.execute(pb.ExecuteRequest(
+                inline=pb.PipelineSpec(nodes=[pb.NodeSpec(type="passthrough")] * 12),
+                input=pb.Payload(data=b"x")), timeout=T)  # max_nodes still 32
+            self.assertFalse(any(l.get("level") == "debug" for l in srv.logs_json()))
+            # With one API pipeline gone it fits: applied whole.
+            st.delete(pb.DeletePipelineRequest(name="api0"), timeout=T)
+            r = reload(pb.ReloadConfigRequest(), timeout=T)
+            self.assertEqual(sorted(r.added), ["n1", "n2", "n3"])
+            self.assertEqual(list(r.replaced), ["p"])
+            self.assertEqual(list(r.removed), ["gone"])
+            self.assertIn("limits.max_nodes", r.applied)
+        finally:
+            self.assertEqual(srv.stop(), 0, srv.log())
 
 
 if __name__ == "__main__":

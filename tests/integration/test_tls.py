@@ -4,6 +4,7 @@ a certificate (or with one from another CA) is refused and one with a good certi
 tls.required: false serves plaintext on a second port; bad TLS settings stop the server."""
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import unittest
@@ -11,7 +12,7 @@ import unittest
 import grpc
 
 import corepipe_pb2 as pb
-from serverlib import COREPIPED, RPC_TIMEOUT_S as T, Server, Stubs
+from serverlib import COREPIPED, RPC_TIMEOUT_S as T, Server, Stubs, wait_until
 
 
 def openssl(*args, cwd):
@@ -118,6 +119,43 @@ pipelines:
             with self.tls_channel(srv.port) as ch:
                 self.assertEqual(crc(ch), "e3069283")
             with grpc.insecure_channel(f"127.0.0.1:{serving['plaintext_port']}") as ch:
+                self.assertEqual(crc(ch), "e3069283")
+        finally:
+            self.assertEqual(srv.stop(), 0, srv.log())
+
+    def test_handshake_failures_rate_limited(self):
+        """Finding 12: 300 plaintext connections to the TLS port log one line, not 300; the
+        next line (a second later) carries how many were not logged."""
+        srv = self.start(f"  cert_file: {self.d}/server.pem\n  key_file: {self.d}/server.key\n")
+
+        def bad_handshake():
+            with socket.create_connection(("127.0.0.1", srv.port), timeout=T) as s:
+                s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                try:
+                    while s.recv(4096):
+                        pass
+                except OSError:
+                    pass
+
+        def handshake_lines():
+            return [l for l in srv.logs_json() if l.get("component") == "grpc" and
+                    "andshake failed" in l.get("msg", "")]
+
+        try:
+            for _ in range(300):
+                bad_handshake()
+            attempts = 300
+            # More failures until the limiter lets the next line through (>= 1 s later).
+            while len(handshake_lines()) < 2 and attempts < 300 + 200:
+                bad_handshake()
+                attempts += 1
+                wait_until(lambda: len(handshake_lines()) >= 2, 0.1)
+            lines = handshake_lines()
+            self.assertEqual(len(lines), 2, [l["msg"] for l in lines[:3]])
+            self.assertEqual(lines[0]["suppressed_since_last"], 0)
+            self.assertGreaterEqual(lines[1]["suppressed_since_last"], 299)
+            self.assertLessEqual(2 + lines[1]["suppressed_since_last"], attempts)
+            with self.tls_channel(srv.port) as ch:  # still serving
                 self.assertEqual(crc(ch), "e3069283")
         finally:
             self.assertEqual(srv.stop(), 0, srv.log())

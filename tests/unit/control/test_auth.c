@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void
@@ -146,6 +147,36 @@ test_auth_token_file_and_config(void **state)
 	unlink(cfgp);
 }
 
+/* Finding 16/7: a NUL inside a token file line is an error (it would cut the name short), and
+ * a FIFO is refused at once instead of waiting for a writer. */
+static void
+test_auth_token_file_nul_and_fifo_refused(void **state)
+{
+	char path[] = "/tmp/cp_test_tokens_XXXXXX", h1[65], text[256], err[512];
+	struct cp_auth a = {0};
+	size_t n;
+	int fd;
+
+	(void)state;
+	hex_of("t", h1);
+	fd = mkstemp(path);
+	n = (size_t)snprintf(text, sizeof(text), "ops\x01:%s:admin\n", h1);
+	text[3] = '\0'; /* "ops\0:<digest>:admin" */
+	assert_int_equal(write(fd, text, n), (ssize_t)n);
+	close(fd);
+	assert_int_equal(cp_auth_load_file(&a, path, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, ":1: a NUL byte"));
+	assert_int_equal(a.n, 0);
+	unlink(path);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(20);
+	assert_int_equal(cp_auth_load_file(&a, path, err, sizeof(err)), -EINVAL);
+	alarm(0);
+	assert_non_null(strstr(err, "a FIFO"));
+	unlink(path);
+	cp_auth_free(&a);
+}
+
 int
 main(void)
 {
@@ -153,6 +184,7 @@ main(void)
 	    cmocka_unit_test(test_auth_tokens_and_permissions),
 	    cmocka_unit_test(test_auth_rejects_bad_entries_without_echo),
 	    cmocka_unit_test(test_auth_token_file_and_config),
+	    cmocka_unit_test(test_auth_token_file_nul_and_fifo_refused),
 	};
 
 	if (sodium_init() < 0)

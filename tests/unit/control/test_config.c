@@ -8,11 +8,13 @@
 
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char g_path[64];
@@ -180,7 +182,8 @@ static void
 test_config_load_errors_name_file_and_line(void **state)
 {
 	(void)state;
-	expect_error("server:\n  grpc_listen: x\n  bogus: 1\n", "server: unknown key 'bogus'", 3);
+	expect_error("server:\n  grpc_listen: \"h:1\"\n  bogus: 1\n", "server: unknown key 'bogus'",
+		     3);
 	expect_error("servr:\n  grpc_listen: x\n", "unknown section 'servr'", 1);
 	expect_error("dataplane:\n  workers: many\n", "dataplane.workers: expected a non-negative",
 		     2);
@@ -381,6 +384,202 @@ test_config_ports(void **state)
 	expect_error("dataplane:\n  ports: 3\n", "expected a list of ports", 2);
 }
 
+/* Finding 17: a port above 65535 is an error in the file, the environment and after the flags
+ * (getaddrinfo would wrap 117537 to 52001). */
+static void
+test_config_listen_ports_validated(void **state)
+{
+	static const char *const env_bad[] = {"COREPIPE_SERVER_GRPC_LISTEN", "127.0.0.1:117537",
+					      NULL};
+	static const char *const good[] = {"127.0.0.1:0",  "127.0.0.1:65535", "[::1]:50051",
+					   ":8080",	   "localhost:1",     "unix:/tmp/cp.sock",
+					   "0.0.0.0:00080"};
+	static const char *const bad[] = {"127.0.0.1:117537",
+					  "127.0.0.1:65536",
+					  "[::1]:70000",
+					  "127.0.0.1:",
+					  "127.0.0.1",
+					  "::1:80",
+					  "localhost:http",
+					  "h:-1",
+					  "h:1 ",
+					  "unix:",
+					  "[::1]80",
+					  ""};
+	struct cp_config c;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (cp_config_listen_check(good[i], CP_LISTEN_UNIX, err, sizeof(err)) != 0)
+			fail_msg("'%s' refused: %s", good[i], err);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (cp_config_listen_check(bad[i], CP_LISTEN_UNIX, err, sizeof(err)) != -EINVAL)
+			fail_msg("'%s' accepted", bad[i]);
+	assert_int_equal(cp_config_listen_check("", CP_LISTEN_EMPTY, err, sizeof(err)), 0);
+	assert_int_equal(cp_config_listen_check("unix:/x", CP_LISTEN_EMPTY, err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(cp_config_listen_check("h:117537", 0, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "port 117537 out of range [0, 65535]"));
+
+	expect_error("server:\n  grpc_listen: \"127.0.0.1:117537\"\n", "out of range [0, 65535]",
+		     2);
+	expect_error("server:\n  metrics_listen: \"127.0.0.1:99999\"\n", "out of range", 2);
+	expect_error("tls:\n  plaintext_listen: \"127.0.0.1:70000\"\n", "out of range", 2);
+	cp_config_init(&c);
+	g_env = env_bad;
+	assert_int_equal(cp_config_apply_env(&c, fake_get, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "COREPIPE_SERVER_GRPC_LISTEN"));
+	assert_string_equal(c.grpc_listen, "127.0.0.1:50051");
+	/* What the command line set (corepiped -g) is checked after the flags. */
+	snprintf(c.grpc_listen, sizeof(c.grpc_listen), "127.0.0.1:117537");
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "server.grpc_listen"));
+	snprintf(c.grpc_listen, sizeof(c.grpc_listen), "127.0.0.1:0");
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), 0);
+	cp_config_free(&c);
+}
+
+/* Finding 16: "passthrough\0zz" must not name passthrough. */
+static void
+test_config_nul_byte_in_a_scalar_is_an_error(void **state)
+{
+	(void)state;
+	expect_error("pipelines:\n  p:\n    - type: \"passthrough\\0zz\"\n", "a NUL byte", 3);
+	expect_error("pipelines:\n  p:\n    - type: gain\n      params: { \"db\\0x\": 1 }\n",
+		     "a NUL byte", 4);
+	expect_error("server:\n  grpc_listen: \"127.0.0.1:1\\0junk\"\n", "a NUL byte", 2);
+	expect_error("auth:\n  tokens:\n    - { name: \"a\\0b\", sha256: x }\n", "a NUL byte", 3);
+}
+
+/* Finding 7: a FIFO (or directory, or device) is an error naming it, at once: opening a FIFO
+ * for reading used to wait for a writer. The alarm turns a hang into a failure. */
+static void
+test_config_load_refuses_fifo_directory_device(void **state)
+{
+	struct cp_config c;
+	char err[256], fifo[] = "/tmp/cp_test_fifo_XXXXXX";
+	int fd;
+
+	(void)state;
+	fd = mkstemp(fifo);
+	assert_true(fd >= 0);
+	close(fd);
+	unlink(fifo);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	cp_config_init(&c);
+	alarm(20);
+	assert_int_equal(cp_config_load_file(&c, fifo, err, sizeof(err)), -EINVAL);
+	alarm(0);
+	assert_non_null(strstr(err, fifo));
+	assert_non_null(strstr(err, "a FIFO, not a regular file"));
+	assert_int_equal(cp_config_load_file(&c, "/tmp", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "a directory"));
+	assert_int_equal(cp_config_load_file(&c, "/dev/zero", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "a character device"));
+	assert_string_equal(c.grpc_listen, "127.0.0.1:50051");
+	cp_config_free(&c);
+	unlink(fifo);
+}
+
+/* Finding 3: what a reload loads must have content; at start an empty file still means the
+ * defaults (the documented embedded configuration). */
+static void
+test_config_nonempty_flag_refuses_empty_documents(void **state)
+{
+	static const char *const empty[] = {"", "\n", "# only a comment\n", "---\n", "  \n# x\n"};
+	struct cp_config c;
+	char err[256];
+
+	(void)state;
+	cp_config_init(&c);
+	for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+		if (cp_config_load_buffer_ex(&c, "r.yaml", empty[i], strlen(empty[i]),
+					     CP_CONFIG_NONEMPTY, err, sizeof(err)) != -EINVAL)
+			fail_msg("'%s' accepted", empty[i]);
+		assert_non_null(strstr(err, "the file is empty"));
+		assert_int_equal(cp_config_load_buffer_ex(&c, "r.yaml", empty[i], strlen(empty[i]),
+							  0, err, sizeof(err)),
+				 0);
+	}
+	cp_config_free(&c);
+}
+
+static void
+load_text(struct cp_config *c, const char *text)
+{
+	char err[512];
+
+	cp_config_init(c);
+	if (cp_config_load_buffer_ex(c, "new.yaml", text, strlen(text), CP_CONFIG_NONEMPTY, err,
+				     sizeof(err)) != 0)
+		fail_msg("%s", err);
+}
+
+#define DIGEST "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+/* Finding 3: weakening security needs the key written down; a file that is merely missing it
+ * (empty, truncated, section gone) is refused. */
+static void
+test_config_security_check_fails_closed(void **state)
+{
+	static const char live_text[] =
+	    "auth:\n  enabled: true\n  metrics: true\n  health_open: false\n"
+	    "  tokens:\n    - { name: ops, sha256: " DIGEST ", permission: admin }\n"
+	    "tls:\n  cert_file: /c.pem\n  key_file: /k.pem\n  client_ca_file: /ca.pem\n"
+	    "  require_client_cert: true\n";
+	static const struct {
+		const char *text;
+		int rc;
+		const char *what;
+	} cases[] = {
+	    {"logging: { level: info }\n", -EPERM, "turns authentication off"},
+	    {"pipelines:\n  p:\n    - type: passthrough\n", -EPERM, "turns authentication off"},
+	    {"auth:\n  health_open: false\n", -EPERM, "turns authentication off"},
+	    {"auth:\n  enabled: false\n  metrics: true\n  health_open: false\n", -EPERM,
+	     "disables TLS"},
+
+	    {"auth:\n  enabled: false\n  tokens: []\n  metrics: true\n  health_open: false\n",
+	     -EPERM, "disables TLS"},
+	    {live_text, 0, NULL},
+	};
+	const char *weak[CP_CONFIG_WEAKEN_MAX];
+	struct cp_config live, neu;
+	unsigned n;
+	char err[512];
+
+	(void)state;
+	load_text(&live, live_text);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		load_text(&neu, cases[i].text);
+		assert_int_equal(cp_config_security_check(&live, &neu, weak, &n, err, sizeof(err)),
+				 cases[i].rc);
+		if (cases[i].what != NULL && strstr(err, cases[i].what) == NULL)
+			fail_msg("case %zu: '%s' lacks '%s'", i, err, cases[i].what);
+		cp_config_free(&neu);
+	}
+	/* Everything off, each said explicitly: allowed, and every weakening reported. */
+	load_text(&neu, "auth:\n  enabled: false\n  tokens: []\n  metrics: false\n"
+			"  health_open: true\n"
+			"tls:\n  cert_file: \"\"\n  key_file: \"\"\n  client_ca_file: \"\"\n"
+			"  require_client_cert: false\n");
+	assert_int_equal(cp_config_security_check(&live, &neu, weak, &n, err, sizeof(err)), 0);
+	/* All but tls.required (stayed true) and the tokens (implied by auth off). */
+	assert_int_equal(n, 6);
+	cp_config_free(&neu);
+	/* From the environment counts as explicit too. */
+	{
+		static const char *const env[] = {"COREPIPE_AUTH_ENABLED", "false", NULL};
+
+		load_text(&neu, "auth:\n  metrics: true\n");
+		g_env = env;
+		assert_int_equal(cp_config_apply_env(&neu, fake_get, err, sizeof(err)), 0);
+		assert_true(neu.explicit_keys & CP_KEY_AUTH_ENABLED);
+		cp_config_free(&neu);
+	}
+	cp_config_free(&live);
+}
+
 int
 main(void)
 {
@@ -395,6 +594,11 @@ main(void)
 	    cmocka_unit_test(test_config_print_round_trips),
 	    cmocka_unit_test(test_config_pools),
 	    cmocka_unit_test(test_config_ports),
+	    cmocka_unit_test(test_config_listen_ports_validated),
+	    cmocka_unit_test(test_config_nul_byte_in_a_scalar_is_an_error),
+	    cmocka_unit_test(test_config_load_refuses_fifo_directory_device),
+	    cmocka_unit_test(test_config_nonempty_flag_refuses_empty_documents),
+	    cmocka_unit_test(test_config_security_check_fails_closed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

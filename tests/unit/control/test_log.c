@@ -130,10 +130,39 @@ test_log_level_filter_and_parse(void **state)
 	assert_int_equal(python_json_ok(out, "assert o['level'] in ('error','warn')"), 0);
 }
 
+/* Finding 12: at most one line per kind per interval, the others counted and reported with
+ * the next line; kinds are independent; more kinds than slots share the overflow slot. */
+static void
+test_log_limit_one_per_interval_per_kind(void **state)
+{
+	static struct cp_log_limit l;
+	const uint64_t s = 1000000000ull;
+	uint64_t sup = 99;
+	unsigned passed = 0;
+
+	(void)state;
+	assert_true(cp_log_limit_pass(&l, 7, 5 * s, s, &sup));
+	assert_int_equal(sup, 0);
+	for (unsigned i = 1; i <= 1000; i++) /* 1000 more within the second */
+		passed += cp_log_limit_pass(&l, 7, 5 * s + i * 999000, s, &sup);
+	assert_int_equal(passed, 0);
+	assert_true(cp_log_limit_pass(&l, 8, 5 * s + 1, s, &sup)); /* another kind */
+	assert_int_equal(sup, 0);
+	assert_true(cp_log_limit_pass(&l, 7, 6 * s, s, &sup));
+	assert_int_equal(sup, 1000);
+	assert_false(cp_log_limit_pass(&l, 7, 6 * s + 1, s, &sup));
+	/* 100 kinds in a 64-slot table: none lost, the extra ones share one slot. */
+	passed = 0;
+	for (uint64_t k = 100; k < 200; k++)
+		passed += cp_log_limit_pass(&l, k, 10 * s, s, &sup);
+	assert_true(passed >= CP_LOG_LIMIT_KINDS - 2 && passed <= CP_LOG_LIMIT_KINDS + 1);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_log_limit_one_per_interval_per_kind),
 	    cmocka_unit_test(test_log_format_is_valid_json_with_fields),
 	    cmocka_unit_test(test_log_format_replaces_invalid_utf8),
 	    cmocka_unit_test(test_log_format_truncates_and_stays_json),

@@ -234,6 +234,77 @@ test_resample_reset_restarts_signal(void **state)
 	dp_pipeline_unref(p);
 }
 
+/* Finding 1: what a client controls is bounded before libsoxr is asked for anything: the
+ * 60-byte request with 65535 channels at 1 Hz -> 384 kHz (seconds of soxr_create, gigabytes)
+ * and its milder cousins are INVALID_ARGUMENT at stream init, with the reason. */
+static void
+test_resample_bounds_checked_before_soxr(void **state)
+{
+	static const struct {
+		const char *node;
+		uint16_t channels;
+		uint32_t rate;
+		const char *msg;
+	} bad[] = {
+	    {"resample rate=384000 quality=very_high", 65535, 1, "sample_rate 1 Hz out of range"},
+	    {"resample rate=384000", 1, 999, "out of range [1000, 384000]"},
+	    {"resample rate=8000", 16384, 16000, "more than the 32 supported"},
+	    {"resample rate=8000", 33, 16000, "more than the 32 supported"},
+	    {"resample rate=384000 quality=very_high", 1, 1000, "factor of 48"},
+	    {"resample rate=1000", 2, 48001, "factor of 48"},
+	    {"resample rate=16000 quality=very_high", 5, 48000,
+	     "quality very_high takes at most 4"},
+	    {"resample rate=16000 quality=high", 9, 48000, "quality high takes at most 8"},
+	    {"resample rate=16000 quality=low", 9, 48000, "quality low takes at most 8"},
+	};
+	static const struct {
+		const char *node;
+		uint16_t channels;
+		uint32_t rate;
+	} good[] = {
+	    {"resample rate=384000 quality=very_high", 4, 8000},
+	    {"resample rate=1000 quality=high", 8, 48000},
+	    {"resample rate=48000 quality=quick", 32, 8000},
+	};
+	struct dp_err err = {0};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct dp_pipeline *p = compile1(bad[i].node);
+		struct dp_format f = {.kind = DP_KIND_AUDIO,
+				      .fmt = DP_FMT_S16LE,
+				      .channels = bad[i].channels,
+				      .rate = bad[i].rate};
+
+		memset(&err, 0, sizeof(err));
+		assert_null(tnr_stream(p, &f, &err));
+		assert_int_equal(err.status, DP_INVALID_ARGUMENT);
+		if (strstr(err.msg, bad[i].msg) == NULL)
+			fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].msg);
+		dp_pipeline_unref(p);
+	}
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct dp_pipeline *p = compile1(good[i].node);
+		struct dp_format f = {.kind = DP_KIND_AUDIO,
+				      .fmt = DP_FMT_F32LE,
+				      .channels = good[i].channels,
+				      .rate = good[i].rate};
+		struct dp_stream *s = tnr_stream(p, &f, &err);
+
+		if (s == NULL)
+			fail_msg("case %zu refused: %s", i, err.msg);
+		tnr_stream_free(s);
+		dp_pipeline_unref(p);
+	}
+	/* Known at compile time already: the type flow checks it before any stream exists. */
+	{
+		const char *nodes[] = {"resample rate=7000", "resample rate=384000"};
+
+		assert_null(tnr_compile(&err, 2, nodes));
+		assert_non_null(strstr(err.msg, "node 1 (resample): 7000 Hz -> 384000 Hz"));
+	}
+}
+
 static void
 test_channels(void **state)
 {
@@ -454,6 +525,7 @@ main(void)
 	    cmocka_unit_test(test_resample_s16_and_up),
 	    cmocka_unit_test(test_resample_params_and_same_rate),
 	    cmocka_unit_test(test_resample_reset_restarts_signal),
+	    cmocka_unit_test(test_resample_bounds_checked_before_soxr),
 	    cmocka_unit_test(test_channels),
 	    cmocka_unit_test(test_meter_known_signals),
 	    cmocka_unit_test(test_vad_silence_noise_and_tone_bursts),

@@ -86,6 +86,62 @@ test_compile_node_count_limits(void **state)
 	expect_error(n, 5, 4, "pipeline has 5 nodes, more than the limit 4");
 }
 
+/* Finding 16: a parameter given twice is ambiguous ({db: "6", db: "-200"} ran 6 while
+ * GetPipeline showed both): refused, naming it. */
+static void
+test_compile_duplicate_param_key(void **state)
+{
+	struct dp_param p[] = {P("db", "6"), P("db", "-200")};
+	struct dp_node_spec n[] = {{.type = "passthrough"},
+				   {.type = "gain", .n_params = 2, .params = p}};
+
+	(void)state;
+	expect_error(n, 2, 32, "node 1 (gain): param 'db' given twice");
+}
+
+/* Finding 1/15: the size of what a client stores is bounded before anything is allocated:
+ * parameter count and lengths, and the spec's text in all. */
+static void
+test_compile_spec_bounds(void **state)
+{
+	static char big[DP_PARAM_TEXT_MAX + 1], val[200];
+	struct dp_param many[DP_PARAMS_MAX + 1], longv[] = {P("db", big)}, longk[] = {P(big, "1")};
+	struct dp_param empty[] = {P("", "1")};
+	struct dp_node_spec n[DP_NODES_HARD_MAX];
+	struct dp_param fat[DP_NODES_HARD_MAX];
+	struct dp_spec s = {.name = "x", .nodes = n};
+	struct dp_err err;
+
+	(void)state;
+	memset(big, 'a', DP_PARAM_TEXT_MAX);
+	for (unsigned i = 0; i <= DP_PARAMS_MAX; i++)
+		many[i] = (struct dp_param)P("db", "1");
+	n[0] = (struct dp_node_spec){.type = "gain", .n_params = DP_PARAMS_MAX + 1, .params = many};
+	expect_error(n, 1, 32, "node 0 (gain): more than 16 params");
+	n[0] = (struct dp_node_spec){.type = "gain", .n_params = 1, .params = longv};
+	expect_error(n, 1, 32, "node 0 (gain): param db: longer than 255 bytes");
+	n[0] = (struct dp_node_spec){.type = "gain", .n_params = 1, .params = longk};
+	assert_null(dp_pipeline_compile(&(struct dp_spec){.name = "x", .n_nodes = 1, .nodes = n},
+					32, &err));
+	assert_non_null(strstr(err.msg, "param key 'aaaa"));
+	n[0] = (struct dp_node_spec){.type = "gain", .n_params = 1, .params = empty};
+	expect_error(n, 1, 32, "node 0 (gain): param 0: empty key");
+	/* 100 nodes with a 199-byte value each: ~20 KiB of text, over DP_SPEC_BYTES_MAX. */
+	memset(val, '1', sizeof(val) - 1);
+	for (unsigned i = 0; i < 100; i++) {
+		fat[i] = (struct dp_param)P("max_bytes", val);
+		n[i] = (struct dp_node_spec){
+		    .type = "zstd_decompress", .n_params = 1, .params = &fat[i]};
+	}
+	s.n_nodes = 100;
+	assert_null(dp_pipeline_compile(&s, DP_NODES_HARD_MAX, &err));
+	assert_int_equal(err.status, DP_INVALID_ARGUMENT);
+	assert_non_null(strstr(err.msg, "exceeds 16384 bytes"));
+	assert_true(dp_spec_bytes(&s) > DP_SPEC_BYTES_MAX);
+	s.n_nodes = 50; /* ~10 KiB: fits (the values fail later, as numbers) */
+	assert_int_equal(dp_spec_check(&s, DP_NODES_HARD_MAX, &err), 0);
+}
+
 static void
 test_compile_type_flow_is_tracked(void **state)
 {
@@ -219,6 +275,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_compile_unknown_type),
 	    cmocka_unit_test(test_compile_unknown_param),
+	    cmocka_unit_test(test_compile_duplicate_param_key),
+	    cmocka_unit_test(test_compile_spec_bounds),
 	    cmocka_unit_test(test_compile_missing_required_param),
 	    cmocka_unit_test(test_compile_bad_value),
 	    cmocka_unit_test(test_compile_node_count_limits),

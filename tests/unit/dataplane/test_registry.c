@@ -219,6 +219,95 @@ test_registry_replace_frees_old_only_after_grace_period(void **state)
 	pthread_mutex_destroy(&rd.mu);
 }
 
+static struct dp_pipeline *
+make_file(const char *name, const char *type)
+{
+	struct dp_pipeline *p = make(name, type, NULL);
+
+	p->from_file = true;
+	return p;
+}
+
+static void
+removed_count(const char *name, void *arg)
+{
+	(void)name;
+	(*(unsigned *)arg)++;
+}
+
+/* Finding 6: syncing the file's pipelines is all or nothing. With the registry one name short,
+ * nothing is published, removed or replaced, and the references stay the caller's. */
+static void
+test_registry_sync_file_full_changes_nothing(void **state)
+{
+	struct dp_registry *r = *state;
+	struct dp_registry_info info;
+	struct dp_pipeline *ps[3], *cur;
+	uint8_t outcome[3];
+	unsigned removed = 0;
+	char name[32];
+
+	/* 4093 API pipelines + 2 file pipelines: one id left. */
+	for (unsigned i = 0; i < DP_REGISTRY_MAX - 3; i++) {
+		snprintf(name, sizeof(name), "api%u", i);
+		assert_int_equal(dp_registry_put(r, make(name, "passthrough", NULL), &info), 0);
+	}
+	assert_int_equal(dp_registry_put(r, make_file("f_keep", "crc32c"), &info), 0);
+	assert_int_equal(dp_registry_put(r, make_file("f_gone", "crc32c"), &info), 0);
+	assert_int_equal(r->count, DP_REGISTRY_MAX - 1);
+	/* The new file: f_keep changed, f_gone removed, n1..n2 new: 4095 - 1 + 2 = 4096 fits;
+	 * with n3 too it does not. */
+	ps[0] = make_file("f_keep", "passthrough");
+	ps[1] = make_file("n1", "passthrough");
+	ps[2] = make_file("n2", "passthrough");
+	assert_int_equal(dp_registry_sync_file(r, ps, 3, true, NULL, NULL, NULL), 0);
+	{
+		struct dp_pipeline *more[4] = {ps[0], ps[1], ps[2], make_file("n3", "passthrough")};
+		uint8_t oc[4] = {9, 9, 9, 9};
+
+		assert_int_equal(
+		    dp_registry_sync_file(r, more, 4, false, oc, removed_count, &removed), -ENOSPC);
+		assert_int_equal(removed, 0);
+		assert_int_equal(oc[0], 9); /* not written */
+		dp_pipeline_unref(more[3]); /* still ours */
+	}
+	/* Nothing changed: f_gone is there, f_keep is the old crc32c, no n1. */
+	assert_int_equal(r->count, DP_REGISTRY_MAX - 1);
+	cur = dp_registry_get(r, "f_keep");
+	assert_string_equal(cur->nodes[0].type->name, "crc32c");
+	dp_pipeline_unref(cur);
+	cur = dp_registry_get(r, "f_gone");
+	assert_non_null(cur);
+	dp_pipeline_unref(cur);
+	assert_null(dp_registry_get(r, "n1"));
+	/* The one that fits: applied whole. */
+	assert_int_equal(dp_registry_sync_file(r, ps, 3, false, outcome, removed_count, &removed),
+			 0);
+	assert_int_equal(removed, 1);
+	assert_int_equal(outcome[0], DP_REG_REPLACED);
+	assert_int_equal(outcome[1], DP_REG_ADDED);
+	assert_int_equal(outcome[2], DP_REG_ADDED);
+	assert_int_equal(r->count, DP_REGISTRY_MAX);
+	assert_null(dp_registry_get(r, "f_gone"));
+	/* The same list again: unchanged, versions kept, the references dropped by the call. */
+	cur = dp_registry_get(r, "n1");
+	{
+		uint64_t v = cur->version;
+		struct dp_pipeline *again[3] = {make_file("f_keep", "passthrough"),
+						make_file("n1", "passthrough"),
+						make_file("n2", "passthrough")};
+
+		dp_pipeline_unref(cur);
+		assert_int_equal(
+		    dp_registry_sync_file(r, again, 3, false, outcome, removed_count, &removed), 0);
+		assert_int_equal(outcome[0], DP_REG_UNCHANGED);
+		assert_int_equal(outcome[1], DP_REG_UNCHANGED);
+		cur = dp_registry_get(r, "n1");
+		assert_int_equal(cur->version, v);
+		dp_pipeline_unref(cur);
+	}
+}
+
 int
 main(void)
 {
@@ -231,6 +320,8 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_put_invalid_name_fails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_for_each_visits_all, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_sync_file_full_changes_nothing, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_replace_frees_old_only_after_grace_period,
 					    setup, teardown),
 	};

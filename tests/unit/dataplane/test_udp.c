@@ -141,8 +141,10 @@ struct frame_opt {
 	uint16_t dst_port;
 	uint16_t src_port;
 	bool no_udp_csum, bad_udp_csum, bad_ip_csum, fragment;
+	bool src_ip_zero, src_port_zero; /* 0.0.0.0 / port 0 (a 0 above means the default) */
 	uint8_t proto;
 	const uint8_t *dst_mac;
+	const uint8_t *src_mac;
 };
 
 /* A frame of @len zero bytes; *f points at it. */
@@ -172,7 +174,7 @@ udp_frame(const struct frame_opt *o, const uint8_t *dgram, size_t dlen)
 	f = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(14 + tot));
 	assert_non_null(f);
 	memcpy(f, o->dst_mac ? o->dst_mac : g_env.mac, 6);
-	memcpy(f + 6, CLIENT_MAC, 6);
+	memcpy(f + 6, o->src_mac ? o->src_mac : (const uint8_t *)CLIENT_MAC, 6);
 	put16(f + 12, 0x0800);
 	f[14] = 0x45;
 	f[15] = 0;
@@ -182,12 +184,12 @@ udp_frame(const struct frame_opt *o, const uint8_t *dgram, size_t dlen)
 	f[22] = 64;
 	f[23] = o->proto ? o->proto : 17;
 	put16(f + 24, 0);
-	put32(f + 26, o->src_ip ? o->src_ip : CLIENT_IP);
+	put32(f + 26, o->src_ip_zero ? 0 : o->src_ip ? o->src_ip : CLIENT_IP);
 	put32(f + 30, o->dst_ip ? o->dst_ip : SERVER_IP);
 	put16(f + 24, (uint16_t)~fold(sum16(f + 14, 20, 0)));
 	if (o->bad_ip_csum)
 		f[25] ^= 1;
-	put16(f + 34, o->src_port ? o->src_port : 40000);
+	put16(f + 34, o->src_port_zero ? 0 : o->src_port ? o->src_port : 40000);
 	put16(f + 36, o->dst_port ? o->dst_port : UDP_PORT);
 	put16(f + 38, (uint16_t)ulen);
 	put16(f + 40, 0);
@@ -544,17 +546,176 @@ test_udp_errors_answered_with_status(void **state)
 		clen = (size_t)d[18] | (size_t)d[19] << 8;
 		memcpy(big, d + 22, clen); /* a zstd frame of 1200 zeros */
 		rte_pktmbuf_free(r);
+		/* 1200 bytes would fit in the datagram, but not in 3 times the request. */
 		n = wire_req(req, 4, 26, 0, NULL, big, clen);
 		zm = udp_frame(&o, req, n);
-		r = roundtrip(zm);
-		assert_non_null(r);
-		d = check_udp_answer(r, &dl);
-		assert_int_equal(d[4], DP_OK); /* 1200 bytes still fit */
-		rte_pktmbuf_free(r);
+		check_error(roundtrip(zm), n, 26, DP_OUT_OF_RANGE, NULL);
 	}
 	assert_int_equal(stats().by_code[DP_NOT_FOUND], 2);
 	assert_int_equal(stats().by_code[DP_FAILED_PRECONDITION], 1);
 	assert_int_equal(stats().by_code[DP_INVALID_ARGUMENT], 1);
+	assert_int_equal(stats().by_code[DP_OUT_OF_RANGE], 1);
+}
+
+/* A zstd frame of @p size zero bytes as RLE blocks of 128 KiB (RFC 8878), with the content
+ * size in the header or not. */
+static size_t
+rle_bomb(uint8_t *f, uint32_t size, bool declared)
+{
+	size_t n = 0;
+
+	memcpy(f, "\x28\xb5\x2f\xfd", 4);
+	n = 4;
+	if (declared) {
+		f[n++] = 0xa0; /* FCS 4 bytes, single segment */
+		le32(f + n, size);
+		n += 4;
+	} else {
+		f[n++] = 0x00; /* no FCS, window descriptor follows */
+		f[n++] = 0x58; /* window 2^(10+11) = 2 MiB */
+	}
+	for (uint32_t left = size; left > 0;) {
+		uint32_t b = left < (128u << 10) ? left : (128u << 10);
+		uint32_t h = b << 3 | 2 | (left == b ? 1 : 0); /* RLE, last */
+
+		f[n++] = (uint8_t)h;
+		f[n++] = (uint8_t)(h >> 8);
+		f[n++] = (uint8_t)(h >> 16);
+		f[n++] = 0;
+		left -= b;
+	}
+	return n;
+}
+
+/* Finding 14: an answer is at most DP_UDP_ANSWER_FACTOR (3) times its request, and the nodes
+ * are held to it while they run: a ~170-byte datagram that decompresses to 4 MiB is refused
+ * at the answer's bound (the node says so), never inflated first. */
+static void
+test_udp_answers_bounded_by_3x_the_request(void **state)
+{
+	uint8_t req[512], bomb[256], pay[100];
+	struct frame_opt o = {0};
+	struct rte_mbuf *r;
+	const uint8_t *d;
+	size_t n, blen, dlen;
+
+	(void)state;
+	for (int declared = 1; declared >= 0; declared--) {
+		blen = rle_bomb(bomb, 4u << 20, declared);
+		assert_true(blen < 160);
+		n = wire_req(req, 4, 70 + (uint64_t)declared, 0, NULL, bomb, blen);
+		r = roundtrip(udp_frame(&o, req, n));
+		assert_non_null(r);
+		d = check_udp_answer(r, &dlen);
+		assert_int_equal(d[4], DP_OUT_OF_RANGE);
+		assert_true(dlen <= n);
+		/* The node's own message: stopped at what the answer may carry. */
+		assert_int_equal(d[5], 1);
+		assert_non_null(memmem(d + 29, d[23], "answer may c", d[23] < 12 ? d[23] : 12));
+		rte_pktmbuf_free(r);
+	}
+	/* Within the bound is answered: crc32c of 100 bytes (28 + 138 <= 3 x (28 + 122)). */
+	memset(pay, 7, sizeof(pay));
+	n = wire_req(req, 2, 72, 0, NULL, pay, sizeof(pay));
+	r = roundtrip(udp_frame(&o, req, n));
+	d = check_udp_answer(r, &dlen);
+	assert_int_equal(d[4], DP_OK);
+	assert_true(dlen <= 3 * n);
+	rte_pktmbuf_free(r);
+	/* A 1-byte payload compressed: a ~13-byte zstd frame fits in 3 x (28 + 23) - 28. */
+	n = wire_req(req, 3, 73, 0, NULL, "a", 1);
+	r = roundtrip(udp_frame(&o, req, n));
+	d = check_udp_answer(r, &dlen);
+	assert_int_equal(d[4], DP_OK);
+	rte_pktmbuf_free(r);
+	assert_int_equal(stats().by_code[DP_OUT_OF_RANGE], 2);
+}
+
+/* Finding 14: frames no answer may go to are dropped and counted by reason: group source MACs,
+ * broadcast and multicast destinations (MAC or IP), sources no host sends from, port 0. */
+static void
+test_udp_non_unicast_and_bogus_sources_dropped(void **state)
+{
+	static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+			     mcast[6] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01},
+			     group_src[6] = {0x03, 0, 0, 0, 0, 2};
+	struct {
+		struct frame_opt o;
+		unsigned reason;
+	} cases[] = {
+	    {{.dst_mac = bcast}, DP_UDP_DROP_DST_NOT_UNICAST},
+	    {{.dst_mac = mcast}, DP_UDP_DROP_DST_NOT_UNICAST},
+	    {{.dst_ip = 0xffffffffu}, DP_UDP_DROP_DST_NOT_UNICAST},
+	    {{.dst_ip = 0x0a4d00ffu}, DP_UDP_DROP_DST_NOT_UNICAST}, /* 10.77.0.255 */
+	    {{.dst_ip = 0xe0000001u}, DP_UDP_DROP_DST_NOT_UNICAST}, /* 224.0.0.1 */
+	    {{.src_mac = bcast}, DP_UDP_DROP_SRC_BOGUS},
+	    {{.src_mac = group_src}, DP_UDP_DROP_SRC_BOGUS},
+	    {{.src_ip_zero = true}, DP_UDP_DROP_SRC_BOGUS},
+	    {{.src_ip = 0x7f000001u}, DP_UDP_DROP_SRC_BOGUS}, /* 127.0.0.1 */
+	    {{.src_ip = 0xe0000001u}, DP_UDP_DROP_SRC_BOGUS}, /* multicast */
+	    {{.src_ip = 0xffffffffu}, DP_UDP_DROP_SRC_BOGUS}, /* limited broadcast */
+	    {{.src_ip = 0xf0000001u}, DP_UDP_DROP_SRC_BOGUS}, /* 240/4 */
+	    {{.src_ip = SERVER_IP}, DP_UDP_DROP_SRC_BOGUS},   /* our own */
+	    {{.src_ip = 0x0a4d0000u}, DP_UDP_DROP_SRC_BOGUS}, /* our network's address */
+	    {{.src_ip = 0x0a4d00ffu}, DP_UDP_DROP_SRC_BOGUS}, /* our broadcast address */
+	    {{.src_port_zero = true}, DP_UDP_DROP_SRC_PORT_ZERO},
+	    {{.proto = 1, .src_ip = 0x0a4d00ffu}, DP_UDP_DROP_SRC_BOGUS}, /* ICMP echo: smurf */
+	};
+	uint8_t req[64];
+
+	(void)state;
+	for (unsigned i = 0; i < RTE_DIM(cases); i++) {
+		size_t n = wire_req(req, 1, 80 + i, 0, NULL, "abcd", 4);
+		struct dp_udp_stats before = stats(), after;
+		struct rte_mbuf *m = udp_frame(&cases[i].o, req, n);
+
+		if (cases[i].o.proto == 1) { /* a valid echo request as the IPv4 payload */
+			uint8_t *ic = rte_pktmbuf_mtod_offset(m, uint8_t *, 34);
+			size_t il = 8 + n;
+
+			memset(ic, 0, il);
+			ic[0] = 8;
+			put16(ic + 4, 0x4350);
+			put16(ic + 2, (uint16_t)~fold(sum16(ic, il, 0)));
+		}
+		if (roundtrip(m) != NULL)
+			fail_msg("case %u answered", i);
+		after = stats();
+		if (after.drops[cases[i].reason] != before.drops[cases[i].reason] + 1)
+			fail_msg("case %u: not counted as %s", i,
+				 dp_udp_drop_name(cases[i].reason));
+	}
+	/* ARP from a group MAC: not answered either. */
+	{
+		uint8_t *f;
+		struct rte_mbuf *m = raw_frame(60, &f);
+
+		memset(f, 0xff, 6);
+		memcpy(f + 6, group_src, 6);
+		put16(f + 12, 0x0806);
+		put16(f + 14, 1);
+		put16(f + 16, 0x0800);
+		f[18] = 6;
+		f[19] = 4;
+		put16(f + 20, 1);
+		memcpy(f + 22, group_src, 6);
+		put32(f + 28, CLIENT_IP);
+		put32(f + 38, SERVER_IP);
+		assert_null(roundtrip(m));
+	}
+	assert_int_equal(stats().arp_replies, 0);
+	assert_int_equal(stats().icmp_replies, 0);
+	for (unsigned k = 0; k < DP_STATUS_MAX; k++)
+		assert_int_equal(stats().by_code[k], 0);
+	/* And an ordinary request is still answered. */
+	{
+		struct frame_opt o = {0};
+		size_t n = wire_req(req, 1, 99, 0, NULL, "abcd", 4);
+		struct rte_mbuf *r = roundtrip(udp_frame(&o, req, n));
+
+		assert_non_null(r);
+		rte_pktmbuf_free(r);
+	}
 }
 
 static void
@@ -832,6 +993,10 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_udp_errors_answered_with_status, setup1, teardown),
 	    cmocka_unit_test_setup_teardown(test_udp_output_too_large_is_out_of_range, setup1,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_udp_answers_bounded_by_3x_the_request, setup1,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_udp_non_unicast_and_bogus_sources_dropped, setup1,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_udp_deadline_draining_shedding, setup1, teardown),
 	    cmocka_unit_test_setup_teardown(test_udp_unanswered_frames_dropped_and_counted, setup1,
