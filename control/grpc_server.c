@@ -13,6 +13,7 @@
 
 #include "control/log.h"
 #include "control/rpc.h"
+#include "control/rpc_stats.h"
 
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
@@ -91,6 +92,7 @@ call_free(struct cp_call *c)
 	grpc_metadata_array_destroy(&c->md);
 	if (c->method == NULL)
 		grpc_call_details_destroy(&c->details);
+	cp_alog_free(&c->alog);
 	free(c);
 }
 
@@ -154,6 +156,9 @@ send_final(struct cp_call *c, grpc_status_code status)
 	grpc_op ops[3];
 	grpc_op *op = ops;
 	grpc_call_error e;
+	grpc_metadata trailers[2];
+	size_t n_trailers = 0;
+	const char *path = c->method != NULL ? c->method->path : NULL;
 
 	memset(ops, 0, sizeof(ops));
 	/* Acquire: pairs with the release store by the thread that sent it with a message. */
@@ -170,10 +175,15 @@ send_final(struct cp_call *c, grpc_status_code status)
 	op->data.send_status_from_server.status = status;
 	op->data.send_status_from_server.status_details =
 	    c->status_details_set ? &c->status_details : NULL;
-	if (c->trailer_set) {
-		op->data.send_status_from_server.trailing_metadata_count = 1;
-		op->data.send_status_from_server.trailing_metadata = &c->trailer;
-	}
+	/* Every answer counted (rpc_stats.h) and logged (access_log.h, which adds x-request-id
+	 * to the trailers). */
+	cp_rpc_stats_handled(path, c->method != NULL && c->method->streaming, status);
+	if (c->trailer_set)
+		trailers[n_trailers++] = c->trailer;
+	n_trailers +=
+	    cp_alog_end(&c->alog, path, status, c->send, c->start_ns, &trailers[n_trailers]);
+	op->data.send_status_from_server.trailing_metadata_count = n_trailers;
+	op->data.send_status_from_server.trailing_metadata = n_trailers ? trailers : NULL;
 	op++;
 	/* RECV_CLOSE_ON_SERVER was posted when the call arrived (on_new_call). */
 	/* After this call the CQ thread may free c at any moment: touch nothing after. */
@@ -422,6 +432,7 @@ on_new_call(struct cp_server *srv, struct cp_call *c, int ok)
 		srv->live_head->live_prev = c;
 	srv->live_head = c;
 	c->start_ns = cp_now_ns();
+	cp_alog_begin(&c->alog, &c->md, c->payload);
 	/* Learn of cancellation (client cancel, deadline, disconnect) as soon as it happens,
 	 * so queued work for a dead call is skipped. Two batches are now outstanding: this
 	 * one and the final reply; the call is freed when both have completed. */
@@ -531,6 +542,7 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 	grpc_arg args[16];
 	grpc_channel_args chargs;
 	grpc_server_credentials *creds;
+	const struct cp_keepalive_conf *ka = conf->keepalive;
 	size_t n;
 	int rc;
 
@@ -560,12 +572,18 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struc
 	int_arg(&args[n++], GRPC_ARG_ALLOW_REUSEPORT, 0);
 	/* Clients may ping to keep connections alive, but not more often than every 10 s
 	 * without data (keepalive enforcement: abusive pingers get GOAWAY). */
-	int_arg(&args[n++], GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+	int_arg(&args[n++], GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+		ka ? (int)ka->min_ping_interval_ms : 10000);
 	int_arg(&args[n++], GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
 	int_arg(&args[n++], GRPC_ARG_MAX_CONCURRENT_STREAMS, (int)conf->max_concurrent_streams);
-	/* The server's own keepalive pings find dead peers. */
-	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
-	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+	/* The server's own keepalive pings find dead peers (server.keepalive_*; 0: never). */
+	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIME_MS,
+		!ka	      ? 60000
+		: ka->time_ms ? (int)ka->time_ms
+			      : INT_MAX);
+	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ka ? (int)ka->timeout_ms : 20000);
+	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+		ka ? ka->permit_without_calls : 0);
 	/* Idle connections are closed; old ones are recycled (clients reconnect, which lets a
 	 * load balancer rebalance), with a grace period for calls still running on them. */
 	int_arg(&args[n++], GRPC_ARG_MAX_CONNECTION_IDLE_MS,

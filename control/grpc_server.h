@@ -16,6 +16,7 @@
 #ifndef COREPIPE_CP_GRPC_SERVER_H
 #define COREPIPE_CP_GRPC_SERVER_H
 
+#include "control/access_log.h"
 #include "control/auth.h"
 #include "control/listener.h"
 #include "control/port_watch.h"
@@ -96,6 +97,7 @@ struct cp_call {
 	 * batch does not send it again; read by whichever thread sends the final batch. */
 	atomic_bool initial_md_sent;
 	struct cp_stream *stream; /**< ExecuteStream state; the CQ thread unlinks it at free */
+	struct cp_alog_call alog; /**< access log record and x-request-id (access_log.h) */
 };
 
 /** Server settings. */
@@ -115,7 +117,8 @@ struct cp_server_conf {
 	    stream_window; /**< frames in flight + responses queued per stream (flow control) */
 	const struct cp_auth *auth; /**< bearer tokens (NULL or !enabled: no authentication) */
 	uint32_t inflight_cap;	    /**< limits.max_in_flight: live cap on unary work (0: none) */
-	const struct cp_tls_conf *tls; /**< NULL or no cert_file: plaintext only */
+	const struct cp_tls_conf *tls;		   /**< NULL or no cert_file: plaintext only */
+	const struct cp_keepalive_conf *keepalive; /**< server.keepalive_* (NULL: defaults) */
 };
 
 /** Why a request was refused before it reached a worker (GetStats "rejected"). */

@@ -8,11 +8,14 @@
  * health NOT_SERVING, listener closed, calls in flight answered, then responder, workers,
  * gRPC, dataplane and EAL torn down in reverse order. A second signal exits at once.
  */
+#include "control/access_log.h"
 #include "control/config.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
 #include "control/metrics_http.h"
+#include "control/notify.h"
 #include "control/responder.h"
+#include "control/version.h"
 #include "dataplane/dataplane.h"
 
 #include <errno.h>
@@ -23,6 +26,7 @@
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,25 +36,31 @@
 
 #define EAL_ARGS_MAX 64
 
+/* A printf format: %s is the installed default configuration file. */
 static const char g_usage[] =
     "usage: corepiped [options] [-- EAL args...]\n"
     "\n"
-    "  -c, --config FILE        YAML config file (default: config/corepipe.yaml if it exists,\n"
-    "                           else built-in defaults without pipelines)\n"
+    "  -c, --config FILE        YAML config file; without it: $COREPIPE_CONFIG, else\n"
+    "                           %s\n"
+    "                           if it exists, else ./config/corepipe.yaml if it exists, else\n"
+    "                           built-in defaults without pipelines\n"
     "      --check-config FILE  validate FILE (schema, environment overrides, every pipeline\n"
     "                           compiled) and exit: 0 if valid, 2 with the errors if not\n"
     "      --print-config       print the effective configuration (defaults < file <\n"
     "                           environment < flags) as YAML and exit\n"
     "  -g, --grpc-listen ADDR   gRPC listen address, overrides the file (e.g. 127.0.0.1:50051;\n"
     "                           port 0 picks a free port, logged in the \"serving\" line)\n"
-    "  -w, --workers N          worker lcores (default: one per CPU but the main one, min 1)\n"
+    "  -w, --workers N          worker lcores (default: one per allowed CPU but the main\n"
+    "                           one, min 1; lcores go on the CPUs of the process's affinity)\n"
     "  -l, --lcores LIST        EAL lcore map instead of --workers (e.g. 0@0,1@1); the first\n"
     "                           lcore is the main (control) lcore, the others are workers\n"
     "  -L, --log-level LEVEL    debug|info|warn|error (default: info, or the file's)\n"
+    "  -V, --version            print the version and build details and exit\n"
     "  -h, --help               this text\n"
     "\n"
     "Every scalar key can be overridden from the environment as COREPIPE_<SECTION>_<KEY>,\n"
-    "e.g. COREPIPE_SERVER_GRPC_LISTEN=127.0.0.1:6000 (docs/configuration.md).\n"
+    "e.g. COREPIPE_SERVER_GRPC_LISTEN=127.0.0.1:6000 (docs/configuration.md); an unknown\n"
+    "COREPIPE_* variable is an error.\n"
     "\n"
     "EAL args after -- are passed to rte_eal_init() after the built-in ones\n"
     "(by default --no-huge --no-pci --no-shconf -m 512; dataplane.hugepages, memory_mb and\n"
@@ -67,8 +77,6 @@ struct opts {
 	int n_eal;
 	char **eal;
 };
-
-#define DEFAULT_CONFIG "config/corepipe.yaml"
 
 static struct cp_server g_srv;
 static struct opts g_opts; /* the command line, re-applied on every reload */
@@ -100,11 +108,16 @@ apply_flags(struct cp_config *cfg)
 static int
 check_config(const char *path)
 {
+	extern char **environ;
 	struct cp_config cfg;
-	char err[512];
+	char err[4096];
 	int bad = 0;
 
 	cp_config_init(&cfg);
+	if (cp_config_check_env(environ, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		bad = 1;
+	}
 	if (cp_config_load_file(&cfg, path, err, sizeof(err)) != 0 ||
 	    cp_config_apply_env(&cfg, env_get, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
@@ -142,13 +155,14 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {"check-config", required_argument, NULL, 'K'},
 	    {"print-config", no_argument, NULL, 'P'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
 	memset(o, 0, sizeof(*o));
 	o->workers = -1;
-	while ((ch = getopt_long(argc, argv, "c:g:w:l:L:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:g:w:l:L:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
@@ -180,11 +194,14 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case 'P':
 			o->print_config = 1;
 			break;
+		case 'V':
+			cp_version_print(stdout);
+			return 1;
 		case 'h':
-			fputs(g_usage, stdout);
+			fprintf(stdout, g_usage, cp_default_config_path());
 			return 1;
 		default:
-			fputs(g_usage, stderr);
+			fprintf(stderr, g_usage, cp_default_config_path());
 			return 2;
 		}
 	}
@@ -193,20 +210,40 @@ parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-/* "0@0,1@1,...": main lcore 0 on CPU 0, worker i on CPUs 1..n-1 round robin. */
+/*
+ * The CPUs this process may run on (systemd's AllowedCPUs=/CPUAffinity=, a Kubernetes static
+ * CPU manager's exclusive cpuset, taskset): lcores are placed on these, never on CPUs outside
+ * the set, where the EAL could not pin them. @return how many, listed in @p cpus.
+ */
+static unsigned
+allowed_cpus(unsigned *cpus, unsigned max)
+{
+	cpu_set_t set;
+	unsigned n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set) != 0)
+		CPU_ZERO(&set);
+	for (unsigned c = 0; c < CPU_SETSIZE && n < max; c++)
+		if (CPU_ISSET(c, &set))
+			cpus[n++] = c;
+	if (n == 0)
+		cpus[n++] = 0;
+	return n;
+}
+
+/* "0@A,1@B,...": the main lcore on the first allowed CPU, worker i on the others round robin. */
 static void
 default_lcores(unsigned workers, char *out, size_t len)
 {
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned cpus[256];
+	unsigned ncpu = allowed_cpus(cpus, 256);
 	size_t off;
 
-	if (ncpu < 1)
-		ncpu = 1;
-	off = (size_t)snprintf(out, len, "0@0");
+	off = (size_t)snprintf(out, len, "0@%u", cpus[0]);
 	for (unsigned i = 1; i <= workers && off < len; i++) {
-		long cpu = ncpu > 1 ? 1 + (long)(i - 1) % (ncpu - 1) : 0;
+		unsigned cpu = ncpu > 1 ? cpus[1 + (i - 1) % (ncpu - 1)] : cpus[0];
 
-		off += (size_t)snprintf(out + off, len - off, ",%u@%ld", i, cpu);
+		off += (size_t)snprintf(out + off, len - off, ",%u@%u", i, cpu);
 	}
 }
 
@@ -240,6 +277,7 @@ signal_main(void *arg)
 			_exit(1);
 		}
 		cp_log(CP_LOG_INFO, "shutdown requested", CP_LF_STR("signal", strsignal(sig)));
+		cp_notify_stopping("draining: %ld calls open", CP_STAT_LOAD(g_srv.live_calls));
 		cp_server_request_shutdown(&g_srv);
 	}
 	return NULL;
@@ -345,8 +383,15 @@ main(int argc, char **argv)
 	if (o.check_config != NULL)
 		return check_config(o.check_config);
 	cp_config_init(&cfg);
-	if (o.config == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
-		o.config = DEFAULT_CONFIG;
+	{
+		extern char **environ;
+
+		if (cp_config_check_env(environ, err, sizeof(err)) != 0) {
+			cp_log(CP_LOG_ERROR, "config: bad environment", CP_LF_STR("error", err));
+			return 2;
+		}
+	}
+	o.config = cp_config_locate(o.config, env_get, cp_default_config_path());
 	if (o.config != NULL && cp_config_load_file(&cfg, o.config, err, sizeof(err)) != 0) {
 		cp_log(CP_LOG_ERROR, "config: cannot load", CP_LF_STR("error", err));
 		return 2;
@@ -375,8 +420,8 @@ main(int argc, char **argv)
 	if (cfg.lcores[0] != '\0') {
 		snprintf(lcores, sizeof(lcores), "%s", cfg.lcores);
 	} else {
-		long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-		unsigned w = cfg.workers ? cfg.workers : (ncpu > 2 ? (unsigned)ncpu - 1 : 1);
+		unsigned cpus[256], ncpu = allowed_cpus(cpus, 256);
+		unsigned w = cfg.workers ? cfg.workers : (ncpu > 2 ? ncpu - 1 : 1);
 
 		default_lcores(w, lcores, sizeof(lcores));
 	}
@@ -501,6 +546,8 @@ main(int argc, char **argv)
 	sconf.shed.low_pct = cfg.shed_low_water_pct;
 	sconf.shed.busy_pct = cfg.shed_busy_pct;
 	sconf.shed.window_ms = cfg.shed_window_ms;
+	sconf.shed.disabled = !cfg.shed_enabled;
+	sconf.keepalive = &cfg.keepalive;
 	rc = cp_server_create(&g_srv, &sconf, dp);
 	if (rc != 0) {
 		exit_code = 1;
@@ -524,6 +571,14 @@ main(int argc, char **argv)
 		exit_code = 1;
 		goto out_workers;
 	}
+	rc = cp_alog_start(cfg.access_log, cfg.access_log_sample, cfg.access_log_ring);
+	if (rc != 0) {
+		cp_log(CP_LOG_ERROR, "cannot start the access log",
+		       CP_LF_STR("error", strerror(-rc)));
+		exit_code = 1;
+		cp_responder_stop(&resp);
+		goto out_workers;
+	}
 	if (cfg.metrics_listen[0] != '\0') {
 		rc = cp_metrics_http_start(&metrics, cfg.metrics_listen, &g_srv, dp);
 		if (rc != 0) {
@@ -541,14 +596,18 @@ main(int argc, char **argv)
 	 * shutdown needs a started server. */
 	pthread_create(&sig_thread, NULL, signal_main, NULL);
 	pthread_detach(sig_thread);
-	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("grpc_listen", cfg.grpc_listen),
-	       CP_LF_INT("grpc_port", g_srv.port), CP_LF_INT("metrics_port", metrics.port),
+	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("version", cp_version()),
+	       CP_LF_STR("config", cfg.path[0] ? cfg.path : "built-in defaults"),
+	       CP_LF_STR("grpc_listen", cfg.grpc_listen), CP_LF_INT("grpc_port", g_srv.port),
+	       CP_LF_INT("metrics_port", metrics.port),
 	       CP_LF_BOOL("tls", cfg.tls.cert_file[0] != '\0'),
 	       CP_LF_INT("plaintext_port", g_srv.plaintext_port),
 	       CP_LF_INT("workers", dp->n_workers), CP_LF_STR("lcores", lcores),
 	       CP_LF_INT("udp_ports", dp->udp ? (long)dp->udp->n_ports : 0),
 	       CP_LF_STR("idle_policy", dp_idle_policy_name(cfg.dp.worker.idle)),
 	       CP_LF_INT("pid", getpid()));
+	cp_notify_ready("serving: gRPC %s (port %d), metrics port %d, %u workers", cfg.grpc_listen,
+			g_srv.port, metrics.port, dp->n_workers);
 
 	cp_server_run(&g_srv);
 
@@ -558,6 +617,7 @@ out_workers:
 	dp_dataplane_stop(dp);
 out_grpc:
 	cp_server_destroy(&g_srv);
+	cp_alog_stop(); /* after every call is freed: no hook runs any more */
 	grpc_shutdown_blocking();
 out_dp:
 	cp_log(CP_LOG_INFO, "stopped", CP_LF_U64("answered", resp.answered));

@@ -5,6 +5,7 @@
 
 #include "control/grpc_server.h"
 #include "control/log.h"
+#include "control/notify.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -61,6 +62,9 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(shed_low_water_pct, "limits.shed_low_water_pct", live);
 	DIFF_U(shed_busy_pct, "limits.shed_busy_pct", live);
 	DIFF_U(shed_window_ms, "limits.shed_window_ms", live);
+	DIFF_U(shed_enabled, "limits.shed_enabled", live);
+	DIFF_U(access_log, "logging.access_log", live);
+	DIFF_U(access_log_sample, "logging.access_log_sample", live);
 	DIFF_U(stream_window, "limits.stream_window", live);
 	DIFF_U(inflight_cap, "limits.max_in_flight", live);
 	DIFF_U(shutdown_grace_ms, "server.shutdown_grace_ms", live);
@@ -86,6 +90,11 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(max_connections, "server.max_connections", rs);
 	DIFF_U(max_connection_idle_ms, "server.max_connection_idle_ms", rs);
 	DIFF_U(max_connection_age_ms, "server.max_connection_age_ms", rs);
+	DIFF_U(keepalive.time_ms, "server.keepalive_time_ms", rs);
+	DIFF_U(keepalive.timeout_ms, "server.keepalive_timeout_ms", rs);
+	DIFF_U(keepalive.permit_without_calls, "server.keepalive_permit_without_calls", rs);
+	DIFF_U(keepalive.min_ping_interval_ms, "server.keepalive_min_ping_interval_ms", rs);
+	DIFF_U(access_log_ring, "logging.access_log_ring", rs);
 	DIFF_U(workers, "dataplane.workers", rs);
 	DIFF_S(lcores, "dataplane.lcores", rs);
 	DIFF_U(dp.worker.idle, "dataplane.idle_policy", rs);
@@ -157,6 +166,7 @@ cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep)
 	int rc = 0;
 
 	memset(rep, 0, sizeof(*rep));
+	cp_notify_reloading(); /* notify.h: RELOADING=1 ... READY=1 around the reload */
 	cp_config_init(&neu);
 	if (rl->path == NULL || rl->path[0] == '\0') {
 		err_add(rep, "no config file to reload (corepiped was started without one)");
@@ -238,6 +248,11 @@ cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep)
 	rl->live->shed_low_water_pct = srv->shed.conf.low_pct = neu.shed_low_water_pct;
 	rl->live->shed_busy_pct = srv->shed.conf.busy_pct = neu.shed_busy_pct;
 	rl->live->shed_window_ms = srv->shed.conf.window_ms = neu.shed_window_ms;
+	rl->live->shed_enabled = neu.shed_enabled;
+	srv->shed.conf.disabled = !neu.shed_enabled;
+	rl->live->access_log = neu.access_log;
+	rl->live->access_log_sample = neu.access_log_sample;
+	cp_alog_configure(neu.access_log, neu.access_log_sample);
 	rl->live->log_level = neu.log_level;
 	cp_log_set_level(neu.log_level);
 	pthread_mutex_lock(&srv->auth_lock); /* the metrics thread reads the table */
@@ -264,6 +279,7 @@ out:
 	free(compiled);
 	free(rm);
 	cp_config_free(&neu);
+	cp_notify_reloaded(rc == 0, rep->error);
 	if (rc == 0) {
 		struct timespec ts;
 

@@ -47,6 +47,10 @@ cp_shed_update(struct cp_shed *s, const struct dp_dataplane *dp, uint64_t now_ns
 		       sw->busy * 100 >= s->conf.busy_pct;
 		calm = depth * 100 <= (uint64_t)s->conf.low_pct * ring &&
 		       sw->busy * 100 < s->conf.busy_pct;
+		if (s->conf.disabled) {
+			over = false;
+			calm = true; /* switched off live: a shedding worker stops */
+		}
 		if (!sw->active) {
 			if (!over) {
 				sw->over_since_ns = 0;

@@ -26,6 +26,7 @@ struct cp_shed_conf {
 	uint32_t low_pct;   /**< queue low-water mark, % of the ring (default 20) */
 	uint32_t busy_pct;  /**< busy-ratio threshold, % (default 90) */
 	uint32_t window_ms; /**< how long overload must last before shedding (default 5000) */
+	bool disabled;	    /**< limits.shed_enabled: false: never shed (busy still measured) */
 };
 
 struct cp_shed_worker {

@@ -642,6 +642,7 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 	x.state = NULL;
 	rc = dp_pipeline_run(p, &x, NULL, DP_RUN_FRAME);
 	dp_metrics_count(w->met, p->id, (unsigned)rc);
+	dp_metrics_bytes(w->met, p->id, req.payload_len, rc == DP_OK ? x.buf->len : 0);
 	/* Timed per burst (one TSC read for all of it, rdtsc is slow on some VMs): see
 	 * observe_burst(). */
 	if (likely(wk->n_ran < DP_UDP_BURST)) {

@@ -158,6 +158,7 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 	struct dp_exec x;
 	void *state = NULL;
 	uint64_t t0 = rte_rdtsc(), t1;
+	uint32_t in_len;
 
 	req->worker = (uint16_t)w->index;
 	req->res.n_annot = 0;
@@ -203,14 +204,17 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 	x.node_idx = 0;
 	x.node_name = NULL;
 	x.state = NULL;
+	in_len = req->buf->len;
 	req->status = (uint16_t)dp_pipeline_run(p, &x, state, req->run_flags);
 	req->buf = x.buf;
 	req->fmt = x.fmt;
 	t1 = rte_rdtsc();
 	req->dp_ns = cycles_to_ns(w, t1 - t0);
 	met_count(w, p->id, req->status);
-	if (likely(w->met != NULL))
+	if (likely(w->met != NULL)) {
 		dp_metrics_observe(w->met, p->id, t1 - t0);
+		dp_metrics_bytes(w->met, p->id, in_len, req->status == DP_OK ? req->buf->len : 0);
+	}
 }
 
 /* The ingress ring: a burst of descriptors run and put on the completion ring. */
