@@ -96,6 +96,13 @@ mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Whole microseconds, rounded up: a time that is not zero never shows as 0. */
+static uint64_t
+us_ceil(uint64_t ns)
+{
+	return (ns + 999) / 1000;
+}
+
 /* Format @p r as one JSON line into @p buf. @return its length. */
 static size_t
 format_rec(char *buf, size_t len, const struct rec *r)
@@ -104,21 +111,20 @@ format_rec(char *buf, size_t len, const struct rec *r)
 
 	memcpy(rid, r->rid, r->rid_len);
 	rid[r->rid_len] = '\0';
-	return cp_log_format(
-	    buf, len, CP_LOG_INFO, "access",
-	    (const struct cp_log_field[]){
-		CP_LF_STR("request_id", rid),
-		CP_LF_STR("method", r->method ? r->method : "(unregistered)"),
-		CP_LF_STR("pipeline", r->pipeline[0] ? r->pipeline : "-"),
-		CP_LF_STR("code", dp_status_name(r->status)),
-		CP_LF_INT("status", r->status),
-		CP_LF_U64("request_bytes", r->req_bytes),
-		CP_LF_U64("response_bytes", r->resp_bytes),
-		CP_LF_DBL("queue_us", (double)r->queue_ns / 1e3),
-		CP_LF_DBL("worker_us", (double)r->worker_ns / 1e3),
-		CP_LF_DBL("duration_us", (double)r->dur_ns / 1e3),
-		{.key = NULL},
-	    });
+	return cp_log_format(buf, len, CP_LOG_INFO, "access",
+			     (const struct cp_log_field[]){
+				 CP_LF_STR("request_id", rid),
+				 CP_LF_STR("method", r->method ? r->method : "(unregistered)"),
+				 CP_LF_STR("pipeline", r->pipeline[0] ? r->pipeline : "-"),
+				 CP_LF_STR("code", dp_status_name(r->status)),
+				 CP_LF_INT("status", r->status),
+				 CP_LF_U64("request_bytes", r->req_bytes),
+				 CP_LF_U64("response_bytes", r->resp_bytes),
+				 CP_LF_U64("queue_us", us_ceil(r->queue_ns)),
+				 CP_LF_U64("worker_us", us_ceil(r->worker_ns)),
+				 CP_LF_U64("duration_us", us_ceil(r->dur_ns)),
+				 {.key = NULL},
+			     });
 }
 
 static void
@@ -143,8 +149,8 @@ drain_once(void)
 	struct rec recs[BURST];
 	char out[PIPE_BUF], line[1024];
 	size_t used = 0;
-	unsigned n = rte_ring_sc_dequeue_burst_elem(g_alog.ring, recs, sizeof(recs[0]), BURST,
-						    NULL);
+	unsigned n =
+	    rte_ring_sc_dequeue_burst_elem(g_alog.ring, recs, sizeof(recs[0]), BURST, NULL);
 
 	for (unsigned i = 0; i < n; i++) {
 		size_t l = format_rec(line, sizeof(line), &recs[i]);
@@ -280,8 +286,8 @@ cp_alog_begin(struct cp_alog_call *a, const grpc_metadata_array *md, grpc_byte_b
 		uint64_t id = g_alog.rid_base +
 			      atomic_fetch_add_explicit(&g_alog.rid_seq, 1, memory_order_relaxed);
 
-		a->rid_len = (uint8_t)snprintf(a->rid, sizeof(a->rid), "%016llx",
-					       (unsigned long long)id);
+		a->rid_len =
+		    (uint8_t)snprintf(a->rid, sizeof(a->rid), "%016llx", (unsigned long long)id);
 	}
 	a->req_bytes = payload != NULL ? grpc_byte_buffer_length(payload) : 0;
 	a->pipeline[0] = '\0';
@@ -308,8 +314,7 @@ cp_alog_end(struct cp_alog_call *a, const char *method, grpc_status_code status,
 	enum cp_alog_mode mode =
 	    (enum cp_alog_mode)atomic_load_explicit(&g_alog.mode, memory_order_relaxed);
 
-	if (a->log && g_alog.ring != NULL &&
-	    (mode != CP_ALOG_ERRORS || status != GRPC_STATUS_OK)) {
+	if (a->log && g_alog.ring != NULL && (mode != CP_ALOG_ERRORS || status != GRPC_STATUS_OK)) {
 		struct rec r;
 
 		r.dur_ns = mono_ns() - start_ns;

@@ -37,7 +37,7 @@ enum cp_alog_mode {
 };
 
 /** Longest request id kept (longer client ids are cut). */
-#define CP_ALOG_RID_MAX	 64
+#define CP_ALOG_RID_MAX 64
 /** Longest pipeline name kept (DP_NAME_MAX). */
 #define CP_ALOG_NAME_MAX 64
 

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 struct cp_procstat {
-	double cpu_seconds;	/**< user + system CPU time */
+	double cpu_seconds;	 /**< user + system CPU time */
 	uint64_t resident_bytes; /**< RSS */
 	uint64_t virtual_bytes;	 /**< VSZ */
 	uint64_t open_fds;

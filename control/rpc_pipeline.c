@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <grpc/support/time.h>
+#include <rte_cycles.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -100,6 +101,10 @@ execute(struct cp_server *srv, struct cp_call *c)
 	    c, &corepipe__v1__execute_request__descriptor);
 	if (rq == NULL)
 		return;
+	/* Access log (access_log.h): the pipeline this call names, "_inline" for an inline one. */
+	cp_alog_pipeline(&c->alog, rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME
+				       ? rq->name
+				       : NULL);
 	if (cp_decode_payload(rq->input, &fmt, &data, &len, msg, sizeof(msg)) != 0) {
 		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "input: %s", msg);
 		goto out;
@@ -282,6 +287,13 @@ cp_execute_complete(struct cp_server *srv, struct dp_req *req)
 	/* Single writer (the responder): a relaxed load and store, no read-modify-write. */
 	__atomic_store_n(&srv->answered, srv->answered + 1, __ATOMIC_RELAXED);
 	dp_metrics_observe(srv->e2e, id, cp_now_ns() - c->start_ns);
+	if (c->alog.log) {
+		/* Access log: time in the dataplane's rings (submit to now, less the nodes). */
+		uint64_t in_dp = (uint64_t)((double)(rte_rdtsc() - req->submit_tsc) * 1e9 /
+					    (double)srv->dp->tsc_hz);
+
+		cp_alog_work(&c->alog, in_dp > req->dp_ns ? in_dp - req->dp_ns : 0, req->dp_ns);
+	}
 	/*
 	 * The descriptor and its buffer go back to their pools before the answer leaves: once
 	 * a client has its answer, nothing of its request is held any more (tests and GetStats

@@ -212,6 +212,10 @@ open_stream(struct cp_stream *st, const Corepipe__V1__StreamOpen *o)
 	struct dp_pipeline *p = NULL;
 	struct dp_err err;
 
+	if (st->c != NULL) /* access log: the stream's pipeline */
+		cp_alog_pipeline(
+		    &st->c->alog,
+		    o->pipeline_case == COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME ? o->name : NULL);
 	switch (o->pipeline_case) {
 	case COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME:
 		if (!dp_pipeline_name_valid(o->name)) {
