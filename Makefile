@@ -219,7 +219,7 @@ $(UDP_B)/%.o: %.c
 	$(call say,CC,$< (pic))
 	$(Q)$(CC) $(CFLAGS_UDP) -c $< -o $@
 
-lib: $(UDP_A) $(UDP_SO)
+lib: $(UDP_A) $(UDP_SO_REAL) $(UDP_SO)
 
 $(UDP_A): $(UDP_OBJ)
 	@mkdir -p $(dir $@)
@@ -317,7 +317,7 @@ install-server: $(SERVER) $(B)/install/corepiped.service
 	@for m in $(MAN8); do $(INSTALL) -d $(DESTDIR)$(MANDIR)/man8 && \
 		$(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man8/ || exit 1; done
 
-install-lib: $(UDP_SO) $(UDP_A) $(B)/install/corepipe-udp.pc
+install-lib: $(UDP_SO_REAL) $(UDP_SO) $(UDP_A) $(B)/install/corepipe-udp.pc
 	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	$(INSTALL) -m 644 $(UDP_SO_REAL) $(DESTDIR)$(LIBDIR)/
 	ln -sf libcorepipe-udp.so.$(UDP_LIBVER) $(DESTDIR)$(LIBDIR)/libcorepipe-udp.so.$(UDP_SOVER)

@@ -41,7 +41,7 @@ TEST=(
 	python3-prometheus-client                           # the /metrics test parser
 	prometheus                                          # promtool: check metrics, rules
 	python3-yaml python3-kubernetes                     # manifest schema check (tests/k8s)
-	systemd                                             # systemd-analyze verify of the unit
+	systemd strace procps                               # systemd-analyze verify; the syscall filter check; /bin/kill
 	dpkg-dev                                            # dpkg-shlibdeps: run set == the .deb's
 	openssl                                             # throw-away CA and certs in TLS tests
 	libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc # the C++ reference server (make bench)
