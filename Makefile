@@ -326,6 +326,24 @@ install-lib: $(UDP_SO_REAL) $(UDP_SO) $(UDP_A) $(B)/install/corepipe-udp.pc
 	$(INSTALL) -m 644 client/udp/corepipe_udp.h $(DESTDIR)$(INCLUDEDIR)/
 	$(INSTALL) -m 644 $(B)/install/corepipe-udp.pc $(DESTDIR)$(PKGCONFIGDIR)/
 
+# --- Debian package, container image (slow: own targets, not in `make test`) -----------------
+# make deb         build/deb/*.deb via dpkg-buildpackage (about 3 minutes here)
+# make deb-test    install them on this machine, serve a call, remove and purge (root)
+# make image       a Debian root file system by debootstrap, the .deb installed in it, imported
+#                  into podman and built with deploy/container/Containerfile
+# make image-test  run that image with podman and answer a gRPC call
+.PHONY: deb deb-test image image-test
+deb:
+	@scripts/deps.sh build package
+	@scripts/deb.sh
+deb-test: $(PY_GEN)
+	@scripts/deb-test.sh
+image:
+	@scripts/deps.sh package
+	@scripts/image.sh build
+image-test: $(PY_GEN)
+	@scripts/image.sh test
+
 # --- run and test ----------------------------------------------------------------------------
 # `make run` installs what building and running need (scripts/deps.sh run build), `make test`
 # adds the test set; `make deps` installs all three.
