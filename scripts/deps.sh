@@ -49,7 +49,7 @@ TEST=(
 )
 PACKAGE=(
 	debhelper dpkg-dev fakeroot          # make deb: dpkg-buildpackage with dh
-	debootstrap podman                   # make image: a Debian root file system, podman
+	debootstrap podman runc              # make image: a Debian root file system, podman (runc: see image.sh)
 )
 
 sets=("$@")
