@@ -79,7 +79,7 @@ run_test() {
 	podman image exists "$image" || fail "no image $image: run make image"
 	gport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 	mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	trap 'podman rm -f -t 5 "$name" >/dev/null 2>&1 || true' EXIT
+	trap 'podman rm -f "$name" >/dev/null 2>&1 || true' EXIT
 	podman_setup "$image"
 	step "podman run ($gport -> 50051, $mport -> 29051)"
 	podman run "${RUN_OPTS[@]}" -d --name "$name" -p "127.0.0.1:$gport:50051" -p "127.0.0.1:$mport:29051" \
