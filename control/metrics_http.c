@@ -127,6 +127,33 @@ render_process(struct out *o)
 	put(o, "process_start_time_seconds %.2f\n", ps.start_time_seconds);
 }
 
+/* grpc_code values as the gRPC Prometheus interceptors (and their dashboards) spell them. */
+static const char *
+grpc_code_label(grpc_status_code code)
+{
+	static const char *const names[] = {
+	    "OK",
+	    "Canceled",
+	    "Unknown",
+	    "InvalidArgument",
+	    "DeadlineExceeded",
+	    "NotFound",
+	    "AlreadyExists",
+	    "PermissionDenied",
+	    "ResourceExhausted",
+	    "FailedPrecondition",
+	    "Aborted",
+	    "OutOfRange",
+	    "Unimplemented",
+	    "Internal",
+	    "Unavailable",
+	    "DataLoss",
+	    "Unauthenticated",
+	};
+
+	return (unsigned)code < sizeof(names) / sizeof(names[0]) ? names[code] : "Unknown";
+}
+
 static void
 rpc_line(const char *service, const char *method, const char *type, grpc_status_code code,
 	 uint64_t count, void *arg)
@@ -134,7 +161,7 @@ rpc_line(const char *service, const char *method, const char *type, grpc_status_
 	put(arg,
 	    "grpc_server_handled_total{grpc_type=\"%s\",grpc_service=\"%s\",grpc_method=\"%s\","
 	    "grpc_code=\"%s\"} %llu\n",
-	    type, service, method, dp_status_name((int)code), (unsigned long long)count);
+	    type, service, method, grpc_code_label(code), (unsigned long long)count);
 }
 
 /* Every gRPC call answered (control/rpc_stats.h); each registered method shows at zero. */

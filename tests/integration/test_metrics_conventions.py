@@ -70,12 +70,12 @@ class MetricsConventionsTest(unittest.TestCase):
             return handled(after, service, method, code) - handled(before, service, method,
                                                                      code)
         self.assertEqual(d("corepipe.v1.Pipeline", "Execute", "OK"), 7)
-        self.assertEqual(d("corepipe.v1.Pipeline", "Execute", "INVALID_ARGUMENT"), 5)
-        self.assertEqual(d("corepipe.v1.Pipeline", "Execute", "NOT_FOUND"), 3)
+        self.assertEqual(d("corepipe.v1.Pipeline", "Execute", "InvalidArgument"), 5)
+        self.assertEqual(d("corepipe.v1.Pipeline", "Execute", "NotFound"), 3)
         self.assertEqual(d("corepipe.v1.Admin", "ListPipelines", "OK"), 4)
-        self.assertEqual(d("corepipe.v1.Admin", "GetPipeline", "NOT_FOUND"), 1)
+        self.assertEqual(d("corepipe.v1.Admin", "GetPipeline", "NotFound"), 1)
         self.assertEqual(d("grpc.health.v1.Health", "Check", "OK"), 1)
-        self.assertEqual(d("unknown", "unknown", "UNIMPLEMENTED"), 2)
+        self.assertEqual(d("unknown", "unknown", "Unimplemented"), 2)
         # Methods never called are there at zero (rate() works from the first scrape).
         self.assertIn((("grpc_server_handled_total"),
                        tuple(sorted({"grpc_service": "corepipe.v1.Admin",
