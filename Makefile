@@ -10,6 +10,9 @@
 #   make bench-udp  the UDP path: corepipe vs testpmd io-forward (memif), vs kernel UDP (tap)
 #   make soak       1,000,000 requests: RSS must not grow
 #   make format     clang-format every C file in place; format-check only checks
+#   make install    corepiped, its unit, config, man page, libcorepipe-udp (PREFIX, DESTDIR)
+#   make deb        Debian packages in build/deb/; deb-test installs, serves, purges (root)
+#   make image      the podman image (debootstrap base); image-test runs it and calls it
 #
 # Variants build into build/<variant>/; generated protobuf-c code goes to build/gen/.
 
@@ -139,7 +142,7 @@ SERVER := $(B)/corepiped
 all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/deps.sh
