@@ -10,6 +10,9 @@
 #   make bench-udp  the UDP path: corepipe vs testpmd io-forward (memif), vs kernel UDP (tap)
 #   make soak       1,000,000 requests: RSS must not grow
 #   make format     clang-format every C file in place; format-check only checks
+#   make install    corepiped, its unit, config, man page, libcorepipe-udp (PREFIX, DESTDIR)
+#   make deb        Debian packages in build/deb/; deb-test installs, serves, purges (root)
+#   make image      the podman image (debootstrap base); image-test runs it and calls it
 #
 # Variants build into build/<variant>/; generated protobuf-c code goes to build/gen/.
 
@@ -22,7 +25,11 @@ CLANG_FORMAT ?= clang-format-14
 VARIANT      ?= release
 FUZZ_SECONDS ?= 60
 
-PKGS := libdpdk liburcu-qsbr liburcu-cds ck libprotobuf-c grpc cmocka yaml-0.1 libsodium soxr libzstd libmicrohttpd
+# What corepiped builds against (scripts/deps.sh, set "build"); the unit tests add cmocka (set
+# "test"), so `make run` and `make deb` work without the test tools.
+PKGS      := libdpdk liburcu-qsbr liburcu-cds ck libprotobuf-c grpc yaml-0.1 libsodium soxr libzstd \
+	libmicrohttpd libsystemd
+TEST_PKGS := cmocka
 
 # Quiet by default; `make V=1` shows full commands.
 ifeq ($(V),1)
@@ -36,18 +43,37 @@ endif
 B   := build/$(VARIANT)
 GEN := build/gen
 
+# --- identity and install locations ----------------------------------------------------------
+# The version is stated once, in VERSION; the revision is git describe at build time (a tarball
+# or the .deb's staging copy has no .git: REVISION may be passed in, else "unknown").
+VERSION    := $(shell cat VERSION)
+REVISION   ?= $(shell git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)
+PREFIX     ?= /usr/local
+# The default configuration is $(SYSCONFDIR)/corepipe/corepipe.yaml, compiled into corepiped.
+# /etc even for PREFIX=/usr/local, where an operator looks for it; SYSCONFDIR=$(PREFIX)/etc for
+# a self-contained tree.
+SYSCONFDIR ?= /etc
+
 # pkg-config is only consulted when a target needs it (not for deps/clean/format).
-NEED_PKGS := $(filter-out deps clean format format-check help,$(MAKECMDGOALS))
+NEED_PKGS := $(filter-out deps clean format format-check help deb deb-test image image-test,$(MAKECMDGOALS))
 ifneq ($(if $(MAKECMDGOALS),$(NEED_PKGS),all),)
   ifneq ($(shell $(PKGCONF) --exists $(PKGS) 2>/dev/null && echo ok),ok)
     ifeq ($(filter deps run test asan tsan,$(MAKECMDGOALS)),)
-      $(error missing packages for: $(PKGS); run 'make deps')
+      $(error missing packages for: $(PKGS); run 'make deps' (or scripts/deps.sh build run))
     endif
+  endif
+endif
+# The tests need cmocka as well (scripts/deps.sh test); the server and the library do not.
+NEED_TEST := $(if $(MAKECMDGOALS),$(filter all unit stress integration fuzz-bins bench,$(MAKECMDGOALS)),all)
+ifneq ($(NEED_TEST),)
+  ifneq ($(shell $(PKGCONF) --exists $(TEST_PKGS) 2>/dev/null && echo ok),ok)
+    $(error missing packages for the tests: $(TEST_PKGS); run 'make test' or scripts/deps.sh test)
   endif
 endif
 
 PKG_CFLAGS = $(shell $(PKGCONF) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell $(PKGCONF) --libs $(PKGS) 2>/dev/null) -lstdc++ -lpthread -lm
+TEST_LIBS  = $(shell $(PKGCONF) --libs $(TEST_PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-address-of-packed-member
@@ -97,7 +123,12 @@ UDP_B      := $(B)/libudp
 UDP_SRC    := client/udp/corepipe_udp.c dataplane/wire.c
 UDP_OBJ    := $(patsubst %.c,$(UDP_B)/%.o,$(UDP_SRC))
 UDP_A      := $(B)/lib/libcorepipe-udp.a
+# The shared library's ABI version is its own (not the product's VERSION): the soname changes
+# only when the ABI breaks. libcorepipe-udp.so (dev) -> .so.1 (soname) -> .so.1.0.0 (file).
+UDP_SOVER  := 1
+UDP_LIBVER := 1.0.0
 UDP_SO     := $(B)/lib/libcorepipe-udp.so
+UDP_SO_REAL := $(B)/lib/libcorepipe-udp.so.$(UDP_LIBVER)
 UDP_ECHO   := $(B)/perf/udp_echo
 # The C client library against a real server (tests/integration/test_udp.py runs it).
 UDP_CHECK  := $(B)/tests/integration/udp_client_check
@@ -114,12 +145,22 @@ SERVER := $(B)/corepiped
 all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/deps.sh
 
 # --- generated code --------------------------------------------------------------------------
+# Rewritten only when a value changes, so a new commit recompiles control/version.c alone.
+BUILD_H := $(GEN)/corepipe_build.h
+.PHONY: FORCE
+$(BUILD_H): FORCE
+	@mkdir -p $(GEN)
+	@printf '#define COREPIPE_VERSION "%s"\n#define COREPIPE_REVISION "%s"\n#define COREPIPE_SYSCONFDIR "%s"\n' \
+		'$(VERSION)' '$(REVISION)' '$(SYSCONFDIR)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(B)/control/version.o: $(BUILD_H)
+
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -Iproto $<
@@ -157,7 +198,7 @@ $(SERVER): $(B)/control/main.o $(LIB_OBJ)
 # which register themselves from constructors, are always present.
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ) $(FAKE_OBJ)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
 # The in-process UDP test makes its port with rte_eth_from_rings() (the net_ring PMD's API).
 $(B)/tests/unit/dataplane/test_udp: PKG_LIBS += -lrte_net_ring
@@ -190,7 +231,7 @@ $(UDP_B)/%.o: %.c
 	$(call say,CC,$< (pic))
 	$(Q)$(CC) $(CFLAGS_UDP) -c $< -o $@
 
-lib: $(UDP_A) $(UDP_SO)
+lib: $(UDP_A) $(UDP_SO_REAL) $(UDP_SO)
 
 $(UDP_A): $(UDP_OBJ)
 	@mkdir -p $(dir $@)
@@ -199,11 +240,15 @@ $(UDP_A): $(UDP_OBJ)
 
 # Only the corepipe_udp_* API is exported (version script); --no-undefined proves that libc
 # is all it needs.
-$(UDP_SO): $(UDP_OBJ) client/udp/corepipe_udp.map
+$(UDP_SO_REAL): $(UDP_OBJ) client/udp/corepipe_udp.map
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(OPT) -shared -Wl,-soname,libcorepipe-udp.so -Wl,--no-undefined \
+	$(Q)$(CC) $(OPT) -shared -Wl,-soname,libcorepipe-udp.so.$(UDP_SOVER) -Wl,--no-undefined \
 		-Wl,--version-script=client/udp/corepipe_udp.map -o $@ $(UDP_OBJ)
+
+$(UDP_SO): $(UDP_SO_REAL)
+	$(Q)ln -sf $(notdir $<) $(B)/lib/libcorepipe-udp.so.$(UDP_SOVER)
+	$(Q)ln -sf libcorepipe-udp.so.$(UDP_SOVER) $@
 
 # The client test links the server objects like every unit test, plus the client object (the
 # wire code comes from the server's copy: no duplicate symbols).
@@ -236,8 +281,86 @@ $(UDP_CHECK): $(UDP_B)/tests/integration/udp_client_check.o $(UDP_A)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(OPT) -o $@ $< $(UDP_A)
 
+# --- install ---------------------------------------------------------------------------------
+# GNU-style directories under PREFIX (default /usr/local), staged under DESTDIR:
+#   make install                               /usr/local/sbin/corepiped, /etc/corepipe/...
+#   make install PREFIX=/usr DESTDIR=/tmp/root  what debian/rules does
+SBINDIR        ?= $(PREFIX)/sbin
+LIBDIR         ?= $(PREFIX)/lib
+INCLUDEDIR     ?= $(PREFIX)/include
+DATADIR        ?= $(PREFIX)/share
+MANDIR         ?= $(DATADIR)/man
+PKGCONFIGDIR   ?= $(LIBDIR)/pkgconfig
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+INSTALL        ?= install
+# Every man page in man/: corepiped.8 now, the CLI's section-1 page when it lands.
+MAN1 := $(wildcard man/*.1)
+MAN8 := $(wildcard man/*.8)
+
+# Files whose install paths are substituted in (the unit's ExecStart, the .pc's libdir).
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	-e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	-e 's|@VERSION@|$(VERSION)|g' -e 's|@UDP_LIBVER@|$(UDP_LIBVER)|g'
+$(B)/install/corepiped.service: deploy/systemd/corepiped.service.in FORCE
+	@mkdir -p $(dir $@)
+	@$(SUBST) $< > $@.tmp && (cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@)
+$(B)/install/corepipe-udp.pc: client/udp/corepipe-udp.pc.in FORCE
+	@mkdir -p $(dir $@)
+	@$(SUBST) $< > $@.tmp && (cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@)
+
+.PHONY: install install-server install-lib
+install: install-server install-lib
+
+install-server: $(SERVER) $(B)/install/corepiped.service
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/corepipe \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	$(INSTALL) -m 755 $(SERVER) $(DESTDIR)$(SBINDIR)/corepiped
+	@# The shipped configuration, never over one an operator edited.
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/corepipe/corepipe.yaml ]; then \
+		echo "install: $(DESTDIR)$(SYSCONFDIR)/corepipe/corepipe.yaml exists; not replaced"; \
+	else \
+		$(INSTALL) -m 644 config/corepipe.yaml $(DESTDIR)$(SYSCONFDIR)/corepipe/corepipe.yaml; \
+	fi
+	$(INSTALL) -m 644 $(B)/install/corepiped.service $(DESTDIR)$(SYSTEMDUNITDIR)/corepiped.service
+	$(INSTALL) -m 644 deploy/systemd/corepipe.sysusers $(DESTDIR)$(SYSUSERSDIR)/corepipe.conf
+	@for m in $(MAN1); do $(INSTALL) -d $(DESTDIR)$(MANDIR)/man1 && \
+		$(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man1/ || exit 1; done
+	@for m in $(MAN8); do $(INSTALL) -d $(DESTDIR)$(MANDIR)/man8 && \
+		$(INSTALL) -m 644 $$m $(DESTDIR)$(MANDIR)/man8/ || exit 1; done
+
+install-lib: $(UDP_SO_REAL) $(UDP_SO) $(UDP_A) $(B)/install/corepipe-udp.pc
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	$(INSTALL) -m 644 $(UDP_SO_REAL) $(DESTDIR)$(LIBDIR)/
+	ln -sf libcorepipe-udp.so.$(UDP_LIBVER) $(DESTDIR)$(LIBDIR)/libcorepipe-udp.so.$(UDP_SOVER)
+	ln -sf libcorepipe-udp.so.$(UDP_SOVER) $(DESTDIR)$(LIBDIR)/libcorepipe-udp.so
+	$(INSTALL) -m 644 $(UDP_A) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 644 client/udp/corepipe_udp.h $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 $(B)/install/corepipe-udp.pc $(DESTDIR)$(PKGCONFIGDIR)/
+
+# --- Debian package, container image (slow: own targets, not in `make test`) -----------------
+# make deb         build/deb/*.deb via dpkg-buildpackage (about 3 minutes here)
+# make deb-test    install them on this machine, serve a call, remove and purge (root)
+# make image       a Debian root file system by debootstrap, the .deb installed in it, imported
+#                  into podman and built with deploy/container/Containerfile
+# make image-test  run that image with podman and answer a gRPC call
+.PHONY: deb deb-test image image-test
+deb:
+	@scripts/deps.sh build package
+	@scripts/deb.sh
+deb-test: $(PY_GEN)
+	@scripts/deb-test.sh
+image:
+	@scripts/deps.sh package
+	@scripts/image.sh build
+image-test: $(PY_GEN)
+	@scripts/image.sh test
+
 # --- run and test ----------------------------------------------------------------------------
-run: deps
+# `make run` installs what building and running need (scripts/deps.sh run build), `make test`
+# adds the test set; `make deps` installs all three.
+run:
+	@scripts/deps.sh run build
 	@$(MAKE) --no-print-directory -j$(NPROC) $(SERVER)
 	$(SERVER) --config config/corepipe.yaml
 
@@ -262,7 +385,8 @@ integration-modes: $(SERVER) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
 	@$(MAKE) --no-print-directory integration COREPIPE_TEST_MODE=frontends2 \
 		TESTS="test_api test_stream test_concurrency test_stats test_auth test_tls test_load_patterns"
 
-test: deps
+test:
+	@scripts/deps.sh run build test
 	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@$(MAKE) --no-print-directory unit stress integration integration-modes
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 enum ftype {
@@ -29,6 +30,7 @@ enum ftype {
 	F_POOLS,    /* dataplane.pools: list of {size, count} */
 	F_PORTS,    /* dataplane.ports: list of {name, device, address, udp_port, ...} */
 	F_LISTEN,   /* char[size]: a listen address (cp_config_listen_check); min = CP_LISTEN_* */
+	F_ALOG,	    /* enum cp_alog_mode */
 };
 
 struct field {
@@ -64,6 +66,11 @@ static const struct field server_fields[] = {
     {"max_connections", F_U32, CFG(max_connections), 1, 1000000, 0},
     {"max_connection_idle_ms", F_U32, CFG(max_connection_idle_ms), 0, 2000000000, 0},
     {"max_connection_age_ms", F_U32, CFG(max_connection_age_ms), 0, 2000000000, 0},
+    {"keepalive_time_ms", F_U32, CFG(keepalive.time_ms), 0, 2000000000, 0},
+    {"keepalive_timeout_ms", F_U32, CFG(keepalive.timeout_ms), 1000, 600000, 0},
+    {"keepalive_permit_without_calls", F_BOOL, CFG(keepalive.permit_without_calls), 0, 0, 0},
+    {"keepalive_min_ping_interval_ms", F_U32, CFG(keepalive.min_ping_interval_ms), 0, 2000000000,
+     0},
     {.name = NULL},
 };
 
@@ -97,6 +104,7 @@ static const struct field limits_fields[] = {
     {"shed_window_ms", F_U32, CFG(shed_window_ms), 0, 600000, 0},
     {"stream_window", F_U32, CFG(stream_window), 1, 256, 0},
     {"max_in_flight", F_U32, CFG(inflight_cap), 0, 1u << 20, 0},
+    {"shed_enabled", F_BOOL, CFG(shed_enabled), 0, 0, 0},
     {.name = NULL},
 };
 
@@ -121,6 +129,9 @@ static const struct field tls_fields[] = {
 
 static const struct field logging_fields[] = {
     {"level", F_LOGLEVEL, CFG(log_level), 0, 0, 0},
+    {"access_log", F_ALOG, CFG(access_log), 0, 0, 0},
+    {"access_log_sample", F_U32, CFG(access_log_sample), 1, 1000000, 0},
+    {"access_log_ring", F_POW2, CFG(access_log_ring), 64, 1u << 20, 0},
     {.name = NULL},
 };
 
@@ -141,7 +152,7 @@ cp_config_init(struct cp_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->grpc_listen, sizeof(c->grpc_listen), "127.0.0.1:50051");
-	snprintf(c->metrics_listen, sizeof(c->metrics_listen), "127.0.0.1:9090");
+	snprintf(c->metrics_listen, sizeof(c->metrics_listen), "127.0.0.1:29051");
 	cp_http_limits_default(&c->http);
 	c->max_message_bytes = 4u << 20;
 	c->responder_spin_us = 0;
@@ -164,13 +175,21 @@ cp_config_init(struct cp_config *c)
 	c->max_connections = 2048;
 	c->max_connection_idle_ms = 600000; /* 10 min */
 	c->max_connection_age_ms = 3600000; /* 1 h */
+	c->keepalive.time_ms = 60000;
+	c->keepalive.timeout_ms = 20000;
+	c->keepalive.permit_without_calls = false;
+	c->keepalive.min_ping_interval_ms = 10000;
 	c->default_timeout_ms = 30000;
 	c->max_timeout_ms = 300000;
 	c->shed_high_water_pct = 80;
 	c->shed_low_water_pct = 20;
 	c->shed_busy_pct = 90;
 	c->shed_window_ms = 5000;
+	c->shed_enabled = true;
 	c->log_level = CP_LOG_INFO;
+	c->access_log = CP_ALOG_OFF;
+	c->access_log_sample = 100;
+	c->access_log_ring = 4096;
 	c->auth.health_open = true;
 	c->tls.required = true;
 }
@@ -224,19 +243,59 @@ struct loader {
 	struct dp_pool_conf pools; /* dataplane.pools of this file */
 	struct dp_udp_conf ports;  /* dataplane.ports of this file (n_ports, ports[]) */
 	struct cp_auth tokens;	   /* auth.tokens of this file */
+	unsigned n_err;		   /* errors reported so far */
+	unsigned n_err_cut;	   /* errors that did not fit in err */
 };
 
-static int
+/* Room kept at the end of err for the "(N more errors)" line. */
+#define ERR_TAIL 32
+
+/*
+ * Report one error: a line "path:line:col: message" (or "path: message" without a node) added
+ * to err, which collects every error of a load. Callers go on with the next key, list item or
+ * section, so one run names them all. @return -EINVAL.
+ */
+static int __attribute__((format(printf, 3, 0)))
+vreport(struct loader *l, const yaml_node_t *n, const char *fmt, va_list ap)
+{
+	char msg[384], line[512];
+	size_t off = l->n_err ? strlen(l->err) : 0;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (n != NULL)
+		snprintf(line, sizeof(line), "%s:%zu:%zu: %s", l->path, n->start_mark.line + 1,
+			 n->start_mark.column + 1, msg);
+	else
+		snprintf(line, sizeof(line), "%s: %s", l->path, msg);
+	if (l->n_err == 0 && l->errlen > 0)
+		snprintf(l->err, l->errlen, "%s", line); /* the first always, even cut */
+	else if (off + 1 + strlen(line) + ERR_TAIL < l->errlen)
+		snprintf(l->err + off, l->errlen - off, "\n%s", line);
+	else
+		l->n_err_cut++;
+	l->n_err++;
+	return -EINVAL;
+}
+
+static int __attribute__((format(printf, 3, 4)))
 fail(struct loader *l, const yaml_node_t *n, const char *fmt, ...)
 {
-	char msg[384];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vreport(l, n, fmt, ap);
 	va_end(ap);
-	snprintf(l->err, l->errlen, "%s:%zu:%zu: %s", l->path, n ? n->start_mark.line + 1 : 0,
-		 n ? n->start_mark.column + 1 : 0, msg);
+	return -EINVAL;
+}
+
+/* An error about the file as a whole (cross-key checks): "path: message". */
+static int __attribute__((format(printf, 2, 3))) fail_file(struct loader *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(l, NULL, fmt, ap);
+	va_end(ap);
 	return -EINVAL;
 }
 
@@ -310,6 +369,16 @@ parse_value(const struct field *f, const char *s, struct cp_config *c, char *msg
 		*(enum cp_log_level *)dst = lv;
 		return 0;
 	}
+	case F_ALOG: {
+		enum cp_alog_mode m;
+
+		if (cp_alog_mode_parse(s, &m) != 0)
+			return snprintf(msg, n, "expected off, all, errors or sampled, got '%s'",
+					s),
+			       -EINVAL;
+		*(enum cp_alog_mode *)dst = m;
+		return 0;
+	}
 	case F_BOOL:
 		if (strcmp(s, "true") == 0 || strcmp(s, "yes") == 0 || strcmp(s, "on") == 0)
 			*(bool *)dst = true;
@@ -323,18 +392,14 @@ parse_value(const struct field *f, const char *s, struct cp_config *c, char *msg
 	}
 }
 
-/* auth.tokens: a list of {name, sha256, permission}. The digests are never echoed. */
+/* One auth.tokens entry. The digest is never echoed. */
 static int
-parse_tokens(struct loader *l, const yaml_node_t *v)
+parse_token(struct loader *l, const yaml_node_t *e)
 {
-	if (v->type != YAML_SEQUENCE_NODE)
-		return fail(l, v, "auth.tokens: expected a list of {name, sha256, permission}");
-	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-	     it++) {
-		yaml_node_t *e = yaml_document_get_node(&l->doc, *it);
-		const char *name = NULL, *hex = NULL, *perm = NULL;
-		char msg[256];
+	const char *name = NULL, *hex = NULL, *perm = NULL;
+	char msg[256];
 
+	{
 		if (e->type != YAML_MAPPING_NODE)
 			return fail(l, e,
 				    "auth.tokens: each token is a mapping {name, sha256, "
@@ -361,8 +426,23 @@ parse_tokens(struct loader *l, const yaml_node_t *v)
 		if (cp_auth_add(&l->tokens, name, hex, perm, msg, sizeof(msg)) != 0)
 			return fail(l, e, "auth.tokens: %s", msg);
 	}
-	l->have_tokens = true;
 	return 0;
+}
+
+/* auth.tokens: a list of {name, sha256, permission}; every bad entry is reported. */
+static int
+parse_tokens(struct loader *l, const yaml_node_t *v)
+{
+	int rc = 0;
+
+	if (v->type != YAML_SEQUENCE_NODE)
+		return fail(l, v, "auth.tokens: expected a list of {name, sha256, permission}");
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++)
+		if (parse_token(l, yaml_document_get_node(&l->doc, *it)) != 0)
+			rc = -EINVAL;
+	l->have_tokens = rc == 0;
+	return rc;
 }
 
 /* dataplane.pools: a list of {size, count}, ascending sizes. */
@@ -371,6 +451,7 @@ parse_pools(struct loader *l, const yaml_node_t *v)
 {
 	struct dp_pool_conf pc = {0};
 	uint64_t total = 0;
+	int bad = 0;
 
 	if (v->type != YAML_SEQUENCE_NODE)
 		return fail(l, v, "dataplane.pools: expected a list of {size, count}");
@@ -378,9 +459,12 @@ parse_pools(struct loader *l, const yaml_node_t *v)
 	     it++) {
 		yaml_node_t *e = yaml_document_get_node(&l->doc, *it);
 		unsigned long long size = 0, count = 0;
+		int rc = 0;
 
-		if (e->type != YAML_MAPPING_NODE)
-			return fail(l, e, "dataplane.pools: each class is a mapping {size, count}");
+		if (e->type != YAML_MAPPING_NODE) {
+			bad = fail(l, e, "dataplane.pools: each class is a mapping {size, count}");
+			continue;
+		}
 		if (pc.n_classes == DP_POOL_MAX_CLASSES)
 			return fail(l, e, "dataplane.pools: at most %d classes",
 				    DP_POOL_MAX_CLASSES);
@@ -392,38 +476,50 @@ parse_pools(struct loader *l, const yaml_node_t *v)
 			char *end;
 			unsigned long long x;
 
-			if (ks == NULL || vs == NULL)
-				return fail(l, pv,
-					    "dataplane.pools: keys and values must be scalars");
+			if (ks == NULL || vs == NULL) {
+				rc =
+				    fail(l, pv, "dataplane.pools: keys and values must be scalars");
+				continue;
+			}
 			errno = 0;
 			x = strtoull(vs, &end, 0);
 			if (*vs == '\0' || *vs == '-' || *end != '\0' || errno != 0)
-				return fail(l, pv,
-					    "dataplane.pools: %s: expected an integer, got '%s'",
-					    ks, vs);
-			if (strcmp(ks, "size") == 0)
+				rc = fail(l, pv,
+					  "dataplane.pools: %s: expected an integer, got '%s'", ks,
+					  vs);
+			else if (strcmp(ks, "size") == 0)
 				size = x;
 			else if (strcmp(ks, "count") == 0)
 				count = x;
 			else
-				return fail(
+				rc = fail(
 				    l, pv,
 				    "dataplane.pools: unknown key '%s' (expected size, count)", ks);
 		}
+		if (rc != 0) {
+			bad = rc;
+			continue;
+		}
 		if (size < 64 || size > (64ull << 20))
-			return fail(l, e, "dataplane.pools: size %llu out of range [64, 67108864]",
-				    size);
+			rc = fail(l, e, "dataplane.pools: size %llu out of range [64, 67108864]",
+				  size);
 		if (count < 1 || count > 1000000)
-			return fail(l, e, "dataplane.pools: count %llu out of range [1, 1000000]",
-				    count);
+			rc = fail(l, e, "dataplane.pools: count %llu out of range [1, 1000000]",
+				  count);
 		if (pc.n_classes > 0 && size <= pc.classes[pc.n_classes - 1].size)
-			return fail(l, e, "dataplane.pools: sizes must ascend (%llu after %u)",
-				    size, pc.classes[pc.n_classes - 1].size);
+			rc = fail(l, e, "dataplane.pools: sizes must ascend (%llu after %u)", size,
+				  pc.classes[pc.n_classes - 1].size);
+		if (rc != 0) {
+			bad = rc;
+			continue;
+		}
 		total += size * count;
 		pc.classes[pc.n_classes].size = (uint32_t)size;
 		pc.classes[pc.n_classes].count = (uint32_t)count;
 		pc.n_classes++;
 	}
+	if (bad != 0)
+		return bad;
 	if (pc.n_classes == 0)
 		return fail(l, v, "dataplane.pools: at least one class");
 	/* The EAL gets 512 MiB (-m 512); leave room for rings, descriptors and metrics. */
@@ -552,6 +648,8 @@ static int
 parse_ports(struct loader *l, const yaml_node_t *v)
 {
 	struct dp_udp_conf *u = &l->ports;
+	unsigned idx = 0;
+	int bad = 0;
 
 	u->n_ports = 0;
 	if (v->type == YAML_SCALAR_NODE && scalar(v)[0] == '\0')
@@ -566,18 +664,22 @@ parse_ports(struct loader *l, const yaml_node_t *v)
 
 		if (u->n_ports == DP_PORTS_MAX)
 			return fail(l, e, "dataplane.ports: at most %d ports", DP_PORTS_MAX);
-		rc = parse_port(l, e, u->n_ports, pc);
-		if (rc != 0)
-			return rc;
-		for (unsigned j = 0; j < u->n_ports; j++) {
+		rc = parse_port(l, e, idx++, pc);
+		for (unsigned j = 0; rc == 0 && j < u->n_ports; j++) {
 			if (strcmp(u->ports[j].name, pc->name) == 0)
-				return fail(l, e, "dataplane.ports: duplicate name '%s'", pc->name);
-			if (strcmp(u->ports[j].devargs, pc->devargs) == 0)
-				return fail(l, e, "dataplane.ports: device '%s' used twice",
-					    pc->devargs);
+				rc = fail(l, e, "dataplane.ports: duplicate name '%s'", pc->name);
+			else if (strcmp(u->ports[j].devargs, pc->devargs) == 0)
+				rc = fail(l, e, "dataplane.ports: device '%s' used twice",
+					  pc->devargs);
+		}
+		if (rc != 0) {
+			bad = rc;
+			continue;
 		}
 		u->n_ports++;
 	}
+	if (bad != 0)
+		return bad;
 done:
 	l->have_ports = true;
 	return 0;
@@ -639,6 +741,7 @@ static int
 parse_section(struct loader *l, const struct section *sec, const yaml_node_t *m)
 {
 	uint64_t seen = 0;
+	int bad = 0;
 
 	if (m->type != YAML_MAPPING_NODE)
 		return fail(l, m, "%s: expected a mapping, got %s", sec->name, node_kind(m));
@@ -650,22 +753,30 @@ parse_section(struct loader *l, const struct section *sec, const yaml_node_t *m)
 		unsigned i;
 		int rc;
 
-		if (ks == NULL)
-			return fail(l, k, "%s: keys must be scalars", sec->name);
+		if (ks == NULL) {
+			bad = fail(l, k, "%s: keys must be scalars", sec->name);
+			continue;
+		}
 		for (i = 0; sec->fields[i].name != NULL; i++)
 			if (strcmp(sec->fields[i].name, ks) == 0)
 				break;
-		if (sec->fields[i].name == NULL)
-			return fail(l, k, "%s: unknown key '%s'", sec->name, ks);
-		if (seen & (1ull << i))
-			return fail(l, k, "%s: duplicate key '%s'", sec->name, ks);
+		if (sec->fields[i].name == NULL) {
+			bad = fail(l, k, "%s: unknown key '%s'", sec->name, ks);
+			continue;
+		}
+		if (seen & (1ull << i)) {
+			bad = fail(l, k, "%s: duplicate key '%s'", sec->name, ks);
+			continue;
+		}
 		seen |= 1ull << i;
 		rc = parse_field(l, &sec->fields[i], v, sec->name);
-		if (rc != 0)
+		if (rc == -ENOMEM)
 			return rc;
+		if (rc != 0)
+			bad = rc;
 		l->c->explicit_keys |= sec->fields[i].key;
 	}
-	return 0;
+	return bad;
 }
 
 static int
@@ -766,20 +877,24 @@ parse_pipelines(struct loader *l, const yaml_node_t *m, struct cp_config_pipelin
 		struct cp_config_pipeline *cp = &ps[n];
 		size_t nn;
 
+		bool dup = false;
+
+		/* Every bad pipeline and node is reported; the load fails at the end. */
 		if (name == NULL || !dp_pipeline_name_valid(name)) {
 			rc = fail(l, k, "pipelines: invalid name '%s' ([A-Za-z0-9_.-]{1,63})",
 				  name ? name : "?");
-			goto err;
+			continue;
 		}
-		for (unsigned j = 0; j < n; j++)
-			if (strcmp(ps[j].spec.name, name) == 0) {
-				rc = fail(l, k, "pipelines: duplicate pipeline '%s'", name);
-				goto err;
-			}
+		for (unsigned j = 0; j < n && !dup; j++)
+			dup = strcmp(ps[j].spec.name, name) == 0;
+		if (dup) {
+			rc = fail(l, k, "pipelines: duplicate pipeline '%s'", name);
+			continue;
+		}
 		if (v->type != YAML_SEQUENCE_NODE) {
 			rc = fail(l, v, "pipelines.%s: expected a list of nodes, got %s", name,
 				  node_kind(v));
-			goto err;
+			continue;
 		}
 		n++;
 		cp->line = (int)k->start_mark.line + 1;
@@ -793,13 +908,19 @@ parse_pipelines(struct loader *l, const yaml_node_t *m, struct cp_config_pipelin
 		for (yaml_node_item_t *it = v->data.sequence.items.start;
 		     it < v->data.sequence.items.top; it++) {
 			unsigned idx = cp->spec.n_nodes++;
+			int r = parse_node(l, name, idx, yaml_document_get_node(&l->doc, *it),
+					   &cp->spec.nodes[idx]);
 
-			rc = parse_node(l, name, idx, yaml_document_get_node(&l->doc, *it),
-					&cp->spec.nodes[idx]);
-			if (rc != 0)
+			if (r == -ENOMEM) {
+				rc = r;
 				goto err;
+			}
+			if (r != 0)
+				rc = r;
 		}
 	}
+	if (rc != 0)
+		goto err;
 	*out = ps;
 	*n_out = n;
 	return 0;
@@ -835,6 +956,7 @@ load_stream(struct cp_config *c, const void *data, size_t len, const char *path,
 	yaml_parser_t parser;
 	yaml_node_t *root;
 	uint32_t seen = 0;
+	unsigned n_inline;
 	int rc = 0;
 
 	yaml_parser_initialize(&parser);
@@ -867,7 +989,7 @@ load_stream(struct cp_config *c, const void *data, size_t len, const char *path,
 		goto done;
 	}
 	for (yaml_node_pair_t *p = root->data.mapping.pairs.start;
-	     p < root->data.mapping.pairs.top && rc == 0; p++) {
+	     p < root->data.mapping.pairs.top && rc != -ENOMEM; p++) {
 		yaml_node_t *k = yaml_document_get_node(&l.doc, p->key);
 		yaml_node_t *v = yaml_document_get_node(&l.doc, p->value);
 		const char *ks = scalar(k);
@@ -876,79 +998,79 @@ load_stream(struct cp_config *c, const void *data, size_t len, const char *path,
 		for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
 			if (ks && strcmp(ks, sections[i].name) == 0)
 				break;
+		int r;
+
 		if (i == sizeof(sections) / sizeof(sections[0])) {
 			rc = fail(&l, k,
 				  "unknown section '%s' (expected server, dataplane, limits, "
 				  "auth, tls, logging, pipelines)",
 				  ks ? ks : "?");
-			break;
+			continue;
 		}
 		if (seen & (1u << i)) {
 			rc = fail(&l, k, "duplicate section '%s'", ks);
-			break;
+			continue;
 		}
 		seen |= 1u << i;
 		if (sections[i].fields == NULL) {
-			rc = parse_pipelines(&l, v, &pipes, &n_pipes);
-			l.have_pipelines = rc == 0;
+			r = parse_pipelines(&l, v, &pipes, &n_pipes);
+			l.have_pipelines = r == 0;
 		} else if (v->type == YAML_SCALAR_NODE && scalar(v)[0] == '\0') {
 			continue; /* "server:" with nothing under it */
 		} else {
-			rc = parse_section(&l, &sections[i], v);
+			r = parse_section(&l, &sections[i], v);
 		}
+		if (r != 0 && rc != -ENOMEM)
+			rc = r;
 	}
 done:
 	yaml_document_delete(&l.doc);
 	yaml_parser_delete(&parser);
-	if (rc == 0 && tmp.shed_low_water_pct >= tmp.shed_high_water_pct) {
-		snprintf(
-		    err, errlen,
-		    "%s: limits.shed_low_water_pct (%u) must be below shed_high_water_pct (%u)",
-		    path, tmp.shed_low_water_pct, tmp.shed_high_water_pct);
-		rc = -EINVAL;
-	}
-	if (rc == 0 && tmp.default_timeout_ms > tmp.max_timeout_ms) {
-		snprintf(err, errlen,
-			 "%s: limits.default_timeout_ms (%u) exceeds limits.max_timeout_ms (%u)",
-			 path, tmp.default_timeout_ms, tmp.max_timeout_ms);
-		rc = -EINVAL;
+	/* Checks across keys, each reported: only when every key parsed (else they would judge
+	 * values the file did not set). */
+	if (rc == 0) {
+		if (tmp.shed_low_water_pct >= tmp.shed_high_water_pct)
+			rc = fail_file(&l,
+				       "limits.shed_low_water_pct (%u) must be below "
+				       "shed_high_water_pct (%u)",
+				       tmp.shed_low_water_pct, tmp.shed_high_water_pct);
+		if (tmp.default_timeout_ms > tmp.max_timeout_ms)
+			rc = fail_file(
+			    &l,
+			    "limits.default_timeout_ms (%u) exceeds limits.max_timeout_ms "
+			    "(%u)",
+			    tmp.default_timeout_ms, tmp.max_timeout_ms);
+		if ((tmp.tls.cert_file[0] != '\0') != (tmp.tls.key_file[0] != '\0'))
+			rc = fail_file(&l, "tls.cert_file and tls.key_file go together");
+		if (tmp.tls.cert_file[0] == '\0' &&
+		    (tmp.tls.client_ca_file[0] != '\0' || tmp.tls.plaintext_listen[0] != '\0'))
+			rc = fail_file(
+			    &l, "tls.client_ca_file and tls.plaintext_listen need tls.cert_file");
+		if (tmp.tls.require_client_cert && tmp.tls.client_ca_file[0] == '\0')
+			rc = fail_file(&l, "tls.require_client_cert needs tls.client_ca_file");
+		if (tmp.tls.required && tmp.tls.plaintext_listen[0] != '\0')
+			rc = fail_file(&l, "tls.plaintext_listen is set but tls.required is true "
+					   "(plaintext would be refused); set required: false to "
+					   "serve both");
 	}
 	/* Tokens: this file's list plus its token file replace the table; without either, the
 	 * table stays as it was. */
+	n_inline = l.have_tokens ? l.tokens.n : 0;
 	if (rc == 0 && tmp.token_file[0] != '\0') {
-		rc = cp_auth_load_file(&l.tokens, tmp.token_file, err, errlen);
-		l.have_tokens = rc == 0;
-		if (rc != 0)
-			rc = -EINVAL;
+		char msg[512];
+
+		if (cp_auth_load_file(&l.tokens, tmp.token_file, msg, sizeof(msg)) != 0)
+			rc = fail_file(&l, "auth.token_file: %s", msg);
+		else
+			l.have_tokens = true;
 	}
-	if (rc == 0 && (tmp.tls.cert_file[0] != '\0') != (tmp.tls.key_file[0] != '\0')) {
-		snprintf(err, errlen, "%s: tls.cert_file and tls.key_file go together", path);
-		rc = -EINVAL;
-	}
-	if (rc == 0 && tmp.tls.cert_file[0] == '\0' &&
-	    (tmp.tls.client_ca_file[0] != '\0' || tmp.tls.plaintext_listen[0] != '\0')) {
-		snprintf(err, errlen,
-			 "%s: tls.client_ca_file and tls.plaintext_listen need tls.cert_file",
-			 path);
-		rc = -EINVAL;
-	}
-	if (rc == 0 && tmp.tls.require_client_cert && tmp.tls.client_ca_file[0] == '\0') {
-		snprintf(err, errlen, "%s: tls.require_client_cert needs tls.client_ca_file", path);
-		rc = -EINVAL;
-	}
-	if (rc == 0 && tmp.tls.required && tmp.tls.plaintext_listen[0] != '\0') {
-		snprintf(err, errlen,
-			 "%s: tls.plaintext_listen is set but tls.required is true (plaintext "
-			 "would be refused); set required: false to serve both",
-			 path);
-		rc = -EINVAL;
-	}
-	if (rc == 0 && tmp.auth.enabled && (l.have_tokens ? l.tokens.n : tmp.auth.n) == 0) {
-		snprintf(err, errlen,
-			 "%s: auth.enabled is true but no token is configured (set "
-			 "auth.tokens or auth.token_file)",
-			 path);
-		rc = -EINVAL;
+	if (rc == 0 && tmp.auth.enabled && (l.have_tokens ? l.tokens.n : tmp.auth.n) == 0)
+		rc = fail_file(&l, "auth.enabled is true but no token is configured (set "
+				   "auth.tokens or auth.token_file)");
+	if (l.n_err_cut != 0) {
+		size_t off = strlen(err);
+
+		snprintf(err + off, errlen - off, "\n(%u more errors)", l.n_err_cut);
 	}
 	if (rc != 0) {
 		if (l.have_eal)
@@ -975,6 +1097,7 @@ done:
 		bool en = tmp.auth.enabled, ho = tmp.auth.health_open, me = tmp.auth.metrics;
 
 		cp_auth_free(&c->auth);
+		tmp.n_inline_tokens = n_inline;
 		tmp.auth = l.tokens;
 		tmp.auth.enabled = en;
 		tmp.auth.health_open = ho;
@@ -1220,6 +1343,8 @@ cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), c
 		    size_t errlen)
 {
 	struct cp_config tmp = *c;
+	size_t off = 0;
+	int rc = 0;
 
 	for (const struct section *sec = sections;
 	     sec < sections + sizeof(sections) / sizeof(sections[0]); sec++) {
@@ -1241,15 +1366,161 @@ cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), c
 			if (v == NULL)
 				continue;
 			if (parse_value(f, v, &tmp, msg, sizeof(msg)) != 0) {
-				snprintf(err, errlen, "environment %s: %s", var, msg);
-				return -EINVAL;
+				/* Every bad variable, one per line. */
+				if (off < errlen)
+					off += (size_t)snprintf(err + off, errlen - off,
+								"%senvironment %s: %s",
+								rc ? "\n" : "", var, msg);
+				rc = -EINVAL;
 			}
 			tmp.explicit_keys |= f->key;
 		}
 	}
+	if (rc != 0)
+		return rc;
 	/* Scalars only: tmp shares c's arrays, so copying back moves nothing that is owned. */
 	*c = tmp;
 	return 0;
+}
+
+/* COREPIPE_* variables that are not settings: the config file's name, the test-only node
+ * switch (dataplane/nodes/test_delay.c) and perf/flamegraph.sh's cache directory. */
+static const char *const g_env_other[] = {
+    "COREPIPE_CONFIG",
+    "COREPIPE_TEST_NODES",
+    "COREPIPE_FLAMEGRAPH_HOME",
+};
+
+/* The variable name of setting @p f of section @p sec, upper case. */
+static void
+env_name(const struct section *sec, const struct field *f, char *out, size_t len)
+{
+	size_t k = (size_t)snprintf(out, len, "COREPIPE_%s_%s", sec->name, f->name);
+
+	for (size_t j = 0; j < k && j < len; j++)
+		out[j] = (char)toupper((unsigned char)out[j]);
+}
+
+/* Levenshtein distance, for "did you mean"; names are short (< 64). */
+static unsigned
+edit_distance(const char *a, size_t la, const char *b)
+{
+	unsigned row[96];
+	size_t lb = strlen(b);
+
+	if (la >= 95 || lb >= 95)
+		return 1000;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = (unsigned)j;
+	for (size_t i = 1; i <= la; i++) {
+		unsigned diag = row[0];
+
+		row[0] = (unsigned)i;
+		for (size_t j = 1; j <= lb; j++) {
+			unsigned up = row[j];
+			unsigned best = diag + (a[i - 1] != b[j - 1]);
+
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+int
+cp_config_check_env(char *const *envp, char *err, size_t errlen)
+{
+	size_t off = 0;
+	int rc = 0;
+
+	for (char *const *e = envp; e != NULL && *e != NULL; e++) {
+		const char *eq = strchr(*e, '=');
+		size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+		char best[96] = "", var[96];
+		unsigned best_d = 1000;
+		bool known = false, list = false;
+
+		if (strncmp(*e, "COREPIPE_", 9) != 0)
+			continue;
+		for (size_t i = 0; i < sizeof(g_env_other) / sizeof(g_env_other[0]); i++) {
+			unsigned d = edit_distance(*e, len, g_env_other[i]);
+
+			known |= d == 0;
+			if (d < best_d) {
+				best_d = d;
+				snprintf(best, sizeof(best), "%s", g_env_other[i]);
+			}
+		}
+		for (const struct section *sec = sections;
+		     !known && sec < sections + sizeof(sections) / sizeof(sections[0]); sec++) {
+			for (const struct field *f = sec->fields; f && f->name != NULL; f++) {
+				unsigned d;
+
+				env_name(sec, f, var, sizeof(var));
+				d = edit_distance(*e, len, var);
+				if (d == 0 && (f->type == F_STRLIST || f->type == F_TOKENS ||
+					       f->type == F_POOLS || f->type == F_PORTS))
+					list = true;
+				known |= d == 0;
+				if (d < best_d) {
+					best_d = d;
+					snprintf(best, sizeof(best), "%s", var);
+				}
+			}
+		}
+		if (known && !list)
+			continue;
+		if (off < errlen) {
+			if (list)
+				off += (size_t)snprintf(err + off, errlen - off,
+							"%senvironment %.*s: a list, set in the "
+							"config file only",
+							rc ? "\n" : "", (int)len, *e);
+			else
+				off += (size_t)snprintf(err + off, errlen - off,
+							"%senvironment %.*s: unknown variable "
+							"(did you mean %s?)",
+							rc ? "\n" : "", (int)len, *e, best);
+		}
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+const char *
+cp_config_locate(const char *flag, const char *(*get)(const char *name), const char *installed)
+{
+	const char *env = get != NULL ? get("COREPIPE_CONFIG") : NULL;
+
+	if (flag != NULL)
+		return flag;
+	if (env != NULL && env[0] != '\0')
+		return env;
+	if (installed != NULL && access(installed, F_OK) == 0)
+		return installed;
+	if (access("config/corepipe.yaml", F_OK) == 0)
+		return "config/corepipe.yaml";
+	return NULL;
+}
+
+/* A YAML double-quoted scalar: the printed file must load back whatever the string holds. */
+static void
+print_quoted(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(out, "\\x%02x", *p);
+		else
+			fputc(*p, out);
+	}
+	fputc('"', out);
 }
 
 static void
@@ -1261,7 +1532,8 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 	switch (f->type) {
 	case F_STR:
 	case F_LISTEN:
-		fprintf(out, "\"%s\"\n", src);
+		print_quoted(out, src);
+		fputc('\n', out);
 		break;
 	case F_U32:
 	case F_POW2:
@@ -1276,13 +1548,23 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 	case F_BOOL:
 		fprintf(out, "%s\n", *(const bool *)src ? "true" : "false");
 		break;
+	case F_ALOG:
+		fprintf(out, "%s\n", cp_alog_mode_name(*(const enum cp_alog_mode *)src));
+		break;
 	case F_TOKENS:
-		/* Names and permissions; digests redacted (secrets stay out of output). */
+		/* The file's own entries, digests included: they are SHA-256 digests, not tokens,
+		 * and without them the output would not load back. Entries from auth.token_file
+		 * stay there (token_file is printed and re-read). */
 		fprintf(out, "[");
-		for (unsigned i = 0; i < c->auth.n; i++)
-			fprintf(out, "%s{ name: \"%s\", sha256: \"(redacted)\", permission: %s }",
-				i ? ", " : "", c->auth.tokens[i].name,
+		for (unsigned i = 0; i < c->n_inline_tokens && i < c->auth.n; i++) {
+			fprintf(out, "%s{ name: ", i ? ", " : "");
+			print_quoted(out, c->auth.tokens[i].name);
+			fprintf(out, ", sha256: \"");
+			for (unsigned k = 0; k < CP_AUTH_DIGEST; k++)
+				fprintf(out, "%02x", c->auth.tokens[i].digest[k]);
+			fprintf(out, "\", permission: %s }",
 				c->auth.tokens[i].perm == CP_PERM_ADMIN ? "admin" : "execute");
+		}
 		fprintf(out, "]\n");
 		break;
 	case F_POOLS:
@@ -1302,21 +1584,26 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 
 			dp_ipv4_format(p->ip, ip);
 			dp_ipv4_format(p->allow_set ? p->allow_ip : p->ip, allow);
+			fprintf(out, "%s{ name: ", i ? ", " : "");
+			print_quoted(out, p->name);
+			fprintf(out, ", device: ");
+			print_quoted(out, p->devargs);
 			fprintf(out,
-				"%s{ name: \"%s\", device: \"%s\", address: \"%s/%u\", "
+				", address: \"%s/%u\", "
 				"udp_port: %u, mtu: %u, queues: %u, rx_desc: %u, tx_desc: %u, "
 				"allow_from: \"%s/%u\" }",
-				i ? ", " : "", p->name, p->devargs, ip, p->prefix_len, p->udp_port,
-				p->mtu ? p->mtu : 1500, p->queues, p->rx_desc ? p->rx_desc : 1024,
-				p->tx_desc ? p->tx_desc : 1024, allow,
-				p->allow_set ? p->allow_prefix : p->prefix_len);
+				ip, p->prefix_len, p->udp_port, p->mtu ? p->mtu : 1500, p->queues,
+				p->rx_desc ? p->rx_desc : 1024, p->tx_desc ? p->tx_desc : 1024,
+				allow, p->allow_set ? p->allow_prefix : p->prefix_len);
 		}
 		fprintf(out, "]\n");
 		break;
 	case F_STRLIST:
 		fprintf(out, "[");
-		for (unsigned i = 0; i < c->n_eal_args; i++)
-			fprintf(out, "%s\"%s\"", i ? ", " : "", c->eal_args[i]);
+		for (unsigned i = 0; i < c->n_eal_args; i++) {
+			fputs(i ? ", " : "", out);
+			print_quoted(out, c->eal_args[i]);
+		}
 		fprintf(out, "]\n");
 		break;
 	}
@@ -1341,13 +1628,18 @@ cp_config_print(FILE *out, const struct cp_config *c)
 
 		fprintf(out, "  %s:\n", s->name);
 		for (unsigned j = 0; j < s->n_nodes; j++) {
-			fprintf(out, "    - type: %s\n", s->nodes[j].type);
+			fprintf(out, "    - type: ");
+			print_quoted(out, s->nodes[j].type);
+			fputc('\n', out);
 			if (s->nodes[j].n_params == 0)
 				continue;
 			fprintf(out, "      params: {");
-			for (unsigned k = 0; k < s->nodes[j].n_params; k++)
-				fprintf(out, "%s%s: \"%s\"", k ? ", " : " ",
-					s->nodes[j].params[k].key, s->nodes[j].params[k].value);
+			for (unsigned k = 0; k < s->nodes[j].n_params; k++) {
+				fputs(k ? ", " : " ", out);
+				print_quoted(out, s->nodes[j].params[k].key);
+				fputs(": ", out);
+				print_quoted(out, s->nodes[j].params[k].value);
+			}
 			fprintf(out, " }\n");
 		}
 	}

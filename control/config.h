@@ -13,6 +13,7 @@
 #ifndef COREPIPE_CP_CONFIG_H
 #define COREPIPE_CP_CONFIG_H
 
+#include "control/access_log.h"
 #include "control/auth.h"
 #include "control/http_guard.h"
 #include "control/log.h"
@@ -58,6 +59,14 @@ struct cp_config_pipeline {
 	int line;
 };
 
+/** server.keepalive_*: HTTP/2 keepalive, both directions (gRPC channel arguments). */
+struct cp_keepalive_conf {
+	uint32_t time_ms;	       /**< server pings an idle connection this often (0: never) */
+	uint32_t timeout_ms;	       /**< and closes it when the ping is not acked in time */
+	bool permit_without_calls;     /**< pings with no call open allowed (both ways) */
+	uint32_t min_ping_interval_ms; /**< clients may not ping more often (else GOAWAY) */
+};
+
 struct cp_config {
 	/* server */
 	char grpc_listen[128];
@@ -89,6 +98,7 @@ struct cp_config {
 	uint32_t max_connections;
 	uint32_t max_connection_idle_ms;
 	uint32_t max_connection_age_ms;
+	struct cp_keepalive_conf keepalive;
 	/* limits */
 	unsigned max_nodes;
 	uint32_t default_timeout_ms;
@@ -97,14 +107,19 @@ struct cp_config {
 	uint32_t shed_low_water_pct;
 	uint32_t shed_busy_pct;
 	uint32_t shed_window_ms;
+	bool shed_enabled;     /**< limits.shed_enabled: load shedding on (default) or off */
 	uint32_t inflight_cap; /**< limits.max_in_flight: live cap on unary work, 0 = the pool */
 	/* auth */
-	struct cp_auth auth;  /**< enabled, health_open and the token table (owned) */
-	char token_file[256]; /**< auth.token_file, merged into auth at load */
+	struct cp_auth auth;	  /**< enabled, health_open and the token table (owned) */
+	unsigned n_inline_tokens; /**< auth.tokens from the file (the table's first entries) */
+	char token_file[256];	  /**< auth.token_file, merged into auth at load */
 	/* tls */
 	struct cp_tls_conf tls;
 	/* logging */
 	enum cp_log_level log_level;
+	enum cp_alog_mode access_log; /**< logging.access_log */
+	uint32_t access_log_sample;   /**< logging.access_log_sample: one call in N */
+	uint32_t access_log_ring;     /**< logging.access_log_ring: records buffered */
 	/* pipelines */
 	unsigned n_pipelines;
 	struct cp_config_pipeline *pipelines;
@@ -117,9 +132,30 @@ struct cp_config {
 void cp_config_init(struct cp_config *c);
 
 /**
+ * Which file to read: @p flag (--config) if given, else the environment's COREPIPE_CONFIG,
+ * else @p installed (the compiled-in $(SYSCONFDIR)/corepipe/corepipe.yaml) if it exists, else
+ * ./config/corepipe.yaml if it exists, else none (built-in defaults).
+ * @return the path (@p flag, the variable's value or a static string; NULL: none). A path that
+ * was named explicitly (flag or variable) is returned even if it does not exist: loading it
+ * then fails, rather than silently falling back.
+ */
+const char *cp_config_locate(const char *flag, const char *(*get)(const char *name),
+			     const char *installed);
+
+/**
+ * Reject COREPIPE_* variables in @p envp ("NAME=value" strings, NULL-terminated, e.g. environ)
+ * that corepiped does not know: a misspelt override must not be silently ignored. Known: every
+ * COREPIPE_<SECTION>_<KEY> of a scalar setting, COREPIPE_CONFIG, and the few tool variables
+ * listed in config.c.
+ * @return 0, or -EINVAL with @p err naming every unknown variable and the closest valid name.
+ */
+int cp_config_check_env(char *const *envp, char *err, size_t errlen);
+
+/**
  * Load @p path over the current values of @p c (keys absent from the file keep theirs).
  * @return 0, or -ENOENT/-EACCES (cannot read), -EINVAL (invalid: @p err holds
- * "path:line:col: message"). On error @p c is unchanged.
+ * "path:line:col: message", one line per error: every schema error of the file is reported,
+ * not only the first). On error @p c is unchanged.
  */
 int cp_config_load_file(struct cp_config *c, const char *path, char *err, size_t errlen);
 
@@ -179,7 +215,11 @@ int cp_config_security_check(const struct cp_config *live, const struct cp_confi
 int cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), char *err,
 			size_t errlen);
 
-/** Print @p c as YAML (the file's schema), for --print-config. */
+/**
+ * Print @p c as YAML (the file's schema), for --print-config. The output loads back to the
+ * same configuration: strings are quoted and escaped, token digests are printed (they are
+ * digests, not tokens; a token_file's entries stay in that file).
+ */
 void cp_config_print(FILE *out, const struct cp_config *c);
 
 /** Free what @p c owns and reset it to zero. */

@@ -3,12 +3,15 @@
  */
 #include "control/ctl.h"
 
+#include "control/frontend.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
+#include "control/notify.h"
 #include "dataplane/registry.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +56,9 @@ on_signal(struct cp_ctl *ctl, int sig)
 		_exit(1);
 	}
 	cp_log(CP_LOG_INFO, "shutdown requested", CP_LF_STR("signal", strsignal(sig)));
+	cp_notify_stopping("draining: %llu calls open",
+			   (unsigned long long)cp_server_stat_sum(
+			       ctl->srv, offsetof(struct cp_fe_stats, live_calls)));
 	cp_server_request_shutdown(ctl->srv);
 }
 

@@ -100,6 +100,7 @@ call_put(struct cp_frontend *fe, struct cp_call *c)
 	grpc_metadata_array_destroy(&c->md);
 	if (c->method == NULL)
 		grpc_call_details_destroy(&c->details);
+	cp_alog_free(&c->alog);
 	c->free_next = fe->free_list;
 	fe->free_list = c;
 }
@@ -327,6 +328,7 @@ on_new_call(struct cp_frontend *fe, struct cp_call *c, int ok)
 		fe->live_head->live_prev = c;
 	fe->live_head = c;
 	c->start_ns = cp_now_ns();
+	cp_alog_begin(&c->alog, &c->md, NULL); /* request size: when it arrives (on_recv) */
 	c->refs = 1; /* held until the first batch below is posted; dropped at the end */
 	/* Keep the same number of slots armed. */
 	arm(fe, c->method);
@@ -358,6 +360,7 @@ on_recv(struct cp_frontend *fe, struct cp_call *c, int ok)
 	} else if (c->payload == NULL) {
 		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "missing request message");
 	} else {
+		c->alog.req_bytes = grpc_byte_buffer_length(c->payload);
 		c->method->handler(fe->srv, c);
 	}
 	cp_call_release(c); /* the receive batch's reference */

@@ -9,6 +9,7 @@
 #include "control/log.h"
 #include "control/pbconv.h"
 #include "control/rpc.h"
+#include "control/rpc_stats.h"
 
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
@@ -53,6 +54,9 @@ send_final(struct cp_call *c, grpc_status_code status)
 	grpc_op ops[4];
 	grpc_op *op = ops;
 	grpc_call_error e;
+	grpc_metadata trailers[2];
+	size_t n_trailers = 0;
+	const char *path = c->method != NULL ? c->method->path : NULL;
 
 	memset(ops, 0, sizeof(ops));
 	if (!c->initial_md_sent) {
@@ -68,10 +72,15 @@ send_final(struct cp_call *c, grpc_status_code status)
 	op->data.send_status_from_server.status = status;
 	op->data.send_status_from_server.status_details =
 	    c->status_details_set ? &c->status_details : NULL;
-	if (c->trailer_set) {
-		op->data.send_status_from_server.trailing_metadata_count = 1;
-		op->data.send_status_from_server.trailing_metadata = &c->trailer;
-	}
+	/* Every answer counted (rpc_stats.h) and logged (access_log.h, which adds x-request-id
+	 * to the trailers). */
+	cp_rpc_stats_handled(path, c->method != NULL && c->method->kind != CP_UNARY, status);
+	if (c->trailer_set)
+		trailers[n_trailers++] = c->trailer;
+	n_trailers +=
+	    cp_alog_end(&c->alog, path, status, c->send, c->start_ns, &trailers[n_trailers]);
+	op->data.send_status_from_server.trailing_metadata_count = n_trailers;
+	op->data.send_status_from_server.trailing_metadata = n_trailers ? trailers : NULL;
 	op++;
 	/* The call's end, in the same batch unless it was posted on its own earlier (to see
 	 * cancellation while the request waited on a worker). */
@@ -246,6 +255,7 @@ cp_server_live_prepare(const struct cp_server *srv, const struct cp_config *c)
 	n->live.shed.low_pct = c->shed_low_water_pct;
 	n->live.shed.busy_pct = c->shed_busy_pct;
 	n->live.shed.window_ms = c->shed_window_ms;
+	n->live.shed.enabled = c->shed_enabled;
 	if (cp_auth_copy(&n->live.auth, &c->auth) != 0) {
 		free(n);
 		return NULL;
@@ -479,6 +489,7 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
 	grpc_channel_args chargs;
 	grpc_server_credentials *creds;
 	bool tls = conf->tls != NULL && conf->tls->cert_file[0] != '\0';
+	const struct cp_keepalive_conf *ka = conf->keepalive;
 	size_t n;
 	int rc;
 
@@ -514,7 +525,8 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
 	int_arg(&args[n++], GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, -1);
 	/* Clients may ping to keep connections alive, but not more often than every 10 s
 	 * without data (keepalive enforcement: abusive pingers get GOAWAY). */
-	int_arg(&args[n++], GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
+	int_arg(&args[n++], GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+		ka ? (int)ka->min_ping_interval_ms : 10000);
 	int_arg(&args[n++], GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
 	int_arg(&args[n++], GRPC_ARG_MAX_CONCURRENT_STREAMS, (int)conf->max_concurrent_streams);
 	/* Headers are small for this API: a bound on what one stream's metadata may cost. */
@@ -522,9 +534,14 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
 	/* The TLS handshake and the HTTP/2 preface + SETTINGS must arrive within this, or the
 	 * connection is closed: a bare TCP connection cannot hold a slot. */
 	int_arg(&args[n++], GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, (int)conf->handshake_timeout_ms);
-	/* The server's own keepalive pings find dead peers. */
-	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIME_MS, 60000);
-	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
+	/* The server's own keepalive pings find dead peers (server.keepalive_*; 0: never). */
+	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIME_MS,
+		!ka	      ? 60000
+		: ka->time_ms ? (int)ka->time_ms
+			      : INT_MAX);
+	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ka ? (int)ka->timeout_ms : 20000);
+	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+		ka ? ka->permit_without_calls : 0);
 	/* Idle connections are closed; old ones are recycled (clients reconnect, which lets a
 	 * load balancer rebalance), with a grace period for calls still running on them. */
 	int_arg(&args[n++], GRPC_ARG_MAX_CONNECTION_IDLE_MS,

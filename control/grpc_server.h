@@ -23,6 +23,7 @@
 #ifndef COREPIPE_CP_GRPC_SERVER_H
 #define COREPIPE_CP_GRPC_SERVER_H
 
+#include "control/access_log.h"
 #include "control/auth.h"
 #include "control/listener.h"
 #include "control/port_watch.h"
@@ -117,6 +118,7 @@ struct cp_call {
 	uint64_t resp_bytes;	  /**< reply bytes counted in the front end's budget */
 	struct cp_stream *stream; /**< ExecuteStream state; unlinked when the call is freed */
 	void *ctx;		  /**< a handler's own state (Watch) */
+	struct cp_alog_call alog; /**< access log record and x-request-id (access_log.h) */
 };
 
 /**
@@ -149,7 +151,8 @@ struct cp_server_conf {
 	uint32_t frontend_spin_us;	   /**< poll this long for handed-over work, then wait */
 	uint32_t max_response_bytes;	   /**< reply bytes a front end holds at once */
 	uint32_t max_cancels_per_second;   /**< per connection; more: it is closed (0: off) */
-	const struct cp_tls_conf *tls;	   /**< NULL or no cert_file: plaintext only */
+	const struct cp_keepalive_conf *keepalive; /**< server.keepalive_* (NULL: defaults) */
+	const struct cp_tls_conf *tls;		   /**< NULL or no cert_file: plaintext only */
 };
 
 /** Why a request was refused before it ran (GetStats "rejected"). */

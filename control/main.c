@@ -8,12 +8,15 @@
  * health NOT_SERVING, listener closed, calls in flight answered, then responder, workers,
  * gRPC, dataplane and EAL torn down in reverse order. A second signal exits at once.
  */
+#include "control/access_log.h"
 #include "control/config.h"
 #include "control/ctl.h"
 #include "control/frontend.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
 #include "control/metrics_http.h"
+#include "control/notify.h"
+#include "control/version.h"
 #include "dataplane/dataplane.h"
 
 #include <errno.h>
@@ -37,11 +40,14 @@
 /* How long start-up waits for the worker lcores to enter their loops. */
 #define WORKER_START_WAIT_MS 5000
 
+/* A printf format: %s is the installed default configuration file. */
 static const char g_usage[] =
     "usage: corepiped [options] [-- EAL args...]\n"
     "\n"
-    "  -c, --config FILE        YAML config file (default: config/corepipe.yaml if it exists,\n"
-    "                           else built-in defaults without pipelines)\n"
+    "  -c, --config FILE        YAML config file; without it: $COREPIPE_CONFIG, else\n"
+    "                           %s\n"
+    "                           if it exists, else ./config/corepipe.yaml if it exists, else\n"
+    "                           built-in defaults without pipelines\n"
     "      --check-config FILE  validate FILE (schema, environment overrides, every pipeline\n"
     "                           compiled) and exit: 0 if valid, 2 with the errors if not\n"
     "      --print-config       print the effective configuration (defaults < file <\n"
@@ -59,10 +65,12 @@ static const char g_usage[] =
     "The default map uses the CPUs the process may run on (sched_getaffinity: taskset, cpuset\n"
     "cgroups, systemd AllowedCPUs=), one lcore per CPU; with one CPU a single lcore does it all.\n"
     "  -L, --log-level LEVEL    debug|info|warn|error (default: info, or the file's)\n"
+    "  -V, --version            print the version and build details and exit\n"
     "  -h, --help               this text\n"
     "\n"
     "Every scalar key can be overridden from the environment as COREPIPE_<SECTION>_<KEY>,\n"
-    "e.g. COREPIPE_SERVER_GRPC_LISTEN=127.0.0.1:6000 (docs/configuration.md).\n"
+    "e.g. COREPIPE_SERVER_GRPC_LISTEN=127.0.0.1:6000 (docs/configuration.md); an unknown\n"
+    "COREPIPE_* variable is an error.\n"
     "\n"
     "EAL args after -- are passed to rte_eal_init() after the built-in ones\n"
     "(by default --no-huge --no-pci --no-shconf -m 512; dataplane.hugepages, memory_mb and\n"
@@ -80,8 +88,6 @@ struct opts {
 	int n_eal;
 	char **eal;
 };
-
-#define DEFAULT_CONFIG "config/corepipe.yaml"
 
 static struct cp_server g_srv;
 static struct opts g_opts; /* the command line, re-applied on every reload */
@@ -117,11 +123,16 @@ apply_flags(struct cp_config *cfg)
 static int
 check_config(const char *path)
 {
+	extern char **environ;
 	struct cp_config cfg;
-	char err[512];
+	char err[4096];
 	int bad = 0;
 
 	cp_config_init(&cfg);
+	if (cp_config_check_env(environ, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		bad = 1;
+	}
 	if (cp_config_load_file(&cfg, path, err, sizeof(err)) != 0 ||
 	    cp_config_apply_env(&cfg, env_get, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s\n", err);
@@ -160,13 +171,14 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {"check-config", required_argument, NULL, 'K'},
 	    {"print-config", no_argument, NULL, 'P'},
+	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 
 	memset(o, 0, sizeof(*o));
 	o->workers = -1;
-	while ((ch = getopt_long(argc, argv, "c:g:w:f:l:L:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:g:w:f:l:L:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
@@ -211,11 +223,14 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case 'P':
 			o->print_config = 1;
 			break;
+		case 'V':
+			cp_version_print(stdout);
+			return 1;
 		case 'h':
-			fputs(g_usage, stdout);
+			fprintf(stdout, g_usage, cp_default_config_path());
 			return 1;
 		default:
-			fputs(g_usage, stderr);
+			fprintf(stderr, g_usage, cp_default_config_path());
 			return 2;
 		}
 	}
@@ -397,8 +412,15 @@ main(int argc, char **argv)
 	if (o.check_config != NULL)
 		return check_config(o.check_config);
 	cp_config_init(&cfg);
-	if (o.config == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
-		o.config = DEFAULT_CONFIG;
+	{
+		extern char **environ;
+
+		if (cp_config_check_env(environ, err, sizeof(err)) != 0) {
+			cp_log(CP_LOG_ERROR, "config: bad environment", CP_LF_STR("error", err));
+			return 2;
+		}
+	}
+	o.config = cp_config_locate(o.config, env_get, cp_default_config_path());
 	if (o.config != NULL && cp_config_load_file(&cfg, o.config, err, sizeof(err)) != 0) {
 		cp_log(CP_LOG_ERROR, "config: cannot load", CP_LF_STR("error", err));
 		return 2;
@@ -552,6 +574,7 @@ main(int argc, char **argv)
 		cp_log(CP_LOG_INFO, "auth: bearer tokens required",
 		       CP_LF_INT("tokens", (long)cfg.auth.n),
 		       CP_LF_BOOL("health_open", cfg.auth.health_open));
+	sconf.keepalive = &cfg.keepalive;
 	rc = cp_server_create(&g_srv, &sconf, &cfg, dp);
 	if (rc != 0) {
 		exit_code = rc == -EADDRINUSE ? 3 : 2;
@@ -570,6 +593,13 @@ main(int argc, char **argv)
 	}
 	for (int i = 0; i < WORKER_START_WAIT_MS && !dp_dataplane_running(dp); i++)
 		usleep(1000);
+	rc = cp_alog_start(cfg.access_log, cfg.access_log_sample, cfg.access_log_ring);
+	if (rc != 0) {
+		cp_log(CP_LOG_ERROR, "cannot start the access log",
+		       CP_LF_STR("error", strerror(-rc)));
+		exit_code = 1;
+		goto out_workers;
+	}
 	if (cfg.metrics_listen[0] != '\0') {
 		rc = cp_metrics_http_start(&metrics, cfg.metrics_listen, &cfg.http, &g_srv, dp);
 		if (rc != 0) {
@@ -590,16 +620,19 @@ main(int argc, char **argv)
 	cp_server_start(&g_srv);
 	atomic_store(&g_srv.serving, true);
 	roles_text(dp, roles, sizeof(roles));
-	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("grpc_listen", cfg.grpc_listen),
-	       CP_LF_INT("grpc_port", g_srv.port), CP_LF_INT("metrics_port", metrics.port),
+	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("version", cp_version()),
+	       CP_LF_STR("grpc_listen", cfg.grpc_listen), CP_LF_INT("grpc_port", g_srv.port),
+	       CP_LF_INT("metrics_port", metrics.port),
 	       CP_LF_BOOL("tls", cfg.tls.cert_file[0] != '\0'),
 	       CP_LF_INT("plaintext_port", g_srv.plaintext_port),
 	       CP_LF_INT("frontends", dp->n_frontends), CP_LF_INT("workers", dp->n_workers),
 	       CP_LF_STR("lcores", lcores), CP_LF_STR("roles", roles),
 	       CP_LF_INT("udp_ports", dp->udp ? (long)dp->udp->n_ports : 0),
 	       CP_LF_STR("idle_policy", dp_idle_policy_name(cfg.dp.worker.idle)),
-	       CP_LF_STR("config", o.config ? o.config : "built-in defaults"),
+	       CP_LF_STR("config", cfg.path[0] ? cfg.path : "built-in defaults"),
 	       CP_LF_INT("pid", getpid()));
+	cp_notify_ready("serving: gRPC %s (port %d), metrics port %d, %u workers", cfg.grpc_listen,
+			g_srv.port, metrics.port, dp->n_workers);
 
 	urcu_qsbr_unregister_thread(); /* front end 0's reactor registers this thread itself */
 	cp_server_run(&g_srv);
@@ -614,6 +647,7 @@ out_workers:
 	dp_dataplane_stop(dp);
 out_grpc:
 	cp_server_destroy(&g_srv);
+	cp_alog_stop(); /* after every call is freed: no hook runs any more */
 	grpc_shutdown_blocking();
 out_dp:
 	cp_log(CP_LOG_INFO, "stopped", CP_LF_U64("answered", answered));

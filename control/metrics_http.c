@@ -3,8 +3,12 @@
  */
 #include "control/metrics_http.h"
 
+#include "control/access_log.h"
 #include "control/frontend.h"
 #include "control/log.h"
+#include "control/procstat.h"
+#include "control/rpc_stats.h"
+#include "control/version.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -19,10 +23,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#ifndef COREPIPE_VERSION
-#define COREPIPE_VERSION "0.3.0"
-#endif
 
 /* ---- A growing text buffer ---------------------------------------------------------------- */
 
@@ -108,6 +108,82 @@ histogram(struct out *o, const char *name, const char *label, const struct dp_me
 	    (unsigned long long)cum);
 	put(o, "%s_sum{pipeline=\"%s\"} %.9f\n", name, label, (double)r->sum_cycles * unit_s);
 	put(o, "%s_count{pipeline=\"%s\"} %llu\n", name, label, (unsigned long long)cum);
+}
+
+/* process_*: the names, types and units of the official client libraries' process collector. */
+static void
+render_process(struct out *o)
+{
+	struct cp_procstat ps;
+
+	cp_procstat_read(&ps);
+	help(o, "process_cpu_seconds_total", "counter",
+	     "Total user and system CPU time spent in seconds.");
+	put(o, "process_cpu_seconds_total %.2f\n", ps.cpu_seconds);
+	help(o, "process_open_fds", "gauge", "Number of open file descriptors.");
+	put(o, "process_open_fds %llu\n", (unsigned long long)ps.open_fds);
+	help(o, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
+	put(o, "process_max_fds %llu\n", (unsigned long long)ps.max_fds);
+	help(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+	put(o, "process_virtual_memory_bytes %llu\n", (unsigned long long)ps.virtual_bytes);
+	help(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+	put(o, "process_resident_memory_bytes %llu\n", (unsigned long long)ps.resident_bytes);
+	help(o, "process_start_time_seconds", "gauge",
+	     "Start time of the process since unix epoch in seconds.");
+	put(o, "process_start_time_seconds %.2f\n", ps.start_time_seconds);
+}
+
+/* grpc_code values as the gRPC Prometheus interceptors (and their dashboards) spell them. */
+static const char *
+grpc_code_label(grpc_status_code code)
+{
+	static const char *const names[] = {
+	    "OK",
+	    "Canceled",
+	    "Unknown",
+	    "InvalidArgument",
+	    "DeadlineExceeded",
+	    "NotFound",
+	    "AlreadyExists",
+	    "PermissionDenied",
+	    "ResourceExhausted",
+	    "FailedPrecondition",
+	    "Aborted",
+	    "OutOfRange",
+	    "Unimplemented",
+	    "Internal",
+	    "Unavailable",
+	    "DataLoss",
+	    "Unauthenticated",
+	};
+
+	return (unsigned)code < sizeof(names) / sizeof(names[0]) ? names[code] : "Unknown";
+}
+
+static void
+rpc_line(const char *service, const char *method, const char *type, grpc_status_code code,
+	 uint64_t count, void *arg)
+{
+	put(arg,
+	    "grpc_server_handled_total{grpc_type=\"%s\",grpc_service=\"%s\",grpc_method=\"%s\","
+	    "grpc_code=\"%s\"} %llu\n",
+	    type, service, method, grpc_code_label(code), (unsigned long long)count);
+}
+
+/* Every gRPC call answered (control/rpc_stats.h); each registered method shows at zero. */
+static void
+render_rpc(struct out *o)
+{
+	const struct cp_method *const tables[] = {cp_pipeline_methods, cp_admin_methods,
+						  cp_health_methods};
+
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		for (const struct cp_method *m = tables[t]; m->path != NULL; m++)
+			cp_rpc_stats_register(m->path, m->kind != CP_UNARY);
+	help(o, "grpc_server_handled_total", "counter",
+	     "gRPC calls answered by the server, by service, method and status code (every "
+	     "call: Pipeline, Admin and Health, validation and authentication errors included).");
+	cp_rpc_stats_for_each(rpc_line, o);
 }
 
 /* The UDP front end: per port (summed over workers) and per worker queue. Each family's lines
@@ -248,8 +324,10 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 			dp_metrics_read_row(srv->fe[f]->e2e, id, &e2e[id]);
 
 	help(&o, "corepipe_build_info", "gauge", "Build information; the value is always 1.");
-	put(&o, "corepipe_build_info{version=\"%s\",dpdk=\"%s\"} 1\n", COREPIPE_VERSION,
-	    rte_version());
+	put(&o,
+	    "corepipe_build_info{version=\"%s\",revision=\"%s\",dpdk=\"%s\",grpc_core=\"%s\"} 1\n",
+	    cp_version(), cp_revision(), rte_version(), grpc_version_string());
+	render_process(&o);
 
 	help(&o, "corepipe_requests_total", "counter",
 	     "Requests (unary calls and stream frames) completed by the workers, by pipeline and "
@@ -279,6 +357,18 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 			histogram(&o, "corepipe_server_duration_seconds", pipe_label(names, id),
 				  &e2e[id], 1e-9);
 
+	help(&o, "corepipe_processed_bytes_total", "counter",
+	     "Bytes a pipeline took in (every run) and gave out (successful runs), unary, stream "
+	     "and UDP requests alike.");
+	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++) {
+		if (rows[id].count == 0 && rows[id].bytes_in == 0)
+			continue;
+		put(&o, "corepipe_processed_bytes_total{pipeline=\"%s\",direction=\"in\"} %llu\n",
+		    pipe_label(names, id), (unsigned long long)rows[id].bytes_in);
+		put(&o, "corepipe_processed_bytes_total{pipeline=\"%s\",direction=\"out\"} %llu\n",
+		    pipe_label(names, id), (unsigned long long)rows[id].bytes_out);
+	}
+
 	help(&o, "corepipe_queue_depth", "gauge",
 	     "Requests waiting in a worker's queues (handed over by front ends).");
 	for (unsigned w = 0; w < dp->n_workers; w++) {
@@ -288,8 +378,19 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 			q += rte_ring_count(dp->workers[w]->link[k]->in);
 		put(&o, "corepipe_queue_depth{worker=\"%u\"} %u\n", w, q);
 	}
+	help(&o, "corepipe_worker_busy_seconds_total", "counter",
+	     "Time a worker spent on loop iterations that did work; rate() is its utilisation "
+	     "(0..1).");
+	for (unsigned w = 0; w < dp->n_workers; w++) {
+		struct dp_worker_stats s;
+
+		dp_worker_stats_read(dp->workers[w], &s);
+		put(&o, "corepipe_worker_busy_seconds_total{worker=\"%u\"} %.9f\n", w,
+		    (double)s.r.busy_cycles * tsc_s);
+	}
 	help(&o, "corepipe_worker_busy_ratio", "gauge",
-	     "Busy TSC cycles / all cycles of a worker's loop since it started.");
+	     "Deprecated (averaged since start, cannot alert): use "
+	     "rate(corepipe_worker_busy_seconds_total[1m]). Busy cycles / all cycles since start.");
 	for (unsigned w = 0; w < dp->n_workers; w++) {
 		struct dp_worker_stats s;
 
@@ -324,6 +425,20 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 	    (unsigned long long)deadline);
 	put(&o, "corepipe_rejected_total{reason=\"cancelled\"} %llu\n",
 	    (unsigned long long)cancelled);
+
+	render_rpc(&o);
+	{
+		uint64_t written, dropped;
+
+		cp_alog_counts(&written, &dropped);
+		help(&o, "corepipe_access_log_lines_total", "counter",
+		     "Access log lines written (logging.access_log).");
+		put(&o, "corepipe_access_log_lines_total %llu\n", (unsigned long long)written);
+		help(&o, "corepipe_access_log_dropped_total", "counter",
+		     "Access log records dropped because the log's ring was full (stderr slower "
+		     "than the calls).");
+		put(&o, "corepipe_access_log_dropped_total %llu\n", (unsigned long long)dropped);
+	}
 
 	{
 		uint64_t open, refused;

@@ -6,6 +6,7 @@
 #include "control/file.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
+#include "control/notify.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -62,6 +63,9 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(shed_low_water_pct, "limits.shed_low_water_pct", live);
 	DIFF_U(shed_busy_pct, "limits.shed_busy_pct", live);
 	DIFF_U(shed_window_ms, "limits.shed_window_ms", live);
+	DIFF_U(shed_enabled, "limits.shed_enabled", live);
+	DIFF_U(access_log, "logging.access_log", live);
+	DIFF_U(access_log_sample, "logging.access_log_sample", live);
 	DIFF_U(stream_window, "limits.stream_window", live);
 	DIFF_U(inflight_cap, "limits.max_in_flight", live);
 	DIFF_U(shutdown_grace_ms, "server.shutdown_grace_ms", live);
@@ -91,6 +95,11 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(max_connections, "server.max_connections", rs);
 	DIFF_U(max_connection_idle_ms, "server.max_connection_idle_ms", rs);
 	DIFF_U(max_connection_age_ms, "server.max_connection_age_ms", rs);
+	DIFF_U(keepalive.time_ms, "server.keepalive_time_ms", rs);
+	DIFF_U(keepalive.timeout_ms, "server.keepalive_timeout_ms", rs);
+	DIFF_U(keepalive.permit_without_calls, "server.keepalive_permit_without_calls", rs);
+	DIFF_U(keepalive.min_ping_interval_ms, "server.keepalive_min_ping_interval_ms", rs);
+	DIFF_U(access_log_ring, "logging.access_log_ring", rs);
 	DIFF_U(workers, "dataplane.workers", rs);
 	DIFF_S(lcores, "dataplane.lcores", rs);
 	DIFF_U(dp.worker.idle, "dataplane.idle_policy", rs);
@@ -232,6 +241,7 @@ cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep)
 	int rc;
 
 	memset(rep, 0, sizeof(*rep));
+	cp_notify_reloading(); /* notify.h: RELOADING=1 ... READY=1 around the reload */
 	memset(&pl, 0, sizeof(pl));
 	cp_config_init(&pl.neu);
 	if (rl->path == NULL || rl->path[0] == '\0') {
@@ -296,6 +306,10 @@ cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep)
 	rl->live->shed_window_ms = pl.neu.shed_window_ms;
 	rl->live->log_level = pl.neu.log_level;
 	cp_log_set_level(pl.neu.log_level);
+	rl->live->shed_enabled = pl.neu.shed_enabled;
+	rl->live->access_log = pl.neu.access_log;
+	rl->live->access_log_sample = pl.neu.access_log_sample;
+	cp_alog_configure(pl.neu.access_log, pl.neu.access_log_sample);
 	cp_auth_free(&rl->live->auth);
 	rl->live->auth = pl.neu.auth; /* moved: the server published its own copy */
 	memset(&pl.neu.auth, 0, sizeof(pl.neu.auth));
@@ -336,5 +350,6 @@ out:
 		cp_log(CP_LOG_ERROR, "config reload rejected: nothing changed",
 		       CP_LF_STR("file", rl->path ? rl->path : ""), CP_LF_STR("error", rep->error));
 	}
+	cp_notify_reloaded(rc == 0, rep->error);
 	return rc;
 }

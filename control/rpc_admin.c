@@ -437,6 +437,118 @@ fill_udp(const struct dp_udp *u, Corepipe__V1__Stats *st, struct udp_stats_msgs 
 	st->udp_ports = x->mp;
 }
 
+/* GetStats' per-pipeline part (the rows /metrics reads), in storage that outlives the pack. */
+struct pipe_stats_msgs {
+	char (*name)[DP_NAME_MAX];	      /* by id; "" when not registered */
+	struct dp_met_row *dp, *e2e;	      /* by id */
+	Corepipe__V1__PipelineStats *m, **mp; /* emitted */
+	Corepipe__V1__PipelineStats__ByCodeEntry (*ce)[DP_STATUS_MAX];
+	Corepipe__V1__PipelineStats__ByCodeEntry *(*cep)[DP_STATUS_MAX];
+};
+
+static void
+pipe_name_cb(uint32_t id, const char *name, void *arg)
+{
+	struct pipe_stats_msgs *x = arg;
+
+	snprintf(x->name[id], DP_NAME_MAX, "%s", name);
+}
+
+static void
+pipe_stats_free(struct pipe_stats_msgs *x)
+{
+	free(x->name);
+	free(x->dp);
+	free(x->e2e);
+	free(x->m);
+	free(x->mp);
+	free(x->ce);
+	free(x->cep);
+}
+
+/* A registered pipeline, or an id with completions or answers. */
+static bool
+row_shown(const struct pipe_stats_msgs *x, uint32_t id)
+{
+	uint64_t reqs = 0;
+
+	for (unsigned c = 0; c < DP_STATUS_MAX; c++)
+		reqs += x->dp[id].by_code[c];
+	return x->name[id][0] != '\0' || reqs != 0 || x->e2e[id].count != 0;
+}
+
+/* Fill st->pipelines: registered pipelines (also at zero), inline and deleted ids with work.
+ * @return 0 or -ENOMEM. */
+static int
+fill_pipelines(struct cp_server *srv, Corepipe__V1__Stats *st, struct pipe_stats_msgs *x)
+{
+	const struct dp_dataplane *dp = srv->dp;
+	const size_t n = DP_REGISTRY_MAX + 1;
+	unsigned k = 0;
+
+	unsigned emit = 0;
+
+	x->name = calloc(n, sizeof(*x->name));
+	x->dp = calloc(n, sizeof(*x->dp));
+	x->e2e = calloc(n, sizeof(*x->e2e));
+	if (!x->name || !x->dp || !x->e2e)
+		return -ENOMEM;
+	dp_registry_names(dp->reg, pipe_name_cb, x);
+	for (unsigned w = 0; w < dp->n_workers; w++)
+		for (uint32_t id = 0; id < n; id++)
+			dp_metrics_read_row(dp->workers[w]->lc.met, id, &x->dp[id]);
+	for (unsigned f = 0; f < srv->n_fe; f++)
+		for (uint32_t id = 0; id < n; id++)
+			dp_metrics_read_row(srv->fe[f]->e2e, id, &x->e2e[id]);
+	for (uint32_t id = 0; id < n; id++)
+		emit += row_shown(x, id);
+	/* Messages for the rows shown only (a few, not the registry's 4097). */
+	x->m = calloc(emit + 1, sizeof(*x->m));
+	x->mp = calloc(emit + 1, sizeof(*x->mp));
+	x->ce = calloc(emit + 1, sizeof(*x->ce));
+	x->cep = calloc(emit + 1, sizeof(*x->cep));
+	if (!x->m || !x->mp || !x->ce || !x->cep)
+		return -ENOMEM;
+	for (uint32_t id = 0; id < n; id++) {
+		Corepipe__V1__PipelineStats *m = &x->m[k];
+		const struct dp_met_row *r = &x->dp[id];
+		unsigned nc = 0;
+		uint64_t reqs = 0;
+
+		for (unsigned c = 0; c < DP_STATUS_MAX; c++)
+			reqs += r->by_code[c];
+		if (!row_shown(x, id))
+			continue;
+		if (k == emit)
+			break; /* a row that moved between the passes waits for the next call */
+		corepipe__v1__pipeline_stats__init(m);
+		m->name = id == 0 ? "_inline" : x->name[id][0] ? x->name[id] : "_deleted";
+		m->id = id;
+		m->requests = reqs;
+		m->bytes_in = r->bytes_in;
+		m->bytes_out = r->bytes_out;
+		m->dataplane_seconds = (double)r->sum_cycles / (double)dp->tsc_hz;
+		m->server_seconds = (double)x->e2e[id].sum_cycles / 1e9; /* a 1 GHz "clock" */
+		m->answered = x->e2e[id].count;
+		for (unsigned c = 0; c < DP_STATUS_MAX; c++) {
+			if (r->by_code[c] == 0)
+				continue;
+			corepipe__v1__pipeline_stats__by_code_entry__init(&x->ce[k][nc]);
+			x->ce[k][nc].key = (char *)dp_status_name((int)c);
+			x->ce[k][nc].value = r->by_code[c];
+			x->cep[k][nc] = &x->ce[k][nc];
+			nc++;
+		}
+		m->n_by_code = nc;
+		m->by_code = x->cep[k];
+		x->mp[k] = m;
+		k++;
+	}
+	st->n_pipelines = k;
+	st->pipelines = x->mp;
+	return 0;
+}
+
 static void
 get_stats(struct cp_server *srv, struct cp_call *c)
 {
@@ -451,6 +563,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	uint64_t deadline = 0, cancelled = 0, in_flight = 0;
 	char roles[DP_WORKERS_MAX][48];
 	struct udp_stats_msgs udp;
+	struct pipe_stats_msgs pipes = {0};
 	ProtobufCMessage *rq;
 	unsigned np = 0;
 
@@ -548,7 +661,11 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	st.pipeline_streams = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, streams_open));
 	cp_server_connections(srv, &st.connections, &st.connections_refused);
 	fill_udp(dp->udp, &st, &udp);
-	cp_call_reply(c, GRPC_STATUS_OK, &st.base, NULL);
+	if (fill_pipelines(srv, &st, &pipes) != 0)
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
+	else
+		cp_call_reply(c, GRPC_STATUS_OK, &st.base, NULL);
+	pipe_stats_free(&pipes);
 }
 
 static void

@@ -163,6 +163,10 @@ execute(struct cp_server *srv, struct cp_call *c)
 	    c, &corepipe__v1__execute_request__descriptor);
 	if (rq == NULL)
 		return;
+	/* Access log (access_log.h): the pipeline this call names, "_inline" for an inline one. */
+	cp_alog_pipeline(&c->alog, rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME
+				       ? rq->name
+				       : NULL);
 	if (cp_decode_payload(rq->input, &fmt, &data, &len, msg, sizeof(msg)) != 0) {
 		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "input: %s", msg);
 		goto out;
@@ -343,6 +347,13 @@ cp_execute_complete(struct cp_frontend *fe, struct dp_req *req)
 
 	CP_STAT_INC(fe->st.answered);
 	dp_metrics_observe(fe->e2e, id, cp_now_ns() - c->start_ns);
+	if (c->alog.log) {
+		/* Access log: time waiting on a worker (submit to now, less the nodes). */
+		uint64_t in_dp = (uint64_t)((double)(rte_rdtsc() - req->submit_tsc) * 1e9 /
+					    (double)fe->dp->tsc_hz);
+
+		cp_alog_work(&c->alog, in_dp > req->dp_ns ? in_dp - req->dp_ns : 0, req->dp_ns);
+	}
 	/*
 	 * The descriptor and its buffer go back to their pools before the answer leaves: once
 	 * a client has its answer, nothing of its request is held any more (tests and GetStats

@@ -254,6 +254,10 @@ open_stream(struct cp_stream *st, const Corepipe__V1__StreamOpen *o)
 	char msg[DP_ERR_MAX + 96];
 	int status;
 
+	if (st->c != NULL) /* access log: the stream's pipeline */
+		cp_alog_pipeline(
+		    &st->c->alog,
+		    o->pipeline_case == COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME ? o->name : NULL);
 	if (o->pipeline_case != COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME &&
 	    o->pipeline_case != COREPIPE__V1__STREAM_OPEN__PIPELINE_INLINE) {
 		set_error(st, DP_INVALID_ARGUMENT, 0, "open: set either name or inline");

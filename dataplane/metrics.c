@@ -6,8 +6,8 @@
 #include <rte_malloc.h>
 
 const double dp_met_bounds_s[DP_MET_BOUNDS] = {
-    1e-6,   2.5e-6, 5e-6, 1e-5,	  2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3,
-    2.5e-3, 5e-3,   1e-2, 2.5e-2, 5e-2,	  0.1,	0.25, 0.5,    1.0,
+    1e-6, 2.5e-6, 5e-6,	  1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3,
+    5e-3, 1e-2,	  2.5e-2, 5e-2, 0.1,	0.25, 0.5,  1.0,    2.5,  5.0,	10.0,
 };
 
 struct dp_metrics *
@@ -44,4 +44,6 @@ dp_metrics_read_row(const struct dp_metrics *m, uint32_t id, struct dp_met_row *
 		out->count += v;
 	}
 	out->sum_cycles += __atomic_load_n(&r->sum_cycles, __ATOMIC_RELAXED);
+	out->bytes_in += __atomic_load_n(&r->bytes_in, __ATOMIC_RELAXED);
+	out->bytes_out += __atomic_load_n(&r->bytes_out, __ATOMIC_RELAXED);
 }

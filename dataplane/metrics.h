@@ -1,6 +1,7 @@
 /**
  * @file
- * Per-pipeline request metrics: completions by status code and a latency histogram, in blocks
+ * Per-pipeline request metrics: completions by status code, bytes in and out, and a latency
+ * histogram, in blocks
  * written by exactly one thread each (a worker for data-plane time, the responder for server
  * time) and merged by whoever scrapes them.
  *
@@ -10,8 +11,9 @@
  * request costs a few stores to memory the writer already owns; readers load relaxed and may
  * see a row mid-update (a bucket one ahead of the count), which a scrape tolerates.
  *
- * Buckets are in TSC cycles, converted from fixed bounds in seconds (1 us .. 1 s, 1-2.5-5
- * steps) when the block is made.
+ * Buckets are in TSC cycles, converted from fixed bounds in seconds (1 us .. 10 s, 1-2.5-5
+ * steps) when the block is made: 10 s is above the default call deadline's order of magnitude,
+ * so a slow pipeline shows up in a bucket rather than only in +Inf.
  *
  * Context: dp_metrics_record by the block's single writer (hot path); reads from any thread.
  * Ownership: the creator frees with dp_metrics_free().
@@ -26,7 +28,7 @@
 #include <stdint.h>
 
 /** Finite histogram bounds (the +Inf bucket is one more). */
-#define DP_MET_BOUNDS 19
+#define DP_MET_BOUNDS 22
 
 /** Upper bounds of the buckets, in seconds. */
 extern const double dp_met_bounds_s[DP_MET_BOUNDS];
@@ -35,7 +37,9 @@ struct dp_met_row {
 	uint64_t by_code[DP_STATUS_MAX];
 	uint64_t bucket[DP_MET_BOUNDS + 1]; /**< non-cumulative counts; last is +Inf */
 	uint64_t sum_cycles;
-	uint64_t count; /**< observations: not stored by writers, summed from buckets on read */
+	uint64_t bytes_in;  /**< input bytes of the requests the pipeline ran */
+	uint64_t bytes_out; /**< output bytes of those that succeeded */
+	uint64_t count;	    /**< observations: not stored by writers, summed from buckets on read */
 };
 
 /**
@@ -127,6 +131,16 @@ dp_metrics_estimate(const struct dp_metrics *m, uint32_t id, uint32_t len)
 	if (__atomic_load_n(&c->n_large, __ATOMIC_RELAXED) == 0)
 		return 0;
 	return base + __atomic_load_n(&c->cycles_per_kib, __ATOMIC_RELAXED) * len / 1024 + 1;
+}
+
+/** Count the bytes of one run of pipeline @p id: @p in taken, @p out produced. */
+static inline void
+dp_metrics_bytes(struct dp_metrics *m, uint32_t id, uint64_t in, uint64_t out)
+{
+	struct dp_met_row *r = &m->row[id <= DP_REGISTRY_MAX ? id : 0];
+
+	DP_MET_ADD(r->bytes_in, in);
+	DP_MET_ADD(r->bytes_out, out);
 }
 
 /** Relaxed copy of row @p id into @p out, added to what @p out holds (for merging). */

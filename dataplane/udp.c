@@ -652,6 +652,7 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 	rc = dp_pipeline_run_capped(p, &x, NULL, DP_RUN_FRAME,
 				    (uint32_t)(answer_max(m, len) - DP_WIRE_HDR_LEN));
 	dp_metrics_count(w->met, p->id, (unsigned)rc);
+	dp_metrics_bytes(w->met, p->id, req.payload_len, rc == DP_OK ? x.buf->len : 0);
 	/* Timed per burst (one TSC read for all of it, rdtsc is slow on some VMs): see
 	 * observe_burst(). */
 	if (likely(wk->n_ran < DP_UDP_BURST)) {

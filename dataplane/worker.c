@@ -229,6 +229,8 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 	if (likely(w->lc.met != NULL)) {
 		dp_metrics_observe(w->lc.met, p->id, t1 - t0);
 		dp_metrics_learn_cost(w->lc.met, p->id, in_len, t1 - t0);
+		dp_metrics_bytes(w->lc.met, p->id, in_len,
+				 req->status == DP_OK ? req->buf->len : 0);
 	}
 	STAT_ADD(w->stats.requests, 1);
 }

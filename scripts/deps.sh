@@ -1,25 +1,78 @@
 #!/usr/bin/env bash
-# Install the Debian 12 packages corepipe needs to build, run and test. Idempotent: when every
-# package is already installed it prints nothing and touches nothing.
+# Install the Debian 12 packages corepipe needs, by set. Idempotent: when every package of the
+# sets asked for is installed it prints nothing and touches nothing.
+#
+#   scripts/deps.sh run build      what `make run` installs: build corepiped and run it
+#   scripts/deps.sh test           what `make test` adds: unit/integration tests, benchmarks
+#   scripts/deps.sh package        what `make deb` / `make image` add: packaging and containers
+#   scripts/deps.sh                run, build and test (`make deps`)
+#   scripts/deps.sh --list SET...  print the packages of the sets, one per line, and exit
+#
+# "run" is what a host needs to run corepiped and nothing more: the shared libraries it links
+# (the .deb's Depends, computed by dpkg-shlibdeps, are the same list; tests/integration/
+# test_install.py checks that they agree) and the DPDK drivers it loads at run time.
 set -euo pipefail
 
-PKGS=(
+RUN=(
+	# the shared libraries corepiped links (dpkg-shlibdeps of the binary)
+	librte-eal23 librte-ethdev23 librte-mbuf23 librte-mempool23 librte-net23 librte-ring23 librte-hash23
+	liburcu8 libck0 libprotobuf-c1 libgrpc29 libyaml-0-2 libsodium23 libzstd1 libsoxr0
+	libmicrohttpd12 libsystemd0
+	# DPDK drivers the EAL loads at start (its plugin directory): the mempool handler every
+	# pool needs, the buses, and the port drivers of dataplane.ports' examples
+	librte-mempool-ring23 librte-bus-vdev23 librte-bus-pci23
+	librte-net-tap23 librte-net-memif23 librte-net-af-packet23 librte-net-ring23 librte-net-null23
+)
+BUILD=(
 	build-essential pkg-config git
-	libdpdk-dev dpdk                     # EAL, lcores, rte_ring, rte_mempool, rte_hash_crc
-	dpdk-dev                             # dpdk-testpmd: the io-forward baseline of make bench (UDP)
+	libdpdk-dev                          # EAL, lcores, rte_ring, rte_mempool, rte_hash_crc
 	liburcu-dev libck-dev                # urcu-qsbr + rculfhash; Concurrency Kit (ck_ec)
 	libprotobuf-c-dev protobuf-c-compiler libgrpc-dev
 	libyaml-dev libsodium-dev libzstd-dev libsoxr-dev
+	libmicrohttpd-dev libsystemd-dev     # metrics endpoint; sd_notify
+)
+TEST=(
 	libcmocka-dev
+	dpdk dpdk-dev                        # dpdk-testpmd: the io-forward baseline of make bench (UDP)
 	python3-grpcio python3-protobuf protobuf-compiler   # integration test clients
 	clang libclang-rt-14-dev clang-format-14            # libFuzzer, sanitizers, format
 	nghttp2-client                                      # h2load for perf/
 	espeak-ng sox                                       # speech for the VAD tests
-	libmicrohttpd-dev python3-prometheus-client         # metrics endpoint and its test parser
+	python3-prometheus-client                           # the /metrics test parser
+	prometheus                                          # promtool: check metrics, rules
+	python3-yaml python3-kubernetes                     # manifest schema check (tests/k8s)
+	systemd strace procps                               # systemd-analyze verify; the syscall filter check; /bin/kill
+	dpkg-dev                                            # dpkg-shlibdeps: run set == the .deb's
 	openssl                                             # throw-away CA and certs in TLS tests
 	libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc # the C++ reference server (make bench)
 	gnuplot-nox curl                                    # make bench: plots; /metrics counters
 )
+PACKAGE=(
+	debhelper dpkg-dev fakeroot          # make deb: dpkg-buildpackage with dh
+	debootstrap podman runc              # make image: a Debian root file system, podman (runc: see image.sh)
+)
+
+sets=("$@")
+list=0
+if [ "${1:-}" = "--list" ]; then
+	list=1
+	sets=("${@:2}")
+fi
+[ ${#sets[@]} -eq 0 ] && sets=(run build test)
+PKGS=()
+for s in "${sets[@]}"; do
+	case "$s" in
+	run) PKGS+=("${RUN[@]}") ;;
+	build) PKGS+=("${BUILD[@]}") ;;
+	test) PKGS+=("${TEST[@]}") ;;
+	package) PKGS+=("${PACKAGE[@]}") ;;
+	*) echo "deps: unknown set '$s' (run, build, test, package)" >&2; exit 2 ;;
+	esac
+done
+if [ $list = 1 ]; then
+	printf '%s\n' "${PKGS[@]}"
+	exit 0
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -33,5 +86,15 @@ echo "deps: installing ${missing[*]}" >&2
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# Packages such as prometheus start their daemon from the maintainer scripts; we want their
+# tools only (promtool), so service starts are refused while installing, the Debian way
+# (invoke-rc.d's policy-rc.d), unless the machine already has a policy of its own.
+policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+	policy=/usr/sbin/policy-rc.d
+	printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+	$SUDO chmod 755 "$policy"
+	trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,11 +1,13 @@
 """corepiped --check-config and --print-config, run as real processes: exit codes, errors with
 file:line, every pipeline compiled, and the precedence defaults < file < environment < flags."""
+import hashlib
+import json
 import os
 import subprocess
 import tempfile
 import unittest
 
-from serverlib import COREPIPED
+from serverlib import COREPIPED, START_TIMEOUT_S, Server
 
 
 def run(args, env=None, timeout=30):
@@ -95,6 +97,90 @@ class ConfigCliTest(unittest.TestCase):
         # 0 (pick a free port) and 65535 are fine.
         r = run(["--config", path, "-g", "127.0.0.1:65535", "--print-config"])
         self.assertEqual(r.returncode, 0, r.stderr)
+
+
+    def test_check_config_reports_every_error(self):
+        path = self.write("server:\n  colour: blue\n  max_connections: 0\n"
+                          "limits: { max_nodes: many }\nflavour: x\n")
+        r = run(["--check-config", path])
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.stderr.splitlines(), [
+            f"{path}:2:3: server: unknown key 'colour'",
+            f"{path}:3:20: server.max_connections: 0 out of range [1, 1000000]",
+            f"{path}:4:22: limits.max_nodes: expected a non-negative integer, got 'many'",
+            f"{path}:5:1: unknown section 'flavour' (expected server, dataplane, limits, auth, "
+            "tls, logging, pipelines)"])
+
+    def test_unknown_environment_variable_is_an_error(self):
+        path = self.write("")
+        r = run(["--check-config", path], env={"COREPIPE_LIMITS_MAX_NODE": "3"})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("environment COREPIPE_LIMITS_MAX_NODE: unknown variable (did you mean "
+                      "COREPIPE_LIMITS_MAX_NODES?)", r.stderr)
+        # The server refuses to start too, before touching the EAL.
+        r = run(["--config", path, "--grpc-listen", "127.0.0.1:0"],
+                env={"COREPIPE_SERVER_GRPC_LISTN": "x"})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("COREPIPE_SERVER_GRPC_LISTN: unknown variable (did you mean "
+                      "COREPIPE_SERVER_GRPC_LISTEN?)", r.stderr)
+
+    def test_print_config_with_token_digests_passes_check_config(self):
+        digest = hashlib.sha256(b"s3cret").hexdigest()
+        tokens = os.path.join(self.tmp.name, "tokens")
+        with open(tokens, "w") as f:
+            f.write(f"filed:{hashlib.sha256(b'other').hexdigest()}:execute\n")
+        path = self.write(
+            "auth:\n  enabled: true\n  token_file: " + tokens + "\n  tokens:\n"
+            f"    - {{ name: ops, sha256: '{digest}', permission: admin }}\n"
+            "dataplane: { eal_args: ['--vdev=net_null0'] }\n"
+            "logging: { access_log: errors }\n"
+            "pipelines:\n  g:\n    - { type: gain, params: { db: '-6' } }\n")
+        r = run(["--config", path, "--print-config"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(digest, r.stdout)
+        printed = self.write(r.stdout)
+        c = run(["--check-config", printed])
+        self.assertEqual(c.returncode, 0, c.stderr + r.stdout)
+        again = run(["--config", printed, "--print-config"])
+        # The same configuration, printed twice (only the header names another file).
+        self.assertEqual(again.stdout.splitlines()[1:], r.stdout.splitlines()[1:])
+
+    def test_config_search_order_named_in_serving_line(self):
+        env_cfg = self.write("pipelines:\n  from_env:\n    - type: passthrough\n")
+        cwd = os.path.join(self.tmp.name, "cwd")
+        os.makedirs(os.path.join(cwd, "config"))
+        with open(os.path.join(cwd, "config", "corepipe.yaml"), "w") as f:
+            f.write("pipelines:\n  from_cwd:\n    - type: passthrough\n")
+
+        def serving(env, args=(), where=cwd):
+            p = subprocess.Popen([COREPIPED, "--grpc-listen", "127.0.0.1:0", "--workers", "1",
+                                  *args], cwd=where, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 env={**{k: v for k, v in os.environ.items()
+                                         if not k.startswith("COREPIPE_")},
+                                      "COREPIPE_SERVER_METRICS_LISTEN": "127.0.0.1:0", **env})
+            try:
+                for raw in p.stderr:
+                    o = json.loads(raw)
+                    if o.get("msg") == "serving":
+                        return o["config"]
+                return None
+            finally:
+                p.terminate()
+                p.wait(START_TIMEOUT_S)
+                p.stderr.close()
+
+        flag_cfg = self.write("")
+        self.assertEqual(serving({"COREPIPE_CONFIG": env_cfg}, ["--config", flag_cfg]),
+                         flag_cfg)
+        self.assertEqual(serving({"COREPIPE_CONFIG": env_cfg}), env_cfg)
+        if not os.path.exists("/etc/corepipe/corepipe.yaml"):  # else the installed one wins
+            self.assertEqual(serving({}), "config/corepipe.yaml")
+            self.assertEqual(serving({}, where=self.tmp.name), "built-in defaults")
+        # A file named explicitly must exist: no silent fallback.
+        r = run(["--print-config"], env={"COREPIPE_CONFIG": "/nonexistent.yaml"})
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("/nonexistent.yaml", r.stderr)
 
 
 if __name__ == "__main__":

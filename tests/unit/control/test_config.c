@@ -301,6 +301,208 @@ test_config_print_round_trips(void **state)
 }
 
 static void
+test_config_reports_every_schema_error(void **state)
+{
+	struct cp_config c;
+	char err[2048];
+	const char *path = write_tmp("server:\n"
+				     "  colour: blue\n"
+				     "  max_connections: 0\n"
+				     "limits:\n"
+				     "  max_nodes: many\n"
+				     "  shed_enabled: maybe\n"
+				     "flavour: x\n"
+				     "auth:\n"
+				     "  tokens:\n"
+				     "    - { name: a, sha256: zz }\n"
+				     "    - { name: b, bogus: 1 }\n"
+				     "pipelines:\n"
+				     "  p1:\n"
+				     "    - { type: gain, extra: 1 }\n"
+				     "  p2: 3\n");
+	char want[64];
+
+	(void)state;
+	cp_config_init(&c);
+	assert_int_equal(cp_config_load_file(&c, path, err, sizeof(err)), -EINVAL);
+	/* One line per error, in file order, each with its line. */
+	static const struct {
+		int line;
+		const char *what;
+	} errs[] = {
+	    {2, "server: unknown key 'colour'"},
+	    {3, "server.max_connections: 0 out of range"},
+	    {5, "limits.max_nodes: expected a non-negative integer"},
+	    {6, "limits.shed_enabled: expected true or false"},
+	    {7, "unknown section 'flavour'"},
+	    {10, "auth.tokens:"},
+	    {11, "auth.tokens: unknown key 'bogus'"},
+	    {14, "pipelines.p1[0]: unknown key 'extra'"},
+	    {15, "pipelines.p2: expected a list of nodes"},
+	};
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		snprintf(want, sizeof(want), "%s:%d:", path, errs[i].line);
+		if (strstr(err, want) == NULL || strstr(err, errs[i].what) == NULL)
+			fail_msg("errors lack line %d '%s':\n%s", errs[i].line, errs[i].what, err);
+	}
+	{
+		unsigned lines = 1;
+
+		for (const char *p = err; *p; p++)
+			lines += *p == '\n';
+		assert_int_equal(lines, sizeof(errs) / sizeof(errs[0]));
+	}
+	/* Unchanged. */
+	assert_int_equal(c.max_connections, 2048);
+	cp_config_free(&c);
+	unlink(path);
+}
+
+static void
+test_config_errors_beyond_the_buffer_are_counted(void **state)
+{
+	struct cp_config c;
+	char err[200], text[4096];
+	size_t off = 0;
+
+	(void)state;
+	off += (size_t)snprintf(text + off, sizeof(text) - off, "server:\n");
+	for (int i = 0; i < 40; i++)
+		off += (size_t)snprintf(text + off, sizeof(text) - off, "  bad_key_%d: 1\n", i);
+	cp_config_init(&c);
+	assert_int_equal(cp_config_load_file(&c, write_tmp(text), err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "bad_key_0"));
+	assert_non_null(strstr(err, "more errors)"));
+	assert_true(strlen(err) < sizeof(err));
+	cp_config_free(&c);
+	unlink(g_path);
+}
+
+static void
+test_config_unknown_environment_is_an_error(void **state)
+{
+	char *ok[] = {"PATH=/bin",
+		      "COREPIPE_SERVER_GRPC_LISTEN=x:1",
+		      "COREPIPE_CONFIG=/x.yaml",
+		      "COREPIPE_TEST_NODES=1",
+		      "COREPIPE_LOGGING_ACCESS_LOG=all",
+		      NULL};
+	char *bad[] = {"COREPIPE_LIMITS_MAX_NODE=3", "HOME=/root",
+		       "COREPIPE_SERVER_KEEPALIVE_TIME=5", "COREPIPE_DATAPLANE_POOLS=x", NULL};
+	char err[512];
+
+	(void)state;
+	assert_int_equal(cp_config_check_env(ok, err, sizeof(err)), 0);
+	assert_int_equal(cp_config_check_env(bad, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "environment COREPIPE_LIMITS_MAX_NODE: unknown variable (did "
+				    "you mean COREPIPE_LIMITS_MAX_NODES?)"));
+	assert_non_null(strstr(err, "COREPIPE_SERVER_KEEPALIVE_TIME: unknown variable (did you "
+				    "mean COREPIPE_SERVER_KEEPALIVE_TIME_MS?)"));
+	assert_non_null(strstr(err, "COREPIPE_DATAPLANE_POOLS: a list, set in the config file"));
+	assert_null(strstr(err, "HOME"));
+}
+
+static const char *g_cfg_env;
+
+static const char *
+config_env(const char *name)
+{
+	return strcmp(name, "COREPIPE_CONFIG") == 0 ? g_cfg_env : NULL;
+}
+
+static void
+test_config_locate_search_order(void **state)
+{
+	const char *installed = write_tmp("");
+
+	(void)state;
+	/* The test runs from the tree root, where config/corepipe.yaml exists. */
+	g_cfg_env = "/env.yaml";
+	assert_string_equal(cp_config_locate("/flag.yaml", config_env, installed), "/flag.yaml");
+	assert_string_equal(cp_config_locate(NULL, config_env, installed), "/env.yaml");
+	g_cfg_env = NULL;
+	assert_string_equal(cp_config_locate(NULL, config_env, installed), installed);
+	assert_string_equal(cp_config_locate(NULL, config_env, "/nonexistent/corepipe.yaml"),
+			    "config/corepipe.yaml");
+	unlink(installed);
+}
+
+static void
+test_config_keepalive_shed_and_access_log(void **state)
+{
+	struct cp_config c;
+	char err[512];
+
+	(void)state;
+	cp_config_init(&c);
+	assert_int_equal(c.keepalive.time_ms, 60000);
+	assert_true(c.shed_enabled);
+	assert_int_equal(c.access_log, CP_ALOG_OFF);
+	assert_int_equal(
+	    cp_config_load_file(&c,
+				write_tmp("server:\n  keepalive_time_ms: 0\n"
+					  "  keepalive_timeout_ms: 5000\n"
+					  "  keepalive_permit_without_calls: true\n"
+					  "  keepalive_min_ping_interval_ms: 1000\n"
+					  "limits: { shed_enabled: false }\n"
+					  "logging: { access_log: sampled, access_log_sample: 7, "
+					  "access_log_ring: 128 }\n"),
+				err, sizeof(err)),
+	    0);
+	unlink(g_path);
+	assert_int_equal(c.keepalive.time_ms, 0);
+	assert_int_equal(c.keepalive.timeout_ms, 5000);
+	assert_true(c.keepalive.permit_without_calls);
+	assert_int_equal(c.keepalive.min_ping_interval_ms, 1000);
+	assert_false(c.shed_enabled);
+	assert_int_equal(c.access_log, CP_ALOG_SAMPLED);
+	assert_int_equal(c.access_log_sample, 7);
+	assert_int_equal(c.access_log_ring, 128);
+	cp_config_free(&c);
+	expect_error("logging: { access_log: loud }\n", "expected off, all, errors or sampled", 1);
+	expect_error("logging: { access_log_ring: 100 }\n", "not a power of two", 1);
+}
+
+static void
+test_config_print_round_trips_tokens_and_strings(void **state)
+{
+	static const char digest[] =
+	    "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+	struct cp_config a, b;
+	char err[512], *text = NULL, yaml[1024];
+	size_t len = 0;
+	FILE *f;
+
+	(void)state;
+	snprintf(yaml, sizeof(yaml),
+		 "auth:\n  enabled: true\n  tokens:\n"
+		 "    - { name: ci, sha256: \"%s\", permission: admin }\n"
+		 "dataplane:\n  eal_args: [\"--vdev=net_null0,a=\\\"b\\\"\"]\n"
+		 "pipelines:\n  q:\n    - type: gain\n      params: { db: \"-6 \\\\ x\" }\n",
+		 digest);
+	cp_config_init(&a);
+	assert_int_equal(cp_config_load_file(&a, write_tmp(yaml), err, sizeof(err)), 0);
+	unlink(g_path);
+	f = open_memstream(&text, &len);
+	cp_config_print(f, &a);
+	fclose(f);
+	cp_config_init(&b);
+	if (cp_config_load_buffer(&b, "printed", text, len, err, sizeof(err)) != 0)
+		fail_msg("printed config does not load: %s\n%s", err, text);
+	assert_true(b.auth.enabled);
+	assert_int_equal(b.auth.n, 1);
+	assert_memory_equal(b.auth.tokens[0].digest, a.auth.tokens[0].digest,
+			    sizeof(a.auth.tokens[0].digest));
+	assert_int_equal(b.auth.tokens[0].perm, CP_PERM_ADMIN);
+	assert_int_equal(b.n_eal_args, 1);
+	assert_string_equal(b.eal_args[0], "--vdev=net_null0,a=\"b\"");
+	assert_string_equal(b.pipelines[0].spec.nodes[0].params[0].value, "-6 \\ x");
+	free(text);
+	cp_config_free(&a);
+	cp_config_free(&b);
+}
+
+static void
 test_config_pools(void **state)
 {
 	struct cp_config c;
@@ -599,6 +801,12 @@ main(void)
 	    cmocka_unit_test(test_config_load_refuses_fifo_directory_device),
 	    cmocka_unit_test(test_config_nonempty_flag_refuses_empty_documents),
 	    cmocka_unit_test(test_config_security_check_fails_closed),
+	    cmocka_unit_test(test_config_reports_every_schema_error),
+	    cmocka_unit_test(test_config_errors_beyond_the_buffer_are_counted),
+	    cmocka_unit_test(test_config_unknown_environment_is_an_error),
+	    cmocka_unit_test(test_config_locate_search_order),
+	    cmocka_unit_test(test_config_keepalive_shed_and_access_log),
+	    cmocka_unit_test(test_config_print_round_trips_tokens_and_strings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
