@@ -63,17 +63,27 @@ CFLAGS_ALL = -std=gnu11 $(OPT) $(WARN) -MMD -MP -D_GNU_SOURCE -I. -I$(GEN) $(PKG
 LDFLAGS_ALL = $(OPT) -rdynamic
 
 # --- sources ---------------------------------------------------------------------------------
-PROTOS   := proto/corepipe/v1/corepipe.proto proto/grpc/health/v1/health.proto
-PB_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PROTOS   := proto/corepipe/v1/corepipe.proto proto/grpc/health/v1/health.proto \
+	proto/grpc/reflection/v1/reflection.proto proto/grpc/reflection/v1alpha/reflection.proto
+# google/protobuf/descriptor.proto (libprotobuf-dev) in C, for the reflection service's index.
+DESC_INC   := /usr/include
+DESC_PROTO := $(DESC_INC)/google/protobuf/descriptor.proto
+PB_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS)) \
+	$(GEN)/google/protobuf/descriptor.pb-c.c
 PB_H     := $(PB_C:.c=.h)
-# Python stubs are generated flat (corepipe_pb2, health_pb2): a build/gen/python/grpc/ package
-# directory would shadow the grpcio package in the tests.
-PY_GEN   := $(foreach p,$(PROTOS),$(GEN)/python/$(basename $(notdir $(p)))_pb2.py)
+# Everything the server serves, with imports and comments, as one FileDescriptorSet: embedded
+# in corepiped for server reflection (control/reflection.c, control/protoset.S).
+PROTOSET := $(GEN)/corepipe.protoset
+# Python stubs are generated flat (corepipe_pb2, health_pb2, reflection_pb2 = v1): a
+# build/gen/python/grpc/ package directory would shadow the grpcio package in the tests.
+PY_GEN   := $(GEN)/python/corepipe_pb2.py $(GEN)/python/health_pb2.py \
+	$(GEN)/python/reflection_pb2.py
 
 DP_SRC   := $(wildcard dataplane/*.c dataplane/nodes/*.c)
 CP_SRC   := $(filter-out control/main.c,$(wildcard control/*.c))
 DP_OBJ   := $(patsubst %.c,$(B)/%.o,$(DP_SRC))
-CP_OBJ   := $(patsubst %.c,$(B)/%.o,$(CP_SRC)) $(patsubst $(GEN)/%.c,$(B)/gen/%.o,$(PB_C))
+CP_OBJ   := $(patsubst %.c,$(B)/%.o,$(CP_SRC)) $(patsubst $(GEN)/%.c,$(B)/gen/%.o,$(PB_C)) \
+	$(B)/control/protoset.o
 LIB_OBJ  := $(DP_OBJ) $(CP_OBJ)
 
 UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
@@ -120,6 +130,24 @@ deps:
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -Iproto $<
+
+$(GEN)/google/protobuf/descriptor.pb-c.c $(GEN)/google/protobuf/descriptor.pb-c.h: $(DESC_PROTO)
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -I$(DESC_INC) $<
+
+$(PROTOSET): $(PROTOS)
+	@mkdir -p $(GEN)
+	protoc -Iproto --include_imports --include_source_info --descriptor_set_out=$@ $(PROTOS)
+
+# The descriptor set as read-only data in the server (symbols cp_protoset, cp_protoset_end).
+$(B)/control/protoset.o: control/protoset.S $(PROTOSET)
+	@mkdir -p $(dir $@)
+	$(call say,AS,$<)
+	$(Q)$(CC) -c -DPROTOSET_FILE='"$(PROTOSET)"' $< -o $@
+
+$(GEN)/python/reflection_pb2.py: proto/grpc/reflection/v1/reflection.proto
+	@mkdir -p $(GEN)/python
+	protoc --python_out=$(GEN)/python -I$(dir $<) $<
 
 $(GEN)/python/corepipe_pb2.py: proto/corepipe/v1/corepipe.proto
 	@mkdir -p $(GEN)/python

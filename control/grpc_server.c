@@ -48,6 +48,7 @@ static struct cp_method *const g_services[] = {
     cp_pipeline_methods,
     cp_admin_methods,
     cp_health_methods,
+    cp_reflection_methods,
 };
 
 /* ==== Call slots ============================================================================ */
@@ -811,6 +812,9 @@ cp_server_run(struct cp_server *srv)
 			break;
 		case CP_TAG_STREAM_SEND:
 			cp_stream_on_send(tag->owner, ev.success);
+			break;
+		case CP_TAG_CALLBACK:
+			tag->fn(tag->owner, ev.success);
 			break;
 		case CP_TAG_SHUTDOWN:
 			srv->shutdown_done = true;

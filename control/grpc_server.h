@@ -49,12 +49,14 @@ enum cp_tag_kind {
 	CP_TAG_CLOSE = 4,	/**< RECV_CLOSE_ON_SERVER: the call ended (or was cancelled) */
 	CP_TAG_STREAM_RECV = 5, /**< ExecuteStream: a RECV_MESSAGE completed (owner: cp_stream) */
 	CP_TAG_STREAM_SEND = 6, /**< ExecuteStream: a SEND_MESSAGE completed (owner: cp_stream) */
+	CP_TAG_CALLBACK = 7,	/**< a handler's own batch completed: fn(owner, success) */
 };
 
 /** A completion queue tag: the address of one of these inside its owner. */
 struct cp_tag {
 	enum cp_tag_kind kind;
 	void *owner;
+	void (*fn)(void *owner, int ok); /**< CP_TAG_CALLBACK only; called on the CQ thread */
 };
 
 /** A registered method. */
@@ -260,5 +262,6 @@ uint64_t cp_now_ns(void);
 extern struct cp_method cp_pipeline_methods[];
 extern struct cp_method cp_admin_methods[];
 extern struct cp_method cp_health_methods[];
+extern struct cp_method cp_reflection_methods[];
 
 #endif
