@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef COREPIPE_VERSION
@@ -61,6 +62,53 @@ static void
 help(struct out *o, const char *name, const char *type, const char *text)
 {
 	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
+}
+
+/* The standard process metrics of Prometheus client libraries (resident memory, CPU time, start
+ * time), read from /proc/self. */
+static void
+process_metrics(struct out *o)
+{
+	long page = sysconf(_SC_PAGESIZE), tck = sysconf(_SC_CLK_TCK);
+	unsigned long long size = 0, rss = 0, ut = 0, st = 0, start = 0;
+	struct timespec now, mono;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%llu %llu", &size, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	f = fopen("/proc/self/stat", "r");
+	if (f != NULL) {
+		/* Fields 14, 15 (utime, stime) and 22 (starttime), after the ")" of the comm. */
+		char buf[1024], *p = NULL;
+		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+
+		buf[n] = '\0';
+		p = strrchr(buf, ')');
+		if (p == NULL ||
+		    sscanf(p + 2,
+			   "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
+			   "%*d %*d %*d %*d %llu",
+			   &ut, &st, &start) != 3)
+			ut = st = start = 0;
+		fclose(f);
+	}
+	help(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
+	put(o, "process_resident_memory_bytes %llu\n", rss * (unsigned long long)page);
+	help(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
+	put(o, "process_virtual_memory_bytes %llu\n", size * (unsigned long long)page);
+	help(o, "process_cpu_seconds_total", "counter", "User and system CPU time in seconds.");
+	put(o, "process_cpu_seconds_total %.2f\n", (double)(ut + st) / (double)tck);
+	/* starttime is in ticks since boot: boot time = now (realtime) - uptime (boottime). */
+	clock_gettime(CLOCK_REALTIME, &now);
+	clock_gettime(CLOCK_BOOTTIME, &mono);
+	help(o, "process_start_time_seconds", "gauge",
+	     "Start time of the process since the Unix epoch in seconds.");
+	put(o, "process_start_time_seconds %.2f\n",
+	    (double)now.tv_sec - (double)mono.tv_sec +
+		((double)now.tv_nsec - (double)mono.tv_nsec) / 1e9 + (double)start / (double)tck);
 }
 
 /* ---- Pipeline names by id ------------------------------------------------------------------ */
@@ -262,6 +310,26 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 		put(&o, "corepipe_worker_busy_ratio{worker=\"%u\"} %.6f\n", w,
 		    s.total_cycles ? (double)s.busy_cycles / (double)s.total_cycles : 0.0);
 	}
+	/* The same as counters, so that a reader can take the ratio over its own interval (rate
+	 * of busy / rate of loop): corepipectl top does. */
+	help(&o, "corepipe_worker_busy_seconds_total", "counter",
+	     "Time a worker's loop spent on work (busy TSC cycles).");
+	for (unsigned w = 0; w < dp->n_workers; w++) {
+		struct dp_worker_stats s;
+
+		dp_worker_stats_read(dp->workers[w], &s);
+		put(&o, "corepipe_worker_busy_seconds_total{worker=\"%u\"} %.6f\n", w,
+		    (double)s.busy_cycles * tsc_s);
+	}
+	help(&o, "corepipe_worker_loop_seconds_total", "counter",
+	     "Time a worker's loop has run (all TSC cycles since it started).");
+	for (unsigned w = 0; w < dp->n_workers; w++) {
+		struct dp_worker_stats s;
+
+		dp_worker_stats_read(dp->workers[w], &s);
+		put(&o, "corepipe_worker_loop_seconds_total{worker=\"%u\"} %.6f\n", w,
+		    (double)s.total_cycles * tsc_s);
+	}
 	help(&o, "corepipe_load_shedding_active", "gauge",
 	     "1 while a worker sheds new unary work (limits.shed_*).");
 	for (unsigned w = 0; w < dp->n_workers; w++)
@@ -328,6 +396,7 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, size_t *len)
 	put(&o, "corepipe_pool_capacity{pool=\"descriptors\"} %u\n", dp->req_pool->size);
 	if (dp->udp != NULL)
 		render_udp(&o, dp->udp);
+	process_metrics(&o);
 
 	free(names);
 	free(rows);

@@ -60,6 +60,7 @@ class Server:
         self._ready.set()
 
     def start(self):
+        self.started_at = time.time()
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         threading.Thread(target=self._reader, daemon=True).start()
