@@ -22,7 +22,8 @@ CLANG_FORMAT ?= clang-format-14
 VARIANT      ?= release
 FUZZ_SECONDS ?= 60
 
-PKGS := libdpdk liburcu-qsbr liburcu-cds ck libprotobuf-c grpc cmocka yaml-0.1 libsodium soxr libzstd libmicrohttpd
+PKGS := libdpdk liburcu-qsbr liburcu-cds ck libprotobuf-c grpc cmocka yaml-0.1 libsodium soxr libzstd libmicrohttpd \
+	jansson libcurl
 
 # Quiet by default; `make V=1` shows full commands.
 ifeq ($(V),1)
@@ -118,7 +119,7 @@ SERVER := $(B)/corepiped
 	format-check help lib
 .DEFAULT_GOAL := all
 
-all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
+all: $(SERVER) $(CTL) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
 
 help:
 	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
@@ -224,6 +225,28 @@ $(UDP_SO): $(UDP_OBJ) client/udp/corepipe_udp.map
 	$(Q)$(CC) $(OPT) -shared -Wl,-soname,libcorepipe-udp.so -Wl,--no-undefined \
 		-Wl,--version-script=client/udp/corepipe_udp.map -o $@ $(UDP_OBJ)
 
+# --- corepipectl (client/ctl/): the command-line client, on the gRPC C core ------------------
+# Its own pkg-config set: jansson (--json) and libcurl (top scrapes /metrics) are the CLI's only.
+CTL_PKGS := grpc libprotobuf-c yaml-0.1 jansson libcurl
+CTL_SRC  := $(wildcard client/ctl/*.c)
+CTL_OBJ  := $(patsubst %.c,$(B)/%.o,$(CTL_SRC))
+CTL      := $(B)/corepipectl
+CTL_LIBS  = $(shell $(PKGCONF) --libs $(CTL_PKGS) 2>/dev/null) -lm
+
+$(B)/client/ctl/%.o: CFLAGS_ALL += $(shell $(PKGCONF) --cflags jansson libcurl 2>/dev/null)
+
+$(CTL): $(CTL_OBJ) $(B)/gen/corepipe/v1/corepipe.pb-c.o $(B)/gen/grpc/health/v1/health.pb-c.o
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CTL_LIBS)
+
+# Unit tests of its pure modules (tests/unit/ctl/test_<module>.c) link the module's object.
+$(B)/tests/unit/ctl/test_wav: $(B)/client/ctl/wav.o
+$(B)/tests/unit/ctl/test_pipefile: $(B)/client/ctl/pipefile.o
+$(B)/tests/unit/ctl/test_prom: $(B)/client/ctl/prom.o
+$(B)/tests/unit/ctl/test_pbjson: $(B)/client/ctl/pbjson.o
+$(B)/tests/unit/ctl/%: PKG_LIBS += -ljansson
+
 # The client test links the server objects like every unit test, plus the client object (the
 # wire code comes from the server's copy: no duplicate symbols).
 $(B)/tests/unit/client/test_corepipe_udp: $(UDP_B)/client/udp/corepipe_udp.o
@@ -266,7 +289,7 @@ unit: $(UNIT_BIN)
 stress: $(STRESS_BIN)
 	@for t in $(STRESS_BIN); do echo "== $$t"; $$t || exit 1; done
 
-integration: $(SERVER) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
+integration: $(SERVER) $(CTL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
 	COREPIPED=$(abspath $(SERVER)) PYTHONPATH=$(abspath $(GEN)/python) \
 		$(PYTHON) -m unittest discover -s tests/integration -p 'test_*.py' -v
 

@@ -19,6 +19,7 @@ PKGS=(
 	openssl                                             # throw-away CA and certs in TLS tests
 	libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc # the C++ reference server (make bench)
 	gnuplot-nox curl                                    # make bench: plots; /metrics counters
+	libjansson-dev libcurl4-openssl-dev                 # corepipectl: --json, top's /metrics
 )
 
 missing=()
