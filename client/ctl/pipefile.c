@@ -185,7 +185,8 @@ parse_node(struct ld *l, const char *where, unsigned idx, const yaml_node_t *m,
 
 /* A node list into a new spec appended to the file's list. */
 static int
-add_spec(struct ld *l, const char *name, const yaml_node_t *list, const yaml_node_t *at)
+add_spec(struct ld *l, const char *name, const yaml_node_t *list, const yaml_node_t *at,
+	 bool config)
 {
 	struct ctl_pipefile *pf = l->pf;
 	Corepipe__V1__PipelineSpec *s, **v;
@@ -202,7 +203,8 @@ add_spec(struct ld *l, const char *name, const yaml_node_t *list, const yaml_nod
 	for (size_t i = 0; name != NULL && i < pf->n; i++)
 		if (strcmp(pf->specs[i]->name, name) == 0)
 			return fail(l, at, "duplicate pipeline '%s'", name);
-	snprintf(where, sizeof(where), "%s%s", name ? "pipelines." : "nodes", name ? name : "");
+	/* Errors name the path as written: pipelines.NAME[i] in the config shape, nodes[i]. */
+	snprintf(where, sizeof(where), "%s%s", config ? "pipelines." : "nodes", config ? name : "");
 	if (list == NULL)
 		return fail(l, at, "%s: missing 'nodes'", name ? name : "pipeline");
 	if (list->type != YAML_SEQUENCE_NODE)
@@ -284,7 +286,8 @@ parse_one(struct ld *l, const yaml_node_t *m)
 		}
 	}
 	/* An empty name is no name (the API's default for inline pipelines). */
-	return add_spec(l, name && scalar(name)[0] ? scalar(name) : NULL, nodes, name ? name : m);
+	return add_spec(l, name && scalar(name)[0] ? scalar(name) : NULL, nodes, name ? name : m,
+			false);
 }
 
 /* Shape 3: the config file's pipelines section (other config sections skipped). */
@@ -320,7 +323,7 @@ parse_config(struct ld *l, const yaml_node_t *root)
 
 		if (scalar(k) == NULL)
 			return fail(l, k, "pipelines: names must be strings");
-		rc = add_spec(l, scalar(k), node(l, p->value), k);
+		rc = add_spec(l, scalar(k), node(l, p->value), k, true);
 		if (rc != 0)
 			return rc;
 	}
