@@ -20,6 +20,7 @@ PKGS=(
 	libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc # the C++ reference server (make bench)
 	gnuplot-nox curl                                    # make bench: plots; /metrics counters
 	libjansson-dev libcurl4-openssl-dev                 # corepipectl: --json, top's /metrics
+	tmux                                                # test_cli: top in a real terminal
 )
 
 missing=()
