@@ -116,10 +116,10 @@ SERVER := $(B)/corepiped
 .SECONDARY:
 
 .PHONY: all deps run test unit stress integration asan tsan fuzz fuzz-bins bench soak clean format \
-	format-check help lib
+	format-check help lib python
 .DEFAULT_GOAL := all
 
-all: $(SERVER) $(CTL) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
+all: $(SERVER) $(CTL) $(PY_WHEEL) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
 
 help:
 	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
@@ -225,6 +225,25 @@ $(UDP_SO): $(UDP_OBJ) client/udp/corepipe_udp.map
 	$(Q)$(CC) $(OPT) -shared -Wl,-soname,libcorepipe-udp.so -Wl,--no-undefined \
 		-Wl,--version-script=client/udp/corepipe_udp.map -o $@ $(UDP_OBJ)
 
+# --- the Python client (clients/python) --------------------------------------------------------
+# build/python/lib: the package with its generated stubs, usable as PYTHONPATH=build/python/lib;
+# build/python/dist: the wheel (pip install it, or pip install ./clients/python, in a venv with
+# --system-site-packages for Debian's grpcio and protobuf). Built offline with setuptools.
+PY_B     := build/python
+PY_WHEEL := $(PY_B)/dist/corepipe-0.3.0-py3-none-any.whl
+PY_SRC   := clients/python/setup.py $(wildcard clients/python/corepipe/*.py) \
+	proto/corepipe/v1/corepipe.proto proto/grpc/health/v1/health.proto
+
+python: $(PY_WHEEL)
+
+$(PY_WHEEL): $(PY_SRC)
+	@rm -rf $(PY_B) && mkdir -p $(PY_B)
+	$(call say,WHEEL,$@)
+	$(Q)cd clients/python && $(PYTHON) -W ignore setup.py -q egg_info --egg-base $(abspath $(PY_B)) \
+		build --build-base $(abspath $(PY_B))/build --build-lib $(abspath $(PY_B))/lib \
+		bdist_wheel -d $(abspath $(PY_B))/dist --bdist-dir $(abspath $(PY_B))/bdist \
+		> $(abspath $(PY_B))/build.log 2>&1 || { cat $(abspath $(PY_B))/build.log; exit 1; }
+
 # --- corepipectl (client/ctl/): the command-line client, on the gRPC C core ------------------
 # Its own pkg-config set: jansson (--json) and libcurl (top scrapes /metrics) are the CLI's only.
 CTL_PKGS := grpc libprotobuf-c yaml-0.1 jansson libcurl
@@ -289,7 +308,7 @@ unit: $(UNIT_BIN)
 stress: $(STRESS_BIN)
 	@for t in $(STRESS_BIN); do echo "== $$t"; $$t || exit 1; done
 
-integration: $(SERVER) $(CTL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
+integration: $(SERVER) $(CTL) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
 	COREPIPED=$(abspath $(SERVER)) PYTHONPATH=$(abspath $(GEN)/python) \
 		$(PYTHON) -m unittest discover -s tests/integration -p 'test_*.py' -v
 
