@@ -119,7 +119,7 @@ SERVER := $(B)/corepiped
 	format-check help lib python
 .DEFAULT_GOAL := all
 
-all: $(SERVER) $(CTL) $(PY_WHEEL) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
+all: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
 
 help:
 	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
@@ -259,6 +259,13 @@ $(CTL): $(CTL_OBJ) $(B)/gen/corepipe/v1/corepipe.pb-c.o $(B)/gen/grpc/health/v1/
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CTL_LIBS)
 
+# examples/c/execute.c: the C example on the gRPC C core (tests/integration/test_examples.py).
+EX_C := $(B)/examples/execute
+$(EX_C): $(B)/examples/c/execute.o $(B)/gen/corepipe/v1/corepipe.pb-c.o
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CTL_LIBS)
+
 # Unit tests of its pure modules (tests/unit/ctl/test_<module>.c) link the module's object.
 $(B)/tests/unit/ctl/test_wav: $(B)/client/ctl/wav.o
 $(B)/tests/unit/ctl/test_pipefile: $(B)/client/ctl/pipefile.o
@@ -308,7 +315,7 @@ unit: $(UNIT_BIN)
 stress: $(STRESS_BIN)
 	@for t in $(STRESS_BIN); do echo "== $$t"; $$t || exit 1; done
 
-integration: $(SERVER) $(CTL) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
+integration: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
 	COREPIPED=$(abspath $(SERVER)) PYTHONPATH=$(abspath $(GEN)/python) \
 		$(PYTHON) -m unittest discover -s tests/integration -p 'test_*.py' -v
 

@@ -21,7 +21,25 @@ PKGS=(
 	gnuplot-nox curl                                    # make bench: plots; /metrics counters
 	libjansson-dev libcurl4-openssl-dev                 # corepipectl: --json, top's /metrics
 	tmux                                                # test_cli: top in a real terminal
+	chromium                                            # test_bench_report: the HTML report
 )
+
+# npm packages installed into the tree from committed package-lock.json files (npm ci), so
+# that what uses them works offline afterwards: the Node.js example, the third-party
+# reflection client of the tests, and the flame-graph renderer of perf/flamegraph.sh.
+NPM_DIRS=(examples/node tests/integration/node perf/flamegraph)
+
+npm_install() {
+	local root d
+	root=$(cd "$(dirname "$0")/.." && pwd)
+	for d in "${NPM_DIRS[@]}"; do
+		[ -f "$root/$d/package-lock.json" ] || continue
+		# Installed already when node_modules is newer than the lock file.
+		[ "$root/$d/node_modules/.package-lock.json" -nt "$root/$d/package-lock.json" ] && continue
+		echo "deps: npm ci in $d" >&2
+		(cd "$root/$d" && npm ci --no-audit --no-fund --loglevel=error >&2)
+	done
+}
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -29,7 +47,13 @@ for p in "${PKGS[@]}"; do
 		missing+=("$p")
 	fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js and npm (examples/node, the reflection test client, the flame-graph renderer): Debian's
+# packages unless a node with npm is there already (e.g. from another repository).
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+if [ ${#missing[@]} -eq 0 ]; then
+	npm_install
+	exit 0
+fi
 
 echo "deps: installing ${missing[*]}" >&2
 SUDO=""
@@ -37,3 +61,4 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+npm_install
