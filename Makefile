@@ -197,7 +197,8 @@ $(B)/perf/%: $(B)/perf/%.o $(LIB_OBJ)
 
 # The load generator is a gRPC and UDP client: it needs the generated messages and
 # libcorepipe-udp, not the server.
-$(B)/perf/corepipe-bench: $(B)/perf/corepipe_bench.o $(B)/gen/corepipe/v1/corepipe.pb-c.o $(UDP_A)
+$(B)/perf/corepipe-bench: $(B)/perf/corepipe_bench.o $(B)/perf/corepipe_report.o \
+		$(B)/gen/corepipe/v1/corepipe.pb-c.o $(UDP_A)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
