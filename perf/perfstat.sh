@@ -5,7 +5,7 @@
 #
 #   --pid PID        a running corepiped (default: the only corepiped running)
 #   --bench NAME     start a corepiped of our own with load against it: unary | speech | stream
-#                    (see perf/scenario.sh); stopped afterwards
+#                    | udp (see perf/scenario.sh; udp needs root); stopped afterwards
 #   --duration S     seconds to count (default 5)
 #   --metrics PORT   the server's /metrics port (default: found from the process's listening
 #                    sockets; with --bench, the one it started)

@@ -21,6 +21,7 @@ PKGS=(
 	gnuplot-nox curl                                    # make bench: plots; /metrics counters
 	libjansson-dev libcurl4-openssl-dev                 # corepipectl: --json, top's /metrics
 	tmux                                                # test_cli: top in a real terminal
+	linux-perf                                          # perf/flamegraph.sh, perf/perfstat.sh
 	chromium                                            # test_bench_report: the HTML report
 )
 
