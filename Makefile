@@ -306,6 +306,27 @@ $(UDP_CHECK): $(UDP_B)/tests/integration/udp_client_check.o $(UDP_A)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(OPT) -o $@ $< $(UDP_A)
 
+# ---- install-cli: corepipectl, its man page and the Python package ---------------------------
+# Kept apart from the server's install rules so that `make install` (and the .deb) can take it
+# as a prerequisite: `install: install-cli`. DESTDIR for staging; PYDIR is where the Python
+# package goes (Debian's dist-packages for /usr; the wheel is unpacked there, which is what
+# installing a pure-Python wheel does, dist-info included).
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+PYDIR   ?= $(PREFIX)/lib/python3/dist-packages
+.PHONY: install-cli uninstall-cli
+install-cli: $(CTL) $(PY_WHEEL)
+	install -D -m 0755 $(CTL) $(DESTDIR)$(BINDIR)/corepipectl
+	install -D -m 0644 docs/corepipectl.1 $(DESTDIR)$(MANDIR)/man1/corepipectl.1
+	install -d $(DESTDIR)$(PYDIR)
+	$(PYTHON) -m zipfile -e $(PY_WHEEL) $(DESTDIR)$(PYDIR)
+
+uninstall-cli:
+	rm -f $(DESTDIR)$(BINDIR)/corepipectl $(DESTDIR)$(MANDIR)/man1/corepipectl.1
+	rm -rf $(DESTDIR)$(PYDIR)/corepipe $(DESTDIR)$(PYDIR)/corepipe-*.dist-info
+# ---- end install-cli ---------------------------------------------------------------------------
+
 # --- run and test ----------------------------------------------------------------------------
 run: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) $(SERVER)

@@ -22,6 +22,7 @@ PKGS=(
 	libjansson-dev libcurl4-openssl-dev                 # corepipectl: --json, top's /metrics
 	tmux                                                # test_cli: top in a real terminal
 	linux-perf                                          # perf/flamegraph.sh, perf/perfstat.sh
+	groff-base                                          # test_cli: the man page renders
 	chromium                                            # test_bench_report: the HTML report
 )
 

@@ -326,6 +326,44 @@ class CliTest(unittest.TestCase):
         self.assertIn("127.0.0.1:1", json.loads(p.stdout)["metrics_error"])
 
 
+class CliPackagingTest(unittest.TestCase):
+    """The man page renders cleanly and covers every command; make install-cli stages the
+    binary, the man page and the Python package (what issue 15's make install will take)."""
+
+    ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+    def test_man_page(self):
+        page = os.path.join(self.ROOT, "docs", "corepipectl.1")
+        p = subprocess.run(["groff", "-man", "-Tascii", "-ww", "-P-cbou", page],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stderr), (0, ""))
+        for cmd in ("pipelines list", "pipelines put", "exec", "stream", "stats", "health",
+                    "reload", "top", "--json", "--token", "--cacert", "EXIT STATUS", "64+N"):
+            self.assertIn(cmd, p.stdout)
+
+    def test_install_cli_stages_everything(self):
+        variant = os.path.basename(os.path.dirname(os.path.abspath(COREPIPED)))
+        with tempfile.TemporaryDirectory(prefix="corepipe-install-") as d:
+            p = subprocess.run(["make", "--no-print-directory", f"VARIANT={variant}",
+                                "install-cli", f"DESTDIR={d}", "PREFIX=/usr"],
+                               capture_output=True, text=True, timeout=600, cwd=self.ROOT)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            ctl = os.path.join(d, "usr/bin/corepipectl")
+            self.assertTrue(os.access(ctl, os.X_OK))
+            self.assertTrue(os.path.exists(os.path.join(d, "usr/share/man/man1/corepipectl.1")))
+            site = os.path.join(d, "usr/lib/python3/dist-packages")
+            self.assertTrue(any(n.startswith("corepipe-") and n.endswith(".dist-info")
+                                for n in os.listdir(site)))
+            q = subprocess.run(["/usr/bin/python3", "-c", "import corepipe, corepipe.v1."
+                                "corepipe_pb2_grpc; print(corepipe.__file__)"],
+                               capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, PYTHONPATH=site))
+            self.assertEqual(q.returncode, 0, q.stderr)
+            self.assertTrue(q.stdout.startswith(site))
+            self.assertEqual(subprocess.run([ctl, "--help"], capture_output=True,
+                                            timeout=10).returncode, 0)
+
+
 @unittest.skipIf(shutil.which("tmux") is None, "tmux is not installed (make deps installs it)")
 class TopUnderTmuxTest(unittest.TestCase):
     """`top` in a real terminal: tmux runs it, capture-pane reads the screen, q quits."""
