@@ -250,8 +250,11 @@ cp_reflection_create(const uint8_t *set, size_t len)
 			goto err;
 		rc = -EINVAL;
 	}
-	qsort(r->syms, r->n_syms, sizeof(*r->syms), sym_cmp);
-	qsort(r->services, r->n_services, sizeof(*r->services), str_cmp);
+	/* An empty set has no arrays (qsort and bsearch must not see NULL). */
+	if (r->n_syms > 0)
+		qsort(r->syms, r->n_syms, sizeof(*r->syms), sym_cmp);
+	if (r->n_services > 0)
+		qsort(r->services, r->n_services, sizeof(*r->services), str_cmp);
 	return r;
 err:
 	cp_reflection_destroy(r);
@@ -296,6 +299,8 @@ find_sym(const struct cp_reflection *r, const char *name)
 	/* A leading dot (".corepipe.v1.Stats", as type references are written) is allowed. */
 	if (name[0] == '.')
 		key.name++;
+	if (r->n_syms == 0)
+		return NULL;
 	return bsearch(&key, r->syms, r->n_syms, sizeof(*r->syms), sym_cmp);
 }
 
