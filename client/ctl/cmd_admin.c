@@ -118,7 +118,7 @@ pipelines_put(const struct ctl_opts *o, const char *file)
 	uint8_t *text;
 	size_t len;
 	char err[512];
-	json_t *out = json_array();
+	json_t *out;
 	int rc = ctl_read_file(file, &text, &len);
 
 	if (rc != 0)
@@ -128,6 +128,7 @@ pipelines_put(const struct ctl_opts *o, const char *file)
 	free(text);
 	if (rc != 0)
 		return ctl_err(o, CTL_EXIT_INPUT, "%s", err);
+	out = json_array();
 	rc = ctl_connect(&c, o);
 	for (size_t i = 0; rc == 0 && i < pf.n; i++) {
 		Corepipe__V1__PutPipelineRequest rq = COREPIPE__V1__PUT_PIPELINE_REQUEST__INIT;
