@@ -89,12 +89,21 @@ CFLAGS_ALL = -std=gnu11 $(OPT) $(WARN) -MMD -MP -D_GNU_SOURCE -I. -I$(GEN) $(PKG
 LDFLAGS_ALL = $(OPT) -rdynamic
 
 # --- sources ---------------------------------------------------------------------------------
-PROTOS   := proto/corepipe/v1/corepipe.proto proto/grpc/health/v1/health.proto
-PB_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+PROTOS   := proto/corepipe/v1/corepipe.proto proto/grpc/health/v1/health.proto \
+	proto/grpc/reflection/v1/reflection.proto proto/grpc/reflection/v1alpha/reflection.proto
+# google/protobuf/descriptor.proto (libprotobuf-dev) in C, for the reflection service's index.
+DESC_INC   := /usr/include
+DESC_PROTO := $(DESC_INC)/google/protobuf/descriptor.proto
+PB_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS)) \
+	$(GEN)/google/protobuf/descriptor.pb-c.c
 PB_H     := $(PB_C:.c=.h)
-# Python stubs are generated flat (corepipe_pb2, health_pb2): a build/gen/python/grpc/ package
-# directory would shadow the grpcio package in the tests.
-PY_GEN   := $(foreach p,$(PROTOS),$(GEN)/python/$(basename $(notdir $(p)))_pb2.py)
+# Everything the server serves, with imports and comments, as one FileDescriptorSet: embedded
+# in corepiped for server reflection (control/reflection.c, control/protoset.S).
+PROTOSET := $(GEN)/corepipe.protoset
+# Python stubs are generated flat (corepipe_pb2, health_pb2, reflection_pb2 = v1): a
+# build/gen/python/grpc/ package directory would shadow the grpcio package in the tests.
+PY_GEN   := $(GEN)/python/corepipe_pb2.py $(GEN)/python/health_pb2.py \
+	$(GEN)/python/reflection_pb2.py
 
 DP_SRC   := $(wildcard dataplane/*.c dataplane/nodes/*.c)
 CP_SRC   := $(filter-out control/main.c,$(wildcard control/*.c))
@@ -102,7 +111,7 @@ CP_SRC   := $(filter-out control/main.c,$(wildcard control/*.c))
 CP_CXX   := $(wildcard control/*.cc)
 DP_OBJ   := $(patsubst %.c,$(B)/%.o,$(DP_SRC))
 CP_OBJ   := $(patsubst %.c,$(B)/%.o,$(CP_SRC)) $(patsubst %.cc,$(B)/%.o,$(CP_CXX)) \
-	    $(patsubst $(GEN)/%.c,$(B)/gen/%.o,$(PB_C))
+	    $(patsubst $(GEN)/%.c,$(B)/gen/%.o,$(PB_C)) $(B)/control/protoset.o
 LIB_OBJ  := $(DP_OBJ) $(CP_OBJ)
 
 UNIT_SRC   := $(wildcard tests/unit/*/test_*.c)
@@ -139,7 +148,7 @@ SERVER := $(B)/corepiped
 .SECONDARY:
 
 .PHONY: all deps run test unit stress integration integration-modes asan tsan fuzz fuzz-bins bench soak clean format \
-	format-check help lib
+	format-check help lib python
 .DEFAULT_GOAL := all
 
 all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
@@ -164,6 +173,24 @@ $(B)/control/version.o: $(BUILD_H)
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
 	protoc-c --c_out=$(GEN) -Iproto $<
+
+$(GEN)/google/protobuf/descriptor.pb-c.c $(GEN)/google/protobuf/descriptor.pb-c.h: $(DESC_PROTO)
+	@mkdir -p $(GEN)
+	protoc-c --c_out=$(GEN) -I$(DESC_INC) $<
+
+$(PROTOSET): $(PROTOS)
+	@mkdir -p $(GEN)
+	protoc -Iproto --include_imports --include_source_info --descriptor_set_out=$@ $(PROTOS)
+
+# The descriptor set as read-only data in the server (symbols cp_protoset, cp_protoset_end).
+$(B)/control/protoset.o: control/protoset.S $(PROTOSET)
+	@mkdir -p $(dir $@)
+	$(call say,AS,$<)
+	$(Q)$(CC) -c -DPROTOSET_FILE='"$(PROTOSET)"' $< -o $@
+
+$(GEN)/python/reflection_pb2.py: proto/grpc/reflection/v1/reflection.proto
+	@mkdir -p $(GEN)/python
+	protoc --python_out=$(GEN)/python -I$(dir $<) $<
 
 $(GEN)/python/corepipe_pb2.py: proto/corepipe/v1/corepipe.proto
 	@mkdir -p $(GEN)/python
@@ -218,7 +245,8 @@ $(B)/perf/%: $(B)/perf/%.o $(LIB_OBJ)
 
 # The load generator is a gRPC and UDP client: it needs the generated messages and
 # libcorepipe-udp, not the server.
-$(B)/perf/corepipe-bench: $(B)/perf/corepipe_bench.o $(B)/gen/corepipe/v1/corepipe.pb-c.o $(UDP_A)
+$(B)/perf/corepipe-bench: $(B)/perf/corepipe_bench.o $(B)/perf/corepipe_report.o \
+		$(B)/gen/corepipe/v1/corepipe.pb-c.o $(UDP_A)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
@@ -249,6 +277,58 @@ $(UDP_SO_REAL): $(UDP_OBJ) client/udp/corepipe_udp.map
 $(UDP_SO): $(UDP_SO_REAL)
 	$(Q)ln -sf $(notdir $<) $(B)/lib/libcorepipe-udp.so.$(UDP_SOVER)
 	$(Q)ln -sf libcorepipe-udp.so.$(UDP_SOVER) $@
+
+# --- the Python client (clients/python) --------------------------------------------------------
+# build/python/lib: the package with its generated stubs, usable as PYTHONPATH=build/python/lib;
+# build/python/dist: the wheel (pip install it, or pip install ./clients/python, in a venv with
+# --system-site-packages for Debian's grpcio and protobuf). Built offline with setuptools.
+PY_B     := build/python
+PY_WHEEL := $(PY_B)/dist/corepipe-0.3.0-py3-none-any.whl
+PY_SRC   := clients/python/setup.py $(wildcard clients/python/corepipe/*.py) \
+	proto/corepipe/v1/corepipe.proto proto/grpc/health/v1/health.proto
+
+python: $(PY_WHEEL)
+
+$(PY_WHEEL): $(PY_SRC)
+	@rm -rf $(PY_B) && mkdir -p $(PY_B)
+	$(call say,WHEEL,$@)
+	$(Q)cd clients/python && $(PYTHON) -W ignore setup.py -q egg_info --egg-base $(abspath $(PY_B)) \
+		build --build-base $(abspath $(PY_B))/build --build-lib $(abspath $(PY_B))/lib \
+		bdist_wheel -d $(abspath $(PY_B))/dist --bdist-dir $(abspath $(PY_B))/bdist \
+		> $(abspath $(PY_B))/build.log 2>&1 || { cat $(abspath $(PY_B))/build.log; exit 1; }
+
+# --- corepipectl (client/ctl/): the command-line client, on the gRPC C core ------------------
+# Its own pkg-config set: jansson (--json) and libcurl (top scrapes /metrics) are the CLI's only.
+CTL_PKGS := grpc libprotobuf-c yaml-0.1 jansson libcurl
+CTL_SRC  := $(wildcard client/ctl/*.c)
+CTL_OBJ  := $(patsubst %.c,$(B)/%.o,$(CTL_SRC))
+CTL      := $(B)/corepipectl
+CTL_LIBS  = $(shell $(PKGCONF) --libs $(CTL_PKGS) 2>/dev/null) -lm
+
+$(B)/client/ctl/%.o: CFLAGS_ALL += $(shell $(PKGCONF) --cflags jansson libcurl 2>/dev/null)
+
+$(CTL): $(CTL_OBJ) $(B)/gen/corepipe/v1/corepipe.pb-c.o $(B)/gen/grpc/health/v1/health.pb-c.o
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CTL_LIBS)
+
+# examples/c/execute.c: the C example on the gRPC C core (tests/integration/test_examples.py).
+EX_C := $(B)/examples/execute
+$(EX_C): $(B)/examples/c/execute.o $(B)/gen/corepipe/v1/corepipe.pb-c.o
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CTL_LIBS)
+
+# The CLI, the C example and the Python package are part of `make` (defined here, after `all`).
+all: $(CTL) $(EX_C) $(PY_WHEEL)
+
+# Unit tests of its pure modules (tests/unit/ctl/test_<module>.c) link the module's object.
+$(B)/tests/unit/ctl/test_wav: $(B)/client/ctl/wav.o
+$(B)/tests/unit/ctl/test_pipefile: $(B)/client/ctl/pipefile.o
+$(B)/tests/unit/ctl/test_prom: $(B)/client/ctl/prom.o
+$(B)/tests/unit/ctl/test_pbjson: $(B)/client/ctl/pbjson.o
+$(B)/tests/unit/ctl/%: PKG_LIBS += -ljansson
+$(B)/tests/unit/perf/test_corepipe_report: $(B)/perf/corepipe_report.o
 
 # The client test links the server objects like every unit test, plus the client object (the
 # wire code comes from the server's copy: no duplicate symbols).
@@ -310,7 +390,7 @@ $(B)/install/corepipe-udp.pc: client/udp/corepipe-udp.pc.in FORCE
 	@$(SUBST) $< > $@.tmp && (cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@)
 
 .PHONY: install install-server install-lib
-install: install-server install-lib
+install: install-server install-lib install-cli
 
 install-server: $(SERVER) $(B)/install/corepiped.service
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/corepipe \
@@ -356,6 +436,27 @@ image:
 image-test: $(PY_GEN)
 	@scripts/image.sh test
 
+# ---- install-cli: corepipectl, its man page and the Python package ---------------------------
+# Kept apart from the server's install rules so that `make install` (and the .deb) can take it
+# as a prerequisite: `install: install-cli`. DESTDIR for staging; PYDIR is where the Python
+# package goes (Debian's dist-packages for /usr; the wheel is unpacked there, which is what
+# installing a pure-Python wheel does, dist-info included).
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+PYDIR   ?= $(PREFIX)/lib/python3/dist-packages
+.PHONY: install-cli uninstall-cli
+install-cli: $(CTL) $(PY_WHEEL)
+	install -D -m 0755 $(CTL) $(DESTDIR)$(BINDIR)/corepipectl
+	install -D -m 0644 docs/corepipectl.1 $(DESTDIR)$(MANDIR)/man1/corepipectl.1
+	install -d $(DESTDIR)$(PYDIR)
+	$(PYTHON) -m zipfile -e $(PY_WHEEL) $(DESTDIR)$(PYDIR)
+
+uninstall-cli:
+	rm -f $(DESTDIR)$(BINDIR)/corepipectl $(DESTDIR)$(MANDIR)/man1/corepipectl.1
+	rm -rf $(DESTDIR)$(PYDIR)/corepipe $(DESTDIR)$(PYDIR)/corepipe-*.dist-info
+# ---- end install-cli ---------------------------------------------------------------------------
+
 # --- run and test ----------------------------------------------------------------------------
 # `make run` installs what building and running need (scripts/deps.sh run build), `make test`
 # adds the test set; `make deps` installs all three.
@@ -373,14 +474,14 @@ stress: $(STRESS_BIN)
 # TESTS='test_api test_stream' runs some modules only; COREPIPE_TEST_MODE picks the lcore map
 # (tests/integration/serverlib.py: default, one-lcore, frontends2).
 TESTS ?=
-integration: $(SERVER) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
+integration: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
 	cd tests/integration && COREPIPED=$(abspath $(SERVER)) \
 		PYTHONPATH=$(abspath $(GEN)/python):$(abspath tests/integration) \
 		$(PYTHON) -m unittest $(if $(TESTS),$(TESTS),discover -s . -p 'test_*.py') -v
 
 # The same suite with a single lcore (front end, pipeline work and control on one reactor, as
 # in a 1-CPU container), and the call and stream tests with two front ends.
-integration-modes: $(SERVER) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
+integration-modes: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
 	@$(MAKE) --no-print-directory integration COREPIPE_TEST_MODE=one-lcore
 	@$(MAKE) --no-print-directory integration COREPIPE_TEST_MODE=frontends2 \
 		TESTS="test_api test_stream test_concurrency test_stats test_auth test_tls test_load_patterns"

@@ -39,6 +39,7 @@ static struct cp_method *const g_services[] = {
     cp_pipeline_methods,
     cp_admin_methods,
     cp_health_methods,
+    cp_reflection_methods,
 };
 
 /* Connections whose client cancels are tracked at once (a table entry each). */
@@ -70,11 +71,11 @@ call_get(struct cp_frontend *fe, const struct cp_method *m)
 	}
 	c->fe = fe;
 	c->method = m;
-	c->new_tag = (struct cp_tag){CP_TAG_NEW_CALL, c};
-	c->recv_tag = (struct cp_tag){CP_TAG_RECV, c};
-	c->done_tag = (struct cp_tag){CP_TAG_DONE, c};
-	c->close_tag = (struct cp_tag){CP_TAG_CLOSE, c};
-	c->send_tag = (struct cp_tag){CP_TAG_WATCH_SEND, c};
+	c->new_tag = (struct cp_tag){.kind = CP_TAG_NEW_CALL, .owner = c};
+	c->recv_tag = (struct cp_tag){.kind = CP_TAG_RECV, .owner = c};
+	c->done_tag = (struct cp_tag){.kind = CP_TAG_DONE, .owner = c};
+	c->close_tag = (struct cp_tag){.kind = CP_TAG_CLOSE, .owner = c};
+	c->send_tag = (struct cp_tag){.kind = CP_TAG_WATCH_SEND, .owner = c};
 	atomic_init(&c->cancelled_flag, false);
 	grpc_metadata_array_init(&c->md);
 	if (m == NULL)
@@ -516,6 +517,9 @@ handle(struct cp_frontend *fe, grpc_event *ev)
 	case CP_TAG_WATCH_SEND:
 		cp_health_watch_sent(tag->owner, ev->success);
 		break;
+	case CP_TAG_CALLBACK:
+		tag->fn(tag->owner, ev->success);
+		break;
 	case CP_TAG_SHUTDOWN:
 		atomic_store_explicit(&fe->srv->shutdown_tag_seen, true, memory_order_release);
 		break;
@@ -783,6 +787,7 @@ cp_fe_drain_event(struct cp_frontend *fe, grpc_event *ev)
 		break;
 	case CP_TAG_STREAM_RECV:
 	case CP_TAG_STREAM_SEND:
+	case CP_TAG_CALLBACK:
 	case CP_TAG_SHUTDOWN:
 		handle(fe, ev);
 		break;

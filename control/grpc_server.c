@@ -44,6 +44,7 @@ static struct cp_method *const g_services[] = {
     cp_pipeline_methods,
     cp_admin_methods,
     cp_health_methods,
+    cp_reflection_methods,
 };
 
 /* ==== Replies =============================================================================== */
@@ -759,7 +760,7 @@ cp_server_run(struct cp_server *srv)
 	dp_reactor_add(&srv->fe[0]->reactor, &ctl);
 	for (unsigned i = 1; i < srv->n_fe; i++)
 		rte_eal_remote_launch(cp_fe_main, srv->fe[i], srv->dp->workers[i]->lc.lcore);
-	pthread_setname_np(pthread_self(), "cp-frontend-0");
+	/* Front end 0 runs on the main thread, which keeps the process's name (corepiped). */
 	dp_reactor_run(&srv->fe[0]->reactor);
 	for (unsigned i = 1; i < srv->n_fe; i++)
 		rte_eal_wait_lcore(srv->dp->workers[i]->lc.lcore);

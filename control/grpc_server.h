@@ -61,12 +61,14 @@ enum cp_tag_kind {
 	CP_TAG_STREAM_RECV = 6, /**< ExecuteStream: a RECV_MESSAGE completed (owner: cp_stream) */
 	CP_TAG_STREAM_SEND = 7, /**< ExecuteStream: a SEND_MESSAGE completed (owner: cp_stream) */
 	CP_TAG_WATCH_SEND = 8,	/**< Health/Watch: an update was sent (owner: the call) */
+	CP_TAG_CALLBACK = 9,	/**< a handler's own batch completed: fn(owner, success) */
 };
 
 /** A completion queue tag: the address of one of these inside its owner. */
 struct cp_tag {
 	enum cp_tag_kind kind;
 	void *owner;
+	void (*fn)(void *owner, int ok); /**< CP_TAG_CALLBACK only; called on the CQ thread */
 };
 
 /** How a method's calls arrive. */
@@ -325,5 +327,6 @@ uint32_t cp_server_pushback_ms(const struct cp_server *srv);
 extern struct cp_method cp_pipeline_methods[];
 extern struct cp_method cp_admin_methods[];
 extern struct cp_method cp_health_methods[];
+extern struct cp_method cp_reflection_methods[];
 
 #endif

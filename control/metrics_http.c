@@ -175,7 +175,7 @@ static void
 render_rpc(struct out *o)
 {
 	const struct cp_method *const tables[] = {cp_pipeline_methods, cp_admin_methods,
-						  cp_health_methods};
+						  cp_health_methods, cp_reflection_methods};
 
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct cp_method *m = tables[t]; m->path != NULL; m++)
@@ -398,6 +398,17 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 		in_flight += dp_worker_in_flight(dp->workers[w]);
 		put(&o, "corepipe_worker_busy_ratio{worker=\"%u\"} %.6f\n", w,
 		    s.r.total_cycles ? (double)s.r.busy_cycles / (double)s.r.total_cycles : 0.0);
+	}
+	/* With busy seconds, the loop's own time: a reader takes the ratio over its own interval
+	 * (rate of busy / rate of loop), as corepipectl top does. */
+	help(&o, "corepipe_worker_loop_seconds_total", "counter",
+	     "Time a worker's loop has run (all TSC cycles since it started).");
+	for (unsigned w = 0; w < dp->n_workers; w++) {
+		struct dp_worker_stats s;
+
+		dp_worker_stats_read(dp->workers[w], &s);
+		put(&o, "corepipe_worker_loop_seconds_total{worker=\"%u\"} %.6f\n", w,
+		    (double)s.r.total_cycles * tsc_s);
 	}
 	help(&o, "corepipe_load_shedding_active", "gauge",
 	     "1 while a worker sheds new unary work (limits.shed_*).");

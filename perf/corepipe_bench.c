@@ -32,6 +32,7 @@
 #include "client/udp/corepipe_udp.h"
 #include "corepipe/v1/corepipe.pb-c.h"
 #include "perf/common.h"
+#include "perf/corepipe_report.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -53,15 +54,14 @@
 #include <unistd.h>
 #include <yaml.h>
 
-#define MAX_THREADS   64
-#define MAX_MD	      16
-#define MAX_NODES     64
-#define MAX_PARAMS    16
-#define MAX_DEPTH     256
-#define MAX_FRAMES    4096
-#define N_CODES	      17
-#define MAX_ERR_PRINT 5
-#define CONNECT_S     20
+#define MAX_THREADS 64
+#define MAX_MD	    16
+#define MAX_NODES   64
+#define MAX_PARAMS  16
+#define MAX_DEPTH   256
+#define MAX_FRAMES  4096
+#define N_CODES	    BR_N_CODES
+#define CONNECT_S   20
 
 /* ==== Options =============================================================================== */
 
@@ -104,7 +104,9 @@ struct opts {
 	bool stream;
 	unsigned stream_frames, depth;
 	double frame_interval_ms;
-	bool check_output, allow_errors, json;
+	bool check_output, allow_errors;
+	enum br_format format;
+	const char *out_path;
 };
 
 static const char g_usage[] =
@@ -162,18 +164,16 @@ static const char g_usage[] =
     "Checks and output\n"
     "  --check-output           output must equal input (passthrough pipelines)\n"
     "  --allow-errors           exit 0 even if calls failed\n"
-    "  --format text|json       summary (default) or one JSON object with the same data\n"
+    "  --format text|json|csv|html  summary (default), one JSON object, section,key,value CSV\n"
+    "                           rows, or a self-contained HTML page with its charts (inline\n"
+    "                           SVG drawn by inline JavaScript; nothing fetched); each has the\n"
+    "                           status and the error distribution (by code and message)\n"
+    "  -o, --output FILE        write the report there instead of stdout\n"
     "  -h, --help               this text\n"
     "\n"
     "Exit status: 0 all OK, 1 some call failed or a check failed, 2 usage or setup error.\n";
 
 static struct opts g_o;
-
-static const char *const g_code_name[N_CODES] = {
-    "OK",	 "CANCELLED",	   "UNKNOWN",		"INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED",	 "OUT_OF_RANGE",   "UNIMPLEMENTED",	"INTERNAL",	      "UNAVAILABLE",
-    "DATA_LOSS", "UNAUTHENTICATED"};
 
 /* ==== Shared state ========================================================================== */
 
@@ -194,7 +194,8 @@ struct worker {
 	uint64_t codes[N_CODES];
 	uint64_t ok_checked, bad_output, bad_seq, streams_done, backlog;
 	uint64_t last_done_ns;
-	unsigned errs_printed;
+	uint64_t unanswered; /* stream frames sent on streams that failed before answering */
+	struct br_errors errs;
 	double rate_share;
 	struct corepipe_udp_stats udp; /* --proto udp: the client library's counters */
 };
@@ -270,14 +271,9 @@ static void
 count_status(struct worker *w, grpc_status_code st, grpc_slice details)
 {
 	w->codes[(unsigned)st < N_CODES ? (unsigned)st : 2]++;
-	if (st != GRPC_STATUS_OK && w->errs_printed < MAX_ERR_PRINT) {
-		char *d = grpc_slice_to_c_string(details);
-
-		fprintf(stderr, "corepipe-bench: call ended %s: %s\n",
-			(unsigned)st < N_CODES ? g_code_name[st] : "?", d);
-		gpr_free(d);
-		w->errs_printed++;
-	}
+	if (st != GRPC_STATUS_OK)
+		br_errors_add(&w->errs, (int)st, (const char *)GRPC_SLICE_START_PTR(details),
+			      GRPC_SLICE_LENGTH(details), 1);
 }
 
 /* Open-loop rate (calls/s in total) @p s seconds into the measured run. */
@@ -684,7 +680,8 @@ stream_end_if_idle(struct stream *s)
 	grpc_slice_unref(s->details);
 	grpc_call_unref(s->call);
 	s->live = false;
-	if (!should_stop(now_ns()))
+	/* No new stream once -n is used up (its half-close would still count a failed open). */
+	if (!should_stop(now_ns()) && !(g_o.total && atomic_load(&g_issued) >= g_o.total))
 		stream_start(s);
 	return true;
 }
@@ -747,6 +744,15 @@ stream_main(void *arg)
 			s->status_done = true;
 			count_status(w, s->status, s->details);
 			w->streams_done++;
+			if (s->status != GRPC_STATUS_OK) {
+				w->unanswered += s->sent - s->received;
+				/* A stream that failed before sending a frame counts one against
+				 * -n (its frames, when it sent some, were counted when sent), so
+				 * that a run whose every stream fails ends after at most n. */
+				if (s->sent == 0 && g_o.total &&
+				    atomic_fetch_add(&g_issued, 1) + 1 >= g_o.total)
+					atomic_store(&g_stop, true);
+			}
 			break;
 		}
 		if (stream_end_if_idle(s) && !s->live)
@@ -791,10 +797,10 @@ udp_result(struct worker *w, const struct corepipe_udp_resp *r, uint64_t now)
 	hist_add(&w->hist, now - t0);
 	w->last_done_ns = now;
 	w->codes[(unsigned)st < N_CODES ? (unsigned)st : 2]++;
-	if (st != GRPC_STATUS_OK && w->errs_printed < MAX_ERR_PRINT) {
-		fprintf(stderr, "corepipe-bench: UDP request ended %s%s\n",
-			corepipe_udp_status_name(st), r->err ? " (no answer in time)" : "");
-		w->errs_printed++;
+	if (st != GRPC_STATUS_OK) {
+		const char *m = r->err ? "no answer in time (-t)" : "the server answered an error";
+
+		br_errors_add(&w->errs, st, m, strlen(m), 1);
 	}
 	if (st == GRPC_STATUS_OK && g_o.check_output) {
 		if (r->output_len == g_req.raw_len &&
@@ -1505,6 +1511,7 @@ parse(int argc, char **argv)
 	    {"check-output", 0, 0, O_CHECK},
 	    {"allow-errors", 0, 0, O_ALLOW},
 	    {"format", 1, 0, O_FORMAT},
+	    {"output", 1, 0, 'o'},
 	    {"help", 0, 0, 'h'},
 	    {0, 0, 0, 0},
 	};
@@ -1526,7 +1533,7 @@ parse(int argc, char **argv)
 			    .udp_batch = 32,
 			    .depth = 1,
 			    .load_step_dur = 1};
-	while ((o = getopt_long(argc, argv, "c:n:z:t:m:h", lo, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "c:n:z:t:m:o:h", lo, NULL)) != -1) {
 		switch (o) {
 		case O_TARGET:
 			g_o.target = optarg;
@@ -1666,10 +1673,11 @@ parse(int argc, char **argv)
 			g_o.allow_errors = true;
 			break;
 		case O_FORMAT:
-			if (strcmp(optarg, "json") == 0)
-				g_o.json = true;
-			else if (strcmp(optarg, "text") != 0)
-				die("--format: text or json");
+			if (br_format_parse(optarg, &g_o.format) != 0)
+				die("--format: text, json, csv or html");
+			break;
+		case 'o':
+			g_o.out_path = optarg;
 			break;
 		case 'h':
 			fputs(g_usage, stdout);
@@ -1724,169 +1732,13 @@ struct totals {
 	struct hist h;
 	uint64_t codes[N_CODES];
 	uint64_t errors, ok_checked, bad_output, bad_seq, streams_done, backlog, last_done_ns;
+	uint64_t unanswered;
+	struct br_errors errs;
 	struct corepipe_udp_stats udp;
 	double elapsed, cpu;
 	unsigned ready;
 	double connect_s;
 };
-
-static void
-json_str(const char *s)
-{
-	putchar('"');
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			printf("\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			printf("\\u%04x", *s);
-		else
-			putchar(*s);
-	}
-	putchar('"');
-}
-
-/* ghz-style histogram: 10 equal-width buckets from fastest to slowest, each given by its upper
- * mark; counts come from the log-linear buckets (by their reported value). */
-#define N_MARKS 11
-
-static void
-linear_hist(const struct hist *h, double *mark, uint64_t *cnt)
-{
-	double lo = (double)h->min, hi = (double)h->max, w = (hi - lo) / (N_MARKS - 1);
-
-	for (int i = 0; i < N_MARKS; i++) {
-		mark[i] = lo + w * i;
-		cnt[i] = 0;
-	}
-	for (unsigned i = 0; i < HIST_SIZE; i++) {
-		double v;
-		int k;
-
-		if (!h->count[i])
-			continue;
-		v = (double)hist_value(i);
-		k = w > 0 ? (int)ceil((v - lo) / w) : 0;
-		cnt[k < 0 ? 0 : k >= N_MARKS ? N_MARKS - 1 : k] += h->count[i];
-	}
-}
-
-static const double g_pcts[] = {10, 25, 50, 75, 90, 95, 99, 99.9, 99.99};
-
-static void
-report(const struct totals *t, const char *cmd)
-{
-	const struct hist *h = &t->h;
-	double us = 1e3, ms = 1e6, rate = t->elapsed > 0 ? (double)h->n / t->elapsed : 0;
-	double mark[N_MARKS];
-	uint64_t cnt[N_MARKS], peak = 1;
-	const char *unit = g_o.stream ? "messages" : "requests";
-
-	linear_hist(h, mark, cnt);
-	if (g_o.json) {
-		printf("{\"command\":");
-		json_str(cmd);
-		printf(",\"mode\":\"%s\",\"proto\":\"%s\",\"count\":%" PRIu64
-		       ",\"duration_s\":%.3f,\"rps\":%.1f",
-		       g_o.stream ? "stream" : "unary", g_o.proto == PROTO_UDP ? "udp" : "grpc",
-		       h->n, t->elapsed, rate);
-		printf(",\"latency_us\":{\"min\":%.1f,\"mean\":%.1f,\"p50\":%.1f,\"p90\":%.1f,"
-		       "\"p95\":%.1f,\"p99\":%.1f,\"p99_9\":%.1f,\"max\":%.1f}",
-		       (double)h->min / us, h->n ? h->sum / (double)h->n / us : 0,
-		       (double)hist_pct(h, 50) / us, (double)hist_pct(h, 90) / us,
-		       (double)hist_pct(h, 95) / us, (double)hist_pct(h, 99) / us,
-		       (double)hist_pct(h, 99.9) / us, (double)h->max / us);
-		printf(",\"histogram\":[");
-		for (int i = 0; i < N_MARKS; i++)
-			printf("%s{\"mark_us\":%.1f,\"count\":%" PRIu64 "}", i ? "," : "",
-			       mark[i] / us, cnt[i]);
-		/* The log-linear buckets themselves (value, count): enough for any CDF. */
-		printf("],\"buckets\":[");
-		for (unsigned i = 0, first = 1; i < HIST_SIZE; i++)
-			if (h->count[i]) {
-				printf("%s[%.3f,%" PRIu64 "]", first ? "" : ",",
-				       (double)hist_value(i) / us, h->count[i]);
-				first = 0;
-			}
-		printf("],\"status\":{");
-		for (int k = 0, first = 1; k < N_CODES; k++)
-			if (t->codes[k]) {
-				printf("%s\"%s\":%" PRIu64, first ? "" : ",", g_code_name[k],
-				       t->codes[k]);
-				first = 0;
-			}
-		printf("},\"ok\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"checked_ok\":%" PRIu64
-		       ",\"bad_output\":%" PRIu64 ",\"bad_seq\":%" PRIu64
-		       ",\"streams_done\":%" PRIu64 ",\"backlog_at_end\":%" PRIu64,
-		       t->codes[0], t->errors, t->ok_checked, t->bad_output, t->bad_seq,
-		       t->streams_done, t->backlog);
-		if (g_o.proto == PROTO_UDP)
-			printf(",\"udp\":{\"sent\":%" PRIu64 ",\"received\":%" PRIu64
-			       ",\"stale\":%" PRIu64 ",\"bad\":%" PRIu64 ",\"timeouts\":%" PRIu64
-			       "}",
-			       t->udp.sent, t->udp.received, t->udp.stale, t->udp.bad,
-			       t->udp.timeouts);
-		printf(",\"client_cpu_s\":%.3f,\"client_cpu_pct\":%.1f,\"concurrency\":%u,"
-		       "\"connections\":%u,\"connections_ready\":%u,\"connect_s\":%.3f,"
-		       "\"threads\":%u,\"open_loop\":%s,\"histogram_rel_error\":%.5f}\n",
-		       t->cpu, 100 * t->cpu / (t->elapsed + g_o.warmup), g_o.concurrency,
-		       g_o.connections, t->ready, t->connect_s, g_o.threads,
-		       g_o.open_loop ? "true" : "false", HIST_REL_ERROR);
-		return;
-	}
-	printf("\nSummary:\n");
-	printf("  Command:\t%s\n", cmd);
-	if (g_o.proto == PROTO_UDP)
-		printf(
-		    "  Mode:\t\tExecute over UDP (pipeline id %u), %u concurrent, %u sockets, %u "
-		    "threads, batches of %u%s\n",
-		    g_o.pipeline_id, g_o.concurrency, g_o.threads, g_o.threads, g_o.udp_batch,
-		    g_o.open_loop ? ", open loop" : ", closed loop");
-	else
-		printf("  Mode:\t\t%s over gRPC, %u %s, %u connections (%u ready in %.2f s), %u "
-		       "threads%s\n",
-		       g_o.stream ? "ExecuteStream" : "Execute", g_o.concurrency,
-		       g_o.stream ? "streams" : "concurrent", g_o.connections, t->ready,
-		       t->connect_s, g_o.threads, g_o.open_loop ? ", open loop" : ", closed loop");
-	printf("  Count:\t%" PRIu64 " %s\n", h->n, unit);
-	printf("  Total:\t%.2f s\n", t->elapsed);
-	printf("  Slowest:\t%.3f ms\n", (double)h->max / ms);
-	printf("  Fastest:\t%.3f ms\n", (double)h->min / ms);
-	printf("  Average:\t%.3f ms\n", h->n ? h->sum / (double)h->n / ms : 0);
-	printf("  %s/sec:\t%.1f\n", g_o.stream ? "Messages" : "Requests", rate);
-	printf("  Client CPU:\t%.2f s = %.0f%% of one core (%ld CPUs here)\n", t->cpu,
-	       100 * t->cpu / (t->elapsed + g_o.warmup), sysconf(_SC_NPROCESSORS_ONLN));
-	if (t->backlog)
-		printf("  Not sent:\t%" PRIu64 " scheduled calls found no free slot (-c) before "
-		       "the end\n",
-		       t->backlog);
-	printf("\nResponse time histogram (ms):\n");
-	for (int i = 0; i < N_MARKS; i++)
-		peak = cnt[i] > peak ? cnt[i] : peak;
-	for (int i = 0; i < N_MARKS; i++) {
-		printf("  %9.3f [%" PRIu64 "]\t|", mark[i] / ms, cnt[i]);
-		for (uint64_t k = 0; k < cnt[i] * 40 / peak; k++)
-			putchar('#');
-		putchar('\n');
-	}
-	printf("\nLatency distribution (histogram error <= %.1f%%):\n", 100 * HIST_REL_ERROR);
-	for (size_t i = 0; i < sizeof(g_pcts) / sizeof(g_pcts[0]); i++)
-		printf("  %g %% in %.3f ms\n", g_pcts[i], (double)hist_pct(h, g_pcts[i]) / ms);
-	printf("\nStatus code distribution%s:\n", g_o.stream ? " (streams)" : "");
-	for (int k = 0; k < N_CODES; k++)
-		if (t->codes[k])
-			printf("  [%s]\t%" PRIu64 " %s\n", g_code_name[k], t->codes[k],
-			       g_o.stream ? "streams" : "responses");
-	if (g_o.check_output)
-		printf("\nOutput check: %" PRIu64 " equal to their input, %" PRIu64 " not\n",
-		       t->ok_checked, t->bad_output);
-	if (g_o.proto == PROTO_UDP)
-		printf("\nUDP datagrams (warm-up included): %" PRIu64 " requests sent, %" PRIu64
-		       " received, %" PRIu64 " stale or duplicate, %" PRIu64
-		       " not a valid response, %" PRIu64 " timed out\n",
-		       t->udp.sent, t->udp.received, t->udp.stale, t->udp.bad, t->udp.timeouts);
-	if (g_o.stream)
-		printf("Stream order: %" PRIu64 " responses out of seq order\n", t->bad_seq);
-}
 
 /* ==== Main ================================================================================== */
 
@@ -1982,6 +1834,8 @@ main(int argc, char **argv)
 		t.bad_seq += w[i].bad_seq;
 		t.streams_done += w[i].streams_done;
 		t.backlog += w[i].backlog;
+		t.unanswered += w[i].unanswered;
+		br_errors_merge(&t.errs, &w[i].errs);
 		t.udp.sent += w[i].udp.sent;
 		t.udp.received += w[i].udp.received;
 		t.udp.stale += w[i].udp.stale;
@@ -1997,6 +1851,52 @@ main(int argc, char **argv)
 	    t.last_done_ns > g_t_measure_ns ? (double)(t.last_done_ns - g_t_measure_ns) / 1e9 : 0;
 	for (int k = 1; k < N_CODES; k++)
 		t.errors += t.codes[k];
-	report(&t, cmd);
+	{
+		struct br_result r = {
+		    .command = cmd,
+		    .stream = g_o.stream,
+		    .udp = g_o.proto == PROTO_UDP,
+		    .open_loop = g_o.open_loop,
+		    .check_output = g_o.check_output,
+		    .concurrency = g_o.concurrency,
+		    .connections = g_o.connections,
+		    .threads = g_o.threads,
+		    .ready = t.ready,
+		    .udp_batch = g_o.udp_batch,
+		    .pipeline_id = g_o.pipeline_id,
+		    .connect_s = t.connect_s,
+		    .elapsed_s = t.elapsed,
+		    .warmup_s = g_o.warmup,
+		    .cpu_s = t.cpu,
+		    .ncpu = sysconf(_SC_NPROCESSORS_ONLN),
+		    .h = &t.h,
+		    .ok_checked = t.ok_checked,
+		    .bad_output = t.bad_output,
+		    .bad_seq = t.bad_seq,
+		    .streams_done = t.streams_done,
+		    .backlog = t.backlog,
+		    .unanswered = t.unanswered,
+		    .udp_sent = t.udp.sent,
+		    .udp_received = t.udp.received,
+		    .udp_stale = t.udp.stale,
+		    .udp_bad = t.udp.bad,
+		    .udp_timeouts = t.udp.timeouts,
+		    .errors = &t.errs,
+		};
+		FILE *out = g_o.out_path ? fopen(g_o.out_path, "w") : stdout;
+
+		memcpy(r.codes, t.codes, sizeof(r.codes));
+		if (out == NULL) {
+			fprintf(stderr, "corepipe-bench: -o %s: %s\n", g_o.out_path,
+				strerror(errno));
+			return 2;
+		}
+		if (br_write(out, g_o.format, &r) != 0 || (out != stdout && fclose(out) != 0)) {
+			fprintf(stderr, "corepipe-bench: cannot write the report\n");
+			return 2;
+		}
+		if (g_o.out_path && g_o.format != BR_TEXT)
+			fprintf(stderr, "corepipe-bench: report written to %s\n", g_o.out_path);
+	}
 	return (t.errors || t.bad_output || t.bad_seq || t.h.n == 0) && !g_o.allow_errors ? 1 : 0;
 }

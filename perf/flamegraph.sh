@@ -6,7 +6,8 @@
 #
 #   --pid PID        record this running corepiped (default: the only corepiped running)
 #   --bench NAME     start a corepiped of our own with load against it and record that:
-#                    unary | speech | stream (see perf/scenario.sh); stopped afterwards
+#                    unary | speech | stream | udp (see perf/scenario.sh; udp needs root);
+#                    stopped afterwards
 #   --duration S     seconds to record (default 5)
 #   --out FILE       SVG to write (default build/flamegraph-<what>.svg)
 #   --dwarf          DWARF unwinding (--call-graph dwarf) instead of frame pointers: slower and
@@ -22,20 +23,20 @@
 #
 # Samples: `perf record -g` on the cpu-clock event (a software clock: this machine's KVM guest
 # has no hardware counters). Rendering: the npm package `flamegraph` (thlorenz, a port of
-# Brendan Gregg's flamegraph.pl), installed on first use into ~/.cache/corepipe-flamegraph
-# (COREPIPE_FLAMEGRAPH_HOME), never committed; works offline after that.
+# Brendan Gregg's flamegraph.pl) at the version of perf/flamegraph/package-lock.json, installed
+# into perf/flamegraph/node_modules by the set-up step (scripts/deps.sh: npm ci); nothing is
+# fetched here, so this works offline.
 #
-# Threads are told apart by the frame just under the root: "worker: rte-worker-1" (EAL worker
-# lcores), "cq: main thread" (gRPC completion-queue thread), "control: cp-responder" (and other
+# Threads are told apart by the frame just under the root: "worker: dp-worker-1" (worker-only
+# lcores), "frontend: main thread" (front end 0's reactor, which also runs control),
+# "frontend: cp-frontend-1" (further front ends), "control: cp-control" (and other
 # cp-* threads), "grpc: <name>" (gRPC C-core's own threads), "metrics: MHD-*", "other: <name>".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=5 PID="" BENCH="" OUT="" DWARF=0 FREQ=499 MINWIDTH=0.5 B=build/release KEEP=""
-FG_VERSION=1.3.0
-FG_HOME=${COREPIPE_FLAMEGRAPH_HOME:-$HOME/.cache/corepipe-flamegraph}
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--duration) DURATION=$2; shift 2 ;;
@@ -54,14 +55,10 @@ done
 source perf/scenario.sh
 scenario_check flamegraph
 
-# The renderer: installed once, idempotently (npm is only asked when it is missing).
-FG=$FG_HOME/node_modules/.bin/flamegraph
-if [ ! -x "$FG" ]; then
-	command -v npm >/dev/null || { echo "flamegraph: npm not installed (apt-get install npm)" >&2; exit 1; }
-	echo "flamegraph: installing npm flamegraph@$FG_VERSION into $FG_HOME (first use)" >&2
-	mkdir -p "$FG_HOME"
-	npm install --prefix "$FG_HOME" --no-audit --no-fund --loglevel=error "flamegraph@$FG_VERSION" >&2
-fi
+# The renderer, installed into the tree by scripts/deps.sh (never fetched here).
+FG=perf/flamegraph/node_modules/.bin/flamegraph
+command -v node >/dev/null || { echo "flamegraph: node is not installed (make deps)" >&2; exit 1; }
+[ -x "$FG" ] || { echo "flamegraph: the renderer is not installed: make deps (npm ci in perf/flamegraph)" >&2; exit 1; }
 
 TMP=$(mktemp -d /tmp/corepipe-flamegraph.XXXXXX)
 trap 'scenario_stop; rm -rf "$TMP"' EXIT
@@ -85,8 +82,9 @@ perf record -q -e cpu-clock -F "$FREQ" "${CG[@]}" -p "$PID" -o "$TMP/perf.data" 
 perf script -i "$TMP/perf.data" -F comm,pid,tid,time,period,event,ip,sym,dso 2> /dev/null |
 	awk -v main="$PID" '
 	function role(comm, tid) {
-		if (tid == main) return "cq: main thread"
-		if (comm ~ /^(rte|lcore)-worker/) return "worker: " comm
+		if (tid == main) return "frontend: main thread (front end 0 and control)"
+		if (comm ~ /^cp-frontend/) return "frontend: " comm
+		if (comm ~ /^(dp|rte|lcore)-worker/) return "worker: " comm
 		if (comm ~ /^cp-/) return "control: " comm
 		if (comm ~ /^(event_engine|default-execut|resolver-execut|grpc_|timer_manager|grpcpp)/)
 			return "grpc: " comm

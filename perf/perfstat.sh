@@ -5,7 +5,7 @@
 #
 #   --pid PID        a running corepiped (default: the only corepiped running)
 #   --bench NAME     start a corepiped of our own with load against it: unary | speech | stream
-#                    (see perf/scenario.sh); stopped afterwards
+#                    | udp (see perf/scenario.sh; udp needs root); stopped afterwards
 #   --duration S     seconds to count (default 5)
 #   --metrics PORT   the server's /metrics port (default: found from the process's listening
 #                    sockets; with --bench, the one it started)
@@ -100,7 +100,7 @@ awk -F, -v req="$REQ" -v dur="$DURATION" '
 			printf "\nCPUs used: %.2f of %d\n", v["task-clock"] / 1000 / dur, '"$(nproc)"'
 	}' "$TMP/all.csv"
 echo
-echo "per thread (task-clock ms and context switches over the interval; corepiped-$PID is the main (CQ) thread):"
+echo "per thread (task-clock ms and context switches over the interval; corepiped-$PID is the main thread: front end 0's reactor):"
 awk -F, '
 	/^#/ || NF < 4 { next }
 	{ t = $1; val = $2; ev = $4; if (val ~ /^</) next

@@ -46,6 +46,11 @@ TEST=(
 	openssl                                             # throw-away CA and certs in TLS tests
 	libgrpc++-dev libprotobuf-dev protobuf-compiler-grpc # the C++ reference server (make bench)
 	gnuplot-nox curl                                    # make bench: plots; /metrics counters
+	libjansson-dev libcurl4-openssl-dev                 # corepipectl: --json, top's /metrics
+	tmux                                                # test_cli: top in a real terminal
+	linux-perf                                          # perf/flamegraph.sh, perf/perfstat.sh
+	groff-base                                          # test_cli: the man page renders
+	chromium                                            # test_bench_report: the HTML report
 )
 PACKAGE=(
 	debhelper dpkg-dev fakeroot          # make deb: dpkg-buildpackage with dh
@@ -74,13 +79,36 @@ if [ $list = 1 ]; then
 	exit 0
 fi
 
+# npm packages installed into the tree from committed package-lock.json files (npm ci), so
+# that what uses them works offline afterwards: the Node.js example, the third-party
+# reflection client of the tests, and the flame-graph renderer of perf/flamegraph.sh.
+NPM_DIRS=(examples/node tests/integration/node perf/flamegraph)
+
+npm_install() {
+	local root d
+	root=$(cd "$(dirname "$0")/.." && pwd)
+	for d in "${NPM_DIRS[@]}"; do
+		[ -f "$root/$d/package-lock.json" ] || continue
+		# Installed already when node_modules is newer than the lock file.
+		[ "$root/$d/node_modules/.package-lock.json" -nt "$root/$d/package-lock.json" ] && continue
+		echo "deps: npm ci in $d" >&2
+		(cd "$root/$d" && npm ci --no-audit --no-fund --loglevel=error >&2)
+	done
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
 		missing+=("$p")
 	fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js and npm (examples/node, the reflection test client, the flame-graph renderer): Debian's
+# packages unless a node with npm is there already (e.g. from another repository).
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+if [ ${#missing[@]} -eq 0 ]; then
+	npm_install
+	exit 0
+fi
 
 echo "deps: installing ${missing[*]}" >&2
 SUDO=""
@@ -98,3 +126,4 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
 fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+npm_install

@@ -28,6 +28,11 @@ MODES = ("default", "one-lcore", "frontends2")
 assert MODE in MODES, MODE
 
 
+def lcore_count(workers=1):
+    """Lcores (GetStats.workers entries) a Server(workers=...) has in this MODE."""
+    return {"one-lcore": 1, "frontends2": 2 + workers}.get(MODE, 1 + workers)
+
+
 def lcore_args(workers):
     if MODE == "one-lcore":
         return ["--workers", "0"]
@@ -74,6 +79,7 @@ class Server:
         self._ready.set()
 
     def start(self):
+        self.started_at = time.time()
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         threading.Thread(target=self._reader, daemon=True).start()

@@ -1,6 +1,7 @@
 """The operator HTTP endpoint of a started corepiped: /metrics parsed with Debian's
 python3-prometheus-client text parser, values moving as requests run (counters, both
 histograms, rejections, gauges), /healthz and /readyz through start and drain."""
+import os
 import threading
 import time
 import unittest
@@ -105,6 +106,20 @@ class MetricsTest(unittest.TestCase):
         self.assertGreater(value(m, "corepipe_pool_capacity", pool="descriptors"), 0)
         self.assertGreaterEqual(value(m, "corepipe_grpc_connections"), 1)
         self.assertTrue(any(k[0] == "corepipe_build_info" and v == 1 for k, v in m.items()))
+        # Busy and loop time as counters (top takes their rates), process metrics.
+        busy = value(m, "corepipe_worker_busy_seconds_total", worker="0")
+        loop = value(m, "corepipe_worker_loop_seconds_total", worker="0")
+        self.assertGreater(loop, 0)
+        self.assertLessEqual(busy, loop)
+        rss = value(m, "process_resident_memory_bytes")
+        with open(f"/proc/{self.srv.proc.pid}/statm") as f:
+            statm_rss = int(f.read().split()[1]) * os.sysconf("SC_PAGESIZE")
+        self.assertGreater(rss, statm_rss // 2)
+        self.assertLess(rss, statm_rss * 2)
+        start = value(m, "process_start_time_seconds")
+        self.assertLessEqual(start, time.time())
+        self.assertGreater(start, self.srv.started_at - 5)
+        self.assertGreater(value(m, "process_cpu_seconds_total"), 0)
 
     def test_streams_and_inflight_are_visible(self):
         gate = threading.Event()
