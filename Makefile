@@ -471,7 +471,7 @@ unit: $(UNIT_BIN)
 stress: $(STRESS_BIN)
 	@for t in $(STRESS_BIN); do echo "== $$t"; $$t || exit 1; done
 
-# TESTS='test_api test_stream' runs some modules only; COREPIPE_TEST_MODE picks the lcore map
+# TESTS='test_api test_stream' runs some modules only; CP_TEST_MODE picks the lcore map
 # (tests/integration/serverlib.py: default, one-lcore, frontends2).
 TESTS ?=
 integration: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
@@ -482,8 +482,8 @@ integration: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CH
 # The same suite with a single lcore (front end, pipeline work and control on one reactor, as
 # in a 1-CPU container), and the call and stream tests with two front ends.
 integration-modes: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
-	@$(MAKE) --no-print-directory integration COREPIPE_TEST_MODE=one-lcore
-	@$(MAKE) --no-print-directory integration COREPIPE_TEST_MODE=frontends2 \
+	@$(MAKE) --no-print-directory integration CP_TEST_MODE=one-lcore
+	@$(MAKE) --no-print-directory integration CP_TEST_MODE=frontends2 \
 		TESTS="test_api test_stream test_concurrency test_stats test_auth test_tls test_load_patterns"
 
 test:

@@ -23,7 +23,7 @@ START_TIMEOUT_S = 30
 # The lcore map the suite runs in (CI runs all three): "default" (--workers N: one front end
 # plus N worker-only lcores), "one-lcore" (a single lcore: front end, pipeline work and control
 # share one reactor, as in a 1-CPU container) or "frontends2" (two front ends plus N workers).
-MODE = os.environ.get("COREPIPE_TEST_MODE", "default")
+MODE = os.environ.get("CP_TEST_MODE", "default")
 MODES = ("default", "one-lcore", "frontends2")
 assert MODE in MODES, MODE
 

@@ -831,7 +831,7 @@ class NamespaceTest(unittest.TestCase):
         # requests of flows that hash to the other worker are handed to it (the hash is of the
         # source address and port: a few more short runs, from new ports, make one certain);
         # with a single lcore there is no other worker to hand anything to
-        if os.environ.get("COREPIPE_TEST_MODE") == "one-lcore":
+        if os.environ.get("CP_TEST_MODE") == "one-lcore":
             self.assertEqual(S.port_stats("b").handoff, 0)
             return
         for _ in range(10):
