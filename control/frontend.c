@@ -86,6 +86,10 @@ call_get(struct cp_frontend *fe, const struct cp_method *m)
 static void
 call_put(struct cp_frontend *fe, struct cp_call *c)
 {
+	if (c->peer != NULL) {
+		gpr_free(c->peer);
+		c->peer = NULL;
+	}
 	if (c->call != NULL)
 		grpc_call_unref(c->call);
 	if (c->payload != NULL)
@@ -124,9 +128,9 @@ count_client_cancel(struct cp_frontend *fe, struct cp_call *c)
 	int pos;
 
 	CP_STAT_INC(fe->st.client_cancels);
-	if (limit == 0 || fe->rst == NULL || c->call == NULL)
+	if (limit == 0 || fe->rst == NULL || c->peer == NULL)
 		return;
-	peer = grpc_call_get_peer(c->call);
+	peer = c->peer;
 	snprintf(key, sizeof(key), "%s", peer);
 	pos = rte_hash_add_key(fe->rst, key);
 	if (pos < 0) {
@@ -158,7 +162,7 @@ count_client_cancel(struct cp_frontend *fe, struct cp_call *c)
 		fe->rst_suppressed++;
 	}
 out:
-	gpr_free(peer);
+	return;
 }
 
 /* Unlink a finished call from the live list and recycle it. */
@@ -329,6 +333,10 @@ on_new_call(struct cp_frontend *fe, struct cp_call *c, int ok)
 		fe->live_head->live_prev = c;
 	fe->live_head = c;
 	c->start_ns = cp_now_ns();
+	/* The peer while the call is whole: a call the client reset early has lost it by the
+	 * time it ends ("unknown"). One small allocation per call, only with the defence on. */
+	if (srv->conf.max_cancels_per_second != 0)
+		c->peer = grpc_call_get_peer(c->call);
 	cp_alog_begin(&c->alog, &c->md, NULL); /* request size: when it arrives (on_recv) */
 	c->refs = 1; /* held until the first batch below is posted; dropped at the end */
 	/* Keep the same number of slots armed. */
@@ -337,6 +345,8 @@ on_new_call(struct cp_frontend *fe, struct cp_call *c, int ok)
 		if (atomic_load_explicit(&srv->phase, memory_order_relaxed) >= CP_PHASE_DRAINING) {
 			/* Draining: retryable, and the request is not even read. */
 			CP_STAT_INC(fe->st.rejected[CP_REJECT_DRAINING]);
+			atomic_store_explicit(&srv->drain_last_refused_ns, c->start_ns,
+					      memory_order_relaxed);
 			cp_call_reply(c, GRPC_STATUS_UNAVAILABLE, NULL,
 				      "server is shutting down; retry on another instance");
 		} else if (c->method == NULL) {

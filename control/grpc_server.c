@@ -30,6 +30,15 @@
 /* After the GOAWAY, idle clients may never close their connections: this long after it,
  * disconnect them (cancel_all_calls forces channels closed; no call is left to cancel). */
 #define GOAWAY_GRACE_NS 100000000ull
+/*
+ * The GOAWAY waits until draining has gone on, and no new call has been refused, for this long
+ * (at most DRAIN_QUIET_MAX_NS after draining began). A call that reaches the core after
+ * grpc_server_shutdown_and_notify() is killed by the core with CANCELLED, not UNAVAILABLE: while
+ * clients still send new calls on their connections, they are answered UNAVAILABLE by us instead,
+ * and they stop (or move to another instance) before the GOAWAY goes out.
+ */
+#define DRAIN_QUIET_NS	   200000000ull
+#define DRAIN_QUIET_MAX_NS 2000000000ull
 
 uint64_t
 cp_now_ns(void)
@@ -634,6 +643,7 @@ begin_drain(struct cp_server *srv, uint64_t now, const struct cp_live *live)
 {
 	srv->drain_start_ns = now;
 	srv->grace_deadline_ns = now + (uint64_t)live->shutdown_grace_ms * 1000000u;
+	srv->drain_begin_ns = now;
 	srv->drain_live_at_start = live_calls(srv);
 	srv->drain_answered_at_start =
 	    cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, answered));
@@ -677,7 +687,15 @@ shutdown_step(struct cp_server *srv, uint64_t now)
 		/* Every call we were given is answered (calls are matched on their headers, so
 		 * none is hidden in the core): now the GOAWAY. Past the grace period too, with
 		 * whatever is left (new calls that keep arriving) cancelled by the core. */
-		if (open != 0 && now <= srv->grace_deadline_ns + GOAWAY_GRACE_NS)
+		uint64_t last =
+		    atomic_load_explicit(&srv->drain_last_refused_ns, memory_order_relaxed);
+		bool quiet;
+
+		if (last < srv->drain_begin_ns)
+			last = srv->drain_begin_ns;
+		quiet = (now > last && now - last >= DRAIN_QUIET_NS) ||
+			now - srv->drain_begin_ns >= DRAIN_QUIET_MAX_NS;
+		if ((open != 0 || !quiet) && now <= srv->grace_deadline_ns + GOAWAY_GRACE_NS)
 			return;
 		if (open != 0) {
 			cp_log(CP_LOG_WARN, "grace period over: cancelling calls",

@@ -117,7 +117,8 @@ struct cp_call {
 	grpc_metadata trailer; /**< grpc-retry-pushback-ms, when set */
 	bool trailer_set;
 	uint64_t start_ns;
-	uint64_t resp_bytes;	  /**< reply bytes counted in the front end's budget */
+	char *peer;	     /**< "ipv4:a.b.c.d:port" at arrival (rapid-reset count), or NULL */
+	uint64_t resp_bytes; /**< reply bytes counted in the front end's budget */
 	struct cp_stream *stream; /**< ExecuteStream state; unlinked when the call is freed */
 	void *ctx;		  /**< a handler's own state (Watch) */
 	struct cp_alog_call alog; /**< access log record and x-request-id (access_log.h) */
@@ -201,11 +202,14 @@ struct cp_server {
 	atomic_bool shutdown_tag_seen;	/**< the grpc_server finished shutting down */
 	bool started;
 	/* Drain accounting (control poller). */
-	uint64_t signal_ns, drain_start_ns, grace_deadline_ns;
+	uint64_t signal_ns, drain_begin_ns, drain_start_ns, grace_deadline_ns;
 	long drain_live_at_start;
 	uint64_t drain_answered_at_start;
 	long drain_cancelled;
 	bool cancelled_all;
+	/** cp_now_ns() of the last call refused UNAVAILABLE while draining; any front end
+	 * stores it (relaxed), the control poller reads it before the GOAWAY. */
+	_Atomic uint64_t drain_last_refused_ns;
 	struct cp_reload reload;	  /**< hot reload context (reload.h); the control thread */
 	struct cp_ctl *ctl;		  /**< the control thread (ctl.h): reloads, signals */
 	struct cp_port_watch port_watch;  /**< UDP port link changes (control poller) */

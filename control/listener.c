@@ -358,25 +358,14 @@ conn_gone(struct cp_listener *l, struct conn *c)
 	free(c);
 }
 
-/* Out of file descriptors: accept with the reserve and close, so the backlog drains instead of
- * waking us forever; logged once a second. */
+/* A connection closed for lack of file descriptors: counted, and logged once a second. */
 static void
-emfile(struct cp_listener *l, int err)
+emfile_note(struct cp_listener *l, int err)
 {
-	uint64_t now;
 	struct timespec ts;
-	int fd;
+	uint64_t now;
 
-	if (l->reserve_fd >= 0) {
-		close(l->reserve_fd);
-		l->reserve_fd = -1;
-	}
-	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd >= 0) {
-		atomic_fetch_add(&l->emfile, 1);
-		close(fd);
-	}
-	l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	atomic_fetch_add(&l->emfile, 1);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	if (now - l->emfile_log_ns >= EMFILE_LOG_NS) {
@@ -388,6 +377,25 @@ emfile(struct cp_listener *l, int err)
 	} else {
 		l->emfile_suppressed++;
 	}
+}
+
+/* Out of file descriptors: accept with the reserve and close, so the backlog drains instead of
+ * waking us forever. */
+static void
+emfile(struct cp_listener *l, int err)
+{
+	int fd;
+
+	if (l->reserve_fd >= 0) {
+		close(l->reserve_fd);
+		l->reserve_fd = -1;
+	}
+	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		emfile_note(l, err);
+	}
+	l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
 /* Accept until the backlog is empty; @return false when accepting must stop for now. */
@@ -441,9 +449,11 @@ accept_all(struct cp_listener *l)
 		}
 		c->dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 		if (c->dup < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				atomic_fetch_add(&l->emfile, 1);
+			int err = errno;
+
 			close(fd);
+			if (err == EMFILE || err == ENFILE)
+				emfile_note(l, err);
 			free(c);
 			continue;
 		}

@@ -2,11 +2,12 @@
  * corepiped: process start, EAL and lcore layout, start-up order, signals and shutdown.
  * The only file that exits the process.
  *
- * Start-up: parse flags and config -> EAL (main lcore = control, the others = workers) ->
- * dataplane (pools, registry, workers) -> config pipelines compiled and published -> gRPC
- * server bound -> workers launched -> responder thread -> serving. Shutdown on SIGINT/SIGTERM:
- * health NOT_SERVING, listener closed, calls in flight answered, then responder, workers,
- * gRPC, dataplane and EAL torn down in reverse order. A second signal exits at once.
+ * Start-up: parse flags and config -> lcore map (the CPUs sched_getaffinity allows) -> EAL ->
+ * dataplane (pools, registry, an lcore's worker each) -> config pipelines compiled and
+ * published -> gRPC server and its front ends (one completion queue each) -> listeners ->
+ * reactors launched -> serving. Shutdown on SIGINT/SIGTERM (the control thread): lame duck,
+ * drain, gRPC shutdown (grpc_server.h), then reactors stopped and everything torn down in
+ * reverse order. A second signal exits at once.
  */
 #include "control/access_log.h"
 #include "control/config.h"
@@ -294,17 +295,6 @@ has_memif_port(const struct cp_config *cfg)
 	return false;
 }
 
-/*
- * net_tap puts its queues' file descriptors in O_ASYNC mode with a real-time signal
- * (SIGRTMIN + 1) whose handler only bumps the counter its RX burst looks at: one signal per
- * packet arrival, and any thread may run the handler. Left to the kernel's choice, they land
- * on the main thread, which polls the gRPC completion queue: thousands of EINTR wakeups per
- * second under UDP traffic, and a SIGTERM drain that took ~4 s instead of ~0.1 s to complete
- * the gRPC shutdown. Blocked in the main thread after rte_eal_init(), so the control-plane
- * threads created from then on (gRPC, responder, metrics, signals) inherit the mask, and by
- * each worker as its loop starts (worker.c): the EAL interrupt thread, started unblocked
- * during rte_eal_init(), takes them.
- */
 /* "lcore@cpu:roles,...", for the serving line. */
 static void
 roles_text(const struct dp_dataplane *dp, char *out, size_t len)
@@ -321,6 +311,17 @@ roles_text(const struct dp_dataplane *dp, char *out, size_t len)
 	}
 }
 
+/*
+ * net_tap puts its queues' file descriptors in O_ASYNC mode with a real-time signal
+ * (SIGRTMIN + 1) whose handler only bumps the counter its RX burst looks at: one signal per
+ * packet arrival, and any thread may run the handler. Left to the kernel's choice, they land
+ * on the main thread, which polls the gRPC completion queue: thousands of EINTR wakeups per
+ * second under UDP traffic, and a SIGTERM drain that took ~4 s instead of ~0.1 s to complete
+ * the gRPC shutdown. Blocked in the main thread after rte_eal_init(), so the control-plane
+ * threads created from then on (gRPC, listener, metrics, control) inherit the mask, and by
+ * each lcore as its reactor starts (reactor.c): the EAL interrupt thread, started unblocked
+ * during rte_eal_init(), takes them.
+ */
 static void
 block_port_signals(void)
 {

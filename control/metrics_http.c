@@ -452,18 +452,46 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 	}
 
 	{
-		uint64_t open, refused;
+		uint64_t open, refused, lim = 0, peer = 0, fds = 0, killed = 0;
 
 		cp_server_connections(srv, &open, &refused);
 		help(&o, "corepipe_grpc_connections", "gauge",
 		     "Open gRPC client connections, on every listener (TLS included).");
 		put(&o, "corepipe_grpc_connections %llu\n", (unsigned long long)open);
 		help(&o, "corepipe_grpc_connections_refused_total", "counter",
-		     "Connections closed on accept: server.max_connections, "
-		     "max_connections_per_peer, or out of file descriptors.");
-		put(&o, "corepipe_grpc_connections_refused_total %llu\n",
-		    (unsigned long long)refused);
+		     "Connections closed on accept, by reason: server.max_connections (limit), "
+		     "server.max_connections_per_peer (peer), out of file descriptors (fds).");
+		for (unsigned i = 0; i < srv->n_listeners; i++) {
+			const struct cp_listener *l = &srv->listener[i];
+
+			lim += atomic_load(&l->refused);
+			peer += atomic_load(&l->refused_peer);
+			fds += atomic_load(&l->emfile);
+			killed += atomic_load(&l->killed);
+		}
+		(void)refused; /* lim + peer + fds */
+		put(&o, "corepipe_grpc_connections_refused_total{reason=\"limit\"} %llu\n",
+		    (unsigned long long)lim);
+		put(&o, "corepipe_grpc_connections_refused_total{reason=\"peer\"} %llu\n",
+		    (unsigned long long)peer);
+		put(&o, "corepipe_grpc_connections_refused_total{reason=\"fds\"} %llu\n",
+		    (unsigned long long)fds);
+		help(&o, "corepipe_grpc_connections_closed_total", "counter",
+		     "Open connections the server closed, by reason: cancel_flood (the client "
+		     "cancelled more than server.max_cancels_per_second calls in a second).");
+		put(&o, "corepipe_grpc_connections_closed_total{reason=\"cancel_flood\"} %llu\n",
+		    (unsigned long long)killed);
 	}
+	help(&o, "corepipe_grpc_client_cancels_total", "counter",
+	     "Calls the client cancelled (RST_STREAM, deadline, disconnect) before their answer.");
+	put(&o, "corepipe_grpc_client_cancels_total %llu\n",
+	    (unsigned long long)cp_server_stat_sum(srv,
+						   offsetof(struct cp_fe_stats, client_cancels)));
+	help(&o, "corepipe_grpc_calls_cancelled_at_grace_total", "counter",
+	     "Calls still open when the shutdown grace (server.shutdown_grace_ms) ended.");
+	put(&o, "corepipe_grpc_calls_cancelled_at_grace_total %llu\n",
+	    (unsigned long long)cp_server_stat_sum(srv,
+						   offsetof(struct cp_fe_stats, grace_cancelled)));
 	help(&o, "corepipe_grpc_streams_active", "gauge",
 	     "gRPC calls (HTTP/2 streams) in progress on the server.");
 	put(&o, "corepipe_grpc_streams_active %llu\n",

@@ -4,8 +4,8 @@
  * (0.0.4), /healthz (the process is up) and /readyz (workers running and not draining).
  *
  * A scrape merges what each writer keeps for itself (docs/ARCHITECTURE.md, "Metrics"): the
- * workers' per-pipeline counters and data-plane histograms, the responder's server-time
- * histogram, and the control plane's single-writer counters, all read with relaxed loads. It
+ * workers' per-pipeline counters and data-plane histograms, the front ends' server-time
+ * histograms, and the control plane's single-writer counters, all read with relaxed loads. It
  * takes no lock a worker could ever wait on.
  *
  * Defences (control/http_guard.h): a total and a per-peer connection limit with a reserve for

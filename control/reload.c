@@ -69,6 +69,7 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(stream_window, "limits.stream_window", live);
 	DIFF_U(inflight_cap, "limits.max_in_flight", live);
 	DIFF_U(shutdown_grace_ms, "server.shutdown_grace_ms", live);
+	DIFF_U(shutdown_delay_ms, "server.shutdown_delay_ms", live);
 	DIFF_U(log_level, "logging.level", live);
 	DIFF_U(auth.enabled, "auth.enabled", live);
 	DIFF_U(auth.health_open, "auth.health_open", live);
@@ -91,6 +92,13 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(http.request_timeout_ms, "server.metrics_request_timeout_ms", rs);
 	DIFF_U(max_message_bytes, "server.max_message_bytes", rs);
 	DIFF_U(responder_spin_us, "server.responder_spin_us", rs);
+	DIFF_U(frontends, "server.frontends", rs);
+	DIFF_U(inline_max_us, "server.inline_max_us", rs);
+	DIFF_U(frontend_spin_us, "server.frontend_spin_us", rs);
+	DIFF_U(max_response_bytes, "server.max_response_bytes", rs);
+	DIFF_U(max_connections_per_peer, "server.max_connections_per_peer", rs);
+	DIFF_U(handshake_timeout_ms, "server.handshake_timeout_ms", rs);
+	DIFF_U(max_cancels_per_second, "server.max_cancels_per_second", rs);
 	DIFF_U(max_concurrent_streams, "server.max_concurrent_streams", rs);
 	DIFF_U(max_connections, "server.max_connections", rs);
 	DIFF_U(max_connection_idle_ms, "server.max_connection_idle_ms", rs);

@@ -5,8 +5,8 @@
  * interceptors), for every call the server answers: Pipeline, Admin and Health RPCs,
  * validation errors, authentication failures and unknown methods alike.
  *
- * Each thread that answers calls (the CQ thread, the responder) gets its own shard of counters
- * on first use and is its only writer (a relaxed load and store, no read-modify-write, no
+ * Each thread that answers calls (each front end, the control thread) gets its own shard of
+ * counters on first use and is its only writer (a relaxed load and store, no read-modify-write, no
  * shared cache line); a scrape sums the shards with relaxed loads. Threads beyond
  * CP_RPC_STATS_SHARDS share one shard with atomic adds, so no count is ever lost.
  *

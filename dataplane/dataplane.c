@@ -322,7 +322,7 @@ dp_dataplane_deadline_tsc(const struct dp_dataplane *dp, uint64_t timeout_ns)
 }
 
 /* ==== Submit and complete =================================================================== */
-/* Hot path: per request, control submit thread and responder. No locks or allocation. */
+/* Hot path: per request, front ends and workers. No locks or allocation. */
 
 int
 dp_req_alloc(struct dp_dataplane *dp, uint32_t len, struct dp_req **out)

@@ -2,7 +2,7 @@
  * @file
  * Per-pipeline request metrics: completions by status code, bytes in and out, and a latency
  * histogram, in blocks
- * written by exactly one thread each (a worker for data-plane time, the responder for server
+ * written by exactly one thread each (an lcore's worker for data-plane time, a front end for server
  * time) and merged by whoever scrapes them.
  *
  * A block holds one row per pipeline id (0 = inline pipelines, 1..DP_REGISTRY_MAX registered

@@ -6,8 +6,8 @@
  * control plane copies a request's input into one, workers take more when a node's output does
  * not fit in place, and whoever finishes with a buffer puts it back. Nothing on a worker calls
  * malloc. Each mempool has a per-lcore cache for the small classes, so a worker's get/put is a
- * few loads and stores on its own cache; threads without an lcore id (the responder) go straight
- * to the mempool's ring, which is multi-producer/multi-consumer safe.
+ * few loads and stores on its own cache; threads without an lcore id (the control thread) go
+ * straight to the mempool's ring, which is multi-producer/multi-consumer safe.
  *
  * Context: dp_pools_create/destroy on the control thread after rte_eal_init(); get/put from
  * any thread. Ownership: a buffer from dp_pools_get() is owned by the caller until it is put

@@ -1,6 +1,6 @@
 /*
  * Futex-backed operations for Concurrency Kit's event counts (ck_ec), used wherever a thread
- * sleeps until another produces work: a worker on its ingress, the responder on completions.
+ * sleeps until another produces work: a worker-only lcore on its links' `in` rings.
  *
  * ck_ec keeps a "waiters" flag in the counter word, so ck_ec_inc() issues the wake-up system
  * call only when the other side has declared that it sleeps; a busy consumer costs the

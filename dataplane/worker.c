@@ -34,6 +34,19 @@ dp_role_names(unsigned roles, char *buf, size_t len)
 	return buf;
 }
 
+/* The CPU lcore @p lcore runs on: the first of its EAL cpuset (--lcores 0@1 puts lcore 0 on CPU
+ * 1; rte_lcore_to_cpu_id() gives the lcore's "core id", which is not that CPU). */
+static unsigned
+first_cpu(unsigned lcore)
+{
+	rte_cpuset_t set = rte_lcore_cpuset(lcore);
+
+	for (unsigned c = 0; c < CPU_SETSIZE; c++)
+		if (CPU_ISSET(c, &set))
+			return c;
+	return 0;
+}
+
 int
 dp_worker_init(struct dp_worker *w, unsigned index, unsigned lcore,
 	       const struct dp_worker_conf *conf, struct dp_registry *reg,
@@ -44,7 +57,7 @@ dp_worker_init(struct dp_worker *w, unsigned index, unsigned lcore,
 	memset(w, 0, sizeof(*w));
 	w->lc.index = index;
 	w->lc.lcore = lcore;
-	w->lc.cpu = lcore < RTE_MAX_LCORE ? (unsigned)rte_lcore_to_cpu_id((int)lcore) : 0;
+	w->lc.cpu = lcore < RTE_MAX_LCORE ? first_cpu(lcore) : 0;
 	w->lc.socket = (int)rte_lcore_to_socket_id(lcore);
 	w->lc.roles = DP_ROLE_WORKER;
 	w->lc.tsc_hz = rte_get_tsc_hz();

@@ -35,6 +35,7 @@ TEST=(
 	libcmocka-dev
 	dpdk dpdk-dev                        # dpdk-testpmd: the io-forward baseline of make bench (UDP)
 	python3-grpcio python3-protobuf protobuf-compiler   # integration test clients
+	python3-h2                                          # the rapid-reset flood client (test_frontend)
 	clang libclang-rt-14-dev clang-format-14            # libFuzzer, sanitizers, format
 	nghttp2-client                                      # h2load for perf/
 	espeak-ng sox                                       # speech for the VAD tests

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 import grpc
 
@@ -58,6 +59,7 @@ class Server:
         self.env.setdefault("COREPIPE_SERVER_METRICS_LISTEN", "127.0.0.1:0")
         if test_nodes:
             self.env["COREPIPE_TEST_NODES"] = "1"  # registers the test_delay node
+        self.preexec = None  # run in the child before exec (rlimits, cgroups)
         self.lines = []
         self.port = None
         self.metrics_port = None
@@ -81,7 +83,8 @@ class Server:
     def start(self):
         self.started_at = time.time()
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, env=self.env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     preexec_fn=self.preexec)
         threading.Thread(target=self._reader, daemon=True).start()
         if not self._ready.wait(START_TIMEOUT_S) or self.port is None:
             self.kill()
@@ -110,6 +113,17 @@ class Server:
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+
+    def metric(self, name, **labels):
+        """One sample of this server's /metrics (0 when absent)."""
+        body = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                      timeout=RPC_TIMEOUT_S).read().decode()
+        want = name + ("{" + ",".join('%s="%s"' % kv for kv in sorted(labels.items())) + "}"
+                       if labels else "")
+        for line in body.splitlines():
+            if line.startswith(want + " "):
+                return float(line.split()[-1])
+        return 0.0
 
     def log(self):
         return "\n".join(self.lines[-50:])

@@ -161,15 +161,8 @@ class HardeningTest(unittest.TestCase):
             if libc.prctl(pr_set_mdwe, refuse_exec_gain, 0, 0, 0) != 0:
                 raise OSError(ctypes.get_errno(), "PR_SET_MDWE")
         srv = Server(CONFIG)
-        orig = subprocess.Popen
-
-        def popen(*a, **kw):
-            return orig(*a, preexec_fn=mdwe, **kw)
-        subprocess.Popen = popen
-        try:
-            srv.start()
-        finally:
-            subprocess.Popen = orig
+        srv.preexec = mdwe
+        srv.start()
         try:
             r = srv.stub.execute(pb.ExecuteRequest(name="crc",
                                                    input=pb.Payload(data=b"123456789")),

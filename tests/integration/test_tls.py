@@ -96,6 +96,40 @@ pipelines:
         finally:
             self.assertEqual(srv.stop(), 0, srv.log())
 
+    def test_tls_connections_counted_and_bounded(self):
+        """TLS connections are counted like any other (corepipe_grpc_connections) and
+        server.max_connections refuses the one over the limit; a slot frees when one leaves."""
+        srv = Server(self.config(f"  cert_file: {self.d}/server.pem\n"
+                                 f"  key_file: {self.d}/server.key\n") +
+                     "server: { max_connections: 3 }\n").start()
+        opts = [("grpc.use_local_subchannel_pool", 1)]
+        chans = []
+
+        def own():
+            return grpc.secure_channel(f"127.0.0.1:{srv.port}", grpc.ssl_channel_credentials(
+                root_certificates=read(self.d, "ca.pem")), options=opts)
+
+        try:
+            for _ in range(3):
+                chans.append(own())
+                self.assertEqual(crc(chans[-1]), "e3069283")
+            self.assertEqual(srv.metric("corepipe_grpc_connections"), 3)
+            with own() as extra:
+                with self.assertRaises(grpc.RpcError) as cm:
+                    crc(extra)
+                self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+            self.assertGreaterEqual(
+                srv.metric("corepipe_grpc_connections_refused_total", reason="limit"), 1)
+            chans.pop().close()
+            self.assertTrue(wait_until(lambda: srv.metric("corepipe_grpc_connections") == 2, T))
+            chans.append(own())
+            self.assertEqual(crc(chans[-1]), "e3069283")
+            self.assertEqual(srv.metric("corepipe_grpc_connections"), 3)
+        finally:
+            for ch in chans:
+                ch.close()
+            self.assertEqual(srv.stop(), 0, srv.log())
+
     def test_mtls(self):
         srv = self.start(f"  cert_file: {self.d}/server.pem\n  key_file: {self.d}/server.key\n"
                          f"  client_ca_file: {self.d}/ca.pem\n  require_client_cert: true\n")
