@@ -448,9 +448,11 @@ cp_fe_charge(struct cp_frontend *fe, struct cp_call *c, uint64_t bytes)
 }
 
 bool
-cp_fe_over_budget(const struct cp_frontend *fe)
+cp_fe_over_budget(const struct cp_frontend *fe, bool stream)
 {
-	return fe->st.resp_bytes >= fe->srv->conf.max_response_bytes;
+	uint64_t budget = fe->srv->conf.max_response_bytes;
+
+	return fe->st.resp_bytes >= (stream ? budget / 4 * 3 : budget);
 }
 
 /* Answers of handed-over work, from every link with work out. */

@@ -142,8 +142,12 @@ int cp_fe_submit(struct cp_frontend *fe, unsigned k, struct dp_req *req, uint64_
 /** Count a reply's bytes against the front end's budget (released when the call ends). */
 void cp_fe_charge(struct cp_frontend *fe, struct cp_call *c, uint64_t bytes);
 
-/** Is the reply budget spent? */
-bool cp_fe_over_budget(const struct cp_frontend *fe);
+/**
+ * Is this front end's reply memory (server.max_response_bytes) spent? Streams stop reading at
+ * three quarters of it (@p stream), unary calls are refused at all of it: streams that do not
+ * read their answers can never lock unary calls out. Context: the front end.
+ */
+bool cp_fe_over_budget(const struct cp_frontend *fe, bool stream);
 
 /**
  * Run @p m->fn on @p fe's thread soon (within its tick when it sleeps). @p m is owned by the

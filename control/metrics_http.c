@@ -482,6 +482,11 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 		put(&o, "corepipe_grpc_connections_closed_total{reason=\"cancel_flood\"} %llu\n",
 		    (unsigned long long)killed);
 	}
+	help(&o, "corepipe_grpc_reply_bytes_held", "gauge",
+	     "Reply bytes packed and not yet sent (stream responses their clients have not read "
+	     "included), over every front end; each is bounded by server.max_response_bytes.");
+	put(&o, "corepipe_grpc_reply_bytes_held %llu\n",
+	    (unsigned long long)cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, resp_bytes)));
 	help(&o, "corepipe_grpc_client_cancels_total", "counter",
 	     "Calls the client cancelled (RST_STREAM, deadline, disconnect) before their answer.");
 	put(&o, "corepipe_grpc_client_cancels_total %llu\n",

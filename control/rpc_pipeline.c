@@ -187,7 +187,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 		goto out;
 	}
 	/* Reply memory: the bytes this front end holds for answers not yet sent. */
-	if (cp_fe_over_budget(fe)) {
+	if (cp_fe_over_budget(fe, false)) {
 		REFUSE(fe, c, CP_REJECT_MEMORY,
 		       "reply memory budget in use (%u bytes, server.max_response_bytes): clients "
 		       "are not reading their answers",

@@ -191,7 +191,7 @@ post_recv(struct cp_stream *st)
 	if (st->recv_posted || st->half_closed || st->err_set || st->final_sent || c == NULL ||
 	    st->blocked || st->submitted - st->acked >= cp_server_live(st->fe->srv)->stream_window)
 		return;
-	if (cp_fe_over_budget(st->fe)) {
+	if (cp_fe_over_budget(st->fe, true)) {
 		/* Reply memory spent (clients not reading): read again once it drains. */
 		block(st);
 		return;
@@ -434,6 +434,11 @@ handle_message(struct cp_stream *st, grpc_byte_buffer *bb)
 			  "message %llu: expected a frame (the stream is already open)",
 			  (unsigned long long)st->next_seq);
 		grpc_byte_buffer_destroy(bb);
+	} else if (cp_fe_over_budget(st->fe, true)) {
+		/* Reply memory spent: a frame received before that waits unrun (its answer could
+		 * be large), retried with the blocked streams once clients read. */
+		st->pending_bb = bb;
+		block(st);
 	} else {
 		rc = submit(st, m->frame);
 		if (rc == -EAGAIN) {

@@ -167,6 +167,9 @@ struct dp_exec {
 	 * (dp_pipeline_run_capped): the UDP front end bounds every node by what its answer may
 	 * carry, so a small datagram cannot make a worker produce (inflate) much more. */
 	uint32_t out_max;
+	/** The stream's end (DP_RUN_FLUSH): the input may be empty, and a node that needs input
+	 * (a decompressor) passes nothing through instead of failing. */
+	bool flushing;
 };
 
 /** Most bytes a node may output now: out_max when set, never more than the largest buffer. */

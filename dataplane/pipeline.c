@@ -518,6 +518,7 @@ dp_pipeline_run_capped(const struct dp_pipeline *p, struct dp_exec *x, void *sta
 	int rc;
 
 	x->out_max = out_max;
+	x->flushing = (flags & DP_RUN_FLUSH) != 0;
 	if (unlikely(dp_format_check(&x->fmt, x->buf->len, &x->res->err) != DP_OK))
 		return DP_INVALID_ARGUMENT;
 	if (p->state_size != 0 || state != NULL)

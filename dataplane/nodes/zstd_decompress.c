@@ -96,6 +96,8 @@ zd_process(const void *conf, struct dp_exec *x)
 					    "out of memory for a decompression context");
 		ZSTD_DCtx_setParameter(tls_dctx, ZSTD_d_windowLogMax, WINDOW_LOG_MAX);
 	}
+	if (x->buf->len == 0 && x->flushing)
+		return DP_OK; /* a stream's end: nothing more to inflate */
 	if (x->buf->len == 0)
 		return dp_exec_fail(x, DP_INVALID_ARGUMENT, "empty input is not a zstd frame");
 	declared = ZSTD_getFrameContentSize(x->buf->data, x->buf->len);

@@ -48,6 +48,14 @@ def check_crc(stub, data):
     return r.annotations["crc32c"] == crc32c(data)
 
 
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def thread_cpus(pid):
     """{thread name: Cpus_allowed_list} of every thread of @pid."""
     out = {}
@@ -478,6 +486,78 @@ class RapidResetTest(unittest.TestCase):
         logs = [l for l in srv.logs_json() if "cancel" in l.get("msg", "")]
         self.assertGreater(len(logs), 0, srv.log())
 
+
+class StreamMemoryTest(unittest.TestCase):
+    """Hardening finding 2: 40 streams, each 8 paced frames of a zstd bomb (a few hundred bytes
+    that inflate to ~4 MiB), that never read their answers: unbounded, 1.25 GiB of answers would
+    wait. The front end stops reading streams once three quarters of its reply memory
+    (server.max_response_bytes) are spent (the last quarter is for unary calls): memory stays bounded, health and other calls are answered, and the server
+    survives in a memory cgroup that could not hold the unbounded case."""
+    BUDGET = 64 << 20
+
+    def test_non_reading_bomb_streams_stay_bounded(self):
+        srv = Server("pipelines:\n  unz:\n    - type: zstd_decompress\n"
+                     "  crc:\n    - type: crc32c\n"
+                     "server: { max_response_bytes: %d }\n"
+                     "dataplane: { pools: [{size: 8192, count: 1024}, "
+                     "{size: 4194304, count: 64}] }\n" % self.BUDGET).start()
+        group = None
+        calls, done = [], threading.Event()
+        try:
+            half = pb.ExecuteRequest(
+                inline=pb.PipelineSpec(nodes=[pb.NodeSpec(type="zstd_compress",
+                                                          params={"level": "19"})]),
+                input=pb.Payload(data=bytes((2 << 20) - (32 << 10))))
+            bomb = srv.stub.execute(half, timeout=60).output.data * 2  # two frames: 4 MiB
+            self.assertLess(len(bomb), 4096)
+            root = "/sys/fs/cgroup/memory"
+            if os.access(root, os.W_OK):
+                group = tempfile.mkdtemp(prefix="corepipe-it-", dir=root)
+                with open(os.path.join(group, "memory.limit_in_bytes"), "w") as f:
+                    f.write(str(640 << 20))  # charged from here on: far below 1.25 GiB
+                with open(os.path.join(group, "cgroup.procs"), "w") as f:
+                    f.write(str(srv.proc.pid))
+            base = rss_kb(srv.proc.pid) * 1024
+
+            def reqs():
+                yield open_named("unz")
+                for _ in range(8):
+                    yield pb.StreamRequest(frame=pb.Payload(data=bomb))
+                    time.sleep(0.05)
+                done.wait(120)
+
+            calls = [srv.stub.stream(reqs(), timeout=120) for _ in range(40)]
+
+            def held():
+                return metric(srv, "corepipe_grpc_reply_bytes_held")
+
+            self.assertTrue(wait_until(lambda: held() >= self.BUDGET // 2, 60), held())
+            # Saturated with unread answers, the server still serves everyone else.
+            check = unary(srv.channel, "/grpc.health.v1.Health/Check", hpb.HealthCheckRequest,
+                          hpb.HealthCheckResponse)
+            for i in range(20):
+                self.assertEqual(check(hpb.HealthCheckRequest(), timeout=T).status,
+                                 hpb.HealthCheckResponse.SERVING)
+                self.assertTrue(check_crc(srv.stub, b"beside the bombs %d" % i))
+            self.assertLessEqual(held(), self.BUDGET * 3 // 4 + (4 << 20))
+            grown = rss_kb(srv.proc.pid) * 1024 - base
+            self.assertLess(grown, 3 * self.BUDGET + (256 << 20),
+                            "RSS grew %d MiB" % (grown >> 20))
+            self.assertIsNone(srv.proc.poll())
+            self.assertEqual([c.done() for c in calls].count(True), 0,
+                             "no stream was refused: they wait")
+            for c in calls:
+                c.cancel()
+            self.assertTrue(wait_until(lambda: held() == 0, 30), held())
+            self.assertTrue(check_crc(srv.stub, b"after"))
+        finally:
+            done.set()
+            for c in calls:
+                c.cancel()
+            code = srv.stop()
+            if group is not None:
+                os.rmdir(group)  # empty: the server has exited
+        self.assertEqual(code, 0, srv.log())
 
 if __name__ == "__main__":
     unittest.main()

@@ -180,6 +180,18 @@ test_zstd_rejects_corrupt_and_oversized(void **state)
 	/* Not zstd at all. */
 	assert_int_equal(decompress("zstd_decompress", plain, 1000, &res), DP_INVALID_ARGUMENT);
 	assert_int_equal(decompress("zstd_decompress", "", 0, &res), DP_INVALID_ARGUMENT);
+	{
+		/* A stream's end (flush) has no input: nothing to inflate, not an error. */
+		const char *node = "zstd_decompress";
+		struct dp_pipeline *p = compile(1, &node);
+		size_t got = 0; /* appended to */
+
+		assert_int_equal(tnr_run(p, NULL, DP_RUN_FLUSH, BYTES, "", 0, &res, NULL, 0, &got,
+					 NULL),
+				 DP_OK);
+		assert_int_equal(got, 0);
+		dp_pipeline_unref(p);
+	}
 	/* Truncated. */
 	assert_int_equal(decompress("zstd_decompress", frame, n / 2, &res), DP_INVALID_ARGUMENT);
 	/* Corrupted in the middle (checksum or block structure breaks). */
