@@ -3,7 +3,8 @@
 # perf/bench_worker: metrics cost; every build/<variant>/perf/micro/micro_* that exists), then
 # the side-by-side suite against the C++ async reference server (perf/sidebyside.sh), which
 # writes perf/results/<UTC timestamp>.json, .md and the plots, with the in-process outputs
-# included. Every figure is printed with its command. About 8 minutes here (< 15).
+# included, and perf/frontend_bench.sh (the front end: pinned one-lcore and default maps).
+# Every figure is printed with its command. About 15 minutes here.
 #
 # usage: scripts/bench.sh BUILD_DIR [ROUNDS] [SECONDS]
 set -euo pipefail
@@ -36,6 +37,11 @@ for m in "$B"/perf/micro/micro_*; do
 	case "$m" in *.o | *.d) continue ;; esac
 	inproc "$m"
 done
+
+echo "==== the gRPC front end side by side, pinned and default maps (perf/frontend_bench.sh)"
+echo "\$ perf/frontend_bench.sh $B $ROUNDS $SECS"
+perf/frontend_bench.sh "$B" "$ROUNDS" "$SECS"
+echo
 
 echo "==== side by side with the C++ async reference server (same gRPC, same messages)"
 echo "\$ perf/sidebyside.sh $B $ROUNDS $SECS"
