@@ -121,7 +121,7 @@ static void
 count_client_cancel(struct cp_frontend *fe, struct cp_call *c)
 {
 	uint32_t limit = fe->srv->conf.max_cancels_per_second;
-	char key[RST_KEY] = {0};
+	alignas(8) char key[RST_KEY] = {0}; /* rte_hash_crc reads 8 bytes at a time */
 	struct cp_rst_win *w;
 	char *peer;
 	uint64_t now;

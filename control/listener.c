@@ -15,6 +15,7 @@
 #include <rte_errno.h>
 #include <rte_hash.h>
 #include <rte_hash_crc.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,8 +38,9 @@ struct peer_key {
 };
 
 /* A client's address and port: one connection. */
+/* 8-byte aligned: rte_hash_crc() reads keys 8 bytes at a time. */
 struct conn_key {
-	uint8_t addr[16];
+	alignas(8) uint8_t addr[16];
 	uint16_t port; /* network order */
 	uint16_t pad;
 };

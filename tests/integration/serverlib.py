@@ -21,6 +21,8 @@ import health_pb2 as hpb
 COREPIPED = os.environ.get("COREPIPED", os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "release", "corepiped"))
 START_TIMEOUT_S = 30
+# A sanitizer build (make asan / make tsan): slower, and far more memory per allocation.
+SANITIZED = any(v in os.path.abspath(COREPIPED).split(os.sep) for v in ("asan", "tsan"))
 # The lcore map the suite runs in (CI runs all three): "default" (--workers N: one front end
 # plus N worker-only lcores), "one-lcore" (a single lcore: front end, pipeline work and control
 # share one reactor, as in a 1-CPU container) or "frontends2" (two front ends plus N workers).

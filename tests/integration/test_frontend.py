@@ -20,7 +20,7 @@ import corepipe_pb2 as pb
 import health_pb2 as hpb
 from reference import crc32c
 from test_stream import frame_s16, open_named
-from serverlib import COREPIPED, RPC_TIMEOUT_S as T, Server, Stubs, unary, wait_until
+from serverlib import COREPIPED, SANITIZED, RPC_TIMEOUT_S as T, Server, Stubs, unary, wait_until
 
 CONFIG = """
 pipelines:
@@ -43,8 +43,8 @@ def metric(srv, name, **labels):
     return srv.metric(name, **labels)
 
 
-def check_crc(stub, data):
-    r = stub.execute(pb.ExecuteRequest(name="crc", input=pb.Payload(data=data)), timeout=T)
+def check_crc(stub, data, timeout=T):
+    r = stub.execute(pb.ExecuteRequest(name="crc", input=pb.Payload(data=data)), timeout=timeout)
     return r.annotations["crc32c"] == crc32c(data)
 
 
@@ -462,7 +462,11 @@ class RapidResetTest(unittest.TestCase):
             stub = Stubs(ch)
             i = 0
             while not stop.is_set() and i < 5000:
-                results.append(check_crc(stub, b"good %d" % i))
+                try:
+                    # A sanitizer build parses the flood's backlog several times slower.
+                    results.append(check_crc(stub, b"good %d" % i, 60 if SANITIZED else T))
+                except grpc.RpcError as e:
+                    results.append((e.code().name, e.details()))
                 i += 1
             ch.close()
 
@@ -475,14 +479,15 @@ class RapidResetTest(unittest.TestCase):
                 srv, "corepipe_grpc_connections_closed_total", reason="cancel_flood") >= 1, T))
             self.assertGreater(metric(srv, "corepipe_grpc_client_cancels_total"), 200)
             n = len(results)
-            self.assertTrue(wait_until(lambda: len(results) >= n + 50, 30))
+            self.assertTrue(wait_until(lambda: len(results) >= n + 50, 60),
+                            (n, len(results), results[-3:]))
         finally:
             stop.set()
             gt.join(60)
             code = srv.stop()
         self.assertEqual(code, 0, srv.log())
         self.assertGreater(len(results), 50)
-        self.assertTrue(all(results))
+        self.assertEqual([r for r in results if r is not True], [])
         logs = [l for l in srv.logs_json() if "cancel" in l.get("msg", "")]
         self.assertGreater(len(logs), 0, srv.log())
 
@@ -511,7 +516,7 @@ class StreamMemoryTest(unittest.TestCase):
             bomb = srv.stub.execute(half, timeout=60).output.data * 2  # two frames: 4 MiB
             self.assertLess(len(bomb), 4096)
             root = "/sys/fs/cgroup/memory"
-            if os.access(root, os.W_OK):
+            if os.access(root, os.W_OK) and not SANITIZED:  # ASan's shadow needs far more
                 group = tempfile.mkdtemp(prefix="corepipe-it-", dir=root)
                 with open(os.path.join(group, "memory.limit_in_bytes"), "w") as f:
                     f.write(str(640 << 20))  # charged from here on: far below 1.25 GiB
@@ -541,8 +546,9 @@ class StreamMemoryTest(unittest.TestCase):
                 self.assertTrue(check_crc(srv.stub, b"beside the bombs %d" % i))
             self.assertLessEqual(held(), self.BUDGET * 3 // 4 + (4 << 20))
             grown = rss_kb(srv.proc.pid) * 1024 - base
-            self.assertLess(grown, 3 * self.BUDGET + (256 << 20),
-                            "RSS grew %d MiB" % (grown >> 20))
+            if not SANITIZED:  # ASan keeps freed memory in quarantine
+                self.assertLess(grown, 3 * self.BUDGET + (256 << 20),
+                                "RSS grew %d MiB" % (grown >> 20))
             self.assertIsNone(srv.proc.poll())
             self.assertEqual([c.done() for c in calls].count(True), 0,
                              "no stream was refused: they wait")
