@@ -10,7 +10,8 @@
 #   default  nothing pinned: corepiped's default map (front end + worker lcore), the
 #            reference as above, the generator wherever the kernel puts it; plus corepiped
 #            with --frontends 2 (FRONTENDS=1,2,...: the sweep a perf engineer runs on a bigger
-#            host).
+#            host), and corepiped with dataplane.idle_policy: spin (what a call after idle costs
+#            when no lcore ever sleeps).
 # Scenarios, against every server:
 #   c1        corepipe-bench -c 1 (closed loop, back to back)         mean, p50, p99
 #   idle10    corepipe-bench -c 1 --rps 100 (a call after ~10 ms idle) mean, p50, p99
@@ -67,9 +68,13 @@ start() {
 	fi
 	case "$2" in
 	corepipe*)
-		local fe=()
-		[ "$2" = corepipe ] || fe=(--frontends "${2#corepipe-f}")
-		COREPIPE_SERVER_METRICS_LISTEN=127.0.0.1:0 "${pin[@]}" "$B/corepiped" \
+		local fe=() idle=adaptive
+		case "$2" in
+		corepipe-f*) fe=(--frontends "${2#corepipe-f}") ;;
+		corepipe-spin) idle=spin ;;
+		esac
+		COREPIPE_DATAPLANE_IDLE_POLICY=$idle COREPIPE_SERVER_METRICS_LISTEN=127.0.0.1:0 \
+			"${pin[@]}" "$B/corepiped" \
 			--config "$OUT/c.yaml" --grpc-listen 127.0.0.1:0 --log-level info "${fe[@]}" \
 			2> "$OUT/log" &
 		PID=$!
@@ -144,7 +149,7 @@ if awk -v l="${LOAD%% *}" 'BEGIN { exit !(l >= 1.0) }'; then
 	echo "frontend_bench: the machine is busy (load average ${LOAD%% *} >= 1): do not publish" \
 		"these figures; rerun when it is quiet"
 fi
-SERVERS_DEFAULT=(corepipe reference)
+SERVERS_DEFAULT=(corepipe reference corepipe-spin)
 IFS=, read -ra FES <<< "$FRONTENDS"
 for f in "${FES[@]}"; do [ "$f" = 1 ] || SERVERS_DEFAULT+=("corepipe-f$f"); done
 T_START=$(date +%s)

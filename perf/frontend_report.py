@@ -84,6 +84,12 @@ for lay, sect in ((P, "one lcore (server and reference on CPU 0, generator on CP
     row(sect, "reference: call after 10 ms idle / back to back",
         med(lay, "reference", "idle10", "latency_us", "mean"),
         med(lay, "reference", "c1", "latency_us", "mean"), None, "lower")
+row("default map, idle_policy spin", "call after 10 ms idle, mean (µs) / back to back",
+    med(D, "corepipe-spin", "idle10", "latency_us", "mean"),
+    med(D, "corepipe-spin", "c1", "latency_us", "mean"), 1.2, "lower")
+row("default map, idle_policy spin", "c=1 mean latency (µs), spin / reference",
+    med(D, "corepipe-spin", "c1", "latency_us", "mean"),
+    med(D, "reference", "c1", "latency_us", "mean"), 1.1, "lower")
 row("default map vs one lcore (corepipe)", "req/s at 16 outstanding, default / one lcore",
     med(D, "corepipe", "h2_16", "rps"), med(P, "corepipe", "h2_16", "rps"), 1.0, "higher")
 row("default map vs one lcore (corepipe)", "req/s at 256 outstanding, default / one lcore",
