@@ -18,6 +18,7 @@ RUN=(
 	librte-eal23 librte-ethdev23 librte-mbuf23 librte-mempool23 librte-net23 librte-ring23 librte-hash23
 	liburcu8 libck0 libprotobuf-c1 libgrpc29 libyaml-0-2 libsodium23 libzstd1 libsoxr0
 	libmicrohttpd12 libsystemd0
+	libstdc++6 # the C++ shim that hands sockets to gRPC (control/grpc_handoff.cc); named by the ASan build
 	# DPDK drivers the EAL loads at start (its plugin directory): the mempool handler every
 	# pool needs, the buses, and the port drivers of dataplane.ports' examples
 	librte-mempool-ring23 librte-bus-vdev23 librte-bus-pci23
