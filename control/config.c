@@ -31,6 +31,7 @@ enum ftype {
 	F_PORTS,    /* dataplane.ports: list of {name, device, address, udp_port, ...} */
 	F_LISTEN,   /* char[size]: a listen address (cp_config_listen_check); min = CP_LISTEN_* */
 	F_ALOG,	    /* enum cp_alog_mode */
+	F_STORE,    /* enum cp_store_kind */
 };
 
 struct field {
@@ -135,16 +136,22 @@ static const struct field logging_fields[] = {
     {.name = NULL},
 };
 
+static const struct field registry_fields[] = {
+    {"store", F_STORE, CFG(registry_store), 0, 0, 0},
+    {"state_file", F_STR, CFG(state_file), 0, 0, 0},
+    {.name = NULL},
+};
+
 struct section {
 	const char *name;
 	const struct field *fields; /* NULL: handled specially (pipelines) */
 };
 
 static const struct section sections[] = {
-    {"server", server_fields}, {"dataplane", dataplane_fields},
-    {"limits", limits_fields}, {"auth", auth_fields},
-    {"tls", tls_fields},       {"logging", logging_fields},
-    {"pipelines", NULL},
+    {"server", server_fields},	   {"dataplane", dataplane_fields},
+    {"limits", limits_fields},	   {"auth", auth_fields},
+    {"tls", tls_fields},	   {"logging", logging_fields},
+    {"registry", registry_fields}, {"pipelines", NULL},
 };
 
 void
@@ -377,6 +384,14 @@ parse_value(const struct field *f, const char *s, struct cp_config *c, char *msg
 					s),
 			       -EINVAL;
 		*(enum cp_alog_mode *)dst = m;
+		return 0;
+	}
+	case F_STORE: {
+		enum cp_store_kind k;
+
+		if (cp_store_kind_parse(s, &k) != 0)
+			return snprintf(msg, n, "expected memory or file, got '%s'", s), -EINVAL;
+		*(enum cp_store_kind *)dst = k;
 		return 0;
 	}
 	case F_BOOL:
@@ -1003,7 +1018,7 @@ load_stream(struct cp_config *c, const void *data, size_t len, const char *path,
 		if (i == sizeof(sections) / sizeof(sections[0])) {
 			rc = fail(&l, k,
 				  "unknown section '%s' (expected server, dataplane, limits, "
-				  "auth, tls, logging, pipelines)",
+				  "auth, tls, logging, registry, pipelines)",
 				  ks ? ks : "?");
 			continue;
 		}
@@ -1228,6 +1243,10 @@ cp_config_validate(const struct cp_config *c, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: %s", addrs[i].key, msg);
 			return -EINVAL;
 		}
+	}
+	if (c->registry_store == CP_STORE_FILE && c->state_file[0] == '\0') {
+		snprintf(err, errlen, "registry.store: file needs registry.state_file (a path)");
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -1550,6 +1569,9 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 		break;
 	case F_ALOG:
 		fprintf(out, "%s\n", cp_alog_mode_name(*(const enum cp_alog_mode *)src));
+		break;
+	case F_STORE:
+		fprintf(out, "%s\n", cp_store_kind_name(*(const enum cp_store_kind *)src));
 		break;
 	case F_TOKENS:
 		/* The file's own entries, digests included: they are SHA-256 digests, not tokens,

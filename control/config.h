@@ -17,6 +17,7 @@
 #include "control/auth.h"
 #include "control/http_guard.h"
 #include "control/log.h"
+#include "control/store.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/pipeline.h"
 
@@ -120,6 +121,9 @@ struct cp_config {
 	enum cp_alog_mode access_log; /**< logging.access_log */
 	uint32_t access_log_sample;   /**< logging.access_log_sample: one call in N */
 	uint32_t access_log_ring;     /**< logging.access_log_ring: records buffered */
+	/* registry */
+	enum cp_store_kind registry_store;  /**< registry.store (control/store.h) */
+	char state_file[CP_STORE_PATH_MAX]; /**< registry.state_file */
 	/* pipelines */
 	unsigned n_pipelines;
 	struct cp_config_pipeline *pipelines;

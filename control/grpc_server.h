@@ -206,8 +206,9 @@ struct cp_server {
 	uint64_t drain_answered_at_start;
 	long drain_cancelled;
 	bool cancelled_all;
-	struct cp_reload reload;	  /**< hot reload context (reload.h); the control thread */
-	struct cp_ctl *ctl;		  /**< the control thread (ctl.h): reloads, signals */
+	struct cp_reload reload; /**< hot reload context (reload.h); the control thread */
+	struct cp_ctl *ctl;	 /**< the control thread (ctl.h): reloads, signals */
+	struct cp_store *store;	 /**< registry.store (store.h); Admin writes go through it */
 	struct cp_port_watch port_watch;  /**< UDP port link changes (control poller) */
 	bool shed_logged[DP_WORKERS_MAX]; /**< last logged shedding state (control poller) */
 	uint64_t ctl_next_ns;		  /**< next control tick */

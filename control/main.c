@@ -16,6 +16,7 @@
 #include "control/log.h"
 #include "control/metrics_http.h"
 #include "control/notify.h"
+#include "control/store.h"
 #include "control/version.h"
 #include "dataplane/dataplane.h"
 
@@ -390,6 +391,7 @@ main(int argc, char **argv)
 	struct cp_metrics_http metrics = {0};
 	struct cp_server_conf sconf;
 	struct cp_ctl ctl = {0};
+	struct cp_store store = {0};
 	unsigned frontends = 1;
 	uint64_t answered = 0;
 	char roles[512];
@@ -553,6 +555,28 @@ main(int argc, char **argv)
 		exit_code = 2;
 		goto out_dp;
 	}
+	/* The API's pipelines, after the config file's (registry.store, control/store.h). */
+	{
+		unsigned n_loaded = 0;
+		char serr[1024];
+
+		if (cp_store_open(&store, cfg.registry_store, cfg.state_file, dp->reg,
+				  cfg.max_nodes) != 0 ||
+		    cp_store_load(&store, &n_loaded, serr, sizeof(serr)) != 0) {
+			cp_log(CP_LOG_ERROR, "registry store: cannot start",
+			       CP_LF_STR("store", cp_store_kind_name(cfg.registry_store)),
+			       CP_LF_STR("file", cfg.state_file),
+			       CP_LF_STR("error", store.path[0] || !cfg.state_file[0]
+						      ? serr
+						      : "registry.state_file: path too long"));
+			exit_code = 2;
+			goto out_dp;
+		}
+		if (cfg.registry_store != CP_STORE_MEMORY)
+			cp_log(CP_LOG_INFO, "registry store ready",
+			       CP_LF_STR("store", cp_store_kind_name(cfg.registry_store)),
+			       CP_LF_STR("file", cfg.state_file), CP_LF_INT("pipelines", n_loaded));
+	}
 
 	/* gRPC's own threads inherit this (front end 0's) CPU affinity. */
 	cp_log_grpc_hook();
@@ -585,6 +609,7 @@ main(int argc, char **argv)
 	g_srv.reload.apply_flags = apply_flags;
 	g_srv.reload.getenv = env_get;
 	g_srv.ctl = &ctl;
+	g_srv.store = &store;
 	rc = dp_dataplane_launch(dp);
 	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "cannot launch workers", CP_LF_INT("rc", rc));
