@@ -61,6 +61,7 @@ static const struct field server_fields[] = {
     {"max_connections_per_peer", F_U32, CFG(max_connections_per_peer), 0, 1000000, 0},
     {"handshake_timeout_ms", F_U32, CFG(handshake_timeout_ms), 100, 600000, 0},
     {"shutdown_delay_ms", F_U32, CFG(shutdown_delay_ms), 0, 600000, 0},
+    {"takeover_socket", F_STR, CFG(takeover_socket), 0, 0, 0},
     {"max_cancels_per_second", F_U32, CFG(max_cancels_per_second), 0, 10000000, 0},
     {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000, 0},
     {"shutdown_grace_ms", F_U32, CFG(shutdown_grace_ms), 0, 3600000, 0},

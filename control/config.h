@@ -82,6 +82,7 @@ struct cp_config {
 	uint32_t max_connections_per_peer; /**< per client address (0: no limit) */
 	uint32_t handshake_timeout_ms;	   /**< TLS + HTTP/2 preface/SETTINGS deadline */
 	uint32_t shutdown_delay_ms;	   /**< lame duck after SIGTERM */
+	char takeover_socket[108];	   /**< server.takeover_socket: hitless restart ("" off) */
 	uint32_t max_cancels_per_second;   /**< per connection, then it is closed (0: off) */
 	/* dataplane */
 	unsigned workers; /**< worker-only lcores; 0: every usable CPU but the front ends' */

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <rte_version.h>
 #include <stdarg.h>
@@ -700,8 +701,15 @@ int
 cp_metrics_http_start(struct cp_metrics_http *m, const char *addr, const struct cp_http_limits *lim,
 		      struct cp_server *srv, struct dp_dataplane *dp)
 {
+	return cp_metrics_http_adopt(m, addr, -1, lim, srv, dp);
+}
+
+int
+cp_metrics_http_adopt(struct cp_metrics_http *m, const char *addr, int fd,
+		      const struct cp_http_limits *lim, struct cp_server *srv,
+		      struct dp_dataplane *dp)
+{
 	struct cp_http_limits def;
-	int fd;
 
 	memset(m, 0, sizeof(*m));
 	m->wake_fd = -1;
@@ -712,10 +720,24 @@ cp_metrics_http_start(struct cp_metrics_http *m, const char *addr, const struct 
 		lim = &def;
 	}
 	m->guard = malloc(sizeof(*m->guard));
-	if (m->guard == NULL)
+	if (m->guard == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return -ENOMEM;
+	}
 	cp_http_guard_init(m->guard, lim);
-	fd = cp_tcp_listen(addr, 64, &m->port);
+	if (fd >= 0) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		/* A predecessor's socket (control/takeover.h), bound and listening. */
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+			m->port =
+			    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							   : ((struct sockaddr_in *)&ss)->sin_port);
+	} else {
+		fd = cp_tcp_listen(addr, 64, &m->port);
+	}
 	if (fd < 0) {
 		free(m->guard);
 		m->guard = NULL;
@@ -740,6 +762,7 @@ cp_metrics_http_start(struct cp_metrics_http *m, const char *addr, const struct 
 		m->guard = NULL;
 		return -EADDRINUSE;
 	}
+	m->fd = fd;
 	m->started = true;
 	return 0;
 }

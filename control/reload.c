@@ -128,6 +128,7 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(tls.require_client_cert, "tls.require_client_cert", rs);
 	DIFF_U(tls.required, "tls.required", rs);
 	DIFF_S(tls.plaintext_listen, "tls.plaintext_listen", rs);
+	DIFF_S(takeover_socket, "server.takeover_socket", rs);
 	DIFF_U(registry_store, "registry.store", rs);
 	DIFF_S(state_file, "registry.state_file", rs);
 	for (unsigned i = 0; eal_same && i < old->n_eal_args; i++)

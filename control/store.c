@@ -23,10 +23,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAGIC	    "corepipe-state"
-#define FORMAT	    1
-#define DIGEST_LEN  32 /* BLAKE2b-256 (libsodium crypto_generichash) */
-#define HEADER_MAX  128
+#define MAGIC	   "corepipe-state"
+#define FORMAT	   1
+#define DIGEST_LEN 32 /* BLAKE2b-256 (libsodium crypto_generichash) */
+#define HEADER_MAX 128
 
 /* ==== Kinds ================================================================================= */
 
@@ -290,7 +290,8 @@ write_state(struct cp_store *s, const char *drop, const struct cp_store_rec *add
 		if ((drop != NULL && strcmp(p->name, drop) == 0) ||
 		    (add != NULL && strcmp(p->name, add->spec->name) == 0))
 			continue;
-		recs[n++] = (struct cp_store_rec){.spec = p->spec, .id = p->id, .version = p->version};
+		recs[n++] =
+		    (struct cp_store_rec){.spec = p->spec, .id = p->id, .version = p->version};
 	}
 	if (add != NULL)
 		recs[n++] = *add;

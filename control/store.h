@@ -81,7 +81,7 @@ int cp_store_encode(const struct cp_store_rec *recs, unsigned n, uint8_t **out, 
  * Context: any thread.
  */
 Corepipe__V1__ListPipelinesResponse *cp_store_decode(const uint8_t *buf, size_t len, char *err,
-						      size_t errlen);
+						     size_t errlen);
 
 /**
  * Write @p len bytes to @p path atomically: @p path.tmp is written and fsync'd, renamed over

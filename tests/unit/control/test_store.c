@@ -150,8 +150,8 @@ test_store_decode_refuses_torn_corrupt_appended_and_foreign(void **state)
 	assert_null(cp_store_decode(copy, len + 1, err, sizeof(err)));
 	assert_non_null(strstr(err, "torn or appended"));
 	/* Foreign. */
-	assert_null(cp_store_decode((const uint8_t *)"pipelines:\n  - name: x\n", 23, err,
-				    sizeof(err)));
+	assert_null(
+	    cp_store_decode((const uint8_t *)"pipelines:\n  - name: x\n", 23, err, sizeof(err)));
 	assert_non_null(strstr(err, "not a corepipe state file"));
 	free(copy);
 	free(buf);
