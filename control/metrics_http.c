@@ -8,6 +8,7 @@
 #include "control/log.h"
 #include "control/procstat.h"
 #include "control/rpc_stats.h"
+#include "control/store.h"
 #include "control/version.h"
 
 #include <errno.h>
@@ -488,6 +489,15 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 	     "Unix time of the last successful reload (0: none since start).");
 	put(&o, "corepipe_config_last_reload_success_timestamp_seconds %.3f\n",
 	    (double)CP_STAT_LOAD(srv->reload.last_success_unix_ns) / 1e9);
+	if (srv->store != NULL && srv->store->kind != CP_STORE_MEMORY) {
+		help(&o, "corepipe_registry_store_writes_total", "counter",
+		     "State writes of the registry store (registry.store) by result; an error "
+		     "refused the Admin change.");
+		put(&o, "corepipe_registry_store_writes_total{result=\"ok\"} %llu\n",
+		    (unsigned long long)CP_STAT_LOAD(srv->store->writes));
+		put(&o, "corepipe_registry_store_writes_total{result=\"error\"} %llu\n",
+		    (unsigned long long)CP_STAT_LOAD(srv->store->write_errors));
+	}
 	help(&o, "corepipe_pool_in_use", "gauge",
 	     "Buffers taken from a pool (payload size classes, descriptors).");
 	for (unsigned i = 0; i < dp->pools->n_classes; i++)

@@ -300,13 +300,14 @@ write_state(struct cp_store *s, const char *drop, const struct cp_store_rec *add
 		goto out;
 	rc = cp_store_write_atomic(s->path, buf, len);
 out:
+	/* Relaxed: counters the metrics thread reads (cp_metrics_http). */
 	if (rc != 0) {
-		s->write_errors++;
+		__atomic_fetch_add(&s->write_errors, 1, __ATOMIC_RELAXED);
 		snprintf(err, errlen, "state file %s: cannot write: %s", s->path, strerror(-rc));
 		cp_log(CP_LOG_ERROR, "registry store: cannot write the state file",
 		       CP_LF_STR("file", s->path), CP_LF_STR("error", strerror(-rc)));
 	} else {
-		s->writes++;
+		__atomic_fetch_add(&s->writes, 1, __ATOMIC_RELAXED);
 	}
 	free(buf);
 	free(recs);

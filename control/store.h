@@ -48,7 +48,7 @@ struct cp_store {
 	char path[CP_STORE_PATH_MAX];
 	struct dp_registry *reg; /**< borrowed */
 	uint32_t max_nodes;	 /**< limits.max_nodes for compiling the file's pipelines */
-	uint64_t writes;	 /**< state files written (control thread) */
+	uint64_t writes;	 /**< state files written (control thread; relaxed atomics) */
 	uint64_t write_errors;	 /**< writes that failed: the change was refused */
 };
 

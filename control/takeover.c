@@ -277,8 +277,8 @@ answer_request(struct cp_takeover_offer *o)
 	}
 	off = (size_t)snprintf(text, sizeof(text), "fds %u\n", set.n);
 	for (unsigned i = 0; i < set.n && off < sizeof(text); i++)
-		off += (size_t)snprintf(text + off, sizeof(text) - off, "%s %s\n", set.socks[i].kind,
-					set.socks[i].addr);
+		off += (size_t)snprintf(text + off, sizeof(text) - off, "%s %s\n",
+					set.socks[i].kind, set.socks[i].addr);
 	if (off >= sizeof(text)) {
 		drop_conn(o, "offer too long");
 		return;

@@ -3,6 +3,7 @@ corrupt state file, or one that cannot be written, refuses start with a message 
 import os
 import tempfile
 import unittest
+import urllib.request
 
 import grpc
 
@@ -56,6 +57,12 @@ class FileStoreTest(unittest.TestCase):
                 srv.stub.delete(pb.DeletePipelineRequest(name="api_b"), timeout=T)
             self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
             self.assertTrue(os.path.exists(self.path))
+            # The start's write, three puts, one delete; the failed delete wrote nothing.
+            with urllib.request.urlopen(f"http://127.0.0.1:{srv.metrics_port}/metrics",
+                                        timeout=T) as r:
+                text = r.read().decode()
+            self.assertIn('corepipe_registry_store_writes_total{result="ok"} 5\n', text)
+            self.assertIn('corepipe_registry_store_writes_total{result="error"} 0\n', text)
         finally:
             self.assertEqual(srv.stop(), 0)
 

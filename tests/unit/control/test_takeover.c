@@ -157,13 +157,13 @@ test_takeover_fetch_adopt_ready(void **state)
 	assert_int_equal(cp_takeover_adopt(&c, "grpc", "127.0.0.1:1"), -1); /* other address */
 	fd = cp_takeover_adopt(&c, "grpc", "127.0.0.1:0");
 	assert_true(fd >= 0);
-	assert_int_equal(port_of(fd), port_of(f->lsock[0])); /* the same socket */
+	assert_int_equal(port_of(fd), port_of(f->lsock[0]));		    /* the same socket */
 	assert_int_equal(cp_takeover_adopt(&c, "grpc", "127.0.0.1:0"), -1); /* taken once */
 	assert_int_equal(cp_takeover_ready(&c), 0);
 	assert_int_equal(c.conn, -1);
 	pthread_join(f->t, NULL);
 	assert_int_equal(f->taken_pid, getpid());
-	assert_int_equal(f->o.lfd, -1); /* stopped offering */
+	assert_int_equal(f->o.lfd, -1);		    /* stopped offering */
 	assert_int_equal(access(f->path, F_OK), 0); /* the path is left to the successor */
 	unlink(f->path);
 	close(fd);
