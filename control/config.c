@@ -140,6 +140,8 @@ static const struct field logging_fields[] = {
 static const struct field registry_fields[] = {
     {"store", F_STORE, CFG(registry_store), 0, 0, 0},
     {"state_file", F_STR, CFG(state_file), 0, 0, 0},
+    {"etcd_endpoint", F_STR, CFG(etcd_endpoint), 0, 0, 0},
+    {"etcd_prefix", F_STR, CFG(etcd_prefix), 0, 0, 0},
     {.name = NULL},
 };
 
@@ -198,6 +200,8 @@ cp_config_init(struct cp_config *c)
 	c->access_log = CP_ALOG_OFF;
 	c->access_log_sample = 100;
 	c->access_log_ring = 4096;
+	snprintf(c->etcd_endpoint, sizeof(c->etcd_endpoint), "127.0.0.1:2379");
+	snprintf(c->etcd_prefix, sizeof(c->etcd_prefix), "/corepipe/pipelines/");
 	c->auth.health_open = true;
 	c->tls.required = true;
 }
@@ -391,7 +395,8 @@ parse_value(const struct field *f, const char *s, struct cp_config *c, char *msg
 		enum cp_store_kind k;
 
 		if (cp_store_kind_parse(s, &k) != 0)
-			return snprintf(msg, n, "expected memory or file, got '%s'", s), -EINVAL;
+			return snprintf(msg, n, "expected memory, file or etcd, got '%s'", s),
+			       -EINVAL;
 		*(enum cp_store_kind *)dst = k;
 		return 0;
 	}
@@ -1244,6 +1249,13 @@ cp_config_validate(const struct cp_config *c, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: %s", addrs[i].key, msg);
 			return -EINVAL;
 		}
+	}
+	if (c->registry_store == CP_STORE_ETCD &&
+	    (c->etcd_endpoint[0] == '\0' || c->etcd_prefix[0] == '\0')) {
+		snprintf(err, errlen,
+			 "registry.store: etcd needs registry.etcd_endpoint and "
+			 "registry.etcd_prefix");
+		return -EINVAL;
 	}
 	if (c->registry_store == CP_STORE_FILE && c->state_file[0] == '\0') {
 		snprintf(err, errlen, "registry.store: file needs registry.state_file (a path)");

@@ -623,32 +623,36 @@ main(int argc, char **argv)
 		exit_code = 2;
 		goto out_dp;
 	}
-	/* The API's pipelines, after the config file's (registry.store, control/store.h). */
-	{
-		unsigned n_loaded = 0;
-		char serr[1024];
-
-		if (cp_store_open(&store, cfg.registry_store, cfg.state_file, dp->reg,
-				  cfg.max_nodes) != 0 ||
-		    cp_store_load(&store, &n_loaded, serr, sizeof(serr)) != 0) {
-			cp_log(CP_LOG_ERROR, "registry store: cannot start",
-			       CP_LF_STR("store", cp_store_kind_name(cfg.registry_store)),
-			       CP_LF_STR("file", cfg.state_file),
-			       CP_LF_STR("error", store.path[0] || !cfg.state_file[0]
-						      ? serr
-						      : "registry.state_file: path too long"));
-			exit_code = 2;
-			goto out_dp;
-		}
-		if (cfg.registry_store != CP_STORE_MEMORY)
-			cp_log(CP_LOG_INFO, "registry store ready",
-			       CP_LF_STR("store", cp_store_kind_name(cfg.registry_store)),
-			       CP_LF_STR("file", cfg.state_file), CP_LF_INT("pipelines", n_loaded));
-	}
-
 	/* gRPC's own threads inherit this (front end 0's) CPU affinity. */
 	cp_log_grpc_hook();
 	grpc_init();
+	/* The API's pipelines, after the config file's (registry.store, control/store.h); after
+	 * grpc_init(): the etcd store speaks gRPC. */
+	{
+		unsigned n_loaded = 0;
+		char serr[1024] = "registry.state_file, registry.etcd_*: too long";
+
+		if (cp_store_open(&store, cfg.registry_store, cfg.state_file, dp->reg,
+				  cfg.max_nodes) != 0 ||
+		    cp_store_set_etcd(&store, cfg.etcd_endpoint, cfg.etcd_prefix) != 0 ||
+		    cp_store_load(&store, &n_loaded, serr, sizeof(serr)) != 0) {
+			cp_log(CP_LOG_ERROR, "registry store: cannot start",
+			       CP_LF_STR("store", cp_store_kind_name(cfg.registry_store)),
+			       CP_LF_STR("file", cfg.state_file), CP_LF_STR("error", serr));
+			cp_store_close(&store);
+			grpc_shutdown_blocking();
+			exit_code = 2;
+			goto out_dp;
+		}
+		if (cfg.registry_store == CP_STORE_FILE)
+			cp_log(CP_LOG_INFO, "registry store ready", CP_LF_STR("store", "file"),
+			       CP_LF_STR("file", cfg.state_file), CP_LF_INT("pipelines", n_loaded));
+		else if (cfg.registry_store == CP_STORE_ETCD)
+			cp_log(CP_LOG_INFO, "registry store ready", CP_LF_STR("store", "etcd"),
+			       CP_LF_STR("endpoint", cfg.etcd_endpoint),
+			       CP_LF_STR("prefix", cfg.etcd_prefix),
+			       CP_LF_INT("pipelines", n_loaded));
+	}
 	sconf.listen = cfg.grpc_listen;
 	sconf.max_message_bytes = cfg.max_message_bytes;
 	sconf.max_concurrent_streams = cfg.max_concurrent_streams;
@@ -736,6 +740,14 @@ main(int argc, char **argv)
 		exit_code = 1;
 		goto out_metrics;
 	}
+	rc = cp_store_start(&store, &ctl);
+	if (rc != 0) {
+		cp_log(CP_LOG_ERROR, "registry store: cannot start its thread",
+		       CP_LF_STR("error", strerror(-rc)));
+		exit_code = 1;
+		cp_ctl_stop(&ctl);
+		goto out_metrics;
+	}
 	cp_server_start(&g_srv);
 	atomic_store(&g_srv.serving, true);
 	roles_text(dp, roles, sizeof(roles));
@@ -774,6 +786,7 @@ main(int argc, char **argv)
 	urcu_qsbr_register_thread();
 	urcu_qsbr_thread_offline();
 
+	cp_store_close(&store); /* its watch thread submits control jobs: first */
 	cp_ctl_stop(&ctl);
 	cp_takeover_offer_close(&g_offer, true);
 out_metrics:
@@ -783,6 +796,7 @@ out_workers:
 out_grpc:
 	cp_takeover_client_close(&tk); /* a failed start: the old process goes on serving */
 	free(oj);
+	cp_store_close(&store);
 	cp_server_destroy(&g_srv);
 	cp_alog_stop(); /* after every call is freed: no hook runs any more */
 	grpc_shutdown_blocking();

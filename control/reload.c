@@ -131,6 +131,8 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_S(takeover_socket, "server.takeover_socket", rs);
 	DIFF_U(registry_store, "registry.store", rs);
 	DIFF_S(state_file, "registry.state_file", rs);
+	DIFF_S(etcd_endpoint, "registry.etcd_endpoint", rs);
+	DIFF_S(etcd_prefix, "registry.etcd_prefix", rs);
 	for (unsigned i = 0; eal_same && i < old->n_eal_args; i++)
 		eal_same = strcmp(old->eal_args[i], neu->eal_args[i]) == 0;
 	if (!eal_same)

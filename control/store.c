@@ -12,6 +12,7 @@
 #include "control/file.h"
 #include "control/log.h"
 #include "control/pbconv.h"
+#include "control/store_etcd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,8 @@ cp_store_kind_parse(const char *s, enum cp_store_kind *out)
 		*out = CP_STORE_MEMORY;
 	else if (strcmp(s, "file") == 0)
 		*out = CP_STORE_FILE;
+	else if (strcmp(s, "etcd") == 0)
+		*out = CP_STORE_ETCD;
 	else
 		return -EINVAL;
 	return 0;
@@ -45,7 +48,7 @@ cp_store_kind_parse(const char *s, enum cp_store_kind *out)
 const char *
 cp_store_kind_name(enum cp_store_kind k)
 {
-	return k == CP_STORE_FILE ? "file" : "memory";
+	return k == CP_STORE_FILE ? "file" : k == CP_STORE_ETCD ? "etcd" : "memory";
 }
 
 /* ==== Codec ================================================================================= */
@@ -238,6 +241,30 @@ cp_store_open(struct cp_store *s, enum cp_store_kind kind, const char *path,
 	return 0;
 }
 
+int
+cp_store_set_etcd(struct cp_store *s, const char *endpoint, const char *prefix)
+{
+	if ((size_t)snprintf(s->etcd_endpoint, sizeof(s->etcd_endpoint), "%s", endpoint) >=
+		sizeof(s->etcd_endpoint) ||
+	    (size_t)snprintf(s->etcd_prefix, sizeof(s->etcd_prefix), "%s", prefix) >=
+		sizeof(s->etcd_prefix))
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int
+cp_store_start(struct cp_store *s, struct cp_ctl *ctl)
+{
+	return s->kind == CP_STORE_ETCD ? cp_store_etcd_start(s, ctl) : 0;
+}
+
+void
+cp_store_close(struct cp_store *s)
+{
+	if (s->kind == CP_STORE_ETCD)
+		cp_store_etcd_close(s);
+}
+
 /* The registry's API pipelines (not the config file's), referenced. */
 struct snap {
 	struct dp_pipeline **p;
@@ -330,6 +357,8 @@ cp_store_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_info 
 	struct cp_store_rec rec = {.spec = p->spec};
 	int rc;
 
+	if (s->kind == CP_STORE_ETCD)
+		return cp_store_etcd_put(s, p, info, err, errlen);
 	if (s->kind != CP_STORE_FILE)
 		return dp_registry_put(s->reg, p, info);
 	rc = dp_registry_plan(s->reg, p->spec->name, &rec.id, &rec.version);
@@ -348,6 +377,8 @@ cp_store_delete(struct cp_store *s, const char *name, char *err, size_t errlen)
 	struct dp_pipeline *p;
 	int rc;
 
+	if (s->kind == CP_STORE_ETCD)
+		return cp_store_etcd_delete(s, name, err, errlen);
 	if (s->kind != CP_STORE_FILE)
 		return dp_registry_delete(s->reg, name);
 	p = dp_registry_get(s->reg, name);
@@ -369,6 +400,8 @@ cp_store_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t errlen)
 	int rc;
 
 	*n_loaded = 0;
+	if (s->kind == CP_STORE_ETCD)
+		return cp_store_etcd_load(s, n_loaded, err, errlen);
 	if (s->kind != CP_STORE_FILE)
 		return 0;
 	if (access(s->path, F_OK) != 0 && errno == ENOENT) {

@@ -12,6 +12,7 @@
  *             config file's pipelines are published; a torn, corrupt or unreadable file (or a
  *             pipeline in it that no longer compiles) refuses start, naming the file: nothing
  *             of it is applied.
+ *   - etcd:   shared by a fleet (control/store_etcd.h).
  *
  * File format (version 1): one text line
  *   "corepipe-state 1 <payload bytes> <BLAKE2b-256 of the payload, hex>\n"
@@ -19,9 +20,10 @@
  * API pipelines (spec, id, version), so `protoc --decode corepipe.v1.ListPipelinesResponse`
  * reads it. The file ends exactly where the payload ends.
  *
- * Context: cp_store_open/load on the main thread before serving; cp_store_put/delete/save on
- * the control thread (ctl.h) only, which makes the store the registry's only writer while
- * serving (front ends hand their Admin writes to it), so dp_registry_plan() is exact.
+ * Context: cp_store_open/load/start/close on the main thread; cp_store_put/delete/save on the
+ * control thread (ctl.h) only, which makes the store the registry's only writer while serving
+ * (front ends hand their Admin writes to it, etcd's watch its changes), so dp_registry_plan()
+ * is exact.
  * Ownership: the store borrows the registry; it owns nothing that needs freeing.
  */
 #ifndef COREPIPE_CP_STORE_H
@@ -33,10 +35,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct cp_ctl;
+struct cp_store_etcd;
+
 /** registry.store */
 enum cp_store_kind {
 	CP_STORE_MEMORY = 0,
 	CP_STORE_FILE = 1,
+	CP_STORE_ETCD = 2, /**< shared by a fleet: control/store_etcd.h */
 };
 
 /** Largest state file read: every registry slot with a spec of the largest size. */
@@ -50,6 +56,10 @@ struct cp_store {
 	uint32_t max_nodes;	 /**< limits.max_nodes for compiling the file's pipelines */
 	uint64_t writes;	 /**< state files written (control thread; relaxed atomics) */
 	uint64_t write_errors;	 /**< writes that failed: the change was refused */
+	/* etcd (store_etcd.c) */
+	char etcd_endpoint[128];
+	char etcd_prefix[128];
+	struct cp_store_etcd *etcd; /**< client state, NULL until loaded */
 };
 
 /** One pipeline as the state file keeps it. */
@@ -59,10 +69,10 @@ struct cp_store_rec {
 	uint64_t version;
 };
 
-/** Parse "memory" / "file". @return 0 or -EINVAL. */
+/** Parse "memory" / "file" / "etcd". @return 0 or -EINVAL. */
 int cp_store_kind_parse(const char *s, enum cp_store_kind *out);
 
-/** "memory" / "file". */
+/** "memory" / "file" / "etcd". */
 const char *cp_store_kind_name(enum cp_store_kind k);
 
 /**
@@ -95,6 +105,22 @@ int cp_store_write_atomic(const char *path, const void *buf, size_t len);
 /** Set up @p s (nothing is read yet). @return 0 or -ENAMETOOLONG. */
 int cp_store_open(struct cp_store *s, enum cp_store_kind kind, const char *path,
 		  struct dp_registry *reg, uint32_t max_nodes);
+
+/**
+ * The etcd store's endpoint ("host:port") and key prefix, before cp_store_load().
+ * @return 0 or -ENAMETOOLONG.
+ */
+int cp_store_set_etcd(struct cp_store *s, const char *endpoint, const char *prefix);
+
+/**
+ * Serving: start what runs beside the control thread (etcd: the watch thread, whose changes
+ * are applied by jobs on @p ctl). Nothing for the other stores. @return 0 or -errno.
+ * Context: main thread, after cp_ctl_start().
+ */
+int cp_store_start(struct cp_store *s, struct cp_ctl *ctl);
+
+/** Stop what cp_store_start() started and free the client. Idempotent. Main thread. */
+void cp_store_close(struct cp_store *s);
 
 /**
  * The file store's start: read the state file (none yet: an empty state), compile every

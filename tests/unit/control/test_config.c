@@ -650,7 +650,7 @@ test_config_registry_store_needs_a_state_file(void **state)
 	const char *path;
 
 	(void)state;
-	expect_error("registry:\n  store: etcetera\n", "expected memory or file", 2);
+	expect_error("registry:\n  store: etcetera\n", "expected memory, file or etcd", 2);
 	path = write_tmp("registry:\n  store: file\n  state_file: /tmp/x.state\n");
 	cp_config_init(&c);
 	assert_int_equal(c.registry_store, CP_STORE_MEMORY);
@@ -662,6 +662,12 @@ test_config_registry_store_needs_a_state_file(void **state)
 	c.state_file[0] = '\0';
 	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "registry.state_file"));
+	c.registry_store = CP_STORE_ETCD;
+	assert_string_equal(c.etcd_endpoint, "127.0.0.1:2379");
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), 0);
+	c.etcd_endpoint[0] = '\0';
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "registry.etcd_endpoint"));
 	cp_config_free(&c);
 	unlink(path);
 }
