@@ -67,6 +67,9 @@ static const char g_usage[] =
     "The default map uses the CPUs the process may run on (sched_getaffinity: taskset, cpuset\n"
     "cgroups, systemd AllowedCPUs=), one lcore per CPU; with one CPU a single lcore does it all.\n"
     "  -L, --log-level LEVEL    debug|info|warn|error (default: info, or the file's)\n"
+    "      --takeover PATH      hitless restart: take the listening sockets over from the\n"
+    "                           corepiped offering them at PATH, then offer ours there\n"
+    "                           (server.takeover_socket; docs/operations.md)\n"
     "  -V, --version            print the version and build details and exit\n"
     "  -h, --help               this text\n"
     "\n"
@@ -85,6 +88,7 @@ struct opts {
 	int frontends; /* 0: not given */
 	const char *lcores;
 	const char *log_level;
+	const char *takeover;
 	const char *check_config;
 	int print_config;
 	int n_eal;
@@ -184,6 +188,8 @@ apply_flags(struct cp_config *cfg)
 		snprintf(cfg->lcores, sizeof(cfg->lcores), "%s", o->lcores);
 	if (o->log_level != NULL && cp_log_level_parse(o->log_level, &lvl) == 0)
 		cfg->log_level = lvl;
+	if (o->takeover != NULL)
+		snprintf(cfg->takeover_socket, sizeof(cfg->takeover_socket), "%s", o->takeover);
 }
 
 /* --check-config: the file, the environment, and every pipeline compiled; no EAL needed. */
@@ -239,6 +245,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"check-config", required_argument, NULL, 'K'},
 	    {"print-config", no_argument, NULL, 'P'},
 	    {"version", no_argument, NULL, 'V'},
+	    {"takeover", required_argument, NULL, 'T'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -286,6 +293,15 @@ parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'K':
 			o->check_config = optarg;
+			break;
+		case 'T':
+			if (strlen(optarg) == 0 || strlen(optarg) >= 108) {
+				fprintf(stderr,
+					"corepiped: --takeover: a unix socket path of 1..107 "
+					"characters\n");
+				return 2;
+			}
+			o->takeover = optarg;
 			break;
 		case 'P':
 			o->print_config = 1;

@@ -106,9 +106,10 @@ unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
 									 : "error",
 				 d);
 			gpr_free(d);
-			rc = code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED
-				 ? -EAGAIN
-				 : -EIO;
+			rc =
+			    code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED
+				? -EAGAIN
+				: -EIO;
 		} else {
 			grpc_byte_buffer_reader rd;
 
@@ -116,8 +117,8 @@ unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
 				grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
 
 				grpc_byte_buffer_reader_destroy(&rd);
-				*resp = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(all),
-								  GRPC_SLICE_START_PTR(all));
+				*resp = protobuf_c_message_unpack(
+				    desc, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
 				grpc_slice_unref(all);
 			}
 			if (*resp == NULL) {
@@ -263,8 +264,8 @@ static struct dp_pipeline *
 compile(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, char *err,
 	size_t errlen)
 {
-	Corepipe__V1__PipelineSpec *spec = corepipe__v1__pipeline_spec__unpack(
-	    NULL, value->len, value->data);
+	Corepipe__V1__PipelineSpec *spec =
+	    corepipe__v1__pipeline_spec__unpack(NULL, value->len, value->data);
 	struct dp_pipeline *p = NULL;
 	struct dp_spec view;
 	struct dp_err e;
@@ -305,8 +306,9 @@ apply(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, in
 		struct dp_pipeline *p = compile(s, name, value, err, sizeof(err));
 
 		if (p == NULL)
-			cp_log(CP_LOG_ERROR, "registry store: etcd holds a pipeline that does not "
-					     "compile here: skipped",
+			cp_log(CP_LOG_ERROR,
+			       "registry store: etcd holds a pipeline that does not "
+			       "compile here: skipped",
 			       CP_LF_STR("pipeline", name), CP_LF_U64("revision", (uint64_t)rev),
 			       CP_LF_STR("error", err));
 		else if (dp_registry_put_at(s->reg, p, 0, (uint64_t)rev, &info) == 0)
@@ -393,8 +395,7 @@ cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t err
 	s->etcd->ch = grpc_channel_create(s->etcd_endpoint, creds, &cargs);
 	grpc_channel_credentials_release(creds);
 	/* etcd starting at the same time as we do: a few seconds' grace, then refuse start. */
-	for (int i = 0; (rc = range(s, NULL, &r, err, errlen)) == -EAGAIN && i < LOAD_ATTEMPTS;
-	     i++)
+	for (int i = 0; (rc = range(s, NULL, &r, err, errlen)) == -EAGAIN && i < LOAD_ATTEMPTS; i++)
 		sleep_ms(LOAD_RETRY_MS);
 	if (rc != 0)
 		return rc;
@@ -514,7 +515,8 @@ watch_job_run(struct cp_ctl_job *job)
 
 		if (ev->kv == NULL || name_of(j->s, &ev->kv->key, name) == NULL)
 			continue;
-		apply(j->s, name, ev->type == MVCCPB__EVENT__EVENT_TYPE__PUT ? &ev->kv->value : NULL,
+		apply(j->s, name,
+		      ev->type == MVCCPB__EVENT__EVENT_TYPE__PUT ? &ev->kv->value : NULL,
 		      ev->kv->mod_revision);
 	}
 	if (j->w != NULL)
@@ -676,10 +678,12 @@ watch_once(struct cp_store *s)
 				char err[256];
 
 				/* The revisions we missed are gone: read everything again. */
-				cp_log(CP_LOG_WARN, "registry store: etcd compacted past our revision, "
-						    "re-reading",
-				       CP_LF_U64("revision", (uint64_t)e->rev),
-				       CP_LF_U64("compact_revision", (uint64_t)w->compact_revision));
+				cp_log(
+				    CP_LOG_WARN,
+				    "registry store: etcd compacted past our revision, "
+				    "re-reading",
+				    CP_LF_U64("revision", (uint64_t)e->rev),
+				    CP_LF_U64("compact_revision", (uint64_t)w->compact_revision));
 				protobuf_c_message_free_unpacked(&w->base, NULL);
 				if (range(s, NULL, &r, err, sizeof(err)) == 0) {
 					e->rev = r->header != NULL ? r->header->revision : e->rev;
@@ -692,7 +696,8 @@ watch_once(struct cp_store *s)
 				break;
 			}
 			for (size_t i = 0; i < w->n_events; i++)
-				if (w->events[i]->kv != NULL && w->events[i]->kv->mod_revision > e->rev)
+				if (w->events[i]->kv != NULL &&
+				    w->events[i]->kv->mod_revision > e->rev)
 					e->rev = w->events[i]->kv->mod_revision;
 			if (w->n_events > 0)
 				submit(s, w, NULL);
@@ -706,7 +711,8 @@ watch_once(struct cp_store *s)
 		char *d = grpc_slice_to_c_string(details);
 
 		e->up = false;
-		cp_log(CP_LOG_WARN, "registry store: etcd unreachable, serving the last registry known",
+		cp_log(CP_LOG_WARN,
+		       "registry store: etcd unreachable, serving the last registry known",
 		       CP_LF_STR("endpoint", s->etcd_endpoint), CP_LF_INT("status", code),
 		       CP_LF_STR("error", d), CP_LF_U64("revision", (uint64_t)e->rev));
 		gpr_free(d);

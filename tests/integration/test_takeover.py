@@ -194,8 +194,12 @@ class TakeoverTest(unittest.TestCase):
         r = a.stub.execute(pb.ExecuteRequest(name="p", input=pb.Payload(data=b"x")), timeout=T)
         self.assertEqual(r.output.data, b"x")
         self.assertIsNone(a.proc.poll())
-        # And a good successor still can.
-        b = self.server()
+        # And a good successor still can (this one named by the command line).
+        cfg = "\n".join(line for line in CONFIG.format(sock=self.sock).splitlines()
+                        if "takeover_socket" not in line)
+        b = Server(cfg, extra_args=["--takeover", self.sock])
+        self.servers.append(b)
+        b.start()
         self.assertEqual(b.port, a.port)
         self.assertEqual(a.proc.wait(60), 0, a.log())
         self.assertEqual(b.stop(), 0)
