@@ -1,6 +1,7 @@
 """registry.store: etcd with a real etcd (Debian's etcd-server, started here on free loopback
 ports) and three corepiped instances: a Put on one is served by all three with the same
-version (etcd's mod_revision); a delete reaches all three; etcd stopped: calls keep
+version (etcd's mod_revision); a delete reaches all three; replaces under load on all three:
+zero failed calls; a restarted instance catches up; etcd stopped: calls keep
 succeeding, Admin writes answer UNAVAILABLE naming etcd, reads answer from the local copy;
 etcd back: writes work and all instances converge (their watches resume)."""
 import json
@@ -10,6 +11,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import unittest
 import urllib.request
 
@@ -178,6 +180,53 @@ class EtcdStoreTest(unittest.TestCase):
         for s in self.servers:
             self.assertTrue(any(o.get("msg") == "registry store: watching etcd"
                                 for o in s.logs_json()), s.log())
+
+    def test_replace_under_load_on_all_three_zero_failed_calls(self):
+        a = self.servers[0]
+        a.stub.put(pb.PutPipelineRequest(pipeline=spec("hot", ("passthrough", {}))), timeout=T)
+        self.assertTrue(wait_until(lambda: all(isinstance(v, int)
+                                               for v in self.version_everywhere("hot"))))
+        stop = threading.Event()
+        lock = threading.Lock()
+        counts = {"ok": 0}
+        errors = []
+
+        def load(s):
+            while not stop.is_set():
+                try:
+                    r = s.stub.execute(pb.ExecuteRequest(name="hot",
+                                                         input=pb.Payload(data=b"abc")),
+                                       timeout=T)
+                    with lock:
+                        if r.output.data == b"abc":
+                            counts["ok"] += 1
+                        else:
+                            errors.append(r.output.data)
+                except grpc.RpcError as e:
+                    with lock:
+                        errors.append((e.code(), e.details()))
+
+        threads = [threading.Thread(target=load, args=(s,), daemon=True) for s in self.servers]
+        for t in threads:
+            t.start()
+        try:
+            last = None
+            for i in range(20):  # replaces through every instance in turn
+                nodes = [("passthrough", {})] * (1 + i % 3)
+                last = self.servers[i % 3].stub.put(
+                    pb.PutPipelineRequest(pipeline=spec("hot", *nodes)), timeout=T)
+            self.assertTrue(wait_until(lambda: self.version_everywhere("hot")
+                                       == [last.version] * 3), self.version_everywhere("hot"))
+            start = counts["ok"]
+            self.assertTrue(wait_until(lambda: counts["ok"] > start + 30))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        self.assertEqual(errors, [])
+        for s in self.servers:
+            got = s.stub.get(pb.GetPipelineRequest(name="hot"), timeout=T)
+            self.assertEqual(len(got.spec.nodes), len(last.spec.nodes))
 
     def test_restarted_instance_catches_up(self):
         a, b, c = self.servers
