@@ -91,10 +91,12 @@ LDFLAGS_ALL = $(OPT) -rdynamic
 # --- sources ---------------------------------------------------------------------------------
 PROTOS   := proto/corepipe/v1/corepipe.proto proto/grpc/health/v1/health.proto \
 	proto/grpc/reflection/v1/reflection.proto proto/grpc/reflection/v1alpha/reflection.proto
+# etcd v3's API subset (registry.store: etcd, control/store_etcd.c): C only, not served.
+ETCD_PROTOS := proto/etcd/mvccpb/kv.proto proto/etcd/etcdserverpb/rpc.proto
 # google/protobuf/descriptor.proto (libprotobuf-dev) in C, for the reflection service's index.
 DESC_INC   := /usr/include
 DESC_PROTO := $(DESC_INC)/google/protobuf/descriptor.proto
-PB_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS)) \
+PB_C     := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS) $(ETCD_PROTOS)) \
 	$(GEN)/google/protobuf/descriptor.pb-c.c
 PB_H     := $(PB_C:.c=.h)
 # Everything the server serves, with imports and comments, as one FileDescriptorSet: embedded

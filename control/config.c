@@ -31,6 +31,7 @@ enum ftype {
 	F_PORTS,    /* dataplane.ports: list of {name, device, address, udp_port, ...} */
 	F_LISTEN,   /* char[size]: a listen address (cp_config_listen_check); min = CP_LISTEN_* */
 	F_ALOG,	    /* enum cp_alog_mode */
+	F_STORE,    /* enum cp_store_kind */
 };
 
 struct field {
@@ -60,6 +61,7 @@ static const struct field server_fields[] = {
     {"max_connections_per_peer", F_U32, CFG(max_connections_per_peer), 0, 1000000, 0},
     {"handshake_timeout_ms", F_U32, CFG(handshake_timeout_ms), 100, 600000, 0},
     {"shutdown_delay_ms", F_U32, CFG(shutdown_delay_ms), 0, 600000, 0},
+    {"takeover_socket", F_STR, CFG(takeover_socket), 0, 0, 0},
     {"max_cancels_per_second", F_U32, CFG(max_cancels_per_second), 0, 10000000, 0},
     {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000, 0},
     {"shutdown_grace_ms", F_U32, CFG(shutdown_grace_ms), 0, 3600000, 0},
@@ -135,16 +137,24 @@ static const struct field logging_fields[] = {
     {.name = NULL},
 };
 
+static const struct field registry_fields[] = {
+    {"store", F_STORE, CFG(registry_store), 0, 0, 0},
+    {"state_file", F_STR, CFG(state_file), 0, 0, 0},
+    {"etcd_endpoint", F_STR, CFG(etcd_endpoint), 0, 0, 0},
+    {"etcd_prefix", F_STR, CFG(etcd_prefix), 0, 0, 0},
+    {.name = NULL},
+};
+
 struct section {
 	const char *name;
 	const struct field *fields; /* NULL: handled specially (pipelines) */
 };
 
 static const struct section sections[] = {
-    {"server", server_fields}, {"dataplane", dataplane_fields},
-    {"limits", limits_fields}, {"auth", auth_fields},
-    {"tls", tls_fields},       {"logging", logging_fields},
-    {"pipelines", NULL},
+    {"server", server_fields},	   {"dataplane", dataplane_fields},
+    {"limits", limits_fields},	   {"auth", auth_fields},
+    {"tls", tls_fields},	   {"logging", logging_fields},
+    {"registry", registry_fields}, {"pipelines", NULL},
 };
 
 void
@@ -190,6 +200,8 @@ cp_config_init(struct cp_config *c)
 	c->access_log = CP_ALOG_OFF;
 	c->access_log_sample = 100;
 	c->access_log_ring = 4096;
+	snprintf(c->etcd_endpoint, sizeof(c->etcd_endpoint), "127.0.0.1:2379");
+	snprintf(c->etcd_prefix, sizeof(c->etcd_prefix), "/corepipe/pipelines/");
 	c->auth.health_open = true;
 	c->tls.required = true;
 }
@@ -377,6 +389,15 @@ parse_value(const struct field *f, const char *s, struct cp_config *c, char *msg
 					s),
 			       -EINVAL;
 		*(enum cp_alog_mode *)dst = m;
+		return 0;
+	}
+	case F_STORE: {
+		enum cp_store_kind k;
+
+		if (cp_store_kind_parse(s, &k) != 0)
+			return snprintf(msg, n, "expected memory, file or etcd, got '%s'", s),
+			       -EINVAL;
+		*(enum cp_store_kind *)dst = k;
 		return 0;
 	}
 	case F_BOOL:
@@ -1003,7 +1024,7 @@ load_stream(struct cp_config *c, const void *data, size_t len, const char *path,
 		if (i == sizeof(sections) / sizeof(sections[0])) {
 			rc = fail(&l, k,
 				  "unknown section '%s' (expected server, dataplane, limits, "
-				  "auth, tls, logging, pipelines)",
+				  "auth, tls, logging, registry, pipelines)",
 				  ks ? ks : "?");
 			continue;
 		}
@@ -1228,6 +1249,17 @@ cp_config_validate(const struct cp_config *c, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: %s", addrs[i].key, msg);
 			return -EINVAL;
 		}
+	}
+	if (c->registry_store == CP_STORE_ETCD &&
+	    (c->etcd_endpoint[0] == '\0' || c->etcd_prefix[0] == '\0')) {
+		snprintf(err, errlen,
+			 "registry.store: etcd needs registry.etcd_endpoint and "
+			 "registry.etcd_prefix");
+		return -EINVAL;
+	}
+	if (c->registry_store == CP_STORE_FILE && c->state_file[0] == '\0') {
+		snprintf(err, errlen, "registry.store: file needs registry.state_file (a path)");
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -1550,6 +1582,9 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 		break;
 	case F_ALOG:
 		fprintf(out, "%s\n", cp_alog_mode_name(*(const enum cp_alog_mode *)src));
+		break;
+	case F_STORE:
+		fprintf(out, "%s\n", cp_store_kind_name(*(const enum cp_store_kind *)src));
 		break;
 	case F_TOKENS:
 		/* The file's own entries, digests included: they are SHA-256 digests, not tokens,

@@ -17,6 +17,7 @@
 #include "control/auth.h"
 #include "control/http_guard.h"
 #include "control/log.h"
+#include "control/store.h"
 #include "dataplane/dataplane.h"
 #include "dataplane/pipeline.h"
 
@@ -81,6 +82,7 @@ struct cp_config {
 	uint32_t max_connections_per_peer; /**< per client address (0: no limit) */
 	uint32_t handshake_timeout_ms;	   /**< TLS + HTTP/2 preface/SETTINGS deadline */
 	uint32_t shutdown_delay_ms;	   /**< lame duck after SIGTERM */
+	char takeover_socket[108];	   /**< server.takeover_socket: hitless restart ("" off) */
 	uint32_t max_cancels_per_second;   /**< per connection, then it is closed (0: off) */
 	/* dataplane */
 	unsigned workers; /**< worker-only lcores; 0: every usable CPU but the front ends' */
@@ -120,6 +122,11 @@ struct cp_config {
 	enum cp_alog_mode access_log; /**< logging.access_log */
 	uint32_t access_log_sample;   /**< logging.access_log_sample: one call in N */
 	uint32_t access_log_ring;     /**< logging.access_log_ring: records buffered */
+	/* registry */
+	enum cp_store_kind registry_store;  /**< registry.store (control/store.h) */
+	char state_file[CP_STORE_PATH_MAX]; /**< registry.state_file */
+	char etcd_endpoint[128];	    /**< registry.etcd_endpoint: "host:port" */
+	char etcd_prefix[128];		    /**< registry.etcd_prefix: the keys' prefix */
 	/* pipelines */
 	unsigned n_pipelines;
 	struct cp_config_pipeline *pipelines;

@@ -7,6 +7,7 @@
 #include "control/grpc_server.h"
 #include "control/log.h"
 #include "control/notify.h"
+#include "control/takeover.h"
 #include "dataplane/registry.h"
 
 #include <errno.h>
@@ -71,11 +72,19 @@ ctl_main(void *arg)
 	urcu_qsbr_register_thread();
 	urcu_qsbr_thread_offline();
 	for (;;) {
-		struct pollfd p[2] = {{.fd = ctl->sfd, .events = POLLIN},
+		struct pollfd p[4] = {{.fd = ctl->sfd, .events = POLLIN},
 				      {.fd = ctl->efd, .events = POLLIN}};
+		struct cp_takeover_offer *to = ctl->srv->takeover;
+		int tfd[2];
+		unsigned nt = to != NULL ? cp_takeover_offer_fds(to, tfd) : 0;
 
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		for (unsigned i = 0; i < nt; i++)
+			p[2 + i] = (struct pollfd){.fd = tfd[i], .events = POLLIN};
+		if (poll(p, 2 + nt, -1) < 0 && errno != EINTR)
 			break;
+		for (unsigned i = 0; i < nt; i++)
+			if (p[2 + i].revents & (POLLIN | POLLHUP | POLLERR))
+				cp_takeover_offer_event(to, tfd[i]);
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 

@@ -3,7 +3,9 @@
  * The control thread: the one thread of corepiped that may block. It takes the process's
  * signals (signalfd: SIGTERM/SIGINT start the graceful shutdown, a second one exits at once;
  * SIGHUP reloads the configuration) and runs jobs other threads give it: a reload asked for
- * by Admin/ReloadConfig, which reads files (a FIFO or a slow disk must never stall a front end).
+ * by Admin/ReloadConfig, which reads files (a FIFO or a slow disk must never stall a front end),
+ * and Admin writes through a registry store (store.h). It also answers a successor's takeover
+ * of the listening sockets (takeover.h: srv->takeover's descriptors are in its poll set).
  *
  * Context: cp_ctl_start/stop on the main thread (the signals must be blocked in every thread
  * first); cp_ctl_submit from any thread. The thread is a registered urcu-qsbr reader, offline

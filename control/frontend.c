@@ -342,8 +342,14 @@ on_new_call(struct cp_frontend *fe, struct cp_call *c, int ok)
 	/* Keep the same number of slots armed. */
 	arm(fe, c->method);
 	if (authorize(fe, c)) {
-		if (atomic_load_explicit(&srv->phase, memory_order_relaxed) >= CP_PHASE_DRAINING) {
-			/* Draining: retryable, and the request is not even read. */
+		/* Acquire: pairs with the control poller's release store of the phase, which
+		 * follows cp_server_request_handover()'s store of `handover`. */
+		if (atomic_load_explicit(&srv->phase, memory_order_acquire) >= CP_PHASE_DRAINING &&
+		    !atomic_load_explicit(&srv->handover, memory_order_relaxed)) {
+			/* Draining: retryable, and the request is not even read. After a
+			 * handover (takeover.h) calls that still come on a connection to us,
+			 * racing the GOAWAY, are served: this process is whole, and a client
+			 * without a retry policy would see the UNAVAILABLE. */
 			CP_STAT_INC(fe->st.rejected[CP_REJECT_DRAINING]);
 			atomic_store_explicit(&srv->drain_last_refused_ns, c->start_ns,
 					      memory_order_relaxed);

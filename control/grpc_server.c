@@ -10,6 +10,7 @@
 #include "control/pbconv.h"
 #include "control/rpc.h"
 #include "control/rpc_stats.h"
+#include "control/takeover.h"
 
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
@@ -460,13 +461,17 @@ open_listener(struct cp_server *srv, const char *addr, bool tls)
 	    .max_per_peer = srv->conf.max_connections_per_peer,
 	};
 	struct cp_listener *l = &srv->listener[srv->n_listeners];
-	int rc = cp_listener_open(l, srv->n_listeners, addr, &lc);
+	int fd = cp_takeover_adopt(srv->conf.takeover, "grpc", addr);
+	int rc = cp_listener_adopt(l, srv->n_listeners, addr, fd, &lc);
 
 	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "cannot listen", CP_LF_STR("listen", addr),
 		       CP_LF_BOOL("tls", tls), CP_LF_STR("error", strerror(-rc)));
 		return rc == -EINVAL ? -EINVAL : -EADDRINUSE;
 	}
+	if (fd >= 0)
+		cp_log(CP_LOG_INFO, "takeover: listening socket adopted", CP_LF_STR("listen", addr),
+		       CP_LF_INT("port", l->port), CP_LF_BOOL("tls", tls));
 	srv->n_listeners++;
 	return 0;
 }
@@ -667,6 +672,12 @@ shutdown_step(struct cp_server *srv, uint64_t now)
 
 	if (phase == CP_PHASE_SERVING) {
 		srv->signal_ns = now;
+		/* Handed over: the successor accepts every new connection from now on; the lame
+		 * duck below still gives health-checking clients the time to stop sending here
+		 * before the GOAWAY (calls racing it are what the core cannot drain cleanly). */
+		if (atomic_load_explicit(&srv->handover, memory_order_relaxed))
+			for (unsigned i = 0; i < srv->n_listeners; i++)
+				cp_listener_stop(&srv->listener[i]);
 		if (live->shutdown_delay_ms != 0) {
 			atomic_store_explicit(&srv->phase, CP_PHASE_LAME_DUCK,
 					      memory_order_release);
@@ -689,13 +700,17 @@ shutdown_step(struct cp_server *srv, uint64_t now)
 		 * whatever is left (new calls that keep arriving) cancelled by the core. */
 		uint64_t last =
 		    atomic_load_explicit(&srv->drain_last_refused_ns, memory_order_relaxed);
+		bool handover = atomic_load_explicit(&srv->handover, memory_order_relaxed);
 		bool quiet;
 
 		if (last < srv->drain_begin_ns)
 			last = srv->drain_begin_ns;
 		quiet = (now > last && now - last >= DRAIN_QUIET_NS) ||
 			now - srv->drain_begin_ns >= DRAIN_QUIET_MAX_NS;
-		if ((open != 0 || !quiet) && now <= srv->grace_deadline_ns + GOAWAY_GRACE_NS)
+		/* A hitless restart's old process sends its GOAWAY at once: its successor already
+		 * serves, and clients move there while open calls finish here. */
+		if (!handover && (open != 0 || !quiet) &&
+		    now <= srv->grace_deadline_ns + GOAWAY_GRACE_NS)
 			return;
 		if (open != 0) {
 			cp_log(CP_LOG_WARN, "grace period over: cancelling calls",
@@ -729,7 +744,14 @@ shutdown_step(struct cp_server *srv, uint64_t now)
 						      memory_order_relaxed);
 			return;
 		}
-		if (!srv->cancelled_all && now > srv->signal_ns + GOAWAY_GRACE_NS) {
+		/* Calls still open after the GOAWAY (a handover sends it with calls open; so may
+		 * a call that raced it) may finish until the grace period ends. After a handover
+		 * nothing is forced before then: clients close their connections once they have
+		 * seen the GOAWAY and their calls are done (cancelling "idle" connections would
+		 * cancel the calls racing the GOAWAY on them). */
+		if (!srv->cancelled_all && now > srv->signal_ns + GOAWAY_GRACE_NS &&
+		    ((open == 0 && !atomic_load_explicit(&srv->handover, memory_order_relaxed)) ||
+		     now > srv->grace_deadline_ns)) {
 			grpc_server_cancel_all_calls(srv->server);
 			srv->cancelled_all = true;
 		}
@@ -799,14 +821,26 @@ cp_server_request_shutdown(struct cp_server *srv)
 }
 
 void
+cp_server_request_handover(struct cp_server *srv)
+{
+	/* Before the shutdown request: published by its seq_cst compare-exchange, which pairs
+	 * with the control poller's acquire load of shutdown_requested in ctl_poll(). */
+	atomic_store_explicit(&srv->handover, true, memory_order_relaxed);
+	for (unsigned i = 0; i < srv->n_listeners; i++)
+		srv->listener[i].handed_over = true;
+	cp_server_request_shutdown(srv);
+}
+
+void
 cp_server_destroy(struct cp_server *srv)
 {
 	for (unsigned i = 0; i < srv->n_listeners; i++)
 		cp_listener_close(&srv->listener[i]);
 	srv->n_listeners = 0;
 	if (srv->server != NULL) {
-		if (srv->started && atomic_load(&srv->phase) < CP_PHASE_SHUTDOWN) {
-			/* Never served to the end (start-up failed half-way). */
+		if (srv->fe[0] != NULL && atomic_load(&srv->phase) < CP_PHASE_SHUTDOWN) {
+			/* Never served to the end (start-up failed half-way, also before the
+			 * start: the core asserts that a server with ports was shut down). */
 			grpc_server_shutdown_and_notify(srv->server, srv->fe[0]->cq,
 							&srv->shutdown_tag);
 			grpc_server_cancel_all_calls(srv->server);

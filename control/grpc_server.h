@@ -156,6 +156,7 @@ struct cp_server_conf {
 	uint32_t max_cancels_per_second;   /**< per connection; more: it is closed (0: off) */
 	const struct cp_keepalive_conf *keepalive; /**< server.keepalive_* (NULL: defaults) */
 	const struct cp_tls_conf *tls;		   /**< NULL or no cert_file: plaintext only */
+	struct cp_takeover_client *takeover;	   /**< a predecessor's sockets to adopt, or NULL */
 };
 
 /** Why a request was refused before it ran (GetStats "rejected"). */
@@ -199,6 +200,7 @@ struct cp_server {
 	atomic_uint health_gen;		/**< bumped when `serving` changes (Watch) */
 	atomic_int phase;		/**< enum cp_phase; written by the control poller */
 	atomic_bool shutdown_requested; /**< SIGTERM/SIGINT seen */
+	atomic_bool handover;		/**< a successor serves (takeover.h): GOAWAY at once */
 	atomic_bool shutdown_tag_seen;	/**< the grpc_server finished shutting down */
 	bool started;
 	/* Drain accounting (control poller). */
@@ -210,11 +212,13 @@ struct cp_server {
 	/** cp_now_ns() of the last call refused UNAVAILABLE while draining; any front end
 	 * stores it (relaxed), the control poller reads it before the GOAWAY. */
 	_Atomic uint64_t drain_last_refused_ns;
-	struct cp_reload reload;	  /**< hot reload context (reload.h); the control thread */
-	struct cp_ctl *ctl;		  /**< the control thread (ctl.h): reloads, signals */
-	struct cp_port_watch port_watch;  /**< UDP port link changes (control poller) */
-	bool shed_logged[DP_WORKERS_MAX]; /**< last logged shedding state (control poller) */
-	uint64_t ctl_next_ns;		  /**< next control tick */
+	struct cp_reload reload; /**< hot reload context (reload.h); the control thread */
+	struct cp_ctl *ctl;	 /**< the control thread (ctl.h): reloads, signals */
+	struct cp_store *store;	 /**< registry.store (store.h); Admin writes go through it */
+	struct cp_takeover_offer *takeover; /**< server.takeover_socket (takeover.h), or NULL */
+	struct cp_port_watch port_watch;    /**< UDP port link changes (control poller) */
+	bool shed_logged[DP_WORKERS_MAX];   /**< last logged shedding state (control poller) */
+	uint64_t ctl_next_ns;		    /**< next control tick */
 };
 
 /**
@@ -238,6 +242,16 @@ void cp_server_run(struct cp_server *srv);
  * Begin a graceful shutdown (see the file comment). Context: any thread; idempotent.
  */
 void cp_server_request_shutdown(struct cp_server *srv);
+
+/**
+ * A successor took the listening sockets over (control/takeover.h): shut down as on SIGTERM
+ * (health NOT_SERVING, the server.shutdown_delay_ms lame duck), except that accepting stops at
+ * once (the successor accepts every new connection), calls still arriving are served rather
+ * than refused, and the GOAWAY follows the lame duck at once, the calls and streams open here
+ * finishing within server.shutdown_grace_ms.
+ * Context: any thread (the control thread); idempotent with cp_server_request_shutdown().
+ */
+void cp_server_request_handover(struct cp_server *srv);
 
 /** Destroy the server, its front ends and completion queues (after cp_server_run). */
 void cp_server_destroy(struct cp_server *srv);

@@ -217,6 +217,13 @@ int
 cp_listener_open(struct cp_listener *l, unsigned index, const char *addr,
 		 const struct cp_listener_conf *conf)
 {
+	return cp_listener_adopt(l, index, addr, -1, conf);
+}
+
+int
+cp_listener_adopt(struct cp_listener *l, unsigned index, const char *addr, int fd,
+		  const struct cp_listener_conf *conf)
+{
 	struct rte_hash_parameters hp = {
 	    .hash_func = rte_hash_crc,
 	    .socket_id = SOCKET_ID_ANY,
@@ -231,8 +238,14 @@ cp_listener_open(struct cp_listener *l, unsigned index, const char *addr,
 	pthread_mutex_init(&l->kill_lock, NULL);
 	snprintf(l->addr, sizeof(l->addr), "%s", addr);
 	snprintf(l->arg_key, sizeof(l->arg_key), "external:corepipe.listener.%u", index);
-	if (strncmp(addr, "unix:", 5) == 0) {
-		l->is_unix = true;
+	l->is_unix = strncmp(addr, "unix:", 5) == 0;
+	if (fd >= 0) {
+		/* A predecessor's socket (control/takeover.h): already bound and listening, and
+		 * non-blocking (the flag belongs to the shared open file). */
+		rc = fd;
+		if (!l->is_unix)
+			l->port = bound_port(fd);
+	} else if (l->is_unix) {
 		rc = unix_listen(addr + 5);
 	} else {
 		rc = tcp_listen(addr, LISTEN_BACKLOG, SOCK_NONBLOCK, &l->port);
@@ -557,8 +570,8 @@ cp_listener_stop(struct cp_listener *l)
 		epoll_ctl(l->ep, EPOLL_CTL_DEL, l->fd, NULL);
 		close(l->fd);
 		l->fd = -1;
-		if (l->is_unix) {
-			/* The socket file goes with the listener. */
+		if (l->is_unix && !l->handed_over) {
+			/* The socket file goes with the listener (unless a successor has it). */
 			unlink(l->addr + 5);
 		}
 	}

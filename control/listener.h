@@ -54,6 +54,7 @@ struct cp_listener {
 	int reserve_fd;	  /**< released when accept() runs out of descriptors */
 	int port;	  /**< bound port (0 for unix sockets) */
 	bool is_unix;
+	bool handed_over; /**< a successor took the socket: stop leaves a unix socket's file */
 	struct cp_listener_conf conf;
 	pthread_t thread;
 	bool started;
@@ -79,6 +80,15 @@ struct cp_listener {
  */
 int cp_listener_open(struct cp_listener *l, unsigned index, const char *addr,
 		     const struct cp_listener_conf *conf);
+
+/**
+ * cp_listener_open() on @p fd, a listening socket bound to @p addr already (a predecessor's,
+ * control/takeover.h), instead of binding; @p fd < 0 binds. Ownership: consumes @p fd (also
+ * on failure, through cp_listener_close()).
+ * @return as cp_listener_open().
+ */
+int cp_listener_adopt(struct cp_listener *l, unsigned index, const char *addr, int fd,
+		      const struct cp_listener_conf *conf);
 
 /** The channel arg grpc_server_create() must get for this listener (points into @p l). */
 grpc_arg cp_listener_arg(struct cp_listener *l);

@@ -17,6 +17,8 @@
 #include "control/log.h"
 #include "control/metrics_http.h"
 #include "control/notify.h"
+#include "control/store.h"
+#include "control/takeover.h"
 #include "control/version.h"
 #include "dataplane/dataplane.h"
 
@@ -66,6 +68,9 @@ static const char g_usage[] =
     "The default map uses the CPUs the process may run on (sched_getaffinity: taskset, cpuset\n"
     "cgroups, systemd AllowedCPUs=), one lcore per CPU; with one CPU a single lcore does it all.\n"
     "  -L, --log-level LEVEL    debug|info|warn|error (default: info, or the file's)\n"
+    "      --takeover PATH      hitless restart: take the listening sockets over from the\n"
+    "                           corepiped offering them at PATH, then offer ours there\n"
+    "                           (server.takeover_socket; docs/operations.md)\n"
     "  -V, --version            print the version and build details and exit\n"
     "  -h, --help               this text\n"
     "\n"
@@ -84,6 +89,7 @@ struct opts {
 	int frontends; /* 0: not given */
 	const char *lcores;
 	const char *log_level;
+	const char *takeover;
 	const char *check_config;
 	int print_config;
 	int n_eal;
@@ -91,6 +97,71 @@ struct opts {
 };
 
 static struct cp_server g_srv;
+static struct cp_metrics_http g_metrics;
+static struct cp_takeover_offer g_offer = {.lfd = -1, .conn = -1};
+static char g_metrics_listen[128];
+
+/* What a successor gets (takeover.h): the gRPC listeners and the metrics endpoint's socket.
+ * Control thread; nothing while shutting down (the listeners may be closing). */
+static bool
+offer_collect(void *arg, struct cp_takeover_offer_set *set)
+{
+	struct cp_server *srv = arg;
+
+	if (atomic_load(&srv->shutdown_requested))
+		return false;
+	for (unsigned i = 0; i < srv->n_listeners && set->n < CP_TAKEOVER_FDS_MAX; i++) {
+		if (srv->listener[i].fd < 0)
+			continue;
+		snprintf(set->socks[set->n].kind, sizeof(set->socks[0].kind), "grpc");
+		snprintf(set->socks[set->n].addr, sizeof(set->socks[0].addr), "%s",
+			 srv->listener[i].addr);
+		set->socks[set->n++].fd = srv->listener[i].fd;
+	}
+	if (g_metrics.started && set->n < CP_TAKEOVER_FDS_MAX) {
+		snprintf(set->socks[set->n].kind, sizeof(set->socks[0].kind), "metrics");
+		snprintf(set->socks[set->n].addr, sizeof(set->socks[0].addr), "%s",
+			 g_metrics_listen);
+		set->socks[set->n++].fd = g_metrics.fd;
+	}
+	return true;
+}
+
+static void
+offer_taken(void *arg, pid_t pid)
+{
+	struct cp_server *srv = arg;
+
+	cp_log(CP_LOG_INFO, "taken over: the new process serves, draining",
+	       CP_LF_INT("new_pid", pid));
+	cp_notify_stopping("taken over by pid %d: draining", (int)pid);
+	cp_server_request_handover(srv);
+}
+
+/* Offer at the path from the control thread itself (it polls srv->takeover). */
+struct offer_job {
+	struct cp_ctl_job job;
+	struct cp_server *srv;
+	char path[108];
+};
+
+static void
+offer_run(struct cp_ctl_job *job)
+{
+	struct offer_job *j = caa_container_of(job, struct offer_job, job);
+	int rc = cp_takeover_offer_open(&g_offer, j->path);
+
+	if (rc != 0) {
+		cp_log(CP_LOG_ERROR, "takeover: cannot offer: no hitless restart from this process",
+		       CP_LF_STR("takeover_socket", j->path), CP_LF_STR("error", strerror(-rc)));
+	} else {
+		g_offer.collect = offer_collect;
+		g_offer.taken = offer_taken;
+		g_offer.arg = j->srv;
+		j->srv->takeover = &g_offer;
+	}
+	free(j);
+}
 static struct opts g_opts; /* the command line, re-applied on every reload */
 
 static const char *
@@ -118,6 +189,8 @@ apply_flags(struct cp_config *cfg)
 		snprintf(cfg->lcores, sizeof(cfg->lcores), "%s", o->lcores);
 	if (o->log_level != NULL && cp_log_level_parse(o->log_level, &lvl) == 0)
 		cfg->log_level = lvl;
+	if (o->takeover != NULL)
+		snprintf(cfg->takeover_socket, sizeof(cfg->takeover_socket), "%s", o->takeover);
 }
 
 /* --check-config: the file, the environment, and every pipeline compiled; no EAL needed. */
@@ -173,6 +246,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"check-config", required_argument, NULL, 'K'},
 	    {"print-config", no_argument, NULL, 'P'},
 	    {"version", no_argument, NULL, 'V'},
+	    {"takeover", required_argument, NULL, 'T'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -220,6 +294,15 @@ parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'K':
 			o->check_config = optarg;
+			break;
+		case 'T':
+			if (strlen(optarg) == 0 || strlen(optarg) >= 108) {
+				fprintf(stderr,
+					"corepiped: --takeover: a unix socket path of 1..107 "
+					"characters\n");
+				return 2;
+			}
+			o->takeover = optarg;
 			break;
 		case 'P':
 			o->print_config = 1;
@@ -388,9 +471,12 @@ main(int argc, char **argv)
 	char *eal[EAL_ARGS_MAX];
 	int n = 0, rc, exit_code = 0;
 	struct dp_dataplane *dp = NULL;
-	struct cp_metrics_http metrics = {0};
+	struct cp_metrics_http *const metrics = &g_metrics;
+	struct cp_takeover_client tk = {.conn = -1};
+	struct offer_job *oj = NULL;
 	struct cp_server_conf sconf;
 	struct cp_ctl ctl = {0};
+	struct cp_store store = {0};
 	unsigned frontends = 1;
 	uint64_t answered = 0;
 	char roles[512];
@@ -554,10 +640,36 @@ main(int argc, char **argv)
 		exit_code = 2;
 		goto out_dp;
 	}
-
 	/* gRPC's own threads inherit this (front end 0's) CPU affinity. */
 	cp_log_grpc_hook();
 	grpc_init();
+	/* The API's pipelines, after the config file's (registry.store, control/store.h); after
+	 * grpc_init(): the etcd store speaks gRPC. */
+	{
+		unsigned n_loaded = 0;
+		char serr[1024] = "registry.state_file, registry.etcd_*: too long";
+
+		if (cp_store_open(&store, cfg.registry_store, cfg.state_file, dp->reg,
+				  cfg.max_nodes) != 0 ||
+		    cp_store_set_etcd(&store, cfg.etcd_endpoint, cfg.etcd_prefix) != 0 ||
+		    cp_store_load(&store, &n_loaded, serr, sizeof(serr)) != 0) {
+			cp_log(CP_LOG_ERROR, "registry store: cannot start",
+			       CP_LF_STR("store", cp_store_kind_name(cfg.registry_store)),
+			       CP_LF_STR("file", cfg.state_file), CP_LF_STR("error", serr));
+			cp_store_close(&store);
+			grpc_shutdown_blocking();
+			exit_code = 2;
+			goto out_dp;
+		}
+		if (cfg.registry_store == CP_STORE_FILE)
+			cp_log(CP_LOG_INFO, "registry store ready", CP_LF_STR("store", "file"),
+			       CP_LF_STR("file", cfg.state_file), CP_LF_INT("pipelines", n_loaded));
+		else if (cfg.registry_store == CP_STORE_ETCD)
+			cp_log(CP_LOG_INFO, "registry store ready", CP_LF_STR("store", "etcd"),
+			       CP_LF_STR("endpoint", cfg.etcd_endpoint),
+			       CP_LF_STR("prefix", cfg.etcd_prefix),
+			       CP_LF_INT("pipelines", n_loaded));
+	}
 	sconf.listen = cfg.grpc_listen;
 	sconf.max_message_bytes = cfg.max_message_bytes;
 	sconf.max_concurrent_streams = cfg.max_concurrent_streams;
@@ -576,6 +688,29 @@ main(int argc, char **argv)
 		       CP_LF_INT("tokens", (long)cfg.auth.n),
 		       CP_LF_BOOL("health_open", cfg.auth.health_open));
 	sconf.keepalive = &cfg.keepalive;
+	/* Hitless restart: a running corepiped's listening sockets, if one offers them. */
+	if (cfg.takeover_socket[0] != '\0') {
+		rc = cp_takeover_fetch(&tk, cfg.takeover_socket, err, sizeof(err));
+		if (rc != 0) {
+			cp_log(CP_LOG_ERROR, "takeover: failed, not starting",
+			       CP_LF_STR("takeover_socket", cfg.takeover_socket),
+			       CP_LF_STR("error", err));
+			exit_code = 2;
+			goto out_grpc;
+		}
+		if (tk.conn >= 0)
+			cp_log(CP_LOG_INFO, "takeover: listening sockets received",
+			       CP_LF_INT("old_pid", tk.peer_pid), CP_LF_INT("sockets", tk.n));
+		oj = calloc(1, sizeof(*oj));
+		if (oj == NULL) {
+			exit_code = 1;
+			goto out_grpc;
+		}
+		oj->job.run = offer_run;
+		oj->srv = &g_srv;
+		snprintf(oj->path, sizeof(oj->path), "%s", cfg.takeover_socket);
+	}
+	sconf.takeover = &tk;
 	rc = cp_server_create(&g_srv, &sconf, &cfg, dp);
 	if (rc != 0) {
 		exit_code = rc == -EADDRINUSE ? 3 : 2;
@@ -586,6 +721,7 @@ main(int argc, char **argv)
 	g_srv.reload.apply_flags = apply_flags;
 	g_srv.reload.getenv = env_get;
 	g_srv.ctl = &ctl;
+	g_srv.store = &store;
 	rc = dp_dataplane_launch(dp);
 	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "cannot launch workers", CP_LF_INT("rc", rc));
@@ -602,7 +738,10 @@ main(int argc, char **argv)
 		goto out_workers;
 	}
 	if (cfg.metrics_listen[0] != '\0') {
-		rc = cp_metrics_http_start(&metrics, cfg.metrics_listen, &cfg.http, &g_srv, dp);
+		snprintf(g_metrics_listen, sizeof(g_metrics_listen), "%s", cfg.metrics_listen);
+		rc = cp_metrics_http_adopt(metrics, cfg.metrics_listen,
+					   cp_takeover_adopt(&tk, "metrics", cfg.metrics_listen),
+					   &cfg.http, &g_srv, dp);
 		if (rc != 0) {
 			cp_log(CP_LOG_ERROR, "cannot listen for metrics",
 			       CP_LF_STR("metrics_listen", cfg.metrics_listen),
@@ -618,12 +757,20 @@ main(int argc, char **argv)
 		exit_code = 1;
 		goto out_metrics;
 	}
+	rc = cp_store_start(&store, &ctl);
+	if (rc != 0) {
+		cp_log(CP_LOG_ERROR, "registry store: cannot start its thread",
+		       CP_LF_STR("error", strerror(-rc)));
+		exit_code = 1;
+		cp_ctl_stop(&ctl);
+		goto out_metrics;
+	}
 	cp_server_start(&g_srv);
 	atomic_store(&g_srv.serving, true);
 	roles_text(dp, roles, sizeof(roles));
 	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("version", cp_version()),
 	       CP_LF_STR("grpc_listen", cfg.grpc_listen), CP_LF_INT("grpc_port", g_srv.port),
-	       CP_LF_INT("metrics_port", metrics.port),
+	       CP_LF_INT("metrics_port", metrics->port),
 	       CP_LF_BOOL("tls", cfg.tls.cert_file[0] != '\0'),
 	       CP_LF_INT("plaintext_port", g_srv.plaintext_port),
 	       CP_LF_INT("frontends", dp->n_frontends), CP_LF_INT("workers", dp->n_workers),
@@ -633,7 +780,22 @@ main(int argc, char **argv)
 	       CP_LF_STR("config", cfg.path[0] ? cfg.path : "built-in defaults"),
 	       CP_LF_INT("pid", getpid()));
 	cp_notify_ready("serving: gRPC %s (port %d), metrics port %d, %u workers", cfg.grpc_listen,
-			g_srv.port, metrics.port, dp->n_workers);
+			g_srv.port, metrics->port, dp->n_workers);
+	/* Serving: the predecessor may drain now; then offer the sockets to our successor. */
+	if (tk.conn >= 0) {
+		pid_t old_pid = tk.peer_pid;
+
+		rc = cp_takeover_ready(&tk);
+		cp_log(rc == 0 ? CP_LOG_INFO : CP_LOG_WARN,
+		       rc == 0 ? "takeover: done, the old process drains"
+			       : "takeover: the old process is gone",
+		       CP_LF_INT("old_pid", old_pid));
+	}
+	cp_takeover_client_close(&tk); /* sockets not adopted */
+	if (oj != NULL) {
+		cp_ctl_submit(&ctl, &oj->job);
+		oj = NULL;
+	}
 
 	urcu_qsbr_unregister_thread(); /* front end 0's reactor registers this thread itself */
 	cp_server_run(&g_srv);
@@ -641,12 +803,17 @@ main(int argc, char **argv)
 	urcu_qsbr_register_thread();
 	urcu_qsbr_thread_offline();
 
+	cp_store_close(&store); /* its watch thread submits control jobs: first */
 	cp_ctl_stop(&ctl);
+	cp_takeover_offer_close(&g_offer, true);
 out_metrics:
-	cp_metrics_http_stop(&metrics);
+	cp_metrics_http_stop(metrics);
 out_workers:
 	dp_dataplane_stop(dp);
 out_grpc:
+	cp_takeover_client_close(&tk); /* a failed start: the old process goes on serving */
+	free(oj);
+	cp_store_close(&store);
 	cp_server_destroy(&g_srv);
 	cp_alog_stop(); /* after every call is freed: no hook runs any more */
 	grpc_shutdown_blocking();

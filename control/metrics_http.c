@@ -8,10 +8,12 @@
 #include "control/log.h"
 #include "control/procstat.h"
 #include "control/rpc_stats.h"
+#include "control/store.h"
 #include "control/version.h"
 
 #include <errno.h>
 #include <microhttpd.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <rte_version.h>
 #include <stdarg.h>
@@ -520,6 +522,15 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 	     "Unix time of the last successful reload (0: none since start).");
 	put(&o, "corepipe_config_last_reload_success_timestamp_seconds %.3f\n",
 	    (double)CP_STAT_LOAD(srv->reload.last_success_unix_ns) / 1e9);
+	if (srv->store != NULL && srv->store->kind != CP_STORE_MEMORY) {
+		help(&o, "corepipe_registry_store_writes_total", "counter",
+		     "State writes of the registry store (registry.store) by result; an error "
+		     "refused the Admin change.");
+		put(&o, "corepipe_registry_store_writes_total{result=\"ok\"} %llu\n",
+		    (unsigned long long)CP_STAT_LOAD(srv->store->writes));
+		put(&o, "corepipe_registry_store_writes_total{result=\"error\"} %llu\n",
+		    (unsigned long long)CP_STAT_LOAD(srv->store->write_errors));
+	}
 	help(&o, "corepipe_pool_in_use", "gauge",
 	     "Buffers taken from a pool (payload size classes, descriptors).");
 	for (unsigned i = 0; i < dp->pools->n_classes; i++)
@@ -733,8 +744,15 @@ int
 cp_metrics_http_start(struct cp_metrics_http *m, const char *addr, const struct cp_http_limits *lim,
 		      struct cp_server *srv, struct dp_dataplane *dp)
 {
+	return cp_metrics_http_adopt(m, addr, -1, lim, srv, dp);
+}
+
+int
+cp_metrics_http_adopt(struct cp_metrics_http *m, const char *addr, int fd,
+		      const struct cp_http_limits *lim, struct cp_server *srv,
+		      struct dp_dataplane *dp)
+{
 	struct cp_http_limits def;
-	int fd;
 
 	memset(m, 0, sizeof(*m));
 	m->wake_fd = -1;
@@ -745,10 +763,24 @@ cp_metrics_http_start(struct cp_metrics_http *m, const char *addr, const struct 
 		lim = &def;
 	}
 	m->guard = malloc(sizeof(*m->guard));
-	if (m->guard == NULL)
+	if (m->guard == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return -ENOMEM;
+	}
 	cp_http_guard_init(m->guard, lim);
-	fd = cp_tcp_listen(addr, 64, &m->port);
+	if (fd >= 0) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		/* A predecessor's socket (control/takeover.h), bound and listening. */
+		if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+			m->port =
+			    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							   : ((struct sockaddr_in *)&ss)->sin_port);
+	} else {
+		fd = cp_tcp_listen(addr, 64, &m->port);
+	}
 	if (fd < 0) {
 		free(m->guard);
 		m->guard = NULL;
@@ -773,6 +805,7 @@ cp_metrics_http_start(struct cp_metrics_http *m, const char *addr, const struct 
 		m->guard = NULL;
 		return -EADDRINUSE;
 	}
+	m->fd = fd;
 	m->started = true;
 	return 0;
 }

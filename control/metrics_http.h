@@ -33,6 +33,7 @@ struct cp_metrics_http {
 	struct cp_server *srv;
 	struct dp_dataplane *dp;
 	int port; /**< bound port */
+	int fd;	  /**< the listening socket (MHD's; offered to a successor: takeover.h) */
 	uint64_t scrapes;
 	uint64_t denied; /**< /metrics requests refused (auth.metrics); endpoint thread */
 	struct cp_http_guard *guard; /**< endpoint thread only (counters: relaxed loads) */
@@ -48,6 +49,15 @@ struct cp_metrics_http {
  * @return 0, -EINVAL (bad address), -EADDRINUSE (cannot bind) or -ENOMEM.
  */
 int cp_metrics_http_start(struct cp_metrics_http *m, const char *addr,
+			  const struct cp_http_limits *lim, struct cp_server *srv,
+			  struct dp_dataplane *dp);
+
+/**
+ * cp_metrics_http_start() on @p fd, a listening socket bound to @p addr already (a
+ * predecessor's, control/takeover.h); @p fd < 0 binds @p addr. Consumes @p fd.
+ * @return as cp_metrics_http_start().
+ */
+int cp_metrics_http_adopt(struct cp_metrics_http *m, const char *addr, int fd,
 			  const struct cp_http_limits *lim, struct cp_server *srv,
 			  struct dp_dataplane *dp);
 

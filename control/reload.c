@@ -7,6 +7,7 @@
 #include "control/grpc_server.h"
 #include "control/log.h"
 #include "control/notify.h"
+#include "control/store.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -135,6 +136,11 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(tls.require_client_cert, "tls.require_client_cert", rs);
 	DIFF_U(tls.required, "tls.required", rs);
 	DIFF_S(tls.plaintext_listen, "tls.plaintext_listen", rs);
+	DIFF_S(takeover_socket, "server.takeover_socket", rs);
+	DIFF_U(registry_store, "registry.store", rs);
+	DIFF_S(state_file, "registry.state_file", rs);
+	DIFF_S(etcd_endpoint, "registry.etcd_endpoint", rs);
+	DIFF_S(etcd_prefix, "registry.etcd_prefix", rs);
 	for (unsigned i = 0; eal_same && i < old->n_eal_args; i++)
 		eal_same = strcmp(old->eal_args[i], neu->eal_args[i]) == 0;
 	if (!eal_same)
@@ -338,6 +344,14 @@ out:
 	cp_reload_plan_free(&pl);
 	free(outcome);
 	free(buf);
+	if (rc == 0 && srv->store != NULL) {
+		char serr[512];
+
+		/* A file pipeline may have replaced an API one of the same name: the state
+		 * file follows the registry (an error is logged by the store; the reload
+		 * stands). */
+		cp_store_save(srv->store, serr, sizeof(serr));
+	}
 	if (rc == 0) {
 		struct timespec ts;
 

@@ -1,13 +1,16 @@
 /*
  * corepipe.v1.Admin: node types and the pipeline registry. Handled synchronously on the CQ
  * thread: each is a compile or a registry update of microseconds, and writers are serialised
- * by the registry's lock anyway.
+ * by the registry's lock anyway. With a registry store other than memory (control/store.h),
+ * PutPipeline and DeletePipeline are compiled here and then written by the control thread,
+ * which may block on the store; the answer comes back to this front end (as ReloadConfig's).
  */
 #include "control/ctl.h"
 #include "control/frontend.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
 #include "control/pbconv.h"
+#include "control/store.h"
 #include "corepipe/v1/corepipe.pb-c.h"
 
 #include <errno.h>
@@ -92,6 +95,108 @@ reply_info(struct cp_call *c, const struct dp_pipeline *p)
 	cp_pb_spec_free(&spec);
 }
 
+/* The answer to a put of @p p (still referenced by the caller) that returned @p rc. */
+static void
+put_answer(struct cp_call *c, const struct dp_pipeline *p, int rc,
+	   const struct dp_registry_info *ri, const char *store_err)
+{
+	if (rc == 0) {
+		cp_log(CP_LOG_INFO, ri->replaced ? "pipeline replaced" : "pipeline added",
+		       CP_LF_STR("pipeline", p->name), CP_LF_U64("id", ri->id),
+		       CP_LF_U64("version", ri->version), CP_LF_STR("source", "api"));
+		reply_info(c, p);
+	} else if (rc == -ENOSPC || rc == -EINVAL) {
+		cp_call_reply(c,
+			      rc == -ENOSPC ? GRPC_STATUS_RESOURCE_EXHAUSTED
+					    : GRPC_STATUS_INVALID_ARGUMENT,
+			      NULL, "pipeline '%s': %s", p->spec->name,
+			      rc == -ENOSPC ? "registry full" : "invalid name");
+	} else {
+		/* The store could not record it: nothing changed, the client may retry. */
+		cp_call_reply(c, GRPC_STATUS_UNAVAILABLE, NULL,
+			      "pipeline '%s' not changed: registry store: %s", p->spec->name,
+			      store_err ? store_err : strerror(-rc));
+	}
+}
+
+/*
+ * A Put or Delete through a store other than memory: written by the control thread (it may
+ * block on a disk or a network), answered back on the call's front end.
+ */
+struct store_job {
+	struct cp_ctl_job job;
+	struct cp_fe_msg msg;
+	struct cp_call *c;
+	struct dp_pipeline *p; /* put: referenced until the answer; NULL for a delete */
+	char name[DP_NAME_MAX];
+	struct dp_registry_info ri;
+	int rc;
+	char err[512];
+};
+
+static void
+store_answer(struct cp_frontend *fe, void *arg)
+{
+	struct store_job *j = arg;
+	Corepipe__V1__DeletePipelineResponse resp = COREPIPE__V1__DELETE_PIPELINE_RESPONSE__INIT;
+
+	(void)fe;
+	if (j->p != NULL) {
+		put_answer(j->c, j->p, j->rc, &j->ri, j->err[0] ? j->err : NULL);
+		dp_pipeline_unref(j->p);
+	} else if (j->rc == -ENOENT) {
+		cp_call_reply(j->c, GRPC_STATUS_NOT_FOUND, NULL, "pipeline '%.64s' not found",
+			      j->name);
+	} else if (j->rc != 0) {
+		cp_call_reply(j->c, GRPC_STATUS_UNAVAILABLE, NULL,
+			      "pipeline '%.64s' not deleted: registry store: %s", j->name,
+			      j->err[0] ? j->err : strerror(-j->rc));
+	} else {
+		cp_log(CP_LOG_INFO, "pipeline deleted", CP_LF_STR("pipeline", j->name),
+		       CP_LF_STR("source", "api"));
+		cp_call_reply(j->c, GRPC_STATUS_OK, &resp.base, NULL);
+	}
+	cp_call_release(j->c); /* the reference held while the job ran */
+	free(j);
+}
+
+static void
+store_run(struct cp_ctl_job *job)
+{
+	struct store_job *j = caa_container_of(job, struct store_job, job);
+	struct cp_store *st = j->c->fe->srv->store;
+
+	if (j->p != NULL) {
+		dp_pipeline_ref(j->p); /* the store consumes one; the answer keeps ours */
+		j->rc = cp_store_put(st, j->p, &j->ri, j->err, sizeof(j->err));
+	} else {
+		j->rc = cp_store_delete(st, j->name, j->err, sizeof(j->err));
+	}
+	cp_fe_post(j->c->fe, &j->msg);
+}
+
+/* Hand a put of @p p (consumed) or a delete of @p name to the control thread. */
+static void
+store_submit(struct cp_call *c, struct dp_pipeline *p, const char *name)
+{
+	struct store_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL) {
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
+		dp_pipeline_unref(p);
+		return;
+	}
+	j->c = c;
+	j->p = p;
+	if (name != NULL)
+		snprintf(j->name, sizeof(j->name), "%s", name);
+	j->job.run = store_run;
+	j->msg.fn = store_answer;
+	j->msg.arg = j;
+	c->refs++; /* until store_answer */
+	cp_ctl_submit(c->fe->srv->ctl, &j->job);
+}
+
 static void
 put_pipeline(struct cp_server *srv, struct cp_call *c)
 {
@@ -127,21 +232,14 @@ put_pipeline(struct cp_server *srv, struct cp_call *c)
 			      rq->pipeline->name, err.msg);
 		goto out;
 	}
+	if (srv->store != NULL && srv->store->kind != CP_STORE_MEMORY) {
+		store_submit(c, p, NULL);
+		goto out;
+	}
 	/* Keep a reference for the reply: the registry may replace it meanwhile. */
 	dp_pipeline_ref(p);
 	rc = dp_registry_put(srv->dp->reg, p, &ri);
-	if (rc != 0) {
-		cp_call_reply(c,
-			      rc == -ENOSPC ? GRPC_STATUS_RESOURCE_EXHAUSTED
-					    : GRPC_STATUS_INVALID_ARGUMENT,
-			      NULL, "pipeline '%s': %s", rq->pipeline->name,
-			      rc == -ENOSPC ? "registry full" : "invalid name");
-	} else {
-		cp_log(CP_LOG_INFO, ri.replaced ? "pipeline replaced" : "pipeline added",
-		       CP_LF_STR("pipeline", p->name), CP_LF_U64("id", ri.id),
-		       CP_LF_U64("version", ri.version), CP_LF_STR("source", "api"));
-		reply_info(c, p);
-	}
+	put_answer(c, p, rc, &ri, NULL);
 	dp_pipeline_unref(p);
 out:
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
@@ -345,7 +443,13 @@ delete_pipeline(struct cp_server *srv, struct cp_call *c)
 	    c, &corepipe__v1__delete_pipeline_request__descriptor);
 	if (rq == NULL)
 		return;
-	if (dp_registry_delete(srv->dp->reg, rq->name) != 0) {
+	if (srv->store != NULL && srv->store->kind != CP_STORE_MEMORY) {
+		if (!dp_pipeline_name_valid(rq->name))
+			cp_call_reply(c, GRPC_STATUS_NOT_FOUND, NULL, "pipeline '%.64s' not found",
+				      rq->name);
+		else
+			store_submit(c, NULL, rq->name);
+	} else if (dp_registry_delete(srv->dp->reg, rq->name) != 0) {
 		cp_call_reply(c, GRPC_STATUS_NOT_FOUND, NULL, "pipeline '%.64s' not found",
 			      rq->name);
 	} else {

@@ -59,24 +59,37 @@ find_locked(struct dp_registry *r, const char *name, uint32_t hash)
 }
 
 /*
- * Publish @p p (name and hash set) under the lock, online. @return 0, or -ENOSPC (no free id;
- * p untouched). *old is the pipeline it replaced, for call_rcu after the unlock, or NULL.
+ * Publish @p p (name and hash set) under the lock, online. @return 0, -ENOSPC (no free id) or
+ * -EEXIST (@p want_id given and held by another name, or the name holds another id); p
+ * untouched on failure. @p want_id / @p want_version 0: the registry picks (the name's id or
+ * the lowest free one; the next version). *old is the pipeline it replaced, for call_rcu after
+ * the unlock, or NULL.
  */
 static int
-put_locked(struct dp_registry *r, struct dp_pipeline *p, struct dp_pipeline **old_out)
+put_locked(struct dp_registry *r, struct dp_pipeline *p, uint32_t want_id, uint64_t want_version,
+	   struct dp_pipeline **old_out)
 {
 	struct dp_pipeline *old = find_locked(r, p->name, p->hash);
 	struct cds_lfht_node *ret;
 
+	if (want_id != 0 && (want_id > DP_REGISTRY_MAX || (old != NULL && old->id != want_id) ||
+			     (old == NULL && r->by_id[want_id] != NULL)))
+		return -EEXIST;
 	if (old != NULL) {
 		p->id = old->id;
 	} else {
-		p->id = lowest_free_id(r);
+		p->id = want_id != 0 ? want_id : lowest_free_id(r);
 		if (p->id == 0)
 			return -ENOSPC;
 		r->count++;
 	}
-	p->version = r->next_version++;
+	if (want_version != 0) {
+		p->version = want_version;
+		if (want_version >= r->next_version)
+			r->next_version = want_version + 1;
+	} else {
+		p->version = r->next_version++;
+	}
 	/* Publish: add_replace's release pairs with the lookup's rcu_dereference. */
 	DP_TSAN_RELEASE(p);
 	ret = cds_lfht_add_replace(r->ht, p->hash, dp_registry_match, p->name, &p->node);
@@ -93,7 +106,8 @@ set_name(struct dp_pipeline *p)
 }
 
 int
-dp_registry_put(struct dp_registry *r, struct dp_pipeline *p, struct dp_registry_info *info)
+dp_registry_put_at(struct dp_registry *r, struct dp_pipeline *p, uint32_t id, uint64_t version,
+		   struct dp_registry_info *info)
 {
 	struct dp_pipeline *old = NULL;
 	int was_online = urcu_qsbr_read_ongoing();
@@ -108,7 +122,7 @@ dp_registry_put(struct dp_registry *r, struct dp_pipeline *p, struct dp_registry
 	pthread_mutex_lock(&r->lock);
 	if (!was_online)
 		urcu_qsbr_thread_online();
-	rc = put_locked(r, p, &old);
+	rc = put_locked(r, p, id, version, &old);
 	if (!was_online)
 		dp_rcu_thread_offline();
 	if (rc == 0) {
@@ -124,6 +138,35 @@ dp_registry_put(struct dp_registry *r, struct dp_pipeline *p, struct dp_registry
 	if (old != NULL)
 		urcu_qsbr_call_rcu(&old->rcu, release_cb);
 	return 0;
+}
+
+int
+dp_registry_put(struct dp_registry *r, struct dp_pipeline *p, struct dp_registry_info *info)
+{
+	return dp_registry_put_at(r, p, 0, 0, info);
+}
+
+int
+dp_registry_plan(struct dp_registry *r, const char *name, uint32_t *id, uint64_t *version)
+{
+	int was_online = urcu_qsbr_read_ongoing();
+	const struct dp_pipeline *old;
+	int rc = 0;
+
+	if (!dp_pipeline_name_valid(name))
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	if (!was_online)
+		urcu_qsbr_thread_online();
+	old = find_locked(r, name, dp_name_hash(name, strlen(name)));
+	*id = old != NULL ? old->id : lowest_free_id(r);
+	*version = r->next_version;
+	if (*id == 0)
+		rc = -ENOSPC;
+	if (!was_online)
+		dp_rcu_thread_offline();
+	pthread_mutex_unlock(&r->lock);
+	return rc;
 }
 
 /* ---- Syncing the file's pipelines ---------------------------------------------------------- */
@@ -224,7 +267,7 @@ dp_registry_sync_file(struct dp_registry *r, struct dp_pipeline *const *ps, unsi
 			outcome[i] = DP_REG_UNCHANGED;
 			continue;
 		}
-		if (put_locked(r, ps[i], &old) != 0) {
+		if (put_locked(r, ps[i], 0, 0, &old) != 0) {
 			/* Not reachable (capacity checked); keep the invariant anyway. */
 			outcome[i] = DP_REG_UNCHANGED;
 			continue;

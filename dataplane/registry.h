@@ -116,6 +116,31 @@ void dp_registry_destroy(struct dp_registry *r);
  */
 int dp_registry_put(struct dp_registry *r, struct dp_pipeline *p, struct dp_registry_info *info);
 
+/**
+ * dp_registry_put() with the id and version chosen by the caller (a registry restored from a
+ * state file, or versions that come from an external store).
+ *
+ * @param id      0: the registry picks (the name's id, or the lowest free one); else the id the
+ *                pipeline must have: free, or already the name's own id
+ * @param version 0: the next version; else this version, and the registry's next version
+ *                moves past it (versions never go back)
+ * @return 0 with @p info filled in, -EEXIST (@p id held by another name, or the name holds
+ * another id), -ENOSPC or -EINVAL.
+ * Context: control plane; the caller need not be an RCU reader.
+ * Ownership: consumes the caller's reference on @p p, on success and on failure.
+ */
+int dp_registry_put_at(struct dp_registry *r, struct dp_pipeline *p, uint32_t id, uint64_t version,
+		       struct dp_registry_info *info);
+
+/**
+ * The id and version a dp_registry_put() of @p name would get now. Exact only while no other
+ * writer runs between this call and the put (a store that writes ahead of the registry is the
+ * registry's only writer: control/store.h).
+ * @return 0, -ENOSPC (a new name and no free id) or -EINVAL (bad name).
+ * Context: control plane; the caller need not be an RCU reader.
+ */
+int dp_registry_plan(struct dp_registry *r, const char *name, uint32_t *id, uint64_t *version);
+
 /** What dp_registry_sync_file() did with one pipeline of its list. */
 enum dp_registry_outcome {
 	DP_REG_UNCHANGED = 0, /**< a file pipeline with the same spec was there: kept as it was */

@@ -50,6 +50,7 @@ TEST=(
 	gnuplot-nox curl                                    # make bench: plots; /metrics counters
 	libjansson-dev libcurl4-openssl-dev                 # corepipectl: --json, top's /metrics
 	tmux                                                # test_cli: top in a real terminal
+	etcd-server                                         # registry.store: etcd (test_registry_etcd)
 	linux-perf                                          # perf/flamegraph.sh, perf/perfstat.sh
 	groff-base                                          # test_cli: the man page renders
 	chromium                                            # test_bench_report: the HTML report

@@ -109,7 +109,7 @@ class ConfigCliTest(unittest.TestCase):
             f"{path}:3:20: server.max_connections: 0 out of range [1, 1000000]",
             f"{path}:4:22: limits.max_nodes: expected a non-negative integer, got 'many'",
             f"{path}:5:1: unknown section 'flavour' (expected server, dataplane, limits, auth, "
-            "tls, logging, pipelines)"])
+            "tls, logging, registry, pipelines)"])
 
     def test_unknown_environment_variable_is_an_error(self):
         path = self.write("")

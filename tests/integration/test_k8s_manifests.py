@@ -23,6 +23,7 @@ MANIFESTS = sorted(glob.glob(os.path.join(ROOT, "deploy", "k8s", "*.yaml")))
 
 KINDS = {("v1", "ConfigMap"): "V1ConfigMap", ("v1", "Service"): "V1Service",
          ("apps/v1", "Deployment"): "V1Deployment", ("apps/v1", "DaemonSet"): "V1DaemonSet",
+         ("apps/v1", "StatefulSet"): "V1StatefulSet",
          ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget"}
 # Fields newer than the models: {model: {json name: {field: (type, required)}}}.
 NEWER = {"V1Probe": {"grpc": {"port": (int, True), "service": (str, False)}}}
@@ -108,7 +109,7 @@ def load_all():
 
 def pod_specs(docs):
     for name, d in docs:
-        if d["kind"] in ("Deployment", "DaemonSet"):
+        if d["kind"] in ("Deployment", "DaemonSet", "StatefulSet"):
             yield name, d, d["spec"]["template"]["spec"]
 
 
@@ -202,6 +203,25 @@ class ManifestTest(unittest.TestCase):
             mounts = {m["mountPath"]: m["name"] for c in pod["containers"]
                       for m in c["volumeMounts"]}
             self.assertEqual(vols[mounts["/dev/hugepages"]]["emptyDir"]["medium"], "HugePages")
+
+    def test_fleet_variant(self):
+        """N replicas behind a headless Service (client-side load balancing), each keeping
+        its API pipelines in its own volume, and a lame duck for health-checking clients."""
+        fleet = [(n, w, p) for n, w, p in pod_specs(self.docs) if w["kind"] == "StatefulSet"]
+        self.assertEqual(len(fleet), 1)
+        name, sts, pod = fleet[0]
+        self.assertGreaterEqual(sts["spec"]["replicas"], 3)
+        svc = next(d for _, d in self.docs if d["kind"] == "Service"
+                   and d["metadata"]["name"] == sts["spec"]["serviceName"])
+        self.assertEqual(svc["spec"]["clusterIP"], "None")
+        conf, _ = config_of(self.docs, pod)
+        self.assertEqual(conf["registry"]["store"], "file")
+        state_dir = os.path.dirname(conf["registry"]["state_file"])
+        mounts = {m["mountPath"]: m["name"] for c in pod["containers"]
+                  for m in c["volumeMounts"]}
+        claims = {t["metadata"]["name"] for t in sts["spec"]["volumeClaimTemplates"]}
+        self.assertIn(mounts[state_dir], claims)
+        self.assertGreater(conf["server"]["shutdown_delay_ms"], 0)
 
     def test_embedded_configs_pass_check_config(self):
         for name, _, pod in pod_specs(self.docs):

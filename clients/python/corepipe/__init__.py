@@ -6,8 +6,8 @@
 
 The generated stubs are corepipe.v1.corepipe_pb2 and corepipe.v1.corepipe_pb2_grpc.
 """
-from .client import (Audio, Client, CorepipeError, Node, PipelineInfo, Result, StreamResult,
-                     __version__)
+from .client import (SERVICE_CONFIG, Audio, Client, CorepipeError, Node, PipelineInfo, Result,
+                     StreamResult, __version__, fleet_options, fleet_target)
 
 __all__ = ["Audio", "Client", "CorepipeError", "Node", "PipelineInfo", "Result", "StreamResult",
-           "__version__"]
+           "SERVICE_CONFIG", "fleet_options", "fleet_target", "__version__"]

@@ -1,6 +1,7 @@
 """The typed client (see the package README)."""
 from __future__ import annotations
 
+import json
 import os
 import random
 import struct
@@ -32,6 +33,48 @@ _FORMAT_NAMES = {v: k for k, v in _FORMATS.items()}
 _SAMPLE_BYTES = {S16LE: 2, F32LE: 4}
 # Statuses that mean "not run": safe to send again.
 _RETRYABLE = (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE)
+
+
+# Client-side load balancing over a fleet of corepiped instances: round_robin over every
+# address the target resolves to, instances that answer grpc.health.v1 NOT_SERVING (draining)
+# or do not answer taken out, and calls refused before they ran (UNAVAILABLE: an instance
+# killed or draining; RESOURCE_EXHAUSTED: shedding, with grpc-retry-pushback-ms) retried on
+# another instance by gRPC itself. The same document as clients/service-config.json (a test
+# checks that they are equal). Admin writes are left out: a retried DeletePipeline could
+# answer NOT_FOUND for a delete that happened.
+SERVICE_CONFIG = {
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "healthCheckConfig": {"serviceName": ""},
+    "methodConfig": [
+        {
+            "name": [
+                {"service": "corepipe.v1.Pipeline"},
+                {"service": "corepipe.v1.Admin", "method": "GetPipeline"},
+                {"service": "corepipe.v1.Admin", "method": "ListPipelines"},
+                {"service": "corepipe.v1.Admin", "method": "ListNodeTypes"},
+                {"service": "corepipe.v1.Admin", "method": "GetStats"},
+            ],
+            "retryPolicy": {
+                "maxAttempts": 5,
+                "initialBackoff": "0.05s",
+                "maxBackoff": "1s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE", "RESOURCE_EXHAUSTED"],
+            },
+        }
+    ],
+}
+
+
+def fleet_target(addresses: Sequence[str]) -> str:
+    """One target for several "a.b.c.d:port" instances (gRPC's ipv4: resolver). For a DNS name
+    with one A record per instance (a Kubernetes headless Service) use "dns:///name:port"."""
+    return "ipv4:" + ",".join(addresses)
+
+
+def fleet_options() -> List[Tuple[str, object]]:
+    """Channel options for a fleet: SERVICE_CONFIG, retries on."""
+    return [("grpc.service_config", json.dumps(SERVICE_CONFIG)), ("grpc.enable_retries", 1)]
 
 
 class CorepipeError(Exception):
@@ -215,7 +258,9 @@ class Client:
     cacert/cert/key: PEM files for TLS and mTLS (root_certificates etc. as bytes also work);
     server_name: name to verify in the server certificate; timeout: default deadline per
     call in seconds (streams: none unless given); retries: extra attempts for calls refused for
-    load or not delivered (honouring grpc-retry-pushback-ms).
+    load or not delivered (honouring grpc-retry-pushback-ms); fleet: balance over every
+    instance the target names (round_robin, health-checked, retried by gRPC: SERVICE_CONFIG,
+    fleet_target()).
     """
 
     def __init__(self, target: Optional[str] = None, *, token: Optional[str] = None,
@@ -223,11 +268,12 @@ class Client:
                  key: Optional[str] = None, root_certificates: Optional[bytes] = None,
                  certificate_chain: Optional[bytes] = None, private_key: Optional[bytes] = None,
                  server_name: Optional[str] = None, timeout: float = 10.0, retries: int = 3,
-                 options: Sequence[Tuple[str, object]] = ()):
+                 fleet: bool = False, options: Sequence[Tuple[str, object]] = ()):
         target = target or os.environ.get("COREPIPE_TARGET") or "127.0.0.1:50051"
         if token is None:
             token = os.environ.get("COREPIPE_TOKEN") or None
-        opts = [("grpc.max_receive_message_length", -1), *options]
+        opts = [("grpc.max_receive_message_length", -1), *(fleet_options() if fleet else ()),
+                *options]
         root = root_certificates or _read(cacert)
         chain = certificate_chain or _read(cert)
         pkey = private_key or _read(key)

@@ -642,6 +642,36 @@ test_config_listen_ports_validated(void **state)
 	cp_config_free(&c);
 }
 
+static void
+test_config_registry_store_needs_a_state_file(void **state)
+{
+	struct cp_config c;
+	char err[256];
+	const char *path;
+
+	(void)state;
+	expect_error("registry:\n  store: etcetera\n", "expected memory, file or etcd", 2);
+	path = write_tmp("registry:\n  store: file\n  state_file: /tmp/x.state\n");
+	cp_config_init(&c);
+	assert_int_equal(c.registry_store, CP_STORE_MEMORY);
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), 0);
+	assert_int_equal(cp_config_load_file(&c, path, err, sizeof(err)), 0);
+	assert_int_equal(c.registry_store, CP_STORE_FILE);
+	assert_string_equal(c.state_file, "/tmp/x.state");
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), 0);
+	c.state_file[0] = '\0';
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "registry.state_file"));
+	c.registry_store = CP_STORE_ETCD;
+	assert_string_equal(c.etcd_endpoint, "127.0.0.1:2379");
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), 0);
+	c.etcd_endpoint[0] = '\0';
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "registry.etcd_endpoint"));
+	cp_config_free(&c);
+	unlink(path);
+}
+
 /* Finding 16: "passthrough\0zz" must not name passthrough. */
 static void
 test_config_nul_byte_in_a_scalar_is_an_error(void **state)
@@ -807,6 +837,7 @@ main(void)
 	    cmocka_unit_test(test_config_locate_search_order),
 	    cmocka_unit_test(test_config_keepalive_shed_and_access_log),
 	    cmocka_unit_test(test_config_print_round_trips_tokens_and_strings),
+	    cmocka_unit_test(test_config_registry_store_needs_a_state_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -308,6 +308,39 @@ test_registry_sync_file_full_changes_nothing(void **state)
 	}
 }
 
+static void
+test_registry_put_at_given_id_and_version_and_plan(void **state)
+{
+	struct dp_registry *r = *state;
+	struct dp_registry_info a, b, c;
+	uint32_t id;
+	uint64_t v;
+
+	assert_int_equal(dp_registry_plan(r, "alpha", &id, &v), 0);
+	assert_int_equal(id, 1);
+	assert_int_equal(dp_registry_put_at(r, make("alpha", "passthrough", NULL), 7, 40, &a), 0);
+	assert_int_equal(a.id, 7);
+	assert_int_equal(a.version, 40);
+	/* Versions move past the one given; the plan says what a put gets. */
+	assert_int_equal(dp_registry_plan(r, "beta", &id, &v), 0);
+	assert_int_equal(id, 1);
+	assert_int_equal(v, 41);
+	assert_int_equal(dp_registry_put(r, make("beta", "passthrough", NULL), &b), 0);
+	assert_int_equal(b.id, id);
+	assert_int_equal(b.version, v);
+	assert_int_equal(dp_registry_plan(r, "alpha", &id, &v), 0);
+	assert_int_equal(id, 7); /* a replace keeps the name's id */
+	/* An id held by another name, or another id for an existing name: -EEXIST. */
+	assert_int_equal(dp_registry_put_at(r, make("gamma", "passthrough", NULL), 7, 0, &c),
+			 -EEXIST);
+	assert_int_equal(dp_registry_put_at(r, make("alpha", "passthrough", NULL), 3, 0, &c),
+			 -EEXIST);
+	assert_int_equal(dp_registry_put_at(r, make("alpha", "gain", "1"), 7, 0, &c), 0);
+	assert_int_equal(c.id, 7);
+	assert_true(c.replaced);
+	assert_int_equal(c.version, 42);
+}
+
 int
 main(void)
 {
@@ -323,6 +356,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_registry_sync_file_full_changes_nothing, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_registry_replace_frees_old_only_after_grace_period,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_registry_put_at_given_id_and_version_and_plan,
 					    setup, teardown),
 	};
 

@@ -1,0 +1,785 @@
+/*
+ * The etcd registry store (control/store_etcd.h): etcd's gRPC API through the gRPC C core.
+ */
+#include "control/store_etcd.h"
+
+#include "control/ctl.h"
+#include "control/log.h"
+#include "control/pbconv.h"
+#include "etcd/etcdserverpb/rpc.pb-c.h"
+
+#include <errno.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Deadline of each unary call to etcd (Range, Txn). */
+#define ETCD_CALL_MS 3000
+/* Compare-and-swap attempts when another writer changes the key in between. */
+#define CAS_ATTEMPTS 5
+/* Watch reconnect backoff. */
+#define WATCH_BACKOFF_MIN_MS 100
+#define WATCH_BACKOFF_MAX_MS 2000
+/* Start-up: etcd unreachable is retried this often, this many times (then start fails). */
+#define LOAD_ATTEMPTS 10
+#define LOAD_RETRY_MS 500
+/* How often the watch thread looks at its stop flag while waiting. */
+#define WATCH_POLL_MS 200
+
+struct cp_store_etcd {
+	grpc_channel *ch;
+	pthread_t thread;
+	bool started;
+	atomic_bool stop;
+	struct cp_ctl *ctl;
+	int64_t rev; /* last revision applied or queued (watch thread; set by load first) */
+	bool up;     /* the watch's view of etcd (watch thread) */
+};
+
+static void sleep_ms(unsigned ms);
+
+/* ==== Calls ================================================================================= */
+
+/*
+ * One unary call. @return 0 with *resp, -EAGAIN (etcd unreachable or too slow: err names it),
+ * -EIO (another error from etcd), -EPROTO (an answer that does not parse).
+ */
+static int
+unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
+      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp, char *err, size_t errlen)
+{
+	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+	gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+				       gpr_time_from_millis(ETCD_CALL_MS, GPR_TIMESPAN));
+	size_t n = protobuf_c_message_get_packed_size(req);
+	grpc_slice sl = grpc_slice_malloc(n);
+	grpc_byte_buffer *send, *recv = NULL;
+	grpc_metadata_array md_init, md_trail;
+	grpc_status_code code = GRPC_STATUS_UNKNOWN;
+	grpc_slice details = grpc_empty_slice();
+	grpc_op ops[6];
+	grpc_call *call;
+	int rc = 0;
+
+	*resp = NULL;
+	protobuf_c_message_pack(req, GRPC_SLICE_START_PTR(sl));
+	send = grpc_raw_byte_buffer_create(&sl, 1);
+	grpc_slice_unref(sl);
+	call = grpc_channel_create_call(s->etcd->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+					grpc_slice_from_static_string(method), NULL, dl, NULL);
+	grpc_metadata_array_init(&md_init);
+	grpc_metadata_array_init(&md_trail);
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &md_init;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &recv;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &md_trail;
+	ops[5].data.recv_status_on_client.status = &code;
+	ops[5].data.recv_status_on_client.status_details = &details;
+	if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
+		snprintf(err, errlen, "etcd %s: cannot start a call", s->etcd_endpoint);
+		rc = -EIO;
+	} else {
+		/* The deadline bounds the wait. */
+		grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+		if (code != GRPC_STATUS_OK) {
+			char *d = grpc_slice_to_c_string(details);
+
+			snprintf(err, errlen, "etcd %s: %s: %s", s->etcd_endpoint,
+				 code == GRPC_STATUS_UNAVAILABLE	 ? "unavailable"
+				 : code == GRPC_STATUS_DEADLINE_EXCEEDED ? "no answer in time"
+									 : "error",
+				 d);
+			gpr_free(d);
+			rc =
+			    code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED
+				? -EAGAIN
+				: -EIO;
+		} else {
+			grpc_byte_buffer_reader rd;
+
+			if (recv != NULL && grpc_byte_buffer_reader_init(&rd, recv)) {
+				grpc_slice all = grpc_byte_buffer_reader_readall(&rd);
+
+				grpc_byte_buffer_reader_destroy(&rd);
+				*resp = protobuf_c_message_unpack(
+				    desc, NULL, GRPC_SLICE_LENGTH(all), GRPC_SLICE_START_PTR(all));
+				grpc_slice_unref(all);
+			}
+			if (*resp == NULL) {
+				snprintf(err, errlen, "etcd %s: an answer that is not a %s",
+					 s->etcd_endpoint, desc->name);
+				rc = -EPROTO;
+			}
+		}
+	}
+	grpc_slice_unref(details);
+	if (recv != NULL)
+		grpc_byte_buffer_destroy(recv);
+	grpc_byte_buffer_destroy(send);
+	grpc_metadata_array_destroy(&md_init);
+	grpc_metadata_array_destroy(&md_trail);
+	grpc_call_unref(call);
+	grpc_completion_queue_shutdown(cq);
+	grpc_completion_queue_destroy(cq);
+	return rc;
+}
+
+/* The key of @p name, or the prefix itself (name NULL). */
+static size_t
+key_of(const struct cp_store *s, const char *name, char *out, size_t len)
+{
+	return (size_t)snprintf(out, len, "%s%s", s->etcd_prefix, name ? name : "");
+}
+
+/* The end of the prefix's range: the prefix with its last byte plus one. */
+static void
+prefix_end(const struct cp_store *s, char *out, size_t len)
+{
+	size_t n = strlen(s->etcd_prefix);
+
+	snprintf(out, len, "%s", s->etcd_prefix);
+	if (n > 0 && n < len)
+		out[n - 1]++;
+}
+
+static ProtobufCBinaryData
+bin(const char *s)
+{
+	return (ProtobufCBinaryData){.len = strlen(s), .data = (uint8_t *)s};
+}
+
+/* Range one key (@p name) or the whole prefix (NULL). */
+static int
+range(struct cp_store *s, const char *name, Etcdserverpb__RangeResponse **out, char *err,
+      size_t errlen)
+{
+	Etcdserverpb__RangeRequest rq = ETCDSERVERPB__RANGE_REQUEST__INIT;
+	char key[256], end[256];
+
+	key_of(s, name, key, sizeof(key));
+	rq.key = bin(key);
+	if (name == NULL) {
+		prefix_end(s, end, sizeof(end));
+		rq.range_end = bin(end);
+	}
+	return unary(s, "/etcdserverpb.KV/Range", &rq.base,
+		     &etcdserverpb__range_response__descriptor, (ProtobufCMessage **)out, err,
+		     errlen);
+}
+
+/*
+ * Put @p value at @p name (or delete it: @p value NULL) if its mod_revision is still @p mod.
+ * @return 0 with *committed (the revision of the change; 0: the compare failed), or as unary().
+ */
+static int
+txn(struct cp_store *s, const char *name, int64_t mod, const ProtobufCBinaryData *value,
+    int64_t *committed, char *err, size_t errlen)
+{
+	Etcdserverpb__TxnRequest rq = ETCDSERVERPB__TXN_REQUEST__INIT;
+	Etcdserverpb__Compare cmp = ETCDSERVERPB__COMPARE__INIT, *cmps[1] = {&cmp};
+	Etcdserverpb__RequestOp op = ETCDSERVERPB__REQUEST_OP__INIT, *ops[1] = {&op};
+	Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
+	Etcdserverpb__DeleteRangeRequest del = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+	Etcdserverpb__TxnResponse *r;
+	char key[256];
+	int rc;
+
+	key_of(s, name, key, sizeof(key));
+	cmp.result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+	cmp.target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
+	cmp.key = bin(key);
+	cmp.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+	cmp.mod_revision = mod;
+	if (value != NULL) {
+		put.key = bin(key);
+		put.value = *value;
+		op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+		op.request_put = &put;
+	} else {
+		del.key = bin(key);
+		op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
+		op.request_delete_range = &del;
+	}
+	rq.n_compare = 1;
+	rq.compare = cmps;
+	rq.n_success = 1;
+	rq.success = ops;
+	rc = unary(s, "/etcdserverpb.KV/Txn", &rq.base, &etcdserverpb__txn_response__descriptor,
+		   (ProtobufCMessage **)&r, err, errlen);
+	if (rc != 0)
+		return rc;
+	*committed = r->succeeded && r->header != NULL ? r->header->revision : 0;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+/* The key's mod_revision now (0: no such key). */
+static int
+mod_revision(struct cp_store *s, const char *name, int64_t *mod, char *err, size_t errlen)
+{
+	Etcdserverpb__RangeResponse *r;
+	int rc = range(s, name, &r, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	*mod = r->n_kvs > 0 ? r->kvs[0]->mod_revision : 0;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+/* ==== Applying changes ====================================================================== */
+
+/* The name in @p key (after the prefix), or NULL when it is not a pipeline name. */
+static const char *
+name_of(const struct cp_store *s, const ProtobufCBinaryData *key, char out[DP_NAME_MAX])
+{
+	size_t pl = strlen(s->etcd_prefix);
+
+	if (key->len <= pl || key->len - pl >= DP_NAME_MAX ||
+	    memcmp(key->data, s->etcd_prefix, pl) != 0)
+		return NULL;
+	memcpy(out, key->data + pl, key->len - pl);
+	out[key->len - pl] = '\0';
+	return dp_pipeline_name_valid(out) ? out : NULL;
+}
+
+/* Compile the spec in @p value (which must be named @p name). NULL with @p err. */
+static struct dp_pipeline *
+compile(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, char *err,
+	size_t errlen)
+{
+	Corepipe__V1__PipelineSpec *spec =
+	    corepipe__v1__pipeline_spec__unpack(NULL, value->len, value->data);
+	struct dp_pipeline *p = NULL;
+	struct dp_spec view;
+	struct dp_err e;
+
+	if (spec == NULL || strcmp(spec->name, name) != 0) {
+		snprintf(err, errlen, "not a PipelineSpec named '%s'", name);
+	} else if (cp_spec_view(spec, &view) != 0) {
+		snprintf(err, errlen, "out of memory");
+	} else {
+		p = dp_pipeline_compile(&view, s->max_nodes, &e);
+		cp_spec_view_free(&view);
+		if (p == NULL)
+			snprintf(err, errlen, "%s", e.msg);
+	}
+	if (spec != NULL)
+		corepipe__v1__pipeline_spec__free_unpacked(spec, NULL);
+	return p;
+}
+
+/*
+ * Publish @p name at revision @p rev (value NULL: delete it) unless the registry has it at that
+ * revision or later already. The config file's pipelines give way to a put, never to a delete.
+ */
+static void
+apply(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, int64_t rev)
+{
+	struct dp_pipeline *cur = dp_registry_get(s->reg, name);
+	bool newer = cur == NULL || cur->from_file || cur->version < (uint64_t)rev;
+	struct dp_registry_info info;
+	char err[256];
+
+	if (value == NULL) {
+		if (cur != NULL && !cur->from_file && cur->version < (uint64_t)rev &&
+		    dp_registry_delete(s->reg, name) == 0)
+			cp_log(CP_LOG_INFO, "pipeline deleted", CP_LF_STR("pipeline", name),
+			       CP_LF_U64("revision", (uint64_t)rev), CP_LF_STR("source", "etcd"));
+	} else if (newer) {
+		struct dp_pipeline *p = compile(s, name, value, err, sizeof(err));
+
+		if (p == NULL)
+			cp_log(CP_LOG_ERROR,
+			       "registry store: etcd holds a pipeline that does not "
+			       "compile here: skipped",
+			       CP_LF_STR("pipeline", name), CP_LF_U64("revision", (uint64_t)rev),
+			       CP_LF_STR("error", err));
+		else if (dp_registry_put_at(s->reg, p, 0, (uint64_t)rev, &info) == 0)
+			cp_log(CP_LOG_INFO, info.replaced ? "pipeline replaced" : "pipeline added",
+			       CP_LF_STR("pipeline", name), CP_LF_U64("id", info.id),
+			       CP_LF_U64("version", info.version), CP_LF_STR("source", "etcd"));
+		else
+			cp_log(CP_LOG_ERROR, "registry store: cannot publish a pipeline from etcd",
+			       CP_LF_STR("pipeline", name));
+	}
+	dp_pipeline_unref(cur);
+}
+
+/* ==== Load, put, delete ===================================================================== */
+
+static int
+collect_names(struct dp_pipeline *p, void *arg)
+{
+	Etcdserverpb__RangeResponse *r = ((void **)arg)[0];
+	struct cp_store *s = ((void **)arg)[1];
+	char n[DP_NAME_MAX];
+
+	if (p->from_file)
+		return 0;
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		const char *name = name_of(s, &r->kvs[i]->key, n);
+
+		if (name != NULL && strcmp(name, p->name) == 0)
+			return 0;
+	}
+	/* Not in etcd at the sync's revision: deleted meanwhile (a compacted watch missed it). */
+	if (p->version < (uint64_t)r->header->revision && dp_registry_delete(s->reg, p->name) == 0)
+		cp_log(CP_LOG_INFO, "pipeline deleted", CP_LF_STR("pipeline", p->name),
+		       CP_LF_STR("source", "etcd resync"));
+	return 0;
+}
+
+/* Make the registry's API pipelines what the Range @p r says. */
+static unsigned
+sync_all(struct cp_store *s, Etcdserverpb__RangeResponse *r)
+{
+	void *arg[2] = {r, s};
+	unsigned n = 0;
+
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		char name[DP_NAME_MAX];
+
+		if (name_of(s, &r->kvs[i]->key, name) == NULL)
+			continue;
+		apply(s, name, &r->kvs[i]->value, r->kvs[i]->mod_revision);
+		n++;
+	}
+	dp_registry_for_each(s->reg, collect_names, arg);
+	return n;
+}
+
+int
+cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t errlen)
+{
+	/* etcd back after an outage is seen within WATCH_BACKOFF_MAX_MS (the core's default
+	 * reconnect backoff grows to 120 s); a silent peer within the keepalive. */
+	grpc_arg args[] = {
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+	     .value.integer = WATCH_BACKOFF_MIN_MS},
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+	     .value.integer = WATCH_BACKOFF_MIN_MS},
+	    {.type = GRPC_ARG_INTEGER,
+	     .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+	     .value.integer = WATCH_BACKOFF_MAX_MS},
+	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIME_MS, .value.integer = 10000},
+	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS, .value.integer = 5000},
+	};
+	grpc_channel_args cargs = {.num_args = sizeof(args) / sizeof(args[0]), .args = args};
+	grpc_channel_credentials *creds;
+	Etcdserverpb__RangeResponse *r;
+	int rc;
+
+	s->etcd = calloc(1, sizeof(*s->etcd));
+	if (s->etcd == NULL)
+		return -ENOMEM;
+	creds = grpc_insecure_credentials_create();
+	s->etcd->ch = grpc_channel_create(s->etcd_endpoint, creds, &cargs);
+	grpc_channel_credentials_release(creds);
+	/* etcd starting at the same time as we do: a few seconds' grace, then refuse start. */
+	for (int i = 0; (rc = range(s, NULL, &r, err, errlen)) == -EAGAIN && i < LOAD_ATTEMPTS; i++)
+		sleep_ms(LOAD_RETRY_MS);
+	if (rc != 0)
+		return rc;
+	*n_loaded = sync_all(s, r);
+	s->etcd->rev = r->header != NULL ? r->header->revision : 0;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	cp_log(CP_LOG_INFO, "registry store: etcd read", CP_LF_STR("endpoint", s->etcd_endpoint),
+	       CP_LF_STR("prefix", s->etcd_prefix), CP_LF_INT("pipelines", *n_loaded),
+	       CP_LF_U64("revision", (uint64_t)s->etcd->rev));
+	return 0;
+}
+
+int
+cp_store_etcd_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_info *info,
+		  char *err, size_t errlen)
+{
+	Corepipe__V1__PipelineSpec spec;
+	ProtobufCBinaryData value;
+	int64_t committed = 0;
+	int rc = 0;
+
+	if (cp_pb_spec_from(p->spec, &spec) != 0) {
+		dp_pipeline_unref(p);
+		return -ENOMEM;
+	}
+	value.len = protobuf_c_message_get_packed_size(&spec.base);
+	value.data = malloc(value.len + 1);
+	if (value.data == NULL) {
+		cp_pb_spec_free(&spec);
+		dp_pipeline_unref(p);
+		return -ENOMEM;
+	}
+	protobuf_c_message_pack(&spec.base, value.data);
+	cp_pb_spec_free(&spec);
+	for (int i = 0; i < CAS_ATTEMPTS && committed == 0 && rc == 0; i++) {
+		int64_t mod;
+
+		rc = mod_revision(s, p->spec->name, &mod, err, errlen);
+		if (rc == 0)
+			rc = txn(s, p->spec->name, mod, &value, &committed, err, errlen);
+	}
+	free(value.data);
+	if (rc == 0 && committed == 0) {
+		snprintf(err, errlen, "etcd %s: the key kept changing under %d attempts",
+			 s->etcd_endpoint, CAS_ATTEMPTS);
+		rc = -EBUSY;
+	}
+	if (rc != 0) {
+		dp_pipeline_unref(p);
+		return rc;
+	}
+	{
+		struct dp_pipeline *cur = dp_registry_get(s->reg, p->spec->name);
+
+		if (cur != NULL && !cur->from_file && cur->version >= (uint64_t)committed) {
+			/* The watch applied it (or a later one) already. */
+			info->id = p->id = cur->id;
+			info->version = p->version = cur->version;
+			info->replaced = 1;
+			dp_pipeline_unref(cur);
+			dp_pipeline_unref(p);
+			return 0;
+		}
+		dp_pipeline_unref(cur);
+	}
+	return dp_registry_put_at(s->reg, p, 0, (uint64_t)committed, info);
+}
+
+int
+cp_store_etcd_delete(struct cp_store *s, const char *name, char *err, size_t errlen)
+{
+	int64_t committed = 0;
+	int rc = 0;
+
+	for (int i = 0; i < CAS_ATTEMPTS && committed == 0 && rc == 0; i++) {
+		int64_t mod;
+
+		rc = mod_revision(s, name, &mod, err, errlen);
+		if (rc == 0 && mod == 0)
+			return -ENOENT;
+		if (rc == 0)
+			rc = txn(s, name, mod, NULL, &committed, err, errlen);
+	}
+	if (rc == 0 && committed == 0) {
+		snprintf(err, errlen, "etcd %s: the key kept changing under %d attempts",
+			 s->etcd_endpoint, CAS_ATTEMPTS);
+		rc = -EBUSY;
+	}
+	if (rc != 0)
+		return rc;
+	apply(s, name, NULL, committed);
+	return 0;
+}
+
+/* ==== The watch ============================================================================= */
+
+/* A batch of events (or a full Range, for a resync) applied on the control thread. */
+struct watch_job {
+	struct cp_ctl_job job;
+	struct cp_store *s;
+	Etcdserverpb__WatchResponse *w; /* events; or NULL */
+	Etcdserverpb__RangeResponse *r; /* resync; or NULL */
+};
+
+static void
+watch_job_run(struct cp_ctl_job *job)
+{
+	struct watch_job *j = caa_container_of(job, struct watch_job, job);
+
+	if (j->r != NULL) {
+		sync_all(j->s, j->r);
+		protobuf_c_message_free_unpacked(&j->r->base, NULL);
+	}
+	for (size_t i = 0; j->w != NULL && i < j->w->n_events; i++) {
+		const Mvccpb__Event *ev = j->w->events[i];
+		char name[DP_NAME_MAX];
+
+		if (ev->kv == NULL || name_of(j->s, &ev->kv->key, name) == NULL)
+			continue;
+		apply(j->s, name,
+		      ev->type == MVCCPB__EVENT__EVENT_TYPE__PUT ? &ev->kv->value : NULL,
+		      ev->kv->mod_revision);
+	}
+	if (j->w != NULL)
+		protobuf_c_message_free_unpacked(&j->w->base, NULL);
+	free(j);
+}
+
+static void
+submit(struct cp_store *s, Etcdserverpb__WatchResponse *w, Etcdserverpb__RangeResponse *r)
+{
+	struct watch_job *j = calloc(1, sizeof(*j));
+
+	if (j == NULL) {
+		if (w != NULL)
+			protobuf_c_message_free_unpacked(&w->base, NULL);
+		if (r != NULL)
+			protobuf_c_message_free_unpacked(&r->base, NULL);
+		return;
+	}
+	j->job.run = watch_job_run;
+	j->s = s;
+	j->w = w;
+	j->r = r;
+	cp_ctl_submit(s->etcd->ctl, &j->job);
+}
+
+/* The watch call's batches: which have completed, and how. */
+struct tags {
+	char send, recv, status; /* their addresses are the tags */
+	bool done[3], ok[3];
+};
+
+static int
+tag_index(struct tags *t, void *tag)
+{
+	return tag == &t->send ? 0 : tag == &t->recv ? 1 : 2;
+}
+
+/*
+ * Wait for @p tag on @p cq, cancelling @p call when asked to stop; completions of the other
+ * batches seen meanwhile are recorded, not lost. @return the batch's success.
+ */
+static bool
+wait_tag(struct cp_store_etcd *e, grpc_completion_queue *cq, grpc_call *call, struct tags *t,
+	 void *tag)
+{
+	int want = tag_index(t, tag);
+	bool cancelled = false;
+
+	while (!t->done[want]) {
+		grpc_event ev = grpc_completion_queue_next(
+		    cq,
+		    gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+				 gpr_time_from_millis(WATCH_POLL_MS, GPR_TIMESPAN)),
+		    NULL);
+
+		if (ev.type == GRPC_OP_COMPLETE) {
+			int i = tag_index(t, ev.tag);
+
+			t->done[i] = true;
+			t->ok[i] = ev.success != 0;
+		}
+		if (!cancelled && atomic_load(&e->stop)) {
+			grpc_call_cancel(call, NULL);
+			cancelled = true;
+		}
+	}
+	t->done[want] = false; /* the recv batch is started again */
+	return t->ok[want];
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* One watch stream, from e->rev + 1 until it breaks or we stop. */
+static void
+watch_once(struct cp_store *s)
+{
+	struct cp_store_etcd *e = s->etcd;
+	grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+	Etcdserverpb__WatchRequest rq = ETCDSERVERPB__WATCH_REQUEST__INIT;
+	Etcdserverpb__WatchCreateRequest cr = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
+	grpc_metadata_array md_init, md_trail;
+	grpc_status_code code = GRPC_STATUS_OK;
+	grpc_slice details = grpc_empty_slice();
+	char key[256], end[256];
+	struct tags t = {0};
+	grpc_byte_buffer *send, *recv = NULL;
+	grpc_op ops[3];
+	grpc_call *call;
+	grpc_slice sl;
+
+	key_of(s, NULL, key, sizeof(key));
+	prefix_end(s, end, sizeof(end));
+	cr.key = bin(key);
+	cr.range_end = bin(end);
+	cr.start_revision = e->rev + 1;
+	rq.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
+	rq.create_request = &cr;
+	sl = grpc_slice_malloc(protobuf_c_message_get_packed_size(&rq.base));
+	protobuf_c_message_pack(&rq.base, GRPC_SLICE_START_PTR(sl));
+	send = grpc_raw_byte_buffer_create(&sl, 1);
+	grpc_slice_unref(sl);
+	call = grpc_channel_create_call(e->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+					grpc_slice_from_static_string("/etcdserverpb.Watch/Watch"),
+					NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	grpc_metadata_array_init(&md_init);
+	grpc_metadata_array_init(&md_trail);
+	/* The status first (it completes when the stream ends), then the create request. */
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[0].data.recv_status_on_client.trailing_metadata = &md_trail;
+	ops[0].data.recv_status_on_client.status = &code;
+	ops[0].data.recv_status_on_client.status_details = &details;
+	grpc_call_start_batch(call, ops, 1, &t.status, NULL);
+	memset(ops, 0, sizeof(ops));
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send;
+	ops[2].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[2].data.recv_initial_metadata.recv_initial_metadata = &md_init;
+	grpc_call_start_batch(call, ops, 3, &t.send, NULL);
+	if (wait_tag(e, cq, call, &t, &t.send)) {
+		for (;;) {
+			Etcdserverpb__WatchResponse *w;
+			grpc_byte_buffer_reader rd;
+			grpc_slice all;
+
+			memset(ops, 0, sizeof(ops));
+			ops[0].op = GRPC_OP_RECV_MESSAGE;
+			ops[0].data.recv_message.recv_message = &recv;
+			recv = NULL;
+			if (grpc_call_start_batch(call, ops, 1, &t.recv, NULL) != GRPC_CALL_OK ||
+			    !wait_tag(e, cq, call, &t, &t.recv) || recv == NULL)
+				break;
+			grpc_byte_buffer_reader_init(&rd, recv);
+			all = grpc_byte_buffer_reader_readall(&rd);
+			grpc_byte_buffer_reader_destroy(&rd);
+			grpc_byte_buffer_destroy(recv);
+			recv = NULL;
+			w = etcdserverpb__watch_response__unpack(NULL, GRPC_SLICE_LENGTH(all),
+								 GRPC_SLICE_START_PTR(all));
+			grpc_slice_unref(all);
+			if (w == NULL)
+				break;
+			if (w->created && !e->up) {
+				e->up = true;
+				cp_log(CP_LOG_INFO, "registry store: watching etcd",
+				       CP_LF_STR("endpoint", s->etcd_endpoint),
+				       CP_LF_U64("from_revision", (uint64_t)e->rev + 1));
+			}
+			if (w->compact_revision != 0) {
+				Etcdserverpb__RangeResponse *r;
+				char err[256];
+
+				/* The revisions we missed are gone: read everything again. */
+				cp_log(
+				    CP_LOG_WARN,
+				    "registry store: etcd compacted past our revision, "
+				    "re-reading",
+				    CP_LF_U64("revision", (uint64_t)e->rev),
+				    CP_LF_U64("compact_revision", (uint64_t)w->compact_revision));
+				protobuf_c_message_free_unpacked(&w->base, NULL);
+				if (range(s, NULL, &r, err, sizeof(err)) == 0) {
+					e->rev = r->header != NULL ? r->header->revision : e->rev;
+					submit(s, NULL, r);
+				}
+				break;
+			}
+			if (w->canceled) {
+				protobuf_c_message_free_unpacked(&w->base, NULL);
+				break;
+			}
+			for (size_t i = 0; i < w->n_events; i++)
+				if (w->events[i]->kv != NULL &&
+				    w->events[i]->kv->mod_revision > e->rev)
+					e->rev = w->events[i]->kv->mod_revision;
+			if (w->n_events > 0)
+				submit(s, w, NULL);
+			else
+				protobuf_c_message_free_unpacked(&w->base, NULL);
+		}
+	}
+	grpc_call_cancel(call, NULL);
+	wait_tag(e, cq, call, &t, &t.status);
+	if (e->up && !atomic_load(&e->stop)) {
+		char *d = grpc_slice_to_c_string(details);
+
+		e->up = false;
+		cp_log(CP_LOG_WARN,
+		       "registry store: etcd unreachable, serving the last registry known",
+		       CP_LF_STR("endpoint", s->etcd_endpoint), CP_LF_INT("status", code),
+		       CP_LF_STR("error", d), CP_LF_U64("revision", (uint64_t)e->rev));
+		gpr_free(d);
+	}
+	grpc_slice_unref(details);
+	grpc_byte_buffer_destroy(send);
+	grpc_metadata_array_destroy(&md_init);
+	grpc_metadata_array_destroy(&md_trail);
+	grpc_call_unref(call);
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+}
+
+static void *
+watch_main(void *arg)
+{
+	struct cp_store *s = arg;
+	struct cp_store_etcd *e = s->etcd;
+	unsigned backoff = WATCH_BACKOFF_MIN_MS;
+
+	pthread_setname_np(pthread_self(), "cp-etcd-watch");
+	e->up = true; /* the load just read it */
+	while (!atomic_load(&e->stop)) {
+		bool was_up;
+
+		watch_once(s);
+		was_up = e->up;
+		if (atomic_load(&e->stop))
+			break;
+		/* Broken: back off (bounded, doubling while etcd stays away). */
+		for (unsigned waited = 0; waited < backoff && !atomic_load(&e->stop);
+		     waited += WATCH_POLL_MS / 4)
+			sleep_ms(WATCH_POLL_MS / 4);
+		backoff = was_up ? WATCH_BACKOFF_MIN_MS
+				 : (backoff * 2 > WATCH_BACKOFF_MAX_MS ? WATCH_BACKOFF_MAX_MS
+								       : backoff * 2);
+	}
+	return NULL;
+}
+
+int
+cp_store_etcd_start(struct cp_store *s, struct cp_ctl *ctl)
+{
+	int rc;
+
+	s->etcd->ctl = ctl;
+	rc = pthread_create(&s->etcd->thread, NULL, watch_main, s);
+	if (rc != 0)
+		return -rc;
+	s->etcd->started = true;
+	return 0;
+}
+
+void
+cp_store_etcd_close(struct cp_store *s)
+{
+	if (s->etcd == NULL)
+		return;
+	if (s->etcd->started) {
+		atomic_store(&s->etcd->stop, true);
+		pthread_join(s->etcd->thread, NULL);
+	}
+	if (s->etcd->ch != NULL)
+		grpc_channel_destroy(s->etcd->ch);
+	free(s->etcd);
+	s->etcd = NULL;
+}

@@ -1,0 +1,49 @@
+/**
+ * @file
+ * The etcd registry store (registry.store: etcd), internal to control/store.c: pipelines kept
+ * in etcd under registry.etcd_prefix (key: prefix + name; value: a serialised
+ * corepipe.v1.PipelineSpec), spoken to over etcd's own gRPC API (proto/etcd: KV.Range, KV.Txn,
+ * Watch.Watch) with the gRPC C core and protobuf-c.
+ *
+ *   - Start: Range the prefix, compile everything, publish with version = the key's
+ *     mod_revision (all instances agree on it); then a watch thread watches the prefix from the
+ *     next revision.
+ *   - Put / Delete (the control thread): Range the key for its mod_revision, then a Txn that
+ *     puts (deletes) only if the mod_revision is still that one (compare-and-swap; retried a
+ *     few times when another writer got there first); published locally at the revision the
+ *     Txn committed. etcd unreachable: -EAGAIN with the error naming etcd (the call answers
+ *     UNAVAILABLE), nothing changed.
+ *   - Watch (its own thread, never a front end): every batch of events becomes a control-thread
+ *     job that applies them through the registry's RCU publish (dp_registry_put_at with the
+ *     event's mod_revision; deletes), skipping what the registry already has at that revision
+ *     or later (this instance's own writes). The stream broken (etcd down): the data plane
+ *     keeps the registry it has, the thread reconnects with backoff and resumes from the last
+ *     revision seen; a compacted revision means a full re-read (Range) and a sync.
+ * Ids stay per instance (the registry's lowest free id).
+ *
+ * Context: see each function. Ownership: the store owns its channel and watch thread.
+ */
+#ifndef COREPIPE_CP_STORE_ETCD_H
+#define COREPIPE_CP_STORE_ETCD_H
+
+#include "control/store.h"
+
+struct cp_ctl;
+
+/** Connect (lazily) and read the prefix: see cp_store_load(). Main thread. */
+int cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t errlen);
+
+/** Start the watch thread; its jobs run on @p ctl. @return 0 or -errno. Main thread. */
+int cp_store_etcd_start(struct cp_store *s, struct cp_ctl *ctl);
+
+/** Stop the watch thread and close the channel. Idempotent. Main thread. */
+void cp_store_etcd_close(struct cp_store *s);
+
+/** cp_store_put() through etcd. Control thread. Consumes @p p. */
+int cp_store_etcd_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_info *info,
+		      char *err, size_t errlen);
+
+/** cp_store_delete() through etcd. Control thread. */
+int cp_store_etcd_delete(struct cp_store *s, const char *name, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,127 @@
+"""The whole fleet: three corepiped instances sharing one registry in a real etcd, clients
+with the tree's service config (round_robin, health checking, retries) over the three, and a
+rolling hitless restart of all three (each taken over by a successor on its own takeover
+socket) under load: zero failed calls, zero CANCELLED; the successors read the registry from
+etcd and serve a pipeline put before the restart."""
+import os
+import tempfile
+import threading
+import unittest
+
+import grpc
+
+import corepipe_pb2 as pb
+from serverlib import Server, spec, wait_until
+from test_registry_etcd import ETCD, PREFIX, Etcd
+
+T = 10
+CLIENTS = 4
+CALLS_PER_PHASE = 150
+LOAD_WAIT_S = 60
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CONFIG = """
+server:
+  takeover_socket: "{sock}"
+  shutdown_delay_ms: 1000
+registry:
+  store: etcd
+  etcd_endpoint: "127.0.0.1:{port}"
+  etcd_prefix: "{prefix}"
+"""
+
+
+@unittest.skipIf(ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
+class RollingRestartTest(unittest.TestCase):
+    def setUp(self):
+        self.etcd = Etcd()
+        self.addCleanup(self.etcd.dir.cleanup)
+        self.addCleanup(self.etcd.stop)
+        self.etcd.start()
+        self.dir = tempfile.TemporaryDirectory(prefix="corepipe-rolling-")
+        self.addCleanup(self.dir.cleanup)
+        self.all = []
+        self.addCleanup(self.stop_all)
+
+    def stop_all(self):
+        for s in self.all:
+            s.stop()
+
+    def server(self, i):
+        sock = os.path.join(self.dir.name, f"takeover{i}.sock")
+        s = Server(CONFIG.format(sock=sock, port=self.etcd.client_port, prefix=PREFIX))
+        self.all.append(s)
+        return s.start()
+
+    def test_rolling_hitless_restart_of_three_under_load(self):
+        live = [self.server(i) for i in range(3)]
+        ports = [s.port for s in live]
+        live[0].stub.put(pb.PutPipelineRequest(pipeline=spec("p", ("passthrough", {}))),
+                         timeout=T)
+        self.assertTrue(wait_until(lambda: all(self.has(s, "p") for s in live)))
+        with open(os.path.join(ROOT, "clients", "service-config.json")) as f:
+            sc = f.read()
+        ch = grpc.insecure_channel("ipv4:" + ",".join(f"127.0.0.1:{p}" for p in ports),
+                                   options=[("grpc.service_config", sc),
+                                            ("grpc.enable_retries", 1)])
+        ex = ch.unary_unary("/corepipe.v1.Pipeline/Execute",
+                            request_serializer=pb.ExecuteRequest.SerializeToString,
+                            response_deserializer=pb.ExecuteResponse.FromString)
+        stop = threading.Event()
+        lock = threading.Lock()
+        counts = {"ok": 0}
+        errors = []
+
+        def client(i):
+            n = 0
+            while not stop.is_set():
+                data = b"%d-%d" % (i, n)
+                try:
+                    r = ex(pb.ExecuteRequest(name="p", input=pb.Payload(data=data)),
+                           timeout=T, wait_for_ready=True)
+                    with lock:
+                        if r.output.data == data:
+                            counts["ok"] += 1
+                        else:
+                            errors.append(("wrong answer", data))
+                except grpc.RpcError as e:
+                    with lock:
+                        errors.append((e.code(), e.details()))
+                n += 1
+
+        def more(k):
+            start = counts["ok"]
+            return wait_until(lambda: counts["ok"] >= start + k, timeout_s=LOAD_WAIT_S)
+
+        threads = [threading.Thread(target=client, args=(i,), daemon=True)
+                   for i in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        try:
+            self.assertTrue(more(CALLS_PER_PHASE), errors)
+            for i in range(3):
+                old = live[i]
+                new = self.server(i)  # takes old's sockets over
+                self.assertEqual(new.port, ports[i])
+                self.assertTrue(self.has(new, "p"))  # read from etcd at its start
+                self.assertEqual(old.proc.wait(60), 0, old.log())
+                live[i] = new
+                self.assertTrue(more(CALLS_PER_PHASE), errors)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+            ch.close()
+        self.assertEqual(errors, [])
+        for s in live:
+            self.assertGreater(s.stub.stats(pb.GetStatsRequest(), timeout=T).answered, 1)
+
+    def has(self, s, name):
+        try:
+            s.stub.get(pb.GetPipelineRequest(name=name), timeout=T)
+            return True
+        except grpc.RpcError:
+            return False
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,244 @@
+"""registry.store: etcd with a real etcd (Debian's etcd-server, started here on free loopback
+ports) and three corepiped instances: a Put on one is served by all three with the same
+version (etcd's mod_revision); a delete reaches all three; replaces under load on all three:
+zero failed calls; a restarted instance catches up; etcd stopped: calls keep
+succeeding, Admin writes answer UNAVAILABLE naming etcd, reads answer from the local copy;
+etcd back: writes work and all instances converge (their watches resume)."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import unittest
+import urllib.request
+
+import grpc
+
+import corepipe_pb2 as pb
+from serverlib import Server, spec, wait_until
+
+T = 10
+ETCD = shutil.which("etcd")
+PREFIX = "/corepipe-test/pipelines/"
+CONFIG = """
+registry:
+  store: etcd
+  etcd_endpoint: "127.0.0.1:{port}"
+  etcd_prefix: "{prefix}"
+pipelines:
+  cfg:
+    - type: passthrough
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Etcd:
+    """One etcd member on free loopback ports, data in a temporary directory (kept over a
+    stop and start)."""
+
+    def __init__(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="corepipe-etcd-")
+        self.client_port, self.peer_port = free_port(), free_port()
+        self.proc = None
+
+    def start(self):
+        c, p = f"http://127.0.0.1:{self.client_port}", f"http://127.0.0.1:{self.peer_port}"
+        self.log = open(os.path.join(self.dir.name, "etcd.log"), "ab")
+        self.proc = subprocess.Popen(
+            [ETCD, "--name", "t", "--data-dir", os.path.join(self.dir.name, "data"),
+             "--listen-client-urls", c, "--advertise-client-urls", c,
+             "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
+             "--initial-cluster", f"t={p}"],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        ok = wait_until(self.ready, timeout_s=30)
+        if not ok:
+            self.stop()
+            raise RuntimeError("etcd did not start")
+        return self
+
+    def ready(self):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.client_port}/health",
+                                        timeout=2) as r:
+                return json.loads(r.read()).get("health") == "true"
+        except (OSError, ValueError):
+            return False
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc is not None:
+            self.log.close()
+        self.proc = None
+
+
+@unittest.skipIf(ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
+class EtcdStoreTest(unittest.TestCase):
+    def setUp(self):
+        self.etcd = Etcd()
+        self.addCleanup(self.etcd.dir.cleanup)
+        self.addCleanup(self.etcd.stop)
+        self.etcd.start()
+        self.servers = []
+        self.addCleanup(self.stop_servers)
+        for _ in range(3):
+            self.servers.append(self.server())
+
+    def server(self):
+        return Server(CONFIG.format(port=self.etcd.client_port, prefix=PREFIX)).start()
+
+    def stop_servers(self):
+        for s in self.servers:
+            s.stop()
+
+    def version_everywhere(self, name):
+        out = []
+        for s in self.servers:
+            try:
+                out.append(s.stub.get(pb.GetPipelineRequest(name=name), timeout=T).version)
+            except grpc.RpcError as e:
+                out.append(e.code())
+        return out
+
+    def executes_everywhere(self, name):
+        for s in self.servers:
+            r = s.stub.execute(pb.ExecuteRequest(name=name, input=pb.Payload(data=b"abc")),
+                               timeout=T)
+            self.assertEqual(r.output.data, b"abc")
+
+    def test_put_on_one_served_by_all_then_etcd_down_and_back(self):
+        a, b, c = self.servers
+        info = a.stub.put(pb.PutPipelineRequest(pipeline=spec("shared", ("passthrough", {}))),
+                          timeout=T)
+        self.assertTrue(wait_until(lambda: self.version_everywhere("shared")
+                                   == [info.version] * 3), self.version_everywhere("shared"))
+        self.executes_everywhere("shared")
+        # A replace on another instance: one version everywhere, etcd's.
+        info2 = b.stub.put(pb.PutPipelineRequest(
+            pipeline=spec("shared", ("passthrough", {}), ("passthrough", {}))), timeout=T)
+        self.assertGreater(info2.version, info.version)
+        self.assertTrue(wait_until(lambda: self.version_everywhere("shared")
+                                   == [info2.version] * 3), self.version_everywhere("shared"))
+        # A delete on the third.
+        c.stub.put(pb.PutPipelineRequest(pipeline=spec("gone", ("passthrough", {}))), timeout=T)
+        self.assertTrue(wait_until(lambda: all(isinstance(v, int)
+                                               for v in self.version_everywhere("gone"))))
+        c.stub.delete(pb.DeletePipelineRequest(name="gone"), timeout=T)
+        self.assertTrue(wait_until(lambda: self.version_everywhere("gone")
+                                   == [grpc.StatusCode.NOT_FOUND] * 3))
+
+        # etcd stopped: the data plane serves, reads answer, writes are UNAVAILABLE.
+        self.etcd.stop()
+        for s in self.servers:
+            self.assertTrue(wait_until(lambda: any(
+                o.get("msg") == "registry store: etcd unreachable, serving the last registry "
+                "known" for o in s.logs_json())), s.log())
+        self.executes_everywhere("shared")
+        self.assertEqual(self.version_everywhere("shared"), [info2.version] * 3)
+        with self.assertRaises(grpc.RpcError) as cm:
+            a.stub.put(pb.PutPipelineRequest(pipeline=spec("later", ("passthrough", {}))),
+                       timeout=T)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertIn("etcd 127.0.0.1:%d" % self.etcd.client_port, cm.exception.details())
+        with self.assertRaises(grpc.RpcError) as cm:
+            b.stub.delete(pb.DeletePipelineRequest(name="shared"), timeout=T)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(self.version_everywhere("later"), [grpc.StatusCode.NOT_FOUND] * 3)
+
+        # etcd back (same data): writes work, every watch resumes, all converge.
+        self.etcd.start()
+        later = None
+
+        def put_later():
+            nonlocal later
+            try:
+                later = a.stub.put(pb.PutPipelineRequest(
+                    pipeline=spec("later", ("passthrough", {}))), timeout=T)
+                return True
+            except grpc.RpcError as e:
+                self.assertEqual(e.code(), grpc.StatusCode.UNAVAILABLE)
+                return False
+
+        self.assertTrue(wait_until(put_later, timeout_s=30))
+        self.assertTrue(wait_until(lambda: self.version_everywhere("later")
+                                   == [later.version] * 3, timeout_s=30),
+                        self.version_everywhere("later"))
+        self.executes_everywhere("later")
+        for s in self.servers:
+            self.assertTrue(any(o.get("msg") == "registry store: watching etcd"
+                                for o in s.logs_json()), s.log())
+
+    def test_replace_under_load_on_all_three_zero_failed_calls(self):
+        a = self.servers[0]
+        a.stub.put(pb.PutPipelineRequest(pipeline=spec("hot", ("passthrough", {}))), timeout=T)
+        self.assertTrue(wait_until(lambda: all(isinstance(v, int)
+                                               for v in self.version_everywhere("hot"))))
+        stop = threading.Event()
+        lock = threading.Lock()
+        counts = {"ok": 0}
+        errors = []
+
+        def load(s):
+            while not stop.is_set():
+                try:
+                    r = s.stub.execute(pb.ExecuteRequest(name="hot",
+                                                         input=pb.Payload(data=b"abc")),
+                                       timeout=T)
+                    with lock:
+                        if r.output.data == b"abc":
+                            counts["ok"] += 1
+                        else:
+                            errors.append(r.output.data)
+                except grpc.RpcError as e:
+                    with lock:
+                        errors.append((e.code(), e.details()))
+
+        threads = [threading.Thread(target=load, args=(s,), daemon=True) for s in self.servers]
+        for t in threads:
+            t.start()
+        try:
+            last = None
+            for i in range(20):  # replaces through every instance in turn
+                nodes = [("passthrough", {})] * (1 + i % 3)
+                last = self.servers[i % 3].stub.put(
+                    pb.PutPipelineRequest(pipeline=spec("hot", *nodes)), timeout=T)
+            self.assertTrue(wait_until(lambda: self.version_everywhere("hot")
+                                       == [last.version] * 3), self.version_everywhere("hot"))
+            start = counts["ok"]
+            self.assertTrue(wait_until(lambda: counts["ok"] > start + 30))
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(30)
+        self.assertEqual(errors, [])
+        for s in self.servers:
+            got = s.stub.get(pb.GetPipelineRequest(name="hot"), timeout=T)
+            self.assertEqual(len(got.spec.nodes), len(last.spec.nodes))
+
+    def test_restarted_instance_catches_up(self):
+        a, b, c = self.servers
+        self.assertEqual(c.stop(), 0)
+        info = a.stub.put(pb.PutPipelineRequest(
+            pipeline=spec("while_down", ("passthrough", {}))), timeout=T)
+        self.servers[2] = self.server()
+        self.assertTrue(wait_until(lambda: self.version_everywhere("while_down")
+                                   == [info.version] * 3), self.version_everywhere("while_down"))
+        ready = [o for o in self.servers[2].logs_json()
+                 if o.get("msg") == "registry store ready"]
+        self.assertEqual(ready[0]["pipelines"], 1)
+
+if __name__ == "__main__":
+    unittest.main()
