@@ -519,7 +519,7 @@ class StreamMemoryTest(unittest.TestCase):
             if os.access(root, os.W_OK) and not SANITIZED:  # ASan's shadow needs far more
                 group = tempfile.mkdtemp(prefix="corepipe-it-", dir=root)
                 with open(os.path.join(group, "memory.limit_in_bytes"), "w") as f:
-                    f.write(str(640 << 20))  # charged from here on: far below 1.25 GiB
+                    f.write(str(1 << 30))  # charged from here on: below 1.25 GiB of answers
                 with open(os.path.join(group, "cgroup.procs"), "w") as f:
                     f.write(str(srv.proc.pid))
             base = rss_kb(srv.proc.pid) * 1024
@@ -547,8 +547,9 @@ class StreamMemoryTest(unittest.TestCase):
             self.assertLessEqual(held(), self.BUDGET * 3 // 4 + (4 << 20))
             grown = rss_kb(srv.proc.pid) * 1024 - base
             if not SANITIZED:  # ASan keeps freed memory in quarantine
-                self.assertLess(grown, 3 * self.BUDGET + (256 << 20),
-                                "RSS grew %d MiB" % (grown >> 20))
+                # Unbounded: 1.25 GiB of answers. Bounded: the budget, the pool pages the
+                # bombs touched (64 x 4 MiB) and what gRPC's transport holds per stream.
+                self.assertLess(grown, 1 << 30, "RSS grew %d MiB" % (grown >> 20))
             self.assertIsNone(srv.proc.poll())
             self.assertEqual([c.done() for c in calls].count(True), 0,
                              "no stream was refused: they wait")
