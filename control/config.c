@@ -81,6 +81,7 @@ static const struct field dataplane_fields[] = {
     {"spin_us", F_U32, CFG(dp.worker.spin_us), 0, 1000000, 0},
     {"sleep_max_us", F_U32, CFG(dp.worker.sleep_max_us), 10, 10000000, 0},
     {"ring_size", F_POW2, CFG(dp.worker.ring_size), 64, 65536, 0},
+    {"quantum_us", F_U32, CFG(dp.worker.quantum_us), 0, 100000, 0},
     {"max_in_flight", F_U32, CFG(dp.max_in_flight), 16, 1u << 20, 0},
     {"max_streams_per_worker", F_U32, CFG(dp.max_streams_per_worker), 1, 65536, 0},
     {"eal_args", F_STRLIST, CFG(eal_args), 0, 0, 0},

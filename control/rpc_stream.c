@@ -373,19 +373,24 @@ push_pending(struct cp_stream *st)
 {
 	struct cp_frontend *fe = st->fe;
 	struct dp_req *req = st->pending;
+	/* An inline stream's large frame (and any frame behind one still out) goes to this
+	 * lcore's own worker queue instead: its bulk lane runs it in quanta, in order, with the
+	 * front end serving its calls between them (worker.h). */
+	bool inl = st->cand == CP_PLACE_INLINE && req->buf->len < DP_BULK_BYTES &&
+		   st->submitted == st->completed;
 
 	/* The descriptor's reference, taken before it can complete. */
 	st->refs++;
 	st->pending = NULL;
 	st->submitted++;
-	if (st->cand == CP_PLACE_INLINE) {
+	if (inl) {
 		req->submit_tsc = rte_rdtsc();
 		dp_worker_exec(fe->own, req);
 		CP_STAT_INC(fe->st.inline_runs);
 		cp_stream_complete(fe, req);
 		return 0;
 	}
-	if (cp_fe_submit(fe, (unsigned)st->cand, req, 0) != 0) {
+	if (cp_fe_submit(fe, st->cand == CP_PLACE_INLINE ? 0 : (unsigned)st->cand, req, 0) != 0) {
 		st->refs--;
 		st->pending = req;
 		st->submitted--;

@@ -29,6 +29,7 @@ dp_dataplane_conf_default(struct dp_dataplane_conf *conf)
 	conf->worker.spin_us = 1000;
 	conf->worker.sleep_max_us = 100000;
 	conf->worker.ring_size = 1024;
+	conf->worker.quantum_us = 50;
 	conf->max_in_flight = 4096;
 	conf->max_streams_per_worker = 256;
 	conf->n_frontends = 1;

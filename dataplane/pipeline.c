@@ -534,3 +534,74 @@ dp_pipeline_run_capped(const struct dp_pipeline *p, struct dp_exec *x, void *sta
 	}
 	return DP_OK;
 }
+
+/* ==== Resumable runner (the bulk lane) ====================================================== */
+
+/* Hot path: per quantum, worker lcores. No locks, syscalls, allocation or logging. */
+
+int
+dp_pipeline_step(const struct dp_pipeline *p, struct dp_exec *x, void *state, unsigned flags,
+		 struct dp_run *r, uint64_t end_tsc)
+{
+	uint8_t *st = state;
+	int rc;
+
+	if (!r->checked) {
+		if (unlikely(dp_format_check(&x->fmt, x->buf->len, &x->res->err) != DP_OK))
+			return DP_INVALID_ARGUMENT;
+		if (unlikely(p->state_size != 0 && state == NULL))
+			return dp_err_set(&x->res->err, DP_FAILED_PRECONDITION,
+					  "stateful pipeline (resample, vad) needs a stream slot");
+		r->checked = 1;
+	}
+	while (r->node < p->n_nodes) {
+		const struct dp_node_inst *n = &p->nodes[r->node];
+		const struct dp_node_type *t = n->type;
+
+		x->node_idx = r->node;
+		x->node_name = t->name;
+		x->state = t->state_size != 0 && st != NULL ? st + n->state_off : NULL;
+		if (t->slice != NULL) {
+			if (!r->in_slice) {
+				if (unlikely((accept_bit(&x->fmt) & t->accepts) == 0))
+					return run_node(n, x); /* fails, naming the kinds */
+				memset(r->sl, 0, sizeof(r->sl));
+				r->pos = 0;
+				r->node_len = x->buf->len;
+				r->in_slice = 1;
+			}
+			do
+				rc = t->slice(n->conf, x, r->sl, &r->pos, DP_SLICE_BYTES);
+			while (rc == DP_PENDING && rte_rdtsc() < end_tsc);
+			if (rc == DP_PENDING)
+				return DP_PENDING;
+			r->in_slice = 0;
+		} else {
+			r->node_len = x->buf->len;
+			rc = run_node(n, x);
+		}
+		if (unlikely(rc != DP_OK))
+			return rc;
+		if ((flags & DP_RUN_FLUSH) && t->flush != NULL) {
+			rc = t->flush(n->conf, x->state, x);
+			if (unlikely(rc != DP_OK))
+				return rc;
+		}
+		r->pos = r->node_len;
+		r->node++;
+		if (r->node < p->n_nodes && rte_rdtsc() >= end_tsc)
+			return DP_PENDING;
+	}
+	x->state = NULL;
+	return DP_OK;
+}
+
+void
+dp_pipeline_step_abort(const struct dp_pipeline *p, struct dp_exec *x, struct dp_run *r)
+{
+	(void)x;
+	if (r->in_slice && r->node < p->n_nodes && p->nodes[r->node].type->slice_abort != NULL)
+		p->nodes[r->node].type->slice_abort(p->nodes[r->node].conf, r->sl);
+	r->in_slice = 0;
+	x->state = NULL;
+}

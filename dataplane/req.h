@@ -39,6 +39,10 @@ struct dp_req {
 	uint32_t hash;		  /**< dp_name_hash(name) when pipeline is NULL */
 	char name[DP_NAME_MAX];	  /**< registered pipeline name when pipeline is NULL */
 
+	/* The worker's, while the request waits or runs in its bulk lane (worker.h). */
+	struct dp_req *next;  /**< next in the worker's bulk FIFO */
+	struct dp_link *link; /**< the link it came on and goes back on */
+
 	/* In/out: payload buffer and its format; the worker replaces them with the output. */
 	struct dp_buf *buf;
 	struct dp_format fmt;

@@ -354,6 +354,27 @@ vad_process(const void *conf, struct dp_exec *x)
 	vad_range(c, st, x, 0, n);
 	return vad_end(c, st, x);
 }
+/* Sliced (bulk lane): begin on the first slice, ranges of whole samples, end on the last. */
+static int
+vad_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t budget)
+{
+	const struct vad_conf *c = conf;
+	struct vad_state *st = x->state;
+	uint32_t ss = x->fmt.fmt == DP_FMT_S16LE ? 2 : 4, n = x->buf->len / ss;
+	uint32_t from = *pos / ss, per = budget / ss ? budget / ss : 1;
+	uint32_t to = n - from > per ? from + per : n;
+
+	(void)sl;
+	if (*pos == 0)
+		vad_begin(st);
+	vad_range(c, st, x, from, to);
+	*pos = to * ss;
+	if (to < n)
+		return DP_PENDING;
+	*pos = x->buf->len;
+	return vad_end(c, st, x);
+}
+
 static const struct dp_node_type vad_node = {
     .name = "vad",
     .summary = "Voice activity detection (energy over a tracked noise floor, with hangover); "
@@ -368,6 +389,7 @@ static const struct dp_node_type vad_node = {
     .state_size = sizeof(struct vad_state),
     .init = vad_init,
     .reset = vad_reset,
+    .slice = vad_slice,
 };
 
 DP_NODE_REGISTER(vad_node)

@@ -1,0 +1,121 @@
+"""Fair execution (issue 14): a large request runs in the worker's bulk lane one quantum at a
+time, so a small call finishes while a big one is still running; a running request whose
+deadline passes, or whose client cancels, is stopped between quanta (DEADLINE_EXCEEDED naming
+how far it got), counted (rejected deadline_running / cancelled_running) and every pool returns
+to its starting count; a stream whose frames go through the bulk lane keeps their order.
+Orderings and counts only, never wall-clock thresholds."""
+import threading
+import unittest
+
+import grpc
+
+import corepipe_pb2 as pb
+from reference import crc32c
+from serverlib import RPC_TIMEOUT_S as T, Server, wait_until
+
+STEP = "    - type: test_delay\n      params: { us: 1000000 }\n"
+CONFIG = ("limits: { default_timeout_ms: 400 }\n"
+          "pipelines:\n"
+          "  slow:\n" + STEP * 10 +  # 10 s of work, in 100 us slices
+          "  pass:\n    - type: passthrough\n"
+          "  crc:\n    - type: crc32c\n")
+BIG = bytes(range(256)) * 512  # 128 KiB: the bulk lane even before its cost is known
+LONG = 60  # client deadline of the calls that must not expire on their own
+
+
+def rejected(st, key):
+    return st.rejected.get(key, 0)
+
+
+class FairTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(CONFIG).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.srv.stop()
+        assert code == 0, "exit code %r\n%s" % (code, cls.srv.log())
+
+    def stats(self):
+        return self.srv.stub.stats(pb.GetStatsRequest(), timeout=T)
+
+    def pools(self, st):
+        return {p.name: p.in_use for p in st.pools}
+
+    def quanta(self):
+        return sum(w.quanta for w in self.stats().workers)
+
+    def idle(self):
+        return wait_until(lambda: sum(w.in_flight for w in self.stats().workers) == 0, 30)
+
+    def start_slow(self):
+        """A 10 s call, running in the bulk lane when this returns."""
+        q0 = self.quanta()
+        fut = self.srv.stub.execute.future(
+            pb.ExecuteRequest(name="slow", input=pb.Payload(data=BIG)), timeout=LONG)
+        # Running: quanta move (nothing else runs in the lane here).
+        self.assertTrue(wait_until(lambda: self.quanta() > q0 + 2, 30), self.srv.log())
+        return fut
+
+    def test_small_call_finishes_while_big_runs(self):
+        self.assertTrue(self.idle())
+        fut = self.start_slow()
+        for _ in range(20):
+            r = self.srv.stub.execute(pb.ExecuteRequest(name="pass",
+                                                        input=pb.Payload(data=b"x" * 64)),
+                                      timeout=T)
+            self.assertEqual(r.output.data, b"x" * 64)
+        self.assertFalse(fut.done())  # 20 small answers while the big one still runs
+        fut.cancel()
+        self.assertTrue(self.idle())
+
+    def test_deadline_stops_running_work(self):
+        self.assertTrue(self.idle())
+        before = self.stats()
+        # No client deadline: the server's default (400 ms) is the call's deadline.
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.srv.stub.execute(pb.ExecuteRequest(name="slow", input=pb.Payload(data=BIG)))
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.assertRegex(cm.exception.details(),
+                         r"deadline passed while running, after \d+ of 131072 bytes "
+                         r"\(node \d, test_delay\)")
+        self.assertTrue(self.idle())
+        after = self.stats()
+        self.assertEqual(rejected(after, "deadline_running"),
+                         rejected(before, "deadline_running") + 1)
+        self.assertEqual(rejected(after, "deadline"), rejected(before, "deadline"))
+        self.assertEqual(self.pools(after), self.pools(before))
+
+    def test_cancel_stops_running_work(self):
+        self.assertTrue(self.idle())
+        before = self.stats()
+        fut = self.start_slow()
+        fut.cancel()
+        self.assertTrue(wait_until(lambda: rejected(self.stats(), "cancelled_running") ==
+                                   rejected(before, "cancelled_running") + 1, 30),
+                        self.srv.log())
+        self.assertTrue(self.idle())
+        after = self.stats()
+        self.assertEqual(self.pools(after), self.pools(before))
+        self.assertEqual(rejected(after, "deadline_running"),
+                         rejected(before, "deadline_running"))
+
+    def test_stream_frames_keep_order_through_bulk_lane(self):
+        sizes = [BIG if i % 3 == 0 else b"%d" % i * 10 for i in range(12)]
+
+        def reqs():
+            yield pb.StreamRequest(open=pb.StreamOpen(name="crc"))
+            for b in sizes:
+                yield pb.StreamRequest(frame=pb.Payload(data=b))
+
+        bulk0 = sum(w.bulk_runs for w in self.stats().workers)
+        out = list(self.srv.stub.stream(reqs(), timeout=LONG))
+        self.assertEqual([r.seq for r in out], list(range(13)))
+        for r, b in zip(out, sizes):
+            self.assertEqual(r.annotations["crc32c"], crc32c(b))
+        self.assertGreaterEqual(sum(w.bulk_runs for w in self.stats().workers) - bulk0, 4)
+
+
+if __name__ == "__main__":
+    unittest.main()
