@@ -133,6 +133,18 @@ void cp_fe_destroy(struct cp_frontend *fe);
 int cp_fe_place(struct cp_frontend *fe, uint32_t id, uint32_t len, const struct dp_pipeline *p,
 		uint64_t *est);
 
+/** cp_fe_place() for a request of priority @p prio (DP_PRIO_*): low never runs inline. */
+int cp_fe_place_prio(struct cp_frontend *fe, uint32_t id, uint32_t len, uint8_t prio,
+		     uint64_t *est);
+
+/**
+ * The call's priority from its `corepipe-priority` metadata (high, normal, low; absent:
+ * normal) into *@p prio. @return 0, or -1 after answering INVALID_ARGUMENT (another value) or
+ * PERMISSION_DENIED (high, and the caller's token is not in auth.high_priority_tokens).
+ * Context: the call's front end.
+ */
+int cp_call_priority(struct cp_call *c, const struct cp_live *live, uint8_t *prio);
+
 /**
  * Hand @p req to candidate @p k. @return 0, or -ENOBUFS (its link is full).
  * Ownership: passed on success.

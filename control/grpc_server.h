@@ -117,10 +117,11 @@ struct cp_call {
 	grpc_metadata trailer; /**< grpc-retry-pushback-ms, when set */
 	bool trailer_set;
 	uint64_t start_ns;
-	uint64_t resp_bytes;	  /**< reply bytes counted in the front end's budget */
-	struct cp_stream *stream; /**< ExecuteStream state; unlinked when the call is freed */
-	void *ctx;		  /**< a handler's own state (Watch) */
-	struct cp_alog_call alog; /**< access log record and x-request-id (access_log.h) */
+	uint64_t resp_bytes;	      /**< reply bytes counted in the front end's budget */
+	struct cp_stream *stream;     /**< ExecuteStream state; unlinked when the call is freed */
+	void *ctx;		      /**< a handler's own state (Watch) */
+	struct cp_alog_call alog;     /**< access log record and x-request-id (access_log.h) */
+	char token[CP_AUTH_NAME_MAX]; /**< the caller's token name ("" without one) */
 };
 
 /**

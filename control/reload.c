@@ -107,6 +107,7 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(dp.worker.sleep_max_us, "dataplane.sleep_max_us", rs);
 	DIFF_U(dp.worker.ring_size, "dataplane.ring_size", rs);
 	DIFF_U(dp.worker.quantum_us, "dataplane.quantum_us", rs);
+	DIFF_U(dp.worker.lane_share, "dataplane.lane_share", rs);
 	DIFF_U(dp.max_in_flight, "dataplane.max_in_flight", rs);
 	DIFF_U(dp.max_streams_per_worker, "dataplane.max_streams_per_worker", rs);
 	if (old->dp.pools.n_classes != neu->dp.pools.n_classes ||

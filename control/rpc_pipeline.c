@@ -157,6 +157,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 	size_t len = 0;
 	struct dp_req *req;
 	uint64_t est;
+	uint8_t prio;
 	int rc, where, status;
 
 	rq = (Corepipe__V1__ExecuteRequest *)cp_call_unpack(
@@ -194,7 +195,9 @@ execute(struct cp_server *srv, struct cp_call *c)
 		       srv->conf.max_response_bytes);
 		goto out;
 	}
-	where = cp_fe_place(fe, pl->id, (uint32_t)len, pl, &est);
+	if (cp_call_priority(c, live, &prio) != 0)
+		goto out;
+	where = cp_fe_place_prio(fe, pl->id, (uint32_t)len, prio, &est);
 	if (where == CP_PLACE_SHED) {
 		const struct dp_shed_conf *sc = rcu_dereference(fe->dp->shed_conf);
 
@@ -257,6 +260,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 	req->fmt = fmt;
 	req->cookie = c;
 	req->cancelled = &c->cancelled_flag;
+	req->prio = prio;
 	req->pipeline = pl; /* the descriptor owns the pipeline reference now */
 	pl = NULL;
 	if (rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME)

@@ -30,6 +30,7 @@ dp_dataplane_conf_default(struct dp_dataplane_conf *conf)
 	conf->worker.sleep_max_us = 100000;
 	conf->worker.ring_size = 1024;
 	conf->worker.quantum_us = 50;
+	conf->worker.lane_share = 3;
 	conf->max_in_flight = 4096;
 	conf->max_streams_per_worker = 256;
 	conf->n_frontends = 1;
@@ -345,6 +346,7 @@ dp_req_alloc(struct dp_dataplane *dp, uint32_t len, struct dp_req **out)
 	req->pipeline = NULL;
 	req->stream = NULL;
 	req->owns_stream = 0;
+	req->prio = DP_PRIO_NORMAL;
 	req->run_flags = DP_RUN_FRAME;
 	req->seq = 0;
 	req->deadline_tsc = 0;

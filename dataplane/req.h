@@ -22,6 +22,14 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/** Request priorities (metadata corepipe-priority): the order of the bulk lanes' work. */
+enum dp_prio {
+	DP_PRIO_HIGH = 0,
+	DP_PRIO_NORMAL = 1, /**< the default */
+	DP_PRIO_LOW = 2,    /**< always the bulk lane, after high and normal work */
+	DP_PRIO_MAX = 3,
+};
+
 struct dp_req {
 	/* In: written by the submitter before submit, read-only for the worker. */
 	void *cookie;		      /**< submitter's context (the gRPC call), opaque here */
@@ -36,6 +44,7 @@ struct dp_req {
 	uint64_t seq;		  /**< frame number within the stream */
 	uint8_t run_flags;	  /**< DP_RUN_FRAME (0) or DP_RUN_FLUSH (pipeline.h) */
 	uint8_t owns_stream;	  /**< dp_req_free closes the slot (stateful unary request) */
+	uint8_t prio;		  /**< DP_PRIO_* (corepipe-priority metadata) */
 	uint32_t hash;		  /**< dp_name_hash(name) when pipeline is NULL */
 	char name[DP_NAME_MAX];	  /**< registered pipeline name when pipeline is NULL */
 

@@ -60,6 +60,7 @@ dp_worker_init(struct dp_worker *w, unsigned index, unsigned lcore,
 	dp_shed_conf_default(&w->shed_conf_default);
 	w->shed_conf = NULL;
 	w->quantum_cycles = (uint64_t)conf->quantum_us * (w->lc.tsc_hz / 1000000);
+	w->share_cycles = w->quantum_cycles * (conf->lane_share ? conf->lane_share : 3);
 	w->lc.met = dp_metrics_create(w->lc.tsc_hz, w->lc.socket);
 	if (w->lc.met == NULL)
 		return -ENOMEM;
@@ -283,7 +284,8 @@ hand_back(struct dp_link *l, struct dp_req *req)
 		rte_pause();
 }
 
-/* Does @p req go to the bulk lane? Its cost, its size, or its stream's earlier frames. */
+/* Does @p req go to the bulk lane? Its cost, its size, its priority, or its stream's earlier
+ * frames (a stream's frames keep one priority, so they stay in order in one FIFO). */
 static inline bool
 goes_bulk(const struct dp_worker *w, const struct dp_req *req)
 {
@@ -291,34 +293,52 @@ goes_bulk(const struct dp_worker *w, const struct dp_req *req)
 		return false;
 	if (req->stream != NULL && req->stream->deferred != 0)
 		return true;
-	return req->est_cycles > w->quantum_cycles || req->buf->len >= DP_BULK_BYTES;
+	return req->est_cycles > w->quantum_cycles || req->buf->len >= DP_BULK_BYTES ||
+	       req->prio == DP_PRIO_LOW;
 }
 
 static inline void
 bulk_push(struct dp_worker *w, struct dp_link *l, struct dp_req *req)
 {
+	unsigned q = req->prio < DP_PRIO_MAX ? req->prio : DP_PRIO_NORMAL;
+
 	req->link = l;
 	req->next = NULL;
-	if (w->bulk_tail != NULL)
-		w->bulk_tail->next = req;
+	if (w->bulk_tail[q] != NULL)
+		w->bulk_tail[q]->next = req;
 	else
-		w->bulk_head = req;
-	w->bulk_tail = req;
+		w->bulk_head[q] = req;
+	w->bulk_tail[q] = req;
 	w->n_bulk++;
 	if (req->stream != NULL)
 		req->stream->deferred++;
 	STAT_ADD(w->stats.bulk_runs, 1);
 }
 
-/* The head is answered: off the lane, back on its link. */
+/* The next request to run: the oldest of the highest priority. */
+static inline struct dp_req *
+bulk_take(struct dp_worker *w)
+{
+	for (unsigned q = 0; q < DP_PRIO_MAX; q++) {
+		struct dp_req *req = w->bulk_head[q];
+
+		if (req == NULL)
+			continue;
+		w->bulk_head[q] = req->next;
+		if (w->bulk_head[q] == NULL)
+			w->bulk_tail[q] = NULL;
+		return req;
+	}
+	return NULL;
+}
+
+/* The running request is answered: out of the lane, back on its link. */
 static void
 bulk_pop(struct dp_worker *w)
 {
-	struct dp_req *req = w->bulk_head;
+	struct dp_req *req = w->bulk_cur;
 
-	w->bulk_head = req->next;
-	if (w->bulk_head == NULL)
-		w->bulk_tail = NULL;
+	w->bulk_cur = NULL;
 	w->n_bulk--;
 	w->bulk_started = false;
 	if (req->stream != NULL)
@@ -354,12 +374,15 @@ static void __attribute__((cold)) bulk_stop(struct dp_worker *w, struct dp_req *
 static unsigned
 bulk_advance(struct dp_worker *w)
 {
-	struct dp_req *req = w->bulk_head;
+	struct dp_req *req = w->bulk_cur;
 	uint64_t t0, t1;
 	int rc;
 
-	if (req == NULL)
-		return 0;
+	if (req == NULL) {
+		req = w->bulk_cur = bulk_take(w);
+		if (req == NULL)
+			return 0;
+	}
 	t0 = rte_rdtsc();
 	if (!w->bulk_started) {
 		const struct dp_pipeline *p = exec_prepare(w, req, t0, &w->bstate);
@@ -403,10 +426,10 @@ finish:
 	return 1;
 }
 
-/* One link: a burst from `in`; small requests run and go onto `done`, large ones join the
- * bulk lane. */
+/* One link: a burst (at most @p max) from `in`; small requests run and go onto `done`, large
+ * ones join the bulk lane. */
 static inline unsigned
-poll_link(struct dp_worker *w, struct dp_link *l)
+poll_link(struct dp_worker *w, struct dp_link *l, unsigned max)
 {
 	struct dp_req *reqs[DP_WORKER_BURST];
 	unsigned n, done, i, k = 0;
@@ -415,7 +438,7 @@ poll_link(struct dp_worker *w, struct dp_link *l)
 	 * end polls its completion queue between them (small calls are not held behind a
 	 * burst of large ones). */
 	n = rte_ring_sc_dequeue_burst(l->in, (void **)reqs,
-				      (w->lc.roles & DP_ROLE_FRONTEND) ? 1 : DP_WORKER_BURST, NULL);
+				      (w->lc.roles & DP_ROLE_FRONTEND) ? 1 : max, NULL);
 	if (n == 0)
 		return 0;
 	for (i = 0; i < n && i < PREFETCH_OFFSET; i++)
@@ -482,11 +505,23 @@ dp_worker_poll(void *arg)
 	struct dp_worker *w = arg;
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < w->n_links; i++)
-		n += poll_link(w, w->link[i]);
-	/* New arrivals first (small ones are done by now), then one quantum of bulk work. */
-	if (w->bulk_head != NULL)
+	if (likely(w->n_bulk == 0)) {
+		for (unsigned i = 0; i < w->n_links; i++)
+			n += poll_link(w, w->link[i], DP_WORKER_BURST);
+	} else {
+		/* Bulk work waits: small work first, one request per link at a time, for at
+		 * most lane_share quanta of time; then one quantum of bulk work. */
+		uint64_t end = rte_rdtsc() + w->share_cycles;
+		unsigned got;
+
+		do {
+			got = 0;
+			for (unsigned i = 0; i < w->n_links; i++)
+				got += poll_link(w, w->link[i], 1);
+			n += got;
+		} while (got != 0 && rte_rdtsc() < end);
 		n += bulk_advance(w);
+	}
 	if (unlikely(w->n_links != 0 && rte_rdtsc() >= w->shed_next_tsc))
 		shed_tick(w, rte_rdtsc());
 	return n;
@@ -499,7 +534,7 @@ dp_worker_idle(void *arg)
 
 	/* The re-check after the event count was read (dp_worker_wait_prepare): a hand-off
 	 * between the last pass and here either shows in a ring now or has moved the count. */
-	if (w->bulk_head != NULL)
+	if (w->n_bulk != 0)
 		return 0;
 	for (unsigned i = 0; i < w->n_links; i++)
 		if (!rte_ring_empty(w->link[i]->in))
@@ -535,7 +570,7 @@ dp_worker_drain(struct dp_worker *w)
 	do {
 		n = 0;
 		for (unsigned i = 0; i < w->n_links; i++)
-			n += poll_link(w, w->link[i]);
+			n += poll_link(w, w->link[i], DP_WORKER_BURST);
 		n += bulk_advance(w);
 		dp_rcu_quiescent_state();
 	} while (n != 0);

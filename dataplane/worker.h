@@ -18,10 +18,12 @@
  *
  * Fair execution (docs/ARCHITECTURE.md, "Fair execution"): a request taken from a link whose
  * estimated cost (dp_req.est_cycles) is above one quantum (conf.quantum_us), or whose input is
- * DP_BULK_BYTES or more, does not run at once: it joins the worker's bulk lane, a FIFO, and
- * the poller advances the lane's head by one quantum per pass (dp_pipeline_step), so the
- * links (and, on a front end's lcore, the front end) are served between quanta. Smaller
- * requests run whole as before, with no extra cost. Between quanta the head's deadline and
+ * DP_BULK_BYTES or more, or of low priority, does not run at once: it joins the worker's bulk
+ * lane (one FIFO per priority: high, normal, low), and the poller advances the running one by
+ * one quantum per pass (dp_pipeline_step), so the links (and, on a front end's lcore, the front
+ * end) are served between quanta: small work gets up to conf.lane_share quanta of time per
+ * pass (the latency lane), then the bulk lane one. Smaller requests run whole as before, with
+ * no extra cost. Between quanta the head's deadline and
  * its call's cancellation are checked: expired or cancelled running work stops there, its
  * buffers go back, and it answers DEADLINE_EXCEEDED / CANCELLED ("... while running, after N
  * of M bytes"). A stream's frames queue behind its earlier frames in the lane, so they still
@@ -58,6 +60,7 @@ struct dp_worker_conf {
 	uint32_t sleep_max_us; /**< longest sleep before looking again */
 	uint32_t ring_size;    /**< capacity of each link's rings (power of two) */
 	uint32_t quantum_us;   /**< bulk lane quantum; 0: every request runs whole at once */
+	uint32_t lane_share;   /**< while bulk work waits: quanta of small work per bulk quantum */
 };
 
 /** Inputs of this many bytes or more go to the bulk lane even when their cost is unknown. */
@@ -114,10 +117,13 @@ struct dp_worker {
 	uint64_t shed_next_tsc;
 	uint32_t wake_seen; /**< dp_wake_value() read before the idle re-check */
 
-	/* The bulk lane: a FIFO through dp_req.next; the head runs one quantum per pass. */
-	struct dp_req *bulk_head, *bulk_tail;
-	uint32_t n_bulk;	      /**< requests in the lane (head included) */
-	bool bulk_started;	      /**< the head has begun (bx, bp, run are live) */
+	/* The bulk lane: one FIFO per priority through dp_req.next; the running request
+	 * (bulk_cur, taken from the highest non-empty FIFO) runs one quantum per pass. */
+	struct dp_req *bulk_head[DP_PRIO_MAX], *bulk_tail[DP_PRIO_MAX];
+	struct dp_req *bulk_cur;      /**< running, or NULL */
+	uint32_t n_bulk;	      /**< requests in the lane (bulk_cur included) */
+	bool bulk_started;	      /**< bulk_cur has begun (bx, bp, run are live) */
+	uint64_t share_cycles;	      /**< small work per pass while bulk waits */
 	struct dp_exec bx;	      /**< the head's execution context */
 	const struct dp_pipeline *bp; /**< its pipeline (referenced by the request) */
 	void *bstate;		      /**< its stream state, or NULL */

@@ -4,6 +4,7 @@ deadline passes, or whose client cancels, is stopped between quanta (DEADLINE_EX
 how far it got), counted (rejected deadline_running / cancelled_running) and every pool returns
 to its starting count; a stream whose frames go through the bulk lane keeps their order.
 Orderings and counts only, never wall-clock thresholds."""
+import hashlib
 import threading
 import unittest
 
@@ -18,6 +19,7 @@ CONFIG = ("limits: { default_timeout_ms: 400 }\n"
           "pipelines:\n"
           "  slow:\n" + STEP * 10 +  # 10 s of work, in 100 us slices
           "  pass:\n    - type: passthrough\n"
+          "  mid:\n    - type: test_delay\n      params: { us: 20000 }\n"
           "  crc:\n    - type: crc32c\n")
 BIG = bytes(range(256)) * 512  # 128 KiB: the bulk lane even before its cost is known
 LONG = 60  # client deadline of the calls that must not expire on their own
@@ -115,6 +117,71 @@ class FairTest(unittest.TestCase):
         for r, b in zip(out, sizes):
             self.assertEqual(r.annotations["crc32c"], crc32c(b))
         self.assertGreaterEqual(sum(w.bulk_runs for w in self.stats().workers) - bulk0, 4)
+
+    def test_priorities_order_bulk_work(self):
+        """While a big call runs, a low then a high priority call queue in the bulk lane: the
+        high one runs first."""
+        self.assertTrue(self.idle())
+        fut = self.start_slow()
+        done, lock = [], threading.Lock()
+
+        def call(tag, prio):
+            f = self.srv.stub.execute.future(
+                pb.ExecuteRequest(name="mid", input=pb.Payload(data=BIG)), timeout=LONG,
+                metadata=(("corepipe-priority", prio),))
+            f.add_done_callback(lambda _f: (lock.acquire(), done.append(tag), lock.release()))
+            return f
+
+        low = call("low", "low")
+        self.assertTrue(wait_until(
+            lambda: sum(w.in_flight for w in self.stats().workers) >= 2, 30))
+        high = call("high", "high")
+        self.assertTrue(wait_until(
+            lambda: sum(w.in_flight for w in self.stats().workers) >= 3, 30))
+        fut.cancel()
+        self.assertEqual(high.result().output.data, BIG)
+        self.assertEqual(low.result().output.data, BIG)
+        self.assertEqual(done, ["high", "low"])
+        self.assertTrue(self.idle())
+
+    def test_bad_priority_refused(self):
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.srv.stub.execute(pb.ExecuteRequest(name="pass", input=pb.Payload(data=b"x")),
+                                  timeout=T, metadata=(("corepipe-priority", "urgent"),))
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("expected high, normal or low, got 'urgent'", cm.exception.details())
+        r = self.srv.stub.execute(pb.ExecuteRequest(name="pass", input=pb.Payload(data=b"x")),
+                                  timeout=T, metadata=(("corepipe-priority", "low"),))
+        self.assertEqual(r.output.data, b"x")
+
+
+class HighPriorityTokensTest(unittest.TestCase):
+    """Only the tokens in auth.high_priority_tokens may ask for high priority."""
+
+    def test_only_listed_tokens_may_ask_high(self):
+        def tok(name, secret):
+            return ("    - { name: %s, sha256: %s, permission: execute }\n"
+                    % (name, hashlib.sha256(secret.encode()).hexdigest()))
+        cfg = ("auth:\n  enabled: true\n  high_priority_tokens: \"ops, batch\"\n  tokens:\n"
+               + tok("ops", "s-ops") + tok("web", "s-web") +
+               "pipelines:\n  pass:\n    - type: passthrough\n")
+        srv = Server(cfg).start()
+        try:
+            def call(secret, prio):
+                return srv.stub.execute(
+                    pb.ExecuteRequest(name="pass", input=pb.Payload(data=b"y")), timeout=T,
+                    metadata=(("authorization", "Bearer " + secret),
+                              ("corepipe-priority", prio)))
+            self.assertEqual(call("s-ops", "high").output.data, b"y")
+            self.assertEqual(call("s-web", "normal").output.data, b"y")
+            with self.assertRaises(grpc.RpcError) as cm:
+                call("s-web", "high")
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+            self.assertIn("token 'web' may not ask for corepipe-priority: high",
+                          cm.exception.details())
+        finally:
+            code = srv.stop()
+        self.assertEqual(code, 0, srv.log())
 
 
 if __name__ == "__main__":

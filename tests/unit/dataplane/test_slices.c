@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define IN_MAX (200u * 1024)
+#define IN_MAX	(200u * 1024)
 #define OUT_CAP (1u << 20)
 
 static uint32_t g_seed = 12345;
@@ -112,7 +112,8 @@ check_node(const char *node, struct dp_format f, const void *data, uint32_t len)
 		}
 		n1 = n2 = 0;
 		assert_int_equal(
-		    tnr_run(p, s1, DP_RUN_FLUSH, f, data, len, &r1, one, OUT_CAP, &n1, NULL), DP_OK);
+		    tnr_run(p, s1, DP_RUN_FLUSH, f, data, len, &r1, one, OUT_CAP, &n1, NULL),
+		    DP_OK);
 		assert_int_equal(
 		    sliced_run(p, s2, DP_RUN_FLUSH, f, data, len, &r2, sli, &n2, &slices), DP_OK);
 		if (n1 != n2 || memcmp(one, sli, n1) != 0)
@@ -144,7 +145,7 @@ setup(void **state)
 	g_s16 = malloc(IN_MAX);
 	g_f32 = malloc(IN_MAX);
 	for (uint32_t i = 0; i < IN_MAX; i++)
-		g_bytes[i] = rnd() % 7 ? (uint8_t)"the quick brown fox "[i % 20] : (uint8_t)rnd();
+		g_bytes[i] = rnd() % 7 ? (uint8_t) "the quick brown fox "[i % 20] : (uint8_t)rnd();
 	for (uint32_t i = 0; i < IN_MAX / 2; i++)
 		g_s16[i] = (int16_t)(12000 * sin(i * 0.05) + (double)(rnd() % 2000) - 1000);
 	for (uint32_t i = 0; i < IN_MAX / 4; i++)
@@ -167,8 +168,7 @@ static const struct dp_format BYTES = {.kind = DP_KIND_BYTES};
 static struct dp_format
 pcm(uint8_t fmt, uint16_t ch)
 {
-	return (struct dp_format){
-	    .kind = DP_KIND_AUDIO, .fmt = fmt, .channels = ch, .rate = 16000};
+	return (struct dp_format){.kind = DP_KIND_AUDIO, .fmt = fmt, .channels = ch, .rate = 16000};
 }
 
 static void
@@ -207,9 +207,14 @@ test_audio_nodes(void **state)
 static void
 test_step_equals_run(void **state)
 {
-	const char *nodes[] = {"convert format=f32le", "gain db=-2", "channels count=2",
-			       "meter", "convert format=s16le", "zstd_compress level=5",
-			       "sha256", "crc32c"};
+	const char *nodes[] = {"convert format=f32le",
+			       "gain db=-2",
+			       "channels count=2",
+			       "meter",
+			       "convert format=s16le",
+			       "zstd_compress level=5",
+			       "sha256",
+			       "crc32c"};
 	struct dp_err err = {0};
 	struct dp_pipeline *p = tnr_compile(&err, 8, nodes);
 	struct dp_format f = pcm(DP_FMT_S16LE, 1);
@@ -223,9 +228,9 @@ test_step_equals_run(void **state)
 
 	(void)state;
 	assert_non_null(p);
-	assert_int_equal(tnr_run(p, NULL, DP_RUN_FRAME, f, g_s16, IN_MAX / 4, &r1, one, OUT_CAP,
-				 &n1, NULL),
-			 DP_OK);
+	assert_int_equal(
+	    tnr_run(p, NULL, DP_RUN_FRAME, f, g_s16, IN_MAX / 4, &r1, one, OUT_CAP, &n1, NULL),
+	    DP_OK);
 	memset(&r2, 0, sizeof(r2));
 	x.buf = dp_pools_get(g_test_pools, IN_MAX / 4);
 	memcpy(x.buf->data, g_s16, IN_MAX / 4);
