@@ -106,6 +106,8 @@ static const struct field limits_fields[] = {
     {"shed_window_ms", F_U32, CFG(shed_window_ms), 0, 600000, 0},
     {"stream_window", F_U32, CFG(stream_window), 1, 256, 0},
     {"max_in_flight", F_U32, CFG(inflight_cap), 0, 1u << 20, 0},
+    {"max_request_memory_mb", F_U32, CFG(max_request_memory_mb), 0, 1u << 20, 0},
+    {"memory_budget_mb", F_U32, CFG(memory_budget_mb), 0, 1u << 24, 0},
     {"shed_enabled", F_BOOL, CFG(shed_enabled), 0, 0, 0},
     {.name = NULL},
 };

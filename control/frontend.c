@@ -431,6 +431,44 @@ cp_fe_place(struct cp_frontend *fe, uint32_t id, uint32_t len, const struct dp_p
 }
 
 int
+cp_fe_admit_memory(struct cp_frontend *fe, struct cp_call *c, const struct cp_live *live,
+		   const struct dp_pipeline *p, const struct dp_format *fmt, uint32_t len,
+		   uint64_t *est)
+{
+	uint64_t in_use = 0;
+
+	*est = 0;
+	if (live->max_request_memory == 0 && live->memory_budget == 0)
+		return 0;
+	*est = dp_pipeline_mem_estimate(p, fmt, len);
+	if (live->max_request_memory != 0 && *est > live->max_request_memory) {
+		/* Never fits: no pushback, retrying cannot help. */
+		CP_STAT_INC(fe->st.rejected[CP_REJECT_REQUEST_MEMORY]);
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
+			      "request needs an estimated %.1f MiB (%u input bytes through the "
+			      "pipeline's growth), over limits.max_request_memory_mb (%llu MiB)",
+			      (double)*est / (1 << 20), len,
+			      (unsigned long long)(live->max_request_memory >> 20));
+		return -1;
+	}
+	if (live->memory_budget == 0)
+		return 0;
+	for (unsigned i = 0; i < fe->srv->n_fe; i++)
+		in_use += CP_STAT_LOAD(fe->srv->fe[i]->st.mem_in_use);
+	if (in_use + *est > live->memory_budget) {
+		CP_STAT_INC(fe->st.rejected[CP_REJECT_MEMORY_BUDGET]);
+		cp_call_reply_exhausted(
+		    c, cp_server_pushback_ms(fe->srv),
+		    "memory budget: %.1f MiB of limits.memory_budget_mb (%llu MiB) "
+		    "in use, this request needs an estimated %.1f MiB",
+		    (double)in_use / (1 << 20), (unsigned long long)(live->memory_budget >> 20),
+		    (double)*est / (1 << 20));
+		return -1;
+	}
+	return 0;
+}
+
+int
 cp_call_priority(struct cp_call *c, const struct cp_live *live, uint8_t *prio)
 {
 	static const char *const names[DP_PRIO_MAX] = {"high", "normal", "low"};
@@ -518,6 +556,8 @@ collect(struct cp_frontend *fe)
 			struct dp_req *req = reqs[i];
 
 			cost -= req->est_cycles < cost ? req->est_cycles : cost;
+			/* Single writer: this front end (cp_fe_admit_memory added it). */
+			CP_STAT_ADD(fe->st.mem_in_use, -req->mem_est);
 			/* A stream frame points at a slot it does not own (a stateful unary
 			 * request owns its slot); each completion frees the descriptor. */
 			if (req->stream != NULL && !req->owns_stream)

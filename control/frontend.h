@@ -50,6 +50,7 @@ struct cp_fe_stats {
 	uint64_t grace_cancelled;    /**< calls cancelled when the drain's grace ended */
 	uint64_t client_cancels;     /**< calls the client cancelled (RST_STREAM, deadline) */
 	uint64_t conns_closed_abuse; /**< connections closed for cancelling too many calls */
+	uint64_t mem_in_use;	     /**< estimated memory of the requests out now (gauge) */
 };
 
 /** Where a request runs: inline here, or (>= 0) a candidate; CP_PLACE_SHED when every
@@ -136,6 +137,17 @@ int cp_fe_place(struct cp_frontend *fe, uint32_t id, uint32_t len, const struct 
 /** cp_fe_place() for a request of priority @p prio (DP_PRIO_*): low never runs inline. */
 int cp_fe_place_prio(struct cp_frontend *fe, uint32_t id, uint32_t len, uint8_t prio,
 		     uint64_t *est);
+
+/**
+ * Memory admission: estimate what a run of @p p over @p len bytes of @p fmt holds at its peak
+ * (dp_pipeline_mem_estimate) into *@p est, check it against limits.max_request_memory_mb and,
+ * with what every front end's handed-over requests hold, against limits.memory_budget_mb.
+ * @return 0, or -1 after answering RESOURCE_EXHAUSTED (naming the limit and the figures; the
+ * budget refusal carries a pushback hint). Both limits 0: no estimate, *est = 0.
+ */
+int cp_fe_admit_memory(struct cp_frontend *fe, struct cp_call *c, const struct cp_live *live,
+		       const struct dp_pipeline *p, const struct dp_format *fmt, uint32_t len,
+		       uint64_t *est);
 
 /**
  * The call's priority from its `corepipe-priority` metadata (high, normal, low; absent:

@@ -443,6 +443,20 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 		put(&o, "corepipe_streams_open{worker=\"%u\"} %u\n", w, dp_stream_count(dp, w));
 	help(&o, "corepipe_inflight", "gauge", "Requests inside the dataplane.");
 	put(&o, "corepipe_inflight %llu\n", (unsigned long long)in_flight);
+	help(&o, "corepipe_memory_estimated_bytes", "gauge",
+	     "Estimated peak memory of the requests handed to workers now (admission estimate).");
+	put(&o, "corepipe_memory_estimated_bytes %llu\n",
+	    (unsigned long long)cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, mem_in_use)));
+	{
+		uint64_t budget;
+
+		pthread_mutex_lock(&srv->live_lock);
+		budget = srv->live->memory_budget;
+		pthread_mutex_unlock(&srv->live_lock);
+		help(&o, "corepipe_memory_budget_bytes", "gauge",
+		     "limits.memory_budget_mb in bytes (0: no budget).");
+		put(&o, "corepipe_memory_budget_bytes %llu\n", (unsigned long long)budget);
+	}
 
 	help(&o, "corepipe_rejected_total", "counter",
 	     "Requests refused or skipped before a worker ran them, by reason.");

@@ -68,6 +68,8 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(access_log_sample, "logging.access_log_sample", live);
 	DIFF_U(stream_window, "limits.stream_window", live);
 	DIFF_U(inflight_cap, "limits.max_in_flight", live);
+	DIFF_U(max_request_memory_mb, "limits.max_request_memory_mb", live);
+	DIFF_U(memory_budget_mb, "limits.memory_budget_mb", live);
 	DIFF_U(shutdown_grace_ms, "server.shutdown_grace_ms", live);
 	DIFF_U(log_level, "logging.level", live);
 	DIFF_U(auth.enabled, "auth.enabled", live);
@@ -300,6 +302,8 @@ cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep)
 	rl->live->max_nodes = pl.neu.max_nodes;
 	rl->live->stream_window = pl.neu.stream_window;
 	rl->live->inflight_cap = pl.neu.inflight_cap;
+	rl->live->max_request_memory_mb = pl.neu.max_request_memory_mb;
+	rl->live->memory_budget_mb = pl.neu.memory_budget_mb;
 	rl->live->shutdown_grace_ms = pl.neu.shutdown_grace_ms;
 	rl->live->shutdown_delay_ms = pl.neu.shutdown_delay_ms;
 	rl->live->shed_high_water_pct = pl.neu.shed_high_water_pct;

@@ -636,6 +636,8 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	rej[CP_REJECT_MAX + 3].key = "cancelled_running";
 	rej[CP_REJECT_MAX + 3].value = stopped_cancel;
 	st.n_rejected = CP_REJECT_MAX + 4;
+	st.memory_in_use_bytes = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, mem_in_use));
+	st.memory_budget_bytes = cp_server_live(srv)->memory_budget;
 	st.rejected = rejp;
 	for (unsigned i = 0; i < dp->pools->n_classes; i++, np++) {
 		corepipe__v1__pool_stats__init(&ps[np]);

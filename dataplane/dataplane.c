@@ -352,6 +352,7 @@ dp_req_alloc(struct dp_dataplane *dp, uint32_t len, struct dp_req **out)
 	req->deadline_tsc = 0;
 	req->submit_tsc = 0;
 	req->est_cycles = 0;
+	req->mem_est = 0;
 	req->cancelled = NULL;
 	req->hash = 0;
 	req->name[0] = '\0';

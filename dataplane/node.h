@@ -127,6 +127,10 @@ struct dp_node_type {
 
 	/* ---- Stateful nodes only (all zero/NULL for stateless ones) ---- */
 
+	/** The output may be much larger than the input, up to dp_node_max_message_bytes
+	 * (zstd_decompress): the memory estimate counts that bound (dp_pipeline_mem_estimate). */
+	bool expands;
+
 	/** Bytes of per-stream state (0: stateless). The runner passes it as x->state. */
 	size_t state_size;
 

@@ -605,3 +605,38 @@ dp_pipeline_step_abort(const struct dp_pipeline *p, struct dp_exec *x, struct dp
 	r->in_slice = 0;
 	x->state = NULL;
 }
+
+/* ==== Memory estimate (admission) =========================================================== */
+
+/* Bytes per second of audio format @p f, 0 when a field is not known. */
+static uint64_t
+audio_rate_bytes(const struct dp_format *f)
+{
+	if (f->kind != DP_KIND_AUDIO || f->fmt == 0 || f->channels == 0 || f->rate == 0)
+		return 0;
+	return (uint64_t)dp_fmt_sample_size(f->fmt) * f->channels * f->rate;
+}
+
+uint64_t
+dp_pipeline_mem_estimate(const struct dp_pipeline *p, const struct dp_format *in, uint32_t len)
+{
+	struct dp_format fmts[DP_NODES_HARD_MAX + 1];
+	struct dp_err err;
+	uint64_t cur = len, peak = len;
+
+	if (p->n_nodes > DP_NODES_HARD_MAX || dp_pipeline_formats(p, in, fmts, &err) != 0)
+		return 2 * (uint64_t)len;
+	for (unsigned i = 0; i < p->n_nodes; i++) {
+		uint64_t a = audio_rate_bytes(&fmts[i]), b = audio_rate_bytes(&fmts[i + 1]);
+		uint64_t out = cur;
+
+		if (p->nodes[i].type->expands)
+			out = dp_node_max_message_bytes;
+		else if (a != 0 && b != 0)
+			out = cur * b / a + 64; /* a resampler's filter tail and rounding */
+		if (cur + out > peak)
+			peak = cur + out;
+		cur = out;
+	}
+	return peak;
+}

@@ -145,6 +145,16 @@ dp_pipeline_ref(struct dp_pipeline *p)
  */
 void dp_pipeline_unref(struct dp_pipeline *p);
 
+/**
+ * Estimated peak payload memory of one run of @p p over @p len input bytes of format @p in:
+ * the largest input + output of any node (every node is assumed to take a new buffer), sizes
+ * scaled through the pipeline by the formats (sample size x channels x rate; a field not known
+ * counts as unchanged), an expanding node's output counted at dp_node_max_message_bytes.
+ * A pipeline whose formats do not check counts 2 x @p len. Context: any.
+ */
+uint64_t dp_pipeline_mem_estimate(const struct dp_pipeline *p, const struct dp_format *in,
+				  uint32_t len);
+
 /** Hash of a pipeline name (CRC-32C via rte_hash_crc), as used by the registry. */
 uint32_t dp_name_hash(const char *name, size_t len);
 

@@ -37,6 +37,7 @@ struct dp_req {
 	uint64_t deadline_tsc;	      /**< rte_rdtsc() value after which it is not run; 0: none */
 	uint64_t submit_tsc;	      /**< when it was submitted */
 	uint64_t est_cycles;	      /**< estimated cost (the front end's link accounting) */
+	uint64_t mem_est;	      /**< estimated memory (the front end's budget accounting) */
 	/** Set by the submitter's side when nobody waits for the answer any more (client cancel,
 	 * deadline); NULL if that cannot happen. The flag outlives the descriptor's answer. */
 	const atomic_bool *cancelled;

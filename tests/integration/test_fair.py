@@ -184,5 +184,72 @@ class HighPriorityTokensTest(unittest.TestCase):
         self.assertEqual(code, 0, srv.log())
 
 
+MEM_CONFIG = ("limits: { max_request_memory_mb: 3, memory_budget_mb: 2 }\n"
+              "pipelines:\n"
+              "  slow:\n" + STEP * 10 +
+              "  pass:\n    - type: passthrough\n"
+              "  widen:\n    - type: convert\n      params: { format: f32le }\n"
+              "    - type: channels\n      params: { count: \"2\" }\n")
+
+
+class MemoryBudgetTest(unittest.TestCase):
+    """Each request's memory is estimated at admission (input x the pipeline's growth) and
+    checked against limits.max_request_memory_mb and, with what is out, memory_budget_mb."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(MEM_CONFIG).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.srv.stop()
+        assert code == 0, "exit code %r\n%s" % (code, cls.srv.log())
+
+    def stats(self):
+        return self.srv.stub.stats(pb.GetStatsRequest(), timeout=T)
+
+    def test_request_over_its_limit_is_refused(self):
+        # 900 KiB s16 mono -> f32 (x2) -> stereo (x2): 5.3 MiB at the last node's peak.
+        samples = b"\x01\x02" * (900 * 512)
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.srv.stub.execute(pb.ExecuteRequest(name="widen", input=pb.Payload(
+                audio=pb.AudioBuffer(format=pb.SAMPLE_FORMAT_S16LE, sample_rate=16000,
+                                     channels=1, samples=samples))), timeout=T)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertRegex(cm.exception.details(),
+                         r"request needs an estimated 5\.3 MiB \(921600 input bytes .*\), "
+                         r"over limits\.max_request_memory_mb \(3 MiB\)")
+        self.assertEqual(self.stats().rejected["request_memory"], 1)
+        # A quarter of it fits.
+        r = self.srv.stub.execute(pb.ExecuteRequest(name="widen", input=pb.Payload(
+            audio=pb.AudioBuffer(format=pb.SAMPLE_FORMAT_S16LE, sample_rate=16000, channels=1,
+                                 samples=samples[:len(samples) // 4]))), timeout=T)
+        self.assertEqual(len(r.output.audio.samples), len(samples) * 4 // 4)
+
+    def test_budget_refuses_with_pushback_while_memory_is_held(self):
+        big = b"m" * (600 * 1024)  # 1.2 MiB estimated (input + output of a node)
+        fut = self.srv.stub.execute.future(pb.ExecuteRequest(name="slow",
+                                                             input=pb.Payload(data=big)),
+                                           timeout=LONG)
+        self.assertTrue(wait_until(lambda: self.stats().memory_in_use_bytes > 0, 30))
+        st = self.stats()
+        self.assertEqual(st.memory_budget_bytes, 2 << 20)
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.srv.stub.execute(pb.ExecuteRequest(name="pass", input=pb.Payload(data=big)),
+                                  timeout=T)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        self.assertRegex(cm.exception.details(),
+                         r"memory budget: 1\.2 MiB of limits\.memory_budget_mb \(2 MiB\) in use, "
+                         r"this request needs an estimated 1\.2 MiB")
+        trailers = dict(cm.exception.trailing_metadata() or ())
+        self.assertIn("grpc-retry-pushback-ms", trailers)
+        self.assertEqual(self.stats().rejected["memory_budget"], 1)
+        fut.cancel()
+        self.assertTrue(wait_until(lambda: self.stats().memory_in_use_bytes == 0, 30))
+        r = self.srv.stub.execute(pb.ExecuteRequest(name="pass", input=pb.Payload(data=big)),
+                                  timeout=T)
+        self.assertEqual(len(r.output.data), len(big))
+
+
 if __name__ == "__main__":
     unittest.main()

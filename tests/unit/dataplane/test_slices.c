@@ -282,14 +282,37 @@ test_abort_returns_buffers(void **state)
 	}
 }
 
+/* The admission estimate: the peak input + output of a node, scaled by the formats. */
+static void
+test_mem_estimate(void **state)
+{
+	const char *widen[] = {"convert format=f32le", "channels count=2", "resample rate=8000"};
+	const char *bytes[] = {"crc32c", "zstd_decompress"};
+	struct dp_err err = {0};
+	struct dp_pipeline *p = tnr_compile(&err, 3, widen);
+	struct dp_format f = pcm(DP_FMT_S16LE, 1);
+
+	(void)state;
+	assert_non_null(p);
+	/* 1000 B -> 2064 (f32, +64 slack) -> 4192 (stereo) -> 2160 (half rate): the peak is the
+	 * resampler's input and output. */
+	assert_int_equal(dp_pipeline_mem_estimate(p, &f, 1000), 4192 + 2160);
+	dp_pipeline_unref(p);
+	p = tnr_compile(&err, 2, bytes);
+	assert_non_null(p);
+	/* An expanding node counts its bound. */
+	assert_int_equal(dp_pipeline_mem_estimate(p, &BYTES, 1000),
+			 1000 + (uint64_t)dp_node_max_message_bytes);
+	dp_pipeline_unref(p);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_bytes_nodes),
-	    cmocka_unit_test(test_audio_nodes),
-	    cmocka_unit_test(test_step_equals_run),
-	    cmocka_unit_test(test_abort_returns_buffers),
+	    cmocka_unit_test(test_bytes_nodes),	    cmocka_unit_test(test_audio_nodes),
+	    cmocka_unit_test(test_step_equals_run), cmocka_unit_test(test_abort_returns_buffers),
+	    cmocka_unit_test(test_mem_estimate),
 	};
 	int rc;
 
