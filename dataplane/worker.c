@@ -293,6 +293,11 @@ goes_bulk(const struct dp_worker *w, const struct dp_req *req)
 		return false;
 	if (req->stream != NULL && req->stream->deferred != 0)
 		return true;
+	/* An input of one slice or less cannot be cut by the nodes' slices anyway, and a noisy
+	 * cost estimate (a preempted run teaches a high cost) must not send a 64-byte call to
+	 * wait behind a running big one: such requests go by priority only. */
+	if (req->buf->len <= DP_SLICE_BYTES)
+		return req->prio == DP_PRIO_LOW;
 	return req->est_cycles > w->quantum_cycles || req->buf->len >= DP_BULK_BYTES ||
 	       req->prio == DP_PRIO_LOW;
 }

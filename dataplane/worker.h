@@ -17,8 +17,9 @@
  * ms it re-evaluates its own load shedding (shed.h) and publishes it.
  *
  * Fair execution (docs/ARCHITECTURE.md, "Fair execution"): a request taken from a link whose
- * estimated cost (dp_req.est_cycles) is above one quantum (conf.quantum_us), or whose input is
- * DP_BULK_BYTES or more, or of low priority, does not run at once: it joins the worker's bulk
+ * input is more than one slice (DP_SLICE_BYTES) and whose estimated cost (dp_req.est_cycles)
+ * is above one quantum (conf.quantum_us), or whose input is DP_BULK_BYTES or more, or of low
+ * priority, does not run at once: it joins the worker's bulk
  * lane (one FIFO per priority: high, normal, low), and the poller advances the running one by
  * one quantum per pass (dp_pipeline_step), so the links (and, on a front end's lcore, the front
  * end) are served between quanta: small work gets up to conf.lane_share quanta of time per
