@@ -469,7 +469,8 @@ cp_fe_admit_memory(struct cp_frontend *fe, struct cp_call *c, const struct cp_li
 }
 
 int
-cp_call_priority(struct cp_call *c, const struct cp_live *live, uint8_t *prio)
+cp_call_priority_parse(const struct cp_call *c, const struct cp_live *live, uint8_t *prio,
+		       char *msg, size_t msg_len)
 {
 	static const char *const names[DP_PRIO_MAX] = {"high", "normal", "low"};
 
@@ -477,31 +478,46 @@ cp_call_priority(struct cp_call *c, const struct cp_live *live, uint8_t *prio)
 	for (size_t i = 0; i < c->md.count; i++) {
 		const char *v;
 		size_t n;
+		bool known = false;
 
 		if (grpc_slice_str_cmp(c->md.metadata[i].key, "corepipe-priority") != 0)
 			continue;
 		v = (const char *)GRPC_SLICE_START_PTR(c->md.metadata[i].value);
 		n = GRPC_SLICE_LENGTH(c->md.metadata[i].value);
 		for (unsigned k = 0; k < DP_PRIO_MAX; k++)
-			if (n == strlen(names[k]) && memcmp(v, names[k], n) == 0)
+			if (n == strlen(names[k]) && memcmp(v, names[k], n) == 0) {
 				*prio = (uint8_t)k;
-		if (*prio == DP_PRIO_NORMAL && !(n == 6 && memcmp(v, "normal", 6) == 0)) {
-			cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-				      "metadata corepipe-priority: expected high, normal or low, "
-				      "got '%.*s'",
-				      (int)(n > 32 ? 32 : n), v);
-			return -1;
+				known = true;
+			}
+		if (!known) {
+			snprintf(
+			    msg, msg_len,
+			    "metadata corepipe-priority: expected high, normal or low, got '%.*s'",
+			    (int)(n > 32 ? 32 : n), v);
+			return DP_INVALID_ARGUMENT;
 		}
 		break;
 	}
 	if (*prio == DP_PRIO_HIGH && !cp_auth_may_high(&live->auth, c->token)) {
-		cp_call_reply(c, GRPC_STATUS_PERMISSION_DENIED, NULL,
-			      "token '%s' may not ask for corepipe-priority: high (allowed: "
-			      "auth.high_priority_tokens '%s')",
-			      c->token, live->auth.high_priority);
-		return -1;
+		snprintf(msg, msg_len,
+			 "token '%s' may not ask for corepipe-priority: high (allowed: "
+			 "auth.high_priority_tokens '%s')",
+			 c->token, live->auth.high_priority);
+		return DP_PERMISSION_DENIED;
 	}
-	return 0;
+	return DP_OK;
+}
+
+int
+cp_call_priority(struct cp_call *c, const struct cp_live *live, uint8_t *prio)
+{
+	char msg[CP_AUTH_HIGH_MAX + 128];
+	int st = cp_call_priority_parse(c, live, prio, msg, sizeof(msg));
+
+	if (st == DP_OK)
+		return 0;
+	cp_call_reply(c, (grpc_status_code)st, NULL, "%s", msg);
+	return -1;
 }
 
 int

@@ -157,6 +157,11 @@ int cp_fe_admit_memory(struct cp_frontend *fe, struct cp_call *c, const struct c
  */
 int cp_call_priority(struct cp_call *c, const struct cp_live *live, uint8_t *prio);
 
+/** cp_call_priority() without the answer: @return DP_OK, DP_INVALID_ARGUMENT or
+ * DP_PERMISSION_DENIED with @p msg saying why (streams end with it themselves). */
+int cp_call_priority_parse(const struct cp_call *c, const struct cp_live *live, uint8_t *prio,
+			   char *msg, size_t msg_len);
+
 /**
  * Hand @p req to candidate @p k. @return 0, or -ENOBUFS (its link is full).
  * Ownership: passed on success.

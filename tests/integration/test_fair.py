@@ -154,6 +154,26 @@ class FairTest(unittest.TestCase):
                                   timeout=T, metadata=(("corepipe-priority", "low"),))
         self.assertEqual(r.output.data, b"x")
 
+    def test_stream_priority(self):
+        """A stream's corepipe-priority applies to its frames: low ones all go through the
+        bulk lane, in order; a bad value ends the stream at open."""
+        def reqs():
+            yield pb.StreamRequest(open=pb.StreamOpen(name="crc"))
+            for i in range(6):
+                yield pb.StreamRequest(frame=pb.Payload(data=b"%d" % i))
+
+        bulk0 = sum(w.bulk_runs for w in self.stats().workers)
+        out = list(self.srv.stub.stream(reqs(), timeout=LONG,
+                                        metadata=(("corepipe-priority", "low"),)))
+        self.assertEqual([r.seq for r in out], list(range(7)))
+        self.assertEqual(sum(w.bulk_runs for w in self.stats().workers) - bulk0, 7)
+        with self.assertRaises(grpc.RpcError) as cm:
+            list(self.srv.stub.stream(reqs(), timeout=T,
+                                      metadata=(("corepipe-priority", "urgent"),)))
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("open: metadata corepipe-priority: expected high, normal or low",
+                      cm.exception.details())
+
 
 class HighPriorityTokensTest(unittest.TestCase):
     """Only the tokens in auth.high_priority_tokens may ask for high priority."""

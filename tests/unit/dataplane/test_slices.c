@@ -199,6 +199,9 @@ test_audio_nodes(void **state)
 	check_node("channels count=2", pcm(DP_FMT_S16LE, 1), g_s16, IN_MAX / 2);
 	check_node("channels count=2", pcm(DP_FMT_F32LE, 1), g_f32, IN_MAX / 2);
 	check_node("vad", pcm(DP_FMT_S16LE, 1), g_s16, IN_MAX);
+	check_node("resample rate=48000", pcm(DP_FMT_F32LE, 1), g_f32, IN_MAX / 4);
+	check_node("resample rate=8000", pcm(DP_FMT_S16LE, 1), g_s16, IN_MAX);
+	check_node("resample rate=16000", pcm(DP_FMT_S16LE, 1), g_s16, 70000); /* same rate */
 	check_node("vad mode=gate", pcm(DP_FMT_F32LE, 1), g_f32, IN_MAX - 4 * 37);
 }
 
