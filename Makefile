@@ -530,6 +530,16 @@ MICRO_BIN := $(filter $(B)/perf/micro/%,$(PERF_BIN))
 bench-micro: $(MICRO_BIN)
 	@set -e; for m in $(MICRO_BIN); do $$m; echo; done
 
+# ---- bench-hol: head of line (perf/hol.sh, docs/performance.md "Fair execution") ----------
+# 64 B calls at 16 outstanding while 0/1/2/4 clients run 3 MiB zstd-19 jobs on one worker,
+# with the bulk lane (quantum 50 us) and without (QUANTUM=0). About 2 minutes.
+HOL_SECONDS ?= 6
+.PHONY: bench-hol
+bench-hol: all
+	perf/hol.sh $(B) $(HOL_SECONDS)
+	QUANTUM=0 perf/hol.sh $(B) $(HOL_SECONDS)
+# ---- end bench-hol ---------------------------------------------------------------------------
+
 # ---- bench-udp: the UDP path side by side (perf/udp_sidebyside.sh; root: tap, veth, netns) --
 # net_memif: perf/bench_udp_gen vs dpdk-testpmd io-forward and corepiped; net_tap: corepiped vs
 # perf/udp_echo (veth + netns, loopback) under perf/bench_udp_kernel. About 3 minutes; writes

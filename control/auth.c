@@ -168,3 +168,31 @@ cp_auth_copy(struct cp_auth *dst, const struct cp_auth *src)
 	dst->tokens = t;
 	return 0;
 }
+
+bool
+cp_auth_may_high(const struct cp_auth *a, const char *who)
+{
+	const char *p = a->high_priority;
+	size_t wl;
+
+	if (!a->enabled || strcmp(p, "*") == 0)
+		return true;
+	if (who == NULL)
+		return false;
+	wl = strlen(who);
+	while (*p != '\0') {
+		const char *e = strchr(p, ',');
+		size_t n = e != NULL ? (size_t)(e - p) : strlen(p);
+
+		while (n > 0 && *p == ' ')
+			p++, n--;
+		while (n > 0 && p[n - 1] == ' ')
+			n--;
+		if (n == wl && memcmp(p, who, n) == 0)
+			return true;
+		if (e == NULL)
+			break;
+		p = e + 1;
+	}
+	return false;
+}

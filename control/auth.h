@@ -47,13 +47,22 @@ struct cp_auth_token {
 	enum cp_perm perm;
 };
 
+/** Longest auth.high_priority_tokens text. */
+#define CP_AUTH_HIGH_MAX 512
+
 struct cp_auth {
 	bool enabled;
 	bool health_open; /**< grpc.health.v1.Health without a token */
 	bool metrics;	  /**< /metrics needs a bearer token too (any valid one) */
 	unsigned n;
 	struct cp_auth_token *tokens;
+	/** auth.high_priority_tokens: comma-separated token names that may ask for
+	 * corepipe-priority: high, "*" for every caller; "" for none. With auth off, anyone may. */
+	char high_priority[CP_AUTH_HIGH_MAX];
 };
+
+/** May the caller with token @p who (NULL: none) ask for high priority? */
+bool cp_auth_may_high(const struct cp_auth *a, const char *who);
 
 /**
  * Add one token entry: @p name, @p sha256_hex (64 hex digits, any case) and @p perm

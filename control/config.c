@@ -83,6 +83,8 @@ static const struct field dataplane_fields[] = {
     {"spin_us", F_U32, CFG(dp.worker.spin_us), 0, 1000000, 0},
     {"sleep_max_us", F_U32, CFG(dp.worker.sleep_max_us), 10, 10000000, 0},
     {"ring_size", F_POW2, CFG(dp.worker.ring_size), 64, 65536, 0},
+    {"quantum_us", F_U32, CFG(dp.worker.quantum_us), 0, 100000, 0},
+    {"lane_share", F_U32, CFG(dp.worker.lane_share), 1, 64, 0},
     {"max_in_flight", F_U32, CFG(dp.max_in_flight), 16, 1u << 20, 0},
     {"max_streams_per_worker", F_U32, CFG(dp.max_streams_per_worker), 1, 65536, 0},
     {"eal_args", F_STRLIST, CFG(eal_args), 0, 0, 0},
@@ -106,6 +108,8 @@ static const struct field limits_fields[] = {
     {"shed_window_ms", F_U32, CFG(shed_window_ms), 0, 600000, 0},
     {"stream_window", F_U32, CFG(stream_window), 1, 256, 0},
     {"max_in_flight", F_U32, CFG(inflight_cap), 0, 1u << 20, 0},
+    {"max_request_memory_mb", F_U32, CFG(max_request_memory_mb), 0, 1u << 20, 0},
+    {"memory_budget_mb", F_U32, CFG(memory_budget_mb), 0, 1u << 24, 0},
     {"shed_enabled", F_BOOL, CFG(shed_enabled), 0, 0, 0},
     {.name = NULL},
 };
@@ -116,6 +120,7 @@ static const struct field auth_fields[] = {
     {"metrics", F_BOOL, CFG(auth.metrics), 0, 0, CP_KEY_AUTH_METRICS},
     {"token_file", F_STR, CFG(token_file), 0, 0, CP_KEY_AUTH_TOKENS},
     {"tokens", F_TOKENS, 0, 0, 0, 0, CP_KEY_AUTH_TOKENS},
+    {"high_priority_tokens", F_STR, CFG(auth.high_priority), 0, 0, 0},
     {.name = NULL},
 };
 
@@ -1116,13 +1121,16 @@ done:
 	}
 	if (l.have_tokens) {
 		bool en = tmp.auth.enabled, ho = tmp.auth.health_open, me = tmp.auth.metrics;
+		char hp[CP_AUTH_HIGH_MAX];
 
+		memcpy(hp, tmp.auth.high_priority, sizeof(hp));
 		cp_auth_free(&c->auth);
 		tmp.n_inline_tokens = n_inline;
 		tmp.auth = l.tokens;
 		tmp.auth.enabled = en;
 		tmp.auth.health_open = ho;
 		tmp.auth.metrics = me;
+		memcpy(tmp.auth.high_priority, hp, sizeof(hp));
 	}
 	*c = tmp;
 	snprintf(c->path, sizeof(c->path), "%s", path);

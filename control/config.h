@@ -103,6 +103,8 @@ struct cp_config {
 	struct cp_keepalive_conf keepalive;
 	/* limits */
 	unsigned max_nodes;
+	uint32_t max_request_memory_mb; /**< limits.max_request_memory_mb (0: no limit) */
+	uint32_t memory_budget_mb;	/**< limits.memory_budget_mb (0: no budget) */
 	uint32_t default_timeout_ms;
 	uint32_t max_timeout_ms;
 	uint32_t shed_high_water_pct;

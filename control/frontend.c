@@ -256,6 +256,7 @@ authorize(struct cp_frontend *fe, struct cp_call *c)
 	unsigned need;
 	enum cp_auth_result r;
 
+	c->token[0] = '\0';
 	if (!live->auth.enabled)
 		return true;
 	/* Unknown methods need the execute permission: no probing without a token. */
@@ -273,8 +274,11 @@ authorize(struct cp_frontend *fe, struct cp_call *c)
 		}
 	}
 	r = cp_auth_check(&live->auth, val, vlen, (enum cp_perm)need, &who);
-	if (r == CP_AUTH_OK)
+	if (r == CP_AUTH_OK) {
+		if (who != NULL) /* for corepipe-priority: high (cp_call_priority) */
+			snprintf(c->token, sizeof(c->token), "%s", who);
 		return true;
+	}
 	CP_STAT_INC(fe->st.auth_failures[r == CP_AUTH_DENIED]);
 	/* At most one log line per second per front end; the count of the others goes with
 	 * it. */
@@ -385,22 +389,14 @@ on_recv(struct cp_frontend *fe, struct cp_call *c, int ok)
 
 /* ==== Placement and hand-over =============================================================== */
 
-int
-cp_fe_place(struct cp_frontend *fe, uint32_t id, uint32_t len, const struct dp_pipeline *p,
-	    uint64_t *est)
+/* The candidate worker for handed-over work (see below), or CP_PLACE_SHED. */
+static int
+pick_worker(struct cp_frontend *fe)
 {
-	uint64_t e = dp_metrics_estimate(fe->own->lc.met, id, len);
 	uint64_t best_cost = UINT64_MAX;
 	unsigned first, n;
 	int best = CP_PLACE_SHED;
 
-	(void)p;
-	/* What this lcore has not run yet, another may have: the cost model is per lcore. */
-	for (unsigned k = 1; e == 0 && k < fe->n_cand; k++)
-		e = dp_metrics_estimate(fe->cand[k]->lc.met, id, len);
-	*est = e;
-	if (e != 0 ? e <= fe->inline_cycles : fe->n_cand == 1 && len <= UNKNOWN_INLINE_BYTES)
-		return CP_PLACE_INLINE;
 	/*
 	 * Larger work (or work of unknown cost, learnt from its first runs) goes where it delays
 	 * the least estimated work: a worker-only lcore when there is one (this lcore's own queue
@@ -424,6 +420,120 @@ cp_fe_place(struct cp_frontend *fe, uint32_t id, uint32_t len, const struct dp_p
 	if (best >= 0)
 		fe->rr = (unsigned)best - first;
 	return best;
+}
+
+int
+cp_fe_place_prio(struct cp_frontend *fe, uint32_t id, uint32_t len, uint8_t prio, uint64_t *est)
+{
+	uint64_t e = dp_metrics_estimate(fe->own->lc.met, id, len);
+
+	/* What this lcore has not run yet, another may have: the cost model is per lcore. */
+	for (unsigned k = 1; e == 0 && k < fe->n_cand; k++)
+		e = dp_metrics_estimate(fe->cand[k]->lc.met, id, len);
+	*est = e;
+	/* Low priority never runs inline: it waits in a worker's bulk lane (worker.h). */
+	if (prio != DP_PRIO_LOW &&
+	    (e != 0 ? e <= fe->inline_cycles : fe->n_cand == 1 && len <= UNKNOWN_INLINE_BYTES))
+		return CP_PLACE_INLINE;
+	return pick_worker(fe);
+}
+
+int
+cp_fe_place(struct cp_frontend *fe, uint32_t id, uint32_t len, const struct dp_pipeline *p,
+	    uint64_t *est)
+{
+	(void)p;
+	return cp_fe_place_prio(fe, id, len, DP_PRIO_NORMAL, est);
+}
+
+int
+cp_fe_admit_memory(struct cp_frontend *fe, struct cp_call *c, const struct cp_live *live,
+		   const struct dp_pipeline *p, const struct dp_format *fmt, uint32_t len,
+		   uint64_t *est)
+{
+	uint64_t in_use = 0;
+
+	*est = 0;
+	if (live->max_request_memory == 0 && live->memory_budget == 0)
+		return 0;
+	*est = dp_pipeline_mem_estimate(p, fmt, len);
+	if (live->max_request_memory != 0 && *est > live->max_request_memory) {
+		/* Never fits: no pushback, retrying cannot help. */
+		CP_STAT_INC(fe->st.rejected[CP_REJECT_REQUEST_MEMORY]);
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
+			      "request needs an estimated %.1f MiB (%u input bytes through the "
+			      "pipeline's growth), over limits.max_request_memory_mb (%llu MiB)",
+			      (double)*est / (1 << 20), len,
+			      (unsigned long long)(live->max_request_memory >> 20));
+		return -1;
+	}
+	if (live->memory_budget == 0)
+		return 0;
+	for (unsigned i = 0; i < fe->srv->n_fe; i++)
+		in_use += CP_STAT_LOAD(fe->srv->fe[i]->st.mem_in_use);
+	if (in_use + *est > live->memory_budget) {
+		CP_STAT_INC(fe->st.rejected[CP_REJECT_MEMORY_BUDGET]);
+		cp_call_reply_exhausted(
+		    c, cp_server_pushback_ms(fe->srv),
+		    "memory budget: %.1f MiB of limits.memory_budget_mb (%llu MiB) "
+		    "in use, this request needs an estimated %.1f MiB",
+		    (double)in_use / (1 << 20), (unsigned long long)(live->memory_budget >> 20),
+		    (double)*est / (1 << 20));
+		return -1;
+	}
+	return 0;
+}
+
+int
+cp_call_priority_parse(const struct cp_call *c, const struct cp_live *live, uint8_t *prio,
+		       char *msg, size_t msg_len)
+{
+	static const char *const names[DP_PRIO_MAX] = {"high", "normal", "low"};
+
+	*prio = DP_PRIO_NORMAL;
+	for (size_t i = 0; i < c->md.count; i++) {
+		const char *v;
+		size_t n;
+		bool known = false;
+
+		if (grpc_slice_str_cmp(c->md.metadata[i].key, "corepipe-priority") != 0)
+			continue;
+		v = (const char *)GRPC_SLICE_START_PTR(c->md.metadata[i].value);
+		n = GRPC_SLICE_LENGTH(c->md.metadata[i].value);
+		for (unsigned k = 0; k < DP_PRIO_MAX; k++)
+			if (n == strlen(names[k]) && memcmp(v, names[k], n) == 0) {
+				*prio = (uint8_t)k;
+				known = true;
+			}
+		if (!known) {
+			snprintf(
+			    msg, msg_len,
+			    "metadata corepipe-priority: expected high, normal or low, got '%.*s'",
+			    (int)(n > 32 ? 32 : n), v);
+			return DP_INVALID_ARGUMENT;
+		}
+		break;
+	}
+	if (*prio == DP_PRIO_HIGH && !cp_auth_may_high(&live->auth, c->token)) {
+		snprintf(msg, msg_len,
+			 "token '%s' may not ask for corepipe-priority: high (allowed: "
+			 "auth.high_priority_tokens '%s')",
+			 c->token, live->auth.high_priority);
+		return DP_PERMISSION_DENIED;
+	}
+	return DP_OK;
+}
+
+int
+cp_call_priority(struct cp_call *c, const struct cp_live *live, uint8_t *prio)
+{
+	char msg[CP_AUTH_HIGH_MAX + 128];
+	int st = cp_call_priority_parse(c, live, prio, msg, sizeof(msg));
+
+	if (st == DP_OK)
+		return 0;
+	cp_call_reply(c, (grpc_status_code)st, NULL, "%s", msg);
+	return -1;
 }
 
 int
@@ -480,6 +590,8 @@ collect(struct cp_frontend *fe)
 			struct dp_req *req = reqs[i];
 
 			cost -= req->est_cycles < cost ? req->est_cycles : cost;
+			/* Single writer: this front end (cp_fe_admit_memory added it). */
+			CP_STAT_ADD(fe->st.mem_in_use, -req->mem_est);
 			/* A stream frame points at a slot it does not own (a stateful unary
 			 * request owns its slot); each completion frees the descriptor. */
 			if (req->stream != NULL && !req->owns_stream)

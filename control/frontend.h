@@ -50,6 +50,7 @@ struct cp_fe_stats {
 	uint64_t grace_cancelled;    /**< calls cancelled when the drain's grace ended */
 	uint64_t client_cancels;     /**< calls the client cancelled (RST_STREAM, deadline) */
 	uint64_t conns_closed_abuse; /**< connections closed for cancelling too many calls */
+	uint64_t mem_in_use;	     /**< estimated memory of the requests out now (gauge) */
 };
 
 /** Where a request runs: inline here, or (>= 0) a candidate; CP_PLACE_SHED when every
@@ -132,6 +133,34 @@ void cp_fe_destroy(struct cp_frontend *fe);
  */
 int cp_fe_place(struct cp_frontend *fe, uint32_t id, uint32_t len, const struct dp_pipeline *p,
 		uint64_t *est);
+
+/** cp_fe_place() for a request of priority @p prio (DP_PRIO_*): low never runs inline. */
+int cp_fe_place_prio(struct cp_frontend *fe, uint32_t id, uint32_t len, uint8_t prio,
+		     uint64_t *est);
+
+/**
+ * Memory admission: estimate what a run of @p p over @p len bytes of @p fmt holds at its peak
+ * (dp_pipeline_mem_estimate) into *@p est, check it against limits.max_request_memory_mb and,
+ * with what every front end's handed-over requests hold, against limits.memory_budget_mb.
+ * @return 0, or -1 after answering RESOURCE_EXHAUSTED (naming the limit and the figures; the
+ * budget refusal carries a pushback hint). Both limits 0: no estimate, *est = 0.
+ */
+int cp_fe_admit_memory(struct cp_frontend *fe, struct cp_call *c, const struct cp_live *live,
+		       const struct dp_pipeline *p, const struct dp_format *fmt, uint32_t len,
+		       uint64_t *est);
+
+/**
+ * The call's priority from its `corepipe-priority` metadata (high, normal, low; absent:
+ * normal) into *@p prio. @return 0, or -1 after answering INVALID_ARGUMENT (another value) or
+ * PERMISSION_DENIED (high, and the caller's token is not in auth.high_priority_tokens).
+ * Context: the call's front end.
+ */
+int cp_call_priority(struct cp_call *c, const struct cp_live *live, uint8_t *prio);
+
+/** cp_call_priority() without the answer: @return DP_OK, DP_INVALID_ARGUMENT or
+ * DP_PERMISSION_DENIED with @p msg saying why (streams end with it themselves). */
+int cp_call_priority_parse(const struct cp_call *c, const struct cp_live *live, uint8_t *prio,
+			   char *msg, size_t msg_len);
 
 /**
  * Hand @p req to candidate @p k. @return 0, or -ENOBUFS (its link is full).

@@ -133,6 +133,8 @@ cp_reject_name(enum cp_reject r)
 	    [CP_REJECT_NOT_FOUND] = "not_found",
 	    [CP_REJECT_MEMORY] = "reply_memory",
 	    [CP_REJECT_DRAINING] = "draining",
+	    [CP_REJECT_REQUEST_MEMORY] = "request_memory",
+	    [CP_REJECT_MEMORY_BUDGET] = "memory_budget",
 	};
 
 	return (unsigned)r < CP_REJECT_MAX ? names[r] : "unknown";
@@ -259,6 +261,8 @@ cp_server_live_prepare(const struct cp_server *srv, const struct cp_config *c)
 	n->live.max_nodes = c->max_nodes;
 	n->live.stream_window = c->stream_window;
 	n->live.inflight_cap = c->inflight_cap;
+	n->live.max_request_memory = (uint64_t)c->max_request_memory_mb << 20;
+	n->live.memory_budget = (uint64_t)c->memory_budget_mb << 20;
 	n->live.shutdown_grace_ms = c->shutdown_grace_ms;
 	n->live.shutdown_delay_ms = c->shutdown_delay_ms;
 	dp_shed_conf_default(&n->live.shed);

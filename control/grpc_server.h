@@ -117,11 +117,12 @@ struct cp_call {
 	grpc_metadata trailer; /**< grpc-retry-pushback-ms, when set */
 	bool trailer_set;
 	uint64_t start_ns;
-	char *peer;	     /**< "ipv4:a.b.c.d:port" at arrival (rapid-reset count), or NULL */
-	uint64_t resp_bytes; /**< reply bytes counted in the front end's budget */
-	struct cp_stream *stream; /**< ExecuteStream state; unlinked when the call is freed */
-	void *ctx;		  /**< a handler's own state (Watch) */
-	struct cp_alog_call alog; /**< access log record and x-request-id (access_log.h) */
+	char *peer;		      /**< "ipv4:a.b.c.d:port" at arrival (rapid-reset count), or NULL */
+	uint64_t resp_bytes;	      /**< reply bytes counted in the front end's budget */
+	struct cp_stream *stream;     /**< ExecuteStream state; unlinked when the call is freed */
+	void *ctx;		      /**< a handler's own state (Watch) */
+	struct cp_alog_call alog;     /**< access log record and x-request-id (access_log.h) */
+	char token[CP_AUTH_NAME_MAX]; /**< the caller's token name ("" without one) */
 };
 
 /**
@@ -134,6 +135,8 @@ struct cp_live {
 	unsigned max_nodes;	     /**< inline pipeline node limit */
 	uint32_t stream_window;	     /**< frames in flight + responses queued per stream */
 	uint32_t inflight_cap;	     /**< limits.max_in_flight: cap on handed-over work (0: none) */
+	uint64_t max_request_memory; /**< limits.max_request_memory_mb in bytes (0: none) */
+	uint64_t memory_budget;	     /**< limits.memory_budget_mb in bytes (0: none) */
 	uint32_t shutdown_grace_ms;  /**< calls still open this long after SIGTERM are cancelled */
 	uint32_t shutdown_delay_ms;  /**< lame duck: serve this long after SIGTERM, NOT_SERVING */
 	struct dp_shed_conf shed;    /**< published to the workers with these settings */
@@ -170,6 +173,8 @@ enum cp_reject {
 	CP_REJECT_NOT_FOUND,	      /**< unknown pipeline name (looked up before submit) */
 	CP_REJECT_MEMORY,	      /**< reply memory budget (server.max_response_bytes) */
 	CP_REJECT_DRAINING,	      /**< the server is shutting down */
+	CP_REJECT_REQUEST_MEMORY,     /**< estimated memory over limits.max_request_memory_mb */
+	CP_REJECT_MEMORY_BUDGET,      /**< process-wide estimate over limits.memory_budget_mb */
 	CP_REJECT_MAX,
 };
 

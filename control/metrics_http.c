@@ -312,7 +312,8 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 	struct names *names = calloc(1, sizeof(*names));
 	struct dp_met_row *rows = calloc(DP_REGISTRY_MAX + 1, sizeof(*rows));
 	struct dp_met_row *e2e = calloc(DP_REGISTRY_MAX + 1, sizeof(*e2e));
-	uint64_t in_flight = 0, deadline = 0, cancelled = 0;
+	uint64_t in_flight = 0, deadline = 0, cancelled = 0, stopped_deadline = 0,
+		 stopped_cancel = 0;
 	double tsc_s = 1.0 / (double)dp->tsc_hz;
 
 	if (names == NULL || rows == NULL || e2e == NULL)
@@ -412,6 +413,26 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 		put(&o, "corepipe_worker_loop_seconds_total{worker=\"%u\"} %.6f\n", w,
 		    (double)s.r.total_cycles * tsc_s);
 	}
+	help(&o, "corepipe_bulk_runs_total", "counter",
+	     "Requests a worker ran in its bulk lane, one quantum at a time "
+	     "(dataplane.quantum_us).");
+	for (unsigned w = 0; w < dp->n_workers; w++) {
+		struct dp_worker_stats s;
+
+		dp_worker_stats_read(dp->workers[w], &s);
+		stopped_deadline += s.stopped_deadline;
+		stopped_cancel += s.stopped_cancel;
+		put(&o, "corepipe_bulk_runs_total{worker=\"%u\"} %llu\n", w,
+		    (unsigned long long)s.bulk_runs);
+	}
+	help(&o, "corepipe_bulk_quanta_total", "counter", "Bulk lane quanta a worker ran.");
+	for (unsigned w = 0; w < dp->n_workers; w++) {
+		struct dp_worker_stats s;
+
+		dp_worker_stats_read(dp->workers[w], &s);
+		put(&o, "corepipe_bulk_quanta_total{worker=\"%u\"} %llu\n", w,
+		    (unsigned long long)s.quanta);
+	}
 	help(&o, "corepipe_load_shedding_active", "gauge",
 	     "1 while a worker sheds new unary work (limits.shed_*).");
 	for (unsigned w = 0; w < dp->n_workers; w++)
@@ -424,6 +445,20 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 		put(&o, "corepipe_streams_open{worker=\"%u\"} %u\n", w, dp_stream_count(dp, w));
 	help(&o, "corepipe_inflight", "gauge", "Requests inside the dataplane.");
 	put(&o, "corepipe_inflight %llu\n", (unsigned long long)in_flight);
+	help(&o, "corepipe_memory_estimated_bytes", "gauge",
+	     "Estimated peak memory of the requests handed to workers now (admission estimate).");
+	put(&o, "corepipe_memory_estimated_bytes %llu\n",
+	    (unsigned long long)cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, mem_in_use)));
+	{
+		uint64_t budget;
+
+		pthread_mutex_lock(&srv->live_lock);
+		budget = srv->live->memory_budget;
+		pthread_mutex_unlock(&srv->live_lock);
+		help(&o, "corepipe_memory_budget_bytes", "gauge",
+		     "limits.memory_budget_mb in bytes (0: no budget).");
+		put(&o, "corepipe_memory_budget_bytes %llu\n", (unsigned long long)budget);
+	}
 
 	help(&o, "corepipe_rejected_total", "counter",
 	     "Requests refused or skipped before a worker ran them, by reason.");
@@ -435,9 +470,14 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
 		cancelled += rows[id].by_code[DP_CANCELLED];
 	put(&o, "corepipe_rejected_total{reason=\"deadline\"} %llu\n",
-	    (unsigned long long)deadline);
+	    (unsigned long long)(deadline - stopped_deadline));
 	put(&o, "corepipe_rejected_total{reason=\"cancelled\"} %llu\n",
-	    (unsigned long long)cancelled);
+	    (unsigned long long)(cancelled - stopped_cancel));
+	/* Running work stopped between quanta of the bulk lane (worker.h). */
+	put(&o, "corepipe_rejected_total{reason=\"deadline_running\"} %llu\n",
+	    (unsigned long long)stopped_deadline);
+	put(&o, "corepipe_rejected_total{reason=\"cancelled_running\"} %llu\n",
+	    (unsigned long long)stopped_cancel);
 
 	render_rpc(&o);
 	{

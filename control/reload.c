@@ -69,6 +69,8 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(access_log_sample, "logging.access_log_sample", live);
 	DIFF_U(stream_window, "limits.stream_window", live);
 	DIFF_U(inflight_cap, "limits.max_in_flight", live);
+	DIFF_U(max_request_memory_mb, "limits.max_request_memory_mb", live);
+	DIFF_U(memory_budget_mb, "limits.memory_budget_mb", live);
 	DIFF_U(shutdown_grace_ms, "server.shutdown_grace_ms", live);
 	DIFF_U(shutdown_delay_ms, "server.shutdown_delay_ms", live);
 	DIFF_U(log_level, "logging.level", live);
@@ -115,6 +117,8 @@ diff_settings(const struct cp_config *old, const struct cp_config *neu,
 	DIFF_U(dp.worker.spin_us, "dataplane.spin_us", rs);
 	DIFF_U(dp.worker.sleep_max_us, "dataplane.sleep_max_us", rs);
 	DIFF_U(dp.worker.ring_size, "dataplane.ring_size", rs);
+	DIFF_U(dp.worker.quantum_us, "dataplane.quantum_us", rs);
+	DIFF_U(dp.worker.lane_share, "dataplane.lane_share", rs);
 	DIFF_U(dp.max_in_flight, "dataplane.max_in_flight", rs);
 	DIFF_U(dp.max_streams_per_worker, "dataplane.max_streams_per_worker", rs);
 	if (old->dp.pools.n_classes != neu->dp.pools.n_classes ||
@@ -312,6 +316,8 @@ cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep)
 	rl->live->max_nodes = pl.neu.max_nodes;
 	rl->live->stream_window = pl.neu.stream_window;
 	rl->live->inflight_cap = pl.neu.inflight_cap;
+	rl->live->max_request_memory_mb = pl.neu.max_request_memory_mb;
+	rl->live->memory_budget_mb = pl.neu.memory_budget_mb;
 	rl->live->shutdown_grace_ms = pl.neu.shutdown_grace_ms;
 	rl->live->shutdown_delay_ms = pl.neu.shutdown_delay_ms;
 	rl->live->shed_high_water_pct = pl.neu.shed_high_water_pct;

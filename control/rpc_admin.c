@@ -660,11 +660,12 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	Corepipe__V1__Stats st = COREPIPE__V1__STATS__INIT;
 	Corepipe__V1__WorkerStats ws[DP_WORKERS_MAX], *wsp[DP_WORKERS_MAX];
 	code_entry codes[DP_WORKERS_MAX][DP_STATUS_MAX], *codep[DP_WORKERS_MAX][DP_STATUS_MAX];
-	reject_entry rej[CP_REJECT_MAX + 2], *rejp[CP_REJECT_MAX + 2];
+	reject_entry rej[CP_REJECT_MAX + 4], *rejp[CP_REJECT_MAX + 4];
 	Corepipe__V1__PoolStats ps[DP_POOL_MAX_CLASSES + 1 + DP_WORKERS_MAX];
 	Corepipe__V1__PoolStats *psp[DP_POOL_MAX_CLASSES + 1 + DP_WORKERS_MAX];
 	char pnames[DP_POOL_MAX_CLASSES + DP_WORKERS_MAX][32];
-	uint64_t deadline = 0, cancelled = 0, in_flight = 0;
+	uint64_t deadline = 0, cancelled = 0, in_flight = 0, stopped_deadline = 0,
+		 stopped_cancel = 0;
 	char roles[DP_WORKERS_MAX][48];
 	struct udp_stats_msgs udp;
 	struct pipe_stats_msgs pipes = {0};
@@ -693,7 +694,11 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 		ws[i].busy_ratio =
 		    s.r.total_cycles ? (double)s.r.busy_cycles / (double)s.r.total_cycles : 0.0;
 		ws[i].requests = s.requests;
+		ws[i].bulk_runs = s.bulk_runs;
+		ws[i].quanta = s.quanta;
 		ws[i].sleeps = s.r.sleeps;
+		stopped_deadline += s.stopped_deadline;
+		stopped_cancel += s.stopped_cancel;
 		ws[i].shedding = atomic_load_explicit(&w->lc.shedding, memory_order_relaxed);
 		ws[i].streams_open = dp_stream_count(dp, i);
 		dp_worker_codes_read(w, by_status);
@@ -715,7 +720,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	}
 	st.n_workers = dp->n_workers;
 	st.workers = wsp;
-	for (unsigned k = 0; k < CP_REJECT_MAX + 2; k++) {
+	for (unsigned k = 0; k < CP_REJECT_MAX + 4; k++) {
 		corepipe__v1__stats__rejected_entry__init(&rej[k]);
 		rejp[k] = &rej[k];
 		if (k < CP_REJECT_MAX) {
@@ -724,12 +729,19 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 			    srv, offsetof(struct cp_fe_stats, rejected) + k * sizeof(uint64_t));
 		}
 	}
-	/* Skipped by the workers: expired, or cancelled by the client, before they ran. */
+	/* Skipped by the workers: expired, or cancelled by the client, before they ran; and
+	 * running work they stopped for the same reasons (between quanta of the bulk lane). */
 	rej[CP_REJECT_MAX].key = "deadline";
-	rej[CP_REJECT_MAX].value = deadline;
+	rej[CP_REJECT_MAX].value = deadline - stopped_deadline;
 	rej[CP_REJECT_MAX + 1].key = "cancelled";
-	rej[CP_REJECT_MAX + 1].value = cancelled;
-	st.n_rejected = CP_REJECT_MAX + 2;
+	rej[CP_REJECT_MAX + 1].value = cancelled - stopped_cancel;
+	rej[CP_REJECT_MAX + 2].key = "deadline_running";
+	rej[CP_REJECT_MAX + 2].value = stopped_deadline;
+	rej[CP_REJECT_MAX + 3].key = "cancelled_running";
+	rej[CP_REJECT_MAX + 3].value = stopped_cancel;
+	st.n_rejected = CP_REJECT_MAX + 4;
+	st.memory_in_use_bytes = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, mem_in_use));
+	st.memory_budget_bytes = cp_server_live(srv)->memory_budget;
 	st.rejected = rejp;
 	for (unsigned i = 0; i < dp->pools->n_classes; i++, np++) {
 		corepipe__v1__pool_stats__init(&ps[np]);

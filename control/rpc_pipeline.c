@@ -157,6 +157,8 @@ execute(struct cp_server *srv, struct cp_call *c)
 	size_t len = 0;
 	struct dp_req *req;
 	uint64_t est;
+	uint8_t prio;
+	uint64_t mem;
 	int rc, where, status;
 
 	rq = (Corepipe__V1__ExecuteRequest *)cp_call_unpack(
@@ -194,7 +196,11 @@ execute(struct cp_server *srv, struct cp_call *c)
 		       srv->conf.max_response_bytes);
 		goto out;
 	}
-	where = cp_fe_place(fe, pl->id, (uint32_t)len, pl, &est);
+	if (cp_call_priority(c, live, &prio) != 0)
+		goto out;
+	if (cp_fe_admit_memory(fe, c, live, pl, &fmt, (uint32_t)len, &mem) != 0)
+		goto out;
+	where = cp_fe_place_prio(fe, pl->id, (uint32_t)len, prio, &est);
 	if (where == CP_PLACE_SHED) {
 		const struct dp_shed_conf *sc = rcu_dereference(fe->dp->shed_conf);
 
@@ -257,6 +263,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 	req->fmt = fmt;
 	req->cookie = c;
 	req->cancelled = &c->cancelled_flag;
+	req->prio = prio;
 	req->pipeline = pl; /* the descriptor owns the pipeline reference now */
 	pl = NULL;
 	if (rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME)
@@ -289,7 +296,11 @@ execute(struct cp_server *srv, struct cp_call *c)
 	}
 	/* The call stays alive until its answer: the reply's batch holds it then. */
 	c->refs++;
-	if (cp_fe_submit(fe, (unsigned)where, req, est) != 0) {
+	req->mem_est = mem;
+	if (cp_fe_submit(fe, (unsigned)where, req, est) == 0) {
+		/* Held until collected (collect() gives it back). */
+		CP_STAT_ADD(fe->st.mem_in_use, mem);
+	} else {
 		c->refs--;
 		CP_STAT_INC(fe->st.rejected[CP_REJECT_RING_FULL]);
 		dp_req_free(fe->dp, req);

@@ -53,6 +53,7 @@ struct cp_stream {
 	int refs;
 	struct dp_stream *slot; /* NULL until open */
 	int cand;		/* CP_PLACE_INLINE, or the front end's candidate for frames */
+	uint8_t prio;		/* DP_PRIO_*: corepipe-priority of the call, for every frame */
 
 	grpc_byte_buffer *recv_buf;
 	struct dp_req *pending;	      /* a frame that waits for ring space */
@@ -226,7 +227,7 @@ bind_stream(struct cp_stream *st, struct dp_pipeline *p)
 {
 	struct cp_frontend *fe = st->fe;
 	uint64_t est;
-	int where = cp_fe_place(fe, p->id, 4096, p, &est);
+	int where = cp_fe_place_prio(fe, p->id, 4096, st->prio, &est);
 	int order[DP_WORKERS_MAX + 1], n = 0;
 
 	/* The preferred place first, then any other: streams are never refused for load. */
@@ -270,6 +271,16 @@ open_stream(struct cp_stream *st, const Corepipe__V1__StreamOpen *o)
 	if (p == NULL) {
 		set_error(st, status, 0, "%s", msg);
 		return -1;
+	}
+	if (st->c != NULL) {
+		/* corepipe-priority on the ExecuteStream call: every frame's. */
+		status = cp_call_priority_parse(st->c, cp_server_live(fe->srv), &st->prio, msg,
+						sizeof(msg));
+		if (status != DP_OK) {
+			dp_pipeline_unref(p);
+			set_error(st, status, 0, "open: %s", msg);
+			return -1;
+		}
 	}
 	if (bind_stream(st, p) != 0) {
 		dp_pipeline_unref(p);
@@ -360,6 +371,7 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 	req->stream = st->slot;
 	req->seq = st->next_seq++;
 	req->run_flags = frame != NULL ? DP_RUN_FRAME : DP_RUN_FLUSH;
+	req->prio = st->prio;
 	st->pending = req;
 	return 0;
 }
@@ -373,19 +385,24 @@ push_pending(struct cp_stream *st)
 {
 	struct cp_frontend *fe = st->fe;
 	struct dp_req *req = st->pending;
+	/* An inline stream's large frame (and any frame behind one still out) goes to this
+	 * lcore's own worker queue instead: its bulk lane runs it in quanta, in order, with the
+	 * front end serving its calls between them (worker.h). */
+	bool inl = st->cand == CP_PLACE_INLINE && req->buf->len < DP_BULK_BYTES &&
+		   st->submitted == st->completed && req->prio != DP_PRIO_LOW;
 
 	/* The descriptor's reference, taken before it can complete. */
 	st->refs++;
 	st->pending = NULL;
 	st->submitted++;
-	if (st->cand == CP_PLACE_INLINE) {
+	if (inl) {
 		req->submit_tsc = rte_rdtsc();
 		dp_worker_exec(fe->own, req);
 		CP_STAT_INC(fe->st.inline_runs);
 		cp_stream_complete(fe, req);
 		return 0;
 	}
-	if (cp_fe_submit(fe, (unsigned)st->cand, req, 0) != 0) {
+	if (cp_fe_submit(fe, st->cand == CP_PLACE_INLINE ? 0 : (unsigned)st->cand, req, 0) != 0) {
 		st->refs--;
 		st->pending = req;
 		st->submitted--;

@@ -29,6 +29,8 @@ dp_dataplane_conf_default(struct dp_dataplane_conf *conf)
 	conf->worker.spin_us = 1000;
 	conf->worker.sleep_max_us = 100000;
 	conf->worker.ring_size = 1024;
+	conf->worker.quantum_us = 50;
+	conf->worker.lane_share = 3;
 	conf->max_in_flight = 4096;
 	conf->max_streams_per_worker = 256;
 	conf->n_frontends = 1;
@@ -344,11 +346,13 @@ dp_req_alloc(struct dp_dataplane *dp, uint32_t len, struct dp_req **out)
 	req->pipeline = NULL;
 	req->stream = NULL;
 	req->owns_stream = 0;
+	req->prio = DP_PRIO_NORMAL;
 	req->run_flags = DP_RUN_FRAME;
 	req->seq = 0;
 	req->deadline_tsc = 0;
 	req->submit_tsc = 0;
 	req->est_cycles = 0;
+	req->mem_est = 0;
 	req->cancelled = NULL;
 	req->hash = 0;
 	req->name[0] = '\0';

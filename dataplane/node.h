@@ -127,6 +127,10 @@ struct dp_node_type {
 
 	/* ---- Stateful nodes only (all zero/NULL for stateless ones) ---- */
 
+	/** The output may be much larger than the input, up to dp_node_max_message_bytes
+	 * (zstd_decompress): the memory estimate counts that bound (dp_pipeline_mem_estimate). */
+	bool expands;
+
 	/** Bytes of per-stream state (0: stateless). The runner passes it as x->state. */
 	size_t state_size;
 
@@ -152,7 +156,33 @@ struct dp_node_type {
 
 	/** Release what init() acquired. NULL: nothing to release. Context: control thread. */
 	void (*fini)(const void *conf, void *state);
+
+	/* ---- Resumable nodes only (NULL: process() always runs whole) ---- */
+
+	/**
+	 * Process x->buf in slices, for the bulk lane (docs/ARCHITECTURE.md, "Fair execution"):
+	 * continue from input byte *@p pos (0 on the first call for this buffer, when @p sl, a
+	 * DP_SLICE_MAX-byte area, has been zeroed), handle about @p budget more input bytes
+	 * (at least one, at most what is left) and advance *@p pos by what was handled. x->buf
+	 * is this node's input and is not touched by anyone else between calls; the node keeps
+	 * its progress (an output buffer it took, a hash state) in @p sl.
+	 * @return DP_PENDING (more to do), DP_OK (done: x->buf and x->fmt are the output, as
+	 * process() would leave them, byte for byte, whatever the budgets were), or a failure
+	 * set with dp_exec_fail() after releasing what @p sl holds.
+	 * Context: worker lcore, hot path.
+	 */
+	int (*slice)(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t budget);
+
+	/** The run was abandoned between slices (deadline, cancel): release what @p sl holds.
+	 * NULL: it holds nothing. Context: worker lcore. */
+	void (*slice_abort)(const void *conf, void *sl);
 };
+
+/** Not a status: dp_node_type.slice / dp_pipeline_step have more to do. */
+#define DP_PENDING 0x100
+
+/** Bytes of a node's slice state (dp_node_type.slice). */
+#define DP_SLICE_MAX 192
 
 /** Execution state of one payload going through a pipeline on a worker. */
 struct dp_exec {

@@ -535,3 +535,109 @@ dp_pipeline_run_capped(const struct dp_pipeline *p, struct dp_exec *x, void *sta
 	}
 	return DP_OK;
 }
+
+/* ==== Resumable runner (the bulk lane) ====================================================== */
+
+/* Hot path: per quantum, worker lcores. No locks, syscalls, allocation or logging. */
+
+int
+dp_pipeline_step(const struct dp_pipeline *p, struct dp_exec *x, void *state, unsigned flags,
+		 struct dp_run *r, uint64_t end_tsc)
+{
+	uint8_t *st = state;
+	int rc;
+
+	if (!r->checked) {
+		if (unlikely(dp_format_check(&x->fmt, x->buf->len, &x->res->err) != DP_OK))
+			return DP_INVALID_ARGUMENT;
+		if (unlikely(p->state_size != 0 && state == NULL))
+			return dp_err_set(&x->res->err, DP_FAILED_PRECONDITION,
+					  "stateful pipeline (resample, vad) needs a stream slot");
+		r->checked = 1;
+	}
+	while (r->node < p->n_nodes) {
+		const struct dp_node_inst *n = &p->nodes[r->node];
+		const struct dp_node_type *t = n->type;
+
+		x->node_idx = r->node;
+		x->node_name = t->name;
+		x->state = t->state_size != 0 && st != NULL ? st + n->state_off : NULL;
+		if (t->slice != NULL) {
+			if (!r->in_slice) {
+				if (unlikely((accept_bit(&x->fmt) & t->accepts) == 0))
+					return run_node(n, x); /* fails, naming the kinds */
+				memset(r->sl, 0, sizeof(r->sl));
+				r->pos = 0;
+				r->node_len = x->buf->len;
+				r->in_slice = 1;
+			}
+			do
+				rc = t->slice(n->conf, x, r->sl, &r->pos, DP_SLICE_BYTES);
+			while (rc == DP_PENDING && rte_rdtsc() < end_tsc);
+			if (rc == DP_PENDING)
+				return DP_PENDING;
+			r->in_slice = 0;
+		} else {
+			r->node_len = x->buf->len;
+			rc = run_node(n, x);
+		}
+		if (unlikely(rc != DP_OK))
+			return rc;
+		if ((flags & DP_RUN_FLUSH) && t->flush != NULL) {
+			rc = t->flush(n->conf, x->state, x);
+			if (unlikely(rc != DP_OK))
+				return rc;
+		}
+		r->pos = r->node_len;
+		r->node++;
+		if (r->node < p->n_nodes && rte_rdtsc() >= end_tsc)
+			return DP_PENDING;
+	}
+	x->state = NULL;
+	return DP_OK;
+}
+
+void
+dp_pipeline_step_abort(const struct dp_pipeline *p, struct dp_exec *x, struct dp_run *r)
+{
+	(void)x;
+	if (r->in_slice && r->node < p->n_nodes && p->nodes[r->node].type->slice_abort != NULL)
+		p->nodes[r->node].type->slice_abort(p->nodes[r->node].conf, r->sl);
+	r->in_slice = 0;
+	x->state = NULL;
+}
+
+/* ==== Memory estimate (admission) =========================================================== */
+
+/* Bytes per second of audio format @p f, 0 when a field is not known. */
+static uint64_t
+audio_rate_bytes(const struct dp_format *f)
+{
+	if (f->kind != DP_KIND_AUDIO || f->fmt == 0 || f->channels == 0 || f->rate == 0)
+		return 0;
+	return (uint64_t)dp_fmt_sample_size(f->fmt) * f->channels * f->rate;
+}
+
+uint64_t
+dp_pipeline_mem_estimate(const struct dp_pipeline *p, const struct dp_format *in, uint32_t len)
+{
+	struct dp_format fmts[DP_NODES_HARD_MAX + 1];
+	struct dp_err err;
+	uint64_t cur = len, peak = len;
+
+	if (p->n_nodes > DP_NODES_HARD_MAX || dp_pipeline_formats(p, in, fmts, &err) != 0)
+		return 2 * (uint64_t)len;
+	for (unsigned i = 0; i < p->n_nodes; i++) {
+		uint64_t a = audio_rate_bytes(&fmts[i]), b = audio_rate_bytes(&fmts[i + 1]);
+		uint64_t out = cur;
+
+		if (p->nodes[i].type->expands)
+			out = dp_node_max_message_bytes;
+		else if (a != 0 && b != 0)
+			out = cur * b / a + 64; /* a resampler's filter tail and rounding */
+		if (cur + out > peak)
+			peak = cur + out;
+		cur = out;
+	}
+	return peak;
+}

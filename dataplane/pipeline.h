@@ -19,6 +19,7 @@
 #include "dataplane/node.h"
 #include "dataplane/status.h"
 
+#include <stdalign.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <urcu-qsbr.h> /* before rculfhash.h: selects the QSBR flavour */
@@ -144,6 +145,16 @@ dp_pipeline_ref(struct dp_pipeline *p)
  */
 void dp_pipeline_unref(struct dp_pipeline *p);
 
+/**
+ * Estimated peak payload memory of one run of @p p over @p len input bytes of format @p in:
+ * the largest input + output of any node (every node is assumed to take a new buffer), sizes
+ * scaled through the pipeline by the formats (sample size x channels x rate; a field not known
+ * counts as unchanged), an expanding node's output counted at dp_node_max_message_bytes.
+ * A pipeline whose formats do not check counts 2 x @p len. Context: any.
+ */
+uint64_t dp_pipeline_mem_estimate(const struct dp_pipeline *p, const struct dp_format *in,
+				  uint32_t len);
+
 /** Hash of a pipeline name (CRC-32C via rte_hash_crc), as used by the registry. */
 uint32_t dp_name_hash(const char *name, size_t len);
 
@@ -162,6 +173,49 @@ uint32_t dp_name_hash(const char *name, size_t len);
  * referenced).
  */
 int dp_pipeline_run(const struct dp_pipeline *p, struct dp_exec *x, void *state, unsigned flags);
+
+/**
+ * Resumable execution state of one request (the bulk lane's running slot): which node runs,
+ * how far it got, and that node's slice state. Zero it (dp_run_init) before the first step.
+ */
+struct dp_run {
+	uint16_t node;	   /**< node in progress */
+	uint8_t in_slice;  /**< that node's slice state is live (abandon must release it) */
+	uint8_t checked;   /**< the run's input format was checked */
+	uint32_t pos;	   /**< input bytes of that node already handled */
+	uint32_t node_len; /**< that node's input length */
+	alignas(16) uint8_t sl[DP_SLICE_MAX];
+};
+
+static inline void
+dp_run_init(struct dp_run *r)
+{
+	r->node = 0;
+	r->in_slice = 0;
+	r->checked = 0;
+	r->pos = 0;
+	r->node_len = 0;
+}
+
+/** Input bytes handled per slice call in dp_pipeline_step(). */
+#define DP_SLICE_BYTES 8192
+
+/**
+ * Advance a resumable run of @p p over x->buf until it ends or rte_rdtsc() passes @p end_tsc
+ * (checked after every slice of DP_SLICE_BYTES input bytes and after every node). Nodes
+ * with a slice() hook run in slices; others run whole (process()).
+ * Flags and state as dp_pipeline_run(); the output equals dp_pipeline_run()'s.
+ * @return DP_PENDING (call again with the same @p x and @p r), DP_OK, or the failure status
+ * (x->res->err says why). Context: as dp_pipeline_run(); @p p referenced by the caller.
+ */
+int dp_pipeline_step(const struct dp_pipeline *p, struct dp_exec *x, void *state, unsigned flags,
+		     struct dp_run *r, uint64_t end_tsc);
+
+/**
+ * Abandon a run that returned DP_PENDING: the node in progress releases its slice state;
+ * x->buf stays a valid buffer owned by the caller. Context: as dp_pipeline_step().
+ */
+void dp_pipeline_step_abort(const struct dp_pipeline *p, struct dp_exec *x, struct dp_run *r);
 
 /**
  * dp_pipeline_run() with every node's output bounded by @p out_max bytes (x->out_max; 0: only

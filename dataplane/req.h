@@ -22,6 +22,14 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/** Request priorities (metadata corepipe-priority): the order of the bulk lanes' work. */
+enum dp_prio {
+	DP_PRIO_HIGH = 0,
+	DP_PRIO_NORMAL = 1, /**< the default */
+	DP_PRIO_LOW = 2,    /**< always the bulk lane, after high and normal work */
+	DP_PRIO_MAX = 3,
+};
+
 struct dp_req {
 	/* In: written by the submitter before submit, read-only for the worker. */
 	void *cookie;		      /**< submitter's context (the gRPC call), opaque here */
@@ -29,6 +37,7 @@ struct dp_req {
 	uint64_t deadline_tsc;	      /**< rte_rdtsc() value after which it is not run; 0: none */
 	uint64_t submit_tsc;	      /**< when it was submitted */
 	uint64_t est_cycles;	      /**< estimated cost (the front end's link accounting) */
+	uint64_t mem_est;	      /**< estimated memory (the front end's budget accounting) */
 	/** Set by the submitter's side when nobody waits for the answer any more (client cancel,
 	 * deadline); NULL if that cannot happen. The flag outlives the descriptor's answer. */
 	const atomic_bool *cancelled;
@@ -36,8 +45,13 @@ struct dp_req {
 	uint64_t seq;		  /**< frame number within the stream */
 	uint8_t run_flags;	  /**< DP_RUN_FRAME (0) or DP_RUN_FLUSH (pipeline.h) */
 	uint8_t owns_stream;	  /**< dp_req_free closes the slot (stateful unary request) */
+	uint8_t prio;		  /**< DP_PRIO_* (corepipe-priority metadata) */
 	uint32_t hash;		  /**< dp_name_hash(name) when pipeline is NULL */
 	char name[DP_NAME_MAX];	  /**< registered pipeline name when pipeline is NULL */
+
+	/* The worker's, while the request waits or runs in its bulk lane (worker.h). */
+	struct dp_req *next;  /**< next in the worker's bulk FIFO */
+	struct dp_link *link; /**< the link it came on and goes back on */
 
 	/* In/out: payload buffer and its format; the worker replaces them with the output. */
 	struct dp_buf *buf;

@@ -44,6 +44,7 @@ dp_stream_open(struct dp_dataplane *dp, struct dp_pipeline *p, int worker, uint6
 	memset(&s->in, 0, sizeof(s->in));
 	s->worker = (uint16_t)best;
 	s->n_inited = 0;
+	s->deferred = 0;
 	*out = s;
 	return 0;
 }

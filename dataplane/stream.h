@@ -38,6 +38,9 @@ struct dp_stream {
 	struct dp_format in;	/**< input format; kind ANY until dp_stream_init */
 	uint16_t worker;	/**< index of the worker it is bound to */
 	uint16_t n_inited;	/**< nodes whose init() ran (for fini/unwind) */
+	/** Frames of this stream waiting or running in its worker's bulk lane; later frames
+	 * queue behind them, so frames run in order. Written only by that worker. */
+	uint32_t deferred;
 	alignas(RTE_CACHE_LINE_SIZE) uint8_t state[DP_STATE_MAX];
 };
 

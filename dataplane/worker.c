@@ -72,6 +72,8 @@ dp_worker_init(struct dp_worker *w, unsigned index, unsigned lcore,
 	atomic_init(&w->running, false);
 	dp_shed_conf_default(&w->shed_conf_default);
 	w->shed_conf = NULL;
+	w->quantum_cycles = (uint64_t)conf->quantum_us * (w->lc.tsc_hz / 1000000);
+	w->share_cycles = w->quantum_cycles * (conf->lane_share ? conf->lane_share : 3);
 	w->lc.met = dp_metrics_create(w->lc.tsc_hz, w->lc.socket);
 	if (w->lc.met == NULL)
 		return -ENOMEM;
@@ -144,6 +146,10 @@ dp_worker_stats_read(const struct dp_worker *w, struct dp_worker_stats *out)
 
 	out->requests = __atomic_load_n(&s->requests, __ATOMIC_RELAXED);
 	out->bursts = __atomic_load_n(&s->bursts, __ATOMIC_RELAXED);
+	out->bulk_runs = __atomic_load_n(&s->bulk_runs, __ATOMIC_RELAXED);
+	out->quanta = __atomic_load_n(&s->quanta, __ATOMIC_RELAXED);
+	out->stopped_deadline = __atomic_load_n(&s->stopped_deadline, __ATOMIC_RELAXED);
+	out->stopped_cancel = __atomic_load_n(&s->stopped_cancel, __ATOMIC_RELAXED);
 	out->r.busy_cycles = __atomic_load_n(&s->r.busy_cycles, __ATOMIC_RELAXED);
 	out->r.total_cycles = __atomic_load_n(&s->r.total_cycles, __ATOMIC_RELAXED);
 	out->r.sleeps = __atomic_load_n(&s->r.sleeps, __ATOMIC_RELAXED);
@@ -179,43 +185,45 @@ met_count(struct dp_worker *w, uint32_t id, unsigned status)
 		dp_metrics_count(w->lc.met, id, status);
 }
 
-void
-dp_worker_exec(struct dp_worker *w, struct dp_req *req)
+/*
+ * Everything before the nodes run: the pipeline (its stream's, its own reference, or by name
+ * from the registry), then the deadline and cancellation checks. @return the pipeline, or
+ * NULL when the request is answered already (req->status set and counted).
+ */
+static inline const struct dp_pipeline *
+exec_prepare(struct dp_worker *w, struct dp_req *req, uint64_t now, void **state)
 {
 	const struct dp_pipeline *p;
-	struct dp_exec x;
-	void *state = NULL;
-	uint64_t t0 = rte_rdtsc(), t1;
-	uint32_t in_len;
 
 	req->worker = (uint16_t)w->lc.index;
 	req->res.n_annot = 0;
 	req->res.err.msg[0] = '\0';
 	req->dp_ns = 0;
+	*state = NULL;
 	/* The version this request runs on: its stream's, its own reference, or (by name) the
 	 * registry's, read on the RCU read side and valid until this lcore's next quiescent
 	 * state, which is after the whole pass (dp_reactor_poll_once). */
 	if (req->stream != NULL) {
 		p = req->stream->p;
-		state = req->stream->state;
+		*state = req->stream->state;
 	} else if ((p = req->pipeline) == NULL) {
 		p = dp_registry_lookup(w->lc.reg, req->name, req->hash);
 		if (unlikely(p == NULL)) {
 			req->status = dp_err_set(&req->res.err, DP_NOT_FOUND,
 						 "pipeline '%s' not found", req->name);
 			met_count(w, 0, req->status);
-			return;
+			return NULL;
 		}
 	}
 
 	/* Never start work nobody waits for any more: the deadline covers queueing too. */
-	if (unlikely(req->deadline_tsc != 0 && t0 >= req->deadline_tsc)) {
+	if (unlikely(req->deadline_tsc != 0 && now >= req->deadline_tsc)) {
 		req->status =
 		    dp_err_set(&req->res.err, DP_DEADLINE_EXCEEDED,
 			       "deadline expired after %llu us in queue; not run",
-			       (unsigned long long)cycles_to_ns(w, t0 - req->submit_tsc) / 1000);
+			       (unsigned long long)cycles_to_ns(w, now - req->submit_tsc) / 1000);
 		met_count(w, p->id, req->status);
-		return;
+		return NULL;
 	}
 	/* Acquire: pairs with the release store when the call's cancellation was seen. */
 	if (unlikely(req->cancelled != NULL &&
@@ -223,43 +231,232 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 		req->status = dp_err_set(&req->res.err, DP_CANCELLED,
 					 "call cancelled before it ran; not run");
 		met_count(w, p->id, req->status);
-		return;
+		return NULL;
 	}
-	in_len = req->buf->len;
-	x.buf = req->buf;
-	x.fmt = req->fmt;
-	x.pools = w->lc.pools;
-	x.res = &req->res;
-	x.node_idx = 0;
-	x.node_name = NULL;
-	x.state = NULL;
-	req->status = (uint16_t)dp_pipeline_run(p, &x, state, req->run_flags);
-	req->buf = x.buf;
-	req->fmt = x.fmt;
-	t1 = rte_rdtsc();
-	req->dp_ns = cycles_to_ns(w, t1 - t0);
+	return p;
+}
+
+static inline void
+exec_context(struct dp_worker *w, struct dp_req *req, struct dp_exec *x)
+{
+	x->buf = req->buf;
+	x->fmt = req->fmt;
+	x->pools = w->lc.pools;
+	x->res = &req->res;
+	x->node_idx = 0;
+	x->node_name = NULL;
+	x->state = NULL;
+	x->out_max = 0;
+}
+
+/* After the nodes: output back into the request, time, metrics and the cost model. */
+static inline void
+exec_finish(struct dp_worker *w, struct dp_req *req, const struct dp_pipeline *p,
+	    const struct dp_exec *x, uint32_t in_len, uint64_t cycles)
+{
+	req->buf = x->buf;
+	req->fmt = x->fmt;
+	req->dp_ns = cycles_to_ns(w, cycles);
 	met_count(w, p->id, req->status);
 	if (likely(w->lc.met != NULL)) {
-		dp_metrics_observe(w->lc.met, p->id, t1 - t0);
-		dp_metrics_learn_cost(w->lc.met, p->id, in_len, t1 - t0);
+		dp_metrics_observe(w->lc.met, p->id, cycles);
+		/* Only whole runs teach the cost model (stopped work ran part of its cost). */
+		if (req->status == DP_OK)
+			dp_metrics_learn_cost(w->lc.met, p->id, in_len, cycles);
 		dp_metrics_bytes(w->lc.met, p->id, in_len,
 				 req->status == DP_OK ? req->buf->len : 0);
 	}
 	STAT_ADD(w->stats.requests, 1);
 }
 
-/* One link: a burst from `in`, run, onto `done`. */
+void
+dp_worker_exec(struct dp_worker *w, struct dp_req *req)
+{
+	const struct dp_pipeline *p;
+	struct dp_exec x;
+	void *state;
+	uint64_t t0 = rte_rdtsc();
+	uint32_t in_len;
+
+	p = exec_prepare(w, req, t0, &state);
+	if (p == NULL)
+		return;
+	in_len = req->buf->len;
+	exec_context(w, req, &x);
+	req->status = (uint16_t)dp_pipeline_run(p, &x, state, req->run_flags);
+	exec_finish(w, req, p, &x, in_len, rte_rdtsc() - t0);
+}
+
+/* ---- The bulk lane ---- */
+
+/* Hand a finished request back on its link. `done` cannot be full (poll_link). */
+static inline void
+hand_back(struct dp_link *l, struct dp_req *req)
+{
+	while (unlikely(rte_ring_sp_enqueue(l->done, req) != 0))
+		rte_pause();
+}
+
+/* Does @p req go to the bulk lane? Its cost, its size, its priority, or its stream's earlier
+ * frames (a stream's frames keep one priority, so they stay in order in one FIFO). */
+static inline bool
+goes_bulk(const struct dp_worker *w, const struct dp_req *req)
+{
+	if (w->quantum_cycles == 0)
+		return false;
+	if (req->stream != NULL && req->stream->deferred != 0)
+		return true;
+	/* An input of one slice or less cannot be cut by the nodes' slices anyway, and a noisy
+	 * cost estimate (a preempted run teaches a high cost) must not send a 64-byte call to
+	 * wait behind a running big one: such requests go by priority only. */
+	if (req->buf->len <= DP_SLICE_BYTES)
+		return req->prio == DP_PRIO_LOW;
+	return req->est_cycles > w->quantum_cycles || req->buf->len >= DP_BULK_BYTES ||
+	       req->prio == DP_PRIO_LOW;
+}
+
+static inline void
+bulk_push(struct dp_worker *w, struct dp_link *l, struct dp_req *req)
+{
+	unsigned q = req->prio < DP_PRIO_MAX ? req->prio : DP_PRIO_NORMAL;
+
+	req->link = l;
+	req->next = NULL;
+	if (w->bulk_tail[q] != NULL)
+		w->bulk_tail[q]->next = req;
+	else
+		w->bulk_head[q] = req;
+	w->bulk_tail[q] = req;
+	w->n_bulk++;
+	if (req->stream != NULL)
+		req->stream->deferred++;
+	STAT_ADD(w->stats.bulk_runs, 1);
+}
+
+/* The next request to run: the oldest of the highest priority. */
+static inline struct dp_req *
+bulk_take(struct dp_worker *w)
+{
+	for (unsigned q = 0; q < DP_PRIO_MAX; q++) {
+		struct dp_req *req = w->bulk_head[q];
+
+		if (req == NULL)
+			continue;
+		w->bulk_head[q] = req->next;
+		if (w->bulk_head[q] == NULL)
+			w->bulk_tail[q] = NULL;
+		return req;
+	}
+	return NULL;
+}
+
+/* The running request is answered: out of the lane, back on its link. */
+static void
+bulk_pop(struct dp_worker *w)
+{
+	struct dp_req *req = w->bulk_cur;
+
+	w->bulk_cur = NULL;
+	w->n_bulk--;
+	w->bulk_started = false;
+	if (req->stream != NULL)
+		req->stream->deferred--;
+	hand_back(req->link, req);
+}
+
+/* Stop the running head: deadline passed or call cancelled between quanta. */
+static void __attribute__((cold)) bulk_stop(struct dp_worker *w, struct dp_req *req, int status)
+{
+	const struct dp_pipeline *p = w->bp;
+	unsigned node = w->run.node;
+	uint32_t pos = w->run.pos, len = w->run.node_len;
+
+	/* Between nodes: the last one finished (or none started: 0 of the input). */
+	if (!w->run.in_slice && node > 0)
+		node--;
+	else if (!w->run.in_slice)
+		pos = 0, len = w->bx.buf->len;
+	dp_pipeline_step_abort(p, &w->bx, &w->run);
+	req->status = (uint16_t)dp_err_set(
+	    &req->res.err, status, "%s while running, after %u of %u bytes (node %u, %s)",
+	    status == DP_DEADLINE_EXCEEDED ? "deadline passed" : "call cancelled", pos, len, node,
+	    p->nodes[node].type->name);
+	req->res.n_annot = 0;
+	if (status == DP_DEADLINE_EXCEEDED)
+		STAT_ADD(w->stats.stopped_deadline, 1);
+	else
+		STAT_ADD(w->stats.stopped_cancel, 1);
+}
+
+/* One quantum of the lane's head. @return 1 (work done) or 0 (lane empty). */
+static unsigned
+bulk_advance(struct dp_worker *w)
+{
+	struct dp_req *req = w->bulk_cur;
+	uint64_t t0, t1;
+	int rc;
+
+	if (req == NULL) {
+		req = w->bulk_cur = bulk_take(w);
+		if (req == NULL)
+			return 0;
+	}
+	t0 = rte_rdtsc();
+	if (!w->bulk_started) {
+		const struct dp_pipeline *p = exec_prepare(w, req, t0, &w->bstate);
+
+		if (p == NULL) {
+			bulk_pop(w);
+			return 1;
+		}
+		/* It runs over several passes, past this lcore's quiescent states: a pipeline
+		 * found by name needs a reference of its own (dp_req_free drops it). */
+		if (req->pipeline == NULL && req->stream == NULL) {
+			dp_pipeline_ref((struct dp_pipeline *)p);
+			req->pipeline = (struct dp_pipeline *)p;
+		}
+		w->bp = p;
+		w->b_cycles = 0;
+		w->b_in_len = req->buf->len;
+		exec_context(w, req, &w->bx);
+		dp_run_init(&w->run);
+		w->bulk_started = true;
+	} else if (unlikely(req->deadline_tsc != 0 && t0 >= req->deadline_tsc)) {
+		bulk_stop(w, req, DP_DEADLINE_EXCEEDED);
+		goto finish;
+	} else if (unlikely(req->cancelled != NULL &&
+			    /* Acquire: pairs with the release store of the cancellation. */
+			    atomic_load_explicit(req->cancelled, memory_order_acquire))) {
+		bulk_stop(w, req, DP_CANCELLED);
+		goto finish;
+	}
+	rc = dp_pipeline_step(w->bp, &w->bx, w->bstate, req->run_flags, &w->run,
+			      t0 + w->quantum_cycles);
+	t1 = rte_rdtsc();
+	w->b_cycles += t1 - t0;
+	STAT_ADD(w->stats.quanta, 1);
+	if (rc == DP_PENDING)
+		return 1;
+	req->status = (uint16_t)rc;
+finish:
+	exec_finish(w, req, w->bp, &w->bx, w->b_in_len, w->b_cycles);
+	bulk_pop(w);
+	return 1;
+}
+
+/* One link: a burst (at most @p max) from `in`; small requests run and go onto `done`, large
+ * ones join the bulk lane. */
 static inline unsigned
-poll_link(struct dp_worker *w, struct dp_link *l)
+poll_link(struct dp_worker *w, struct dp_link *l, unsigned max)
 {
 	struct dp_req *reqs[DP_WORKER_BURST];
-	unsigned n, done, i;
+	unsigned n, done, i, k = 0;
 
 	/* A front end's own queue holds its larger work: one request per pass, so the front
 	 * end polls its completion queue between them (small calls are not held behind a
 	 * burst of large ones). */
 	n = rte_ring_sc_dequeue_burst(l->in, (void **)reqs,
-				      (w->lc.roles & DP_ROLE_FRONTEND) ? 1 : DP_WORKER_BURST, NULL);
+				      (w->lc.roles & DP_ROLE_FRONTEND) ? 1 : max, NULL);
 	if (n == 0)
 		return 0;
 	for (i = 0; i < n && i < PREFETCH_OFFSET; i++)
@@ -267,7 +464,12 @@ poll_link(struct dp_worker *w, struct dp_link *l)
 	for (i = 0; i < n; i++) {
 		if (i + PREFETCH_OFFSET < n)
 			rte_prefetch0(reqs[i + PREFETCH_OFFSET]);
+		if (unlikely(goes_bulk(w, reqs[i]))) {
+			bulk_push(w, l, reqs[i]);
+			continue;
+		}
 		dp_worker_exec(w, reqs[i]);
+		reqs[k++] = reqs[i];
 	}
 	/*
 	 * `done` cannot be full: the front end keeps at most ring_size requests in flight on a
@@ -276,9 +478,9 @@ poll_link(struct dp_worker *w, struct dp_link *l)
 	 * The front end polls `done` itself while it has work in flight: no wake-up needed.
 	 */
 	done = 0;
-	while (done < n) {
-		done += rte_ring_sp_enqueue_burst(l->done, (void **)reqs + done, n - done, NULL);
-		if (unlikely(done < n))
+	while (done < k) {
+		done += rte_ring_sp_enqueue_burst(l->done, (void **)reqs + done, k - done, NULL);
+		if (unlikely(done < k))
 			rte_pause();
 	}
 	STAT_ADD(w->stats.bursts, 1);
@@ -321,8 +523,23 @@ dp_worker_poll(void *arg)
 	struct dp_worker *w = arg;
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < w->n_links; i++)
-		n += poll_link(w, w->link[i]);
+	if (likely(w->n_bulk == 0)) {
+		for (unsigned i = 0; i < w->n_links; i++)
+			n += poll_link(w, w->link[i], DP_WORKER_BURST);
+	} else {
+		/* Bulk work waits: small work first, one request per link at a time, for at
+		 * most lane_share quanta of time; then one quantum of bulk work. */
+		uint64_t end = rte_rdtsc() + w->share_cycles;
+		unsigned got;
+
+		do {
+			got = 0;
+			for (unsigned i = 0; i < w->n_links; i++)
+				got += poll_link(w, w->link[i], 1);
+			n += got;
+		} while (got != 0 && rte_rdtsc() < end);
+		n += bulk_advance(w);
+	}
 	if (unlikely(w->n_links != 0 && rte_rdtsc() >= w->shed_next_tsc))
 		shed_tick(w, rte_rdtsc());
 	return n;
@@ -335,6 +552,8 @@ dp_worker_idle(void *arg)
 
 	/* The re-check after the event count was read (dp_worker_wait_prepare): a hand-off
 	 * between the last pass and here either shows in a ring now or has moved the count. */
+	if (w->n_bulk != 0)
+		return 0;
 	for (unsigned i = 0; i < w->n_links; i++)
 		if (!rte_ring_empty(w->link[i]->in))
 			return 0;
@@ -369,7 +588,8 @@ dp_worker_drain(struct dp_worker *w)
 	do {
 		n = 0;
 		for (unsigned i = 0; i < w->n_links; i++)
-			n += poll_link(w, w->link[i]);
+			n += poll_link(w, w->link[i], DP_WORKER_BURST);
+		n += bulk_advance(w);
 		dp_rcu_quiescent_state();
 	} while (n != 0);
 }

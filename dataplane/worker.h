@@ -16,6 +16,20 @@
  * dp_link_in_flight), so `done` can never be full: the worker never waits or drops. Once every 10
  * ms it re-evaluates its own load shedding (shed.h) and publishes it.
  *
+ * Fair execution (docs/ARCHITECTURE.md, "Fair execution"): a request taken from a link whose
+ * input is more than one slice (DP_SLICE_BYTES) and whose estimated cost (dp_req.est_cycles)
+ * is above one quantum (conf.quantum_us), or whose input is DP_BULK_BYTES or more, or of low
+ * priority, does not run at once: it joins the worker's bulk
+ * lane (one FIFO per priority: high, normal, low), and the poller advances the running one by
+ * one quantum per pass (dp_pipeline_step), so the links (and, on a front end's lcore, the front
+ * end) are served between quanta: small work gets up to conf.lane_share quanta of time per
+ * pass (the latency lane), then the bulk lane one. Smaller requests run whole as before, with
+ * no extra cost. Between quanta the head's deadline and
+ * its call's cancellation are checked: expired or cancelled running work stops there, its
+ * buffers go back, and it answers DEADLINE_EXCEEDED / CANCELLED ("... while running, after N
+ * of M bytes"). A stream's frames queue behind its earlier frames in the lane, so they still
+ * run in order.
+ *
  * Context: dp_worker_poll and dp_worker_exec on the lcore's thread (an online urcu-qsbr
  * reader); the rest as documented. Ownership: the dataplane (dataplane.h) creates and frees
  * workers; a worker owns a request between dequeue from `in` and enqueue on `done`.
@@ -46,12 +60,21 @@ struct dp_worker_conf {
 	uint32_t spin_us;      /**< adaptive: keep polling this long after the last work */
 	uint32_t sleep_max_us; /**< longest sleep before looking again */
 	uint32_t ring_size;    /**< capacity of each link's rings (power of two) */
+	uint32_t quantum_us;   /**< bulk lane quantum; 0: every request runs whole at once */
+	uint32_t lane_share;   /**< while bulk work waits: quanta of small work per bulk quantum */
 };
+
+/** Inputs of this many bytes or more go to the bulk lane even when their cost is unknown. */
+#define DP_BULK_BYTES (64u * 1024)
 
 /** Worker statistics. Written only by the worker's lcore (relaxed stores), read by anyone. */
 struct dp_worker_stats {
 	uint64_t requests;	   /**< requests run (inline or handed over) */
 	uint64_t bursts;	   /**< non-empty passes over the links */
+	uint64_t bulk_runs;	   /**< requests that went through the bulk lane */
+	uint64_t quanta;	   /**< bulk lane quanta run */
+	uint64_t stopped_deadline; /**< running work stopped: deadline passed */
+	uint64_t stopped_cancel;   /**< running work stopped: call cancelled */
 	struct dp_reactor_stats r; /**< the lcore's reactor: busy, total, sleeps */
 } __rte_cache_aligned;
 
@@ -94,6 +117,21 @@ struct dp_worker {
 	struct dp_shed_conf shed_conf_default;
 	uint64_t shed_next_tsc;
 	uint32_t wake_seen; /**< dp_wake_value() read before the idle re-check */
+
+	/* The bulk lane: one FIFO per priority through dp_req.next; the running request
+	 * (bulk_cur, taken from the highest non-empty FIFO) runs one quantum per pass. */
+	struct dp_req *bulk_head[DP_PRIO_MAX], *bulk_tail[DP_PRIO_MAX];
+	struct dp_req *bulk_cur;      /**< running, or NULL */
+	uint32_t n_bulk;	      /**< requests in the lane (bulk_cur included) */
+	bool bulk_started;	      /**< bulk_cur has begun (bx, bp, run are live) */
+	uint64_t share_cycles;	      /**< small work per pass while bulk waits */
+	struct dp_exec bx;	      /**< the head's execution context */
+	const struct dp_pipeline *bp; /**< its pipeline (referenced by the request) */
+	void *bstate;		      /**< its stream state, or NULL */
+	uint64_t b_cycles;	      /**< cycles it ran so far */
+	uint32_t b_in_len;	      /**< its input length */
+	uint64_t quantum_cycles;      /**< conf.quantum_us in TSC cycles (0: no lane) */
+	struct dp_run run;	      /**< its resumable state */
 	struct dp_worker_stats stats;
 };
 
@@ -137,7 +175,8 @@ uint64_t dp_worker_idle(void *arg);
 void dp_worker_wait_prepare(void *arg);
 unsigned dp_worker_wait(void *arg, uint64_t timeout_ns);
 
-/** Drain: run everything left on the links (after the front ends stopped submitting). */
+/** Drain: run everything left on the links and in the bulk lane (after the front ends
+ * stopped submitting). */
 void dp_worker_drain(struct dp_worker *w);
 
 /** Requests handed to @p w and not yet collected, over all its links. Context: any. */

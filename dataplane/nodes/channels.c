@@ -50,12 +50,42 @@ channels_infer(const void *conf, const struct dp_format *in, struct dp_format *o
 
 /* Hot path: per buffer, worker lcores. No locks, syscalls, allocation or logging. */
 
+/* Frames [from, to): down-mix in place (frame i read at 2*i*ss, written at i*ss, never ahead
+ * of the reads, so ranges must come in order) or up-mix into out. */
+static void
+channels_range(uint16_t count, uint32_t ss, uint8_t *p, uint8_t *out, uint32_t from, uint32_t to)
+{
+	if (count == 1 && ss == 2) {
+		for (uint32_t i = from; i < to; i++) {
+			int16_t l, r, m;
+
+			memcpy(&l, p + 4 * i, 2);
+			memcpy(&r, p + 4 * i + 2, 2);
+			m = (int16_t)(((int32_t)l + r) / 2);
+			memcpy(p + 2 * i, &m, 2);
+		}
+	} else if (count == 1) {
+		for (uint32_t i = from; i < to; i++) {
+			float l, r, m;
+
+			memcpy(&l, p + 8 * i, 4);
+			memcpy(&r, p + 8 * i + 4, 4);
+			m = (l + r) * 0.5f;
+			memcpy(p + 4 * i, &m, 4);
+		}
+	} else {
+		for (uint32_t i = from; i < to; i++) {
+			memcpy(out + 2 * i * ss, p + i * ss, ss);
+			memcpy(out + (2 * i + 1) * ss, p + i * ss, ss);
+		}
+	}
+}
+
 static int
 channels_process(const void *conf, struct dp_exec *x)
 {
 	const struct channels_conf *c = conf;
 	uint32_t ss = dp_fmt_sample_size(x->fmt.fmt);
-	uint8_t *p = x->buf->data;
 	uint32_t frames;
 
 	if (x->fmt.channels == c->count)
@@ -66,26 +96,7 @@ channels_process(const void *conf, struct dp_exec *x)
 				    x->fmt.channels);
 	frames = x->buf->len / (ss * x->fmt.channels);
 	if (c->count == 1) {
-		/* Frame i is read at 2*i*ss and written at i*ss: never ahead of the reads. */
-		if (ss == 2) {
-			for (uint32_t i = 0; i < frames; i++) {
-				int16_t l, r, m;
-
-				memcpy(&l, p + 4 * i, 2);
-				memcpy(&r, p + 4 * i + 2, 2);
-				m = (int16_t)(((int32_t)l + r) / 2);
-				memcpy(p + 2 * i, &m, 2);
-			}
-		} else {
-			for (uint32_t i = 0; i < frames; i++) {
-				float l, r, m;
-
-				memcpy(&l, p + 8 * i, 4);
-				memcpy(&r, p + 8 * i + 4, 4);
-				m = (l + r) * 0.5f;
-				memcpy(p + 4 * i, &m, 4);
-			}
-		}
+		channels_range(1, ss, x->buf->data, NULL, 0, frames);
 		x->buf->len = frames * ss;
 		x->fmt.channels = 1;
 		return DP_OK;
@@ -96,14 +107,65 @@ channels_process(const void *conf, struct dp_exec *x)
 
 		if (out == NULL)
 			return x->res->err.status;
-		for (uint32_t i = 0; i < frames; i++) {
-			memcpy(out->data + 2 * i * ss, p + i * ss, ss);
-			memcpy(out->data + (2 * i + 1) * ss, p + i * ss, ss);
-		}
+		channels_range(2, ss, x->buf->data, out->data, 0, frames);
 		f.channels = 2;
 		dp_exec_commit_out(x, out, &f);
 	}
 	return DP_OK;
+}
+
+/* Sliced (bulk lane): the same loops over consecutive frame ranges; an up-mix keeps its output
+ * buffer here until the last slice commits it. */
+struct channels_slice {
+	struct dp_buf *out;
+};
+
+static int
+channels_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t budget)
+{
+	const struct channels_conf *c = conf;
+	struct channels_slice *cs = sl;
+	uint32_t ss = dp_fmt_sample_size(x->fmt.fmt), fb, frames, from, to, per;
+	struct dp_format f = x->fmt;
+
+	if (x->fmt.channels == c->count || x->fmt.channels > 2) {
+		*pos = x->buf->len;
+		return channels_process(conf, x); /* passes, or fails naming the channels */
+	}
+	fb = ss * x->fmt.channels;
+	frames = x->buf->len / fb;
+	from = *pos / fb;
+	per = budget / fb ? budget / fb : 1;
+	to = frames - from > per ? from + per : frames;
+	if (c->count == 2 && cs->out == NULL) {
+		cs->out = dp_exec_take_out(x, (uint64_t)frames * ss * 2);
+		if (cs->out == NULL)
+			return x->res->err.status;
+	}
+	channels_range(c->count, ss, x->buf->data, cs->out ? cs->out->data : NULL, from, to);
+	*pos = to * fb;
+	if (to < frames)
+		return DP_PENDING;
+	*pos = x->buf->len;
+	if (cs->out != NULL) {
+		f.channels = 2;
+		dp_exec_commit_out(x, cs->out, &f);
+		cs->out = NULL;
+	} else {
+		x->buf->len = frames * ss;
+		x->fmt.channels = 1;
+	}
+	return DP_OK;
+}
+
+static void
+channels_slice_abort(const void *conf, void *sl)
+{
+	struct channels_slice *cs = sl;
+
+	(void)conf;
+	dp_buf_free(cs->out);
+	cs->out = NULL;
 }
 
 static const struct dp_node_type channels_node = {
@@ -116,6 +178,8 @@ static const struct dp_node_type channels_node = {
     .compile = channels_compile,
     .infer = channels_infer,
     .process = channels_process,
+    .slice = channels_slice,
+    .slice_abort = channels_slice_abort,
 };
 
 DP_NODE_REGISTER(channels_node)

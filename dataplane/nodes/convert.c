@@ -66,6 +66,32 @@ f32_to_s16(float x)
 	return (int16_t)lrintf(v);
 }
 
+/* Samples [from, to) of src: widening into out, or narrowing in place (sample i is read at
+ * 4i and written at 2i, never ahead of the reads, so ranges must come in order). */
+static void
+convert_range(uint8_t to_fmt, const uint8_t *src, uint8_t *out, uint32_t from, uint32_t to)
+{
+	if (to_fmt == DP_FMT_F32LE) {
+		for (uint32_t i = from; i < to; i++) {
+			int16_t s;
+			float v;
+
+			memcpy(&s, src + 2 * i, 2);
+			v = (float)s / 32768.0f;
+			memcpy(out + 4 * i, &v, 4);
+		}
+	} else {
+		for (uint32_t i = from; i < to; i++) {
+			float v;
+			int16_t s;
+
+			memcpy(&v, src + 4 * i, 4);
+			s = f32_to_s16(v);
+			memcpy(out + 2 * i, &s, 2);
+		}
+	}
+}
+
 static int
 convert_process(const void *conf, struct dp_exec *x)
 {
@@ -78,36 +104,74 @@ convert_process(const void *conf, struct dp_exec *x)
 		uint32_t n = len / 2;
 		struct dp_buf *out = dp_exec_take_out(x, (uint64_t)n * 4);
 		struct dp_format f = x->fmt;
-		const uint8_t *src = x->buf->data;
 
 		if (out == NULL)
 			return x->res->err.status;
-		for (uint32_t i = 0; i < n; i++) {
-			int16_t s;
-			float v;
-
-			memcpy(&s, src + 2 * i, 2);
-			v = (float)s / 32768.0f;
-			memcpy(out->data + 4 * i, &v, 4);
-		}
+		convert_range(c->to, x->buf->data, out->data, 0, n);
+		out->len = n * 4;
 		f.fmt = DP_FMT_F32LE;
 		dp_exec_commit_out(x, out, &f);
 	} else {
 		uint32_t n = len / 4;
-		uint8_t *p = x->buf->data;
 
-		for (uint32_t i = 0; i < n; i++) {
-			float v;
-			int16_t s;
-
-			memcpy(&v, p + 4 * i, 4);
-			s = f32_to_s16(v);
-			memcpy(p + 2 * i, &s, 2);
-		}
+		convert_range(c->to, x->buf->data, x->buf->data, 0, n);
 		x->buf->len = n * 2;
 		x->fmt.fmt = DP_FMT_S16LE;
 	}
 	return DP_OK;
+}
+
+/* Sliced (bulk lane): the same loops over consecutive sample ranges; a widening run keeps its
+ * output buffer here until the last slice commits it. */
+struct convert_slice {
+	struct dp_buf *out;
+};
+
+static int
+convert_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t budget)
+{
+	const struct convert_conf *c = conf;
+	struct convert_slice *cs = sl;
+	uint32_t in_ss = dp_fmt_sample_size(x->fmt.fmt), n = x->buf->len / in_ss;
+	uint32_t from = *pos / in_ss, to = n, per = budget / in_ss ? budget / in_ss : 1;
+	struct dp_format f = x->fmt;
+
+	if (x->fmt.fmt == c->to) {
+		*pos = x->buf->len;
+		return DP_OK;
+	}
+	if (c->to == DP_FMT_F32LE && cs->out == NULL) {
+		cs->out = dp_exec_take_out(x, (uint64_t)n * 4);
+		if (cs->out == NULL)
+			return x->res->err.status;
+	}
+	if (to - from > per)
+		to = from + per;
+	convert_range(c->to, x->buf->data, cs->out ? cs->out->data : x->buf->data, from, to);
+	*pos = to * in_ss;
+	if (to < n)
+		return DP_PENDING;
+	*pos = x->buf->len;
+	if (cs->out != NULL) {
+		cs->out->len = n * 4;
+		f.fmt = DP_FMT_F32LE;
+		dp_exec_commit_out(x, cs->out, &f);
+		cs->out = NULL;
+	} else {
+		x->buf->len = n * 2;
+		x->fmt.fmt = DP_FMT_S16LE;
+	}
+	return DP_OK;
+}
+
+static void
+convert_slice_abort(const void *conf, void *sl)
+{
+	struct convert_slice *cs = sl;
+
+	(void)conf;
+	dp_buf_free(cs->out);
+	cs->out = NULL;
 }
 
 static const struct dp_node_type convert_node = {
@@ -120,6 +184,8 @@ static const struct dp_node_type convert_node = {
     .compile = convert_compile,
     .infer = convert_infer,
     .process = convert_process,
+    .slice = convert_slice,
+    .slice_abort = convert_slice_abort,
 };
 
 DP_NODE_REGISTER(convert_node)

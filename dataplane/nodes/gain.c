@@ -50,16 +50,12 @@ gain_compile(void *conf, const struct dp_node_args *args, struct dp_err *err)
 
 /* Hot path: per buffer, worker lcores. No locks, syscalls, allocation or logging. */
 
-static int
-gain_process(const void *conf, struct dp_exec *x)
+/* Samples in bytes [from, to) of p (both multiples of the sample size), in place. */
+static void
+gain_range(float f, uint8_t fmt, uint8_t *p, uint32_t from, uint32_t to)
 {
-	const struct gain_conf *c = conf;
-	const float f = c->factor;
-	uint8_t *p = x->buf->data;
-	uint32_t len = x->buf->len;
-
-	if (x->fmt.fmt == DP_FMT_S16LE) {
-		for (uint32_t i = 0; i + 2 <= len; i += 2) {
+	if (fmt == DP_FMT_S16LE) {
+		for (uint32_t i = from; i + 2 <= to; i += 2) {
 			int16_t s;
 			long v;
 
@@ -73,7 +69,7 @@ gain_process(const void *conf, struct dp_exec *x)
 			memcpy(p + i, &s, 2);
 		}
 	} else {
-		for (uint32_t i = 0; i + 4 <= len; i += 4) {
+		for (uint32_t i = from; i + 4 <= to; i += 4) {
 			float s;
 
 			memcpy(&s, p + i, 4);
@@ -81,7 +77,32 @@ gain_process(const void *conf, struct dp_exec *x)
 			memcpy(p + i, &s, 4);
 		}
 	}
+}
+
+static int
+gain_process(const void *conf, struct dp_exec *x)
+{
+	const struct gain_conf *c = conf;
+
+	gain_range(c->factor, x->fmt.fmt, x->buf->data, 0, x->buf->len);
 	return DP_OK;
+}
+
+/* Sliced (bulk lane): the same loop over consecutive ranges of whole samples. */
+static int
+gain_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t budget)
+{
+	const struct gain_conf *c = conf;
+	uint32_t ss = dp_fmt_sample_size(x->fmt.fmt), end = x->buf->len;
+
+	(void)sl;
+	if (end - *pos > budget)
+		end = *pos + (budget / ss > 0 ? budget / ss * ss : ss);
+	if (end > x->buf->len)
+		end = x->buf->len;
+	gain_range(c->factor, x->fmt.fmt, x->buf->data, *pos, end);
+	*pos = end;
+	return end < x->buf->len ? DP_PENDING : DP_OK;
 }
 
 static const struct dp_node_type gain_node = {
@@ -94,6 +115,7 @@ static const struct dp_node_type gain_node = {
     .conf_size = sizeof(struct gain_conf),
     .compile = gain_compile,
     .process = gain_process,
+    .slice = gain_slice,
 };
 
 DP_NODE_REGISTER(gain_node)

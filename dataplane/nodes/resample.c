@@ -218,6 +218,89 @@ rs_process(const void *conf, struct dp_exec *x)
 	return rs_run(st, x, x->buf->data, x->buf->len / st->frame_bytes, c->rate);
 }
 
+/*
+ * Sliced (bulk lane): the input frames go through soxr_process() a chunk at a time into one
+ * output buffer kept in the slice area; soxr keeps its own FIFO between calls, so the output
+ * is the one-shot call's, sample for sample, and the last slice drains what soxr has ready as
+ * rs_run() does.
+ */
+struct rs_slice {
+	struct dp_buf *out;
+};
+
+static int
+rs_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t budget)
+{
+	const struct rs_conf *c = conf;
+	struct rs_state *st = x->state;
+	struct rs_slice *s = sl;
+	struct dp_format f = x->fmt;
+	uint32_t fb, n_in, done, to, per;
+
+	if (st->soxr == NULL)
+		return *pos = x->buf->len, rs_process(conf, x);
+	fb = st->frame_bytes;
+	n_in = x->buf->len / fb;
+	done = *pos / fb;
+	per = budget / fb ? budget / fb : 1;
+	to = n_in - done > per ? done + per : n_in;
+	if (s->out == NULL) {
+		size_t est = (size_t)((double)n_in * st->ratio) + 64;
+
+		s->out = dp_exec_take_out(x, (uint64_t)est * fb);
+		if (s->out == NULL)
+			return x->res->err.status;
+		s->out->len = 0;
+	}
+	for (;;) {
+		size_t room = (s->out->cap - s->out->len) / fb, idone = 0, odone = 0;
+		soxr_error_t e;
+
+		e = soxr_process(st->soxr, x->buf->data + (size_t)done * fb, to - done, &idone,
+				 s->out->data + s->out->len, room, &odone);
+		if (unlikely(e != NULL)) {
+			dp_buf_free(s->out);
+			s->out = NULL;
+			return dp_exec_fail(x, DP_INTERNAL, "libsoxr: %s", e);
+		}
+		done += (uint32_t)idone;
+		s->out->len += (uint32_t)(odone * fb);
+		if (done == to && (to < n_in || odone < room))
+			break;
+		if (unlikely(s->out->cap - s->out->len < fb)) {
+			struct dp_buf *b = dp_exec_take_out(x, (uint64_t)s->out->cap * 2);
+
+			if (b == NULL) {
+				dp_buf_free(s->out);
+				s->out = NULL;
+				return x->res->err.status;
+			}
+			memcpy(b->data, s->out->data, s->out->len);
+			b->len = s->out->len;
+			dp_buf_free(s->out);
+			s->out = b;
+		}
+	}
+	*pos = to * fb;
+	if (to < n_in)
+		return DP_PENDING;
+	*pos = x->buf->len;
+	f.rate = c->rate;
+	dp_exec_commit_out(x, s->out, &f);
+	s->out = NULL;
+	return DP_OK;
+}
+
+static void
+rs_slice_abort(const void *conf, void *sl)
+{
+	struct rs_slice *s = sl;
+
+	(void)conf;
+	dp_buf_free(s->out);
+	s->out = NULL;
+}
+
 static int
 rs_flush(const void *conf, void *state, struct dp_exec *x)
 {
@@ -279,6 +362,8 @@ static const struct dp_node_type rs_node = {
     .flush = rs_flush,
     .reset = rs_reset,
     .fini = rs_fini,
+    .slice = rs_slice,
+    .slice_abort = rs_slice_abort,
 };
 
 DP_NODE_REGISTER(rs_node)

@@ -53,6 +53,35 @@ test_delay_process(const void *conf, struct dp_exec *x)
 	return DP_OK;
 }
 
+/*
+ * Sliced (bulk lane): the wait is cut into pieces of at most 100 us, so the lane can stop it
+ * between quanta; progress is reported as the share of the wait done times the input length.
+ */
+struct test_delay_slice {
+	uint64_t waited; /* cycles waited so far */
+};
+
+static int
+test_delay_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t budget)
+{
+	const struct test_delay_conf *c = conf;
+	struct test_delay_slice *s = sl;
+	uint64_t piece = c->cycles - s->waited, t0 = rte_rdtsc(), max;
+
+	(void)x;
+	(void)budget;
+	max = 100 * (rte_get_tsc_hz() / 1000000);
+	if (piece > max)
+		piece = max;
+	while (rte_rdtsc() - t0 < piece)
+		rte_pause();
+	s->waited += piece;
+	/* Progress in input bytes: the share of the wait done, over the input's length. */
+	*pos = c->cycles ? (uint32_t)((double)x->buf->len * (double)s->waited / (double)c->cycles)
+			 : x->buf->len;
+	return s->waited >= c->cycles ? DP_OK : DP_PENDING;
+}
+
 static const struct dp_node_type test_delay_node = {
     .name = "test_delay",
     .summary = "Test only: busy-wait `us` microseconds, then pass the payload through.",
@@ -62,6 +91,7 @@ static const struct dp_node_type test_delay_node = {
     .conf_size = sizeof(struct test_delay_conf),
     .compile = test_delay_compile,
     .process = test_delay_process,
+    .slice = test_delay_slice,
 };
 
 static void __attribute__((constructor, used)) test_delay_register(void)

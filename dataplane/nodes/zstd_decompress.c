@@ -168,6 +168,7 @@ zd_process(const void *conf, struct dp_exec *x)
 }
 
 static const struct dp_node_type zd_node = {
+    .expands = true,
     .name = "zstd_decompress",
     .summary = "Decompress zstd frames (bounded by max_bytes; corrupt input is "
 	       "INVALID_ARGUMENT).",

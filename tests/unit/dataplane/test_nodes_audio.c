@@ -469,7 +469,10 @@ test_vad_silence_noise_and_tone_bursts(void **state)
 	vad_frames("vad", x, frames, sp, NULL);
 	for (size_t i = 0; i < frames; i++)
 		fp += sp[i];
-	assert_int_equal(fp, 0);
+	/* The first frame has no floor yet and -30 dBFS is over threshold + 9 dB: that frame
+	 * alone is speech (it starts no hangover). */
+	assert_true(sp[0]);
+	assert_int_equal(fp, 1);
 	/* "Syllables": 200 ms bursts of a 200 Hz harmonic tone 25 dB over the noise, 300 ms
 	 * apart, from 2 s to 5 s. Every burst frame is speech; frames more than the 200 ms
 	 * hangover after a burst are not. */
@@ -485,7 +488,7 @@ test_vad_silence_noise_and_tone_bursts(void **state)
 		for (size_t i = 200 + b * 50; i < 220 + b * 50; i++, on++)
 			hit += sp[i];
 	assert_int_equal(hit, on);
-	for (size_t i = 0; i < 200; i++)
+	for (size_t i = 1; i < 200; i++) /* frame 0: no floor yet, see above */
 		assert_false(sp[i]);
 	for (size_t i = 200 + 5 * 50 + 20 + 21; i < frames; i++)
 		assert_false(sp[i]);
@@ -494,6 +497,153 @@ test_vad_silence_noise_and_tone_bursts(void **state)
 	free(x);
 	free(sp);
 	free(empty);
+}
+
+/* The synthetic test signal: 6 s of -30 dBFS noise with six 200 ms "syllables" (above). */
+static float *
+vad_signal(size_t frames)
+{
+	float *x = calloc(frames * 160, sizeof(float));
+	uint32_t seed = 3;
+
+	noise(x, frames * 160, -30, &seed);
+	for (size_t b = 0; b < 6; b++)
+		for (size_t i = (200 + b * 50) * 160; i < (220 + b * 50) * 160; i++)
+			x[i] += (float)(0.3 * sin(2 * M_PI * 200 * i / 16000.0) +
+					0.1 * sin(2 * M_PI * 600 * i / 16000.0));
+	return x;
+}
+
+/* Summary of decisions sp[0..n): what a unary call over those frames must annotate. */
+static void
+vad_summary(const bool *sp, size_t n, char *ratio, char *span, char *segs)
+{
+	size_t k = 0, first = 0, last = 0, runs = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!sp[i])
+			continue;
+		if (k++ == 0)
+			first = i;
+		last = i;
+		runs += i == 0 || !sp[i - 1];
+	}
+	sprintf(ratio, "%.4f", (double)k / (double)n);
+	if (k)
+		sprintf(span, "%zu-%zu", first, last);
+	else
+		strcpy(span, "none");
+	sprintf(segs, "%zu", runs);
+}
+
+/* A unary call over a whole signal decides every 10 ms frame as streaming it does: its
+ * summary equals the one computed from the streamed decisions, and gating keeps exactly the
+ * streamed speech frames; streaming in random 10 ms multiples gives the same gated output. */
+static void
+test_vad_unary_equals_streamed(void **state)
+{
+	const size_t frames = 600;
+	struct dp_format f = {
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_F32LE, .channels = 1, .rate = 16000};
+	float *x = vad_signal(frames);
+	bool *sp = calloc(frames, 1);
+	float *gated = calloc(frames * 160, sizeof(float)), *one = calloc(frames * 160, 4);
+	float *rnd = calloc(frames * 160, 4);
+	size_t n_gated = 0, n_one = 0, n_rnd = 0, n_sp = 0;
+	char ratio[32], span[48], segs[32], v[32];
+	struct dp_pipeline *p = compile1("vad mode=gate");
+	struct dp_result res;
+	struct dp_stream *s;
+	struct dp_err err;
+	uint32_t seed = 11;
+
+	(void)state;
+	vad_frames("vad", x, frames, sp, NULL);
+	for (size_t i = 0; i < frames; i++) {
+		n_sp += sp[i];
+		if (sp[i]) {
+			memcpy(gated + n_gated, x + 160 * i, 640);
+			n_gated += 160;
+		}
+	}
+	assert_true(n_sp > 120 && n_sp < frames / 2);
+	vad_summary(sp, frames, ratio, span, segs);
+
+	/* Unary: one buffer, DP_RUN_FLUSH, as a worker runs Execute. */
+	s = tnr_stream(p, &f, &err);
+	assert_non_null(s);
+	assert_int_equal(
+	    tnr_run(p, s, DP_RUN_FLUSH, f, x, frames * 640, &res, one, frames * 640, &n_one, NULL),
+	    DP_OK);
+	tnr_stream_free(s);
+	assert_string_equal(tnr_annot(&res, "vad.speech"), "true");
+	snprintf(v, sizeof(v), "%zu", frames);
+	assert_string_equal(tnr_annot(&res, "vad.frames"), v);
+	assert_string_equal(tnr_annot(&res, "vad.speech_ratio"), ratio);
+	assert_string_equal(tnr_annot(&res, "vad.speech_span"), span);
+	assert_string_equal(tnr_annot(&res, "vad.segments"), segs);
+	assert_int_equal(n_one, n_gated * 4);
+	assert_memory_equal(one, gated, n_one);
+
+	/* Streamed in random multiples of 10 ms (1..37 frames): the same gated samples. */
+	s = tnr_stream(p, &f, &err);
+	assert_non_null(s);
+	for (size_t at = 0; at < frames;) {
+		size_t k;
+
+		seed = seed * 1664525u + 1013904223u;
+		k = 1 + (seed >> 8) % 37;
+		if (k > frames - at)
+			k = frames - at;
+		assert_int_equal(tnr_run(p, s, DP_RUN_FRAME, f, x + 160 * at, (uint32_t)k * 640,
+					 &res, rnd, frames * 640, &n_rnd, NULL),
+				 DP_OK);
+		at += k;
+	}
+	tnr_stream_free(s);
+	assert_int_equal(n_rnd, n_one);
+	assert_memory_equal(rnd, one, n_one);
+	dp_pipeline_unref(p);
+	free(x);
+	free(sp);
+	free(gated);
+	free(one);
+	free(rnd);
+}
+
+/* A lone 10 ms frame of a loud tone is speech (it used to be its own noise floor), a lone
+ * quiet frame is not, and a buffer shorter than 10 ms decides nothing. */
+static void
+test_vad_single_frame(void **state)
+{
+	struct dp_format f = {
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1, .rate = 16000};
+	struct dp_pipeline *p = compile1("vad");
+	int16_t fr[160];
+	struct dp_result res;
+	struct dp_stream *s;
+	struct dp_err err;
+	size_t n = 0;
+
+	(void)state;
+	for (size_t i = 0; i < 160; i++)
+		fr[i] = (int16_t)(8000 * sin(2 * M_PI * 200 * i / 16000.0)); /* about -15 dBFS */
+	s = tnr_stream(p, &f, &err);
+	assert_int_equal(tnr_run(p, s, DP_RUN_FLUSH, f, fr, 320, &res, NULL, 0, &n, NULL), DP_OK);
+	assert_string_equal(tnr_annot(&res, "vad.speech"), "true");
+	assert_null(tnr_annot(&res, "vad.frames")); /* one frame: no summary */
+	tnr_stream_free(s);
+	for (size_t i = 0; i < 160; i++)
+		fr[i] = (int16_t)(fr[i] / 300); /* about -65 dBFS, under the threshold */
+	s = tnr_stream(p, &f, &err);
+	assert_int_equal(tnr_run(p, s, DP_RUN_FLUSH, f, fr, 320, &res, NULL, 0, &n, NULL), DP_OK);
+	assert_string_equal(tnr_annot(&res, "vad.speech"), "false");
+	tnr_stream_free(s);
+	s = tnr_stream(p, &f, &err);
+	assert_int_equal(tnr_run(p, s, DP_RUN_FLUSH, f, fr, 100, &res, NULL, 0, &n, NULL), DP_OK);
+	assert_string_equal(tnr_annot(&res, "vad.speech"), "false");
+	tnr_stream_free(s);
+	dp_pipeline_unref(p);
 }
 
 static void
@@ -529,6 +679,8 @@ main(void)
 	    cmocka_unit_test(test_channels),
 	    cmocka_unit_test(test_meter_known_signals),
 	    cmocka_unit_test(test_vad_silence_noise_and_tone_bursts),
+	    cmocka_unit_test(test_vad_unary_equals_streamed),
+	    cmocka_unit_test(test_vad_single_frame),
 	    cmocka_unit_test(test_vad_formats_checked),
 	};
 
