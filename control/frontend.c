@@ -564,6 +564,14 @@ cp_fe_charge(struct cp_frontend *fe, struct cp_call *c, uint64_t bytes)
 }
 
 bool
+cp_fe_stream_room(const struct cp_frontend *fe, uint64_t bytes)
+{
+	uint64_t held = fe->st.resp_bytes;
+
+	return held == 0 || held + bytes <= fe->srv->conf.max_response_bytes / 4 * 3;
+}
+
+bool
 cp_fe_over_budget(const struct cp_frontend *fe, bool stream)
 {
 	uint64_t budget = fe->srv->conf.max_response_bytes;

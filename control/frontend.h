@@ -179,6 +179,13 @@ void cp_fe_charge(struct cp_frontend *fe, struct cp_call *c, uint64_t bytes);
 bool cp_fe_over_budget(const struct cp_frontend *fe, bool stream);
 
 /**
+ * May a stream frame whose answer can be up to @p bytes be run now? Yes while the reply memory
+ * held (reservations included) stays within the streams' three quarters, or when nothing is
+ * held at all. Context: the front end.
+ */
+bool cp_fe_stream_room(const struct cp_frontend *fe, uint64_t bytes);
+
+/**
  * Run @p m->fn on @p fe's thread soon (within its tick when it sleeps). @p m is owned by the
  * caller until fn runs. Context: any thread.
  */

@@ -117,8 +117,8 @@ struct cp_call {
 	grpc_metadata trailer; /**< grpc-retry-pushback-ms, when set */
 	bool trailer_set;
 	uint64_t start_ns;
-	char *peer;		      /**< "ipv4:a.b.c.d:port" at arrival (rapid-reset count), or NULL */
-	uint64_t resp_bytes;	      /**< reply bytes counted in the front end's budget */
+	char *peer;	     /**< "ipv4:a.b.c.d:port" at arrival (rapid-reset count), or NULL */
+	uint64_t resp_bytes; /**< reply bytes counted in the front end's budget */
 	struct cp_stream *stream;     /**< ExecuteStream state; unlinked when the call is freed */
 	void *ctx;		      /**< a handler's own state (Watch) */
 	struct cp_alog_call alog;     /**< access log record and x-request-id (access_log.h) */

@@ -67,8 +67,9 @@ struct cp_stream {
 	grpc_byte_buffer *send_buf;
 	struct q_entry q[WINDOW_MAX];
 	unsigned q_head, q_len;
-	uint64_t q_bytes;    /* queued and in-flight response bytes, in the front end's budget */
-	uint64_t send_bytes; /* of those, the message being sent */
+	uint64_t q_bytes; /* queued and in-flight response bytes, in the front end's budget */
+	uint64_t resv[WINDOW_MAX]; /* reply memory reserved by frame seq % WINDOW_MAX, in q_bytes */
+	uint64_t send_bytes;	   /* of those, the message being sent */
 	bool sending, recv_posted, final_sent;
 	uint64_t submitted, completed, acked;
 	bool err_set;
@@ -328,6 +329,7 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 	size_t len = 0;
 	struct dp_req *req;
 	char msg[DP_ERR_MAX + 64], a[64], b[64];
+	uint64_t est;
 	int rc;
 
 	if (frame != NULL) {
@@ -354,6 +356,16 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 			return -1;
 		}
 	}
+	/*
+	 * Reply memory is reserved before the frame runs, at the most its answer can be (the
+	 * compiled pipeline's bound: a zstd bomb of a few hundred bytes reserves its 4 MiB), so
+	 * frames in flight cannot take the budget past its stream share whatever their answers
+	 * turn out to be. Over it, the frame waits unrun (-EAGAIN: retried with the blocked
+	 * streams once clients read); one frame always fits when nothing at all is held.
+	 */
+	est = dp_pipeline_mem_estimate(st->slot->p, &fmt, (uint32_t)len);
+	if (!cp_fe_stream_room(fe, est))
+		return -EAGAIN;
 	rc = dp_req_alloc(fe->dp, (uint32_t)len, &req);
 	if (rc == -E2BIG) {
 		set_error(st, DP_RESOURCE_EXHAUSTED, st->next_seq,
@@ -371,6 +383,8 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 	req->stream = st->slot;
 	req->seq = st->next_seq++;
 	req->run_flags = frame != NULL ? DP_RUN_FRAME : DP_RUN_FLUSH;
+	st->resv[req->seq % WINDOW_MAX] = est;
+	charge(st, (int64_t)est);
 	req->prio = st->prio;
 	st->pending = req;
 	return 0;
@@ -451,11 +465,6 @@ handle_message(struct cp_stream *st, grpc_byte_buffer *bb)
 			  "message %llu: expected a frame (the stream is already open)",
 			  (unsigned long long)st->next_seq);
 		grpc_byte_buffer_destroy(bb);
-	} else if (cp_fe_over_budget(st->fe, true)) {
-		/* Reply memory spent: a frame received before that waits unrun (its answer could
-		 * be large), retried with the blocked streams once clients read. */
-		st->pending_bb = bb;
-		block(st);
 	} else {
 		rc = submit(st, m->frame);
 		if (rc == -EAGAIN) {
@@ -685,6 +694,9 @@ cp_stream_complete(struct cp_frontend *fe, struct dp_req *req)
 	    fe->e2e, st->slot->p->id,
 	    (uint64_t)((double)(rte_rdtsc() - req->submit_tsc) * 1e9 / (double)fe->dp->tsc_hz));
 	st->completed++;
+	/* The frame's reservation goes; its real answer (if any) is charged below. */
+	charge(st, -(int64_t)st->resv[req->seq % WINDOW_MAX]);
+	st->resv[req->seq % WINDOW_MAX] = 0;
 	if (req->status != DP_OK) {
 		set_error(st, req->status, req->seq, "frame %llu: %s", (unsigned long long)req->seq,
 			  req->res.err.msg);

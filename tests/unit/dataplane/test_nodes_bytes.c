@@ -186,9 +186,8 @@ test_zstd_rejects_corrupt_and_oversized(void **state)
 		struct dp_pipeline *p = compile(1, &node);
 		size_t got = 0; /* appended to */
 
-		assert_int_equal(tnr_run(p, NULL, DP_RUN_FLUSH, BYTES, "", 0, &res, NULL, 0, &got,
-					 NULL),
-				 DP_OK);
+		assert_int_equal(
+		    tnr_run(p, NULL, DP_RUN_FLUSH, BYTES, "", 0, &res, NULL, 0, &got, NULL), DP_OK);
 		assert_int_equal(got, 0);
 		dp_pipeline_unref(p);
 	}
