@@ -85,6 +85,7 @@ struct opts {
 	double duration, warmup;
 	bool open_loop;
 	double rps;
+	double pause_ms; /* closed loop: a slot waits this long after each answer */
 	enum sched sched;
 	double load_start, load_end, load_step, load_step_dur;
 	unsigned timeout_ms;
@@ -134,6 +135,8 @@ static const char g_usage[] =
     "  -z, --duration S         or after S seconds (default 5; with -n: the upper bound)\n"
     "  --warmup S               answers in the first S seconds are not reported (with -n:\n"
     "                           calls started in them); default 1\n"
+    "  --pause-ms MS            closed loop, each slot idle MS after every answer before its\n"
+    "                           next call; latency from the actual send (a call after idle)\n"
     "  --rps R                  open loop at R calls/s in total, sends scheduled; latency is\n"
     "                           measured from the scheduled time (-c caps calls in flight)\n"
     "  --load-schedule const|step|line   open-loop rate over time (default const = --rps):\n"
@@ -438,6 +441,7 @@ unary_main(void *arg)
 	unsigned live = 0, n_free;
 	struct call **free_list = xcalloc(w->n_slots, sizeof(*free_list));
 	uint64_t due = g_t_start_ns;
+	uint64_t pause_ns = (uint64_t)(g_o.pause_ms * 1e6), resume = 0;
 
 	for (unsigned i = 0; i < w->n_slots; i++) {
 		calls[i].w = w;
@@ -452,7 +456,8 @@ unary_main(void *arg)
 
 		/* Start what may start: in a closed loop every free slot, in an open loop every
 		 * call whose scheduled time has come, while a slot is free. */
-		while (!stop && n_free > 0 && (!g_o.open_loop || due <= now)) {
+		while (!stop && n_free > 0 && (!g_o.open_loop || due <= now) &&
+		       (pause_ns == 0 || resume <= now)) {
 			uint64_t t0 = g_o.open_loop ? due : now;
 
 			if (!claim(t0)) {
@@ -464,7 +469,7 @@ unary_main(void *arg)
 			if (g_o.open_loop)
 				due = sched_next(w, due);
 		}
-		if (live == 0 && (stop || !g_o.open_loop))
+		if (live == 0 && (stop || (!g_o.open_loop && pause_ns == 0)))
 			break;
 		if (g_o.open_loop && !stop && n_free > 0) {
 			/* Wake at the next send time (or at the end), whichever is first. With
@@ -476,6 +481,10 @@ unary_main(void *arg)
 					 gpr_time_from_nanos(wake > now ? (int64_t)(wake - now) : 0,
 							     GPR_TIMESPAN));
 		}
+		if (pause_ns != 0 && !stop && n_free > 0 && resume > now)
+			dl = gpr_time_add(
+			    gpr_now(GPR_CLOCK_MONOTONIC),
+			    gpr_time_from_nanos((int64_t)(resume - now), GPR_TIMESPAN));
 		grpc_event ev = grpc_completion_queue_next(w->cq, dl, NULL);
 
 		if (ev.type != GRPC_OP_COMPLETE)
@@ -483,6 +492,8 @@ unary_main(void *arg)
 		call_finish(ev.tag);
 		free_list[n_free++] = ev.tag;
 		live--;
+		if (pause_ns != 0)
+			resume = now_ns() + pause_ns;
 	}
 	/* Calls that were due but never sent (every slot busy until the end). */
 	if (g_o.open_loop)
@@ -1444,6 +1455,7 @@ enum {
 	O_THREADS,
 	O_WARMUP,
 	O_RPS,
+	O_PAUSE,
 	O_SCHED,
 	O_LSTART,
 	O_LEND,
@@ -1489,6 +1501,7 @@ parse(int argc, char **argv)
 	    {"duration", 1, 0, 'z'},
 	    {"warmup", 1, 0, O_WARMUP},
 	    {"rps", 1, 0, O_RPS},
+	    {"pause-ms", 1, 0, O_PAUSE},
 	    {"load-schedule", 1, 0, O_SCHED},
 	    {"load-start", 1, 0, O_LSTART},
 	    {"load-end", 1, 0, O_LEND},
@@ -1590,6 +1603,9 @@ parse(int argc, char **argv)
 			break;
 		case O_WARMUP:
 			g_o.warmup = num("--warmup", optarg, 0, 3600);
+			break;
+		case O_PAUSE:
+			g_o.pause_ms = num("--pause-ms", optarg, 0, 1e6);
 			break;
 		case O_RPS:
 			g_o.rps = num("--rps", optarg, 0.001, 1e9);

@@ -14,7 +14,7 @@
 #            when no lcore ever sleeps).
 # Scenarios, against every server:
 #   c1        corepipe-bench -c 1 (closed loop, back to back)         mean, p50, p99
-#   idle10    corepipe-bench -c 1 --rps 100 (a call after ~10 ms idle) mean, p50, p99
+#   idle10    corepipe-bench -c 1 --pause-ms 10 (a call after 10 ms idle)  mean, p50, p99
 #   h2_16     h2load -c 1 -m 16                                        req/s, server CPU/request
 #   h2_256    h2load -c 4 -m 64                                        req/s, server CPU/request
 #   unary16   corepipe-bench -c 16 --connections 4                     calls/s
@@ -28,7 +28,7 @@
 # Writes perf/results/<UTC timestamp>-frontend.json and .md.
 #
 # usage: perf/frontend_bench.sh BUILD_DIR [ROUNDS] [SECONDS]
-set -euo pipefail
+set -Eeuo pipefail
 B=${1:-build/release}
 ROUNDS=${2:-3}
 SECS=${3:-3}
@@ -42,6 +42,7 @@ cleanup() {
 	rm -rf "$OUT"
 }
 trap cleanup EXIT
+trap 'echo "frontend_bench: failed at line $LINENO (exit $?)" >&2' ERR
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 [ -x "$REF" ] || { echo "frontend_bench: $REF not built (make $REF)"; exit 2; }
 [ "$(nproc)" -ge 2 ] || { echo "frontend_bench: needs 2 CPUs (server on CPU 0, generator on CPU 1)"; exit 2; }
@@ -131,7 +132,7 @@ h2() {
 		"http://127.0.0.1:$PORT/corepipe.v1.Pipeline/Execute" 2>&1)
 	t1=$(cpu_ticks)
 	ok1=$([ -n "$MPORT" ] && ok_count || echo "$n")
-	rps=$(echo "$out" | grep -o 'finished in [0-9.]*s, [0-9.]*' | awk '{print $4}')
+	rps=$(echo "$out" | grep -o 'finished in [0-9.]*m\?s, [0-9.]*' | awk '{print $4}')
 	xx=$(echo "$out" | grep -o 'status codes: [0-9]* 2xx' | awk '{print $3}')
 	if [ "$xx" != "$n" ] || [ $((ok1 - ok0)) != "$n" ]; then
 		echo "frontend_bench: $SRV h2load $name: $xx of $n 2xx, server counted $((ok1 - ok0)) OK"
@@ -163,7 +164,7 @@ for r in $(seq "$ROUNDS"); do
 			echo "round $r, $LAYOUT, $SRV (pid $PID) $ROLES"
 			echo "$ROLES" > "$DIR/roles"
 			cb c1 -c 1 --check-output
-			cb idle10 -c 1 --rps 100 --check-output
+			cb idle10 -c 1 --pause-ms 10 --check-output
 			h2 h2_16 1 16 60000
 			h2 h2_256 4 64 100000
 			cb unary16 -c 16 --connections 4 --threads 1 --check-output

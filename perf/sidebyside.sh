@@ -105,7 +105,7 @@ h2() {
 		-d "$OUT/req.grpc" "http://127.0.0.1:$PORT/corepipe.v1.Pipeline/Execute" 2>&1)
 	t1=$(cpu_ticks)
 	ok1=$([ -n "$MPORT" ] && ok_count || echo $n)
-	rps=$(echo "$out" | grep -o 'finished in [0-9.]*s, [0-9.]*' | awk '{print $4}')
+	rps=$(echo "$out" | grep -o 'finished in [0-9.]*m\?s, [0-9.]*' | awk '{print $4}')
 	xx=$(echo "$out" | grep -o 'status codes: [0-9]* 2xx' | awk '{print $3}')
 	if [ "$xx" != "$n" ] || [ $((ok1 - ok0)) != "$n" ]; then
 		echo "sidebyside: $SRV h2load $name: $xx of $n 2xx, server counted $((ok1 - ok0)) OK"
