@@ -203,7 +203,7 @@ class BenchClientTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         p = subprocess.run([BENCH, "--help"], capture_output=True, text=True, timeout=10)
         self.assertEqual(p.returncode, 0)
-        for flag in ("--rps", "--load-schedule", "--stream-frames", "--proto", "--cacert",
+        for flag in ("--rps", "--pause-ms", "--load-schedule", "--stream-frames", "--proto", "--cacert",
                      "--check-output", "--inline-json", "--wav", "--output", "csv|html"):
             self.assertIn(flag, p.stdout)
 
