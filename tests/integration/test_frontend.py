@@ -31,6 +31,11 @@ pipelines:
   z:
     - type: zstd_compress
       params: { level: 1 }
+  zslow:
+    - type: zstd_compress
+      params: { level: 1 }
+    - type: test_delay
+      params: { us: 20000 }
 """
 
 
@@ -220,7 +225,9 @@ class UploadDrainTest(unittest.TestCase):
     def test_sigterm_while_requests_arrive(self):
         srv = Server(CONFIG).start()
         data = bytes(range(256)) * 4096  # 1 MiB
-        req = pb.ExecuteRequest(name="z", input=pb.Payload(data=data))
+        # 20 ms of work each on top (200 x 20 ms on one worker: about 4 s, well within the
+        # 30 s grace), so the calls are surely open when the signal is sent.
+        req = pb.ExecuteRequest(name="zslow", input=pb.Payload(data=data))
         opened = threading.Barrier(21)
         signalled = threading.Event()
         streams = {}
