@@ -24,11 +24,25 @@ annotate_crc(struct dp_exec *x, uint32_t crc)
 	return dp_exec_annotate(x, "crc32c", s);
 }
 
+/*
+ * rte_hash_crc() over @p n bytes from @p p, chained from @p crc. It reads 8 bytes at a time, so
+ * the bytes before the first 8-byte boundary go one by one (a slice may start anywhere).
+ */
+static inline uint32_t
+crc_chain(const uint8_t *p, uint32_t n, uint32_t crc)
+{
+	while (n != 0 && ((uintptr_t)p & 7u) != 0) {
+		crc = rte_hash_crc_1byte(*p++, crc);
+		n--;
+	}
+	return rte_hash_crc(p, n, crc);
+}
+
 static int
 crc32c_process(const void *conf, struct dp_exec *x)
 {
 	(void)conf;
-	return annotate_crc(x, rte_hash_crc(x->buf->data, x->buf->len, 0xffffffffu) ^ 0xffffffffu);
+	return annotate_crc(x, crc_chain(x->buf->data, x->buf->len, 0xffffffffu) ^ 0xffffffffu);
 }
 
 /* Sliced (bulk lane): rte_hash_crc() chains (its result is the next call's initial value, the
@@ -48,7 +62,7 @@ crc32c_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint3
 		c->crc = 0xffffffffu;
 	if (n > budget)
 		n = budget;
-	c->crc = rte_hash_crc(x->buf->data + *pos, n, c->crc);
+	c->crc = crc_chain(x->buf->data + *pos, n, c->crc);
 	*pos += n;
 	if (*pos < x->buf->len)
 		return DP_PENDING;
