@@ -486,7 +486,7 @@ integration: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CH
 integration-modes: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
 	@$(MAKE) --no-print-directory integration CP_TEST_MODE=one-lcore
 	@$(MAKE) --no-print-directory integration CP_TEST_MODE=frontends2 \
-		TESTS="test_api test_stream test_concurrency test_stats test_auth test_tls test_load_patterns test_frontend"
+		TESTS="test_api test_stream test_stream_buffers test_concurrency test_stats test_auth test_tls test_load_patterns test_frontend"
 
 test:
 	@scripts/deps.sh run build test

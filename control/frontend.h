@@ -51,6 +51,7 @@ struct cp_fe_stats {
 	uint64_t client_cancels;     /**< calls the client cancelled (RST_STREAM, deadline) */
 	uint64_t conns_closed_abuse; /**< connections closed for cancelling too many calls */
 	uint64_t mem_in_use;	     /**< estimated memory of the requests out now (gauge) */
+	uint64_t buffer_waits;	     /**< stream frames that waited for their buffers */
 };
 
 /** Where a request runs: inline here, or (>= 0) a candidate; CP_PLACE_SHED when every

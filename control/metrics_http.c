@@ -534,6 +534,12 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 	put(&o, "corepipe_grpc_client_cancels_total %llu\n",
 	    (unsigned long long)cp_server_stat_sum(srv,
 						   offsetof(struct cp_fe_stats, client_cancels)));
+	help(&o, "corepipe_grpc_stream_buffer_waits_total", "counter",
+	     "Stream frames that waited unrun for their payload buffers (a pool class empty) "
+	     "instead of failing; each runs once the buffers are back.");
+	put(&o, "corepipe_grpc_stream_buffer_waits_total %llu\n",
+	    (unsigned long long)cp_server_stat_sum(srv,
+						   offsetof(struct cp_fe_stats, buffer_waits)));
 	help(&o, "corepipe_grpc_calls_cancelled_at_grace_total", "counter",
 	     "Calls still open when the shutdown grace (server.shutdown_grace_ms) ended.");
 	put(&o, "corepipe_grpc_calls_cancelled_at_grace_total %llu\n",

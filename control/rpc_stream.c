@@ -60,6 +60,7 @@ struct cp_stream {
 	grpc_byte_buffer *pending_bb; /* or a message that waits for a descriptor */
 	struct cp_stream *blocked_next;
 	bool blocked;
+	bool kit_waiting; /* the pending frame waits for its buffers (counted once) */
 	bool opened, format_set, half_closed;
 	uint64_t next_seq;
 
@@ -387,6 +388,20 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 	if (len != 0)
 		memcpy(req->buf->data, data, len);
 	req->fmt = fmt;
+	/*
+	 * The buffers its nodes take, all or none, before it is submitted: a frame that runs
+	 * never finds a pool empty halfway (which would end the stream), and one that cannot
+	 * have them waits unrun, as for the budget above, holding nothing.
+	 */
+	if (len != 0 && dp_req_take_kit(fe->dp, req, st->slot->p) != 0) {
+		dp_req_free(fe->dp, req);
+		if (!st->kit_waiting) {
+			st->kit_waiting = true;
+			CP_STAT_INC(fe->st.buffer_waits);
+		}
+		return -EAGAIN;
+	}
+	st->kit_waiting = false;
 	req->cookie = st;
 	req->cancelled = &st->c->cancelled_flag;
 	req->stream = st->slot;

@@ -342,6 +342,7 @@ dp_req_alloc(struct dp_dataplane *dp, uint32_t len, struct dp_req **out)
 		rte_mempool_put(dp->req_pool, obj);
 		return -ENOMEM;
 	}
+	req->kit = NULL;
 	req->cookie = NULL;
 	req->pipeline = NULL;
 	req->stream = NULL;
@@ -373,10 +374,46 @@ dp_req_free(struct dp_dataplane *dp, struct dp_req *req)
 	if (req == NULL)
 		return;
 	dp_buf_free(req->buf);
+	dp_req_drop_kit(req);
 	dp_pipeline_unref(req->pipeline);
 	if (req->owns_stream)
 		dp_stream_close(req->stream);
 	rte_mempool_put(dp->req_pool, req);
+}
+
+void
+dp_req_drop_kit(struct dp_req *req)
+{
+	while (req->kit != NULL) {
+		struct dp_buf *b = req->kit;
+
+		req->kit = b->next;
+		dp_buf_free(b);
+	}
+}
+
+int
+dp_req_take_kit(struct dp_dataplane *dp, struct dp_req *req, const struct dp_pipeline *p)
+{
+	uint32_t sizes[DP_KIT_MAX];
+	int n = dp_pipeline_out_plan(p, &req->fmt, req->buf->len, req->buf->data,
+				     dp_pools_max_size(dp->pools), sizes, DP_KIT_MAX);
+
+	if (n < 0)
+		return 0; /* more than a kit holds, or not planned: the nodes take as they run */
+	for (int i = 0; i < n; i++) {
+		struct dp_buf *b = dp_pools_get(dp->pools, sizes[i]);
+
+		if (b == NULL) {
+			/* All or nothing: a frame never holds some buffers while it waits for
+			 * others (two such frames could each hold what the other needs). */
+			dp_req_drop_kit(req);
+			return -ENOMEM;
+		}
+		b->next = req->kit;
+		req->kit = b;
+	}
+	return 0;
 }
 
 int

@@ -121,9 +121,27 @@ void dp_dataplane_set_shed_conf(struct dp_dataplane *dp, const struct dp_shed_co
  */
 int dp_req_alloc(struct dp_dataplane *dp, uint32_t len, struct dp_req **out);
 
+/** Most buffers in a request's kit (dp_req_take_kit). */
+#define DP_KIT_MAX 16
+
 /**
- * Release a descriptor: its buffer, its inline pipeline reference, the stream slot it owns
- * (a stateful unary request), the descriptor.
+ * Take, all or none, the buffers @p p's nodes take for @p req's input (req->fmt, its length),
+ * sizes from dp_pipeline_out_plan(), into req->kit. The nodes then take from the kit
+ * (dp_exec_take_out), so the request never fails halfway for an empty pool; what they do not
+ * use goes back with the request. Stream frames use it: a frame that cannot have its buffers
+ * waits unrun instead of failing (docs/api.md, "Streams and backpressure"). A pipeline whose
+ * plan does not fit DP_KIT_MAX, or cannot be planned, gets no kit (its nodes take as they run).
+ * @return 0, or -ENOMEM (some class empty: nothing held; retry later).
+ * Context: the request's owner (a front end), before submit.
+ */
+int dp_req_take_kit(struct dp_dataplane *dp, struct dp_req *req, const struct dp_pipeline *p);
+
+/** Return the unused buffers of @p req's kit. Context: the request's owner. */
+void dp_req_drop_kit(struct dp_req *req);
+
+/**
+ * Release a descriptor: its buffer, its kit, its inline pipeline reference, the stream slot
+ * it owns (a stateful unary request), the descriptor.
  * Context: any thread. Ownership: consumes @p req. Accepts NULL.
  */
 void dp_req_free(struct dp_dataplane *dp, struct dp_req *req);

@@ -110,6 +110,22 @@ dp_exec_take_out(struct dp_exec *x, uint64_t len)
 				     (unsigned long long)len, dp_pools_max_size(x->pools));
 		return NULL;
 	}
+	if (x->kit != NULL && *x->kit != NULL) {
+		/* The request's kit (a stream frame's buffers, taken before it was submitted):
+		 * the smallest that fits. A few entries at most. */
+		struct dp_buf **best = NULL;
+
+		for (struct dp_buf **pp = x->kit; *pp != NULL; pp = &(*pp)->next)
+			if ((*pp)->cap >= len && (best == NULL || (*pp)->cap < (*best)->cap))
+				best = pp;
+		if (best != NULL) {
+			b = *best;
+			*best = b->next;
+			b->next = NULL;
+			b->len = (uint32_t)len;
+			return b;
+		}
+	}
 	b = dp_pools_get(x->pools, (uint32_t)len);
 	if (unlikely(b == NULL))
 		dp_exec_fail(x, DP_RESOURCE_EXHAUSTED, "no free buffer of %llu bytes (pool empty)",

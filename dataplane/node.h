@@ -125,6 +125,17 @@ struct dp_node_type {
 	 */
 	int (*process)(const void *conf, struct dp_exec *x);
 
+	/**
+	 * The largest buffer process() (or slice()) takes for an input of @p len bytes in
+	 * format @p in (concrete), the same size the node asks dp_exec_take_out() for; 0 when
+	 * it works in place. @p data is the input when known (the first node's), else NULL
+	 * (size it for any input of that length). NULL hook: always in place. A stream frame's
+	 * buffers are taken before it is submitted, from these sizes (dp_pipeline_out_plan,
+	 * dp_req_take_kit), so a frame that runs has them. Context: any (pure).
+	 */
+	uint64_t (*out_bytes)(const void *conf, const struct dp_format *in, uint64_t len,
+			      const uint8_t *data);
+
 	/* ---- Stateful nodes only (all zero/NULL for stateless ones) ---- */
 
 	/** The output may be much larger than the input, up to dp_node_max_message_bytes
@@ -200,7 +211,31 @@ struct dp_exec {
 	/** The stream's end (DP_RUN_FLUSH): the input may be empty, and a node that needs input
 	 * (a decompressor) passes nothing through instead of failing. */
 	bool flushing;
+	/** Buffers taken for this run before it started (the request's kit, linked through
+	 * dp_buf.next), or NULL: dp_exec_take_out() takes the smallest that fits from here
+	 * before it tries the pools. */
+	struct dp_buf **kit;
 };
+
+/**
+ * Set every field of @p x for a run over @p buf (format @p fmt), taking buffers from @p pools
+ * (after @p kit's, when not NULL) and recording into @p res. Context: any.
+ */
+static inline void
+dp_exec_init(struct dp_exec *x, struct dp_buf *buf, const struct dp_format *fmt,
+	     const struct dp_pools *pools, struct dp_result *res, struct dp_buf **kit)
+{
+	x->buf = buf;
+	x->fmt = *fmt;
+	x->pools = pools;
+	x->res = res;
+	x->node_idx = 0;
+	x->node_name = NULL;
+	x->state = NULL;
+	x->out_max = 0;
+	x->flushing = false;
+	x->kit = kit;
+}
 
 /** Most bytes a node may output now: out_max when set, never more than the largest buffer. */
 static inline uint32_t
@@ -227,8 +262,9 @@ int dp_exec_fail(struct dp_exec *x, int status, const char *fmt, ...)
 int dp_exec_annotate(struct dp_exec *x, const char *key, const char *val);
 
 /**
- * Take an output buffer of @p len bytes. The node writes it from x->buf, then calls
- * dp_exec_commit_out() to make it current (the input buffer is freed).
+ * Take an output buffer of @p len bytes: the smallest of x->kit that fits, else from the
+ * pools. The node writes it from x->buf, then calls dp_exec_commit_out() to make it current
+ * (the input buffer is freed).
  * @return the buffer, or NULL after failing the node with RESOURCE_EXHAUSTED (pools empty) or
  * OUT_OF_RANGE (larger than the largest class, or than x->out_max).
  */

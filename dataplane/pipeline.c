@@ -607,6 +607,46 @@ dp_pipeline_step_abort(const struct dp_pipeline *p, struct dp_exec *x, struct dp
 	x->state = NULL;
 }
 
+/* ==== Buffer plan (a stream frame's kit) ==================================================== */
+
+static uint64_t audio_rate_bytes(const struct dp_format *f);
+
+int
+dp_pipeline_out_plan(const struct dp_pipeline *p, const struct dp_format *in, uint32_t len,
+		     const uint8_t *data, uint32_t pool_max, uint32_t *sizes, unsigned max)
+{
+	struct dp_format fmts[DP_NODES_HARD_MAX + 1];
+	struct dp_err err;
+	uint64_t cur = len;
+	unsigned n = 0;
+
+	if (p->n_nodes > DP_NODES_HARD_MAX || dp_pipeline_formats(p, in, fmts, &err) != 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < p->n_nodes; i++) {
+		const struct dp_node_type *t = p->nodes[i].type;
+		uint64_t out = t->out_bytes != NULL ? t->out_bytes(p->nodes[i].conf, &fmts[i], cur,
+								   i == 0 ? data : NULL)
+						    : 0;
+		uint64_t a = audio_rate_bytes(&fmts[i]), b = audio_rate_bytes(&fmts[i + 1]);
+
+		if (out != 0) {
+			if (n == max)
+				return -E2BIG;
+			sizes[n++] = (uint32_t)(out < pool_max ? out : pool_max);
+		}
+		/* The next node's input: what this one outputs at most. */
+		if (out != 0)
+			cur = out;
+		else if (t->expands)
+			cur = dp_node_max_message_bytes;
+		else if (a != 0 && b != 0)
+			cur = cur * b / a;
+		if (cur > pool_max)
+			cur = pool_max;
+	}
+	return (int)n;
+}
+
 /* ==== Memory estimate (admission) =========================================================== */
 
 /* Bytes per second of audio format @p f, 0 when a field is not known. */

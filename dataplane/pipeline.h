@@ -155,6 +155,18 @@ void dp_pipeline_unref(struct dp_pipeline *p);
 uint64_t dp_pipeline_mem_estimate(const struct dp_pipeline *p, const struct dp_format *in,
 				  uint32_t len);
 
+/**
+ * The buffers @p p's nodes take (dp_node_type.out_bytes) when they run over the input @p data
+ * (@p len bytes in format @p in; NULL: any input of that length): one size per node that does not
+ * work in place, in node order, each at most @p pool_max (the largest buffer; a node never takes
+ * more). The end of a stream (flush) is not planned: what a flush appends is taken as it runs.
+ * @return how many sizes were written to @p sizes (0..@p max), or -E2BIG (more than @p max)
+ * or -EINVAL (the formats do not check: the run will fail on its own).
+ * Context: any (pure); @p p referenced by the caller.
+ */
+int dp_pipeline_out_plan(const struct dp_pipeline *p, const struct dp_format *in, uint32_t len,
+			 const uint8_t *data, uint32_t pool_max, uint32_t *sizes, unsigned max);
+
 /** Hash of a pipeline name (CRC-32C via rte_hash_crc), as used by the registry. */
 uint32_t dp_name_hash(const char *name, size_t len);
 

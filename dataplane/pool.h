@@ -35,6 +35,9 @@ struct dp_buf {
 	uint8_t *data;		/**< first byte of the payload */
 	uint32_t cap;		/**< bytes available at data */
 	uint32_t len;		/**< bytes in use */
+	/** Next buffer of a request's kit (dp_req.kit), while the buffer sits there unused;
+	 * free for the owner's use otherwise. It fits in the header's padding. */
+	struct dp_buf *next;
 	alignas(RTE_CACHE_LINE_SIZE) uint8_t room[];
 };
 

@@ -56,6 +56,9 @@ struct dp_req {
 	/* In/out: payload buffer and its format; the worker replaces them with the output. */
 	struct dp_buf *buf;
 	struct dp_format fmt;
+	/** Buffers its nodes take, taken before submit (dp_req_take_kit), linked through
+	 * dp_buf.next; the nodes take from here first, dp_req_free returns what is left. */
+	struct dp_buf *kit;
 
 	/* Out: written by the worker. */
 	uint16_t status; /**< enum dp_status */

@@ -637,16 +637,11 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 	}
 	res.n_annot = 0;
 	res.err.msg[0] = '\0';
-	x.buf = b;
-	x.fmt.kind = req.kind;
-	x.fmt.fmt = req.fmt;
-	x.fmt.channels = req.channels;
-	x.fmt.rate = req.rate;
-	x.pools = w->pools;
-	x.res = &res;
-	x.node_idx = 0;
-	x.node_name = NULL;
-	x.state = NULL;
+	dp_exec_init(
+	    &x, b,
+	    &(struct dp_format){
+		.kind = req.kind, .fmt = req.fmt, .channels = req.channels, .rate = req.rate},
+	    w->pools, &res, NULL);
 	/* Every node's output bounded by what the answer may carry (DP_UDP_ANSWER_FACTOR): the
 	 * work a datagram causes is proportional to it (a zstd bomb stops inflating there). */
 	rc = dp_pipeline_run_capped(p, &x, NULL, DP_RUN_FRAME,

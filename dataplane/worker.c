@@ -239,14 +239,7 @@ exec_prepare(struct dp_worker *w, struct dp_req *req, uint64_t now, void **state
 static inline void
 exec_context(struct dp_worker *w, struct dp_req *req, struct dp_exec *x)
 {
-	x->buf = req->buf;
-	x->fmt = req->fmt;
-	x->pools = w->lc.pools;
-	x->res = &req->res;
-	x->node_idx = 0;
-	x->node_name = NULL;
-	x->state = NULL;
-	x->out_max = 0;
+	dp_exec_init(x, req->buf, &req->fmt, w->lc.pools, &req->res, &req->kit);
 }
 
 /* After the nodes: output back into the request, time, metrics and the cost model. */

@@ -81,6 +81,19 @@ channels_range(uint16_t count, uint32_t ss, uint8_t *p, uint8_t *out, uint32_t f
 	}
 }
 
+/* The buffer an up-mix takes (a down-mix works in place): dp_node_type.out_bytes. */
+static uint64_t
+channels_out_bytes(const void *conf, const struct dp_format *in, uint64_t len, const uint8_t *data)
+{
+	(void)data;
+	const struct channels_conf *c = conf;
+	uint32_t ss = dp_fmt_sample_size(in->fmt);
+
+	if (c->count != 2 || in->channels != 1 || ss == 0)
+		return 0;
+	return len / ss * ss * 2;
+}
+
 static int
 channels_process(const void *conf, struct dp_exec *x)
 {
@@ -102,7 +115,8 @@ channels_process(const void *conf, struct dp_exec *x)
 		return DP_OK;
 	}
 	{
-		struct dp_buf *out = dp_exec_take_out(x, (uint64_t)frames * ss * 2);
+		struct dp_buf *out =
+		    dp_exec_take_out(x, channels_out_bytes(conf, &x->fmt, x->buf->len, NULL));
 		struct dp_format f = x->fmt;
 
 		if (out == NULL)
@@ -138,7 +152,7 @@ channels_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uin
 	per = budget / fb ? budget / fb : 1;
 	to = frames - from > per ? from + per : frames;
 	if (c->count == 2 && cs->out == NULL) {
-		cs->out = dp_exec_take_out(x, (uint64_t)frames * ss * 2);
+		cs->out = dp_exec_take_out(x, channels_out_bytes(conf, &x->fmt, x->buf->len, NULL));
 		if (cs->out == NULL)
 			return x->res->err.status;
 	}
@@ -178,6 +192,7 @@ static const struct dp_node_type channels_node = {
     .compile = channels_compile,
     .infer = channels_infer,
     .process = channels_process,
+    .out_bytes = channels_out_bytes,
     .slice = channels_slice,
     .slice_abort = channels_slice_abort,
 };

@@ -92,6 +92,16 @@ convert_range(uint8_t to_fmt, const uint8_t *src, uint8_t *out, uint32_t from, u
 	}
 }
 
+/* The buffer a widening run takes (narrowing works in place): dp_node_type.out_bytes. */
+static uint64_t
+convert_out_bytes(const void *conf, const struct dp_format *in, uint64_t len, const uint8_t *data)
+{
+	(void)data;
+	const struct convert_conf *c = conf;
+
+	return in->fmt != c->to && c->to == DP_FMT_F32LE ? len / 2 * 4 : 0;
+}
+
 static int
 convert_process(const void *conf, struct dp_exec *x)
 {
@@ -102,7 +112,8 @@ convert_process(const void *conf, struct dp_exec *x)
 		return DP_OK;
 	if (c->to == DP_FMT_F32LE) {
 		uint32_t n = len / 2;
-		struct dp_buf *out = dp_exec_take_out(x, (uint64_t)n * 4);
+		struct dp_buf *out =
+		    dp_exec_take_out(x, convert_out_bytes(conf, &x->fmt, len, NULL));
 		struct dp_format f = x->fmt;
 
 		if (out == NULL)
@@ -141,7 +152,7 @@ convert_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint
 		return DP_OK;
 	}
 	if (c->to == DP_FMT_F32LE && cs->out == NULL) {
-		cs->out = dp_exec_take_out(x, (uint64_t)n * 4);
+		cs->out = dp_exec_take_out(x, convert_out_bytes(conf, &x->fmt, x->buf->len, NULL));
 		if (cs->out == NULL)
 			return x->res->err.status;
 	}
@@ -184,6 +195,7 @@ static const struct dp_node_type convert_node = {
     .compile = convert_compile,
     .infer = convert_infer,
     .process = convert_process,
+    .out_bytes = convert_out_bytes,
     .slice = convert_slice,
     .slice_abort = convert_slice_abort,
 };

@@ -157,6 +157,27 @@ rs_fini(const void *conf, void *state)
 /* Hot path: per frame, worker lcores. No locks, syscalls or logging (see the file comment
  * for libsoxr's own allocation). */
 
+/* Output frames a run over @p n_in input frames starts with room for: the ratio, plus the
+ * filter's tail and rounding (more is rare: the buffer then doubles). */
+static inline size_t
+rs_out_frames(double ratio, size_t n_in)
+{
+	return (size_t)((double)n_in * ratio) + 64;
+}
+
+/* The buffer a frame's run takes first (dp_node_type.out_bytes); 0 at the same rate. */
+static uint64_t
+rs_out_bytes(const void *conf, const struct dp_format *in, uint64_t len, const uint8_t *data)
+{
+	(void)data;
+	const struct rs_conf *c = conf;
+	uint32_t fb = dp_fmt_sample_size(in->fmt) * in->channels;
+
+	if (in->rate == 0 || in->rate == c->rate || fb == 0)
+		return 0;
+	return (uint64_t)rs_out_frames((double)c->rate / (double)in->rate, len / fb) * fb;
+}
+
 /*
  * Push @p n_in frames at @p in (NULL: end of input) through soxr and write the output in a new
  * buffer (the input buffer stays valid until then: soxr reads it during the call).
@@ -165,7 +186,7 @@ static int
 rs_run(struct rs_state *st, struct dp_exec *x, const uint8_t *in, size_t n_in, uint32_t rate)
 {
 	uint32_t fb = st->frame_bytes;
-	size_t est = (size_t)((double)n_in * st->ratio) + 64, done_in = 0;
+	size_t est = rs_out_frames(st->ratio, n_in), done_in = 0;
 	struct dp_buf *out = dp_exec_take_out(x, (uint64_t)est * fb);
 	struct dp_format f = x->fmt;
 
@@ -245,7 +266,7 @@ rs_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t 
 	per = budget / fb ? budget / fb : 1;
 	to = n_in - done > per ? done + per : n_in;
 	if (s->out == NULL) {
-		size_t est = (size_t)((double)n_in * st->ratio) + 64;
+		size_t est = rs_out_frames(st->ratio, n_in);
 
 		s->out = dp_exec_take_out(x, (uint64_t)est * fb);
 		if (s->out == NULL)
@@ -357,6 +378,7 @@ static const struct dp_node_type rs_node = {
     .compile = rs_compile,
     .infer = rs_infer,
     .process = rs_process,
+    .out_bytes = rs_out_bytes,
     .state_size = sizeof(struct rs_state),
     .init = rs_init,
     .flush = rs_flush,

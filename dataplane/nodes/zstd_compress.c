@@ -78,6 +78,15 @@ zc_release(ZSTD_CCtx *cc, struct zc_slice *z)
 		ZSTD_CCtx_reset(cc, ZSTD_reset_session_only);
 }
 
+/* The frame's buffer (dp_node_type.out_bytes): zstd's bound for the input (the runner caps it
+ * at the largest buffer, as zc_run does). */
+static uint64_t
+zc_out_bytes(const void *conf, const struct dp_format *in, uint64_t len, const uint8_t *data)
+{
+	(void)conf, (void)in, (void)data;
+	return ZSTD_compressBound(len);
+}
+
 /*
  * Compress input bytes [*pos, *pos + budget) (at least up to the next block end) of x->buf
  * with @p cc, starting the frame when z->out is NULL. @return DP_PENDING, DP_OK (x->buf is the
@@ -182,6 +191,7 @@ static const struct dp_node_type zc_node = {
     .compile = zc_compile,
     .infer = zc_infer,
     .process = zc_process,
+    .out_bytes = zc_out_bytes,
     .slice = zc_slice,
     .slice_abort = zc_slice_abort,
 };

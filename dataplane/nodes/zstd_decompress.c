@@ -56,6 +56,40 @@ zd_infer(const void *conf, const struct dp_format *in, struct dp_format *out, st
 
 static __thread ZSTD_DCtx *tls_dctx;
 
+/* The content size @p d declares: ZSTD_CONTENTSIZE_ERROR (not a zstd frame), _UNKNOWN (not
+ * declared, or more than one frame: the declaration then sizes only the first), or the size. */
+static unsigned long long
+zd_declared(const uint8_t *d, size_t len)
+{
+	unsigned long long declared = ZSTD_getFrameContentSize(d, len);
+
+	if (declared != ZSTD_CONTENTSIZE_ERROR && declared != ZSTD_CONTENTSIZE_UNKNOWN &&
+	    ZSTD_findFrameCompressedSize(d, len) != len)
+		declared = ZSTD_CONTENTSIZE_UNKNOWN;
+	return declared;
+}
+
+/* The output buffer (dp_node_type.out_bytes): the declared size of a single frame whose
+ * bytes are known, else what an unknown size takes (the bound and its spare byte, capped at
+ * the largest buffer by the runner). */
+static uint64_t
+zd_out_bytes(const void *conf, const struct dp_format *in, uint64_t len, const uint8_t *data)
+{
+	const struct zd_conf *c = conf;
+	uint64_t limit = c->max_bytes ? c->max_bytes : dp_node_max_message_bytes;
+
+	(void)in;
+	if (data != NULL && len != 0) {
+		unsigned long long d = zd_declared(data, len);
+
+		if (d == ZSTD_CONTENTSIZE_ERROR || (d != ZSTD_CONTENTSIZE_UNKNOWN && d > limit))
+			return 0; /* fails before it takes anything */
+		if (d != ZSTD_CONTENTSIZE_UNKNOWN)
+			return d != 0 ? d : 1;
+	}
+	return limit + 1;
+}
+
 /* Hot path: per buffer, worker lcores. No locks, syscalls or logging; allocation only the
  * first time a thread decompresses (its context and window), see the file comment. */
 
@@ -100,13 +134,9 @@ zd_process(const void *conf, struct dp_exec *x)
 		return DP_OK; /* a stream's end: nothing more to inflate */
 	if (x->buf->len == 0)
 		return dp_exec_fail(x, DP_INVALID_ARGUMENT, "empty input is not a zstd frame");
-	declared = ZSTD_getFrameContentSize(x->buf->data, x->buf->len);
+	declared = zd_declared(x->buf->data, x->buf->len);
 	if (declared == ZSTD_CONTENTSIZE_ERROR)
 		return dp_exec_fail(x, DP_INVALID_ARGUMENT, "not a valid zstd frame");
-	/* The declared size sizes the output only for a single frame. */
-	if (declared != ZSTD_CONTENTSIZE_UNKNOWN &&
-	    ZSTD_findFrameCompressedSize(x->buf->data, x->buf->len) != x->buf->len)
-		declared = ZSTD_CONTENTSIZE_UNKNOWN;
 	if (declared != ZSTD_CONTENTSIZE_UNKNOWN) {
 		if (declared > bound)
 			return too_large(x, limit, pool_max);
@@ -179,6 +209,7 @@ static const struct dp_node_type zd_node = {
     .compile = zd_compile,
     .infer = zd_infer,
     .process = zd_process,
+    .out_bytes = zd_out_bytes,
 };
 
 DP_NODE_REGISTER(zd_node)

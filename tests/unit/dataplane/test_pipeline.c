@@ -3,14 +3,17 @@
  * flow, spec copies, names, and the runner's buffer ownership when a node replaces the buffer.
  */
 #include "dataplane/pipeline.h"
+#include "dataplane/req.h"
 #include "tests/fakes/cmocka_inc.h"
 #include "tests/fakes/test_env.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <zstd.h>
 
 #define g_pools g_test_pools
 
@@ -248,6 +251,110 @@ test_run_widening_replaces_buffer_and_frees_input(void **state)
 	dp_pipeline_unref(p);
 }
 
+/* Take every free buffer of every class into @p held (at most @p max). @return how many. */
+static unsigned
+drain_pools(struct dp_buf **held, unsigned max)
+{
+	unsigned n = 0;
+
+	while (n < max && (held[n] = dp_pools_get(g_pools, 1)) != NULL)
+		n++;
+	return n;
+}
+
+/*
+ * A stream frame's kit (dp_pipeline_out_plan's sizes, taken before it runs) covers every
+ * buffer its nodes take: with every pool empty the frame still runs through widening,
+ * up-mixing, compression and decompression, and without the kit the same run fails.
+ */
+static void
+test_kit_covers_every_buffer_the_nodes_take(void **state)
+{
+	struct dp_param up[] = {P("count", "2")};
+	struct dp_node_spec n[] = {{.type = "convert", .n_params = 1, .params = g_f32},
+				   {.type = "channels", .n_params = 1, .params = up},
+				   {.type = "zstd_compress"},
+				   {.type = "zstd_decompress"}};
+	struct dp_spec s = {.name = "k", .n_nodes = 4, .nodes = n};
+	struct dp_err err;
+	struct dp_pipeline *p = dp_pipeline_compile(&s, 32, &err);
+	const struct dp_format in = {
+	    .kind = DP_KIND_AUDIO, .fmt = DP_FMT_S16LE, .channels = 1, .rate = 8000};
+	uint32_t sizes[DP_NODES_HARD_MAX];
+	struct dp_buf *held[128], *kit = NULL;
+	unsigned n_held;
+	int n_kit;
+
+	(void)state;
+	assert_non_null(p);
+	for (int with_kit = 1; with_kit >= 0; with_kit--) {
+		struct dp_result res = {0};
+		struct dp_exec x;
+		struct dp_buf *b = dp_pools_get(g_pools, 2000);
+
+		for (unsigned i = 0; i < 2000; i++)
+			b->data[i] = (uint8_t)(i * 7);
+		n_kit = dp_pipeline_out_plan(p, &in, 2000, b->data, dp_pools_max_size(g_pools),
+					     sizes, DP_NODES_HARD_MAX);
+		/* widen 4000, up-mix 8000, zstd's bound for 8000, decompress: its bound + 1 */
+		assert_int_equal(n_kit, 4);
+		assert_int_equal(sizes[0], 4000);
+		assert_int_equal(sizes[1], 8000);
+		assert_int_equal(sizes[2], ZSTD_compressBound(8000));
+		assert_int_equal(sizes[3], dp_pools_max_size(g_pools));
+		kit = NULL;
+		for (int i = 0; with_kit && i < n_kit; i++) {
+			struct dp_buf *k = dp_pools_get(g_pools, sizes[i]);
+
+			assert_non_null(k);
+			k->next = kit;
+			kit = k;
+		}
+		n_held = drain_pools(held, 128);
+		dp_exec_init(&x, b, &in, g_pools, &res, &kit);
+		if (with_kit) {
+			assert_int_equal(dp_pipeline_run(p, &x, NULL, DP_RUN_FRAME), DP_OK);
+			assert_int_equal(x.buf->len, 8000);
+			assert_null(kit); /* every buffer of it was used */
+		} else {
+			assert_int_equal(dp_pipeline_run(p, &x, NULL, DP_RUN_FRAME),
+					 DP_RESOURCE_EXHAUSTED);
+			assert_non_null(strstr(res.err.msg, "pool empty"));
+		}
+		dp_buf_free(x.buf);
+		for (unsigned i = 0; i < n_held; i++)
+			dp_buf_free(held[i]);
+	}
+	dp_pipeline_unref(p);
+}
+
+/* A first-node decompressor whose input is known is planned at the size its frame declares. */
+static void
+test_plan_reads_a_declared_zstd_size(void **state)
+{
+	struct dp_node_spec n[] = {{.type = "zstd_decompress"}};
+	struct dp_spec s = {.name = "d", .n_nodes = 1, .nodes = n};
+	struct dp_err err;
+	struct dp_pipeline *p = dp_pipeline_compile(&s, 32, &err);
+	const struct dp_format in = {.kind = DP_KIND_BYTES};
+	static uint8_t raw[3000], z[4096];
+	uint32_t sizes[4];
+	size_t zl;
+
+	(void)state;
+	memset(raw, 'a', sizeof(raw));
+	zl = ZSTD_compress(z, sizeof(z), raw, sizeof(raw), 3);
+	assert_false(ZSTD_isError(zl));
+	assert_int_equal(dp_pipeline_out_plan(p, &in, (uint32_t)zl, z, 1u << 20, sizes, 4), 1);
+	assert_int_equal(sizes[0], 3000);
+	/* Not known (a later node's input): the bound and its spare byte, capped. */
+	assert_int_equal(dp_pipeline_out_plan(p, &in, (uint32_t)zl, NULL, 1u << 20, sizes, 4), 1);
+	assert_int_equal(sizes[0], 1u << 20);
+	/* More sizes than room: -E2BIG. */
+	assert_int_equal(dp_pipeline_out_plan(p, &in, (uint32_t)zl, z, 1u << 20, sizes, 0), -E2BIG);
+	dp_pipeline_unref(p);
+}
+
 static void
 test_run_output_larger_than_largest_class_is_out_of_range(void **state)
 {
@@ -286,6 +393,8 @@ main(void)
 	    cmocka_unit_test(test_run_rejects_partial_frames_and_frees_nothing_twice),
 	    cmocka_unit_test(test_run_widening_replaces_buffer_and_frees_input),
 	    cmocka_unit_test(test_run_output_larger_than_largest_class_is_out_of_range),
+	    cmocka_unit_test(test_kit_covers_every_buffer_the_nodes_take),
+	    cmocka_unit_test(test_plan_reads_a_declared_zstd_size),
 	};
 
 	return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
