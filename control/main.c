@@ -55,6 +55,10 @@ static const char g_usage[] =
     "                           compiled) and exit: 0 if valid, 2 with the errors if not\n"
     "      --print-config       print the effective configuration (defaults < file <\n"
     "                           environment < flags) as YAML and exit\n"
+    "      --print-config-reference\n"
+    "                           print every setting (type, bounds, default, live or restart on\n"
+    "                           reload, meaning) as the Markdown table of docs/configuration.md\n"
+    "                           and exit\n"
     "  -g, --grpc-listen ADDR   gRPC listen address, overrides the file (e.g. 127.0.0.1:50051;\n"
     "                           port 0 picks a free port, logged in the \"serving\" line)\n"
     "  -f, --frontends N        front-end lcores: each serves gRPC from its own completion\n"
@@ -79,8 +83,8 @@ static const char g_usage[] =
     "COREPIPE_* variable is an error.\n"
     "\n"
     "EAL args after -- are passed to rte_eal_init() after the built-in ones\n"
-    "(by default --no-huge --no-pci --no-shconf -m 512; dataplane.hugepages, memory_mb and\n"
-    "ports change them), e.g. -- --vdev=net_null0.\n";
+    "(by default --no-huge --no-pci --no-shconf --no-telemetry -m 512; dataplane.hugepages,\n"
+    "memory_mb and ports change them), e.g. -- --vdev=net_null0.\n";
 
 struct opts {
 	const char *config;
@@ -245,6 +249,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {"check-config", required_argument, NULL, 'K'},
 	    {"print-config", no_argument, NULL, 'P'},
+	    {"print-config-reference", no_argument, NULL, 'R'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"takeover", required_argument, NULL, 'T'},
 	    {NULL, 0, NULL, 0},
@@ -307,6 +312,9 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case 'P':
 			o->print_config = 1;
 			break;
+		case 'R':
+			cp_config_print_reference(stdout);
+			return 1;
 		case 'V':
 			cp_version_print(stdout);
 			return 1;
