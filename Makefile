@@ -1,6 +1,6 @@
 # corepipe: one non-recursive Makefile.
 #
-#   make run        install missing packages, build, start corepiped on the embedded default
+#   make run        install missing packages, build, start corepiped with config/corepipe.yaml
 #   make test       install, build, run unit, stress and integration tests
 #   make asan       the same tests under ASan+UBSan (build/asan/)
 #   make tsan       the concurrency stress tests under TSan (build/tsan/)
@@ -10,6 +10,7 @@
 #   make bench-udp  the UDP path: corepipe vs testpmd io-forward (memif), vs kernel UDP (tap)
 #   make soak       1,000,000 requests: RSS must not grow
 #   make format     clang-format every C file in place; format-check only checks
+#   make docs       regenerate docs/configuration.md's key table; docs-check only checks
 #   make install    corepiped, its unit, config, man page, libcorepipe-udp (PREFIX, DESTDIR)
 #   make deb        Debian packages in build/deb/; deb-test installs, serves, purges (root)
 #   make image      the podman image (debootstrap base); image-test runs it and calls it
@@ -150,13 +151,20 @@ SERVER := $(B)/corepiped
 .SECONDARY:
 
 .PHONY: all deps run test unit stress integration integration-modes asan tsan fuzz fuzz-bins bench soak clean format \
-	format-check help lib python
+	format-check help lib python docs docs-check
 .DEFAULT_GOAL := all
 
 all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
 
+# docs/configuration.md's key table is corepiped --print-config-reference (control/config.c).
+docs: $(SERVER)
+	@scripts/config-reference.py $(SERVER) docs/configuration.md
+
+docs-check: $(SERVER)
+	@scripts/config-reference.py $(SERVER) docs/configuration.md --check
+
 help:
-	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,/^$$/p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/deps.sh

@@ -1,9 +1,14 @@
 /*
  * YAML configuration loader (libyaml document API + declarative key tables).
  *
- * Adding a setting: add a field to struct cp_config, a row to its section's table, a default in
- * cp_config_init(), and a line in docs/configuration.md. Types are parsed by one function each;
- * bounds live in the rows.
+ * One row per setting is the single source of what a setting is: its name, type, bounds,
+ * default, whether a reload applies it live, and its documentation. The defaults
+ * (cp_config_init), the loader, the environment overrides, --print-config, the reload report
+ * (cp_config_diff), the live part of a reload (cp_config_copy_live) and the reference table of
+ * docs/configuration.md (cp_config_print_reference, `make docs`) are all derived from the rows.
+ *
+ * Adding a setting: add a field to struct cp_config and a row to its section's table; run
+ * `make docs`. Types are parsed by one function each; bounds live in the rows.
  */
 #include "control/config.h"
 
@@ -34,119 +39,594 @@ enum ftype {
 	F_STORE,    /* enum cp_store_kind */
 };
 
+/* Lists: set in the file only (no environment override), compared and printed specially. */
+#define F_IS_LIST(t) ((t) == F_STRLIST || (t) == F_TOKENS || (t) == F_POOLS || (t) == F_PORTS)
+
 struct field {
 	const char *name;
 	enum ftype type;
-	size_t off;
-	size_t size;
+	size_t off, size; /* the member of struct cp_config (lists: 0, handled by type) */
 	uint64_t min, max;
-	uint32_t key; /* CP_KEY_* bit recorded in explicit_keys when the file or env sets it */
+	uint32_t key;	  /* CP_KEY_* bit recorded in explicit_keys when the file or env sets it */
+	uint64_t def;	  /* default of a number, bool or enum */
+	const char *sdef; /* default of a string (NULL: "") */
+	bool module_default; /* the default is the owning module's (dp_dataplane_conf_default,
+				dp_udp_conf_default, cp_http_limits_default), not def/sdef */
+	bool live;	     /* a reload applies a change at once (else: reported, needs restart) */
+	const char *doc;     /* the reference's "meaning" column (Markdown) */
 };
 
-#define CFG(f) offsetof(struct cp_config, f), sizeof(((struct cp_config *)0)->f)
+#define CFG(f) .off = offsetof(struct cp_config, f), .size = sizeof(((struct cp_config *)0)->f)
 
 static const struct field server_fields[] = {
-    {"grpc_listen", F_LISTEN, CFG(grpc_listen), CP_LISTEN_UNIX, 0, 0},
-    {"metrics_listen", F_LISTEN, CFG(metrics_listen), CP_LISTEN_EMPTY, 0, 0},
-    {"metrics_max_connections", F_U32, CFG(http.max_connections), 1, CP_HTTP_CONN_MAX, 0},
-    {"metrics_max_connections_per_peer", F_U32, CFG(http.max_per_peer), 1, CP_HTTP_CONN_MAX, 0},
-    {"metrics_header_timeout_ms", F_U32, CFG(http.header_timeout_ms), 100, 600000, 0},
-    {"metrics_request_timeout_ms", F_U32, CFG(http.request_timeout_ms), 100, 3600000, 0},
-    {"max_message_bytes", F_U32, CFG(max_message_bytes), 1024, 64u << 20, 0},
-    {"responder_spin_us", F_U32, CFG(responder_spin_us), 0, 1000000, 0},
-    {"frontends", F_U32, CFG(frontends), 0, DP_FRONTENDS_MAX, 0},
-    {"inline_max_us", F_U32, CFG(inline_max_us), 0, 1000000, 0},
-    {"frontend_spin_us", F_U32, CFG(frontend_spin_us), 0, 1000000, 0},
-    {"max_response_bytes", F_U32, CFG(max_response_bytes), 1u << 20, 4095u << 20, 0},
-    {"max_connections_per_peer", F_U32, CFG(max_connections_per_peer), 0, 1000000, 0},
-    {"handshake_timeout_ms", F_U32, CFG(handshake_timeout_ms), 100, 600000, 0},
-    {"shutdown_delay_ms", F_U32, CFG(shutdown_delay_ms), 0, 600000, 0},
-    {"takeover_socket", F_STR, CFG(takeover_socket), 0, 0, 0},
-    {"max_cancels_per_second", F_U32, CFG(max_cancels_per_second), 0, 10000000, 0},
-    {"max_concurrent_streams", F_U32, CFG(max_concurrent_streams), 1, 1000000, 0},
-    {"shutdown_grace_ms", F_U32, CFG(shutdown_grace_ms), 0, 3600000, 0},
-    {"max_connections", F_U32, CFG(max_connections), 1, 1000000, 0},
-    {"max_connection_idle_ms", F_U32, CFG(max_connection_idle_ms), 0, 2000000000, 0},
-    {"max_connection_age_ms", F_U32, CFG(max_connection_age_ms), 0, 2000000000, 0},
-    {"keepalive_time_ms", F_U32, CFG(keepalive.time_ms), 0, 2000000000, 0},
-    {"keepalive_timeout_ms", F_U32, CFG(keepalive.timeout_ms), 1000, 600000, 0},
-    {"keepalive_permit_without_calls", F_BOOL, CFG(keepalive.permit_without_calls), 0, 0, 0},
-    {"keepalive_min_ping_interval_ms", F_U32, CFG(keepalive.min_ping_interval_ms), 0, 2000000000,
-     0},
+    {.name = "grpc_listen",
+     .type = F_LISTEN,
+     CFG(grpc_listen),
+     .min = CP_LISTEN_UNIX,
+     .sdef = "127.0.0.1:50051",
+     .doc = "gRPC listen address (`host:port`, `[::1]:port`, `unix:/path`); the port is a decimal "
+	    "number 0..65535 (file, environment and `-g` alike: `127.0.0.1:117537` stops corepiped "
+	    "with exit code 2, it is never wrapped); port 0 picks a free port, reported in the "
+	    "`serving` log line as `grpc_port`"},
+    {.name = "metrics_listen",
+     .type = F_LISTEN,
+     CFG(metrics_listen),
+     .min = CP_LISTEN_EMPTY,
+     .sdef = "127.0.0.1:29051",
+     .doc =
+	 "HTTP endpoint for `/metrics` (Prometheus), `/healthz`, `/readyz` (docs/operations.md); "
+	 "`\"\"` disables it; `host:port` with a port 0..65535 as for `grpc_listen`; port 0 picks "
+	 "a free port, reported in the `serving` log line as `metrics_port`"},
+    {.name = "metrics_max_connections",
+     .type = F_U32,
+     CFG(http.max_connections),
+     .min = 1,
+     .max = CP_HTTP_CONN_MAX,
+     .module_default = true,
+     .doc = "connections to the HTTP endpoint at once; the last quarter is kept for peers that "
+	    "have none yet (docs/operations.md, \"Metrics and probes\")"},
+    {.name = "metrics_max_connections_per_peer",
+     .type = F_U32,
+     CFG(http.max_per_peer),
+     .min = 1,
+     .max = CP_HTTP_CONN_MAX,
+     .module_default = true,
+     .doc = "connections to the HTTP endpoint from one peer (IPv4 address, or IPv6 /64) at once"},
+    {.name = "metrics_header_timeout_ms",
+     .type = F_U32,
+     CFG(http.header_timeout_ms),
+     .min = 100,
+     .max = 600000,
+     .module_default = true,
+     .doc = "an HTTP request's headers must be complete this long after its connection was "
+	    "accepted (no byte resets it), else the connection is closed"},
+    {.name = "metrics_request_timeout_ms",
+     .type = F_U32,
+     CFG(http.request_timeout_ms),
+     .min = 100,
+     .max = 3600000,
+     .module_default = true,
+     .doc = "an HTTP connection is closed this long after it was accepted, whatever it does (one "
+	    "request per connection)"},
+    {.name = "max_message_bytes",
+     .type = F_U32,
+     CFG(max_message_bytes),
+     .min = 1024,
+     .max = 64u << 20,
+     .def = 4u << 20,
+     .doc = "largest request message (a stream's frames included); larger ones get "
+	    "`RESOURCE_EXHAUSTED` from gRPC. Also the default `max_bytes` of `zstd_decompress`"},
+    {.name = "responder_spin_us",
+     .type = F_U32,
+     CFG(responder_spin_us),
+     .max = 1000000,
+     .doc = "deprecated and ignored (there is no responder thread since the front ends answer "
+	    "their own calls); accepted so that old files still load"},
+    {.name = "frontends",
+     .type = F_U32,
+     CFG(frontends),
+     .max = DP_FRONTENDS_MAX,
+     .doc = "front-end lcores: each serves gRPC from a completion queue of its own and runs small "
+	    "requests itself (docs/ARCHITECTURE.md, \"Reactors\"); 0 = one per 8 usable CPUs, at "
+	    "least 1. `--frontends` overrides it"},
+    {.name = "inline_max_us",
+     .type = F_U32,
+     CFG(inline_max_us),
+     .max = 1000000,
+     .def = 20,
+     .doc = "a request whose estimated cost (the pipeline's learned cost per byte × its size) is "
+	    "at most this runs inline on the front end that received it; larger ones are handed to "
+	    "a worker lcore. 0: hand over everything that can be"},
+    {.name = "frontend_spin_us",
+     .type = F_U32,
+     CFG(frontend_spin_us),
+     .max = 1000000,
+     .def = 200,
+     .doc = "a front end with requests out at workers keeps polling (no sleep, no wake-up) this "
+	    "long without progress, then waits in its completion queue 1 ms at a time"},
+    {.name = "max_response_bytes",
+     .type = F_U32,
+     CFG(max_response_bytes),
+     .min = 1u << 20,
+     .max = 4095u << 20,
+     .def = 256u << 20,
+     .doc = "reply bytes held at once per front end (stream responses not yet read by their "
+	    "clients included): at three quarters of it the front end stops reading streams until "
+	    "their clients read, at all of it new unary calls get `RESOURCE_EXHAUSTED` with "
+	    "pushback; memory stays bounded however many clients do not read, and streams that do "
+	    "not read cannot lock unary calls out"},
+    {.name = "max_connections_per_peer",
+     .type = F_U32,
+     CFG(max_connections_per_peer),
+     .max = 1000000,
+     .doc = "client TCP connections from one IP address at once (0: no limit beyond "
+	    "`max_connections`); over it a connection is closed on accept and counted"},
+    {.name = "handshake_timeout_ms",
+     .type = F_U32,
+     CFG(handshake_timeout_ms),
+     .min = 100,
+     .max = 600000,
+     .def = 10000,
+     .doc = "a new connection must complete its TLS and HTTP/2 handshake within this time, else it "
+	    "is closed (bare TCP connections that send nothing do not hold a slot)"},
+    {.name = "shutdown_delay_ms",
+     .type = F_U32,
+     CFG(shutdown_delay_ms),
+     .max = 600000,
+     .live = true,
+     .doc = "lame duck: after SIGTERM, health says `NOT_SERVING` at once but everything is served "
+	    "for this long, so load balancers stop sending first (Kubernetes: a little more than "
+	    "the readiness probe period)"},
+    {.name = "takeover_socket",
+     .type = F_STR,
+     CFG(takeover_socket),
+     .doc = "hitless restart: a unix socket path. At start corepiped asks a running corepiped "
+	    "listening there for its listening sockets (gRPC and metrics; those whose configured "
+	    "address is the same string are adopted, the others bound) and, once it serves, tells "
+	    "it to drain; then it offers its own sockets there for the next restart. `\"\"`: off "
+	    "(docs/operations.md, \"Running a fleet\")"},
+    {.name = "max_cancels_per_second",
+     .type = F_U32,
+     CFG(max_cancels_per_second),
+     .max = 10000000,
+     .def = 1000,
+     .doc = "rapid-reset defence: a connection whose client cancels more calls than this within a "
+	    "second is closed (logged at most once a second, counted in "
+	    "`corepipe_connections_closed_total{reason=\"cancel_flood\"}`); 0: no limit"},
+    {.name = "max_concurrent_streams",
+     .type = F_U32,
+     CFG(max_concurrent_streams),
+     .min = 1,
+     .max = 1000000,
+     .def = 256,
+     .doc = "concurrent calls per HTTP/2 connection (advertised in SETTINGS)"},
+    {.name = "shutdown_grace_ms",
+     .type = F_U32,
+     CFG(shutdown_grace_ms),
+     .max = 3600000,
+     .def = 30000,
+     .live = true,
+     .doc = "after SIGTERM/SIGINT, calls still open this long are cancelled "
+	    "(`UNAVAILABLE`/`CANCELLED` to the client)"},
+    {.name = "max_connections",
+     .type = F_U32,
+     CFG(max_connections),
+     .min = 1,
+     .max = 1000000,
+     .def = 2048,
+     .doc = "client TCP connections at once; further connections are closed on accept (the client "
+	    "sees UNAVAILABLE). Not enforced for `unix:` addresses"},
+    {.name = "max_connection_idle_ms",
+     .type = F_U32,
+     CFG(max_connection_idle_ms),
+     .max = 2000000000,
+     .def = 600000,
+     .doc = "close connections with no call for this long (0: never)"},
+    {.name = "max_connection_age_ms",
+     .type = F_U32,
+     CFG(max_connection_age_ms),
+     .max = 2000000000,
+     .def = 3600000,
+     .doc = "send GOAWAY to connections this old (calls on them get 30 s to finish; clients "
+	    "reconnect, which lets load balancers rebalance; 0: never)"},
+    {.name = "keepalive_time_ms",
+     .type = F_U32,
+     CFG(keepalive.time_ms),
+     .max = 2000000000,
+     .def = 60000,
+     .doc = "the server pings a connection idle this long, to find dead peers (0: never)"},
+    {.name = "keepalive_timeout_ms",
+     .type = F_U32,
+     CFG(keepalive.timeout_ms),
+     .min = 1000,
+     .max = 600000,
+     .def = 20000,
+     .doc = "... and closes it when the ping is not acknowledged within this time"},
+    {.name = "keepalive_permit_without_calls",
+     .type = F_BOOL,
+     CFG(keepalive.permit_without_calls),
+     .doc = "pings on a connection with no call open are allowed: clients may send them (else they "
+	    "count as abuse) and the server sends its own"},
+    {.name = "keepalive_min_ping_interval_ms",
+     .type = F_U32,
+     CFG(keepalive.min_ping_interval_ms),
+     .max = 2000000000,
+     .def = 10000,
+     .doc = "clients may not ping more often than this without data (two strikes, then GOAWAY "
+	    "`too_many_pings`); a client's keepalive time must be at least this"},
     {.name = NULL},
 };
 
 static const struct field dataplane_fields[] = {
-    {"workers", F_U32, CFG(workers), 0, DP_WORKERS_MAX, 0},
-    {"lcores", F_STR, CFG(lcores), 0, 0, 0},
-    {"idle_policy", F_IDLE, CFG(dp.worker.idle), 0, 0, 0},
-    {"spin_us", F_U32, CFG(dp.worker.spin_us), 0, 1000000, 0},
-    {"sleep_max_us", F_U32, CFG(dp.worker.sleep_max_us), 10, 10000000, 0},
-    {"ring_size", F_POW2, CFG(dp.worker.ring_size), 64, 65536, 0},
-    {"quantum_us", F_U32, CFG(dp.worker.quantum_us), 0, 100000, 0},
-    {"lane_share", F_U32, CFG(dp.worker.lane_share), 1, 64, 0},
-    {"max_in_flight", F_U32, CFG(dp.max_in_flight), 16, 1u << 20, 0},
-    {"max_streams_per_worker", F_U32, CFG(dp.max_streams_per_worker), 1, 65536, 0},
-    {"eal_args", F_STRLIST, CFG(eal_args), 0, 0, 0},
-    {"pools", F_POOLS, 0, 0, 0, 0, 0},
-    {"hugepages", F_BOOL, CFG(hugepages), 0, 0, 0},
-    {"memory_mb", F_U32, CFG(memory_mb), 256, 1u << 20, 0},
-    {"ports", F_PORTS, 0, 0, 0, 0, 0},
-    {"port_ring_size", F_POW2, CFG(udp.ring_size), 64, 65536, 0},
-    {"port_tx_drain_us", F_U32, CFG(udp.tx_drain_us), 1, 100000, 0},
-    {"port_idle_poll_us", F_U32, CFG(udp.idle_poll_us), 10, 1000000, 0},
+    {.name = "workers",
+     .type = F_U32,
+     CFG(workers),
+     .max = DP_WORKERS_MAX,
+     .doc = "worker-only lcores besides the front ends; 0 = every usable CPU the front ends leave "
+	    "(only `--workers 0` means none)"},
+    {.name = "lcores",
+     .type = F_STR,
+     CFG(lcores),
+     .doc = "explicit EAL lcore map (`--lcores` syntax, e.g. `0@0,1@1,2@1`); the first "
+	    "`server.frontends` lcores are front ends (lcore 0 also runs control), the rest "
+	    "workers. Overrides `workers`"},
+    {.name = "idle_policy",
+     .type = F_IDLE,
+     CFG(dp.worker.idle),
+     .module_default = true,
+     .doc = "what a worker does when its ring is empty (docs/ARCHITECTURE.md)"},
+    {.name = "spin_us",
+     .type = F_U32,
+     CFG(dp.worker.spin_us),
+     .max = 1000000,
+     .module_default = true,
+     .doc = "adaptive: keep polling this long after the last work before sleeping"},
+    {.name = "sleep_max_us",
+     .type = F_U32,
+     CFG(dp.worker.sleep_max_us),
+     .min = 10,
+     .max = 10000000,
+     .module_default = true,
+     .doc =
+	 "longest sleep before a worker looks again (wake-ups are explicit; this is a safety net)"},
+    {.name = "ring_size",
+     .type = F_POW2,
+     CFG(dp.worker.ring_size),
+     .min = 64,
+     .max = 65536,
+     .module_default = true,
+     .doc = "per-worker ingress and completion ring depth, and the per-worker in-flight limit"},
+    {.name = "quantum_us",
+     .type = F_U32,
+     CFG(dp.worker.quantum_us),
+     .max = 100000,
+     .module_default = true,
+     .doc = "bulk lane quantum: a request whose estimated cost is above it (or whose input is 64 "
+	    "KiB or more) runs one quantum per worker pass, with small work and the front end "
+	    "served between quanta, and its deadline and cancel checked (docs/ARCHITECTURE.md, "
+	    "\"Fair execution\"); 0 turns the lane off (every request runs whole)"},
+    {.name = "lane_share",
+     .type = F_U32,
+     CFG(dp.worker.lane_share),
+     .min = 1,
+     .max = 64,
+     .module_default = true,
+     .doc = "while bulk work waits, small work (the latency lane) gets up to this many quanta of a "
+	    "worker's time per bulk quantum: 3 small : 1 large"},
+    {.name = "max_in_flight",
+     .type = F_U32,
+     CFG(dp.max_in_flight),
+     .min = 16,
+     .max = 1u << 20,
+     .module_default = true,
+     .doc = "requests inside the dataplane at once (descriptor pool size)"},
+    {.name = "max_streams_per_worker",
+     .type = F_U32,
+     CFG(dp.max_streams_per_worker),
+     .min = 1,
+     .max = 65536,
+     .module_default = true,
+     .doc =
+	 "stream slots per worker (4.2 KiB each, on the worker's NUMA socket): open ExecuteStream "
+	 "streams plus stateful unary calls running; beyond it `open` is `RESOURCE_EXHAUSTED`"},
+    {.name = "eal_args",
+     .type = F_STRLIST,
+     CFG(eal_args),
+     .doc = "extra EAL arguments, after the built-in ones"},
+    {.name = "pools",
+     .type = F_POOLS,
+     .module_default = true,
+     .doc = "payload buffer classes, `[{ size: BYTES, count: N }, ...]`: sizes ascending, 1..8 "
+	    "classes, at most 384 MiB in all (the EAL has 512 MiB); a list, file only. A request "
+	    "takes the smallest class that fits (a larger one when that class is empty); the "
+	    "largest class is the largest payload or node output the server can hold, so keep it "
+	    "at least `server.max_message_bytes` (times the growth of your pipelines: s16 mono to "
+	    "f32 stereo is 4x)"},
+    {.name = "hugepages",
+     .type = F_BOOL,
+     CFG(hugepages),
+     .doc = "run the EAL on hugepages (drop the built-in `--no-huge`); real NICs need it for DMA"},
+    {.name = "memory_mb",
+     .type = F_U32,
+     CFG(memory_mb),
+     .min = 256,
+     .max = 1u << 20,
+     .def = 512,
+     .doc = "EAL memory (`-m`)"},
+    {.name = "ports",
+     .type = F_PORTS,
+     .module_default = true,
+     .doc = "DPDK ports of the UDP front end (below)"},
+    {.name = "port_ring_size",
+     .type = F_POW2,
+     CFG(udp.ring_size),
+     .min = 64,
+     .max = 65536,
+     .module_default = true,
+     .doc = "per-worker hand-off and hand-back rings (single-queue devices)"},
+    {.name = "port_tx_drain_us",
+     .type = F_U32,
+     CFG(udp.tx_drain_us),
+     .min = 1,
+     .max = 100000,
+     .module_default = true,
+     .doc = "longest time an answer waits in a TX batch under steady load (a short RX poll flushes "
+	    "at once)"},
+    {.name = "port_idle_poll_us",
+     .type = F_U32,
+     CFG(udp.idle_poll_us),
+     .min = 10,
+     .max = 1000000,
+     .module_default = true,
+     .doc = "longest idle sleep of a worker that polls ports (a NIC queue cannot wake it): the "
+	    "worst first-packet delay after idleness with the `adaptive`/`sleep` policies; `spin` "
+	    "never sleeps"},
     {.name = NULL},
 };
 
 static const struct field limits_fields[] = {
-    {"max_nodes", F_U32, CFG(max_nodes), 1, DP_NODES_HARD_MAX, 0},
-    {"default_timeout_ms", F_U32, CFG(default_timeout_ms), 1, 86400000, 0},
-    {"max_timeout_ms", F_U32, CFG(max_timeout_ms), 1, 86400000, 0},
-    {"shed_high_water_pct", F_U32, CFG(shed_high_water_pct), 1, 100, 0},
-    {"shed_low_water_pct", F_U32, CFG(shed_low_water_pct), 0, 99, 0},
-    {"shed_busy_pct", F_U32, CFG(shed_busy_pct), 1, 101, 0},
-    {"shed_window_ms", F_U32, CFG(shed_window_ms), 0, 600000, 0},
-    {"stream_window", F_U32, CFG(stream_window), 1, 256, 0},
-    {"max_in_flight", F_U32, CFG(inflight_cap), 0, 1u << 20, 0},
-    {"max_request_memory_mb", F_U32, CFG(max_request_memory_mb), 0, 1u << 20, 0},
-    {"memory_budget_mb", F_U32, CFG(memory_budget_mb), 0, 1u << 24, 0},
-    {"shed_enabled", F_BOOL, CFG(shed_enabled), 0, 0, 0},
+    {.name = "max_nodes",
+     .type = F_U32,
+     CFG(max_nodes),
+     .min = 1,
+     .max = DP_NODES_HARD_MAX,
+     .def = DP_NODES_DEFAULT_MAX,
+     .live = true,
+     .doc = "nodes per pipeline (registered and inline)"},
+    {.name = "default_timeout_ms",
+     .type = F_U32,
+     CFG(default_timeout_ms),
+     .min = 1,
+     .max = 86400000,
+     .def = 30000,
+     .live = true,
+     .doc = "deadline of a unary call whose client set none (streams have none by default)"},
+    {.name = "max_timeout_ms",
+     .type = F_U32,
+     CFG(max_timeout_ms),
+     .min = 1,
+     .max = 86400000,
+     .def = 300000,
+     .live = true,
+     .doc = "cap on any call's deadline (a client may ask for less, never more); must be >= the "
+	    "default"},
+    {.name = "shed_high_water_pct",
+     .type = F_U32,
+     CFG(shed_high_water_pct),
+     .min = 1,
+     .max = 100,
+     .def = 80,
+     .live = true,
+     .doc = "load shedding: a worker whose queue is at or above this % of its ring ..."},
+    {.name = "shed_low_water_pct",
+     .type = F_U32,
+     CFG(shed_low_water_pct),
+     .max = 99,
+     .def = 20,
+     .live = true,
+     .doc = "it stops once its queue is at or below this % of its ring and it is under the busy "
+	    "threshold; must be below the high-water mark"},
+    {.name = "shed_busy_pct",
+     .type = F_U32,
+     CFG(shed_busy_pct),
+     .min = 1,
+     .max = 101,
+     .def = 90,
+     .live = true,
+     .doc = "... or whose busy ratio is at or above this % (101 disables the busy trigger) ..."},
+    {.name = "shed_window_ms",
+     .type = F_U32,
+     CFG(shed_window_ms),
+     .max = 600000,
+     .def = 5000,
+     .live = true,
+     .doc = "... continuously for this long starts shedding new unary work"},
+    {.name = "stream_window",
+     .type = F_U32,
+     CFG(stream_window),
+     .min = 1,
+     .max = 256,
+     .def = 8,
+     .live = true,
+     .doc = "ExecuteStream flow control: frames per stream in flight on the worker or waiting to "
+	    "be sent; when full, the server stops reading that stream"},
+    {.name = "max_in_flight",
+     .type = F_U32,
+     CFG(inflight_cap),
+     .max = 1u << 20,
+     .live = true,
+     .doc = "live cap on unary requests inside the dataplane (`RESOURCE_EXHAUSTED: in-flight limit "
+	    "reached ... limits.max_in_flight` with pushback); 0 = only the descriptor pool "
+	    "(`dataplane.max_in_flight`) bounds it. Lower it on a reload to protect a struggling "
+	    "backend"},
+    {.name = "max_request_memory_mb",
+     .type = F_U32,
+     CFG(max_request_memory_mb),
+     .max = 1u << 20,
+     .live = true,
+     .doc = "largest estimated memory of one Execute (its input through the pipeline's growth: the "
+	    "peak input + output of any node, sizes scaled by the sample formats, channels and "
+	    "rates; `zstd_decompress` at its bound); over it: `RESOURCE_EXHAUSTED: request needs "
+	    "an estimated 5.3 MiB (921600 input bytes through the pipeline's growth), over "
+	    "limits.max_request_memory_mb (3 MiB)`, no pushback. 0 = no limit"},
+    {.name = "memory_budget_mb",
+     .type = F_U32,
+     CFG(memory_budget_mb),
+     .max = 1u << 24,
+     .live = true,
+     .doc = "process-wide budget for the estimated memory of the Execute requests handed to "
+	    "workers (GetStats `memory_in_use_bytes`, `corepipe_memory_estimated_bytes`); a "
+	    "request that would take the total over it is `RESOURCE_EXHAUSTED: memory budget: 1.2 "
+	    "MiB of limits.memory_budget_mb (2 MiB) in use, this request needs an estimated 1.2 "
+	    "MiB` with a pushback hint. 0 = no budget (the buffer pools still bound memory)"},
+    {.name = "shed_enabled",
+     .type = F_BOOL,
+     CFG(shed_enabled),
+     .def = true,
+     .live = true,
+     .doc = "`false` switches load shedding off (live: a shedding worker stops at once); queues, "
+	    "pools, `max_in_flight` and deadlines still bound the work"},
     {.name = NULL},
 };
 
 static const struct field auth_fields[] = {
-    {"enabled", F_BOOL, CFG(auth.enabled), 0, 0, CP_KEY_AUTH_ENABLED},
-    {"health_open", F_BOOL, CFG(auth.health_open), 0, 0, CP_KEY_AUTH_HEALTH_OPEN},
-    {"metrics", F_BOOL, CFG(auth.metrics), 0, 0, CP_KEY_AUTH_METRICS},
-    {"token_file", F_STR, CFG(token_file), 0, 0, CP_KEY_AUTH_TOKENS},
-    {"tokens", F_TOKENS, 0, 0, 0, 0, CP_KEY_AUTH_TOKENS},
-    {"high_priority_tokens", F_STR, CFG(auth.high_priority), 0, 0, 0},
+    {.name = "enabled",
+     .type = F_BOOL,
+     CFG(auth.enabled),
+     .key = CP_KEY_AUTH_ENABLED,
+     .live = true,
+     .doc = "require `authorization: Bearer <token>` on every gRPC call (docs/operations.md, "
+	    "\"Authentication\")"},
+    {.name = "health_open",
+     .type = F_BOOL,
+     CFG(auth.health_open),
+     .key = CP_KEY_AUTH_HEALTH_OPEN,
+     .def = true,
+     .live = true,
+     .doc = "`grpc.health.v1.Health` without a token"},
+    {.name = "metrics",
+     .type = F_BOOL,
+     CFG(auth.metrics),
+     .key = CP_KEY_AUTH_METRICS,
+     .live = true,
+     .doc = "`/metrics` needs `Authorization: Bearer <token>` too (any valid token); `/healthz` "
+	    "and `/readyz` stay open"},
+    {.name = "token_file",
+     .type = F_STR,
+     CFG(token_file),
+     .key = CP_KEY_AUTH_TOKENS,
+     .live = true,
+     .doc = "file of `name:sha256hex[:permission]` lines (`#` comments), added to `auth.tokens`, "
+	    "for secrets mounted from elsewhere"},
+    {.name = "tokens",
+     .type = F_TOKENS,
+     .key = CP_KEY_AUTH_TOKENS,
+     .live = true,
+     .doc = "`{ name: N, sha256: <64 hex digits>, permission: execute \\| admin }`; the SHA-256 of "
+	    "the token, never the token"},
+    {.name = "high_priority_tokens",
+     .type = F_STR,
+     CFG(auth.high_priority),
+     .live = true,
+     .doc = "comma-separated token names that may send `corepipe-priority: high` (docs/api.md), "
+	    "`\"*\"` for every caller; with `auth.enabled: false` anyone may"},
     {.name = NULL},
 };
 
 static const struct field tls_fields[] = {
-    {"cert_file", F_STR, CFG(tls.cert_file), 0, 0, CP_KEY_TLS_CERT},
-    {"key_file", F_STR, CFG(tls.key_file), 0, 0, 0},
-    {"client_ca_file", F_STR, CFG(tls.client_ca_file), 0, 0, CP_KEY_TLS_CLIENT_CA},
-    {"require_client_cert", F_BOOL, CFG(tls.require_client_cert), 0, 0, CP_KEY_TLS_CLIENT_CERT},
-    {"required", F_BOOL, CFG(tls.required), 0, 0, CP_KEY_TLS_REQUIRED},
-    {"plaintext_listen", F_LISTEN, CFG(tls.plaintext_listen), CP_LISTEN_EMPTY, 0, 0},
+    {.name = "cert_file",
+     .type = F_STR,
+     CFG(tls.cert_file),
+     .key = CP_KEY_TLS_CERT,
+     .doc = "PEM certificate chain; with `tls.key_file`, the gRPC port (`server.grpc_listen`) "
+	    "serves TLS"},
+    {.name = "key_file",
+     .type = F_STR,
+     CFG(tls.key_file),
+     .doc = "PEM private key of `tls.cert_file` (the two go together)"},
+    {.name = "client_ca_file",
+     .type = F_STR,
+     CFG(tls.client_ca_file),
+     .key = CP_KEY_TLS_CLIENT_CA,
+     .doc = "PEM CA bundle; client certificates are requested and verified against it"},
+    {.name = "require_client_cert",
+     .type = F_BOOL,
+     CFG(tls.require_client_cert),
+     .key = CP_KEY_TLS_CLIENT_CERT,
+     .doc = "mTLS: refuse clients without a certificate from `client_ca_file`"},
+    {.name = "required",
+     .type = F_BOOL,
+     CFG(tls.required),
+     .key = CP_KEY_TLS_REQUIRED,
+     .def = true,
+     .doc = "no plaintext at all; `false` with `tls.plaintext_listen` also serves plaintext there"},
+    {.name = "plaintext_listen",
+     .type = F_LISTEN,
+     CFG(tls.plaintext_listen),
+     .min = CP_LISTEN_EMPTY,
+     .doc = "second, plaintext listener (only with `required: false`), e.g. loopback for local "
+	    "agents"},
     {.name = NULL},
 };
 
 static const struct field logging_fields[] = {
-    {"level", F_LOGLEVEL, CFG(log_level), 0, 0, 0},
-    {"access_log", F_ALOG, CFG(access_log), 0, 0, 0},
-    {"access_log_sample", F_U32, CFG(access_log_sample), 1, 1000000, 0},
-    {"access_log_ring", F_POW2, CFG(access_log_ring), 64, 1u << 20, 0},
+    {.name = "level",
+     .type = F_LOGLEVEL,
+     CFG(log_level),
+     .def = CP_LOG_INFO,
+     .live = true,
+     .doc = "minimum level logged"},
+    {.name = "access_log",
+     .type = F_ALOG,
+     CFG(access_log),
+     .def = CP_ALOG_OFF,
+     .live = true,
+     .doc = "one JSON line per answered gRPC call on stderr (docs/operations.md, \"Access log\"): "
+	    "every call, only non-OK ones, or one call in `access_log_sample`"},
+    {.name = "access_log_sample",
+     .type = F_U32,
+     CFG(access_log_sample),
+     .min = 1,
+     .max = 1000000,
+     .def = 100,
+     .live = true,
+     .doc = "`sampled`: log one call in N (counted at arrival)"},
+    {.name = "access_log_ring",
+     .type = F_POW2,
+     CFG(access_log_ring),
+     .min = 64,
+     .max = 1u << 20,
+     .def = 4096,
+     .doc =
+	 "records buffered between the threads that answer calls and the logger thread; when full, "
+	 "records are dropped and counted (`corepipe_access_log_dropped_total`), never waited for"},
     {.name = NULL},
 };
 
 static const struct field registry_fields[] = {
-    {"store", F_STORE, CFG(registry_store), 0, 0, 0},
-    {"state_file", F_STR, CFG(state_file), 0, 0, 0},
-    {"etcd_endpoint", F_STR, CFG(etcd_endpoint), 0, 0, 0},
-    {"etcd_prefix", F_STR, CFG(etcd_prefix), 0, 0, 0},
+    {.name = "store",
+     .type = F_STORE,
+     CFG(registry_store),
+     .doc = "where the pipelines put through `Admin/PutPipeline` live besides memory: `memory` (a "
+	    "restart keeps only the file's pipelines), `file` (`registry.state_file`) or `etcd` "
+	    "(shared by a fleet: `registry.etcd_*`); docs/operations.md, \"Running a fleet\""},
+    {.name = "state_file",
+     .type = F_STR,
+     CFG(state_file),
+     .doc = "`file` store: the state file (its directory must exist and be writable: the file is "
+	    "replaced atomically through `<path>.tmp`). Required with `store: file`"},
+    {.name = "etcd_endpoint",
+     .type = F_STR,
+     CFG(etcd_endpoint),
+     .sdef = "127.0.0.1:2379",
+     .doc = "`etcd` store: etcd's client address (`host:port`, plaintext gRPC; TLS and auth to "
+	    "etcd are not supported yet)"},
+    {.name = "etcd_prefix",
+     .type = F_STR,
+     CFG(etcd_prefix),
+     .sdef = "/corepipe/pipelines/",
+     .doc = "`etcd` store: the keys' prefix (a pipeline is the key prefix + name); instances with "
+	    "the same prefix share their pipelines"},
     {.name = NULL},
 };
 
@@ -162,53 +642,58 @@ static const struct section sections[] = {
     {"registry", registry_fields}, {"pipelines", NULL},
 };
 
+#define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
+
+/* Store row @p f's default (def or sdef) in @p c. */
+static void
+store_default(const struct field *f, struct cp_config *c)
+{
+	char *dst = (char *)c + f->off;
+
+	switch (f->type) {
+	case F_STR:
+	case F_LISTEN:
+		snprintf(dst, f->size, "%s", f->sdef != NULL ? f->sdef : "");
+		break;
+	case F_U32:
+	case F_POW2:
+		*(uint32_t *)dst = (uint32_t)f->def;
+		break;
+	case F_BOOL:
+		*(bool *)dst = f->def != 0;
+		break;
+	case F_IDLE:
+		*(enum dp_idle_policy *)dst = (enum dp_idle_policy)f->def;
+		break;
+	case F_LOGLEVEL:
+		*(enum cp_log_level *)dst = (enum cp_log_level)f->def;
+		break;
+	case F_ALOG:
+		*(enum cp_alog_mode *)dst = (enum cp_alog_mode)f->def;
+		break;
+	case F_STORE:
+		*(enum cp_store_kind *)dst = (enum cp_store_kind)f->def;
+		break;
+	case F_STRLIST:
+	case F_TOKENS:
+	case F_POOLS:
+	case F_PORTS:
+		break; /* empty lists (pools and ports: the dataplane's defaults) */
+	}
+}
+
 void
 cp_config_init(struct cp_config *c)
 {
 	memset(c, 0, sizeof(*c));
-	snprintf(c->grpc_listen, sizeof(c->grpc_listen), "127.0.0.1:50051");
-	snprintf(c->metrics_listen, sizeof(c->metrics_listen), "127.0.0.1:29051");
+	/* The modules own the defaults of their structs; the rows say so (module_default). */
 	cp_http_limits_default(&c->http);
-	c->max_message_bytes = 4u << 20;
-	c->responder_spin_us = 0;
-	c->workers = 0;
 	dp_dataplane_conf_default(&c->dp);
 	dp_udp_conf_default(&c->udp);
-	c->memory_mb = 512;
-	c->max_nodes = DP_NODES_DEFAULT_MAX;
-	c->max_concurrent_streams = 256;
-	c->stream_window = 8;
-	c->shutdown_grace_ms = 30000;
-	c->frontends = 0;
-	c->inline_max_us = 20;
-	c->frontend_spin_us = 200;
-	c->max_response_bytes = 256u << 20;
-	c->max_connections_per_peer = 0;
-	c->handshake_timeout_ms = 10000;
-	c->shutdown_delay_ms = 0;
-	c->max_cancels_per_second = 1000;
-	c->max_connections = 2048;
-	c->max_connection_idle_ms = 600000; /* 10 min */
-	c->max_connection_age_ms = 3600000; /* 1 h */
-	c->keepalive.time_ms = 60000;
-	c->keepalive.timeout_ms = 20000;
-	c->keepalive.permit_without_calls = false;
-	c->keepalive.min_ping_interval_ms = 10000;
-	c->default_timeout_ms = 30000;
-	c->max_timeout_ms = 300000;
-	c->shed_high_water_pct = 80;
-	c->shed_low_water_pct = 20;
-	c->shed_busy_pct = 90;
-	c->shed_window_ms = 5000;
-	c->shed_enabled = true;
-	c->log_level = CP_LOG_INFO;
-	c->access_log = CP_ALOG_OFF;
-	c->access_log_sample = 100;
-	c->access_log_ring = 4096;
-	snprintf(c->etcd_endpoint, sizeof(c->etcd_endpoint), "127.0.0.1:2379");
-	snprintf(c->etcd_prefix, sizeof(c->etcd_prefix), "/corepipe/pipelines/");
-	c->auth.health_open = true;
-	c->tls.required = true;
+	for (const struct section *sec = sections; sec < sections + N_SECTIONS; sec++)
+		for (const struct field *f = sec->fields; f != NULL && f->name != NULL; f++)
+			if (!f->module_default)
+				store_default(f, c);
 }
 
 static void
@@ -1021,12 +1506,12 @@ load_stream(struct cp_config *c, const void *data, size_t len, const char *path,
 		const char *ks = scalar(k);
 		unsigned i;
 
-		for (i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		for (i = 0; i < N_SECTIONS; i++)
 			if (ks && strcmp(ks, sections[i].name) == 0)
 				break;
 		int r;
 
-		if (i == sizeof(sections) / sizeof(sections[0])) {
+		if (i == N_SECTIONS) {
 			rc = fail(&l, k,
 				  "unknown section '%s' (expected server, dataplane, limits, "
 				  "auth, tls, logging, registry, pipelines)",
@@ -1378,6 +1863,16 @@ cp_config_security_check(const struct cp_config *live, const struct cp_config *n
 
 /* ==== Environment and printing ============================================================== */
 
+/* The variable name of setting @p f of section @p sec, upper case. */
+static void
+env_name(const struct section *sec, const struct field *f, char *out, size_t len)
+{
+	size_t k = (size_t)snprintf(out, len, "COREPIPE_%s_%s", sec->name, f->name);
+
+	for (size_t j = 0; j < k && j < len; j++)
+		out[j] = (char)toupper((unsigned char)out[j]);
+}
+
 int
 cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), char *err,
 		    size_t errlen)
@@ -1386,22 +1881,16 @@ cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), c
 	size_t off = 0;
 	int rc = 0;
 
-	for (const struct section *sec = sections;
-	     sec < sections + sizeof(sections) / sizeof(sections[0]); sec++) {
+	for (const struct section *sec = sections; sec < sections + N_SECTIONS; sec++) {
 		if (sec->fields == NULL)
 			continue;
 		for (const struct field *f = sec->fields; f->name != NULL; f++) {
 			char var[96], msg[256];
 			const char *v;
-			size_t k = 0;
 
-			if (f->type == F_STRLIST || f->type == F_TOKENS || f->type == F_POOLS ||
-			    f->type == F_PORTS)
+			if (F_IS_LIST(f->type))
 				continue; /* lists only from the file */
-			k += (size_t)snprintf(var, sizeof(var), "COREPIPE_%s_%s", sec->name,
-					      f->name);
-			for (size_t j = 0; j < k && j < sizeof(var); j++)
-				var[j] = (char)toupper((unsigned char)var[j]);
+			env_name(sec, f, var, sizeof(var));
 			v = get(var);
 			if (v == NULL)
 				continue;
@@ -1430,16 +1919,6 @@ static const char *const g_env_other[] = {
     "COREPIPE_TEST_NODES",
     "COREPIPE_FLAMEGRAPH_HOME",
 };
-
-/* The variable name of setting @p f of section @p sec, upper case. */
-static void
-env_name(const struct section *sec, const struct field *f, char *out, size_t len)
-{
-	size_t k = (size_t)snprintf(out, len, "COREPIPE_%s_%s", sec->name, f->name);
-
-	for (size_t j = 0; j < k && j < len; j++)
-		out[j] = (char)toupper((unsigned char)out[j]);
-}
 
 /* Levenshtein distance, for "did you mean"; names are short (< 64). */
 static unsigned
@@ -1495,15 +1974,14 @@ cp_config_check_env(char *const *envp, char *err, size_t errlen)
 				snprintf(best, sizeof(best), "%s", g_env_other[i]);
 			}
 		}
-		for (const struct section *sec = sections;
-		     !known && sec < sections + sizeof(sections) / sizeof(sections[0]); sec++) {
+		for (const struct section *sec = sections; !known && sec < sections + N_SECTIONS;
+		     sec++) {
 			for (const struct field *f = sec->fields; f && f->name != NULL; f++) {
 				unsigned d;
 
 				env_name(sec, f, var, sizeof(var));
 				d = edit_distance(*e, len, var);
-				if (d == 0 && (f->type == F_STRLIST || f->type == F_TOKENS ||
-					       f->type == F_POOLS || f->type == F_PORTS))
+				if (d == 0 && F_IS_LIST(f->type))
 					list = true;
 				known |= d == 0;
 				if (d < best_d) {
@@ -1563,36 +2041,36 @@ print_quoted(FILE *out, const char *s)
 	fputc('"', out);
 }
 
+/* Row @p f's value in @p c as YAML (one line, no newline): what --print-config and the
+ * reference's default column show. */
 static void
-print_field(FILE *out, const struct field *f, const struct cp_config *c)
+print_value(FILE *out, const struct field *f, const struct cp_config *c)
 {
 	const char *src = (const char *)c + f->off;
 
-	fprintf(out, "  %s: ", f->name);
 	switch (f->type) {
 	case F_STR:
 	case F_LISTEN:
 		print_quoted(out, src);
-		fputc('\n', out);
 		break;
 	case F_U32:
 	case F_POW2:
-		fprintf(out, "%u\n", *(const uint32_t *)src);
+		fprintf(out, "%u", *(const uint32_t *)src);
 		break;
 	case F_IDLE:
-		fprintf(out, "%s\n", dp_idle_policy_name(*(const enum dp_idle_policy *)src));
+		fprintf(out, "%s", dp_idle_policy_name(*(const enum dp_idle_policy *)src));
 		break;
 	case F_LOGLEVEL:
-		fprintf(out, "%s\n", cp_log_level_name(*(const enum cp_log_level *)src));
+		fprintf(out, "%s", cp_log_level_name(*(const enum cp_log_level *)src));
 		break;
 	case F_BOOL:
-		fprintf(out, "%s\n", *(const bool *)src ? "true" : "false");
+		fprintf(out, "%s", *(const bool *)src ? "true" : "false");
 		break;
 	case F_ALOG:
-		fprintf(out, "%s\n", cp_alog_mode_name(*(const enum cp_alog_mode *)src));
+		fprintf(out, "%s", cp_alog_mode_name(*(const enum cp_alog_mode *)src));
 		break;
 	case F_STORE:
-		fprintf(out, "%s\n", cp_store_kind_name(*(const enum cp_store_kind *)src));
+		fprintf(out, "%s", cp_store_kind_name(*(const enum cp_store_kind *)src));
 		break;
 	case F_TOKENS:
 		/* The file's own entries, digests included: they are SHA-256 digests, not tokens,
@@ -1608,14 +2086,14 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 			fprintf(out, "\", permission: %s }",
 				c->auth.tokens[i].perm == CP_PERM_ADMIN ? "admin" : "execute");
 		}
-		fprintf(out, "]\n");
+		fprintf(out, "]");
 		break;
 	case F_POOLS:
 		fprintf(out, "[");
 		for (unsigned i = 0; i < c->dp.pools.n_classes; i++)
 			fprintf(out, "%s{ size: %u, count: %u }", i ? ", " : "",
 				c->dp.pools.classes[i].size, c->dp.pools.classes[i].count);
-		fprintf(out, "]\n");
+		fprintf(out, "]");
 		break;
 	case F_PORTS:
 		fprintf(out, "[");
@@ -1639,7 +2117,7 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 				p->rx_desc ? p->rx_desc : 1024, p->tx_desc ? p->tx_desc : 1024,
 				allow, p->allow_set ? p->allow_prefix : p->prefix_len);
 		}
-		fprintf(out, "]\n");
+		fprintf(out, "]");
 		break;
 	case F_STRLIST:
 		fprintf(out, "[");
@@ -1647,7 +2125,7 @@ print_field(FILE *out, const struct field *f, const struct cp_config *c)
 			fputs(i ? ", " : "", out);
 			print_quoted(out, c->eal_args[i]);
 		}
-		fprintf(out, "]\n");
+		fprintf(out, "]");
 		break;
 	}
 }
@@ -1657,13 +2135,15 @@ cp_config_print(FILE *out, const struct cp_config *c)
 {
 	fprintf(out, "# effective configuration (defaults < file%s%s < environment < flags)\n",
 		c->path[0] ? " " : "", c->path);
-	for (const struct section *sec = sections;
-	     sec < sections + sizeof(sections) / sizeof(sections[0]); sec++) {
+	for (const struct section *sec = sections; sec < sections + N_SECTIONS; sec++) {
 		if (sec->fields == NULL)
 			continue;
 		fprintf(out, "%s:\n", sec->name);
-		for (const struct field *f = sec->fields; f->name != NULL; f++)
-			print_field(out, f, c);
+		for (const struct field *f = sec->fields; f->name != NULL; f++) {
+			fprintf(out, "  %s: ", f->name);
+			print_value(out, f, c);
+			fputc('\n', out);
+		}
 	}
 	fprintf(out, "pipelines:%s\n", c->n_pipelines ? "" : " {}");
 	for (unsigned i = 0; i < c->n_pipelines; i++) {
@@ -1686,4 +2166,151 @@ cp_config_print(FILE *out, const struct cp_config *c)
 			fprintf(out, " }\n");
 		}
 	}
+}
+
+/* ==== Reload classification and the reference =============================================== */
+
+/* Does row @p f hold the same value in @p a and @p b? */
+static bool
+field_equal(const struct field *f, const struct cp_config *a, const struct cp_config *b)
+{
+	const char *x = (const char *)a + f->off, *y = (const char *)b + f->off;
+
+	switch (f->type) {
+	case F_STR:
+	case F_LISTEN:
+		return strcmp(x, y) == 0;
+	case F_STRLIST:
+		if (a->n_eal_args != b->n_eal_args)
+			return false;
+		for (unsigned i = 0; i < a->n_eal_args; i++)
+			if (strcmp(a->eal_args[i], b->eal_args[i]) != 0)
+				return false;
+		return true;
+	case F_TOKENS:
+		/* The table (auth.tokens and auth.token_file's entries alike). */
+		return a->auth.n == b->auth.n &&
+		       (a->auth.n == 0 || memcmp(a->auth.tokens, b->auth.tokens,
+						 a->auth.n * sizeof(a->auth.tokens[0])) == 0);
+	case F_POOLS:
+		return a->dp.pools.n_classes == b->dp.pools.n_classes &&
+		       memcmp(a->dp.pools.classes, b->dp.pools.classes,
+			      a->dp.pools.n_classes * sizeof(a->dp.pools.classes[0])) == 0;
+	case F_PORTS:
+		return a->udp.n_ports == b->udp.n_ports &&
+		       memcmp(a->udp.ports, b->udp.ports,
+			      a->udp.n_ports * sizeof(a->udp.ports[0])) == 0;
+	default:
+		return memcmp(x, y, f->size) == 0; /* numbers, bools and enums */
+	}
+}
+
+unsigned
+cp_config_diff(const struct cp_config *a, const struct cp_config *b, cp_config_diff_fn fn,
+	       void *arg)
+{
+	unsigned n = 0;
+
+	for (const struct section *sec = sections; sec < sections + N_SECTIONS; sec++)
+		for (const struct field *f = sec->fields; f != NULL && f->name != NULL; f++) {
+			char key[96];
+
+			if (field_equal(f, a, b))
+				continue;
+			snprintf(key, sizeof(key), "%s.%s", sec->name, f->name);
+			if (fn != NULL)
+				fn(key, f->live, arg);
+			n++;
+		}
+	return n;
+}
+
+void
+cp_config_copy_live(struct cp_config *dst, const struct cp_config *src)
+{
+	for (const struct section *sec = sections; sec < sections + N_SECTIONS; sec++)
+		for (const struct field *f = sec->fields; f != NULL && f->name != NULL; f++)
+			if (f->live && !F_IS_LIST(f->type))
+				memcpy((char *)dst + f->off, (const char *)src + f->off, f->size);
+}
+
+int
+cp_config_key_at(unsigned i, struct cp_config_setting *k)
+{
+	for (const struct section *sec = sections; sec < sections + N_SECTIONS; sec++)
+		for (const struct field *f = sec->fields; f != NULL && f->name != NULL; f++) {
+			if (i-- != 0)
+				continue;
+			snprintf(k->name, sizeof(k->name), "%s.%s", sec->name, f->name);
+			k->live = f->live;
+			k->list = F_IS_LIST(f->type);
+			k->off = f->off;
+			k->size = f->size;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+/* The reference's type column. */
+static void
+print_type(FILE *out, const struct field *f)
+{
+	switch (f->type) {
+	case F_STR:
+		fputs("string", out);
+		break;
+	case F_LISTEN:
+		fputs("address", out);
+		break;
+	case F_U32:
+		fprintf(out, "integer %llu..%llu", (unsigned long long)f->min,
+			(unsigned long long)f->max);
+		break;
+	case F_POW2:
+		fprintf(out, "power of two %llu..%llu", (unsigned long long)f->min,
+			(unsigned long long)f->max);
+		break;
+	case F_BOOL:
+		fputs("bool", out);
+		break;
+	case F_IDLE:
+		fputs("`spin` \\| `adaptive` \\| `sleep`", out);
+		break;
+	case F_LOGLEVEL:
+		fputs("`debug` \\| `info` \\| `warn` \\| `error`", out);
+		break;
+	case F_ALOG:
+		fputs("`off` \\| `all` \\| `errors` \\| `sampled`", out);
+		break;
+	case F_STORE:
+		fputs("`memory` \\| `file` \\| `etcd`", out);
+		break;
+	case F_STRLIST:
+		fputs("list of strings", out);
+		break;
+	case F_TOKENS:
+	case F_POOLS:
+	case F_PORTS:
+		fputs("list", out);
+		break;
+	}
+}
+
+void
+cp_config_print_reference(FILE *out)
+{
+	struct cp_config d;
+
+	cp_config_init(&d);
+	fputs("| key | type | default | on reload | meaning |\n", out);
+	fputs("|---|---|---|---|---|\n", out);
+	for (const struct section *sec = sections; sec < sections + N_SECTIONS; sec++)
+		for (const struct field *f = sec->fields; f != NULL && f->name != NULL; f++) {
+			fprintf(out, "| `%s.%s` | ", sec->name, f->name);
+			print_type(out, f);
+			fputs(" | `", out);
+			print_value(out, f, &d);
+			fprintf(out, "` | %s | %s |\n", f->live ? "live" : "restart", f->doc);
+		}
+	cp_config_free(&d);
 }

@@ -3,7 +3,9 @@
  * Configuration: built-in defaults, the YAML file, and the command line on top.
  *
  * The file is parsed with libyaml into a document, then walked with declarative tables (one
- * row per key: name, type, offset, bounds), nginx style: a new setting is a new row. Every
+ * row per key: name, type, offset, bounds, default, live or restart on reload, documentation),
+ * nginx style: a new setting is a new row, and the defaults, the environment overrides,
+ * printing, the reload report and the reference in docs/configuration.md follow from it. Every
  * error names file:line:column and what is wrong; unknown keys are errors. Loading is
  * all-or-nothing: on error the target config is unchanged.
  *
@@ -21,6 +23,7 @@
 #include "dataplane/dataplane.h"
 #include "dataplane/pipeline.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -230,6 +233,43 @@ int cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name
  * digests, not tokens; a token_file's entries stay in that file).
  */
 void cp_config_print(FILE *out, const struct cp_config *c);
+
+/**
+ * Print the settings reference (docs/configuration.md's key table, `make docs`) as Markdown:
+ * one row per setting with its type and bounds, its built-in default, whether a reload applies
+ * it live, and its meaning. Context: any.
+ */
+void cp_config_print_reference(FILE *out);
+
+/** Called by cp_config_diff() for each setting that differs; @p key is "section.name". */
+typedef void (*cp_config_diff_fn)(const char *key, bool live, void *arg);
+
+/**
+ * Compare two configurations setting by setting (every row of the key table, in table order;
+ * lists and the token table included; pipelines are not settings) and call @p fn (may be NULL)
+ * for each that differs, with whether a reload applies it live or it needs a restart.
+ * @return the number of settings that differ. Context: any; pure.
+ */
+unsigned cp_config_diff(const struct cp_config *a, const struct cp_config *b, cp_config_diff_fn fn,
+			void *arg);
+
+/**
+ * Copy the live scalar settings (the rows marked live that are not lists) from @p src into
+ * @p dst: what a reload changes in the running configuration. The token table (auth.tokens)
+ * is a list and is moved by the caller. Context: any.
+ */
+void cp_config_copy_live(struct cp_config *dst, const struct cp_config *src);
+
+/** One setting, as cp_config_key_at() describes it (for tests and tools). */
+struct cp_config_setting {
+	char name[64]; /**< "section.name" */
+	bool live;     /**< a reload applies it at once (else it needs a restart) */
+	bool list;     /**< a list (file only); else a scalar member at off, size bytes */
+	size_t off, size;
+};
+
+/** Describe the @p i-th setting of the table. @return 0, or -ENOENT past the last. */
+int cp_config_key_at(unsigned i, struct cp_config_setting *k);
 
 /** Free what @p c owns and reset it to zero. */
 void cp_config_free(struct cp_config *c);

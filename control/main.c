@@ -55,6 +55,10 @@ static const char g_usage[] =
     "                           compiled) and exit: 0 if valid, 2 with the errors if not\n"
     "      --print-config       print the effective configuration (defaults < file <\n"
     "                           environment < flags) as YAML and exit\n"
+    "      --print-config-reference\n"
+    "                           print every setting (type, bounds, default, live or restart on\n"
+    "                           reload, meaning) as the Markdown table of docs/configuration.md\n"
+    "                           and exit\n"
     "  -g, --grpc-listen ADDR   gRPC listen address, overrides the file (e.g. 127.0.0.1:50051;\n"
     "                           port 0 picks a free port, logged in the \"serving\" line)\n"
     "  -f, --frontends N        front-end lcores: each serves gRPC from its own completion\n"
@@ -79,8 +83,8 @@ static const char g_usage[] =
     "COREPIPE_* variable is an error.\n"
     "\n"
     "EAL args after -- are passed to rte_eal_init() after the built-in ones\n"
-    "(by default --no-huge --no-pci --no-shconf -m 512; dataplane.hugepages, memory_mb and\n"
-    "ports change them), e.g. -- --vdev=net_null0.\n";
+    "(by default --no-huge --no-pci --no-shconf --no-telemetry -m 512; dataplane.hugepages,\n"
+    "memory_mb and ports change them), e.g. -- --vdev=net_null0.\n";
 
 struct opts {
 	const char *config;
@@ -245,6 +249,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"help", no_argument, NULL, 'h'},
 	    {"check-config", required_argument, NULL, 'K'},
 	    {"print-config", no_argument, NULL, 'P'},
+	    {"print-config-reference", no_argument, NULL, 'R'},
 	    {"version", no_argument, NULL, 'V'},
 	    {"takeover", required_argument, NULL, 'T'},
 	    {NULL, 0, NULL, 0},
@@ -307,6 +312,9 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case 'P':
 			o->print_config = 1;
 			break;
+		case 'R':
+			cp_config_print_reference(stdout);
+			return 1;
 		case 'V':
 			cp_version_print(stdout);
 			return 1;
@@ -459,120 +467,119 @@ load_pipelines(const struct cp_config *cfg, struct dp_dataplane *dp)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
-{
-	struct cp_config cfg;
+/* ==== Start-up and shutdown, step by step ================================================= */
+
+/* How far start-up got: shutdown() undoes the steps from there back. */
+enum stage {
+	ST_CONFIG,    /* the configuration is loaded */
+	ST_EAL,	      /* rte_eal_init() done */
+	ST_DP_EARLY,  /* the dataplane exists (its ports may not) */
+	ST_DP,	      /* ports open, this thread an RCU reader */
+	ST_CONTROL,   /* grpc_init(), the registry store, the gRPC server */
+	ST_WORKERS,   /* the lcores launched */
+	ST_LISTENING, /* the access log and the metrics endpoint (if any) started */
+	ST_SERVED,    /* served until shutdown */
+};
+
+/* What start-up builds, for the steps below. */
+struct daemon {
 	struct opts o;
-	char err[512];
+	struct cp_config cfg;
 	char lcores[256];
-	char mem[16];
-	char prefix[32];
-	char *eal[EAL_ARGS_MAX];
-	int n = 0, rc, exit_code = 0;
-	struct dp_dataplane *dp = NULL;
-	struct cp_metrics_http *const metrics = &g_metrics;
-	struct cp_takeover_client tk = {.conn = -1};
-	struct offer_job *oj = NULL;
-	struct cp_server_conf sconf;
-	struct cp_ctl ctl = {0};
-	struct cp_store store = {0};
-	unsigned frontends = 1;
-	uint64_t answered = 0;
-	char roles[512];
+	unsigned frontends;
+	struct dp_dataplane *dp;
+	struct cp_takeover_client tk;
+	struct offer_job *oj;
+	struct cp_ctl ctl;
+	struct cp_store store;
+	uint64_t answered;
+};
+
+/*
+ * Flags, file, environment, flags again (apply_flags), validation; --check-config and
+ * --print-config end here. @return -1 to go on, else the exit code.
+ */
+static int
+load_config(struct daemon *d, int argc, char **argv)
+{
+	extern char **environ;
 	enum cp_log_level lvl;
+	char err[512];
+	int rc = parse_opts(argc, argv, &d->o);
 
-	/* Block the shutdown signals before any thread exists (EAL, gRPC, ours), so only the
-	 * signal thread receives them, synchronously, with sigwait(). */
-	sigemptyset(&g_sigs);
-	sigaddset(&g_sigs, SIGINT);
-	sigaddset(&g_sigs, SIGTERM);
-	sigaddset(&g_sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &g_sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	raise_fd_limit();
-
-	rc = parse_opts(argc, argv, &o);
 	if (rc != 0)
 		return rc == 1 ? 0 : 2;
-
-	if (o.check_config != NULL)
-		return check_config(o.check_config);
-	cp_config_init(&cfg);
-	{
-		extern char **environ;
-
-		if (cp_config_check_env(environ, err, sizeof(err)) != 0) {
-			cp_log(CP_LOG_ERROR, "config: bad environment", CP_LF_STR("error", err));
-			return 2;
-		}
+	if (d->o.check_config != NULL)
+		return check_config(d->o.check_config);
+	if (cp_config_check_env(environ, err, sizeof(err)) != 0) {
+		cp_log(CP_LOG_ERROR, "config: bad environment", CP_LF_STR("error", err));
+		return 2;
 	}
-	o.config = cp_config_locate(o.config, env_get, cp_default_config_path());
-	if (o.config != NULL && cp_config_load_file(&cfg, o.config, err, sizeof(err)) != 0) {
+	d->o.config = cp_config_locate(d->o.config, env_get, cp_default_config_path());
+	if (d->o.config != NULL &&
+	    cp_config_load_file(&d->cfg, d->o.config, err, sizeof(err)) != 0) {
 		cp_log(CP_LOG_ERROR, "config: cannot load", CP_LF_STR("error", err));
 		return 2;
 	}
-	if (cp_config_apply_env(&cfg, env_get, err, sizeof(err)) != 0) {
+	if (cp_config_apply_env(&d->cfg, env_get, err, sizeof(err)) != 0) {
 		cp_log(CP_LOG_ERROR, "config: bad environment override", CP_LF_STR("error", err));
-		cp_config_free(&cfg);
 		return 2;
 	}
-	if (o.log_level != NULL && cp_log_level_parse(o.log_level, &lvl) != 0) {
+	if (d->o.log_level != NULL && cp_log_level_parse(d->o.log_level, &lvl) != 0) {
 		fprintf(stderr, "corepiped: --log-level: expected debug|info|warn|error\n");
-		cp_config_free(&cfg);
 		return 2;
 	}
-	g_opts = o;
-	apply_flags(&cfg);
-	if (cp_config_validate(&cfg, err, sizeof(err)) != 0) {
+	g_opts = d->o;
+	apply_flags(&d->cfg);
+	if (cp_config_validate(&d->cfg, err, sizeof(err)) != 0) {
 		cp_log(CP_LOG_ERROR, "config: invalid command line", CP_LF_STR("error", err));
-		cp_config_free(&cfg);
 		return 2;
 	}
-	if (o.print_config) {
-		cp_config_print(stdout, &cfg);
-		cp_config_free(&cfg);
+	if (d->o.print_config) {
+		cp_config_print(stdout, &d->cfg);
 		return 0;
 	}
-	cp_log_set_level(cfg.log_level);
+	cp_log_set_level(d->cfg.log_level);
+	return -1;
+}
 
-	/* EAL: DPDK's own log lines become JSON lines too. */
-	rte_openlog_stream(cp_log_stream("dpdk"));
-	if (cfg.lcores[0] != '\0') {
-		snprintf(lcores, sizeof(lcores), "%s", cfg.lcores);
-		frontends = cfg.frontends ? cfg.frontends : 1;
-	} else {
-		default_lcores(&cfg, &frontends, lcores, sizeof(lcores));
-	}
-	snprintf(mem, sizeof(mem), "%u", cfg.memory_mb);
-	eal[n++] = argv[0];
+/*
+ * The EAL's arguments from the configuration (docs/configuration.md, "Command line"), then
+ * dataplane.eal_args, then those after "--". @return their number; eal[n] is NULL.
+ */
+static int
+eal_args(struct daemon *d, char *argv0, char **eal, char *mem, size_t mem_len, char *prefix,
+	 size_t prefix_len)
+{
+	const struct cp_config *cfg = &d->cfg;
+	bool pci = false;
+	int n = 0;
+
+	snprintf(mem, mem_len, "%u", cfg->memory_mb);
+	eal[n++] = argv0;
 	eal[n++] = "--lcores";
-	eal[n++] = lcores;
-	if (!cfg.hugepages)
+	eal[n++] = d->lcores;
+	if (!cfg->hugepages)
 		eal[n++] = "--no-huge";
 	/* Ports: virtual devices by --vdev; PCI NICs by -a, and only then a PCI scan. */
-	{
-		bool pci = false;
+	for (unsigned i = 0; i < cfg->udp.n_ports && n < EAL_ARGS_MAX - 8; i++) {
+		const char *dev = cfg->udp.ports[i].devargs;
 
-		for (unsigned i = 0; i < cfg.udp.n_ports && n < EAL_ARGS_MAX - 8; i++) {
-			const char *d = cfg.udp.ports[i].devargs;
-
-			if (dp_port_devargs_is_vdev(d)) {
-				eal[n++] = "--vdev";
-			} else {
-				eal[n++] = "-a";
-				pci = true;
-			}
-			eal[n++] = (char *)d;
+		if (dp_port_devargs_is_vdev(dev)) {
+			eal[n++] = "--vdev";
+		} else {
+			eal[n++] = "-a";
+			pci = true;
 		}
-		if (!pci)
-			eal[n++] = "--no-pci";
+		eal[n++] = (char *)dev;
 	}
+	if (!pci)
+		eal[n++] = "--no-pci";
 	/* net_memif registers an EAL IPC action when it probes, and --no-shconf disables EAL
 	 * IPC (the probe fails with ENOTSUP): with a memif port the EAL keeps its shared files,
 	 * under a prefix of our own (corepiped-PID) so that instances stay independent. */
-	if (has_memif_port(&cfg)) {
-		snprintf(prefix, sizeof(prefix), "corepiped-%ld", (long)getpid());
+	if (has_memif_port(cfg)) {
+		snprintf(prefix, prefix_len, "corepiped-%ld", (long)getpid());
 		eal[n++] = "--file-prefix";
 		eal[n++] = prefix;
 	} else {
@@ -582,43 +589,68 @@ main(int argc, char **argv)
 	eal[n++] = "-m";
 	eal[n++] = mem;
 	eal[n++] =
-	    cfg.log_level == CP_LOG_DEBUG ? "--log-level=lib.*:info" : "--log-level=lib.*:warning";
-	for (unsigned i = 0; i < cfg.n_eal_args && n < EAL_ARGS_MAX - 1; i++)
-		eal[n++] = cfg.eal_args[i];
-	for (int i = 0; i < o.n_eal && n < EAL_ARGS_MAX - 1; i++)
-		eal[n++] = o.eal[i];
+	    cfg->log_level == CP_LOG_DEBUG ? "--log-level=lib.*:info" : "--log-level=lib.*:warning";
+	for (unsigned i = 0; i < cfg->n_eal_args && n < EAL_ARGS_MAX - 1; i++)
+		eal[n++] = cfg->eal_args[i];
+	for (int i = 0; i < d->o.n_eal && n < EAL_ARGS_MAX - 1; i++)
+		eal[n++] = d->o.eal[i];
 	eal[n] = NULL;
+	return n;
+}
+
+/* The lcore map and rte_eal_init(). @return 0, or the exit code with *st how far it got. */
+static int
+start_eal(struct daemon *d, char *argv0, enum stage *st)
+{
+	char *eal[EAL_ARGS_MAX];
+	char mem[16], prefix[32];
+	int n;
+
+	/* EAL: DPDK's own log lines become JSON lines too. */
+	rte_openlog_stream(cp_log_stream("dpdk"));
+	if (d->cfg.lcores[0] != '\0') {
+		snprintf(d->lcores, sizeof(d->lcores), "%s", d->cfg.lcores);
+		d->frontends = d->cfg.frontends ? d->cfg.frontends : 1;
+	} else {
+		default_lcores(&d->cfg, &d->frontends, d->lcores, sizeof(d->lcores));
+	}
+	n = eal_args(d, argv0, eal, mem, sizeof(mem), prefix, sizeof(prefix));
 	if (rte_eal_init(n, eal) < 0) {
 		cp_log(CP_LOG_ERROR, "EAL init failed", CP_LF_STR("error", rte_strerror(rte_errno)),
-		       CP_LF_STR("lcores", lcores));
-		cp_config_free(&cfg);
+		       CP_LF_STR("lcores", d->lcores));
 		return 1;
 	}
+	*st = ST_EAL;
 	block_port_signals();
-	if (frontends > rte_lcore_count()) {
+	if (d->frontends > rte_lcore_count()) {
 		cp_log(CP_LOG_ERROR, "more front ends than lcores",
-		       CP_LF_INT("frontends", frontends), CP_LF_STR("lcores", lcores));
-		exit_code = 2;
-		goto out_eal;
+		       CP_LF_INT("frontends", d->frontends), CP_LF_STR("lcores", d->lcores));
+		return 2;
 	}
+	return 0;
+}
+
+/* Pools, registry, workers, UDP ports, the file's pipelines. @return 0 or the exit code. */
+static int
+start_dataplane(struct daemon *d, enum stage *st)
+{
+	char err[512];
 
 	/* Default bound of expanding nodes (zstd_decompress max_bytes); set before any compile. */
-	dp_node_max_message_bytes = cfg.max_message_bytes;
-	cfg.dp.n_frontends = frontends;
-	dp = dp_dataplane_create(&cfg.dp);
-	if (dp == NULL) {
+	dp_node_max_message_bytes = d->cfg.max_message_bytes;
+	d->cfg.dp.n_frontends = d->frontends;
+	d->dp = dp_dataplane_create(&d->cfg.dp);
+	if (d->dp == NULL) {
 		cp_log(CP_LOG_ERROR, "dataplane init failed", CP_LF_STR("error", strerror(errno)));
-		exit_code = 1;
-		goto out_eal;
+		return 1;
 	}
-	rc = dp_dataplane_attach_udp(dp, &cfg.udp, err, sizeof(err));
-	if (rc != 0) {
+	*st = ST_DP_EARLY;
+	if (dp_dataplane_attach_udp(d->dp, &d->cfg.udp, err, sizeof(err)) != 0) {
 		cp_log(CP_LOG_ERROR, "UDP ports: cannot open", CP_LF_STR("error", err));
-		exit_code = 2;
-		goto out_dp_early;
+		return 2;
 	}
-	for (unsigned i = 0; dp->udp != NULL && i < dp->udp->n_ports; i++) {
-		const struct dp_port *pt = &dp->udp->port[i];
+	for (unsigned i = 0; d->dp->udp != NULL && i < d->dp->udp->n_ports; i++) {
+		const struct dp_port *pt = &d->dp->udp->port[i];
 		char ip[16], mac[RTE_ETHER_ADDR_FMT_SIZE];
 
 		dp_ipv4_format(pt->conf.ip, ip);
@@ -636,196 +668,268 @@ main(int argc, char **argv)
 	 * until it becomes front end 0's reactor, which registers on its own. */
 	urcu_qsbr_register_thread();
 	urcu_qsbr_thread_offline();
-	if (load_pipelines(&cfg, dp) != 0) {
-		exit_code = 2;
-		goto out_dp;
+	*st = ST_DP;
+	return load_pipelines(&d->cfg, d->dp) != 0 ? 2 : 0;
+}
+
+/* The API's pipelines (registry.store, control/store.h), after the config file's. */
+static int
+open_store(struct daemon *d)
+{
+	const struct cp_config *cfg = &d->cfg;
+	unsigned n_loaded = 0;
+	char serr[1024] = "registry.state_file, registry.etcd_*: too long";
+
+	if (cp_store_open(&d->store, cfg->registry_store, cfg->state_file, d->dp->reg,
+			  cfg->max_nodes) != 0 ||
+	    cp_store_set_etcd(&d->store, cfg->etcd_endpoint, cfg->etcd_prefix) != 0 ||
+	    cp_store_load(&d->store, &n_loaded, serr, sizeof(serr)) != 0) {
+		cp_log(CP_LOG_ERROR, "registry store: cannot start",
+		       CP_LF_STR("store", cp_store_kind_name(cfg->registry_store)),
+		       CP_LF_STR("file", cfg->state_file), CP_LF_STR("error", serr));
+		return -EINVAL;
 	}
+	if (cfg->registry_store == CP_STORE_FILE)
+		cp_log(CP_LOG_INFO, "registry store ready", CP_LF_STR("store", "file"),
+		       CP_LF_STR("file", cfg->state_file), CP_LF_INT("pipelines", n_loaded));
+	else if (cfg->registry_store == CP_STORE_ETCD)
+		cp_log(CP_LOG_INFO, "registry store ready", CP_LF_STR("store", "etcd"),
+		       CP_LF_STR("endpoint", cfg->etcd_endpoint),
+		       CP_LF_STR("prefix", cfg->etcd_prefix), CP_LF_INT("pipelines", n_loaded));
+	return 0;
+}
+
+/* gRPC, the registry store, a predecessor's sockets, the server. @return 0 or the exit code. */
+static int
+start_control(struct daemon *d, enum stage *st)
+{
+	const struct cp_config *cfg = &d->cfg;
+	struct cp_server_conf sconf = {
+	    .listen = cfg->grpc_listen,
+	    .max_message_bytes = cfg->max_message_bytes,
+	    .max_concurrent_streams = cfg->max_concurrent_streams,
+	    .max_connections = cfg->max_connections,
+	    .max_connections_per_peer = cfg->max_connections_per_peer,
+	    .handshake_timeout_ms = cfg->handshake_timeout_ms,
+	    .max_connection_idle_ms = cfg->max_connection_idle_ms,
+	    .max_connection_age_ms = cfg->max_connection_age_ms,
+	    .inline_max_us = cfg->inline_max_us,
+	    .frontend_spin_us = cfg->frontend_spin_us,
+	    .max_response_bytes = cfg->max_response_bytes,
+	    .max_cancels_per_second = cfg->max_cancels_per_second,
+	    .keepalive = &cfg->keepalive,
+	    .tls = &cfg->tls,
+	    .takeover = &d->tk,
+	};
+	char err[512];
+	int rc;
+
 	/* gRPC's own threads inherit this (front end 0's) CPU affinity. */
 	cp_log_grpc_hook();
 	grpc_init();
-	/* The API's pipelines, after the config file's (registry.store, control/store.h); after
-	 * grpc_init(): the etcd store speaks gRPC. */
-	{
-		unsigned n_loaded = 0;
-		char serr[1024] = "registry.state_file, registry.etcd_*: too long";
-
-		if (cp_store_open(&store, cfg.registry_store, cfg.state_file, dp->reg,
-				  cfg.max_nodes) != 0 ||
-		    cp_store_set_etcd(&store, cfg.etcd_endpoint, cfg.etcd_prefix) != 0 ||
-		    cp_store_load(&store, &n_loaded, serr, sizeof(serr)) != 0) {
-			cp_log(CP_LOG_ERROR, "registry store: cannot start",
-			       CP_LF_STR("store", cp_store_kind_name(cfg.registry_store)),
-			       CP_LF_STR("file", cfg.state_file), CP_LF_STR("error", serr));
-			cp_store_close(&store);
-			grpc_shutdown_blocking();
-			exit_code = 2;
-			goto out_dp;
-		}
-		if (cfg.registry_store == CP_STORE_FILE)
-			cp_log(CP_LOG_INFO, "registry store ready", CP_LF_STR("store", "file"),
-			       CP_LF_STR("file", cfg.state_file), CP_LF_INT("pipelines", n_loaded));
-		else if (cfg.registry_store == CP_STORE_ETCD)
-			cp_log(CP_LOG_INFO, "registry store ready", CP_LF_STR("store", "etcd"),
-			       CP_LF_STR("endpoint", cfg.etcd_endpoint),
-			       CP_LF_STR("prefix", cfg.etcd_prefix),
-			       CP_LF_INT("pipelines", n_loaded));
+	/* After grpc_init(): the etcd store speaks gRPC. */
+	if (open_store(d) != 0) {
+		cp_store_close(&d->store);
+		grpc_shutdown_blocking();
+		return 2;
 	}
-	sconf.listen = cfg.grpc_listen;
-	sconf.max_message_bytes = cfg.max_message_bytes;
-	sconf.max_concurrent_streams = cfg.max_concurrent_streams;
-	sconf.max_connections = cfg.max_connections;
-	sconf.max_connections_per_peer = cfg.max_connections_per_peer;
-	sconf.handshake_timeout_ms = cfg.handshake_timeout_ms;
-	sconf.max_connection_idle_ms = cfg.max_connection_idle_ms;
-	sconf.max_connection_age_ms = cfg.max_connection_age_ms;
-	sconf.inline_max_us = cfg.inline_max_us;
-	sconf.frontend_spin_us = cfg.frontend_spin_us;
-	sconf.max_response_bytes = cfg.max_response_bytes;
-	sconf.max_cancels_per_second = cfg.max_cancels_per_second;
-	sconf.tls = &cfg.tls;
-	if (cfg.auth.enabled)
+	*st = ST_CONTROL;
+	if (cfg->auth.enabled)
 		cp_log(CP_LOG_INFO, "auth: bearer tokens required",
-		       CP_LF_INT("tokens", (long)cfg.auth.n),
-		       CP_LF_BOOL("health_open", cfg.auth.health_open));
-	sconf.keepalive = &cfg.keepalive;
+		       CP_LF_INT("tokens", (long)cfg->auth.n),
+		       CP_LF_BOOL("health_open", cfg->auth.health_open));
 	/* Hitless restart: a running corepiped's listening sockets, if one offers them. */
-	if (cfg.takeover_socket[0] != '\0') {
-		rc = cp_takeover_fetch(&tk, cfg.takeover_socket, err, sizeof(err));
+	if (cfg->takeover_socket[0] != '\0') {
+		rc = cp_takeover_fetch(&d->tk, cfg->takeover_socket, err, sizeof(err));
 		if (rc != 0) {
 			cp_log(CP_LOG_ERROR, "takeover: failed, not starting",
-			       CP_LF_STR("takeover_socket", cfg.takeover_socket),
+			       CP_LF_STR("takeover_socket", cfg->takeover_socket),
 			       CP_LF_STR("error", err));
-			exit_code = 2;
-			goto out_grpc;
+			return 2;
 		}
-		if (tk.conn >= 0)
+		if (d->tk.conn >= 0)
 			cp_log(CP_LOG_INFO, "takeover: listening sockets received",
-			       CP_LF_INT("old_pid", tk.peer_pid), CP_LF_INT("sockets", tk.n));
-		oj = calloc(1, sizeof(*oj));
-		if (oj == NULL) {
-			exit_code = 1;
-			goto out_grpc;
-		}
-		oj->job.run = offer_run;
-		oj->srv = &g_srv;
-		snprintf(oj->path, sizeof(oj->path), "%s", cfg.takeover_socket);
+			       CP_LF_INT("old_pid", d->tk.peer_pid), CP_LF_INT("sockets", d->tk.n));
+		d->oj = calloc(1, sizeof(*d->oj));
+		if (d->oj == NULL)
+			return 1;
+		d->oj->job.run = offer_run;
+		d->oj->srv = &g_srv;
+		snprintf(d->oj->path, sizeof(d->oj->path), "%s", cfg->takeover_socket);
 	}
-	sconf.takeover = &tk;
-	rc = cp_server_create(&g_srv, &sconf, &cfg, dp);
-	if (rc != 0) {
-		exit_code = rc == -EADDRINUSE ? 3 : 2;
-		goto out_grpc;
-	}
-	g_srv.reload.live = &cfg;
-	g_srv.reload.path = o.config;
+	rc = cp_server_create(&g_srv, &sconf, &d->cfg, d->dp);
+	if (rc != 0)
+		return rc == -EADDRINUSE ? 3 : 2;
+	g_srv.reload.live = &d->cfg;
+	g_srv.reload.path = d->o.config;
 	g_srv.reload.apply_flags = apply_flags;
 	g_srv.reload.getenv = env_get;
-	g_srv.ctl = &ctl;
-	g_srv.store = &store;
-	rc = dp_dataplane_launch(dp);
+	g_srv.ctl = &d->ctl;
+	g_srv.store = &d->store;
+	return 0;
+}
+
+/* Workers, access log, metrics, control thread, store watch: then serving, until a shutdown.
+ * @return 0 or the exit code. */
+static int
+serve(struct daemon *d, enum stage *st)
+{
+	const struct cp_config *cfg = &d->cfg;
+	struct cp_metrics_http *const metrics = &g_metrics;
+	char roles[512];
+	int rc;
+
+	rc = dp_dataplane_launch(d->dp);
 	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "cannot launch workers", CP_LF_INT("rc", rc));
-		exit_code = 1;
-		goto out_grpc;
+		return 1;
 	}
-	for (int i = 0; i < WORKER_START_WAIT_MS && !dp_dataplane_running(dp); i++)
+	*st = ST_WORKERS;
+	for (int i = 0; i < WORKER_START_WAIT_MS && !dp_dataplane_running(d->dp); i++)
 		usleep(1000);
-	rc = cp_alog_start(cfg.access_log, cfg.access_log_sample, cfg.access_log_ring);
+	rc = cp_alog_start(cfg->access_log, cfg->access_log_sample, cfg->access_log_ring);
 	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "cannot start the access log",
 		       CP_LF_STR("error", strerror(-rc)));
-		exit_code = 1;
-		goto out_workers;
+		return 1;
 	}
-	if (cfg.metrics_listen[0] != '\0') {
-		snprintf(g_metrics_listen, sizeof(g_metrics_listen), "%s", cfg.metrics_listen);
-		rc = cp_metrics_http_adopt(metrics, cfg.metrics_listen,
-					   cp_takeover_adopt(&tk, "metrics", cfg.metrics_listen),
-					   &cfg.http, &g_srv, dp);
+	if (cfg->metrics_listen[0] != '\0') {
+		snprintf(g_metrics_listen, sizeof(g_metrics_listen), "%s", cfg->metrics_listen);
+		rc =
+		    cp_metrics_http_adopt(metrics, cfg->metrics_listen,
+					  cp_takeover_adopt(&d->tk, "metrics", cfg->metrics_listen),
+					  &cfg->http, &g_srv, d->dp);
 		if (rc != 0) {
 			cp_log(CP_LOG_ERROR, "cannot listen for metrics",
-			       CP_LF_STR("metrics_listen", cfg.metrics_listen),
+			       CP_LF_STR("metrics_listen", cfg->metrics_listen),
 			       CP_LF_STR("error", strerror(-rc)));
-			exit_code = rc == -EADDRINUSE ? 3 : 2;
-			goto out_workers;
+			return rc == -EADDRINUSE ? 3 : 2;
 		}
 	}
+	*st = ST_LISTENING;
 	/* Signals and reloads: a signal that arrived during start-up stays pending until here. */
-	rc = cp_ctl_start(&ctl, &g_srv, &g_sigs);
+	rc = cp_ctl_start(&d->ctl, &g_srv, &g_sigs);
 	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "cannot start the control thread", CP_LF_INT("rc", rc));
-		exit_code = 1;
-		goto out_metrics;
+		return 1;
 	}
-	rc = cp_store_start(&store, &ctl);
+	rc = cp_store_start(&d->store, &d->ctl);
 	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "registry store: cannot start its thread",
 		       CP_LF_STR("error", strerror(-rc)));
-		exit_code = 1;
-		cp_ctl_stop(&ctl);
-		goto out_metrics;
+		cp_ctl_stop(&d->ctl);
+		return 1;
 	}
 	cp_server_start(&g_srv);
 	atomic_store(&g_srv.serving, true);
-	roles_text(dp, roles, sizeof(roles));
+	roles_text(d->dp, roles, sizeof(roles));
 	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("version", cp_version()),
-	       CP_LF_STR("grpc_listen", cfg.grpc_listen), CP_LF_INT("grpc_port", g_srv.port),
+	       CP_LF_STR("grpc_listen", cfg->grpc_listen), CP_LF_INT("grpc_port", g_srv.port),
 	       CP_LF_INT("metrics_port", metrics->port),
-	       CP_LF_BOOL("tls", cfg.tls.cert_file[0] != '\0'),
+	       CP_LF_BOOL("tls", cfg->tls.cert_file[0] != '\0'),
 	       CP_LF_INT("plaintext_port", g_srv.plaintext_port),
-	       CP_LF_INT("frontends", dp->n_frontends), CP_LF_INT("workers", dp->n_workers),
-	       CP_LF_STR("lcores", lcores), CP_LF_STR("roles", roles),
-	       CP_LF_INT("udp_ports", dp->udp ? (long)dp->udp->n_ports : 0),
-	       CP_LF_STR("idle_policy", dp_idle_policy_name(cfg.dp.worker.idle)),
-	       CP_LF_STR("config", cfg.path[0] ? cfg.path : "built-in defaults"),
+	       CP_LF_INT("frontends", d->dp->n_frontends), CP_LF_INT("workers", d->dp->n_workers),
+	       CP_LF_STR("lcores", d->lcores), CP_LF_STR("roles", roles),
+	       CP_LF_INT("udp_ports", d->dp->udp ? (long)d->dp->udp->n_ports : 0),
+	       CP_LF_STR("idle_policy", dp_idle_policy_name(cfg->dp.worker.idle)),
+	       CP_LF_STR("config", cfg->path[0] ? cfg->path : "built-in defaults"),
 	       CP_LF_INT("pid", getpid()));
-	cp_notify_ready("serving: gRPC %s (port %d), metrics port %d, %u workers", cfg.grpc_listen,
-			g_srv.port, metrics->port, dp->n_workers);
+	cp_notify_ready("serving: gRPC %s (port %d), metrics port %d, %u workers", cfg->grpc_listen,
+			g_srv.port, metrics->port, d->dp->n_workers);
 	/* Serving: the predecessor may drain now; then offer the sockets to our successor. */
-	if (tk.conn >= 0) {
-		pid_t old_pid = tk.peer_pid;
+	if (d->tk.conn >= 0) {
+		pid_t old_pid = d->tk.peer_pid;
 
-		rc = cp_takeover_ready(&tk);
+		rc = cp_takeover_ready(&d->tk);
 		cp_log(rc == 0 ? CP_LOG_INFO : CP_LOG_WARN,
 		       rc == 0 ? "takeover: done, the old process drains"
 			       : "takeover: the old process is gone",
 		       CP_LF_INT("old_pid", old_pid));
 	}
-	cp_takeover_client_close(&tk); /* sockets not adopted */
-	if (oj != NULL) {
-		cp_ctl_submit(&ctl, &oj->job);
-		oj = NULL;
+	cp_takeover_client_close(&d->tk); /* sockets not adopted */
+	if (d->oj != NULL) {
+		cp_ctl_submit(&d->ctl, &d->oj->job);
+		d->oj = NULL;
 	}
 
 	urcu_qsbr_unregister_thread(); /* front end 0's reactor registers this thread itself */
 	cp_server_run(&g_srv);
-	answered = cp_server_stat_sum(&g_srv, offsetof(struct cp_fe_stats, answered));
+	d->answered = cp_server_stat_sum(&g_srv, offsetof(struct cp_fe_stats, answered));
 	urcu_qsbr_register_thread();
 	urcu_qsbr_thread_offline();
+	*st = ST_SERVED;
+	return 0;
+}
 
-	cp_store_close(&store); /* its watch thread submits control jobs: first */
-	cp_ctl_stop(&ctl);
-	cp_takeover_offer_close(&g_offer, true);
-out_metrics:
-	cp_metrics_http_stop(metrics);
-out_workers:
-	dp_dataplane_stop(dp);
-out_grpc:
-	cp_takeover_client_close(&tk); /* a failed start: the old process goes on serving */
-	free(oj);
-	cp_store_close(&store);
-	cp_server_destroy(&g_srv);
-	cp_alog_stop(); /* after every call is freed: no hook runs any more */
-	grpc_shutdown_blocking();
-out_dp:
-	cp_log(CP_LOG_INFO, "stopped", CP_LF_U64("answered", answered));
-	dp_dataplane_destroy(dp);
-	urcu_qsbr_unregister_thread();
-	goto out_eal;
-out_dp_early:
-	dp_dataplane_destroy(dp);
-out_eal:
-	rte_eal_cleanup();
-	cp_config_free(&cfg);
+/* Undo start-up from stage @p st back, in reverse order. @return @p exit_code. */
+static int
+shutdown_from(struct daemon *d, enum stage st, int exit_code)
+{
+	switch (st) {
+	case ST_SERVED:
+		cp_store_close(&d->store); /* its watch thread submits control jobs: first */
+		cp_ctl_stop(&d->ctl);
+		cp_takeover_offer_close(&g_offer, true);
+		/* fall through */
+	case ST_LISTENING:
+		cp_metrics_http_stop(&g_metrics);
+		/* fall through */
+	case ST_WORKERS:
+		dp_dataplane_stop(d->dp);
+		/* fall through */
+	case ST_CONTROL:
+		cp_takeover_client_close(&d->tk); /* a failed start: the old process serves on */
+		free(d->oj);
+		cp_store_close(&d->store);
+		cp_server_destroy(&g_srv);
+		cp_alog_stop(); /* after every call is freed: no hook runs any more */
+		grpc_shutdown_blocking();
+		/* fall through */
+	case ST_DP:
+		cp_log(CP_LOG_INFO, "stopped", CP_LF_U64("answered", d->answered));
+		dp_dataplane_destroy(d->dp);
+		d->dp = NULL;
+		urcu_qsbr_unregister_thread();
+		/* fall through */
+	case ST_DP_EARLY:
+		dp_dataplane_destroy(d->dp);
+		/* fall through */
+	case ST_EAL:
+		rte_eal_cleanup();
+		/* fall through */
+	case ST_CONFIG:
+		cp_config_free(&d->cfg);
+	}
 	return exit_code;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct daemon d = {.tk = {.conn = -1}, .frontends = 1};
+	enum stage st = ST_CONFIG;
+	int rc;
+
+	/* Block the shutdown signals before any thread exists (EAL, gRPC, ours), so only the
+	 * signal thread receives them, synchronously, with sigwait(). */
+	sigemptyset(&g_sigs);
+	sigaddset(&g_sigs, SIGINT);
+	sigaddset(&g_sigs, SIGTERM);
+	sigaddset(&g_sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &g_sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+
+	cp_config_init(&d.cfg);
+	rc = load_config(&d, argc, argv);
+	if (rc >= 0)
+		return shutdown_from(&d, st, rc);
+	rc = start_eal(&d, argv[0], &st);
+	if (rc == 0)
+		rc = start_dataplane(&d, &st);
+	if (rc == 0)
+		rc = start_control(&d, &st);
+	if (rc == 0)
+		rc = serve(&d, &st);
+	return shutdown_from(&d, st, rc);
 }

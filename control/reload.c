@@ -28,6 +28,24 @@ list_add(struct cp_reload_list *l, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* "a,b,c" for the log line (cut with "..." when it does not fit). */
+static void
+list_join(const struct cp_reload_list *l, char *out, size_t len)
+{
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (unsigned i = 0; i < l->n; i++) {
+		int w = snprintf(out + off, len - off, "%s%s", i ? "," : "", l->name[i]);
+
+		if (w < 0 || (size_t)w >= len - off) {
+			snprintf(out + (len > 4 ? len - 4 : 0), len > 4 ? 4 : len, "...");
+			return;
+		}
+		off += (size_t)w;
+	}
+}
+
 static void
 err_add(struct cp_reload_report *rep, const char *msg)
 {
@@ -38,117 +56,13 @@ err_add(struct cp_reload_report *rep, const char *msg)
 
 /* ---- Which settings changed ---------------------------------------------------------------- */
 
-#define DIFF_U(field, key, list)                                                                   \
-	do {                                                                                       \
-		if (old->field != neu->field)                                                      \
-			list_add(list, "%s", key);                                                 \
-	} while (0)
-#define DIFF_S(field, key, list)                                                                   \
-	do {                                                                                       \
-		if (strcmp(old->field, neu->field) != 0)                                           \
-			list_add(list, "%s", key);                                                 \
-	} while (0)
-
+/* cp_config_diff() callback: the key table says which settings a reload applies live. */
 static void
-diff_settings(const struct cp_config *old, const struct cp_config *neu,
-	      struct cp_reload_report *rep)
+diff_one(const char *key, bool live, void *arg)
 {
-	struct cp_reload_list *live = &rep->applied, *rs = &rep->needs_restart;
-	bool eal_same = old->n_eal_args == neu->n_eal_args;
+	struct cp_reload_report *rep = arg;
 
-	/* Live. */
-	DIFF_U(default_timeout_ms, "limits.default_timeout_ms", live);
-	DIFF_U(max_timeout_ms, "limits.max_timeout_ms", live);
-	DIFF_U(max_nodes, "limits.max_nodes", live);
-	DIFF_U(shed_high_water_pct, "limits.shed_high_water_pct", live);
-	DIFF_U(shed_low_water_pct, "limits.shed_low_water_pct", live);
-	DIFF_U(shed_busy_pct, "limits.shed_busy_pct", live);
-	DIFF_U(shed_window_ms, "limits.shed_window_ms", live);
-	DIFF_U(shed_enabled, "limits.shed_enabled", live);
-	DIFF_U(access_log, "logging.access_log", live);
-	DIFF_U(access_log_sample, "logging.access_log_sample", live);
-	DIFF_U(stream_window, "limits.stream_window", live);
-	DIFF_U(inflight_cap, "limits.max_in_flight", live);
-	DIFF_U(max_request_memory_mb, "limits.max_request_memory_mb", live);
-	DIFF_U(memory_budget_mb, "limits.memory_budget_mb", live);
-	DIFF_U(shutdown_grace_ms, "server.shutdown_grace_ms", live);
-	DIFF_U(shutdown_delay_ms, "server.shutdown_delay_ms", live);
-	DIFF_U(log_level, "logging.level", live);
-	DIFF_U(auth.enabled, "auth.enabled", live);
-	DIFF_U(auth.health_open, "auth.health_open", live);
-	DIFF_U(auth.metrics, "auth.metrics", live);
-	{
-		bool same = old->auth.n == neu->auth.n;
-
-		for (unsigned i = 0; same && i < old->auth.n; i++)
-			same = memcmp(&old->auth.tokens[i], &neu->auth.tokens[i],
-				      sizeof(old->auth.tokens[i])) == 0;
-		if (!same)
-			list_add(live, "auth.tokens");
-	}
-	/* Restart. */
-	DIFF_S(grpc_listen, "server.grpc_listen", rs);
-	DIFF_S(metrics_listen, "server.metrics_listen", rs);
-	DIFF_U(http.max_connections, "server.metrics_max_connections", rs);
-	DIFF_U(http.max_per_peer, "server.metrics_max_connections_per_peer", rs);
-	DIFF_U(http.header_timeout_ms, "server.metrics_header_timeout_ms", rs);
-	DIFF_U(http.request_timeout_ms, "server.metrics_request_timeout_ms", rs);
-	DIFF_U(max_message_bytes, "server.max_message_bytes", rs);
-	DIFF_U(responder_spin_us, "server.responder_spin_us", rs);
-	DIFF_U(frontends, "server.frontends", rs);
-	DIFF_U(inline_max_us, "server.inline_max_us", rs);
-	DIFF_U(frontend_spin_us, "server.frontend_spin_us", rs);
-	DIFF_U(max_response_bytes, "server.max_response_bytes", rs);
-	DIFF_U(max_connections_per_peer, "server.max_connections_per_peer", rs);
-	DIFF_U(handshake_timeout_ms, "server.handshake_timeout_ms", rs);
-	DIFF_U(max_cancels_per_second, "server.max_cancels_per_second", rs);
-	DIFF_U(max_concurrent_streams, "server.max_concurrent_streams", rs);
-	DIFF_U(max_connections, "server.max_connections", rs);
-	DIFF_U(max_connection_idle_ms, "server.max_connection_idle_ms", rs);
-	DIFF_U(max_connection_age_ms, "server.max_connection_age_ms", rs);
-	DIFF_U(keepalive.time_ms, "server.keepalive_time_ms", rs);
-	DIFF_U(keepalive.timeout_ms, "server.keepalive_timeout_ms", rs);
-	DIFF_U(keepalive.permit_without_calls, "server.keepalive_permit_without_calls", rs);
-	DIFF_U(keepalive.min_ping_interval_ms, "server.keepalive_min_ping_interval_ms", rs);
-	DIFF_U(access_log_ring, "logging.access_log_ring", rs);
-	DIFF_U(workers, "dataplane.workers", rs);
-	DIFF_S(lcores, "dataplane.lcores", rs);
-	DIFF_U(dp.worker.idle, "dataplane.idle_policy", rs);
-	DIFF_U(dp.worker.spin_us, "dataplane.spin_us", rs);
-	DIFF_U(dp.worker.sleep_max_us, "dataplane.sleep_max_us", rs);
-	DIFF_U(dp.worker.ring_size, "dataplane.ring_size", rs);
-	DIFF_U(dp.worker.quantum_us, "dataplane.quantum_us", rs);
-	DIFF_U(dp.worker.lane_share, "dataplane.lane_share", rs);
-	DIFF_U(dp.max_in_flight, "dataplane.max_in_flight", rs);
-	DIFF_U(dp.max_streams_per_worker, "dataplane.max_streams_per_worker", rs);
-	if (old->dp.pools.n_classes != neu->dp.pools.n_classes ||
-	    memcmp(old->dp.pools.classes, neu->dp.pools.classes,
-		   neu->dp.pools.n_classes * sizeof(neu->dp.pools.classes[0])) != 0)
-		list_add(rs, "dataplane.pools");
-	if (old->udp.n_ports != neu->udp.n_ports ||
-	    memcmp(old->udp.ports, neu->udp.ports, neu->udp.n_ports * sizeof(neu->udp.ports[0])) !=
-		0)
-		list_add(rs, "dataplane.ports");
-	DIFF_U(udp.ring_size, "dataplane.port_ring_size", rs);
-	DIFF_U(udp.tx_drain_us, "dataplane.port_tx_drain_us", rs);
-	DIFF_U(udp.idle_poll_us, "dataplane.port_idle_poll_us", rs);
-	DIFF_U(hugepages, "dataplane.hugepages", rs);
-	DIFF_U(memory_mb, "dataplane.memory_mb", rs);
-	DIFF_S(tls.cert_file, "tls.cert_file", rs);
-	DIFF_S(tls.key_file, "tls.key_file", rs);
-	DIFF_S(tls.client_ca_file, "tls.client_ca_file", rs);
-	DIFF_U(tls.require_client_cert, "tls.require_client_cert", rs);
-	DIFF_U(tls.required, "tls.required", rs);
-	DIFF_S(tls.plaintext_listen, "tls.plaintext_listen", rs);
-	DIFF_S(takeover_socket, "server.takeover_socket", rs);
-	DIFF_U(registry_store, "registry.store", rs);
-	DIFF_S(state_file, "registry.state_file", rs);
-	DIFF_S(etcd_endpoint, "registry.etcd_endpoint", rs);
-	DIFF_S(etcd_prefix, "registry.etcd_prefix", rs);
-	for (unsigned i = 0; eal_same && i < old->n_eal_args; i++)
-		eal_same = strcmp(old->eal_args[i], neu->eal_args[i]) == 0;
-	if (!eal_same)
-		list_add(rs, "dataplane.eal_args");
+	list_add(live ? &rep->applied : &rep->needs_restart, "%s", key);
 }
 
 /* ---- Planning: everything that can fail, with no effect on the server ---------------------- */
@@ -305,30 +219,16 @@ cp_reload_run(struct cp_server *srv, struct cp_reload_report *rep)
 	}
 	/* Settings: report, then publish the ones prepared above (RCU: front ends pick them up
 	 * at their next call; cannot fail) and keep the running configuration in step. */
-	diff_settings(rl->live, &pl.neu, rep);
+	cp_config_diff(rl->live, &pl.neu, diff_one, rep);
 	for (unsigned i = 0; i < pl.n_weakened; i++)
 		cp_log(CP_LOG_WARN, "config reload weakens security, as the file says",
 		       CP_LF_STR("file", rl->path), CP_LF_STR("change", pl.weakened[i]));
 	cp_server_live_publish(srv, live);
 	live = NULL;
-	rl->live->default_timeout_ms = pl.neu.default_timeout_ms;
-	rl->live->max_timeout_ms = pl.neu.max_timeout_ms;
-	rl->live->max_nodes = pl.neu.max_nodes;
-	rl->live->stream_window = pl.neu.stream_window;
-	rl->live->inflight_cap = pl.neu.inflight_cap;
-	rl->live->max_request_memory_mb = pl.neu.max_request_memory_mb;
-	rl->live->memory_budget_mb = pl.neu.memory_budget_mb;
-	rl->live->shutdown_grace_ms = pl.neu.shutdown_grace_ms;
-	rl->live->shutdown_delay_ms = pl.neu.shutdown_delay_ms;
-	rl->live->shed_high_water_pct = pl.neu.shed_high_water_pct;
-	rl->live->shed_low_water_pct = pl.neu.shed_low_water_pct;
-	rl->live->shed_busy_pct = pl.neu.shed_busy_pct;
-	rl->live->shed_window_ms = pl.neu.shed_window_ms;
-	rl->live->log_level = pl.neu.log_level;
+	/* The running configuration takes the live settings (the key table's live rows); the
+	 * modules that read them outside the published cp_live are told here. */
+	cp_config_copy_live(rl->live, &pl.neu);
 	cp_log_set_level(pl.neu.log_level);
-	rl->live->shed_enabled = pl.neu.shed_enabled;
-	rl->live->access_log = pl.neu.access_log;
-	rl->live->access_log_sample = pl.neu.access_log_sample;
 	cp_alog_configure(pl.neu.access_log, pl.neu.access_log_sample);
 	cp_auth_free(&rl->live->auth);
 	rl->live->auth = pl.neu.auth; /* moved: the server published its own copy */
@@ -366,10 +266,17 @@ out:
 		__atomic_store_n(&rl->last_success_unix_ns,
 				 (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
 				 __ATOMIC_RELAXED);
+		char lists[5][512];
+
+		list_join(&rep->added, lists[0], sizeof(lists[0]));
+		list_join(&rep->replaced, lists[1], sizeof(lists[1]));
+		list_join(&rep->removed, lists[2], sizeof(lists[2]));
+		list_join(&rep->applied, lists[3], sizeof(lists[3]));
+		list_join(&rep->needs_restart, lists[4], sizeof(lists[4]));
 		cp_log(CP_LOG_INFO, "config reloaded", CP_LF_STR("file", rl->path),
-		       CP_LF_INT("added", rep->added.n), CP_LF_INT("replaced", rep->replaced.n),
-		       CP_LF_INT("removed", rep->removed.n), CP_LF_INT("applied", rep->applied.n),
-		       CP_LF_INT("needs_restart", rep->needs_restart.n));
+		       CP_LF_STR("added", lists[0]), CP_LF_STR("replaced", lists[1]),
+		       CP_LF_STR("removed", lists[2]), CP_LF_STR("applied", lists[3]),
+		       CP_LF_STR("needs_restart", lists[4]));
 		for (unsigned i = 0; i < rep->needs_restart.n; i++)
 			cp_log(CP_LOG_WARN, "config reload: setting changed, needs a restart",
 			       CP_LF_STR("key", rep->needs_restart.name[i]));

@@ -15,10 +15,11 @@
  * other names survive reloads, and file pipelines that left the file are deleted. A file
  * pipeline whose spec did not change is not republished (its version stays).
  *
- * Live: limits.* (timeouts, max_nodes, shedding thresholds, stream_window),
- * server.shutdown_grace_ms, auth.* (tokens, enabled, health_open), logging.level, pipelines.
- * Everything else (listen addresses, lcores/workers, rings, pools, message size, connection
- * limits, EAL args) is reported as "needs restart" and left as it runs.
+ * Which settings a reload applies live and which it reports as "needs restart" (left as they
+ * run) is a column of the key table (control/config.c; docs/configuration.md, "Keys"), as is
+ * the copy into the running configuration (cp_config_copy_live). The log line "config
+ * reloaded" names the pipelines added, replaced and removed and the settings applied and
+ * needing a restart.
  *
  * Context: the control thread only (control/ctl.h). Ownership: the live config (struct
  * cp_reload.live) belongs to main(); a reload moves the new token table into it and frees the old

@@ -72,6 +72,11 @@ class ReloadTest(unittest.TestCase):
         self.assertIn("limits.max_nodes", r.applied)
         self.assertIn("server.max_connections", r.needs_restart)
         self.assertEqual(r.path, self.srv.config)
+        # The log line names what changed, as the answer does (docs/configuration.md).
+        line = [l for l in self.srv.logs_json() if l.get("msg") == "config reloaded"][-1]
+        self.assertEqual((line["added"], line["replaced"], line["removed"]), ("new", "p", "gone"))
+        self.assertEqual(line["applied"].split(","), list(r.applied))
+        self.assertEqual(line["needs_restart"].split(","), list(r.needs_restart))
         self.assertEqual(self.gain_of_p(), gain_s16(SAMPLES, -6))
         with self.assertRaises(grpc.RpcError) as cm:
             self.st.execute(pb.ExecuteRequest(name="gone", input=pb.Payload(data=b"x")),

@@ -812,6 +812,171 @@ test_config_security_check_fails_closed(void **state)
 	cp_config_free(&live);
 }
 
+/* ---- The key table drives reload classification, the live copy and the reference -------- */
+
+struct diff_seen {
+	unsigned n;
+	char key[64];
+	bool live;
+};
+
+static void
+diff_record(const char *key, bool live, void *arg)
+{
+	struct diff_seen *d = arg;
+
+	d->n++;
+	snprintf(d->key, sizeof(d->key), "%s", key);
+	d->live = live;
+}
+
+/* What a reload applies live: every other setting needs a restart (reload.h). */
+static const char *const g_live_keys[] = {
+    "server.shutdown_delay_ms",
+    "server.shutdown_grace_ms",
+    "limits.max_nodes",
+    "limits.default_timeout_ms",
+    "limits.max_timeout_ms",
+    "limits.shed_high_water_pct",
+    "limits.shed_low_water_pct",
+    "limits.shed_busy_pct",
+    "limits.shed_window_ms",
+    "limits.stream_window",
+    "limits.max_in_flight",
+    "limits.max_request_memory_mb",
+    "limits.memory_budget_mb",
+    "limits.shed_enabled",
+    "auth.enabled",
+    "auth.health_open",
+    "auth.metrics",
+    "auth.token_file",
+    "auth.tokens",
+    "auth.high_priority_tokens",
+    "logging.level",
+    "logging.access_log",
+    "logging.access_log_sample",
+};
+
+static bool
+is_live_key(const char *name)
+{
+	for (size_t i = 0; i < sizeof(g_live_keys) / sizeof(g_live_keys[0]); i++)
+		if (strcmp(g_live_keys[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Change setting @p k of @p b (a shallow copy of a default config; lists point at statics). */
+static void
+mutate(struct cp_config *b, const struct cp_config_setting *k)
+{
+	static char *eal[] = {"--vdev=net_null0"};
+	static struct cp_auth_token tok = {.name = "t"};
+
+	if (!k->list) {
+		((unsigned char *)b)[k->off] ^= 1; /* a number, bool, enum or string's first byte */
+	} else if (strcmp(k->name, "dataplane.eal_args") == 0) {
+		b->eal_args = eal;
+		b->n_eal_args = 1;
+	} else if (strcmp(k->name, "auth.tokens") == 0) {
+		b->auth.tokens = &tok;
+		b->auth.n = 1;
+	} else if (strcmp(k->name, "dataplane.pools") == 0) {
+		b->dp.pools.n_classes--;
+	} else if (strcmp(k->name, "dataplane.ports") == 0) {
+		b->udp.n_ports = 1;
+	} else {
+		fail_msg("a list setting the test does not know: %s", k->name);
+	}
+}
+
+static void
+test_config_diff_reports_every_key_with_its_class(void **state)
+{
+	struct cp_config a;
+	struct cp_config_setting k;
+	unsigned i, n_live = 0;
+
+	(void)state;
+	cp_config_init(&a);
+	assert_int_equal(cp_config_diff(&a, &a, diff_record, NULL), 0);
+	for (i = 0; cp_config_key_at(i, &k) == 0; i++) {
+		struct cp_config b = a;
+		struct diff_seen d = {0};
+
+		mutate(&b, &k);
+		/* Exactly this key, in the class the table gives it, both ways round. */
+		assert_int_equal(cp_config_diff(&a, &b, diff_record, &d), 1);
+		assert_string_equal(d.key, k.name);
+		assert_int_equal(d.live, k.live);
+		assert_int_equal(cp_config_diff(&b, &a, NULL, NULL), 1);
+		if (k.live != is_live_key(k.name))
+			fail_msg("%s: the table says %s", k.name, k.live ? "live" : "restart");
+		n_live += k.live;
+	}
+	assert_true(i >= 70); /* every section's keys (76 today), not an empty table */
+	assert_int_equal(n_live, sizeof(g_live_keys) / sizeof(g_live_keys[0]));
+	assert_int_equal(cp_config_key_at(i, &k), -ENOENT);
+	cp_config_free(&a);
+}
+
+static void
+test_config_copy_live_copies_only_live_scalars(void **state)
+{
+	struct cp_config def, neu, run;
+	struct cp_config_setting k;
+
+	(void)state;
+	cp_config_init(&def);
+	neu = def;
+	run = def;
+	for (unsigned i = 0; cp_config_key_at(i, &k) == 0; i++)
+		if (!k.list)
+			((unsigned char *)&neu)[k.off] ^= 1;
+	cp_config_copy_live(&run, &neu);
+	for (unsigned i = 0; cp_config_key_at(i, &k) == 0; i++) {
+		const struct cp_config *want = k.live && !k.list ? &neu : &def;
+
+		if (!k.list &&
+		    memcmp((char *)&run + k.off, (const char *)want + k.off, k.size) != 0)
+			fail_msg("%s: %s", k.name,
+				 k.live ? "live but not copied" : "needs a restart but was copied");
+	}
+	cp_config_free(&def);
+}
+
+static void
+test_config_reference_has_one_row_per_key(void **state)
+{
+	struct cp_config_setting k;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	(void)state;
+	assert_non_null(f);
+	cp_config_print_reference(f);
+	fclose(f);
+	for (unsigned i = 0; cp_config_key_at(i, &k) == 0; i++) {
+		char row[96];
+		const char *at, *end;
+
+		snprintf(row, sizeof(row), "\n| `%s` | ", k.name);
+		at = strstr(text, row);
+		if (at == NULL)
+			fail_msg("no reference row for %s", k.name);
+		assert_null(strstr(at + 1, row)); /* once */
+		end = strchr(at + 1, '\n');
+		snprintf(row, sizeof(row), "` | %s | ", k.live ? "live" : "restart");
+		if (strstr(at, row) == NULL || strstr(at, row) > end)
+			fail_msg("%s: the reference row lacks '%s'", k.name, row);
+	}
+	/* A default taken from the module that owns it (dataplane.ring_size: 1024). */
+	assert_non_null(
+	    strstr(text, "| `dataplane.ring_size` | power of two 64..65536 | `1024` |"));
+	free(text);
+}
+
 int
 main(void)
 {
@@ -838,6 +1003,9 @@ main(void)
 	    cmocka_unit_test(test_config_keepalive_shed_and_access_log),
 	    cmocka_unit_test(test_config_print_round_trips_tokens_and_strings),
 	    cmocka_unit_test(test_config_registry_store_needs_a_state_file),
+	    cmocka_unit_test(test_config_diff_reports_every_key_with_its_class),
+	    cmocka_unit_test(test_config_copy_live_copies_only_live_scalars),
+	    cmocka_unit_test(test_config_reference_has_one_row_per_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
