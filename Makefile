@@ -336,6 +336,7 @@ $(B)/tests/unit/ctl/test_prom: $(B)/client/ctl/prom.o
 $(B)/tests/unit/ctl/test_pbjson: $(B)/client/ctl/pbjson.o
 $(B)/tests/unit/ctl/%: PKG_LIBS += -ljansson
 $(B)/tests/unit/perf/test_corepipe_report: $(B)/perf/corepipe_report.o
+$(B)/tests/unit/perf/test_perf_opt: $(B)/perf/perf_opt.o
 
 # The client test links the server objects like every unit test, plus the client object (the
 # wire code comes from the server's copy: no duplicate symbols).

@@ -166,9 +166,13 @@ print_row(const struct perf_opt *o, const void *opts, FILE *f)
 	format_default(o, opts, def, sizeof(def));
 	if (def[0] != '\0' && first > 0 && (h[first - 1] == ';' || h[first - 1] == ':'))
 		first--;
-	/* A spec too long for its column pushes the text two spaces past it. */
-	fprintf(f, "  %-*s%s%.*s%s", HELP_COL - 3, spec, len > HELP_COL - 3 ? "  " : " ",
-		(int)first, h, def);
+	/* A spec too long for its column pushes the text two spaces past it (or, when the text
+	 * starts with a newline, below it). */
+	if (first == 0 && nl != NULL)
+		fprintf(f, "  %s%s", spec, def);
+	else
+		fprintf(f, "  %-*s%s%.*s%s", HELP_COL - 3, spec, len > HELP_COL - 3 ? "  " : " ",
+			(int)first, h, def);
 	for (h += first; *h; h++) {
 		fputc(*h, f);
 		if (*h == '\n')
@@ -243,7 +247,7 @@ perf_opt_parse(const struct perf_opt_cmd *cmd, int argc, char **argv, void *opts
 			rc = 1;
 		} else {
 			rc = apply(cmd, o, optarg, opts);
-			if (o->seen)
+			if (rc == 0 && o->seen)
 				*(bool *)((char *)opts + o->seen - 1) = true;
 		}
 	}
