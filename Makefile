@@ -253,9 +253,14 @@ $(B)/perf/%: $(B)/perf/%.o $(LIB_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
+# Every perf tool with options parses them from a table (perf/perf_opt.h).
+PERF_OPT_OBJ := $(B)/perf/perf_opt.o
+$(B)/perf/bench_udp_gen: $(PERF_OPT_OBJ)
+
 # The load generator is a gRPC and UDP client: it needs the generated messages and
-# libcorepipe-udp, not the server.
-$(B)/perf/corepipe-bench: $(B)/perf/corepipe_bench.o $(B)/perf/corepipe_report.o \
+# libcorepipe-udp, not the server. Its core and one file per protocol: perf/corepipe_bench*.c.
+CB_OBJ := $(patsubst %.c,$(B)/%.o,$(wildcard perf/corepipe_bench*.c)) $(PERF_OPT_OBJ)
+$(B)/perf/corepipe-bench: $(CB_OBJ) $(B)/perf/corepipe_report.o \
 		$(B)/gen/corepipe/v1/corepipe.pb-c.o $(UDP_A)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
@@ -339,27 +344,28 @@ $(B)/tests/unit/ctl/test_prom: $(B)/client/ctl/prom.o
 $(B)/tests/unit/ctl/test_pbjson: $(B)/client/ctl/pbjson.o
 $(B)/tests/unit/ctl/%: PKG_LIBS += -ljansson
 $(B)/tests/unit/perf/test_corepipe_report: $(B)/perf/corepipe_report.o
+$(B)/tests/unit/perf/test_perf_opt: $(B)/perf/perf_opt.o
 
 # The client test links the server objects like every unit test, plus the client object (the
 # wire code comes from the server's copy: no duplicate symbols).
 $(B)/tests/unit/client/test_corepipe_udp: $(UDP_B)/client/udp/corepipe_udp.o
 
 # perf/udp_echo: the kernel path (recvmmsg/sendmmsg), linked with the wire code only, no DPDK.
-$(UDP_ECHO): $(B)/perf/udp_echo.o $(B)/dataplane/wire.o
+$(UDP_ECHO): $(B)/perf/udp_echo.o $(B)/dataplane/wire.o $(PERF_OPT_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(OPT) -o $@ $^
 
 # perf/bench_udp_kernel: the kernel-socket load client of the UDP benchmarks, linked with
 # libcorepipe-udp and libc only (no DPDK), like a user's program would be.
-$(B)/perf/bench_udp_kernel: $(B)/perf/bench_udp_kernel.o $(UDP_A)
+$(B)/perf/bench_udp_kernel: $(B)/perf/bench_udp_kernel.o $(PERF_OPT_OBJ) $(UDP_A)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(OPT) -o $@ $^
 
 # perf/bench_udp_ring: in-process over net_ring (rte_eth_from_rings), which pkg-config's libdpdk
 # does not list.
-$(B)/perf/bench_udp_ring: $(B)/perf/bench_udp_ring.o $(LIB_OBJ)
+$(B)/perf/bench_udp_ring: $(B)/perf/bench_udp_ring.o $(PERF_OPT_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lrte_net_ring

@@ -7,7 +7,7 @@
  * id is the TSC at send, so the latency of an answer is the TSC at receipt minus its id.
  *
  *   bench_udp_gen EAL-ARGS -- [--pipeline ID[,ID...]] [--size BYTES] [--flows N] [--rate PPS]
- *       [-z SECONDS] [--warmup SECONDS] [--window N] [--reflect] [--crc ID] [--src-ip A]
+ *       [-z|--duration SECONDS] [--warmup SECONDS] [--window N] [--reflect] [--crc ID] [--src-ip A]
  *       [--dst-ip A] [--dst-port P] [--dst-mac MAC] [--label NAME]
  *
  * Two kinds of peer:
@@ -38,9 +38,9 @@
  */
 #include "dataplane/wire.h"
 #include "perf/common.h"
+#include "perf/perf_opt.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <rte_arp.h>
 #include <rte_cycles.h>
@@ -66,6 +66,7 @@
 #define DP_STATUS_COUNT_MAX 17 /* gRPC status numbers 0..16 */
 
 struct opts {
+	const char *pipeline_list; /* --pipeline ID[,ID...], parsed into pipelines[] */
 	uint32_t pipelines[PIPELINES_MAX];
 	unsigned n_pipelines;
 	unsigned size;
@@ -75,7 +76,8 @@ struct opts {
 	unsigned window;
 	bool reflect;
 	uint32_t crc; /* pipeline whose answers must carry the crc32c annotation; 0: none */
-	uint32_t src_ip, dst_ip; /* network order */
+	const char *src_ip_str, *dst_ip_str; /* parsed into src_ip, dst_ip */
+	uint32_t src_ip, dst_ip;	     /* network order */
 	uint16_t src_port0, dst_port;
 	bool have_dst_mac;
 	struct rte_ether_addr dst_mac;
@@ -117,15 +119,6 @@ struct gen {
 	uint64_t last_answer;
 };
 
-static const char g_usage[] =
-    "usage: bench_udp_gen EAL-ARGS -- [--pipeline ID[,ID...]] [--size BYTES] [--flows N]\n"
-    "       [--rate PPS] [-z SECONDS] [--warmup SECONDS] [--window N] [--reflect] [--crc ID]\n"
-    "       [--src-ip A] [--dst-ip A] [--dst-port P] [--dst-mac MAC] [--label NAME]\n"
-    "       [--peer-schedstat /proc/PID/task/TID/schedstat] [--hold SECONDS]\n"
-    "defaults: --pipeline 1 --size 64 --flows 256 --rate 0 (as fast as possible) -z 5\n"
-    "          --warmup 1 --window 0 (open loop) --src-ip 10.99.0.2 --dst-ip 10.99.0.1\n"
-    "          --dst-port 9000; --dst-mac by ARP (ff:ff:ff:ff:ff:ff with --reflect)\n";
-
 /* ==== Options =============================================================================== */
 
 static int
@@ -141,127 +134,117 @@ parse_ip(const char *s, uint32_t *out)
 	return 0;
 }
 
+/* --pipeline ID[,ID...]: ids in [1, 4096], at most PIPELINES_MAX (the rest are ignored). */
+static int
+parse_pipelines(const char *s, struct opts *o)
+{
+	char *end;
+
+	o->n_pipelines = 0;
+	while (*s != '\0' && o->n_pipelines < PIPELINES_MAX) {
+		unsigned long v = strtoul(s, &end, 10);
+
+		if (end == s || v == 0 || v > 4096)
+			return -EINVAL;
+		o->pipelines[o->n_pipelines++] = (uint32_t)v;
+		s = *end == ',' ? end + 1 : end;
+		if (*end != ',' && *end != '\0')
+			return -EINVAL;
+	}
+	return o->n_pipelines > 0 ? 0 : -EINVAL;
+}
+
+static const char *
+parse_mac(void *opts, const struct perf_opt *row, const char *arg)
+{
+	struct opts *o = opts;
+
+	(void)row;
+	if (rte_ether_unformat_addr(arg, &o->dst_mac) != 0)
+		return "expected a MAC address (aa:bb:cc:dd:ee:ff)";
+	o->have_dst_mac = true;
+	return NULL;
+}
+
+#define AT(field, ctype) PERF_OPT_AT(struct opts, field, ctype)
+
+static const struct perf_opt g_table[] = {
+    {"pipeline", 0, PERF_OPT_STR, AT(pipeline_list, const char *), .arg = "ID[,ID...]",
+     .help = "pipeline ids, measured one after the other", .show_default = true},
+    {"size", 0, PERF_OPT_UINT, AT(size, unsigned), 0, 1400, .arg = "BYTES",
+     .help = "payload bytes per request", .show_default = true},
+    {"flows", 0, PERF_OPT_UINT, AT(flows, unsigned), 1, FLOWS_MAX, .arg = "N",
+     .help = "source ports, so that flows spread", .show_default = true},
+    {"rate", 0, PERF_OPT_U64, AT(rate, uint64_t), 0, 1e12, .arg = "PPS",
+     .help = "requests/s; 0: as fast as the device takes them", .show_default = true},
+    {"duration", 'z', PERF_OPT_DOUBLE, AT(seconds, double), 0.001, 1e6, .arg = "SECONDS",
+     .help = "seconds counted per pipeline", .show_default = true},
+    {"warmup", 0, PERF_OPT_DOUBLE, AT(warmup, double), 0, 1e6, .arg = "SECONDS",
+     .help = "seconds of load before counting", .show_default = true},
+    {"window", 0, PERF_OPT_UINT, AT(window, unsigned), 0, 4294967295.0, .arg = "N",
+     .help = "requests outstanding at most; 0: open loop", .show_default = true},
+    {"reflect", 0, PERF_OPT_FLAG, AT(reflect, bool),
+     .help = "the peer sends every frame back unchanged (no ARP)"},
+    {"crc", 0, PERF_OPT_UINT, AT(crc, uint32_t), 0, 4294967295.0, .arg = "ID",
+     .help = "answers of this pipeline must carry a crc32c annotation"},
+    {"src-ip", 0, PERF_OPT_STR, AT(src_ip_str, const char *), .arg = "A",
+     .help = "our IPv4 address", .show_default = true},
+    {"dst-ip", 0, PERF_OPT_STR, AT(dst_ip_str, const char *), .arg = "A",
+     .help = "the peer's IPv4 address", .show_default = true},
+    {"dst-port", 0, PERF_OPT_U16, AT(dst_port, uint16_t), 1, 65535, .arg = "P",
+     .help = "the peer's UDP port", .show_default = true},
+    {"dst-mac", 0, PERF_OPT_FUNC, .fn = parse_mac, .arg = "MAC",
+     .help = "the peer's MAC (default: by ARP; ff:ff:ff:ff:ff:ff with --reflect)"},
+    {"label", 0, PERF_OPT_STR, AT(label, const char *), .arg = "NAME",
+     .help = "label of the RESULT lines"},
+    {"peer-schedstat", 0, PERF_OPT_STR, AT(peer_schedstat, const char *),
+     .arg = "/proc/PID/task/TID/schedstat", .help = "\nthe peer's forwarding thread's schedstat"},
+    {"hold", 0, PERF_OPT_DOUBLE, AT(hold, double), 0, 600, .arg = "SECONDS",
+     .help = "keep the port up this long after the last result"},
+    {"help", 'h', PERF_OPT_HELP, .help = "this text"},
+    {.type = PERF_OPT_END},
+};
+
+static const struct perf_opt_cmd g_cmd = {
+    .prog = "bench_udp_gen",
+    .synopsis = "usage: bench_udp_gen EAL-ARGS -- [options]\n\n",
+    .opts = g_table,
+    .size = sizeof(struct opts),
+};
+
+/* @return 0, 1 (--help printed) or -EINVAL (reported). */
 static int
 parse_opts(int argc, char **argv, struct opts *o)
 {
-	static const struct option lo[] = {
-	    {"pipeline", required_argument, NULL, 'p'},
-	    {"size", required_argument, NULL, 's'},
-	    {"flows", required_argument, NULL, 'f'},
-	    {"rate", required_argument, NULL, 'r'},
-	    {"warmup", required_argument, NULL, 'w'},
-	    {"window", required_argument, NULL, 'W'},
-	    {"reflect", no_argument, NULL, 'R'},
-	    {"crc", required_argument, NULL, 'C'},
-	    {"src-ip", required_argument, NULL, 'S'},
-	    {"dst-ip", required_argument, NULL, 'D'},
-	    {"dst-port", required_argument, NULL, 'P'},
-	    {"dst-mac", required_argument, NULL, 'M'},
-	    {"label", required_argument, NULL, 'L'},
-	    {"peer-schedstat", required_argument, NULL, 'T'},
-	    {"hold", required_argument, NULL, 'H'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int ch;
+	int argi, rc;
 
-	memset(o, 0, sizeof(*o));
-	o->pipelines[0] = 1;
-	o->n_pipelines = 1;
-	o->size = 64;
-	o->flows = 256;
-	o->seconds = 5;
-	o->warmup = 1;
-	o->src_port0 = 10000;
-	o->dst_port = 9000;
-	o->label = "";
-	parse_ip("10.99.0.2", &o->src_ip);
-	parse_ip("10.99.0.1", &o->dst_ip);
-	while ((ch = getopt_long(argc, argv, "z:h", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'p': {
-			char *s = optarg, *end;
-
-			o->n_pipelines = 0;
-			while (*s != '\0' && o->n_pipelines < PIPELINES_MAX) {
-				unsigned long v = strtoul(s, &end, 10);
-
-				if (end == s || v == 0 || v > 4096)
-					return -EINVAL;
-				o->pipelines[o->n_pipelines++] = (uint32_t)v;
-				s = *end == ',' ? end + 1 : end;
-				if (*end != ',' && *end != '\0')
-					return -EINVAL;
-			}
-			break;
-		}
-		case 's':
-			o->size = (unsigned)strtoul(optarg, NULL, 10);
-			if (o->size > 1400)
-				return -EINVAL;
-			break;
-		case 'f':
-			o->flows = (unsigned)strtoul(optarg, NULL, 10);
-			if (o->flows == 0 || o->flows > FLOWS_MAX)
-				return -EINVAL;
-			break;
-		case 'r':
-			o->rate = strtoull(optarg, NULL, 10);
-			break;
-		case 'z':
-			o->seconds = atof(optarg);
-			if (o->seconds <= 0)
-				return -EINVAL;
-			break;
-		case 'w':
-			o->warmup = atof(optarg);
-			if (o->warmup < 0)
-				return -EINVAL;
-			break;
-		case 'W':
-			o->window = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'R':
-			o->reflect = true;
-			break;
-		case 'C':
-			o->crc = (uint32_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'S':
-			if (parse_ip(optarg, &o->src_ip) != 0)
-				return -EINVAL;
-			break;
-		case 'D':
-			if (parse_ip(optarg, &o->dst_ip) != 0)
-				return -EINVAL;
-			break;
-		case 'P':
-			o->dst_port = (uint16_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'M':
-			if (rte_ether_unformat_addr(optarg, &o->dst_mac) != 0)
-				return -EINVAL;
-			o->have_dst_mac = true;
-			break;
-		case 'L':
-			o->label = optarg;
-			break;
-		case 'T':
-			o->peer_schedstat = optarg;
-			break;
-		case 'H':
-			o->hold = atof(optarg);
-			if (o->hold < 0 || o->hold > 600)
-				return -EINVAL;
-			break;
-		case 'h':
-			fputs(g_usage, stdout);
-			return 1;
-		default:
-			return -EINVAL;
-		}
+	*o = (struct opts){.pipeline_list = "1",
+			   .size = 64,
+			   .flows = 256,
+			   .seconds = 5,
+			   .warmup = 1,
+			   .src_port0 = 10000,
+			   .dst_port = 9000,
+			   .label = "",
+			   .src_ip_str = "10.99.0.2",
+			   .dst_ip_str = "10.99.0.1"};
+	rc = perf_opt_parse(&g_cmd, argc, argv, o, &argi);
+	if (rc != 0)
+		return rc;
+	if (argi != argc) {
+		fprintf(stderr, "bench_udp_gen: unexpected argument '%s'\n", argv[argi]);
+		return -EINVAL;
 	}
-	return optind == argc ? 0 : -EINVAL;
+	if (parse_pipelines(o->pipeline_list, o) != 0) {
+		fprintf(stderr, "bench_udp_gen: --pipeline: '%s' is not ID[,ID...] (1..4096)\n",
+			o->pipeline_list);
+		return -EINVAL;
+	}
+	if (parse_ip(o->src_ip_str, &o->src_ip) != 0 || parse_ip(o->dst_ip_str, &o->dst_ip) != 0) {
+		fprintf(stderr, "bench_udp_gen: --src-ip, --dst-ip: expected A.B.C.D\n");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* ==== Port ================================================================================== */
@@ -769,8 +752,6 @@ main(int argc, char **argv)
 	argv[0] = "bench_udp_gen";
 	rc = parse_opts(argc, argv, &g.o);
 	if (rc != 0) {
-		if (rc < 0)
-			fputs(g_usage, stderr);
 		rte_eal_cleanup();
 		return rc == 1 ? 0 : 2;
 	}

@@ -6,8 +6,9 @@
  * corepiped's tap port and perf/udp_echo (the kernel baseline), so the two are compared under
  * the same load.
  *
- *   bench_udp_kernel --target HOST:PORT [-c|--window N] [-z SECONDS] [--warmup SECONDS]
- *       [--size BYTES] [--pipeline ID] [--batch N] [--sockets N] [--label NAME]
+ *   bench_udp_kernel --target HOST:PORT [-c|--window N] [-z|--duration SECONDS]
+ *       [--warmup SECONDS] [--size BYTES] [--pipeline ID] [--batch N] [--sockets N]
+ *       [--label NAME]
  *
  * --sockets N spreads the window over N sockets (N flows: distinct source ports), served
  * round robin from the one thread. It prints a human summary and one line "RESULT {json}".
@@ -16,9 +17,9 @@
  */
 #include "client/udp/corepipe_udp.h"
 #include "perf/common.h"
+#include "perf/perf_opt.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,11 +28,6 @@
 
 #define SOCKETS_MAX 64
 #define STATUS_MAX  17
-
-static const char g_usage[] =
-    "usage: bench_udp_kernel --target HOST:PORT [-c|--window N] [-z SECONDS] [--warmup S]\n"
-    "       [--size BYTES] [--pipeline ID] [--batch N] [--sockets N] [--label NAME]\n"
-    "defaults: --window 64 -z 5 --warmup 1 --size 64 --pipeline 1 --batch 32 --sockets 1\n";
 
 struct opts {
 	char host[256];
@@ -42,77 +38,91 @@ struct opts {
 	const char *label;
 };
 
+/* ==== Options =============================================================================== */
+
+/* --target HOST:PORT (the host as given: a name or an address). */
+static const char *
+parse_target(void *opts, const struct perf_opt *row, const char *arg)
+{
+	struct opts *o = opts;
+	const char *colon = strrchr(arg, ':');
+	size_t hl;
+	char *end;
+	unsigned long port;
+
+	(void)row;
+	if (colon == NULL || (hl = (size_t)(colon - arg)) == 0 || hl >= sizeof(o->host))
+		return "expected HOST:PORT";
+	port = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || port == 0 || port > 65535)
+		return "expected HOST:PORT with a port in [1, 65535]";
+	memcpy(o->host, arg, hl);
+	o->host[hl] = '\0';
+	o->port = (uint16_t)port;
+	return NULL;
+}
+
+#define AT(field, ctype) PERF_OPT_AT(struct opts, field, ctype)
+
+static const struct perf_opt g_table[] = {
+    {"target", 0, PERF_OPT_FUNC, .fn = parse_target, .arg = "HOST:PORT",
+     .help = "the server's UDP address (required)"},
+    {"window", 'c', PERF_OPT_UINT, AT(window, unsigned), 1, 4294967295.0, .arg = "N",
+     .help = "requests outstanding in total (closed loop)", .show_default = true},
+    {"duration", 'z', PERF_OPT_DOUBLE, AT(seconds, double), 0.001, 1e6, .arg = "SECONDS",
+     .help = "seconds counted, after the warm-up", .show_default = true},
+    {"warmup", 0, PERF_OPT_DOUBLE, AT(warmup, double), 0, 1e6, .arg = "S",
+     .help = "seconds of load before counting", .show_default = true},
+    {"size", 0, PERF_OPT_UINT, AT(size, unsigned), 0, 1400, .arg = "BYTES",
+     .help = "payload bytes per request", .show_default = true},
+    {"pipeline", 0, PERF_OPT_UINT, AT(pipeline, uint32_t), 1, 4294967295.0, .arg = "ID",
+     .help = "pipeline id", .show_default = true},
+    {"batch", 0, PERF_OPT_UINT, AT(batch, unsigned), 1, 1024, .arg = "N",
+     .help = "requests per sendmmsg / results per recvmmsg", .show_default = true},
+    {"sockets", 0, PERF_OPT_UINT, AT(sockets, unsigned), 1, SOCKETS_MAX, .arg = "N",
+     .help = "sockets (flows) the window is spread over", .show_default = true},
+    {"label", 0, PERF_OPT_STR, AT(label, const char *), .arg = "NAME",
+     .help = "label of the RESULT line"},
+    {"help", 'h', PERF_OPT_HELP, .help = "this text"},
+    {.type = PERF_OPT_END},
+};
+
+static const struct perf_opt_cmd g_cmd = {
+    .prog = "bench_udp_kernel",
+    .synopsis = "usage: bench_udp_kernel --target HOST:PORT [options]\n\n",
+    .opts = g_table,
+    .size = sizeof(struct opts),
+};
+
+/* @return 0, 1 (--help printed) or -EINVAL (reported). */
 static int
 parse_opts(int argc, char **argv, struct opts *o)
 {
-	static const struct option lo[] = {
-	    {"target", required_argument, NULL, 't'},	{"window", required_argument, NULL, 'c'},
-	    {"warmup", required_argument, NULL, 'w'},	{"size", required_argument, NULL, 's'},
-	    {"pipeline", required_argument, NULL, 'p'}, {"batch", required_argument, NULL, 'b'},
-	    {"sockets", required_argument, NULL, 'S'},	{"label", required_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},		{NULL, 0, NULL, 0},
-	};
-	int ch;
+	int argi, rc;
 
-	memset(o, 0, sizeof(*o));
-	o->window = 64;
-	o->batch = 32;
-	o->sockets = 1;
-	o->size = 64;
-	o->pipeline = 1;
-	o->seconds = 5;
-	o->warmup = 1;
-	o->label = "";
-	while ((ch = getopt_long(argc, argv, "c:z:h", lo, NULL)) != -1) {
-		switch (ch) {
-		case 't': {
-			const char *colon = strrchr(optarg, ':');
-			size_t hl;
-
-			if (colon == NULL || (hl = (size_t)(colon - optarg)) == 0 ||
-			    hl >= sizeof(o->host))
-				return -EINVAL;
-			memcpy(o->host, optarg, hl);
-			o->host[hl] = '\0';
-			o->port = (uint16_t)strtoul(colon + 1, NULL, 10);
-			break;
-		}
-		case 'c':
-			o->window = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'z':
-			o->seconds = atof(optarg);
-			break;
-		case 'w':
-			o->warmup = atof(optarg);
-			break;
-		case 's':
-			o->size = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'p':
-			o->pipeline = (uint32_t)strtoul(optarg, NULL, 10);
-			break;
-		case 'b':
-			o->batch = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'S':
-			o->sockets = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'L':
-			o->label = optarg;
-			break;
-		case 'h':
-			fputs(g_usage, stdout);
-			return 1;
-		default:
-			return -EINVAL;
-		}
-	}
-	if (o->host[0] == '\0' || o->port == 0 || o->window == 0 || o->batch == 0 ||
-	    o->batch > 1024 || o->sockets == 0 || o->sockets > SOCKETS_MAX ||
-	    o->window < o->sockets || o->seconds <= 0 || o->warmup < 0 || o->size > 1400 ||
-	    o->pipeline == 0 || optind != argc)
+	*o = (struct opts){.window = 64,
+			   .batch = 32,
+			   .sockets = 1,
+			   .size = 64,
+			   .pipeline = 1,
+			   .seconds = 5,
+			   .warmup = 1,
+			   .label = ""};
+	rc = perf_opt_parse(&g_cmd, argc, argv, o, &argi);
+	if (rc != 0)
+		return rc;
+	if (argi != argc) {
+		fprintf(stderr, "bench_udp_kernel: unexpected argument '%s'\n", argv[argi]);
 		return -EINVAL;
+	}
+	if (o->host[0] == '\0') {
+		fprintf(stderr, "bench_udp_kernel: --target HOST:PORT is required\n");
+		return -EINVAL;
+	}
+	if (o->window < o->sockets) {
+		fprintf(stderr, "bench_udp_kernel: --window must be at least --sockets\n");
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -146,11 +156,8 @@ main(int argc, char **argv)
 	int rc;
 
 	rc = parse_opts(argc, argv, &o);
-	if (rc != 0) {
-		if (rc < 0)
-			fputs(g_usage, stderr);
+	if (rc != 0)
 		return rc == 1 ? 0 : 2;
-	}
 	payload = malloc(o.size + 1);
 	reqs = calloc(o.batch, sizeof(*reqs));
 	res = calloc(o.batch, sizeof(*res));

@@ -13,7 +13,7 @@
  * interleave passthrough, crc32c and io-forward; medians of the rounds are reported, so a
  * preemption on the shared machine spoils a round, not the figure.
  *
- *   bench_udp_ring [--size BYTES] [--rounds N] [--bursts N]
+ *   bench_udp_ring [--size BYTES] [--rounds N] [--bursts N] [--help]
  *
  * Runs with the EAL (no hugepages); no server needed. Prints a table and a line
  * "RESULT {json}".
@@ -22,8 +22,9 @@
 #include "dataplane/udp.h"
 #include "dataplane/wire.h"
 #include "perf/common.h"
+#include "perf/perf_opt.h"
 
-#include <getopt.h>
+#include <errno.h>
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_eth_ring.h>
@@ -154,6 +155,32 @@ round_run(struct bench *b, struct dp_reactor *w, uint32_t pipeline, uint32_t crc
 	return (double)cycles / ((double)bursts * BURST);
 }
 
+/* ==== Options =============================================================================== */
+
+struct opts {
+	unsigned size, rounds, bursts;
+};
+
+#define AT(field, ctype) PERF_OPT_AT(struct opts, field, ctype)
+
+static const struct perf_opt g_table[] = {
+    {"size", 0, PERF_OPT_UINT, AT(size, unsigned), 0, 1400, .arg = "BYTES",
+     .help = "payload bytes per request", .show_default = true},
+    {"rounds", 0, PERF_OPT_UINT, AT(rounds, unsigned), 1, ROUNDS_MAX, .arg = "N",
+     .help = "interleaved rounds (medians reported)", .show_default = true},
+    {"bursts", 0, PERF_OPT_UINT, AT(bursts, unsigned), 1, 4294967295.0, .arg = "N",
+     .help = "bursts of 32 requests per round and case", .show_default = true},
+    {"help", 'h', PERF_OPT_HELP, .help = "this text"},
+    {.type = PERF_OPT_END},
+};
+
+static const struct perf_opt_cmd g_cmd = {
+    .prog = "bench_udp_ring",
+    .synopsis = "usage: bench_udp_ring [options]\n\n",
+    .opts = g_table,
+    .size = sizeof(struct opts),
+};
+
 static struct dp_pipeline *
 put_pipeline(struct dp_registry *reg, char *name, char *type, uint32_t *id)
 {
@@ -179,10 +206,6 @@ main(int argc, char **argv)
 	char *eal[] = {argv[0], "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry",
 		       "-m",	"256",	     "-l",	 "0",		"--log-level",
 		       "1"};
-	static const struct option lo[] = {{"size", required_argument, NULL, 's'},
-					   {"rounds", required_argument, NULL, 'r'},
-					   {"bursts", required_argument, NULL, 'b'},
-					   {NULL, 0, NULL, 0}};
 	static struct dp_dataplane dp;
 	static struct dp_worker w;
 	static struct bench b;
@@ -194,32 +217,23 @@ main(int argc, char **argv)
 	struct dp_udp *u;
 	struct dp_pipeline *pt, *pc32;
 	uint32_t id_pt = 0, id_crc = 0;
-	unsigned rounds = 9, bursts = 2000;
+	struct opts o = {.size = 64, .rounds = 9, .bursts = 2000};
+	unsigned rounds, bursts;
 	double fwd[ROUNDS_MAX], pas[ROUNDS_MAX], crc[ROUNDS_MAX];
 	char err[256], cmd[256], name[RTE_ETH_NAME_MAX_LEN];
-	int ch;
+	int argi, ch;
 
 	join_command(argc, argv, cmd, sizeof(cmd));
-	b.size = 64;
-	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		switch (ch) {
-		case 's':
-			b.size = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'r':
-			rounds = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		case 'b':
-			bursts = (unsigned)strtoul(optarg, NULL, 10);
-			break;
-		default:
-			fprintf(stderr, "usage: bench_udp_ring [--size BYTES (<= 1400)] "
-					"[--rounds N (1..99)] [--bursts N]\n");
-			return 2;
-		}
+	ch = perf_opt_parse(&g_cmd, argc, argv, &o, &argi);
+	if (ch == 0 && argi < argc) {
+		fprintf(stderr, "bench_udp_ring: unexpected argument '%s'\n", argv[argi]);
+		ch = -EINVAL;
 	}
-	if (b.size > 1400 || rounds == 0 || rounds > ROUNDS_MAX || bursts == 0)
-		return 2;
+	if (ch != 0)
+		return ch > 0 ? 0 : 2;
+	b.size = o.size;
+	rounds = o.rounds;
+	bursts = o.bursts;
 	if (rte_eal_init((int)(sizeof(eal) / sizeof(eal[0])), eal) < 0)
 		return 1;
 	for (unsigned i = 0; i < b.size; i++)

@@ -6,7 +6,7 @@
  * answers. It is the kernel baseline for the DPDK front end, and the server of the wire
  * protocol's integration test.
  *
- *   udp_echo [--bind ADDR:PORT] [--batch N] [--rcvbuf BYTES]
+ *   udp_echo [--bind ADDR:PORT] [--batch N] [--rcvbuf BYTES] [--help]
  *
  * ADDR is numeric IPv4 or IPv6 ([::1]:9000); PORT 0 picks a free port. At start it prints
  * "udp_echo: listening on ADDR:PORT" (the real port) on stderr; on SIGTERM or SIGINT it prints
@@ -16,8 +16,10 @@
  * arrive while we wait, and the stop flag is never missed between a check and a sleep.
  */
 #include "dataplane/wire.h"
+#include "perf/perf_opt.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -40,12 +42,30 @@ on_signal(int sig)
 	g_stop = 1;
 }
 
-static void
-usage(void)
-{
-	fprintf(stderr, "usage: udp_echo [--bind ADDR:PORT] [--batch N (1..%d)] [--rcvbuf BYTES]\n",
-		BATCH_MAX);
-}
+struct opts {
+	const char *bind_to;
+	unsigned batch, rcvbuf;
+};
+
+#define AT(field, ctype) PERF_OPT_AT(struct opts, field, ctype)
+
+static const struct perf_opt g_table[] = {
+    {"bind", 0, PERF_OPT_STR, AT(bind_to, const char *), .arg = "ADDR:PORT",
+     .help = "numeric; IPv6 as [ADDR]:PORT; port 0: any free one", .show_default = true},
+    {"batch", 0, PERF_OPT_UINT, AT(batch, unsigned), 1, BATCH_MAX, .arg = "N",
+     .help = "datagrams per recvmmsg / sendmmsg", .show_default = true},
+    {"rcvbuf", 0, PERF_OPT_UINT, AT(rcvbuf, unsigned), 0, INT_MAX, .arg = "BYTES",
+     .help = "SO_RCVBUF to ask for; 0: the kernel's default", .show_default = true},
+    {"help", 'h', PERF_OPT_HELP, .help = "this text"},
+    {.type = PERF_OPT_END},
+};
+
+static const struct perf_opt_cmd g_cmd = {
+    .prog = "udp_echo",
+    .synopsis = "usage: udp_echo [options]\n\n",
+    .opts = g_table,
+    .size = sizeof(struct opts),
+};
 
 /* Split "ADDR:PORT" or "[ADDR6]:PORT" into @p host and @p port (both NUL-terminated copies). */
 static int
@@ -145,7 +165,7 @@ answer_in_place(uint8_t *p, size_t len)
 int
 main(int argc, char **argv)
 {
-	const char *bind_to = "127.0.0.1:0";
+	struct opts o = {.bind_to = "127.0.0.1:0", .batch = 32, .rcvbuf = 0};
 	unsigned long long rx = 0, tx = 0, drop = 0;
 	struct sockaddr_storage *peers;
 	struct mmsghdr *in, *out;
@@ -153,24 +173,16 @@ main(int argc, char **argv)
 	struct sigaction sa;
 	sigset_t block, waitmask;
 	uint8_t *arena;
-	int batch = 32, rcvbuf = 0, fd;
+	int batch, argi, rc, fd;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) {
-			bind_to = argv[++i];
-		} else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
-			batch = atoi(argv[++i]);
-			if (batch < 1 || batch > BATCH_MAX) {
-				usage();
-				return 2;
-			}
-		} else if (strcmp(argv[i], "--rcvbuf") == 0 && i + 1 < argc) {
-			rcvbuf = atoi(argv[++i]);
-		} else {
-			usage();
-			return 2;
-		}
+	rc = perf_opt_parse(&g_cmd, argc, argv, &o, &argi);
+	if (rc == 0 && argi < argc) {
+		fprintf(stderr, "udp_echo: unexpected argument '%s'\n", argv[argi]);
+		rc = -EINVAL;
 	}
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
+	batch = (int)o.batch;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -193,7 +205,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "udp_echo: out of memory\n");
 		return 1;
 	}
-	fd = open_bound(bind_to, rcvbuf);
+	fd = open_bound(o.bind_to, (int)o.rcvbuf);
 	if (fd < 0)
 		return 1;
 
