@@ -87,10 +87,11 @@ nh_run(const struct dp_pools *pools, const struct dp_pipeline *p, struct dp_stre
 
 	for (uint64_t i = 0; i < iters; i++) {
 		struct dp_result res;
-		struct dp_exec x = {.pools = pools, .res = &res, .fmt = f};
+		struct dp_buf *b = dp_pools_get(pools, (uint32_t)len);
+		struct dp_exec x;
 
 		res.n_annot = 0;
-		x.buf = dp_pools_get(pools, (uint32_t)len);
+		dp_exec_init(&x, b, &f, pools, &res, NULL);
 		if (x.buf == NULL) {
 			fprintf(stderr, "pools empty for %zu bytes\n", len);
 			exit(1);

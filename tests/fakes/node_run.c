@@ -71,13 +71,14 @@ tnr_run(const struct dp_pipeline *p, struct dp_stream *s, unsigned flags, struct
 	const void *data, uint32_t len, struct dp_result *res, void *out, size_t cap,
 	size_t *out_len, struct dp_format *out_fmt)
 {
-	struct dp_exec x = {.pools = g_test_pools, .res = res, .fmt = f};
+	struct dp_buf *b = dp_pools_get(g_test_pools, len);
+	struct dp_exec x;
 	int st;
 
 	memset(res, 0, sizeof(*res));
-	x.buf = dp_pools_get(g_test_pools, len);
-	if (x.buf == NULL)
+	if (b == NULL)
 		return -1;
+	dp_exec_init(&x, b, &f, g_test_pools, res, NULL);
 	if (len)
 		memcpy(x.buf->data, data, len);
 	st = dp_pipeline_run(p, &x, s ? s->state : NULL, flags);
