@@ -26,9 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Single-writer counter update (see worker.c). */
-#define STAT_ADD(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
-
 /* Prefetch the frame this many ahead of the one being handled. */
 #define PREFETCH_OFFSET 3
 
@@ -63,6 +60,67 @@ dp_udp_drop_name(unsigned reason)
 	return reason < DP_UDP_DROP_MAX ? g_drop_names[reason] : "unknown";
 }
 
+static const char *
+status_key(unsigned code)
+{
+	return dp_status_name((int)code);
+}
+
+#define ROW(field) DP_STAT_FIELD(struct dp_udp_stats, field)
+
+const struct dp_stat_desc dp_udp_stats_desc[] = {
+    {.metric = "corepipe_udp_packets_total",
+     .label = "dir=\"rx\"",
+     .rpc = "rx_packets",
+     .help = "Frames taken off (rx) and handed to (tx) a port's queues, by worker.",
+     .flags = DP_STAT_PER_WORKER,
+     ROW(rx_pkts)},
+    {.metric = "corepipe_udp_packets_total",
+     .label = "dir=\"tx\"",
+     .rpc = "tx_packets",
+     .flags = DP_STAT_PER_WORKER,
+     ROW(tx_pkts)},
+    {.metric = "corepipe_udp_bytes_total",
+     .label = "dir=\"rx\"",
+     .help = "Bytes of the frames counted above.",
+     ROW(rx_bytes)},
+    {.metric = "corepipe_udp_bytes_total", .label = "dir=\"tx\"", ROW(tx_bytes)},
+    {.metric = "corepipe_udp_responses_total",
+     .key = "code",
+     .key_name = status_key,
+     .rpc = "responses",
+     .help = "corepipe responses sent on a port, by status code.",
+     .flags = DP_STAT_SPARSE,
+     ROW(by_code)},
+    {.metric = "corepipe_udp_dropped_total",
+     .key = "reason",
+     .key_name = dp_udp_drop_name,
+     .rpc = "dropped",
+     .help = "Frames dropped without an answer, by reason.",
+     ROW(drops)},
+    {.metric = "corepipe_udp_replies_total",
+     .label = "kind=\"arp\"",
+     .rpc = "arp_replies",
+     .help = "ARP and ICMP echo replies sent.",
+     ROW(arp_replies)},
+    {.metric = "corepipe_udp_replies_total",
+     .label = "kind=\"icmp\"",
+     .rpc = "icmp_replies",
+     ROW(icmp_replies)},
+    {.metric = "corepipe_udp_handoff_total",
+     .rpc = "handoff",
+     .help = "Requests a queue owner handed to another worker (single-queue devices).",
+     ROW(handoff_out)},
+    {.metric = "corepipe_udp_copied_total",
+     .help = "Requests whose payload was not aligned in the frame and was copied to a buffer.",
+     ROW(copied)},
+    {ROW(cycles)}, /* summed, not exported */
+};
+
+const unsigned dp_udp_stats_n_desc = sizeof(dp_udp_stats_desc) / sizeof(dp_udp_stats_desc[0]);
+
+#undef ROW
+
 void
 dp_udp_conf_default(struct dp_udp_conf *c)
 {
@@ -81,7 +139,7 @@ tx_unsent(struct rte_mbuf **pkts, uint16_t unsent, void *arg)
 	uint64_t *drops = arg;
 
 	rte_pktmbuf_free_bulk(pkts, unsent);
-	STAT_ADD(*drops, unsent);
+	dp_stat_add(drops, unsent);
 }
 
 static void
@@ -236,12 +294,7 @@ dp_udp_destroy(struct dp_udp *u)
 static void
 stats_add(struct dp_udp_stats *out, const struct dp_udp_stats *s)
 {
-	const uint64_t *src = (const uint64_t *)s;
-	uint64_t *dst = (uint64_t *)out;
-
-	/* The struct is all uint64_t counters (and cache-line padding, which is zero). */
-	for (size_t k = 0; k < sizeof(*s) / sizeof(uint64_t); k++)
-		dst[k] += __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+	dp_stat_sum(dp_udp_stats_desc, dp_udp_stats_n_desc, out, s);
 }
 
 void
@@ -268,7 +321,7 @@ dp_udp_stats_read(const struct dp_udp *u, unsigned i, struct dp_udp_stats *out)
 static inline void
 drop(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, unsigned reason)
 {
-	STAT_ADD(wk->st[port].drops[reason], 1);
+	dp_stat_add(&wk->st[port].drops[reason], 1);
 	rte_pktmbuf_free(m);
 }
 
@@ -294,8 +347,8 @@ tx(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m)
 		/* After the enqueue's release: pairs with the owner's idle re-check. */
 		dp_wake_bump(&owner->lc->wake);
 	}
-	STAT_ADD(st->tx_pkts, 1);
-	STAT_ADD(st->tx_bytes, bytes);
+	dp_stat_add(&st->tx_pkts, 1);
+	dp_stat_add(&st->tx_bytes, bytes);
 }
 
 /* The frame goes back where it came from: Ethernet addresses swapped. */
@@ -361,7 +414,7 @@ arp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, struct rte_et
 	rte_ether_addr_copy(&d->arp_tha, &eth->dst_addr);
 	rte_ether_addr_copy(&p->mac, &eth->src_addr);
 	m->ol_flags = 0;
-	STAT_ADD(wk->st[port].arp_replies, 1);
+	dp_stat_add(&wk->st[port].arp_replies, 1);
 	tx(wk, port, m);
 }
 
@@ -387,7 +440,7 @@ icmp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, struct rte_e
 	ip_turn(m, ip, &wk->udp->port[port], tot);
 	eth_turn(eth, &wk->udp->port[port]);
 	m->data_len = m->pkt_len = (uint32_t)(RTE_ETHER_HDR_LEN + tot); /* no Ethernet padding */
-	STAT_ADD(wk->st[port].icmp_replies, 1);
+	dp_stat_add(&wk->st[port].icmp_replies, 1);
 	tx(wk, port, m);
 }
 
@@ -453,7 +506,7 @@ send_response(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint8_t *
 	uint16_t port_tmp;
 
 	dp_wire_resp_write(dgram, total, r);
-	STAT_ADD(wk->st[port].by_code[r->status < DP_STATUS_MAX ? r->status : DP_UNKNOWN], 1);
+	dp_stat_add(&wk->st[port].by_code[r->status < DP_STATUS_MAX ? r->status : DP_UNKNOWN], 1);
 	m->ol_flags = 0;
 	port_tmp = udp->src_port;
 	udp->src_port = udp->dst_port;
@@ -580,7 +633,7 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 			*rx_tsc(u, m) = arrival;
 			m->port = pt->port_id; /* not every PMD sets it (net_ring does not) */
 			if (likely(rte_ring_mp_enqueue(t->handoff, m) == 0)) {
-				STAT_ADD(wk->st[port].handoff_out, 1);
+				dp_stat_add(&wk->st[port].handoff_out, 1);
 				/* After the enqueue's release: pairs with the target's re-check
 				 * in its reactor's idle re-check (dp_udp_pending). */
 				dp_wake_bump(&t->lc->wake);
@@ -633,7 +686,7 @@ serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
 					  DP_RESOURCE_EXHAUSTED, 1, "no buffer free");
 		}
 		memcpy(b->data, dgram + req.payload_off, req.payload_len);
-		STAT_ADD(wk->st[port].copied, 1);
+		dp_stat_add(&wk->st[port].copied, 1);
 	}
 	res.n_annot = 0;
 	res.err.msg[0] = '\0';
@@ -835,7 +888,7 @@ observe_burst(struct dp_udp_wk *wk)
 	per = (t - wk->t_mark) / wk->n_ran;
 	for (unsigned i = 0; i < wk->n_ran; i++) {
 		dp_metrics_observe(wk->lc->met, wk->ran[i], per);
-		STAT_ADD(wk->st[wk->ran_port[i]].cycles, per);
+		dp_stat_add(&wk->st[wk->ran_port[i]].cycles, per);
 	}
 	wk->t_mark = t;
 	wk->n_ran = 0;
@@ -889,8 +942,8 @@ dp_udp_poll(struct dp_udp_wk *wk, bool rx)
 			bytes += pkts[j]->pkt_len;
 			dp_udp_frame(wk, i, pkts[j], now);
 		}
-		STAT_ADD(st->rx_pkts, n);
-		STAT_ADD(st->rx_bytes, bytes);
+		dp_stat_add(&st->rx_pkts, n);
+		dp_stat_add(&st->rx_bytes, bytes);
 		total += n;
 		observe_burst(wk);
 	}

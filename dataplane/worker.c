@@ -4,6 +4,8 @@
  */
 #include "dataplane/worker.h"
 
+#include "dataplane/stat.h"
+
 #include <errno.h>
 #include <rte_cycles.h>
 #include <rte_lcore.h>
@@ -13,9 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Single-writer counter update: a relaxed load and store, never a read-modify-write, since
- * only the owning lcore writes; readers use relaxed loads (dp_worker_stats_read). */
-#define STAT_ADD(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
+/* The counter primitive (dataplane/stat.h), by the name this file's bulk lane spells it. */
+#define STAT_ADD(field, v) dp_stat_add(&(field), (v))
 
 /* Prefetch the descriptor this many slots ahead of the one being run. */
 #define PREFETCH_OFFSET 2
