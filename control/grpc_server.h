@@ -29,6 +29,7 @@
 #include "control/port_watch.h"
 #include "control/reload.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/stat.h"
 
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
@@ -36,6 +37,13 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+/* The counter primitive is dp_stat_add/dp_stat_load (dataplane/stat.h). These old spellings
+ * forward to it only while code being rewritten in parallel (rpc_stream.c's push_pending, the
+ * buffer-wait work) still says them; new code uses dp_stat_*. */
+#define CP_STAT_ADD(x, v) dp_stat_add(&(x), (v))
+#define CP_STAT_INC(x)	  dp_stat_add(&(x), 1)
+#define CP_STAT_LOAD(x)	  dp_stat_load(&(x))
 
 struct cp_server;
 struct cp_call;

@@ -8,7 +8,6 @@
 #include "control/log.h"
 #include "control/notify.h"
 #include "control/store.h"
-#include "dataplane/stat.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -363,7 +362,7 @@ out:
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		dp_stat_add(&rl->ok, 1);
+		CP_STAT_INC(rl->ok);
 		__atomic_store_n(&rl->last_success_unix_ns,
 				 (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
 				 __ATOMIC_RELAXED);
@@ -375,7 +374,7 @@ out:
 			cp_log(CP_LOG_WARN, "config reload: setting changed, needs a restart",
 			       CP_LF_STR("key", rep->needs_restart.name[i]));
 	} else {
-		dp_stat_add(&rl->failed, 1);
+		CP_STAT_INC(rl->failed);
 		cp_log(CP_LOG_ERROR, "config reload rejected: nothing changed",
 		       CP_LF_STR("file", rl->path ? rl->path : ""), CP_LF_STR("error", rep->error));
 	}

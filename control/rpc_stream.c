@@ -422,7 +422,7 @@ push_pending(struct cp_stream *st)
 	if (inl) {
 		req->submit_tsc = rte_rdtsc();
 		dp_worker_exec(fe->own, req);
-		dp_stat_add(&fe->st.inline_runs, 1);
+		CP_STAT_INC(fe->st.inline_runs);
 		cp_stream_complete(fe, req);
 		return 0;
 	}
