@@ -72,11 +72,12 @@ ifneq ($(NEED_TEST),)
   endif
 endif
 
-PKG_CFLAGS = $(shell $(PKGCONF) --cflags $(PKGS) 2>/dev/null)
+# -isystem: the libraries' headers are not ours to hold to -Wpedantic (rte_rcu_qsbr.h is not).
+PKG_CFLAGS = $(patsubst -I%,-isystem %,$(shell $(PKGCONF) --cflags $(PKGS) 2>/dev/null))
 PKG_LIBS   = $(shell $(PKGCONF) --libs $(PKGS) 2>/dev/null) -lstdc++ -lpthread -lm
 TEST_LIBS  = $(shell $(PKGCONF) --libs $(TEST_PKGS) 2>/dev/null)
 
-WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+WARN := -Wall -Wextra -Wpedantic -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wno-address-of-packed-member
 OPT_release := -O2 -g -fno-omit-frame-pointer
 OPT_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \

@@ -6,6 +6,7 @@
 
 #include "control/log.h"
 #include "control/rpc.h"
+#include "dataplane/stat.h"
 
 #include <errno.h>
 #include <grpc/support/alloc.h>
@@ -127,7 +128,7 @@ count_client_cancel(struct cp_frontend *fe, struct cp_call *c)
 	uint64_t now;
 	int pos;
 
-	CP_STAT_INC(fe->st.client_cancels);
+	dp_stat_add(&fe->st.client_cancels, 1);
 	if (limit == 0 || fe->rst == NULL || c->peer == NULL)
 		return;
 	peer = c->peer;
@@ -149,7 +150,7 @@ count_client_cancel(struct cp_frontend *fe, struct cp_call *c)
 	if (++w->count <= limit || w->closed)
 		goto out;
 	w->closed = true;
-	CP_STAT_INC(fe->st.conns_closed_abuse);
+	dp_stat_add(&fe->st.conns_closed_abuse, 1);
 	cp_server_kill_peer(fe->srv, peer);
 	if (now - fe->rst_log_ns >= 1000000000ull) {
 		cp_log(CP_LOG_WARN, "closing a connection: too many cancelled calls",
@@ -177,9 +178,9 @@ live_free(struct cp_frontend *fe, struct cp_call *c)
 		fe->live_head = c->live_next;
 	if (c->live_next != NULL)
 		c->live_next->live_prev = c->live_prev;
-	CP_STAT_ADD(fe->st.live_calls, -1);
+	dp_stat_add(&fe->st.live_calls, -1);
 	if (c->resp_bytes != 0)
-		CP_STAT_ADD(fe->st.resp_bytes, -c->resp_bytes);
+		dp_stat_add(&fe->st.resp_bytes, -c->resp_bytes);
 	if (c->stream != NULL)
 		cp_stream_call_gone(c->stream);
 	if (c->ctx != NULL)
@@ -279,7 +280,7 @@ authorize(struct cp_frontend *fe, struct cp_call *c)
 			snprintf(c->token, sizeof(c->token), "%s", who);
 		return true;
 	}
-	CP_STAT_INC(fe->st.auth_failures[r == CP_AUTH_DENIED]);
+	dp_stat_add(&fe->st.auth_failures[r == CP_AUTH_DENIED], 1);
 	/* At most one log line per second per front end; the count of the others goes with
 	 * it. */
 	if (cp_now_ns() - fe->auth_log_ns >= 1000000000u) {
@@ -331,7 +332,7 @@ on_new_call(struct cp_frontend *fe, struct cp_call *c, int ok)
 		call_put(fe, c);
 		return;
 	}
-	CP_STAT_ADD(fe->st.live_calls, 1);
+	dp_stat_add(&fe->st.live_calls, 1);
 	c->live_next = fe->live_head;
 	if (fe->live_head != NULL)
 		fe->live_head->live_prev = c;
@@ -354,7 +355,7 @@ on_new_call(struct cp_frontend *fe, struct cp_call *c, int ok)
 			 * handover (takeover.h) calls that still come on a connection to us,
 			 * racing the GOAWAY, are served: this process is whole, and a client
 			 * without a retry policy would see the UNAVAILABLE. */
-			CP_STAT_INC(fe->st.rejected[CP_REJECT_DRAINING]);
+			dp_stat_add(&fe->st.rejected[CP_REJECT_DRAINING], 1);
 			atomic_store_explicit(&srv->drain_last_refused_ns, c->start_ns,
 					      memory_order_relaxed);
 			cp_call_reply(c, GRPC_STATUS_UNAVAILABLE, NULL,
@@ -459,7 +460,7 @@ cp_fe_admit_memory(struct cp_frontend *fe, struct cp_call *c, const struct cp_li
 	*est = dp_pipeline_mem_estimate(p, fmt, len);
 	if (live->max_request_memory != 0 && *est > live->max_request_memory) {
 		/* Never fits: no pushback, retrying cannot help. */
-		CP_STAT_INC(fe->st.rejected[CP_REJECT_REQUEST_MEMORY]);
+		dp_stat_add(&fe->st.rejected[CP_REJECT_REQUEST_MEMORY], 1);
 		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
 			      "request needs an estimated %.1f MiB (%u input bytes through the "
 			      "pipeline's growth), over limits.max_request_memory_mb (%llu MiB)",
@@ -470,9 +471,9 @@ cp_fe_admit_memory(struct cp_frontend *fe, struct cp_call *c, const struct cp_li
 	if (live->memory_budget == 0)
 		return 0;
 	for (unsigned i = 0; i < fe->srv->n_fe; i++)
-		in_use += CP_STAT_LOAD(fe->srv->fe[i]->st.mem_in_use);
+		in_use += dp_stat_load(&fe->srv->fe[i]->st.mem_in_use);
 	if (in_use + *est > live->memory_budget) {
-		CP_STAT_INC(fe->st.rejected[CP_REJECT_MEMORY_BUDGET]);
+		dp_stat_add(&fe->st.rejected[CP_REJECT_MEMORY_BUDGET], 1);
 		cp_call_reply_exhausted(
 		    c, cp_server_pushback_ms(fe->srv),
 		    "memory budget: %.1f MiB of limits.memory_budget_mb (%llu MiB) "
@@ -552,7 +553,7 @@ cp_fe_submit(struct cp_frontend *fe, unsigned k, struct dp_req *req, uint64_t es
 	__atomic_store_n(&l->cost_cycles, l->cost_cycles + est, __ATOMIC_RELAXED);
 	if (fe->out++ == 0)
 		fe->last_progress = rte_rdtsc();
-	CP_STAT_INC(fe->st.handed_over);
+	dp_stat_add(&fe->st.handed_over, 1);
 	return 0;
 }
 
@@ -560,7 +561,7 @@ void
 cp_fe_charge(struct cp_frontend *fe, struct cp_call *c, uint64_t bytes)
 {
 	c->resp_bytes += bytes;
-	CP_STAT_ADD(fe->st.resp_bytes, bytes);
+	dp_stat_add(&fe->st.resp_bytes, bytes);
 }
 
 bool
@@ -599,7 +600,7 @@ collect(struct cp_frontend *fe)
 
 			cost -= req->est_cycles < cost ? req->est_cycles : cost;
 			/* Single writer: this front end (cp_fe_admit_memory added it). */
-			CP_STAT_ADD(fe->st.mem_in_use, -req->mem_est);
+			dp_stat_add(&fe->st.mem_in_use, -req->mem_est);
 			/* A stream frame points at a slot it does not own (a stateful unary
 			 * request owns its slot); each completion frees the descriptor. */
 			if (req->stream != NULL && !req->owns_stream)
@@ -686,7 +687,7 @@ tick(struct cp_frontend *fe, uint64_t now)
 				continue;
 			c->cancelled = 1;
 			c->server_cancelled = true;
-			CP_STAT_INC(fe->st.grace_cancelled);
+			dp_stat_add(&fe->st.grace_cancelled, 1);
 			grpc_call_cancel_with_status(c->call, GRPC_STATUS_UNAVAILABLE,
 						     "server shutting down: grace period over",
 						     NULL);
@@ -795,7 +796,7 @@ fe_wait(void *arg, uint64_t timeout_ns)
 	grpc_event ev = grpc_completion_queue_next(fe->cq, dl, NULL);
 
 	if (fe->out != 0)
-		CP_STAT_INC(fe->st.waits);
+		dp_stat_add(&fe->st.waits, 1);
 	if (ev.type != GRPC_OP_COMPLETE)
 		return 0;
 	urcu_qsbr_thread_online(); /* handlers read the registry and the live settings */

@@ -29,6 +29,7 @@
 #include "control/port_watch.h"
 #include "control/reload.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/stat.h"
 
 #include <grpc/grpc.h>
 #include <protobuf-c/protobuf-c.h>
@@ -42,12 +43,6 @@ struct cp_call;
 struct cp_frontend;
 struct cp_config;
 struct cp_ctl;
-
-/* Counters with one writer thread that other threads read (GetStats, the metrics scrape): a
- * relaxed load and store by the writer, relaxed loads by readers; no read-modify-write. */
-#define CP_STAT_ADD(x, v) __atomic_store_n(&(x), (x) + (v), __ATOMIC_RELAXED)
-#define CP_STAT_INC(x)	  CP_STAT_ADD(x, 1)
-#define CP_STAT_LOAD(x)	  __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 /** Handles one call; must reply exactly once, now or later. Context: the call's front end. */
 typedef void (*cp_handler_fn)(struct cp_server *srv, struct cp_call *c);

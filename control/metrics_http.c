@@ -10,6 +10,7 @@
 #include "control/rpc_stats.h"
 #include "control/store.h"
 #include "control/version.h"
+#include "dataplane/stat.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -188,12 +189,56 @@ render_rpc(struct out *o)
 	cp_rpc_stats_for_each(rpc_line, o);
 }
 
-/* The UDP front end: per port (summed over workers) and per worker queue. Each family's lines
- * stay together, as the text format wants; the counters are read once per scrape. */
+static const char *
+stat_type_name(enum dp_stat_type t)
+{
+	return t == DP_STAT_GAUGE ? "gauge" : "counter";
+}
+
+/* Rows [@p r, end) of table @p t (@p n rows) name the same family; @return end. */
+static unsigned
+family_end(const struct dp_stat_desc *t, unsigned n, unsigned r)
+{
+	unsigned e = r + 1;
+
+	while (e < n && t[r].metric != NULL && t[e].metric != NULL &&
+	       strcmp(t[e].metric, t[r].metric) == 0)
+		e++;
+	return e;
+}
+
+/* The lines of rows [@p r, @p e) of a stats table (one family) for stats struct @p s: a port's,
+ * and a worker's when @p worker >= 0. Labels: port, worker, the row's own, the element's. */
+static void
+stat_lines(struct out *o, const struct dp_stat_desc *t, unsigned r, unsigned e, const void *s,
+	   const char *port, int worker)
+{
+	for (; r < e; r++) {
+		for (unsigned k = 0; k < t[r].n; k++) {
+			uint64_t v = *dp_stat_at(&t[r], s, k);
+
+			if ((t[r].flags & DP_STAT_SPARSE) && k != 0 && v == 0)
+				continue;
+			put(o, "%s{port=\"%s\"", t[r].metric, port);
+			if (worker >= 0)
+				put(o, ",worker=\"%d\"", worker);
+			if (t[r].label != NULL)
+				put(o, ",%s", t[r].label);
+			if (t[r].key != NULL)
+				put(o, ",%s=\"%s\"", t[r].key, t[r].key_name(k));
+			put(o, "} %llu\n", (unsigned long long)v);
+		}
+	}
+}
+
+/* The UDP front end: the link, every family of dp_udp_stats_desc per port (summed over
+ * workers) or per worker queue, and the device's own counters. Each family's lines stay
+ * together, as the text format wants; the sums are read once per scrape. */
 static void
 render_udp(struct out *o, const struct dp_udp *u)
 {
 	static const char *const dev_names[] = {"imissed", "ierrors", "oerrors", "rx_nombuf"};
+	const struct dp_stat_desc *t = dp_udp_stats_desc;
 	struct dp_udp_stats st[DP_PORTS_MAX];
 	uint64_t dev[DP_PORTS_MAX][4];
 	const char *pn[DP_PORTS_MAX];
@@ -216,62 +261,24 @@ render_udp(struct out *o, const struct dp_udp *u)
 		dp_port_link(&u->port[i], &l);
 		put(o, "corepipe_udp_link_up{port=\"%s\"} %d\n", pn[i], l.up);
 	}
-	help(o, "corepipe_udp_packets_total", "counter",
-	     "Frames taken off (rx) and handed to (tx) a port's queues, by worker.");
-	for (unsigned i = 0; i < u->n_ports; i++) {
-		for (unsigned w = 0; w < u->n_workers; w++) {
-			struct dp_udp_stats s;
+	for (unsigned r = 0, e; r < dp_udp_stats_n_desc; r = e) {
+		e = family_end(t, dp_udp_stats_n_desc, r);
+		if (t[r].metric == NULL)
+			continue;
+		help(o, t[r].metric, stat_type_name(t[r].type), t[r].help);
+		for (unsigned i = 0; i < u->n_ports; i++) {
+			if (!(t[r].flags & DP_STAT_PER_WORKER)) {
+				stat_lines(o, t, r, e, &st[i], pn[i], -1);
+				continue;
+			}
+			for (unsigned w = 0; w < u->n_workers; w++) {
+				struct dp_udp_stats s;
 
-			dp_udp_stats_read_one(u, w, i, &s);
-			put(o,
-			    "corepipe_udp_packets_total{port=\"%s\",worker=\"%u\",dir=\"rx\"} "
-			    "%llu\n",
-			    pn[i], w, (unsigned long long)s.rx_pkts);
-			put(o,
-			    "corepipe_udp_packets_total{port=\"%s\",worker=\"%u\",dir=\"tx\"} "
-			    "%llu\n",
-			    pn[i], w, (unsigned long long)s.tx_pkts);
+				dp_udp_stats_read_one(u, w, i, &s);
+				stat_lines(o, t, r, e, &s, pn[i], (int)w);
+			}
 		}
 	}
-	help(o, "corepipe_udp_bytes_total", "counter", "Bytes of the frames counted above.");
-	for (unsigned i = 0; i < u->n_ports; i++)
-		put(o,
-		    "corepipe_udp_bytes_total{port=\"%s\",dir=\"rx\"} %llu\n"
-		    "corepipe_udp_bytes_total{port=\"%s\",dir=\"tx\"} %llu\n",
-		    pn[i], (unsigned long long)st[i].rx_bytes, pn[i],
-		    (unsigned long long)st[i].tx_bytes);
-	help(o, "corepipe_udp_responses_total", "counter",
-	     "corepipe responses sent on a port, by status code.");
-	for (unsigned i = 0; i < u->n_ports; i++)
-		for (unsigned k = 0; k < DP_STATUS_MAX; k++)
-			if (st[i].by_code[k] != 0 || k == DP_OK)
-				put(o,
-				    "corepipe_udp_responses_total{port=\"%s\",code=\"%s\"} %llu\n",
-				    pn[i], dp_status_name((int)k),
-				    (unsigned long long)st[i].by_code[k]);
-	help(o, "corepipe_udp_dropped_total", "counter",
-	     "Frames dropped without an answer, by reason.");
-	for (unsigned i = 0; i < u->n_ports; i++)
-		for (unsigned k = 0; k < DP_UDP_DROP_MAX; k++)
-			put(o, "corepipe_udp_dropped_total{port=\"%s\",reason=\"%s\"} %llu\n",
-			    pn[i], dp_udp_drop_name(k), (unsigned long long)st[i].drops[k]);
-	help(o, "corepipe_udp_replies_total", "counter", "ARP and ICMP echo replies sent.");
-	for (unsigned i = 0; i < u->n_ports; i++)
-		put(o,
-		    "corepipe_udp_replies_total{port=\"%s\",kind=\"arp\"} %llu\n"
-		    "corepipe_udp_replies_total{port=\"%s\",kind=\"icmp\"} %llu\n",
-		    pn[i], (unsigned long long)st[i].arp_replies, pn[i],
-		    (unsigned long long)st[i].icmp_replies);
-	help(o, "corepipe_udp_handoff_total", "counter",
-	     "Requests a queue owner handed to another worker (single-queue devices).");
-	for (unsigned i = 0; i < u->n_ports; i++)
-		put(o, "corepipe_udp_handoff_total{port=\"%s\"} %llu\n", pn[i],
-		    (unsigned long long)st[i].handoff_out);
-	help(o, "corepipe_udp_copied_total", "counter",
-	     "Requests whose payload was not aligned in the frame and was copied to a buffer.");
-	for (unsigned i = 0; i < u->n_ports; i++)
-		put(o, "corepipe_udp_copied_total{port=\"%s\"} %llu\n", pn[i],
-		    (unsigned long long)st[i].copied);
 	help(o, "corepipe_udp_device_errors_total", "counter",
 	     "The device's own counters: imissed (RX ring full), ierrors, oerrors, rx_nombuf.");
 	for (unsigned i = 0; i < u->n_ports; i++)
@@ -561,21 +568,21 @@ cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct c
 	help(&o, "corepipe_config_reloads_total", "counter",
 	     "Configuration reloads (SIGHUP, Admin/ReloadConfig) by result.");
 	put(&o, "corepipe_config_reloads_total{result=\"success\"} %llu\n",
-	    (unsigned long long)CP_STAT_LOAD(srv->reload.ok));
+	    (unsigned long long)dp_stat_load(&srv->reload.ok));
 	put(&o, "corepipe_config_reloads_total{result=\"failure\"} %llu\n",
-	    (unsigned long long)CP_STAT_LOAD(srv->reload.failed));
+	    (unsigned long long)dp_stat_load(&srv->reload.failed));
 	help(&o, "corepipe_config_last_reload_success_timestamp_seconds", "gauge",
 	     "Unix time of the last successful reload (0: none since start).");
 	put(&o, "corepipe_config_last_reload_success_timestamp_seconds %.3f\n",
-	    (double)CP_STAT_LOAD(srv->reload.last_success_unix_ns) / 1e9);
+	    (double)dp_stat_load(&srv->reload.last_success_unix_ns) / 1e9);
 	if (srv->store != NULL && srv->store->kind != CP_STORE_MEMORY) {
 		help(&o, "corepipe_registry_store_writes_total", "counter",
 		     "State writes of the registry store (registry.store) by result; an error "
 		     "refused the Admin change.");
 		put(&o, "corepipe_registry_store_writes_total{result=\"ok\"} %llu\n",
-		    (unsigned long long)CP_STAT_LOAD(srv->store->writes));
+		    (unsigned long long)dp_stat_load(&srv->store->writes));
 		put(&o, "corepipe_registry_store_writes_total{result=\"error\"} %llu\n",
-		    (unsigned long long)CP_STAT_LOAD(srv->store->write_errors));
+		    (unsigned long long)dp_stat_load(&srv->store->write_errors));
 	}
 	help(&o, "corepipe_pool_in_use", "gauge",
 	     "Buffers taken from a pool (payload size classes, descriptors).");
@@ -686,7 +693,7 @@ handle(void *cls, struct MHD_Connection *conn, const char *url, const char *meth
 		}
 		pthread_mutex_unlock(&m->srv->live_lock);
 		if (denied) {
-			CP_STAT_INC(m->denied);
+			dp_stat_add(&m->denied, 1);
 			return reply(conn, MHD_HTTP_UNAUTHORIZED, text,
 				     "missing or invalid bearer token\n", 32,
 				     MHD_RESPMEM_PERSISTENT);

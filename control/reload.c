@@ -262,7 +262,7 @@ out:
 		struct timespec ts;
 
 		clock_gettime(CLOCK_REALTIME, &ts);
-		CP_STAT_INC(rl->ok);
+		dp_stat_add(&rl->ok, 1);
 		__atomic_store_n(&rl->last_success_unix_ns,
 				 (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
 				 __ATOMIC_RELAXED);
@@ -281,7 +281,7 @@ out:
 			cp_log(CP_LOG_WARN, "config reload: setting changed, needs a restart",
 			       CP_LF_STR("key", rep->needs_restart.name[i]));
 	} else {
-		CP_STAT_INC(rl->failed);
+		dp_stat_add(&rl->failed, 1);
 		cp_log(CP_LOG_ERROR, "config reload rejected: nothing changed",
 		       CP_LF_STR("file", rl->path ? rl->path : ""), CP_LF_STR("error", rep->error));
 	}

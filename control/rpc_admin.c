@@ -13,6 +13,7 @@
 #include "control/store.h"
 #include "corepipe/v1/corepipe.pb-c.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <sodium.h>
 #include <stddef.h>
@@ -465,17 +466,68 @@ delete_pipeline(struct cp_server *srv, struct cp_call *c)
 typedef Corepipe__V1__WorkerStats__ByCodeEntry code_entry;
 typedef Corepipe__V1__Stats__RejectedEntry reject_entry;
 
+/* A protobuf-c map<string, uint64> entry, as protoc-c lays out every one of them (checked
+ * against the entry's descriptor before use). */
+struct map_entry {
+	ProtobufCMessage base;
+	char *key;
+	uint64_t value;
+};
+
+/* Counters in one struct dp_udp_stats: enough entries for every map of one port. */
+#define UDP_COUNTERS (sizeof(struct dp_udp_stats) / sizeof(uint64_t))
+
 /* GetStats' UDP part: storage for every port's message and maps. */
 struct udp_stats_msgs {
 	Corepipe__V1__UdpPortStats m[DP_PORTS_MAX];
 	Corepipe__V1__UdpPortStats *mp[DP_PORTS_MAX];
-	Corepipe__V1__UdpPortStats__ResponsesEntry re[DP_PORTS_MAX][DP_STATUS_MAX];
-	Corepipe__V1__UdpPortStats__ResponsesEntry *rep[DP_PORTS_MAX][DP_STATUS_MAX];
-	Corepipe__V1__UdpPortStats__DroppedEntry de[DP_PORTS_MAX][DP_UDP_DROP_MAX];
-	Corepipe__V1__UdpPortStats__DroppedEntry *dep[DP_PORTS_MAX][DP_UDP_DROP_MAX];
+	struct map_entry ent[DP_PORTS_MAX][UDP_COUNTERS];
+	struct map_entry *entp[DP_PORTS_MAX][UDP_COUNTERS];
 	char addr[DP_PORTS_MAX][24];
 	char mac[DP_PORTS_MAX][RTE_ETHER_ADDR_FMT_SIZE];
 };
+
+/* Set field d->rpc of message @p m from row @p d of stats @p s: a uint64, or a
+ * map<string, uint64> of the row's non-zero elements, built in @p ent / @p entp.
+ * @return map entries used. */
+static unsigned
+fill_stat_field(ProtobufCMessage *m, const struct dp_stat_desc *d, const void *s,
+		struct map_entry *ent, struct map_entry **entp)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(m->descriptor, d->rpc);
+	const ProtobufCMessageDescriptor *ed;
+	char *base = (char *)m;
+	unsigned n = 0;
+
+	assert(f != NULL);
+	if (f->label != PROTOBUF_C_LABEL_REPEATED) {
+		assert(f->type == PROTOBUF_C_TYPE_UINT64 && d->n == 1);
+		*(uint64_t *)(base + f->offset) = *dp_stat_at(d, s, 0);
+		return 0;
+	}
+	ed = f->descriptor;
+	assert(f->type == PROTOBUF_C_TYPE_MESSAGE &&
+	       ed->sizeof_message == sizeof(struct map_entry) &&
+	       protobuf_c_message_descriptor_get_field_by_name(ed, "key")->offset ==
+		   offsetof(struct map_entry, key) &&
+	       protobuf_c_message_descriptor_get_field_by_name(ed, "value")->offset ==
+		   offsetof(struct map_entry, value));
+	for (unsigned k = 0; k < d->n; k++) {
+		uint64_t v = *dp_stat_at(d, s, k);
+
+		if (v == 0)
+			continue;
+		protobuf_c_message_init(ed, &ent[n]);
+		ent[n].key = (char *)d->key_name(k);
+		ent[n].value = v;
+		entp[n] = &ent[n];
+		n++;
+	}
+	*(size_t *)(base + f->quantifier_offset) = n;
+	*(struct map_entry ***)(base + f->offset) = entp;
+	return n;
+}
 
 static void
 fill_udp(const struct dp_udp *u, Corepipe__V1__Stats *st, struct udp_stats_msgs *x)
@@ -506,35 +558,11 @@ fill_udp(const struct dp_udp *u, Corepipe__V1__Stats *st, struct udp_stats_msgs 
 		m->udp_port = p->conf.udp_port;
 		m->queues = p->n_queues;
 		m->link_up = l.up;
-		m->rx_packets = s.rx_pkts;
-		m->tx_packets = s.tx_pkts;
-		m->arp_replies = s.arp_replies;
-		m->icmp_replies = s.icmp_replies;
-		m->handoff = s.handoff_out;
 		m->imissed = d.imissed;
-		for (unsigned k = 0; k < DP_STATUS_MAX; k++) {
-			if (s.by_code[k] == 0)
-				continue;
-			corepipe__v1__udp_port_stats__responses_entry__init(&x->re[i][n]);
-			x->re[i][n].key = (char *)dp_status_name((int)k);
-			x->re[i][n].value = s.by_code[k];
-			x->rep[i][n] = &x->re[i][n];
-			n++;
-		}
-		m->n_responses = n;
-		m->responses = x->rep[i];
-		n = 0;
-		for (unsigned k = 0; k < DP_UDP_DROP_MAX; k++) {
-			if (s.drops[k] == 0)
-				continue;
-			corepipe__v1__udp_port_stats__dropped_entry__init(&x->de[i][n]);
-			x->de[i][n].key = (char *)dp_udp_drop_name(k);
-			x->de[i][n].value = s.drops[k];
-			x->dep[i][n] = &x->de[i][n];
-			n++;
-		}
-		m->n_dropped = n;
-		m->dropped = x->dep[i];
+		for (unsigned r = 0; r < dp_udp_stats_n_desc; r++)
+			if (dp_udp_stats_desc[r].rpc != NULL)
+				n += fill_stat_field(&m->base, &dp_udp_stats_desc[r], &s,
+						     &x->ent[i][n], &x->entp[i][n]);
 		x->mp[i] = m;
 	}
 	st->n_udp_ports = u->n_ports;

@@ -12,6 +12,7 @@
 #include "control/pbconv.h"
 #include "control/rpc.h"
 #include "corepipe/v1/corepipe.pb-c.h"
+#include "dataplane/stat.h"
 
 #include <errno.h>
 #include <grpc/support/time.h>
@@ -100,7 +101,7 @@ cp_resolve_pipeline(struct cp_frontend *fe, const char *name,
 		 * and a stateful pipeline's slot matches its layout). */
 		found = dp_registry_lookup(fe->dp->reg, name, dp_name_hash(name, strlen(name)));
 		if (found == NULL) {
-			CP_STAT_INC(fe->st.rejected[CP_REJECT_NOT_FOUND]);
+			dp_stat_add(&fe->st.rejected[CP_REJECT_NOT_FOUND], 1);
 			*status = DP_NOT_FOUND;
 			snprintf(msg, msg_len, "%spipeline '%s' not found", what, name);
 			return NULL;
@@ -130,7 +131,7 @@ cp_resolve_pipeline(struct cp_frontend *fe, const char *name,
 /* Refuse with pushback, counted by reason. */
 #define REFUSE(fe, c, why, ...)                                                                    \
 	do {                                                                                       \
-		CP_STAT_INC((fe)->st.rejected[why]);                                               \
+		dp_stat_add(&(fe)->st.rejected[why], 1);                                           \
 		cp_call_reply_exhausted(c, cp_server_pushback_ms((fe)->srv), __VA_ARGS__);         \
 	} while (0)
 
@@ -139,7 +140,7 @@ static void
 run_inline(struct cp_frontend *fe, struct dp_req *req)
 {
 	dp_worker_exec(fe->own, req);
-	CP_STAT_INC(fe->st.inline_runs);
+	dp_stat_add(&fe->st.inline_runs, 1);
 	cp_execute_complete(fe, req);
 }
 
@@ -244,7 +245,7 @@ execute(struct cp_server *srv, struct cp_call *c)
 	rc = dp_req_alloc(fe->dp, (uint32_t)len, &req);
 	if (rc != 0) {
 		if (rc == -E2BIG) {
-			CP_STAT_INC(fe->st.rejected[CP_REJECT_TOO_LARGE]);
+			dp_stat_add(&fe->st.rejected[CP_REJECT_TOO_LARGE], 1);
 			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
 				      "payload of %zu bytes exceeds the largest buffer (%u bytes)",
 				      len, dp_pools_max_size(fe->dp->pools));
@@ -299,10 +300,10 @@ execute(struct cp_server *srv, struct cp_call *c)
 	req->mem_est = mem;
 	if (cp_fe_submit(fe, (unsigned)where, req, est) == 0) {
 		/* Held until collected (collect() gives it back). */
-		CP_STAT_ADD(fe->st.mem_in_use, mem);
+		dp_stat_add(&fe->st.mem_in_use, mem);
 	} else {
 		c->refs--;
-		CP_STAT_INC(fe->st.rejected[CP_REJECT_RING_FULL]);
+		dp_stat_add(&fe->st.rejected[CP_REJECT_RING_FULL], 1);
 		dp_req_free(fe->dp, req);
 		cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
 					"all worker queues are full (%u deep)",
@@ -356,7 +357,7 @@ cp_execute_complete(struct cp_frontend *fe, struct dp_req *req)
 		      : req->stream != NULL ? req->stream->p->id
 					    : 0;
 
-	CP_STAT_INC(fe->st.answered);
+	dp_stat_add(&fe->st.answered, 1);
 	dp_metrics_observe(fe->e2e, id, cp_now_ns() - c->start_ns);
 	if (c->alog.log) {
 		/* Access log: time waiting on a worker (submit to now, less the nodes). */
@@ -381,7 +382,7 @@ cp_execute_complete(struct cp_frontend *fe, struct dp_req *req)
 		dp_req_free(fe->dp, req);
 		if (st == GRPC_STATUS_RESOURCE_EXHAUSTED) {
 			/* A node found no free buffer: retryable, said so and counted. */
-			CP_STAT_INC(fe->st.rejected[CP_REJECT_POOL_EMPTY]);
+			dp_stat_add(&fe->st.rejected[CP_REJECT_POOL_EMPTY], 1);
 			cp_call_reply_exhausted(c, cp_server_pushback_ms(fe->srv), "%s", msg);
 		} else {
 			cp_call_reply(c, st, NULL, "%s", msg);

@@ -32,6 +32,7 @@
 #include "control/pbconv.h"
 #include "control/rpc.h"
 #include "corepipe/v1/corepipe.pb-c.h"
+#include "dataplane/stat.h"
 
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
@@ -85,7 +86,7 @@ static void
 charge(struct cp_stream *st, int64_t bytes)
 {
 	st->q_bytes += (uint64_t)bytes;
-	CP_STAT_ADD(st->fe->st.resp_bytes, (uint64_t)bytes);
+	dp_stat_add(&st->fe->st.resp_bytes, (uint64_t)bytes);
 }
 
 static void
@@ -96,7 +97,7 @@ stream_unref(struct cp_stream *st)
 	if (st->slot != NULL)
 		dp_stream_close(st->slot);
 	if (st->counted)
-		CP_STAT_ADD(st->fe->st.streams_open, -1);
+		dp_stat_add(&st->fe->st.streams_open, -1);
 	if (st->q_bytes != 0)
 		charge(st, -(int64_t)st->q_bytes);
 	for (unsigned i = 0; i < st->q_len; i++)
@@ -295,7 +296,7 @@ open_stream(struct cp_stream *st, const Corepipe__V1__StreamOpen *o)
 	}
 	if (bind_stream(st, p) != 0) {
 		dp_pipeline_unref(p);
-		CP_STAT_INC(fe->st.rejected[CP_REJECT_STREAMS]);
+		dp_stat_add(&fe->st.rejected[CP_REJECT_STREAMS], 1);
 		set_error(st, DP_RESOURCE_EXHAUSTED, 0,
 			  "too many open streams: every worker has its %u stream slots in use "
 			  "(dataplane.max_streams_per_worker)",
@@ -303,7 +304,7 @@ open_stream(struct cp_stream *st, const Corepipe__V1__StreamOpen *o)
 		return -1;
 	}
 	dp_pipeline_unref(p); /* the slot holds its own reference */
-	CP_STAT_INC(fe->st.streams_open);
+	dp_stat_add(&fe->st.streams_open, 1);
 	st->counted = true;
 	st->opened = true;
 	return 0;
@@ -397,7 +398,7 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 		dp_req_free(fe->dp, req);
 		if (!st->kit_waiting) {
 			st->kit_waiting = true;
-			CP_STAT_INC(fe->st.buffer_waits);
+			dp_stat_add(&fe->st.buffer_waits, 1);
 		}
 		return -EAGAIN;
 	}
@@ -436,7 +437,7 @@ push_pending(struct cp_stream *st)
 	if (inl) {
 		req->submit_tsc = rte_rdtsc();
 		dp_worker_exec(fe->own, req);
-		CP_STAT_INC(fe->st.inline_runs);
+		dp_stat_add(&fe->st.inline_runs, 1);
 		cp_stream_complete(fe, req);
 		return 0;
 	}
@@ -713,7 +714,7 @@ cp_stream_complete(struct cp_frontend *fe, struct dp_req *req)
 	grpc_slice s;
 	size_t n;
 
-	CP_STAT_INC(fe->st.answered);
+	dp_stat_add(&fe->st.answered, 1);
 	dp_metrics_observe(
 	    fe->e2e, st->slot->p->id,
 	    (uint64_t)((double)(rte_rdtsc() - req->submit_tsc) * 1e9 / (double)fe->dp->tsc_hz));

@@ -5,6 +5,7 @@
 #include "dataplane/reactor.h"
 
 #include "dataplane/registry.h"
+#include "dataplane/stat.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -14,7 +15,6 @@
 #include <string.h>
 
 /* Single-writer counter update (only the reactor's lcore writes its statistics). */
-#define STAT_ADD(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
 
 int
 dp_idle_policy_parse(const char *s, enum dp_idle_policy *out)
@@ -96,7 +96,7 @@ sleep_once(struct dp_reactor *r)
 	n = r->wait(r->wait_arg, limit);
 	urcu_qsbr_thread_online();
 	if (r->stats != NULL)
-		STAT_ADD(r->stats->sleeps, 1);
+		dp_stat_add(&r->stats->sleeps, 1);
 	return n;
 }
 
@@ -130,7 +130,7 @@ dp_reactor_run(void *arg)
 		if (r->stats != NULL) {
 			__atomic_store_n(&r->stats->total_cycles, t1 - start, __ATOMIC_RELAXED);
 			if (n != 0)
-				STAT_ADD(r->stats->busy_cycles, t1 - t0);
+				dp_stat_add(&r->stats->busy_cycles, t1 - t0);
 		}
 		if (n != 0) {
 			last_work = t1;

@@ -26,9 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Single-writer counter update (see worker.c). */
-#define STAT_ADD(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
-
 /* Prefetch the frame this many ahead of the one being handled. */
 #define PREFETCH_OFFSET 3
 
@@ -63,6 +60,67 @@ dp_udp_drop_name(unsigned reason)
 	return reason < DP_UDP_DROP_MAX ? g_drop_names[reason] : "unknown";
 }
 
+static const char *
+status_key(unsigned code)
+{
+	return dp_status_name((int)code);
+}
+
+#define ROW(field) DP_STAT_FIELD(struct dp_udp_stats, field)
+
+const struct dp_stat_desc dp_udp_stats_desc[] = {
+    {.metric = "corepipe_udp_packets_total",
+     .label = "dir=\"rx\"",
+     .rpc = "rx_packets",
+     .help = "Frames taken off (rx) and handed to (tx) a port's queues, by worker.",
+     .flags = DP_STAT_PER_WORKER,
+     ROW(rx_pkts)},
+    {.metric = "corepipe_udp_packets_total",
+     .label = "dir=\"tx\"",
+     .rpc = "tx_packets",
+     .flags = DP_STAT_PER_WORKER,
+     ROW(tx_pkts)},
+    {.metric = "corepipe_udp_bytes_total",
+     .label = "dir=\"rx\"",
+     .help = "Bytes of the frames counted above.",
+     ROW(rx_bytes)},
+    {.metric = "corepipe_udp_bytes_total", .label = "dir=\"tx\"", ROW(tx_bytes)},
+    {.metric = "corepipe_udp_responses_total",
+     .key = "code",
+     .key_name = status_key,
+     .rpc = "responses",
+     .help = "corepipe responses sent on a port, by status code.",
+     .flags = DP_STAT_SPARSE,
+     ROW(by_code)},
+    {.metric = "corepipe_udp_dropped_total",
+     .key = "reason",
+     .key_name = dp_udp_drop_name,
+     .rpc = "dropped",
+     .help = "Frames dropped without an answer, by reason.",
+     ROW(drops)},
+    {.metric = "corepipe_udp_replies_total",
+     .label = "kind=\"arp\"",
+     .rpc = "arp_replies",
+     .help = "ARP and ICMP echo replies sent.",
+     ROW(arp_replies)},
+    {.metric = "corepipe_udp_replies_total",
+     .label = "kind=\"icmp\"",
+     .rpc = "icmp_replies",
+     ROW(icmp_replies)},
+    {.metric = "corepipe_udp_handoff_total",
+     .rpc = "handoff",
+     .help = "Requests a queue owner handed to another worker (single-queue devices).",
+     ROW(handoff_out)},
+    {.metric = "corepipe_udp_copied_total",
+     .help = "Requests whose payload was not aligned in the frame and was copied to a buffer.",
+     ROW(copied)},
+    {ROW(cycles)}, /* summed, not exported */
+};
+
+const unsigned dp_udp_stats_n_desc = sizeof(dp_udp_stats_desc) / sizeof(dp_udp_stats_desc[0]);
+
+#undef ROW
+
 void
 dp_udp_conf_default(struct dp_udp_conf *c)
 {
@@ -81,7 +139,7 @@ tx_unsent(struct rte_mbuf **pkts, uint16_t unsent, void *arg)
 	uint64_t *drops = arg;
 
 	rte_pktmbuf_free_bulk(pkts, unsent);
-	STAT_ADD(*drops, unsent);
+	dp_stat_add(drops, unsent);
 }
 
 static void
@@ -236,12 +294,7 @@ dp_udp_destroy(struct dp_udp *u)
 static void
 stats_add(struct dp_udp_stats *out, const struct dp_udp_stats *s)
 {
-	const uint64_t *src = (const uint64_t *)s;
-	uint64_t *dst = (uint64_t *)out;
-
-	/* The struct is all uint64_t counters (and cache-line padding, which is zero). */
-	for (size_t k = 0; k < sizeof(*s) / sizeof(uint64_t); k++)
-		dst[k] += __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+	dp_stat_sum(dp_udp_stats_desc, dp_udp_stats_n_desc, out, s);
 }
 
 void
@@ -265,10 +318,23 @@ dp_udp_stats_read(const struct dp_udp *u, unsigned i, struct dp_udp_stats *out)
 /* ==== Hot path ============================================================================== */
 /* Hot path: per packet, worker lcores. No locks, syscalls, allocation or logging. */
 
+/*
+ * Verdicts (l3fwd's classifiers return one): a frame's handling is a chain of steps, each
+ * returning a drop reason (< DP_UDP_DROP_MAX: dp_udp_frame() drops and counts the frame) or one
+ * of these.
+ */
+enum udp_verdict {
+	UDP_DONE = DP_UDP_DROP_MAX, /**< consumed: answered or handed to another worker */
+	UDP_NEXT,		    /**< serve()'s step passed the request to the next */
+	UDP_ARP,		    /**< classify(): an ARP frame for us */
+	UDP_ICMP,		    /**< classify(): ICMP to our address; l2_len, l3_len set */
+	UDP_SERVE,		    /**< classify(): UDP to our port, checked; l2_len, l3_len set */
+};
+
 static inline void
 drop(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, unsigned reason)
 {
-	STAT_ADD(wk->st[port].drops[reason], 1);
+	dp_stat_add(&wk->st[port].drops[reason], 1);
 	rte_pktmbuf_free(m);
 }
 
@@ -289,13 +355,15 @@ tx(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m)
 		struct dp_udp_wk *owner = u->wk[wk->index % u->port[port].n_queues];
 
 		m->port = u->port[port].port_id; /* the owner looks the port up by it */
-		if (unlikely(rte_ring_mp_enqueue(owner->txback, m) != 0))
-			return drop(wk, port, m, DP_UDP_DROP_TX_FULL);
+		if (unlikely(rte_ring_mp_enqueue(owner->txback, m) != 0)) {
+			drop(wk, port, m, DP_UDP_DROP_TX_FULL);
+			return;
+		}
 		/* After the enqueue's release: pairs with the owner's idle re-check. */
 		dp_wake_bump(&owner->lc->wake);
 	}
-	STAT_ADD(st->tx_pkts, 1);
-	STAT_ADD(st->tx_bytes, bytes);
+	dp_stat_add(&st->tx_pkts, 1);
+	dp_stat_add(&st->tx_bytes, bytes);
 }
 
 /* The frame goes back where it came from: Ethernet addresses swapped. */
@@ -337,21 +405,23 @@ ip_turn(struct rte_mbuf *m, struct rte_ipv4_hdr *ip, const struct dp_port *p, ui
 	}
 }
 
-static void
-arp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, struct rte_ether_hdr *eth)
+/* An ARP frame for us or broadcast: a request for our address is answered in place. */
+static unsigned
+arp_reply(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m)
 {
 	const struct dp_port *p = &wk->udp->port[port];
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	struct rte_arp_hdr *a = (struct rte_arp_hdr *)(eth + 1);
 	struct rte_arp_ipv4 *d;
 
 	if (unlikely(m->data_len < RTE_ETHER_HDR_LEN + sizeof(*a)))
-		return drop(wk, port, m, DP_UDP_DROP_RUNT);
+		return DP_UDP_DROP_RUNT;
 	d = &a->arp_data;
 	if (a->arp_hardware != RTE_BE16(RTE_ARP_HRD_ETHER) ||
 	    a->arp_protocol != RTE_BE16(RTE_ETHER_TYPE_IPV4) || a->arp_hlen != 6 ||
 	    a->arp_plen != 4 || a->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST) ||
 	    d->arp_tip != p->ip_be)
-		return drop(wk, port, m, DP_UDP_DROP_ARP_OTHER);
+		return DP_UDP_DROP_ARP_OTHER;
 	/* Reply in place: to the asker, from us. */
 	a->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
 	rte_ether_addr_copy(&d->arp_sha, &d->arp_tha);
@@ -361,24 +431,28 @@ arp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, struct rte_et
 	rte_ether_addr_copy(&d->arp_tha, &eth->dst_addr);
 	rte_ether_addr_copy(&p->mac, &eth->src_addr);
 	m->ol_flags = 0;
-	STAT_ADD(wk->st[port].arp_replies, 1);
+	dp_stat_add(&wk->st[port].arp_replies, 1);
 	tx(wk, port, m);
+	return UDP_DONE;
 }
 
-static void
-icmp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, struct rte_ether_hdr *eth,
-	   struct rte_ipv4_hdr *ip, uint16_t ihl, uint16_t tot)
+/* ICMP to our address (classify() checked the IPv4 header): an echo request is answered. */
+static unsigned
+icmp_reply(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m)
 {
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+	uint16_t ihl = (uint16_t)m->l3_len, tot = rte_be_to_cpu_16(ip->total_length);
 	struct rte_icmp_hdr *ic = (struct rte_icmp_hdr *)((uint8_t *)ip + ihl);
 	uint16_t len = (uint16_t)(tot - ihl);
 	uint32_t sum;
 
 	if (unlikely(len < sizeof(*ic)))
-		return drop(wk, port, m, DP_UDP_DROP_RUNT);
+		return DP_UDP_DROP_RUNT;
 	if (ic->icmp_type != RTE_IP_ICMP_ECHO_REQUEST || ic->icmp_code != 0)
-		return drop(wk, port, m, DP_UDP_DROP_ICMP_OTHER);
+		return DP_UDP_DROP_ICMP_OTHER;
 	if (unlikely(dp_cksum_raw(ic, len) != 0xffff))
-		return drop(wk, port, m, DP_UDP_DROP_ICMP_OTHER);
+		return DP_UDP_DROP_ICMP_OTHER;
 	ic->icmp_type = RTE_IP_ICMP_ECHO_REPLY;
 	ic->icmp_cksum = 0;
 	sum = dp_cksum_raw(ic, len);
@@ -387,8 +461,9 @@ icmp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, struct rte_e
 	ip_turn(m, ip, &wk->udp->port[port], tot);
 	eth_turn(eth, &wk->udp->port[port]);
 	m->data_len = m->pkt_len = (uint32_t)(RTE_ETHER_HDR_LEN + tot); /* no Ethernet padding */
-	STAT_ADD(wk->st[port].icmp_replies, 1);
+	dp_stat_add(&wk->st[port].icmp_replies, 1);
 	tx(wk, port, m);
+	return UDP_DONE;
 }
 
 /*
@@ -453,7 +528,7 @@ send_response(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint8_t *
 	uint16_t port_tmp;
 
 	dp_wire_resp_write(dgram, total, r);
-	STAT_ADD(wk->st[port].by_code[r->status < DP_STATUS_MAX ? r->status : DP_UNKNOWN], 1);
+	dp_stat_add(&wk->st[port].by_code[r->status < DP_STATUS_MAX ? r->status : DP_UNKNOWN], 1);
 	m->ol_flags = 0;
 	port_tmp = udp->src_port;
 	udp->src_port = udp->dst_port;
@@ -527,186 +602,279 @@ answer_max(const struct rte_mbuf *m, size_t len)
 	return DP_UDP_ANSWER_FACTOR * (hdrs + len) - hdrs;
 }
 
-/* A validated UDP datagram to our port (L2..L4 checked, m->l2_len/l3_len set): the request. */
-static void
-serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
-{
-	struct dp_udp *u = wk->udp;
-	struct dp_lcore *w = wk->lc;
-	const struct dp_port *pt = &u->port[port];
-	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, m->l2_len);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(l3 + m->l3_len);
-	uint8_t *dgram = (uint8_t *)(udp + 1);
-	size_t len = rte_be_to_cpu_16(udp->dgram_len) - sizeof(*udp);
-	uint8_t *end = (uint8_t *)m->buf_addr + m->buf_len;
-	const struct dp_pipeline *p;
+/*
+ * A request on its way through serve()'s steps: parse -> steer -> admit -> place -> run ->
+ * respond. Each step returns UDP_NEXT to pass it on, or ends it: UDP_DONE (answered, handed
+ * off) or a drop reason. Lives on serve()'s stack, as does the view.
+ */
+struct udp_rq {
+	struct dp_udp_wk *wk;
+	unsigned port;
+	struct rte_mbuf *m; /**< L2..L4 checked, m->l2_len/l3_len set */
+	uint64_t arrival;   /**< TSC at RX */
+	const struct rte_udp_hdr *udp;
+	uint8_t *dgram; /**< the UDP payload: the corepipe datagram */
+	size_t len;	/**< its length */
+	uint8_t *end;	/**< end of the mbuf's buffer: the room the answer has */
 	struct dp_wire_req req;
-	struct dp_wire_resp r;
+	const struct dp_pipeline *p; /**< admit(): RCU read side, valid until the burst ends */
+	struct dp_buf *view;	     /**< place(): storage for a view of the payload in the mbuf */
+	struct dp_exec x;	     /**< run(): x.buf is the output */
+	struct dp_result res;
+};
+
+/* Answer @p q with @p status and no output (send_error): the request is done. */
+static inline unsigned
+refuse(struct udp_rq *q, int status, uint32_t hint, const char *msg)
+{
+	send_error(q->wk, q->port, q->m, q->dgram, q->len, q->req.request_id, status, hint, msg);
+	return UDP_DONE;
+}
+
+/* The corepipe request header: a datagram not ours is dropped, a malformed one refused. */
+static inline unsigned
+parse(struct udp_rq *q)
+{
 	enum dp_wire_drop why_drop;
 	const char *why;
-	struct dp_buf view, *b;
-	struct dp_result res;
-	struct dp_exec x;
-	struct dp_err e;
-	uint8_t *out;
-	size_t out_off, total;
-	uint8_t klen[DP_ANNOT_MAX], vlen[DP_ANNOT_MAX];
-	uint32_t body;
-	int rc;
 
-	switch (dp_wire_req_parse(dgram, len, &req, &why_drop, &why)) {
+	switch (dp_wire_req_parse(q->dgram, q->len, &q->req, &why_drop, &why)) {
 	case DP_WIRE_DROP:
-		return drop(wk, port, m,
-			    why_drop == DP_WIRE_DROP_MAGIC	? DP_UDP_DROP_WIRE_MAGIC
-			    : why_drop == DP_WIRE_DROP_RESPONSE ? DP_UDP_DROP_WIRE_RESPONSE
-								: DP_UDP_DROP_WIRE_SHORT);
+		return why_drop == DP_WIRE_DROP_MAGIC	   ? DP_UDP_DROP_WIRE_MAGIC
+		       : why_drop == DP_WIRE_DROP_RESPONSE ? DP_UDP_DROP_WIRE_RESPONSE
+							   : DP_UDP_DROP_WIRE_SHORT;
 	case DP_WIRE_REJECT:
-		return send_error(wk, port, m, dgram, len, req.request_id, DP_INVALID_ARGUMENT, 0,
-				  why);
+		return refuse(q, DP_INVALID_ARGUMENT, 0, why);
 	case DP_WIRE_OK:
 		break;
 	}
+	return UDP_NEXT;
+}
 
-	/* Hand-off: requests whose flow belongs to another worker go there (single-queue
-	 * device). The flow hash keeps one client's requests in order on one worker. */
-	if (u->handoff && pt->n_queues < u->n_workers && wk->index < pt->n_queues) {
-		const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)l3;
-		uint32_t h = rte_hash_crc_4byte(ip->src_addr, udp->src_port);
-		unsigned target = h % u->n_workers;
+/* Hand-off: requests whose flow belongs to another worker go there (single-queue device).
+ * The flow hash keeps one client's requests in order on one worker. */
+static inline unsigned
+steer(struct udp_rq *q)
+{
+	struct dp_udp_wk *wk = q->wk;
+	struct dp_udp *u = wk->udp;
+	const struct dp_port *pt = &u->port[q->port];
+	const struct rte_ipv4_hdr *ip =
+	    rte_pktmbuf_mtod_offset(q->m, struct rte_ipv4_hdr *, q->m->l2_len);
+	struct dp_udp_wk *t;
+	unsigned target;
 
-		if (target != wk->index) {
-			struct dp_udp_wk *t = u->wk[target];
+	if (!(u->handoff && pt->n_queues < u->n_workers && wk->index < pt->n_queues))
+		return UDP_NEXT;
+	target = rte_hash_crc_4byte(ip->src_addr, q->udp->src_port) % u->n_workers;
+	if (target == wk->index)
+		return UDP_NEXT;
+	t = u->wk[target];
+	*rx_tsc(u, q->m) = q->arrival;
+	q->m->port = pt->port_id; /* not every PMD sets it (net_ring does not) */
+	if (unlikely(rte_ring_mp_enqueue(t->handoff, q->m) != 0))
+		return refuse(q, DP_RESOURCE_EXHAUSTED,
+			      atomic_load_explicit(&wk->lc->pushback_ms, memory_order_relaxed),
+			      "worker hand-off ring full: retry later");
+	dp_stat_add(&wk->st[q->port].handoff_out, 1);
+	/* After the enqueue's release: pairs with the target's re-check in its reactor's idle
+	 * re-check (dp_udp_pending). */
+	dp_wake_bump(&t->lc->wake);
+	return UDP_DONE;
+}
 
-			*rx_tsc(u, m) = arrival;
-			m->port = pt->port_id; /* not every PMD sets it (net_ring does not) */
-			if (likely(rte_ring_mp_enqueue(t->handoff, m) == 0)) {
-				STAT_ADD(wk->st[port].handoff_out, 1);
-				/* After the enqueue's release: pairs with the target's re-check
-				 * in its reactor's idle re-check (dp_udp_pending). */
-				dp_wake_bump(&t->lc->wake);
-				return;
-			}
-			return send_error(
-			    wk, port, m, dgram, len, req.request_id, DP_RESOURCE_EXHAUSTED,
-			    atomic_load_explicit(&w->pushback_ms, memory_order_relaxed),
-			    "worker hand-off ring full: retry later");
-		}
-	}
+/* Whether this worker runs the request now: not draining or shedding, the pipeline known,
+ * stateless, and the deadline not passed in the queue. */
+static inline unsigned
+admit(struct udp_rq *q)
+{
+	struct dp_udp *u = q->wk->udp;
+	struct dp_lcore *w = q->wk->lc;
+	struct dp_err e;
 
 	if (unlikely(atomic_load_explicit(&u->draining, memory_order_relaxed)))
-		return send_error(wk, port, m, dgram, len, req.request_id, DP_UNAVAILABLE, 0,
-				  "server is shutting down");
+		return refuse(q, DP_UNAVAILABLE, 0, "server is shutting down");
 	if (unlikely(atomic_load_explicit(&w->shedding, memory_order_relaxed)))
-		return send_error(wk, port, m, dgram, len, req.request_id, DP_RESOURCE_EXHAUSTED,
-				  atomic_load_explicit(&w->pushback_ms, memory_order_relaxed),
-				  "load shedding: worker overloaded");
+		return refuse(q, DP_RESOURCE_EXHAUSTED,
+			      atomic_load_explicit(&w->pushback_ms, memory_order_relaxed),
+			      "load shedding: worker overloaded");
 	/* RCU read side: valid until this worker's next quiescent state, after the burst. */
-	p = dp_registry_lookup_id(w->reg, req.pipeline_id);
-	if (unlikely(p == NULL)) {
-		dp_err_set(&e, DP_NOT_FOUND, "pipeline id %u not found", req.pipeline_id);
+	q->p = dp_registry_lookup_id(w->reg, q->req.pipeline_id);
+	if (unlikely(q->p == NULL)) {
+		dp_err_set(&e, DP_NOT_FOUND, "pipeline id %u not found", q->req.pipeline_id);
 		dp_metrics_count(w->met, 0, DP_NOT_FOUND);
-		return send_error(wk, port, m, dgram, len, req.request_id, DP_NOT_FOUND, 0, e.msg);
+		return refuse(q, DP_NOT_FOUND, 0, e.msg);
 	}
-	if (unlikely(req.deadline_us != 0 &&
-		     rte_rdtsc() - arrival > (uint64_t)req.deadline_us * (u->tsc_hz / 1000000))) {
-		dp_metrics_count(w->met, p->id, DP_DEADLINE_EXCEEDED);
-		return send_error(wk, port, m, dgram, len, req.request_id, DP_DEADLINE_EXCEEDED, 0,
-				  "deadline expired in queue; not run");
+	if (unlikely(q->req.deadline_us != 0 &&
+		     rte_rdtsc() - q->arrival >
+			 (uint64_t)q->req.deadline_us * (u->tsc_hz / 1000000))) {
+		dp_metrics_count(w->met, q->p->id, DP_DEADLINE_EXCEEDED);
+		return refuse(q, DP_DEADLINE_EXCEEDED, 0, "deadline expired in queue; not run");
 	}
-	if (unlikely(p->state_size != 0)) {
-		dp_metrics_count(w->met, p->id, DP_FAILED_PRECONDITION);
-		return send_error(wk, port, m, dgram, len, req.request_id, DP_FAILED_PRECONDITION,
-				  0, "stateful pipeline: use ExecuteStream over gRPC");
+	if (unlikely(q->p->state_size != 0)) {
+		dp_metrics_count(w->met, q->p->id, DP_FAILED_PRECONDITION);
+		return refuse(q, DP_FAILED_PRECONDITION, 0,
+			      "stateful pipeline: use ExecuteStream over gRPC");
 	}
+	return UDP_NEXT;
+}
 
-	/* The payload where it arrived (zero copy) when it is 8-byte aligned, as it is behind
-	 * Ethernet + IPv4 without options; otherwise in a pool buffer. */
-	b = &view;
-	if (likely(((uintptr_t)(dgram + req.payload_off) & 7) == 0)) {
-		dp_buf_view(&view, dgram + req.payload_off, req.payload_len,
-			    (uint32_t)(end - (dgram + req.payload_off)));
+/* The payload where it arrived (zero copy) when it is 8-byte aligned, as it is behind
+ * Ethernet + IPv4 without options; otherwise in a pool buffer. Sets q->x.buf. */
+static inline unsigned
+place(struct udp_rq *q)
+{
+	struct dp_lcore *w = q->wk->lc;
+	uint8_t *payload = q->dgram + q->req.payload_off;
+	struct dp_buf *b = q->view;
+
+	if (likely(((uintptr_t)payload & 7) == 0)) {
+		dp_buf_view(b, payload, q->req.payload_len, (uint32_t)(q->end - payload));
 	} else {
-		b = dp_pools_get(w->pools, req.payload_len);
+		b = dp_pools_get(w->pools, q->req.payload_len);
 		if (unlikely(b == NULL)) {
-			dp_metrics_count(w->met, p->id, DP_RESOURCE_EXHAUSTED);
-			return send_error(wk, port, m, dgram, len, req.request_id,
-					  DP_RESOURCE_EXHAUSTED, 1, "no buffer free");
+			dp_metrics_count(w->met, q->p->id, DP_RESOURCE_EXHAUSTED);
+			return refuse(q, DP_RESOURCE_EXHAUSTED, 1, "no buffer free");
 		}
-		memcpy(b->data, dgram + req.payload_off, req.payload_len);
-		STAT_ADD(wk->st[port].copied, 1);
+		memcpy(b->data, payload, q->req.payload_len);
+		dp_stat_add(&q->wk->st[q->port].copied, 1);
 	}
-	res.n_annot = 0;
-	res.err.msg[0] = '\0';
-	dp_exec_init(
-	    &x, b,
-	    &(struct dp_format){
-		.kind = req.kind, .fmt = req.fmt, .channels = req.channels, .rate = req.rate},
-	    w->pools, &res, NULL);
+	q->x.buf = b;
+	return UDP_NEXT;
+}
+
+/* Run the pipeline over q->x.buf, counted; a failure is answered with its status. */
+static inline unsigned
+run(struct udp_rq *q)
+{
+	struct dp_udp_wk *wk = q->wk;
+	struct dp_lcore *w = wk->lc;
+	struct dp_exec *x = &q->x;
+	int rc;
+
+	q->res.n_annot = 0;
+	q->res.err.msg[0] = '\0';
+	dp_exec_init(x, x->buf,
+		     &(struct dp_format){.kind = q->req.kind,
+					 .fmt = q->req.fmt,
+					 .channels = q->req.channels,
+					 .rate = q->req.rate},
+		     w->pools, &q->res, NULL);
 	/* Every node's output bounded by what the answer may carry (DP_UDP_ANSWER_FACTOR): the
 	 * work a datagram causes is proportional to it (a zstd bomb stops inflating there). */
-	rc = dp_pipeline_run_capped(p, &x, NULL, DP_RUN_FRAME,
-				    (uint32_t)(answer_max(m, len) - DP_WIRE_HDR_LEN));
-	dp_metrics_count(w->met, p->id, (unsigned)rc);
-	dp_metrics_bytes(w->met, p->id, req.payload_len, rc == DP_OK ? x.buf->len : 0);
+	rc = dp_pipeline_run_capped(q->p, x, NULL, DP_RUN_FRAME,
+				    (uint32_t)(answer_max(q->m, q->len) - DP_WIRE_HDR_LEN));
+	dp_metrics_count(w->met, q->p->id, (unsigned)rc);
+	dp_metrics_bytes(w->met, q->p->id, q->req.payload_len, rc == DP_OK ? x->buf->len : 0);
 	/* Timed per burst (one TSC read for all of it, rdtsc is slow on some VMs): see
 	 * observe_burst(). */
 	if (likely(wk->n_ran < DP_UDP_BURST)) {
-		wk->ran_port[wk->n_ran] = (uint8_t)port;
-		wk->ran[wk->n_ran++] = (uint16_t)p->id;
+		wk->ran_port[wk->n_ran] = (uint8_t)q->port;
+		wk->ran[wk->n_ran++] = (uint16_t)q->p->id;
 	}
 	if (unlikely(rc != DP_OK)) {
-		dp_buf_free(x.buf);
-		return send_error(wk, port, m, dgram, len, req.request_id, rc, 0, res.err.msg);
+		dp_buf_free(x->buf);
+		return refuse(q, rc, 0, q->res.err.msg);
 	}
+	return UDP_NEXT;
+}
 
-	/* Output where the payload was (same offset for the same kind of header). */
+/* The answer, built where the request was: output at the payload's offset (same offset for
+ * the same kind of header), annotations after it; refused OUT_OF_RANGE when it would exceed
+ * the amplification bound or one datagram. */
+static inline unsigned
+respond(struct udp_rq *q)
+{
+	const struct dp_port *pt = &q->wk->udp->port[q->port];
+	const struct dp_exec *x = &q->x;
+	const struct dp_result *res = &q->res;
+	uint8_t klen[DP_ANNOT_MAX], vlen[DP_ANNOT_MAX];
+	struct dp_wire_resp r;
+	struct dp_err e;
+	size_t out_off, total;
+	uint8_t *out;
+	uint32_t body;
+
 	memset(&r, 0, sizeof(r));
-	r.kind = x.fmt.kind == DP_KIND_AUDIO ? DP_WIRE_KIND_AUDIO : DP_WIRE_KIND_BYTES;
+	r.kind = x->fmt.kind == DP_KIND_AUDIO ? DP_WIRE_KIND_AUDIO : DP_WIRE_KIND_BYTES;
 	out_off = dp_wire_resp_hdr_len(r.kind == DP_WIRE_KIND_AUDIO);
-	total = out_off + x.buf->len;
-	for (unsigned i = 0; i < res.n_annot; i++) {
-		klen[i] = (uint8_t)strlen(res.annot[i].key); /* < DP_ANNOT_KEY_MAX */
-		vlen[i] = (uint8_t)strlen(res.annot[i].val); /* < DP_ANNOT_VAL_MAX */
+	total = out_off + x->buf->len;
+	for (unsigned i = 0; i < res->n_annot; i++) {
+		klen[i] = (uint8_t)strlen(res->annot[i].key); /* < DP_ANNOT_KEY_MAX */
+		vlen[i] = (uint8_t)strlen(res->annot[i].val); /* < DP_ANNOT_VAL_MAX */
 		total += dp_wire_annot_size(klen[i], vlen[i]);
 	}
-	if (unlikely(total > answer_max(m, len))) {
+	if (unlikely(total > answer_max(q->m, q->len))) {
 		dp_err_set(&e, DP_OUT_OF_RANGE,
 			   "answer of %zu bytes would be more than %d times the request (%zu "
 			   "bytes, IPv4 datagram)",
 			   total, DP_UDP_ANSWER_FACTOR,
-			   len + m->l3_len + sizeof(struct rte_udp_hdr));
-		dp_buf_free(x.buf);
-		return send_error(wk, port, m, dgram, len, req.request_id, DP_OUT_OF_RANGE, 0,
-				  e.msg);
+			   q->len + q->m->l3_len + sizeof(struct rte_udp_hdr));
+		dp_buf_free(x->buf);
+		return refuse(q, DP_OUT_OF_RANGE, 0, e.msg);
 	}
-	if (unlikely(total > pt->max_payload || dgram + total > end)) {
+	if (unlikely(total > pt->max_payload || q->dgram + total > q->end)) {
 		dp_err_set(&e, DP_OUT_OF_RANGE,
 			   "response of %zu bytes does not fit in one datagram (%u max)", total,
 			   pt->max_payload);
-		dp_buf_free(x.buf);
-		return send_error(wk, port, m, dgram, len, req.request_id, DP_OUT_OF_RANGE, 0,
-				  e.msg);
+		dp_buf_free(x->buf);
+		return refuse(q, DP_OUT_OF_RANGE, 0, e.msg);
 	}
-	out = dgram + out_off;
-	if (x.buf->data != out)
-		memmove(out, x.buf->data, x.buf->len); /* a node's new buffer, or a kind change */
-	r.output_len = x.buf->len;
-	r.request_id = req.request_id;
+	out = q->dgram + out_off;
+	if (x->buf->data != out)
+		memmove(out, x->buf->data, x->buf->len); /* a node's new buffer, or a kind change */
+	r.output_len = x->buf->len;
+	r.request_id = q->req.request_id;
 	r.status = DP_OK;
-	r.n_annot = res.n_annot;
-	r.fmt = x.fmt.fmt;
-	r.channels = x.fmt.channels;
-	r.rate = x.fmt.rate;
-	body = dp_cksum_raw(out, x.buf->len); /* out_off is even */
-	out += x.buf->len;
-	dp_buf_free(x.buf);
-	for (unsigned i = 0; i < res.n_annot; i++) {
-		const char *k = res.annot[i].key, *v = res.annot[i].val;
+	r.n_annot = res->n_annot;
+	r.fmt = x->fmt.fmt;
+	r.channels = x->fmt.channels;
+	r.rate = x->fmt.rate;
+	body = dp_cksum_raw(out, x->buf->len); /* out_off is even */
+	out += x->buf->len;
+	dp_buf_free(x->buf);
+	for (unsigned i = 0; i < res->n_annot; i++) {
+		const char *k = res->annot[i].key, *v = res->annot[i].val;
 
-		body += annot_sum(k, klen[i], v, vlen[i], (size_t)(out - dgram));
-		out += dp_wire_annot_write(out, (size_t)(end - out), k, klen[i], v, vlen[i]);
+		body += annot_sum(k, klen[i], v, vlen[i], (size_t)(out - q->dgram));
+		out += dp_wire_annot_write(out, (size_t)(q->end - out), k, klen[i], v, vlen[i]);
 	}
-	send_response(wk, port, m, dgram, &r, total, body);
+	send_response(q->wk, q->port, q->m, q->dgram, &r, total, body);
+	return UDP_DONE;
+}
+
+/* A validated UDP datagram to our port (classify() said UDP_SERVE): the request, through its
+ * steps. @return UDP_DONE, or the reason to drop the frame. */
+static unsigned
+serve(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t arrival)
+{
+	struct rte_udp_hdr *udp =
+	    rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, m->l2_len + m->l3_len);
+	struct udp_rq q; /* not zeroed: each step writes what the next reads */
+	struct dp_buf view;
+	unsigned v;
+
+	q.wk = wk;
+	q.port = port;
+	q.m = m;
+	q.arrival = arrival;
+	q.udp = udp;
+	q.dgram = (uint8_t *)(udp + 1);
+	q.len = rte_be_to_cpu_16(udp->dgram_len) - sizeof(*udp);
+	q.end = (uint8_t *)m->buf_addr + m->buf_len;
+	q.view = &view;
+	v = parse(&q);
+	if (v == UDP_NEXT)
+		v = steer(&q);
+	if (v == UDP_NEXT)
+		v = admit(&q);
+	if (v == UDP_NEXT)
+		v = place(&q);
+	if (v == UDP_NEXT)
+		v = run(&q);
+	if (v == UDP_NEXT)
+		v = respond(&q);
+	return v;
 }
 
 /* A broadcast or multicast IPv4 address (as a destination: not one of ours to answer). */
@@ -730,10 +898,14 @@ src_bogus(const struct dp_port *p, uint32_t a_be)
 	       (p->bcast_be != 0 && (a_be == p->net_be || a_be == p->bcast_be));
 }
 
-void
-dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t now)
+/*
+ * L2 to L4 of a frame received on port @p p, checked without touching it (but l2_len and
+ * l3_len): what to do with it, or why to drop it. @return UDP_ARP, UDP_ICMP, UDP_SERVE, or a
+ * drop reason.
+ */
+static inline unsigned
+classify(const struct dp_port *p, struct rte_mbuf *m)
 {
-	const struct dp_port *p = &wk->udp->port[port];
 	struct rte_ether_hdr *eth;
 	struct rte_ipv4_hdr *ip;
 	struct rte_udp_hdr *udp;
@@ -741,80 +913,92 @@ dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t n
 	uint64_t fl;
 
 	if (unlikely(m->nb_segs != 1))
-		return drop(wk, port, m, DP_UDP_DROP_SEGMENTED);
+		return DP_UDP_DROP_SEGMENTED;
 	if (unlikely(m->data_len < RTE_ETHER_HDR_LEN))
-		return drop(wk, port, m, DP_UDP_DROP_RUNT);
+		return DP_UDP_DROP_RUNT;
 	eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
 	/* A group address (multicast, broadcast) never sends a frame: a forged one would make us
 	 * answer every host at once. */
 	if (unlikely(rte_is_multicast_ether_addr(&eth->src_addr)))
-		return drop(wk, port, m, DP_UDP_DROP_SRC_BOGUS);
+		return DP_UDP_DROP_SRC_BOGUS;
 	if (eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_ARP)) {
 		if (!rte_is_same_ether_addr(&eth->dst_addr, &p->mac) &&
 		    !rte_is_broadcast_ether_addr(&eth->dst_addr))
-			return drop(wk, port, m, DP_UDP_DROP_L2_OTHER);
-		return arp_frame(wk, port, m, eth);
+			return DP_UDP_DROP_L2_OTHER;
+		return UDP_ARP;
 	}
 	if (unlikely(eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_IPV4)))
-		return drop(wk, port, m, DP_UDP_DROP_ETHERTYPE);
+		return DP_UDP_DROP_ETHERTYPE;
 	if (unlikely(!rte_is_same_ether_addr(&eth->dst_addr, &p->mac)))
-		return drop(wk, port, m,
-			    rte_is_multicast_ether_addr(&eth->dst_addr)
-				? DP_UDP_DROP_DST_NOT_UNICAST
-				: DP_UDP_DROP_L2_OTHER);
+		return rte_is_multicast_ether_addr(&eth->dst_addr) ? DP_UDP_DROP_DST_NOT_UNICAST
+								   : DP_UDP_DROP_L2_OTHER;
 	if (unlikely(m->data_len < RTE_ETHER_HDR_LEN + sizeof(*ip)))
-		return drop(wk, port, m, DP_UDP_DROP_RUNT);
+		return DP_UDP_DROP_RUNT;
 	ip = (struct rte_ipv4_hdr *)(eth + 1);
 	ihl = (uint16_t)((ip->version_ihl & 0x0f) * 4);
 	tot = rte_be_to_cpu_16(ip->total_length);
 	if (unlikely((ip->version_ihl >> 4) != 4 || ihl < sizeof(*ip) || tot < ihl ||
 		     RTE_ETHER_HDR_LEN + (uint32_t)tot > m->data_len))
-		return drop(wk, port, m, DP_UDP_DROP_IP_BAD);
+		return DP_UDP_DROP_IP_BAD;
 	fl = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
 	if (p->off.rx_ip_cksum && fl == RTE_MBUF_F_RX_IP_CKSUM_BAD)
-		return drop(wk, port, m, DP_UDP_DROP_IP_CKSUM);
+		return DP_UDP_DROP_IP_CKSUM;
 	if (!(p->off.rx_ip_cksum && fl == RTE_MBUF_F_RX_IP_CKSUM_GOOD) &&
 	    unlikely(!dp_cksum_ipv4_ok(ip, ihl)))
-		return drop(wk, port, m, DP_UDP_DROP_IP_CKSUM);
+		return DP_UDP_DROP_IP_CKSUM;
 	if (unlikely((ip->fragment_offset &
 		      RTE_BE16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK)) != 0))
-		return drop(wk, port, m, DP_UDP_DROP_IP_FRAGMENT);
+		return DP_UDP_DROP_IP_FRAGMENT;
 	if (unlikely(ip->dst_addr != p->ip_be))
-		return drop(wk, port, m,
-			    ip_group(p, ip->dst_addr) ? DP_UDP_DROP_DST_NOT_UNICAST
-						      : DP_UDP_DROP_IP_NOT_US);
+		return ip_group(p, ip->dst_addr) ? DP_UDP_DROP_DST_NOT_UNICAST
+						 : DP_UDP_DROP_IP_NOT_US;
 	/* Echo and UDP answers go to the source: never to one no host sends from. */
 	if (unlikely(src_bogus(p, ip->src_addr)))
-		return drop(wk, port, m, DP_UDP_DROP_SRC_BOGUS);
+		return DP_UDP_DROP_SRC_BOGUS;
+	m->l2_len = RTE_ETHER_HDR_LEN;
+	m->l3_len = ihl;
 	if (ip->next_proto_id == IPPROTO_ICMP)
-		return icmp_frame(wk, port, m, eth, ip, ihl, tot);
+		return UDP_ICMP;
 	if (unlikely(ip->next_proto_id != IPPROTO_UDP))
-		return drop(wk, port, m, DP_UDP_DROP_IP_PROTO);
+		return DP_UDP_DROP_IP_PROTO;
 	if (unlikely(tot < ihl + sizeof(*udp)))
-		return drop(wk, port, m, DP_UDP_DROP_UDP_BAD);
+		return DP_UDP_DROP_UDP_BAD;
 	udp = (struct rte_udp_hdr *)((uint8_t *)ip + ihl);
 	ulen = rte_be_to_cpu_16(udp->dgram_len);
 	if (unlikely(ulen < sizeof(*udp) || ulen > tot - ihl))
-		return drop(wk, port, m, DP_UDP_DROP_UDP_BAD);
+		return DP_UDP_DROP_UDP_BAD;
 	if (unlikely(udp->dst_port != p->udp_port_be))
-		return drop(wk, port, m, DP_UDP_DROP_UDP_PORT);
+		return DP_UDP_DROP_UDP_PORT;
 	if (unlikely(udp->src_port == 0))
-		return drop(wk, port, m, DP_UDP_DROP_SRC_PORT_ZERO);
+		return DP_UDP_DROP_SRC_PORT_ZERO;
 	/* The UDP path has no tokens: the network it serves is its access control. */
 	if (unlikely((ip->src_addr & p->allow_mask_be) != p->allow_net_be))
-		return drop(wk, port, m, DP_UDP_DROP_SRC_DENIED);
+		return DP_UDP_DROP_SRC_DENIED;
 	/* A zero UDP checksum means "none" in IPv4. */
 	if (udp->dgram_cksum != 0) {
 		fl = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
 		if (p->off.rx_udp_cksum && fl == RTE_MBUF_F_RX_L4_CKSUM_BAD)
-			return drop(wk, port, m, DP_UDP_DROP_UDP_CKSUM);
+			return DP_UDP_DROP_UDP_CKSUM;
 		if (!(p->off.rx_udp_cksum && fl == RTE_MBUF_F_RX_L4_CKSUM_GOOD) &&
 		    unlikely(!dp_cksum_udp_ok(ip, udp, ulen)))
-			return drop(wk, port, m, DP_UDP_DROP_UDP_CKSUM);
+			return DP_UDP_DROP_UDP_CKSUM;
 	}
-	m->l2_len = RTE_ETHER_HDR_LEN;
-	m->l3_len = ihl;
-	serve(wk, port, m, now);
+	return UDP_SERVE;
+}
+
+void
+dp_udp_frame(struct dp_udp_wk *wk, unsigned port, struct rte_mbuf *m, uint64_t now)
+{
+	unsigned v = classify(&wk->udp->port[port], m);
+
+	if (likely(v == UDP_SERVE))
+		v = serve(wk, port, m, now);
+	else if (v == UDP_ARP)
+		v = arp_reply(wk, port, m);
+	else if (v == UDP_ICMP)
+		v = icmp_reply(wk, port, m);
+	if (v != UDP_DONE)
+		drop(wk, port, m, v);
 }
 
 /* The duration histogram and cycles counter for the requests of one burst: one TSC read, the
@@ -830,7 +1014,7 @@ observe_burst(struct dp_udp_wk *wk)
 	per = (t - wk->t_mark) / wk->n_ran;
 	for (unsigned i = 0; i < wk->n_ran; i++) {
 		dp_metrics_observe(wk->lc->met, wk->ran[i], per);
-		STAT_ADD(wk->st[wk->ran_port[i]].cycles, per);
+		dp_stat_add(&wk->st[wk->ran_port[i]].cycles, per);
 	}
 	wk->t_mark = t;
 	wk->n_ran = 0;
@@ -884,8 +1068,8 @@ dp_udp_poll(struct dp_udp_wk *wk, bool rx)
 			bytes += pkts[j]->pkt_len;
 			dp_udp_frame(wk, i, pkts[j], now);
 		}
-		STAT_ADD(st->rx_pkts, n);
-		STAT_ADD(st->rx_bytes, bytes);
+		dp_stat_add(&st->rx_pkts, n);
+		dp_stat_add(&st->rx_bytes, bytes);
 		total += n;
 		observe_burst(wk);
 	}

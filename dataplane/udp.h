@@ -30,6 +30,7 @@
 #define COREPIPE_DP_UDP_H
 
 #include "dataplane/port.h"
+#include "dataplane/stat.h"
 #include "dataplane/status.h"
 
 #include <rte_common.h>
@@ -39,6 +40,7 @@
 #include <stdalign.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct dp_lcore;
@@ -91,20 +93,35 @@ enum dp_udp_drop {
 const char *dp_udp_drop_name(unsigned reason);
 
 /**
- * Counters of one (worker, port). Written only by that worker (relaxed load + store), read
- * by anyone with relaxed loads.
+ * Counters of one (worker, port): dataplane/stat.h counters, written only by that worker, read
+ * by anyone. Nothing but uint64_t counters, in the order of their rows in dp_udp_stats_desc
+ * (which is the order /metrics prints them in); a field added here needs its row there.
  */
 struct dp_udp_stats {
-	uint64_t rx_pkts, rx_bytes; /**< frames taken off this worker's queue of the port */
-	uint64_t tx_pkts, tx_bytes; /**< frames handed to the device by this worker */
-	uint64_t arp_replies, icmp_replies;
+	uint64_t rx_pkts; /**< frames taken off this worker's queue of the port */
+	uint64_t tx_pkts; /**< frames handed to the device by this worker */
+	uint64_t rx_bytes, tx_bytes;
 	uint64_t by_code[DP_STATUS_MAX]; /**< corepipe responses sent, by status */
 	uint64_t drops[DP_UDP_DROP_MAX];
+	uint64_t arp_replies, icmp_replies;
 	uint64_t handoff_out; /**< requests handed to another worker */
 	uint64_t copied;      /**< payloads processed in a pool buffer (misaligned in the mbuf) */
 	uint64_t cycles;      /**< TSC cycles of the requests whose pipeline ran: each burst's time
 			       * (RX to the last answer queued) shared equally by its requests */
 } __rte_cache_aligned;
+
+/* The counters end at cycles: what follows is the cache-line padding alone. */
+_Static_assert(RTE_ALIGN_CEIL(offsetof(struct dp_udp_stats, cycles) + sizeof(uint64_t),
+			      RTE_CACHE_LINE_SIZE) == sizeof(struct dp_udp_stats),
+	       "dp_udp_stats: cycles is the last counter (add a dp_udp_stats_desc row)");
+
+/**
+ * The fields of struct dp_udp_stats, one row each in field order (dataplane/stat.h): their
+ * /metrics families, labels, help and types, and their GetStats (UdpPortStats) names.
+ */
+extern const struct dp_stat_desc dp_udp_stats_desc[];
+/** Rows in dp_udp_stats_desc. */
+extern const unsigned dp_udp_stats_n_desc;
 
 /** Front-end configuration (dataplane.ports and dataplane.udp). */
 struct dp_udp_conf {

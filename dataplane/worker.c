@@ -4,6 +4,8 @@
  */
 #include "dataplane/worker.h"
 
+#include "dataplane/stat.h"
+
 #include <errno.h>
 #include <rte_cycles.h>
 #include <rte_lcore.h>
@@ -12,10 +14,6 @@
 #include <rte_prefetch.h>
 #include <stdio.h>
 #include <string.h>
-
-/* Single-writer counter update: a relaxed load and store, never a read-modify-write, since
- * only the owning lcore writes; readers use relaxed loads (dp_worker_stats_read). */
-#define STAT_ADD(field, v) __atomic_store_n(&(field), (field) + (v), __ATOMIC_RELAXED)
 
 /* Prefetch the descriptor this many slots ahead of the one being run. */
 #define PREFETCH_OFFSET 2
@@ -259,7 +257,7 @@ exec_finish(struct dp_worker *w, struct dp_req *req, const struct dp_pipeline *p
 		dp_metrics_bytes(w->lc.met, p->id, in_len,
 				 req->status == DP_OK ? req->buf->len : 0);
 	}
-	STAT_ADD(w->stats.requests, 1);
+	dp_stat_add(&w->stats.requests, 1);
 }
 
 void
@@ -323,7 +321,7 @@ bulk_push(struct dp_worker *w, struct dp_link *l, struct dp_req *req)
 	w->n_bulk++;
 	if (req->stream != NULL)
 		req->stream->deferred++;
-	STAT_ADD(w->stats.bulk_runs, 1);
+	dp_stat_add(&w->stats.bulk_runs, 1);
 }
 
 /* The next request to run: the oldest of the highest priority. */
@@ -376,9 +374,9 @@ static void __attribute__((cold)) bulk_stop(struct dp_worker *w, struct dp_req *
 	    p->nodes[node].type->name);
 	req->res.n_annot = 0;
 	if (status == DP_DEADLINE_EXCEEDED)
-		STAT_ADD(w->stats.stopped_deadline, 1);
+		dp_stat_add(&w->stats.stopped_deadline, 1);
 	else
-		STAT_ADD(w->stats.stopped_cancel, 1);
+		dp_stat_add(&w->stats.stopped_cancel, 1);
 }
 
 /* One quantum of the lane's head. @return 1 (work done) or 0 (lane empty). */
@@ -427,7 +425,7 @@ bulk_advance(struct dp_worker *w)
 			      t0 + w->quantum_cycles);
 	t1 = rte_rdtsc();
 	w->b_cycles += t1 - t0;
-	STAT_ADD(w->stats.quanta, 1);
+	dp_stat_add(&w->stats.quanta, 1);
 	if (rc == DP_PENDING)
 		return 1;
 	req->status = (uint16_t)rc;
@@ -476,7 +474,7 @@ poll_link(struct dp_worker *w, struct dp_link *l, unsigned max)
 		if (unlikely(done < k))
 			rte_pause();
 	}
-	STAT_ADD(w->stats.bursts, 1);
+	dp_stat_add(&w->stats.bursts, 1);
 	return n;
 }
 

@@ -5,6 +5,7 @@
  * byte by byte from RFC 791/768/826/792 and docs/wire-protocol.md, with an independent
  * checksum, not with the code under test.
  */
+#include "corepipe/v1/corepipe.pb-c.h"
 #include "dataplane/dataplane.h"
 #include "tests/fakes/cmocka_inc.h"
 #include "tests/fakes/test_env.h"
@@ -979,10 +980,49 @@ test_udp_single_queue_hands_off_to_other_worker(void **state)
 	}
 }
 
+/* The stats table names every counter once, in field order, each family's rows together,
+ * and every GetStats name is a UdpPortStats uint64 (scalar rows) or map (array rows). */
+static void
+test_udp_stats_desc_covers_every_counter(void **state)
+{
+	const struct dp_stat_desc *t = dp_udp_stats_desc;
+	unsigned bad;
+
+	(void)state;
+	assert_int_equal(
+	    dp_stat_table_check(t, dp_udp_stats_n_desc,
+				offsetof(struct dp_udp_stats, cycles) + sizeof(uint64_t), &bad),
+	    0);
+	for (unsigned r = 0; r < dp_udp_stats_n_desc; r++) {
+		const ProtobufCFieldDescriptor *f;
+
+		/* A family's first row has the help; a family is never split. */
+		if (t[r].metric != NULL && (r == 0 || t[r - 1].metric == NULL ||
+					    strcmp(t[r - 1].metric, t[r].metric) != 0)) {
+			assert_non_null(t[r].help);
+			for (unsigned q = 0; q + 1 < r; q++)
+				assert_true(t[q].metric == NULL ||
+					    strcmp(t[q].metric, t[r].metric) != 0);
+		}
+		if (t[r].rpc == NULL)
+			continue;
+		f = protobuf_c_message_descriptor_get_field_by_name(
+		    &corepipe__v1__udp_port_stats__descriptor, t[r].rpc);
+		assert_non_null(f);
+		if (t[r].n == 1)
+			assert_true(f->label != PROTOBUF_C_LABEL_REPEATED &&
+				    f->type == PROTOBUF_C_TYPE_UINT64);
+		else
+			assert_true(f->label == PROTOBUF_C_LABEL_REPEATED &&
+				    f->type == PROTOBUF_C_TYPE_MESSAGE);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_udp_stats_desc_covers_every_counter),
 	    cmocka_unit_test_setup_teardown(test_udp_passthrough_answered_byte_for_byte, setup1,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_udp_crc32c_annotation_and_zero_udp_checksum,
