@@ -10,6 +10,7 @@
 #   make bench-udp  the UDP path: corepipe vs testpmd io-forward (memif), vs kernel UDP (tap)
 #   make soak       1,000,000 requests: RSS must not grow
 #   make format     clang-format every C file in place; format-check only checks
+#   make analyze    clang-tidy over dataplane/, control/, client/ (.clang-tidy)
 #   make install    corepiped, its unit, config, man page, libcorepipe-udp (PREFIX, DESTDIR)
 #   make deb        Debian packages in build/deb/; deb-test installs, serves, purges (root)
 #   make image      the podman image (debootstrap base); image-test runs it and calls it
@@ -156,7 +157,7 @@ SERVER := $(B)/corepiped
 all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
 
 help:
-	@sed -n '2,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,18p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@scripts/deps.sh
@@ -518,9 +519,10 @@ tsan: deps
 fuzz-bins: $(FUZZ_BIN)
 
 # Each target runs FUZZ_SECONDS on a scratch copy of its seed corpus (the committed corpus
-# only grows by hand: see tests/fuzz/README.md).
+# only grows by hand: see tests/fuzz/README.md). clang++ as well as clang: the fuzzer flags are
+# clang's, and control/grpc_handoff.cc is compiled with them too.
 fuzz: deps
-	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=fuzz CC=clang fuzz-bins
+	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=fuzz CC=clang CXX=clang++ fuzz-bins
 	@set -e; for t in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC)); do \
 		c=tests/fuzz/corpus/$${t#fuzz_}; w=build/fuzz/corpus/$${t#fuzz_}; \
 		mkdir -p $$w; cp -n $$c/* $$w/ 2>/dev/null || true; \
@@ -588,5 +590,18 @@ format:
 
 format-check:
 	$(CLANG_FORMAT) --dry-run --Werror $(C_FILES)
+
+# Static analysis of the product code (dataplane/, control/, client/): clang-tidy with
+# .clang-tidy (disabled checks and why) and .clang-tidy-suppress (per-file exceptions and why),
+# one process per file, any finding fails. Pinned like clang-format. Slow: a few seconds of
+# CPU per file (DPDK and gRPC headers), so not part of make test.
+CLANG_TIDY  ?= clang-tidy-14
+ANALYZE_SRC := $(sort $(DP_SRC) $(CP_SRC) control/main.c $(wildcard client/udp/*.c) $(CTL_SRC))
+ANALYZE_FLAGS = -std=gnu11 -D_GNU_SOURCE -I. -I$(GEN) $(PKG_CFLAGS) \
+	$(shell $(PKGCONF) --cflags jansson libcurl 2>/dev/null)
+.PHONY: analyze
+analyze: $(PB_H) $(BUILD_H)
+	@printf '%s\n' $(ANALYZE_SRC) | CLANG_TIDY=$(CLANG_TIDY) \
+		xargs -P$(NPROC) -I{} scripts/tidy-one.sh {} -- $(ANALYZE_FLAGS)
 
 -include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)
