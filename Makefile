@@ -239,7 +239,7 @@ $(B)/tests/stress/%: $(B)/tests/stress/%.o $(LIB_OBJ)
 
 $(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(LIB_OBJ)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -fsanitize-link-c++-runtime -o $@ $^ $(PKG_LIBS)
 
 $(B)/perf/%: $(B)/perf/%.o $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -520,10 +520,11 @@ fuzz-bins: $(FUZZ_BIN)
 
 # Each target runs FUZZ_SECONDS on a scratch copy of its seed corpus (the committed corpus
 # only grows by hand: see tests/fuzz/README.md). clang++ as well as clang: the fuzzer flags are
-# clang's, and control/grpc_handoff.cc is compiled with them too.
+# clang's, and control/grpc_handoff.cc is compiled with them too (its link then needs UBSan's C++
+# runtime). pipefail: a crash fails the run (the fuzzer's exit status, not grep's, decides).
 fuzz: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=fuzz CC=clang CXX=clang++ fuzz-bins
-	@set -e; for t in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC)); do \
+	@set -eo pipefail; for t in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC)); do \
 		c=tests/fuzz/corpus/$${t#fuzz_}; w=build/fuzz/corpus/$${t#fuzz_}; \
 		mkdir -p $$w; cp -n $$c/* $$w/ 2>/dev/null || true; \
 		echo "== $$t ($(FUZZ_SECONDS) s)"; \
