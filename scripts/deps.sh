@@ -38,6 +38,7 @@ TEST=(
 	python3-grpcio python3-protobuf protobuf-compiler   # integration test clients
 	python3-h2                                          # the rapid-reset flood client (test_frontend)
 	clang libclang-rt-14-dev clang-format-14            # libFuzzer, sanitizers, format
+	clang-tidy-14                                       # make analyze
 	nghttp2-client                                      # h2load for perf/
 	espeak-ng sox                                       # speech for the VAD tests
 	python3-prometheus-client                           # the /metrics test parser
