@@ -200,7 +200,7 @@ dp_port_open(struct dp_port *p, const struct dp_port_conf *conf, unsigned n_work
 		p->allow_mask_be = rte_cpu_to_be_32(mask);
 		p->allow_net_be = rte_cpu_to_be_32(net & mask);
 	}
-	if (conf->prefix_len <= 30) {
+	if (conf->prefix_len >= 1 && conf->prefix_len <= 30) {
 		uint32_t mask = ~0u << (32 - conf->prefix_len);
 
 		p->net_be = rte_cpu_to_be_32(conf->ip & mask);

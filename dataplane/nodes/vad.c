@@ -48,7 +48,7 @@
 
 #define VAD_BLOCKS     10     /* ring of block minima: 10 x 100 ms = 1 s window */
 #define VAD_MARGIN_DB  9.0    /* active: this far above the floor */
-#define VAD_SILENCE_DB -120.0 /* level of digital silence */
+#define VAD_SILENCE_DB (-120.0) /* level of digital silence */
 
 struct vad_conf {
 	double threshold_db;
