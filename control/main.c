@@ -393,6 +393,8 @@ roles_text(const struct dp_dataplane *dp, char *out, size_t len)
 	size_t off = 0;
 
 	out[0] = '\0';
+	if (dp == NULL) /* not started (serve() runs only after start_dataplane) */
+		return;
 	for (unsigned i = 0; i < dp->n_workers && off < len; i++) {
 		const struct dp_lcore *lc = &dp->workers[i]->lc;
 		char r[48];
