@@ -393,8 +393,6 @@ roles_text(const struct dp_dataplane *dp, char *out, size_t len)
 	size_t off = 0;
 
 	out[0] = '\0';
-	if (dp == NULL) /* not started (serve() runs only after start_dataplane) */
-		return;
 	for (unsigned i = 0; i < dp->n_workers && off < len; i++) {
 		const struct dp_lcore *lc = &dp->workers[i]->lc;
 		char r[48];
@@ -781,6 +779,8 @@ serve(struct daemon *d, enum stage *st)
 	char roles[512];
 	int rc;
 
+	if (d->dp == NULL) /* start_dataplane() runs first and fails without one */
+		return 1;
 	rc = dp_dataplane_launch(d->dp);
 	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "cannot launch workers", CP_LF_INT("rc", rc));
