@@ -149,7 +149,7 @@ SERVER := $(B)/corepiped
 # Keep objects between builds (they are intermediate for pattern rules).
 .SECONDARY:
 
-.PHONY: all deps run test unit stress integration integration-modes asan tsan fuzz fuzz-bins bench soak clean format \
+.PHONY: all deps run test unit stress integration integration-modes integration-all asan tsan fuzz fuzz-bins bench soak clean format \
 	format-check help lib python
 .DEFAULT_GOAL := all
 
@@ -473,25 +473,41 @@ unit: $(UNIT_BIN)
 stress: $(STRESS_BIN)
 	@for t in $(STRESS_BIN); do echo "== $$t"; $$t || exit 1; done
 
+# Integration modules run as separate processes, IT_JOBS at a time (default nproc), longest first
+# (scripts/run-integration.py; a module with RUN_ALONE = "why" runs with nothing beside it).
 # TESTS='test_api test_stream' runs some modules only; CP_TEST_MODE picks the lcore map
-# (tests/integration/serverlib.py: default, one-lcore, frontends2).
-TESTS ?=
-integration: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
-	cd tests/integration && COREPIPED=$(abspath $(SERVER)) \
-		PYTHONPATH=$(abspath $(GEN)/python):$(abspath tests/integration) \
-		$(PYTHON) -m unittest $(if $(TESTS),$(TESTS),discover -s . -p 'test_*.py') -v
+# (tests/integration/serverlib.py: default, one-lcore, frontends2). Logs and the durations that
+# order the next run: build/<variant>/integration/.
+TESTS   ?=
+IT_JOBS ?= $(NPROC)
+IT_ALL  := $(sort $(patsubst tests/integration/%.py,%,$(wildcard tests/integration/test_*.py)))
+# The call and stream tests also run with two front ends.
+IT_FRONTENDS2 := test_api test_stream test_concurrency test_stats test_auth test_tls \
+	test_load_patterns test_frontend
+IT_DEFAULT = $(addprefix $(or $(CP_TEST_MODE),default):,$(if $(TESTS),$(TESTS),$(IT_ALL)))
+IT_MODES   = $(addprefix one-lcore:,$(IT_ALL)) $(addprefix frontends2:,$(IT_FRONTENDS2))
+IT_NEEDS   = $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
+IT_RUN     = COREPIPED=$(abspath $(SERVER)) \
+	PYTHONPATH=$(abspath $(GEN)/python):$(abspath tests/integration) \
+	$(PYTHON) scripts/run-integration.py -j $(IT_JOBS) --logs $(B)/integration/logs \
+	--times $(B)/integration/times.json
+
+integration: $(IT_NEEDS)
+	@$(IT_RUN) $(IT_DEFAULT)
 
 # The same suite with a single lcore (front end, pipeline work and control on one reactor, as
 # in a 1-CPU container), and the call and stream tests with two front ends.
-integration-modes: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
-	@$(MAKE) --no-print-directory integration CP_TEST_MODE=one-lcore
-	@$(MAKE) --no-print-directory integration CP_TEST_MODE=frontends2 \
-		TESTS="test_api test_stream test_concurrency test_stats test_auth test_tls test_load_patterns test_frontend"
+integration-modes: $(IT_NEEDS)
+	@$(IT_RUN) $(IT_MODES)
+
+# All three maps in one pool (what `make test` runs).
+integration-all: $(IT_NEEDS)
+	@$(IT_RUN) $(IT_DEFAULT) $(IT_MODES)
 
 test:
 	@scripts/deps.sh run build test
 	@$(MAKE) --no-print-directory -j$(NPROC) all
-	@$(MAKE) --no-print-directory unit stress integration integration-modes
+	@$(MAKE) --no-print-directory unit stress integration-all
 
 asan: deps
 	@$(MAKE) --no-print-directory -j$(NPROC) VARIANT=asan all
