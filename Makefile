@@ -223,11 +223,28 @@ $(SERVER): $(B)/control/main.o $(LIB_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-# Every test links all modules directly (not through an archive) so that node types,
-# which register themselves from constructors, are always present.
+# A unit test links all modules directly (not through an archive) so that node types, which
+# register themselves from constructors, are always present ...
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ) $(FAKE_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+# ... unless it is in UNIT_SOLO: a test of modules that stand on their own links their objects
+# (its prerequisites below) and UNIT_LIBS, nothing else of the server (no nodes, no gRPC).
+UNIT_SOLO := dataplane/test_shed dataplane/test_wake dataplane/test_wire dataplane/test_cksum \
+	ctl/test_wav ctl/test_pipefile ctl/test_prom ctl/test_pbjson perf/test_corepipe_report
+UNIT_SOLO_BIN := $(addprefix $(B)/tests/unit/,$(UNIT_SOLO))
+$(UNIT_SOLO_BIN): $(B)/tests/unit/%: $(B)/tests/unit/%.o
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(UNIT_LIBS) $(TEST_LIBS)
+$(B)/tests/unit/dataplane/test_shed: $(B)/dataplane/shed.o
+$(B)/tests/unit/dataplane/test_wake: $(B)/dataplane/wake.o
+$(B)/tests/unit/dataplane/test_wake: UNIT_LIBS += -lck -lpthread
+$(B)/tests/unit/dataplane/test_wire: $(B)/dataplane/wire.o
+$(B)/tests/unit/ctl/test_pbjson: $(B)/gen/corepipe/v1/corepipe.pb-c.o
+$(B)/tests/unit/ctl/test_pbjson: UNIT_LIBS += -lprotobuf-c
+$(B)/tests/unit/ctl/test_pipefile: $(B)/gen/corepipe/v1/corepipe.pb-c.o
+$(B)/tests/unit/ctl/test_pipefile: UNIT_LIBS += -lyaml -lprotobuf-c
 
 # The in-process UDP test makes its port with rte_eth_from_rings() (the net_ring PMD's API).
 $(B)/tests/unit/dataplane/test_udp: PKG_LIBS += -lrte_net_ring
@@ -329,7 +346,7 @@ $(B)/tests/unit/ctl/test_wav: $(B)/client/ctl/wav.o
 $(B)/tests/unit/ctl/test_pipefile: $(B)/client/ctl/pipefile.o
 $(B)/tests/unit/ctl/test_prom: $(B)/client/ctl/prom.o
 $(B)/tests/unit/ctl/test_pbjson: $(B)/client/ctl/pbjson.o
-$(B)/tests/unit/ctl/%: PKG_LIBS += -ljansson
+$(B)/tests/unit/ctl/%: UNIT_LIBS += -ljansson
 $(B)/tests/unit/perf/test_corepipe_report: $(B)/perf/corepipe_report.o
 
 # The client test links the server objects like every unit test, plus the client object (the
