@@ -232,7 +232,8 @@ $(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ) $(FAKE_OBJ)
 # ... unless it is in UNIT_SOLO: a test of modules that stand on their own links their objects
 # (its prerequisites below) and UNIT_LIBS, nothing else of the server (no nodes, no gRPC).
 UNIT_SOLO := dataplane/test_shed dataplane/test_wake dataplane/test_wire dataplane/test_cksum \
-	ctl/test_wav ctl/test_pipefile ctl/test_prom ctl/test_pbjson perf/test_corepipe_report
+	ctl/test_wav ctl/test_pipefile ctl/test_prom ctl/test_pbjson perf/test_corepipe_report \
+	control/test_file
 UNIT_SOLO_BIN := $(addprefix $(B)/tests/unit/,$(UNIT_SOLO))
 $(UNIT_SOLO_BIN): $(B)/tests/unit/%: $(B)/tests/unit/%.o
 	$(call say,LD,$@)
@@ -241,6 +242,7 @@ $(B)/tests/unit/dataplane/test_shed: $(B)/dataplane/shed.o
 $(B)/tests/unit/dataplane/test_wake: $(B)/dataplane/wake.o
 $(B)/tests/unit/dataplane/test_wake: UNIT_LIBS += -lck -lpthread
 $(B)/tests/unit/dataplane/test_wire: $(B)/dataplane/wire.o
+$(B)/tests/unit/control/test_file: $(B)/control/file.o
 $(B)/tests/unit/ctl/test_pbjson: $(B)/gen/corepipe/v1/corepipe.pb-c.o
 $(B)/tests/unit/ctl/test_pbjson: UNIT_LIBS += -lprotobuf-c
 $(B)/tests/unit/ctl/test_pipefile: $(B)/gen/corepipe/v1/corepipe.pb-c.o
