@@ -233,7 +233,7 @@ $(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ) $(FAKE_OBJ)
 # (its prerequisites below) and UNIT_LIBS, nothing else of the server (no nodes, no gRPC).
 UNIT_SOLO := dataplane/test_shed dataplane/test_wake dataplane/test_wire dataplane/test_cksum \
 	ctl/test_wav ctl/test_pipefile ctl/test_prom ctl/test_pbjson perf/test_corepipe_report \
-	control/test_file
+	control/test_file control/test_version
 UNIT_SOLO_BIN := $(addprefix $(B)/tests/unit/,$(UNIT_SOLO))
 $(UNIT_SOLO_BIN): $(B)/tests/unit/%: $(B)/tests/unit/%.o
 	$(call say,LD,$@)
@@ -243,6 +243,8 @@ $(B)/tests/unit/dataplane/test_wake: $(B)/dataplane/wake.o
 $(B)/tests/unit/dataplane/test_wake: UNIT_LIBS += -lck -lpthread
 $(B)/tests/unit/dataplane/test_wire: $(B)/dataplane/wire.o
 $(B)/tests/unit/control/test_file: $(B)/control/file.o
+$(B)/tests/unit/control/test_version: $(B)/control/version.o
+$(B)/tests/unit/control/test_version: UNIT_LIBS += -lrte_eal $(shell $(PKGCONF) --libs grpc 2>/dev/null)
 $(B)/tests/unit/ctl/test_pbjson: $(B)/gen/corepipe/v1/corepipe.pb-c.o
 $(B)/tests/unit/ctl/test_pbjson: UNIT_LIBS += -lprotobuf-c
 $(B)/tests/unit/ctl/test_pipefile: $(B)/gen/corepipe/v1/corepipe.pb-c.o
