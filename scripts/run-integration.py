@@ -38,7 +38,7 @@ class Item:
         self.mode, self.module = mode, name  # name: a module, or module.Class[.test]
         self.path = os.path.join(TESTS, name.split(".")[0] + ".py")
         self.alone = run_alone(self.path)
-        self.key = f"{mode}:{module}"
+        self.key = f"{mode}:{name}"
         self.rc = None
         self.secs = 0.0
         self.out = ""
