@@ -152,8 +152,8 @@ SERVER := $(B)/corepiped
 # Keep objects between builds (they are intermediate for pattern rules).
 .SECONDARY:
 
-.PHONY: all deps run test unit stress integration integration-modes asan tsan fuzz fuzz-bins bench soak clean format \
-	format-check help lib python docs docs-check
+.PHONY: all deps run test unit stress integration integration-modes integration-all asan tsan fuzz fuzz-bins bench soak \
+	clean format format-check help lib python docs docs-check
 .DEFAULT_GOAL := all
 
 all: $(SERVER) $(UNIT_BIN) $(STRESS_BIN) $(PERF_BIN) $(PY_GEN) lib $(UDP_ECHO) $(UDP_CHECK)
@@ -233,11 +233,32 @@ $(SERVER): $(B)/control/main.o $(LIB_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-# Every test links all modules directly (not through an archive) so that node types,
-# which register themselves from constructors, are always present.
+# A unit test links all modules directly (not through an archive) so that node types, which
+# register themselves from constructors, are always present ...
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ) $(FAKE_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+# ... unless it is in UNIT_SOLO: a test of modules that stand on their own links their objects
+# (its prerequisites below) and UNIT_LIBS, nothing else of the server (no nodes, no gRPC).
+UNIT_SOLO := dataplane/test_shed dataplane/test_wake dataplane/test_wire dataplane/test_cksum \
+	ctl/test_wav ctl/test_pipefile ctl/test_prom ctl/test_pbjson perf/test_corepipe_report \
+	control/test_file control/test_version
+UNIT_SOLO_BIN := $(addprefix $(B)/tests/unit/,$(UNIT_SOLO))
+$(UNIT_SOLO_BIN): $(B)/tests/unit/%: $(B)/tests/unit/%.o
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(UNIT_LIBS) $(TEST_LIBS)
+$(B)/tests/unit/dataplane/test_shed: $(B)/dataplane/shed.o
+$(B)/tests/unit/dataplane/test_wake: $(B)/dataplane/wake.o
+$(B)/tests/unit/dataplane/test_wake: UNIT_LIBS += -lck -lpthread
+$(B)/tests/unit/dataplane/test_wire: $(B)/dataplane/wire.o
+$(B)/tests/unit/control/test_file: $(B)/control/file.o
+$(B)/tests/unit/control/test_version: $(B)/control/version.o
+$(B)/tests/unit/control/test_version: UNIT_LIBS += -lrte_eal $(shell $(PKGCONF) --libs grpc 2>/dev/null)
+$(B)/tests/unit/ctl/test_pbjson: $(B)/gen/corepipe/v1/corepipe.pb-c.o
+$(B)/tests/unit/ctl/test_pbjson: UNIT_LIBS += -lprotobuf-c
+$(B)/tests/unit/ctl/test_pipefile: $(B)/gen/corepipe/v1/corepipe.pb-c.o
+$(B)/tests/unit/ctl/test_pipefile: UNIT_LIBS += -lyaml -lprotobuf-c
 
 # The in-process UDP test makes its port with rte_eth_from_rings() (the net_ring PMD's API).
 $(B)/tests/unit/dataplane/test_udp: PKG_LIBS += -lrte_net_ring
@@ -344,7 +365,7 @@ $(B)/tests/unit/ctl/test_wav: $(B)/client/ctl/wav.o
 $(B)/tests/unit/ctl/test_pipefile: $(B)/client/ctl/pipefile.o
 $(B)/tests/unit/ctl/test_prom: $(B)/client/ctl/prom.o
 $(B)/tests/unit/ctl/test_pbjson: $(B)/client/ctl/pbjson.o
-$(B)/tests/unit/ctl/%: PKG_LIBS += -ljansson
+$(B)/tests/unit/ctl/%: UNIT_LIBS += -ljansson
 $(B)/tests/unit/perf/test_corepipe_report: $(B)/perf/corepipe_report.o
 $(B)/tests/unit/perf/test_perf_opt: $(B)/perf/perf_opt.o
 
@@ -489,25 +510,41 @@ unit: $(UNIT_BIN)
 stress: $(STRESS_BIN)
 	@for t in $(STRESS_BIN); do echo "== $$t"; $$t || exit 1; done
 
+# Integration modules run as separate processes, IT_JOBS at a time (default nproc), longest first
+# (scripts/run-integration.py; a module with RUN_ALONE = "why" runs with nothing beside it).
 # TESTS='test_api test_stream' runs some modules only; CP_TEST_MODE picks the lcore map
-# (tests/integration/serverlib.py: default, one-lcore, frontends2).
-TESTS ?=
-integration: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
-	cd tests/integration && COREPIPED=$(abspath $(SERVER)) \
-		PYTHONPATH=$(abspath $(GEN)/python):$(abspath tests/integration) \
-		$(PYTHON) -m unittest $(if $(TESTS),$(TESTS),discover -s . -p 'test_*.py') -v
+# (tests/integration/serverlib.py: default, one-lcore, frontends2). Logs and the durations that
+# order the next run: build/<variant>/integration/.
+TESTS   ?=
+IT_JOBS ?= $(NPROC)
+IT_ALL  := $(sort $(patsubst tests/integration/%.py,%,$(wildcard tests/integration/test_*.py)))
+# The call and stream tests also run with two front ends.
+IT_FRONTENDS2 := test_api test_stream test_stream_buffers test_concurrency test_stats test_auth test_tls \
+	test_load_patterns test_frontend
+IT_DEFAULT = $(addprefix $(or $(CP_TEST_MODE),default):,$(if $(TESTS),$(TESTS),$(IT_ALL)))
+IT_MODES   = $(addprefix one-lcore:,$(IT_ALL)) $(addprefix frontends2:,$(IT_FRONTENDS2))
+IT_NEEDS   = $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
+IT_RUN     = COREPIPED=$(abspath $(SERVER)) \
+	PYTHONPATH=$(abspath $(GEN)/python):$(abspath tests/integration) \
+	$(PYTHON) scripts/run-integration.py -j $(IT_JOBS) --logs $(B)/integration/logs \
+	--times $(B)/integration/times.json
+
+integration: $(IT_NEEDS)
+	@$(IT_RUN) $(IT_DEFAULT)
 
 # The same suite with a single lcore (front end, pipeline work and control on one reactor, as
 # in a 1-CPU container), and the call and stream tests with two front ends.
-integration-modes: $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
-	@$(MAKE) --no-print-directory integration CP_TEST_MODE=one-lcore
-	@$(MAKE) --no-print-directory integration CP_TEST_MODE=frontends2 \
-		TESTS="test_api test_stream test_stream_buffers test_concurrency test_stats test_auth test_tls test_load_patterns test_frontend"
+integration-modes: $(IT_NEEDS)
+	@$(IT_RUN) $(IT_MODES)
+
+# All three maps in one pool (what `make test` runs).
+integration-all: $(IT_NEEDS)
+	@$(IT_RUN) $(IT_DEFAULT) $(IT_MODES)
 
 test:
 	@scripts/deps.sh run build test
 	@$(MAKE) --no-print-directory -j$(NPROC) all
-	@$(MAKE) --no-print-directory unit stress integration integration-modes
+	@$(MAKE) --no-print-directory unit stress integration-all
 
 # Every test of make asan runs with these options. tests/sanitizer/lsan_leak leaks on purpose and
 # runs first: unless LeakSanitizer reports it under the same options, the run fails (a leak

@@ -16,8 +16,8 @@
 #include "dataplane/metrics.h"
 #include "dataplane/pool.h"
 #include "dataplane/registry.h"
+#include "dataplane/wake.h"
 
-#include <ck_ec.h>
 #include <rte_common.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -34,38 +34,6 @@ enum dp_role {
 
 /** "frontend+worker+control" for @p roles, into @p buf. @return buf. */
 const char *dp_role_names(unsigned roles, char *buf, size_t len);
-
-/** Event count with its futex ops; shared by a waiter and its wakers. */
-struct dp_wake {
-	struct ck_ec32 ec;
-	struct ck_ec_mode mode;
-} __rte_cache_aligned;
-
-/** Initialise @p w; @p single_producer when exactly one thread ever bumps it. */
-void dp_wake_init(struct dp_wake *w, bool single_producer);
-
-/**
- * Wake whoever sleeps on @p w (no system call when nobody does).
- * Context: any thread; with single_producer, only the one producer.
- */
-static inline void
-dp_wake_bump(struct dp_wake *w)
-{
-	ck_ec32_inc(&w->ec, &w->mode);
-}
-
-/** Current value, to be passed to dp_wake_wait() after re-checking for work. */
-static inline uint32_t
-dp_wake_value(struct dp_wake *w)
-{
-	return ck_ec32_value(&w->ec);
-}
-
-/**
- * Sleep until @p w moves past @p seen or @p timeout_ns passes.
- * Context: the one waiter of @p w. Blocks: not for the hot path.
- */
-void dp_wake_wait(struct dp_wake *w, uint32_t seen, uint64_t timeout_ns);
 
 struct dp_lcore {
 	/* Read-only after set-up. */

@@ -1,12 +1,8 @@
 /*
- * Futex-backed operations for Concurrency Kit's event counts (ck_ec), used wherever a thread
- * sleeps until another produces work: a worker-only lcore on its links' `in` rings.
- *
- * ck_ec keeps a "waiters" flag in the counter word, so ck_ec_inc() issues the wake-up system
- * call only when the other side has declared that it sleeps; a busy consumer costs the
- * producer one store (single producer) or one locked add (multi producer) per burst.
+ * Futex-backed operations for Concurrency Kit's event counts (ck_ec), and the wake clock (see
+ * wake.h).
  */
-#include "dataplane/lcore.h"
+#include "dataplane/wake.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -16,10 +12,25 @@
 #include <unistd.h>
 
 static int
+monotonic_now(struct timespec *now)
+{
+	return clock_gettime(CLOCK_MONOTONIC, now);
+}
+
+/* Read only on the way to sleep (ck_ec's slow path), never by a bump. */
+static dp_wake_clock_fn g_clock = monotonic_now;
+
+void
+dp_wake_set_clock(dp_wake_clock_fn now)
+{
+	g_clock = now != NULL ? now : monotonic_now;
+}
+
+static int
 ec_gettime(const struct ck_ec_ops *ops, struct timespec *out)
 {
 	(void)ops;
-	return clock_gettime(CLOCK_MONOTONIC, out);
+	return g_clock(out);
 }
 
 static void
@@ -32,7 +43,7 @@ ec_wait32(const struct ck_ec_wait_state *st, const uint32_t *addr, uint32_t expe
 		struct timespec now;
 		int64_t ns;
 
-		clock_gettime(CLOCK_MONOTONIC, &now);
+		(void)g_clock(&now);
 		ns = (int64_t)(deadline->tv_sec - now.tv_sec) * 1000000000 +
 		     (deadline->tv_nsec - now.tv_nsec);
 		if (ns <= 0)

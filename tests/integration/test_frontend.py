@@ -22,6 +22,10 @@ from reference import crc32c
 from test_stream import frame_s16, open_named
 from serverlib import COREPIPED, SANITIZED, RPC_TIMEOUT_S as T, Server, Stubs, unary, wait_until
 
+# scripts/run-integration.py runs this module with nothing beside it:
+RUN_ALONE = ("it moves servers into CPU sets (taskset, a cpuset cgroup it makes at the "
+             "hierarchy's root) and a memory cgroup, and runs one out of file descriptors")
+
 CONFIG = """
 pipelines:
   pass:

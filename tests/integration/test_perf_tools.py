@@ -12,6 +12,10 @@ import xml.etree.ElementTree as ET
 
 from serverlib import COREPIPED
 
+# scripts/run-integration.py runs this module with nothing beside it:
+RUN_ALONE = ("perf samples every CPU, and perf/scenario.sh's UDP scenario uses a fixed "
+             "subnet (10.77.251.0/24)")
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.dirname(os.path.abspath(COREPIPED))
 

@@ -3,7 +3,8 @@ the kernel side of the taps (Python sockets, the C library's udp_client_check, a
 socket) send through the kernel's IPv4/UDP stack and check every answer against udpwire.py
 (the independent Python encoding) and reference.py.
 
-Topology (names and subnets unique to this run: cpt<pid%10000><letter>, 10.77.<free>.0/24):
+Topology (names and subnets unique to this run: cpt<pid><letter>, 10.77.<free>.0/24
+claimed by a lock file, free_subnets()):
   - the module's server, 2 workers, two ports:
       tap "a" (2 queues) stays on the host: the in-process Python tests use it;
       tap "b" (queues: 1, so the queue owner hands requests to the other worker) is moved into
@@ -53,7 +54,7 @@ CMD_TIMEOUT_S = 30
 RCVBUF = 4 << 20
 MAX_PAYLOAD = 1500 - 20 - 8  # a UDP payload in one 1500-byte IPv4 frame
 
-RUN = os.getpid() % 10000
+RUN = os.getpid()  # at most 7 digits: cpt<RUN><letter> fits IFNAMSIZ
 NETNS = f"cpns{RUN}"
 
 # The worked example of docs/wire-protocol.md, byte for byte.
@@ -92,16 +93,30 @@ def cleanup_kernel_side():
 atexit.register(cleanup_kernel_side)
 
 
+_subnet_locks = []  # open files, each holding the lock on one subnet for this process's life
+
+
 def free_subnets(n):
-    """n third octets x with no 10.77.x.0/24 address or route on the host."""
+    """n third octets x with no 10.77.x.0/24 address or route on the host, each claimed for this
+    process by an exclusive lock on /run/lock/corepipe-test-10.77.x (released when it exits):
+    runs side by side (the lcore maps in parallel, another work tree) never pick the same one
+    between the check and the moment its address appears."""
+    import fcntl
     used = ip("-4", "-o", "addr") + ip("-4", "route")
     out = []
     x = 1 + RUN % 250
     for _ in range(256):
         if f"10.77.{x}." not in used and x not in out:
-            out.append(x)
-            if len(out) == n:
-                return out
+            f = open(f"/run/lock/corepipe-test-10.77.{x}", "w")
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.close()  # another run holds it
+            else:
+                _subnet_locks.append(f)
+                out.append(x)
+                if len(out) == n:
+                    return out
         x = 1 + x % 250
     raise RuntimeError("no free 10.77.x.0/24 subnet on this host")
 
