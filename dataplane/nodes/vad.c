@@ -46,8 +46,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define VAD_BLOCKS     10     /* ring of block minima: 10 x 100 ms = 1 s window */
-#define VAD_MARGIN_DB  9.0    /* active: this far above the floor */
+#define VAD_BLOCKS     10	/* ring of block minima: 10 x 100 ms = 1 s window */
+#define VAD_MARGIN_DB  9.0	/* active: this far above the floor */
 #define VAD_SILENCE_DB (-120.0) /* level of digital silence */
 
 struct vad_conf {
