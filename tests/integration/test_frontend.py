@@ -256,9 +256,12 @@ class UploadDrainTest(unittest.TestCase):
         try:
             opened.wait(30)
             futures = [srv.stub.execute.future(req, timeout=120) for _ in range(200)]
-            # Signal while unary calls are open at the server (their bytes still arriving).
+            # Signal while unary calls are open at the server (their bytes still arriving)
+            # beside the 20 streams. Not a fixed count: the 200 uploads can all be answered
+            # within a few hundred milliseconds (the 1 MiB class runs out: RESOURCE_EXHAUSTED
+            # at once), and CI once never saw 40 open at a poll.
             self.assertTrue(wait_until(
-                lambda: metric(srv, "corepipe_grpc_streams_active") >= 40, 30), srv.log())
+                lambda: metric(srv, "corepipe_grpc_streams_active") > 20, 30), srv.log())
             srv.proc.send_signal(signal.SIGTERM)
             signalled.set()
             for t in ts:
@@ -295,7 +298,7 @@ class UploadDrainTest(unittest.TestCase):
         # Every call open at the signal (request bytes still arriving included) was answered.
         self.assertGreaterEqual(codes.get("OK", 0) + codes.get("RESOURCE_EXHAUSTED", 0) + 20,
                                 drained[0]["calls_open_at_signal"])
-        self.assertGreaterEqual(drained[0]["calls_open_at_signal"], 40)
+        self.assertGreater(drained[0]["calls_open_at_signal"], 20)
 
 
 def raw_connect(port, src="127.0.0.1"):

@@ -317,15 +317,17 @@ class StreamLifecycleTest(unittest.TestCase):
         self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
 
     def test_client_that_does_not_read_is_flow_controlled(self):
-        n = 3000
+        # 64 MiB each way: more than HTTP/2's windows can absorb however far gRPC's BDP
+        # probing grows them (with 12 MiB, CI once saw every frame sent before the check).
+        n = 1000
         yielded = [0]
-        payload = [7] * 2048  # 4 KiB frames
+        frame = frame_s16([7] * 32768)  # 64 KiB frames
 
         def reqs():
             yield open_named("pass")
             for _ in range(n):
                 yielded[0] += 1
-                yield frame_s16(payload)
+                yield frame
 
         call = srv.stub.stream(reqs(), timeout=60)
         # Do not read for a while: the server holds at most the window (8) per stream; the
