@@ -172,7 +172,11 @@ class SkipTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = Server(TINY.replace("max_in_flight: 16", "max_in_flight: 1024")).start()
+        # "slower" (50 ms): 40 calls queue for long enough to be seen queued, however the
+        # workers are laid out (with three, 5 ms calls could drain between two polls).
+        cls.srv = Server(TINY.replace("max_in_flight: 16", "max_in_flight: 1024") +
+                         "  slower:\n    - type: test_delay\n      params: { us: 50000 }\n"
+                         ).start()
 
     @classmethod
     def tearDownClass(cls):
@@ -211,9 +215,9 @@ class SkipTest(unittest.TestCase):
     def test_cancelled_work_is_skipped(self):
         before = stats(self.srv)
         futures = [self.srv.stub.execute.future(
-            pb.ExecuteRequest(name="slow", input=pb.Payload(data=SMALL)), timeout=30)
+            pb.ExecuteRequest(name="slower", input=pb.Payload(data=SMALL)), timeout=30)
             for _ in range(40)]
-        # Cancel them all once many are queued on the worker (5 ms each there): those still
+        # Cancel them all once many are queued on the workers (50 ms each there): those still
         # queued when the cancellation arrives are skipped.
         self.assertTrue(wait_until(lambda: stats(self.srv).in_flight >= 20, 30, 0.001))
         for f in futures:
