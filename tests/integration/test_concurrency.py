@@ -167,9 +167,10 @@ server: { shutdown_grace_ms: 300 }
         futures = [srv.stub.execute.future(pb.ExecuteRequest(name="slow",
                                                              input=pb.Payload(data=b"x")),
                                            timeout=T) for _ in range(8)]
-        # Wait until the server holds them, then stop it: 8 x 0.4 s of work cannot finish
-        # within the 0.3 s grace period.
-        self.assertTrue(wait_until(lambda: srv.metric("corepipe_grpc_streams_active") >= 8, T))
+        # Wait until the server holds half of them, then stop it: 4 x 0.4 s of work cannot
+        # finish within the 0.3 s grace period. Not all 8: with one lcore the first call can
+        # arrive alone, run inline and be answered before the others are read (CI saw 7).
+        self.assertTrue(wait_until(lambda: srv.metric("corepipe_grpc_streams_active") >= 4, T))
         code = srv.stop()
         self.assertEqual(code, 0, srv.log())
         outcomes = {}
