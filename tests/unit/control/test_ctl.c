@@ -119,6 +119,7 @@ test_many_submitters(void **state)
 		for (unsigned i = 1; i < N_JOBS; i++)
 			assert_true(jobs[k * N_JOBS + i - 1].order < jobs[k * N_JOBS + i].order);
 	assert_int_equal(atomic_load(&g_next_order), N_THREADS * N_JOBS);
+	free(jobs);
 }
 
 struct chain_job {
