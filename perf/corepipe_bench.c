@@ -298,5 +298,7 @@ main(int argc, char **argv)
 	rc = report(&o, t, cmd);
 	if (rc == 0)
 		rc = (t->errors || t->bad_output || t->bad_seq || t->h.n == 0) && !o.allow_errors;
+	free(t);
+	free(w);
 	return rc;
 }
