@@ -54,10 +54,14 @@ struct cp_log_field {
 #define CP_LF_DBL(k, v)	 ((struct cp_log_field){.key = (k), .type = CP_LT_DBL, .d = (double)(v)})
 #define CP_LF_BOOL(k, v) ((struct cp_log_field){.key = (k), .type = CP_LT_BOOL, .b = (bool)(v)})
 
-/** Log @p msg with fields, if @p level is enabled. */
-#define cp_log(level, msg, ...)                                                                    \
-	cp_log_fields((level), (msg),                                                              \
-		      (const struct cp_log_field[]){__VA_ARGS__ __VA_OPT__(, ){.key = NULL}})
+/**
+ * Log a message and optional fields, if @p level is enabled:
+ * cp_log(level, msg [, CP_LF_*(...)]...). The terminator is appended as the last variadic
+ * argument, so a call with no fields is ISO C (no GNU comma swallowing, no __VA_OPT__).
+ */
+#define cp_log(level, ...) CP_LOG_FIELDS_((level), __VA_ARGS__, {.key = NULL})
+#define CP_LOG_FIELDS_(level, msg, ...)                                                            \
+	cp_log_fields((level), (msg), (const struct cp_log_field[]){__VA_ARGS__})
 
 /**
  * Format and write one line. @p fields ends with a NULL key.
