@@ -97,8 +97,13 @@ ctl_main(void *arg)
 			if (read(ctl->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				break;
 			run_jobs(ctl);
-			if (__atomic_load_n(&ctl->stop, __ATOMIC_ACQUIRE))
+			/* Pairs with the release store in cp_ctl_stop: a job queued before that
+			 * store, even while the pass above ran, is in the list the final pass
+			 * below takes (the list's mutex orders it). */
+			if (__atomic_load_n(&ctl->stop, __ATOMIC_ACQUIRE)) {
+				run_jobs(ctl);
 				break;
+			}
 		}
 	}
 	urcu_qsbr_unregister_thread();

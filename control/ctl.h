@@ -44,7 +44,10 @@ int cp_ctl_start(struct cp_ctl *ctl, struct cp_server *srv, const sigset_t *sigs
 /** Run @p job on the control thread soon. Context: any thread. */
 void cp_ctl_submit(struct cp_ctl *ctl, struct cp_ctl_job *job);
 
-/** Stop and join the thread (jobs still queued are run first). */
+/**
+ * Stop and join the thread. Every job submitted before this call runs first, also one queued
+ * while the thread's last pass was running; a job submitted by a job of that final pass does not.
+ */
 void cp_ctl_stop(struct cp_ctl *ctl);
 
 #endif

@@ -2,7 +2,8 @@
  * ctl: the control thread's job queue, with a server that has no takeover socket and a signal
  * set the test never raises: every job runs exactly once, on the control thread (not the
  * submitter's), oldest first; jobs submitted from several threads all run; a job may submit
- * another; cp_ctl_stop runs what is still queued before it returns; stop without start is a
+ * another; cp_ctl_stop runs what is still queued before it returns, also a job queued while
+ * the last pass runs; stop without start is a
  * no-op. Waits are joins (cp_ctl_stop, pthread_join), never sleeps.
  */
 #include "control/ctl.h"
@@ -158,6 +159,46 @@ test_job_submits_job(void **state)
 	assert_int_equal(atomic_load(&last.runs), 1);
 }
 
+/*
+ * A job queued while the control thread is inside its last pass (it has taken the list, and
+ * cp_ctl_stop is called before that pass ends) still runs before cp_ctl_stop returns. The
+ * running job holds the pass open until it sees the stop flag, so the interleaving is forced,
+ * not hoped for.
+ */
+struct hold_job {
+	struct cp_ctl_job job;
+	atomic_bool started;
+};
+
+static void
+hold_run(struct cp_ctl_job *j)
+{
+	struct hold_job *h = (struct hold_job *)j;
+
+	atomic_store(&h->started, true);
+	for (unsigned spins = 0;
+	     !__atomic_load_n(&g_ctl.stop, __ATOMIC_ACQUIRE) && spins < SPIN_MAX; spins++)
+		sched_yield();
+}
+
+static void
+test_job_queued_during_the_last_pass_runs(void **state)
+{
+	struct hold_job hold = {.job.run = hold_run};
+	struct rec_job late = {.job.run = rec_run};
+
+	(void)state;
+	start();
+	cp_ctl_submit(&g_ctl, &hold.job);
+	for (unsigned spins = 0; !atomic_load(&hold.started) && spins < SPIN_MAX; spins++)
+		sched_yield();
+	assert_true(atomic_load(&hold.started));
+	cp_ctl_submit(&g_ctl, &late.job); /* the pass running hold has already taken the list */
+	stop();
+	assert_true(__atomic_load_n(&g_ctl.stop, __ATOMIC_ACQUIRE));
+	assert_int_equal(atomic_load(&late.runs), 1);
+}
+
 static void
 test_stop_without_start(void **state)
 {
@@ -176,6 +217,7 @@ main(void)
 	    cmocka_unit_test(test_jobs_run_once_in_order_on_the_control_thread),
 	    cmocka_unit_test(test_many_submitters),
 	    cmocka_unit_test(test_job_submits_job),
+	    cmocka_unit_test(test_job_queued_during_the_last_pass_runs),
 	    cmocka_unit_test(test_stop_without_start),
 	};
 
