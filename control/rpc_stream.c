@@ -16,7 +16,8 @@
  * read, and HTTP/2 flow control holds it back: neither one stream nor all of them together grow
  * memory past their bounds. When the dataplane is out of capacity (in-flight limit, pool,
  * ring), the frame waits on the front end's blocked list and is retried every millisecond:
- * streams are never shed.
+ * streams are never shed. A frame waiting for its kit holds nothing (all or none), keeps its
+ * undecoded message, and is decoded and copied again only once its kit looks free.
  *
  * Errors: the first error (bad frame, format change, node failure, cancel) ends the stream.
  * Responses of frames before the failing one are still sent, then the status. A cancelled or
@@ -61,7 +62,8 @@ struct cp_stream {
 	grpc_byte_buffer *pending_bb; /* or a message that waits for a descriptor */
 	struct cp_stream *blocked_next;
 	bool blocked;
-	bool kit_waiting; /* the pending frame waits for its buffers (counted once) */
+	bool kit_waiting;	       /* the pending frame waits for its buffers (counted once) */
+	struct dp_kit_plan kit_missed; /* while kit_waiting: the buffers it waits for */
 	bool opened, format_set, half_closed;
 	uint64_t next_seq;
 
@@ -394,7 +396,7 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 	 * never finds a pool empty halfway (which would end the stream), and one that cannot
 	 * have them waits unrun, as for the budget above, holding nothing.
 	 */
-	if (len != 0 && dp_req_take_kit(fe->dp, req, st->slot->p) != 0) {
+	if (len != 0 && dp_req_take_kit(fe->dp, req, st->slot->p, &st->kit_missed) != 0) {
 		dp_req_free(fe->dp, req);
 		if (!st->kit_waiting) {
 			st->kit_waiting = true;
@@ -676,6 +678,10 @@ cp_stream_retry_blocked(struct cp_frontend *fe)
 				dp_req_free(fe->dp, st->pending);
 				st->pending = NULL;
 			}
+		} else if (st->pending_bb != NULL && st->kit_waiting &&
+			   !dp_kit_may_fit(fe->dp, &st->kit_missed)) {
+			/* Its buffers are still out: not worth decoding and copying it again. */
+			block(st);
 		} else if (st->pending_bb != NULL) {
 			grpc_byte_buffer *bb = st->pending_bb;
 

@@ -393,27 +393,37 @@ dp_req_drop_kit(struct dp_req *req)
 }
 
 int
-dp_req_take_kit(struct dp_dataplane *dp, struct dp_req *req, const struct dp_pipeline *p)
+dp_req_take_kit(struct dp_dataplane *dp, struct dp_req *req, const struct dp_pipeline *p,
+		struct dp_kit_plan *missed)
 {
-	uint32_t sizes[DP_KIT_MAX];
+	struct dp_kit_plan plan;
 	int n = dp_pipeline_out_plan(p, &req->fmt, req->buf->len, req->buf->data,
-				     dp_pools_max_size(dp->pools), sizes, DP_KIT_MAX);
+				     dp_pools_max_size(dp->pools), plan.size, DP_KIT_MAX);
 
 	if (n < 0)
 		return 0; /* more than a kit holds, or not planned: the nodes take as they run */
-	for (int i = 0; i < n; i++) {
-		struct dp_buf *b = dp_pools_get(dp->pools, sizes[i]);
+	plan.n = (unsigned)n;
+	for (unsigned i = 0; i < plan.n; i++) {
+		struct dp_buf *b = dp_pools_get(dp->pools, plan.size[i]);
 
 		if (b == NULL) {
 			/* All or nothing: a frame never holds some buffers while it waits for
 			 * others (two such frames could each hold what the other needs). */
 			dp_req_drop_kit(req);
+			if (missed != NULL)
+				*missed = plan;
 			return -ENOMEM;
 		}
 		b->next = req->kit;
 		req->kit = b;
 	}
 	return 0;
+}
+
+bool
+dp_kit_may_fit(const struct dp_dataplane *dp, const struct dp_kit_plan *plan)
+{
+	return dp_pools_may_give(dp->pools, plan->size, plan->n);
 }
 
 int

@@ -124,6 +124,12 @@ int dp_req_alloc(struct dp_dataplane *dp, uint32_t len, struct dp_req **out);
 /** Most buffers in a request's kit (dp_req_take_kit). */
 #define DP_KIT_MAX 16
 
+/** The buffer sizes a request's kit needs (dp_req_take_kit, dp_kit_may_fit). */
+struct dp_kit_plan {
+	unsigned n;
+	uint32_t size[DP_KIT_MAX];
+};
+
 /**
  * Take, all or none, the buffers @p p's nodes take for @p req's input (req->fmt, its length),
  * sizes from dp_pipeline_out_plan(), into req->kit. The nodes then take from the kit
@@ -131,10 +137,19 @@ int dp_req_alloc(struct dp_dataplane *dp, uint32_t len, struct dp_req **out);
  * use goes back with the request. Stream frames use it: a frame that cannot have its buffers
  * waits unrun instead of failing (docs/api.md, "Streams and backpressure"). A pipeline whose
  * plan does not fit DP_KIT_MAX, or cannot be planned, gets no kit (its nodes take as they run).
- * @return 0, or -ENOMEM (some class empty: nothing held; retry later).
+ * @return 0, or -ENOMEM (some class empty: nothing held; retry later, and then, when @p missed
+ * is not NULL, it holds the plan that did not fit: see dp_kit_may_fit).
  * Context: the request's owner (a front end), before submit.
  */
-int dp_req_take_kit(struct dp_dataplane *dp, struct dp_req *req, const struct dp_pipeline *p);
+int dp_req_take_kit(struct dp_dataplane *dp, struct dp_req *req, const struct dp_pipeline *p,
+		    struct dp_kit_plan *missed);
+
+/**
+ * Whether the buffers of @p plan look free now (dp_pools_may_give): a frame waiting for its kit
+ * checks this before it is decoded and copied again. An estimate, either way: a yes may still
+ * miss (take the kit then), a no is retried later. Context: any; not for the hot path.
+ */
+bool dp_kit_may_fit(const struct dp_dataplane *dp, const struct dp_kit_plan *plan);
 
 /** Return the unused buffers of @p req's kit. Context: the request's owner. */
 void dp_req_drop_kit(struct dp_req *req);

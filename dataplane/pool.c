@@ -100,6 +100,25 @@ dp_pools_destroy(struct dp_pools *p)
 	free(p);
 }
 
+bool
+dp_pools_may_give(const struct dp_pools *p, const uint32_t *sizes, unsigned n)
+{
+	unsigned avail[DP_POOL_MAX_CLASSES];
+
+	for (unsigned i = 0; i < p->n_classes; i++)
+		avail[i] = rte_mempool_avail_count(p->mp[i]);
+	for (unsigned k = 0; k < n; k++) {
+		unsigned i = 0;
+
+		while (i < p->n_classes && (p->size[i] < sizes[k] || avail[i] == 0))
+			i++;
+		if (i == p->n_classes)
+			return false;
+		avail[i]--;
+	}
+	return true;
+}
+
 unsigned
 dp_pools_in_use(const struct dp_pools *p, unsigned i)
 {

@@ -19,6 +19,7 @@
 #include <rte_common.h>
 #include <rte_mempool.h>
 #include <stdalign.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /** Most size classes a pool set may have. */
@@ -93,6 +94,14 @@ dp_pools_max_size(const struct dp_pools *p)
  * Context: any; walks the caches, so not for the hot path.
  */
 unsigned dp_pools_in_use(const struct dp_pools *p, unsigned i);
+
+/**
+ * Whether the pools could give, now, a buffer for each of the @p n sizes (as dp_pools_get
+ * would: the smallest class that fits, else a larger one). An estimate: other threads take and
+ * return buffers meanwhile, so the answer only says whether an attempt is worth making.
+ * Context: any; walks the lcore caches, so not for the hot path.
+ */
+bool dp_pools_may_give(const struct dp_pools *p, const uint32_t *sizes, unsigned n);
 
 /* Hot path: per request, worker lcores and control. No locks, syscalls, allocation or logging. */
 

@@ -1,4 +1,7 @@
-/* Size-class pools: configuration checks, class choice, fallback, exhaustion, accounting. */
+/*
+ * Size-class pools: configuration checks, class choice, fallback, exhaustion, accounting, and
+ * the availability estimate.
+ */
 #include "dataplane/pool.h"
 #include "tests/fakes/cmocka_inc.h"
 #include "tests/fakes/test_env.h"
@@ -94,6 +97,32 @@ test_pools_get_falls_back_then_exhausts(void **state)
 	dp_pools_destroy(p);
 }
 
+/* dp_pools_may_give counts as dp_pools_get takes: smallest fitting class, then larger ones. */
+static void
+test_pools_may_give_follows_get(void **state)
+{
+	struct dp_pool_conf c = {.n_classes = 2, .classes = {{256, 2}, {1024, 1}}};
+	struct dp_pools *p = dp_pools_create("mg", &c, SOCKET_ID_ANY);
+	const uint32_t three_small[] = {100, 100, 100}, two_big[] = {1000, 1000};
+	const uint32_t big_small[] = {1000, 100}, too_big[] = {1025};
+	struct dp_buf *b;
+
+	(void)state;
+	assert_non_null(p);
+	assert_true(dp_pools_may_give(p, NULL, 0));
+	assert_true(dp_pools_may_give(p, three_small, 3)); /* the third falls back to 1024 */
+	assert_false(dp_pools_may_give(p, two_big, 2));	   /* one 1024 buffer only */
+	assert_false(dp_pools_may_give(p, too_big, 1));
+	b = dp_pools_get(p, 1000); /* the 1024 buffer taken */
+	assert_non_null(b);
+	assert_false(dp_pools_may_give(p, big_small, 2));
+	assert_false(dp_pools_may_give(p, three_small, 3));
+	assert_true(dp_pools_may_give(p, three_small, 2));
+	dp_buf_free(b); /* given back: the same question now says yes */
+	assert_true(dp_pools_may_give(p, big_small, 2));
+	dp_pools_destroy(p);
+}
+
 int
 main(void)
 {
@@ -101,6 +130,7 @@ main(void)
 	    cmocka_unit_test(test_pools_create_rejects_bad_conf),
 	    cmocka_unit_test(test_pools_get_picks_smallest_fitting_class),
 	    cmocka_unit_test(test_pools_get_falls_back_then_exhausts),
+	    cmocka_unit_test(test_pools_may_give_follows_get),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
