@@ -67,6 +67,25 @@ fail(char *err, size_t errlen, int rc, const char *fmt, const char *a, const cha
 	return rc;
 }
 
+void
+dp_port_set_addrs(struct dp_port *p, const struct dp_port_conf *conf)
+{
+	uint8_t len = conf->allow_set ? conf->allow_prefix : conf->prefix_len;
+	uint32_t net = conf->allow_set ? conf->allow_ip : conf->ip;
+	uint32_t mask = len == 0 ? 0 : ~0u << (32 - len); /* << 32 is undefined: /0 apart */
+
+	p->ip_be = rte_cpu_to_be_32(conf->ip);
+	p->allow_mask_be = rte_cpu_to_be_32(mask);
+	p->allow_net_be = rte_cpu_to_be_32(net & mask);
+	if (conf->prefix_len >= 1 && conf->prefix_len <= 30) {
+		mask = ~0u << (32 - conf->prefix_len);
+		p->net_be = rte_cpu_to_be_32(conf->ip & mask);
+		p->bcast_be = rte_cpu_to_be_32(conf->ip | ~mask);
+	} else {
+		p->net_be = p->bcast_be = 0;
+	}
+}
+
 int
 dp_port_open(struct dp_port *p, const struct dp_port_conf *conf, unsigned n_workers,
 	     unsigned extra_mbufs, char *err, size_t errlen)
@@ -191,23 +210,7 @@ dp_port_open(struct dp_port *p, const struct dp_port_conf *conf, unsigned n_work
 		}
 	}
 	rte_eth_macaddr_get(p->port_id, &p->mac);
-	p->ip_be = rte_cpu_to_be_32(conf->ip);
-	{
-		uint8_t len = conf->allow_set ? conf->allow_prefix : conf->prefix_len;
-		uint32_t net = conf->allow_set ? conf->allow_ip : conf->ip;
-		uint32_t mask = len == 0 ? 0 : ~0u << (32 - len);
-
-		p->allow_mask_be = rte_cpu_to_be_32(mask);
-		p->allow_net_be = rte_cpu_to_be_32(net & mask);
-	}
-	if (conf->prefix_len >= 1 && conf->prefix_len <= 30) {
-		uint32_t mask = ~0u << (32 - conf->prefix_len);
-
-		p->net_be = rte_cpu_to_be_32(conf->ip & mask);
-		p->bcast_be = rte_cpu_to_be_32(conf->ip | ~mask);
-	} else {
-		p->net_be = p->bcast_be = 0;
-	}
+	dp_port_set_addrs(p, conf);
 	p->udp_port_be = rte_cpu_to_be_16(conf->udp_port);
 	rc = rte_eth_dev_start(p->port_id);
 	if (rc != 0) {

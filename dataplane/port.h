@@ -63,7 +63,7 @@ struct dp_port {
 	uint32_t allow_net_be, allow_mask_be; /**< sources served: (src & mask) == net */
 	uint32_t net_be,
 	    bcast_be; /**< the port's subnet address and its broadcast (network
-		       * order; both 0 for /31 and /32, which have neither, RFC 3021) */
+		       * order; both 0 for /0, /31 and /32, which have neither, RFC 3021) */
 	uint16_t udp_port_be;
 	struct rte_ether_addr mac;
 	struct dp_port_offloads off;
@@ -83,6 +83,13 @@ struct dp_port {
  */
 int dp_port_open(struct dp_port *p, const struct dp_port_conf *conf, unsigned n_workers,
 		 unsigned extra_mbufs, char *err, size_t errlen);
+
+/**
+ * Set @p p's addresses from @p conf: ip_be, the allowed sources (allow_ip/allow_prefix, else the
+ * port's own subnet; prefix 0 allows every source) and the subnet's network and broadcast
+ * addresses. Any prefix length 0..32 is defined. Context: any (pure; dp_port_open calls it).
+ */
+void dp_port_set_addrs(struct dp_port *p, const struct dp_port_conf *conf);
 
 /** Stop and close the device and free its pool. Accepts a port never opened. */
 void dp_port_close(struct dp_port *p);

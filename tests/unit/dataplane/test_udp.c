@@ -980,6 +980,48 @@ test_udp_single_queue_hands_off_to_other_worker(void **state)
 	}
 }
 
+/* A port's addresses for every kind of prefix (make asan's UBSan traps a shift by 32). */
+static void
+test_port_addrs_every_prefix(void **state)
+{
+	struct dp_port p;
+	struct dp_port_conf c = {.ip = 0x0a000105}; /* 10.0.1.5 */
+
+	(void)state;
+	c.prefix_len = 24;
+	dp_port_set_addrs(&p, &c);
+	assert_int_equal(rte_be_to_cpu_32(p.ip_be), 0x0a000105);
+	assert_int_equal(rte_be_to_cpu_32(p.net_be), 0x0a000100);
+	assert_int_equal(rte_be_to_cpu_32(p.bcast_be), 0x0a0001ff);
+	assert_int_equal(rte_be_to_cpu_32(p.allow_mask_be), 0xffffff00);
+	assert_int_equal(rte_be_to_cpu_32(p.allow_net_be), 0x0a000100);
+	c.prefix_len = 0; /* every source allowed; no subnet broadcast */
+	dp_port_set_addrs(&p, &c);
+	assert_int_equal(p.allow_mask_be, 0);
+	assert_int_equal(p.allow_net_be, 0);
+	assert_int_equal(p.net_be, 0);
+	assert_int_equal(p.bcast_be, 0);
+	for (uint8_t len = 31; len <= 32; len++) { /* RFC 3021: no network or broadcast */
+		c.prefix_len = len;
+		dp_port_set_addrs(&p, &c);
+		assert_int_equal(p.net_be, 0);
+		assert_int_equal(p.bcast_be, 0);
+		assert_int_equal(rte_be_to_cpu_32(p.allow_mask_be),
+				 len == 32 ? 0xffffffffu : 0xfffffffeu);
+	}
+	c.prefix_len = 24; /* allow_from overrides the subnet, /0 included */
+	c.allow_set = true;
+	c.allow_ip = 0xc0a80000;
+	c.allow_prefix = 16;
+	dp_port_set_addrs(&p, &c);
+	assert_int_equal(rte_be_to_cpu_32(p.allow_net_be), 0xc0a80000);
+	assert_int_equal(rte_be_to_cpu_32(p.allow_mask_be), 0xffff0000);
+	assert_int_equal(rte_be_to_cpu_32(p.bcast_be), 0x0a0001ff);
+	c.allow_prefix = 0;
+	dp_port_set_addrs(&p, &c);
+	assert_int_equal(p.allow_mask_be, 0);
+}
+
 /* The stats table names every counter once, in field order, each family's rows together,
  * and every GetStats name is a UdpPortStats uint64 (scalar rows) or map (array rows). */
 static void
@@ -1023,6 +1065,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_udp_stats_desc_covers_every_counter),
+	    cmocka_unit_test(test_port_addrs_every_prefix),
 	    cmocka_unit_test_setup_teardown(test_udp_passthrough_answered_byte_for_byte, setup1,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_udp_crc32c_annotation_and_zero_udp_checksum,
