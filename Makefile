@@ -521,8 +521,16 @@ IT_ALL  := $(sort $(patsubst tests/integration/%.py,%,$(wildcard tests/integrati
 # The call and stream tests also run with two front ends.
 IT_FRONTENDS2 := test_api test_stream test_stream_buffers test_concurrency test_stats test_auth test_tls \
 	test_load_patterns test_frontend
+# The one-lcore map runs every module but those whose subject is not where the work runs:
+# packaging, docs, clients and tools (their server calls are the ones test_api makes) and the
+# fleet's orchestration (etcd, restarts, balancing). They run in the default map only.
+IT_MAP_FREE := test_config_docs test_k8s_manifests test_install test_systemd test_examples \
+	test_perf_tools test_bench_client test_reflection test_reflection_js test_metrics_conventions \
+	test_config_cli test_cli test_python_client test_list_pipelines test_registry_store \
+	test_registry_etcd test_fleet_lb test_fleet_rolling
+IT_ONE_LCORE := $(filter-out $(IT_MAP_FREE),$(IT_ALL))
 IT_DEFAULT = $(addprefix $(or $(CP_TEST_MODE),default):,$(if $(TESTS),$(TESTS),$(IT_ALL)))
-IT_MODES   = $(addprefix one-lcore:,$(IT_ALL)) $(addprefix frontends2:,$(IT_FRONTENDS2))
+IT_MODES   = $(addprefix one-lcore:,$(IT_ONE_LCORE)) $(addprefix frontends2:,$(IT_FRONTENDS2))
 IT_NEEDS   = $(SERVER) $(CTL) $(EX_C) $(PY_WHEEL) $(PY_GEN) $(UDP_ECHO) $(UDP_CHECK)
 IT_RUN     = COREPIPED=$(abspath $(SERVER)) \
 	PYTHONPATH=$(abspath $(GEN)/python):$(abspath tests/integration) \
