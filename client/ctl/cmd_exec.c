@@ -303,7 +303,7 @@ ctl_cmd_exec(const struct ctl_opts *o, int argc, char **argv)
 		return rc;
 	if ((rc = load_input(o, inpath, &in, false)) != 0)
 		goto out_pipe;
-	if (tp.name) {
+	if (o->inline_file == NULL) { /* load_pipe() took the name, else the file */
 		rq.pipeline_case = COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME;
 		rq.name = (char *)tp.name;
 	} else {
@@ -540,6 +540,7 @@ ctl_cmd_stream(const struct ctl_opts *o, int argc, char **argv)
 	struct ctl_conn c;
 	struct sstate s;
 	grpc_op ops[2];
+	size_t frames;
 	int rc;
 
 	rc = positional(o, argc, argv,
@@ -551,6 +552,13 @@ ctl_cmd_stream(const struct ctl_opts *o, int argc, char **argv)
 		return rc;
 	if ((rc = load_input(o, inpath, &in, true)) != 0)
 		goto out_pipe;
+	if (o->inline_file == NULL) { /* load_pipe() took the name, else the file */
+		op.pipeline_case = COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME;
+		op.name = (char *)tp.name;
+	} else {
+		op.pipeline_case = COREPIPE__V1__STREAM_OPEN__PIPELINE_INLINE;
+		op.inline_ = tp.pf.specs[0];
+	}
 	if ((rc = out_open(o, &of, outpath)) != 0)
 		goto out_in;
 	if ((rc = ctl_connect(&c, o)) != 0) {
@@ -562,11 +570,11 @@ ctl_cmd_stream(const struct ctl_opts *o, int argc, char **argv)
 	s.c = &c;
 	s.in = &in;
 	s.of = &of;
-	s.frame_bytes =
-	    (size_t)llround(in.wav.rate * o->frame_ms / 1000.0) * ctl_wav_frame_bytes(&in.wav);
-	if (s.frame_bytes == 0)
-		s.frame_bytes = ctl_wav_frame_bytes(&in.wav);
-	s.frame_s = (double)(s.frame_bytes / ctl_wav_frame_bytes(&in.wav)) / in.wav.rate;
+	frames = (size_t)llround(in.wav.rate * o->frame_ms / 1000.0); /* whole frames a message */
+	if (frames == 0)
+		frames = 1;
+	s.frame_bytes = frames * ctl_wav_frame_bytes(&in.wav);
+	s.frame_s = (double)frames / in.wav.rate;
 	s.n_frames = (in.wav.len + s.frame_bytes - 1) / s.frame_bytes;
 	grpc_metadata_array_init(&s.md_init);
 	grpc_metadata_array_init(&s.md_trail);
@@ -582,13 +590,6 @@ ctl_cmd_stream(const struct ctl_opts *o, int argc, char **argv)
 	ops[1].data.recv_status_on_client.status = &s.status;
 	ops[1].data.recv_status_on_client.status_details = &s.details;
 	ss_batch(&s, ops, 2, TAG_STATUS);
-	if (tp.name) {
-		op.pipeline_case = COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME;
-		op.name = (char *)tp.name;
-	} else {
-		op.pipeline_case = COREPIPE__V1__STREAM_OPEN__PIPELINE_INLINE;
-		op.inline_ = tp.pf.specs[0];
-	}
 	m.msg_case = COREPIPE__V1__STREAM_REQUEST__MSG_OPEN;
 	m.open = &op;
 	s.t0 = now_s();

@@ -104,9 +104,13 @@ int ctl_status_fail(const struct ctl_opts *o, const char *what, const struct ctl
 /** Name of a gRPC status code ("NOT_FOUND"). */
 const char *ctl_code_name(int code);
 
-/** Print an error line "PROG: message" to stderr (and nothing to stdout). Returns @p rc. */
-int ctl_err(const struct ctl_opts *o, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/** Print an error line "PROG: message" to stderr (and nothing to stdout). */
+void ctl_errf(const struct ctl_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/** ctl_errf(), then the value @p rc: `return ctl_err(o, CTL_EXIT_USAGE, "...", ...)`. A macro
+ * so that callers (and make analyze, which does not follow variadic calls) see the exit code
+ * it gives: a caller's `rc != 0` test after a failure is then known to hold. */
+#define ctl_err(o, rc, ...) (ctl_errf((o), __VA_ARGS__), (rc))
 
 /** Print @p j to stdout (compact, one line) and free it. */
 void ctl_json_print(json_t *j);

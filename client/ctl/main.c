@@ -108,7 +108,7 @@ add_md(struct ctl_opts *o, const char *arg)
 			*p = (char)(*p - 'A' + 'a');
 	while (*colon == ' ')
 		colon++;
-	o->md_key[o->n_md] = kv; /* lives until exit */
+	o->md_key[o->n_md] = kv; /* main() frees it (free_md) */
 	o->md_val[o->n_md] = colon;
 	o->n_md++;
 	return 0;
@@ -213,8 +213,9 @@ parse(struct ctl_opts *o, int argc, char **argv)
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+/* The command named by argv[optind], given the words after it. */
+static int
+run(const struct ctl_opts *o, int argc, char **argv)
 {
 	static const struct {
 		const char *name;
@@ -230,6 +231,37 @@ main(int argc, char **argv)
 	    {"reload", ctl_cmd_reload},
 	    {"top", ctl_cmd_top},
 	};
+	int rc;
+
+	if (optind >= argc) {
+		fputs(g_usage, stderr);
+		return CTL_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[optind], cmds[i].name) != 0)
+			continue;
+		grpc_init();
+		rc = cmds[i].fn(o, argc - optind - 1, argv + optind + 1);
+		grpc_shutdown_blocking();
+		if (fflush(stdout) != 0 && rc == 0)
+			rc = ctl_err(o, CTL_EXIT_OUTPUT, "cannot write to stdout");
+		return rc;
+	}
+	return ctl_err(o, CTL_EXIT_USAGE, "unknown command '%s' (see --help)", argv[optind]);
+}
+
+/* The -m strings add_md() kept (md_val[i] points into md_key[i]'s). */
+static void
+free_md(struct ctl_opts *o)
+{
+	for (unsigned i = 0; i < o->n_md; i++)
+		free((char *)o->md_key[i]);
+	o->n_md = 0;
+}
+
+int
+main(int argc, char **argv)
+{
 	struct ctl_opts o = {
 	    .target = getenv("COREPIPE_TARGET") ? getenv("COREPIPE_TARGET") : "127.0.0.1:50051",
 	    .token = getenv("COREPIPE_TOKEN"),
@@ -245,21 +277,8 @@ main(int argc, char **argv)
 	if (o.token != NULL && o.token[0] == '\0')
 		o.token = NULL;
 	rc = parse(&o, argc, argv);
-	if (rc != 0)
-		return rc;
-	if (optind >= argc) {
-		fputs(g_usage, stderr);
-		return CTL_EXIT_USAGE;
-	}
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		if (strcmp(argv[optind], cmds[i].name) != 0)
-			continue;
-		grpc_init();
-		rc = cmds[i].fn(&o, argc - optind - 1, argv + optind + 1);
-		grpc_shutdown_blocking();
-		if (fflush(stdout) != 0 && rc == 0)
-			rc = ctl_err(&o, CTL_EXIT_OUTPUT, "cannot write to stdout");
-		return rc;
-	}
-	return ctl_err(&o, CTL_EXIT_USAGE, "unknown command '%s' (see --help)", argv[optind]);
+	if (rc == 0)
+		rc = run(&o, argc, argv);
+	free_md(&o);
+	return rc;
 }

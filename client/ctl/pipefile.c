@@ -116,7 +116,10 @@ parse_node(struct ld *l, const char *where, unsigned idx, const yaml_node_t *m,
 	if (ns == NULL)
 		return -ENOMEM;
 	corepipe__v1__node_spec__init(ns);
+	/* Its values already; said again because the init is in another file, which make analyze
+	 * cannot see (it took n_params for any count when filling params[]). */
 	ns->type = NULL;
+	ns->n_params = 0;
 	*out = ns;
 	for (yaml_node_pair_t *p = m->data.mapping.pairs.start; p < m->data.mapping.pairs.top;
 	     p++) {

@@ -7,6 +7,7 @@ clean exit (code 0) is part of what the tests check.
 import json
 import os
 import signal
+import struct
 import subprocess
 import tempfile
 import threading
@@ -69,18 +70,23 @@ class Server:
         self._ready = threading.Event()
 
     def _reader(self):
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.lines.append(line)
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if obj.get("msg") == "serving":
-                self.port = int(obj["grpc_port"])
-                self.metrics_port = int(obj.get("metrics_port", 0)) or None
-                self._ready.set()
+        # The reader owns the stderr pipe and closes it at EOF (the process's exit).
+        with self.proc.stderr:
+            for raw in self.proc.stderr:
+                self._take(raw)
         self._ready.set()
+
+    def _take(self, raw):
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        self.lines.append(line)
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return
+        if obj.get("msg") == "serving":
+            self.port = int(obj["grpc_port"])
+            self.metrics_port = int(obj.get("metrics_port", 0)) or None
+            self._ready.set()
 
     def start(self):
         self.started_at = time.time()
@@ -140,6 +146,25 @@ class Server:
         return out
 
 
+def module_server(module_globals, config_yaml, **kw):
+    """setUpModule and tearDownModule for a test module whose tests share one Server, kept in
+    the module's global `srv`: started before the first test, stopped after the last, and its
+    clean exit (code 0) asserted.
+
+        srv = None
+        setUpModule, tearDownModule = module_server(globals(), CONFIG)
+    """
+    def set_up():
+        module_globals["srv"] = Server(config_yaml, **kw).start()
+
+    def tear_down():
+        srv = module_globals["srv"]
+        code = srv.stop()
+        assert code == 0, "corepiped exit code %r\n%s" % (code, srv.log())
+
+    return set_up, tear_down
+
+
 def unary(channel, path, req_cls, resp_cls):
     return channel.unary_unary(path, request_serializer=req_cls.SerializeToString,
                                response_deserializer=resp_cls.FromString)
@@ -179,6 +204,22 @@ def audio(fmt, samples, rate=16000, channels=1):
 
 S16 = pb.SAMPLE_FORMAT_S16LE
 F32 = pb.SAMPLE_FORMAT_F32LE
+
+
+def open_named(name):
+    """The first request of an ExecuteStream: open pipeline @name."""
+    return pb.StreamRequest(open=pb.StreamOpen(name=name))
+
+
+def frame_s16(samples, rate=16000, channels=1):
+    """A stream frame of S16 audio (@samples: ints, interleaved)."""
+    return pb.StreamRequest(frame=audio(S16, struct.pack("<%dh" % len(samples), *samples),
+                                        rate=rate, channels=channels))
+
+
+def pool_usage(stats):
+    """{pool name: buffers in use} of a GetStats answer."""
+    return {p.name: p.in_use for p in stats.pools}
 
 
 def wait_until(pred, timeout_s=10, step_s=0.02):

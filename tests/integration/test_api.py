@@ -1,7 +1,6 @@
 """Health, Admin and Execute against a started corepiped: every node on named and inline
 pipelines with results computed independently (reference.py), and every error status."""
 import random
-import struct
 import unittest
 
 import grpc
@@ -10,7 +9,7 @@ import corepipe_pb2 as pb
 import health_pb2 as hpb
 from reference import (crc32c, f32_to_s16, gain_f32, gain_s16, pack_f32, pack_s16, s16_to_f32,
                        unpack_f32, unpack_s16)
-from serverlib import F32, RPC_TIMEOUT_S as T, S16, Server, audio, spec
+from serverlib import F32, RPC_TIMEOUT_S as T, S16, audio, module_server, spec
 
 CONFIG = """
 logging: { level: info }
@@ -32,16 +31,7 @@ pipelines:
 """
 
 srv = None
-
-
-def setUpModule():
-    global srv
-    srv = Server(CONFIG).start()
-
-
-def tearDownModule():
-    code = srv.stop()
-    assert code == 0, "corepiped exit code %r\n%s" % (code, srv.log())
+setUpModule, tearDownModule = module_server(globals(), CONFIG)
 
 
 class HealthTest(unittest.TestCase):

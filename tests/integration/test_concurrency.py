@@ -199,7 +199,9 @@ class SecondSignalTest(unittest.TestCase):
         futures = [srv.stub.execute.future(pb.ExecuteRequest(name="slow",
                                                              input=pb.Payload(data=b"x")),
                                            timeout=T) for _ in range(4)]
-        time.sleep(0.2)
+        # All 4 calls are in the server (one worker: answered one a second) before the signal.
+        self.assertTrue(wait_until(lambda: srv.metric("corepipe_grpc_streams_active") >= 4, 10),
+                        srv.log())
         srv.proc.send_signal(signal.SIGTERM)  # graceful: would drain ~4 s of work
         # The control thread takes signals at once, whatever the lcores are busy with.
         self.assertTrue(wait_until(lambda: any("shutdown requested" in l for l in srv.lines),

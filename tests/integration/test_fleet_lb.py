@@ -6,20 +6,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import unittest
 
-import grpc
-
 import corepipe_pb2 as pb
+from fleetlib import ROOT, SERVICE_CONFIG_PATH, FleetLoad, fleet_channel
 from serverlib import Server, wait_until
 
 T = 10
-CLIENTS = 4
 CALLS_PER_PHASE = 300
-LOAD_WAIT_S = 60
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SERVICE_CONFIG_PATH = os.path.join(ROOT, "clients", "service-config.json")
 PY_LIB = os.path.join(ROOT, "build", "python", "lib")
 
 CONFIG = """
@@ -27,14 +21,6 @@ pipelines:
   p:
     - type: passthrough
 """
-
-
-def fleet_channel(ports):
-    with open(SERVICE_CONFIG_PATH) as f:
-        sc = f.read()
-    target = "ipv4:" + ",".join(f"127.0.0.1:{p}" for p in ports)
-    return grpc.insecure_channel(target, options=[("grpc.service_config", sc),
-                                                  ("grpc.enable_retries", 1)])
 
 
 class FleetLoadBalancingTest(unittest.TestCase):
@@ -52,42 +38,8 @@ class FleetLoadBalancingTest(unittest.TestCase):
         return s.stub.stats(pb.GetStatsRequest(), timeout=T).answered
 
     def test_kill_9_one_of_three_under_load_zero_failed_calls(self):
-        ch = fleet_channel([s.port for s in self.servers])
-        ex = ch.unary_unary("/corepipe.v1.Pipeline/Execute",
-                            request_serializer=pb.ExecuteRequest.SerializeToString,
-                            response_deserializer=pb.ExecuteResponse.FromString)
-        stop = threading.Event()
-        lock = threading.Lock()
-        counts = {"ok": 0}
-        errors = []
-
-        def client(i):
-            n = 0
-            while not stop.is_set():
-                data = b"%d-%d" % (i, n)
-                try:
-                    r = ex(pb.ExecuteRequest(name="p", input=pb.Payload(data=data)),
-                           timeout=T)
-                    with lock:
-                        if r.output.data == data:
-                            counts["ok"] += 1
-                        else:
-                            errors.append(("wrong answer", data))
-                except grpc.RpcError as e:
-                    with lock:
-                        errors.append((e.code(), e.details()))
-                n += 1
-
-        def more(k):
-            start = counts["ok"]
-            return wait_until(lambda: counts["ok"] >= start + k, timeout_s=LOAD_WAIT_S)
-
-        threads = [threading.Thread(target=client, args=(i,), daemon=True)
-                   for i in range(CLIENTS)]
-        for t in threads:
-            t.start()
-        try:
-            self.assertTrue(more(CALLS_PER_PHASE), errors)
+        with FleetLoad(fleet_channel([s.port for s in self.servers])) as load:
+            self.assertTrue(load.more(CALLS_PER_PHASE), load.errors)
             # round_robin: every instance serves (GetStats counts its own call too).
             self.assertTrue(wait_until(lambda: all(self.answered(s) > 10
                                                    for s in self.servers)),
@@ -95,18 +47,13 @@ class FleetLoadBalancingTest(unittest.TestCase):
             victim = self.servers[1]
             victim.kill()  # SIGKILL: no drain, connections reset
             self.assertEqual(victim.proc.returncode, -9)
-            self.assertTrue(more(CALLS_PER_PHASE), errors)
+            self.assertTrue(load.more(CALLS_PER_PHASE), load.errors)
             before = [self.answered(s) for s in (self.servers[0], self.servers[2])]
-            self.assertTrue(more(CALLS_PER_PHASE), errors)
+            self.assertTrue(load.more(CALLS_PER_PHASE), load.errors)
             after = [self.answered(s) for s in (self.servers[0], self.servers[2])]
             # The two left share the load.
             self.assertTrue(all(a > b + 10 for a, b in zip(after, before)), (before, after))
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(30)
-            ch.close()
-        self.assertEqual(errors, [])
+        self.assertEqual(load.errors, [])
 
     def test_python_package_carries_the_same_service_config(self):
         # In a child interpreter: the package registers corepipe.proto in its own process.

@@ -5,20 +5,17 @@ socket) under load: zero failed calls, zero CANCELLED; the successors read the r
 etcd and serve a pipeline put before the restart."""
 import os
 import tempfile
-import threading
 import unittest
 
 import grpc
 
 import corepipe_pb2 as pb
+from fleetlib import FleetLoad, fleet_channel
 from serverlib import Server, spec, wait_until
 from test_registry_etcd import ETCD, PREFIX, Etcd
 
 T = 10
-CLIENTS = 4
 CALLS_PER_PHASE = 150
-LOAD_WAIT_S = 60
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CONFIG = """
 server:
   takeover_socket: "{sock}"
@@ -58,46 +55,8 @@ class RollingRestartTest(unittest.TestCase):
         live[0].stub.put(pb.PutPipelineRequest(pipeline=spec("p", ("passthrough", {}))),
                          timeout=T)
         self.assertTrue(wait_until(lambda: all(self.has(s, "p") for s in live)))
-        with open(os.path.join(ROOT, "clients", "service-config.json")) as f:
-            sc = f.read()
-        ch = grpc.insecure_channel("ipv4:" + ",".join(f"127.0.0.1:{p}" for p in ports),
-                                   options=[("grpc.service_config", sc),
-                                            ("grpc.enable_retries", 1)])
-        ex = ch.unary_unary("/corepipe.v1.Pipeline/Execute",
-                            request_serializer=pb.ExecuteRequest.SerializeToString,
-                            response_deserializer=pb.ExecuteResponse.FromString)
-        stop = threading.Event()
-        lock = threading.Lock()
-        counts = {"ok": 0}
-        errors = []
-
-        def client(i):
-            n = 0
-            while not stop.is_set():
-                data = b"%d-%d" % (i, n)
-                try:
-                    r = ex(pb.ExecuteRequest(name="p", input=pb.Payload(data=data)),
-                           timeout=T, wait_for_ready=True)
-                    with lock:
-                        if r.output.data == data:
-                            counts["ok"] += 1
-                        else:
-                            errors.append(("wrong answer", data))
-                except grpc.RpcError as e:
-                    with lock:
-                        errors.append((e.code(), e.details()))
-                n += 1
-
-        def more(k):
-            start = counts["ok"]
-            return wait_until(lambda: counts["ok"] >= start + k, timeout_s=LOAD_WAIT_S)
-
-        threads = [threading.Thread(target=client, args=(i,), daemon=True)
-                   for i in range(CLIENTS)]
-        for t in threads:
-            t.start()
-        try:
-            self.assertTrue(more(CALLS_PER_PHASE), errors)
+        with FleetLoad(fleet_channel(ports), wait_for_ready=True) as load:
+            self.assertTrue(load.more(CALLS_PER_PHASE), load.errors)
             for i in range(3):
                 old = live[i]
                 new = self.server(i)  # takes old's sockets over
@@ -105,13 +64,8 @@ class RollingRestartTest(unittest.TestCase):
                 self.assertTrue(self.has(new, "p"))  # read from etcd at its start
                 self.assertEqual(old.proc.wait(60), 0, old.log())
                 live[i] = new
-                self.assertTrue(more(CALLS_PER_PHASE), errors)
-        finally:
-            stop.set()
-            for t in threads:
-                t.join(30)
-            ch.close()
-        self.assertEqual(errors, [])
+                self.assertTrue(load.more(CALLS_PER_PHASE), load.errors)
+        self.assertEqual(load.errors, [])
         for s in live:
             self.assertGreater(s.stub.stats(pb.GetStatsRequest(), timeout=T).answered, 1)
 

@@ -9,7 +9,7 @@ import grpc
 
 import corepipe_pb2 as pb
 from reference import crc32c
-from serverlib import RPC_TIMEOUT_S as T, Server, Stubs, unary, wait_until
+from serverlib import RPC_TIMEOUT_S as T, Stubs, module_server, unary, wait_until
 
 CONFIG = """
 pipelines:
@@ -19,16 +19,7 @@ pipelines:
 
 WALL_S = 120
 srv = None
-
-
-def setUpModule():
-    global srv
-    srv = Server(CONFIG).start()
-
-
-def tearDownModule():
-    code = srv.stop()
-    assert code == 0, "exit code %r\n%s" % (code, srv.log())
+setUpModule, tearDownModule = module_server(globals(), CONFIG)
 
 
 def stats():

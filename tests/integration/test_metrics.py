@@ -149,11 +149,12 @@ class MetricsTest(unittest.TestCase):
 
 class ReadyzDrainTest(unittest.TestCase):
     def test_readyz_turns_503_while_draining(self):
-        s = Server(CONFIG + "    - type: test_delay\n      params: { us: 300000 }\n"
+        s = Server(CONFIG + "    - type: test_delay\n      params: { us: 1000000 }\n"
                    "server: { shutdown_grace_ms: 5000 }\n").start()
         fut = s.stub.execute.future(pb.ExecuteRequest(name="speech",
                                                       input=audio(S16, b"\0\0" * 16)), timeout=30)
-        time.sleep(0.1)
+        # The call is in the server (for the 1 s of its test_delay) before the signal: a drain.
+        self.assertTrue(wait_until(lambda: s.metric("corepipe_grpc_streams_active") >= 1, 10))
         s.proc.send_signal(15)
         self.assertTrue(wait_until(lambda: get(s.metrics_port, "/readyz")[0] == 503, 5))
         self.assertEqual(get(s.metrics_port, "/healthz")[0], 200)

@@ -10,21 +10,13 @@ import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 import reflection_pb2 as rpb
-from serverlib import RPC_TIMEOUT_S as T, Server
+from serverlib import RPC_TIMEOUT_S as T, module_server
 
-srv = None
 SERVICES = ["corepipe.v1.Admin", "corepipe.v1.Pipeline", "grpc.health.v1.Health",
             "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"]
 
-
-def setUpModule():
-    global srv
-    srv = Server("pipelines:\n  crc:\n    - type: crc32c\n").start()
-
-
-def tearDownModule():
-    code = srv.stop()
-    assert code == 0, "corepiped exit code %r\n%s" % (code, srv.log())
+srv = None
+setUpModule, tearDownModule = module_server(globals(), "pipelines:\n  crc:\n    - type: crc32c\n")
 
 
 def reflect(requests, version="v1", channel=None):

@@ -4,9 +4,7 @@ without leaks (pool counts read from the server), 100 concurrent streams, pipeli
 delete while streams run, flow control for a client that does not read, stateful unary calls,
 streams during load shedding, and SIGTERM with streams open."""
 import math
-import os
 import signal
-import struct
 import threading
 import time
 import unittest
@@ -15,7 +13,8 @@ import grpc
 
 import corepipe_pb2 as pb
 from reference import gain_s16, pack_s16, unpack_f32, unpack_s16
-from serverlib import F32, RPC_TIMEOUT_S as T, S16, Server, audio, spec, wait_until
+from serverlib import (F32, RPC_TIMEOUT_S as T, S16, Server, audio, frame_s16, module_server,
+                       open_named, pool_usage, spec, wait_until)
 
 CONFIG = """
 logging: { level: info }
@@ -40,24 +39,7 @@ pipelines:
 """
 
 srv = None
-
-
-def setUpModule():
-    global srv
-    srv = Server(CONFIG).start()
-
-
-def tearDownModule():
-    code = srv.stop()
-    assert code == 0, srv.log()
-
-
-def open_named(name):
-    return pb.StreamRequest(open=pb.StreamOpen(name=name))
-
-
-def frame_s16(samples, rate=16000, channels=1):
-    return pb.StreamRequest(frame=audio(S16, pack_s16(samples), rate=rate, channels=channels))
+setUpModule, tearDownModule = module_server(globals(), CONFIG)
 
 
 def stereo_tone_frame(i, n=480, rate=48000, freq=440.0, amp=8000):
@@ -67,10 +49,6 @@ def stereo_tone_frame(i, n=480, rate=48000, freq=440.0, amp=8000):
         v = int(amp * math.sin(2 * math.pi * freq * (i * n + k) / rate))
         out += [v, -v // 2]
     return out
-
-
-def pool_usage(stats):
-    return {p.name: p.in_use for p in stats.pools}
 
 
 class StreamBasicsTest(unittest.TestCase):

@@ -11,7 +11,7 @@ import threading
 import unittest
 
 import corepipe_pb2 as pb
-from serverlib import F32, RPC_TIMEOUT_S as T, S16, Server, audio
+from serverlib import F32, RPC_TIMEOUT_S as T, frame_s16, module_server, open_named, pool_usage
 
 STREAMS = 8
 FRAMES = 5
@@ -36,16 +36,7 @@ pipelines:
 """
 
 srv = None
-
-
-def setUpModule():
-    global srv
-    srv = Server(CONFIG).start()
-
-
-def tearDownModule():
-    code = srv.stop()
-    assert code == 0, srv.log()
+setUpModule, tearDownModule = module_server(globals(), CONFIG)
 
 
 def frame_samples(stream, i):
@@ -55,8 +46,7 @@ def frame_samples(stream, i):
 
 
 def pools_in_use():
-    st = srv.stub.stats(pb.GetStatsRequest(), timeout=T)
-    return {p.name: p.in_use for p in st.pools}
+    return pool_usage(srv.stub.stats(pb.GetStatsRequest(), timeout=T))
 
 
 class StreamBufferWaitTest(unittest.TestCase):
@@ -64,9 +54,9 @@ class StreamBufferWaitTest(unittest.TestCase):
         frames = [frame_samples(k, i) for i in range(FRAMES)]
 
         def reqs():
-            yield pb.StreamRequest(open=pb.StreamOpen(name="widen"))
+            yield open_named("widen")
             for s in frames:
-                yield pb.StreamRequest(frame=audio(S16, struct.pack("<%dh" % SAMPLES, *s)))
+                yield frame_s16(s)
 
         try:
             got = []

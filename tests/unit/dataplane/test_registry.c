@@ -12,7 +12,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <string.h>
-#include <unistd.h>
+#include <time.h>
+#include <urcu/static/urcu-qsbr.h> /* urcu_qsbr_gp: see gp_waits_on_reader() */
 
 static struct dp_pipeline *
 make(const char *name, const char *type, const char *db)
@@ -181,6 +182,29 @@ reader_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Whether a grace period is blocked on a reader: liburcu's writer (here the call_rcu thread's
+ * synchronize_rcu), having spun without every reader passing a quiescent state, sets
+ * urcu_qsbr_gp.futex to -1 and sleeps on it; a reader's quiescent state or offline reads it
+ * (urcu/static/urcu-qsbr.h: wake_up_gp) and resets it. Polled a bounded number of times:
+ * GP_POLL_MAX polls of GP_POLL_NS, a hang guard only.
+ */
+#define GP_POLL_NS  1000000L
+#define GP_POLL_MAX 30000
+
+static bool
+gp_waits_on_reader(void)
+{
+	const struct timespec step = {.tv_nsec = GP_POLL_NS};
+
+	for (int i = 0; i < GP_POLL_MAX; i++) {
+		if (uatomic_read(&urcu_qsbr_gp.futex) == -1)
+			return true;
+		nanosleep(&step, NULL);
+	}
+	return false;
+}
+
 static void
 test_registry_replace_frees_old_only_after_grace_period(void **state)
 {
@@ -197,15 +221,17 @@ test_registry_replace_frees_old_only_after_grace_period(void **state)
 	dp_pipeline_ref(old);
 	assert_int_equal(dp_registry_put(rd.r, old, &i), 0);
 	assert_int_equal(atomic_load(&old->refcnt), 2);
+	/* Earlier tests' callbacks run now: the only grace period from here on is the replace's. */
+	urcu_qsbr_barrier();
 
 	pthread_create(&t, NULL, reader_main, &rd);
 	wait_phase(&rd, 1);
 	assert_ptr_equal(rd.seen, old);
 
 	assert_int_equal(dp_registry_put(rd.r, make("gp", "gain", "1"), &i), 0);
-	/* The reader has not passed a quiescent state: the old version must stay referenced
-	 * however long we wait. */
-	usleep(200 * 1000);
+	/* The replace's grace period has started and waits on the reader, which has not passed a
+	 * quiescent state: the old version is still referenced (no sleep: that state is read). */
+	assert_true(gp_waits_on_reader());
 	assert_int_equal(atomic_load(&old->refcnt), 2);
 	assert_string_equal(rd.seen->name, "gp");
 
