@@ -233,11 +233,20 @@ $(SERVER): $(B)/control/main.o $(LIB_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-# A unit test links all modules directly (not through an archive) so that node types, which
-# register themselves from constructors, are always present ...
+# A unit test links all modules directly (not through an archive) ...
 $(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ) $(FAKE_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+
+# test_node_table checks dataplane/node_table.c against this list of the stems of
+# dataplane/nodes/'s .c files (rewritten only when the list changes).
+NODE_FILES_H := $(GEN)/dp_node_files.h
+$(NODE_FILES_H): FORCE
+	@mkdir -p $(GEN)
+	@printf '/* The .c files of dataplane/nodes/ (Makefile). */\n#define DP_NODE_FILES %s\n' \
+		'$(foreach f,$(wildcard dataplane/nodes/*.c),"$(basename $(notdir $(f)))",)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(B)/tests/unit/dataplane/test_node_table.o: $(NODE_FILES_H)
 
 # ... unless it is in UNIT_SOLO: a test of modules that stand on their own links their objects
 # (its prerequisites below) and UNIT_LIBS, nothing else of the server (no nodes, no gRPC).
