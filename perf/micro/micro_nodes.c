@@ -1,5 +1,5 @@
 /*
- * micro_nodes: TSC cycles per frame for every registered node type, the per-frame view of
+ * micro_nodes: TSC cycles per frame for every node type in the node table, the per-frame view of
  * perf/bench_nodes.c (which compares a fixed list of nodes against their library calls in
  * microseconds). Both run the same loop, perf/node_harness.h: take a pool buffer, copy the
  * frame in, dp_pipeline_run() a one-node pipeline (stateful nodes carry a stream state from
@@ -116,7 +116,8 @@ main(int argc, char **argv)
 	unsigned n = 0;
 	double hz;
 
-	micro_init(argc, argv, "micro_nodes: TSC cycles per frame, every registered node type");
+	micro_init(argc, argv,
+		   "micro_nodes: TSC cycles per frame, every node type in the node table");
 	hz = (double)rte_get_tsc_hz();
 	g_pools = dp_pools_create("mn", &pc, SOCKET_ID_ANY);
 	if (g_pools == NULL)
