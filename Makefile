@@ -125,6 +125,18 @@ STRESS_SRC := $(wildcard tests/stress/stress_*.c)
 STRESS_BIN := $(patsubst tests/stress/%.c,$(B)/tests/stress/%,$(STRESS_SRC))
 FAKE_SRC   := $(wildcard tests/fakes/*.c)
 FAKE_OBJ   := $(patsubst %.c,$(B)/%.o,$(FAKE_SRC))
+# Every program but the server links the objects it names and these archives, in this order
+# (the fakes call the dataplane, control calls the dataplane, the dataplane calls neither).
+# The linker takes from an archive only the objects a program reaches, and --as-needed keeps
+# only the shared libraries those objects call: a node test links the dataplane and its
+# libraries, not control/ or gRPC. This is sound because nothing registers itself from a
+# constructor (node types are named by dataplane/node_table.c): an object no one reaches is
+# not needed.
+AR_B       := $(B)/archive
+DP_A       := $(AR_B)/libdataplane.a
+CP_A       := $(AR_B)/libcontrol.a
+FAKE_A     := $(AR_B)/libfakes.a
+LINK_LIBS   = $(CP_A) $(DP_A) -Wl,--as-needed $(PKG_LIBS)
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN   := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%,$(FUZZ_SRC))
 PERF_SRC   := $(wildcard perf/bench_*.c perf/micro/micro_*.c)
@@ -229,52 +241,61 @@ $(B)/%.o: %.c | $(PB_H)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+# The server links every object (all of it is the product).
 $(SERVER): $(B)/control/main.o $(LIB_OBJ)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-# A unit test links all modules directly (not through an archive) so that node types, which
-# register themselves from constructors, are always present ...
-$(B)/tests/unit/%: $(B)/tests/unit/%.o $(LIB_OBJ) $(FAKE_OBJ)
-	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
+# An archive is rebuilt when its list of members changes as well (X.members, rewritten only
+# then): a deleted source must not leave its object behind in the archive.
+AR_MEMBERS_libdataplane := $(DP_OBJ)
+AR_MEMBERS_libcontrol   := $(CP_OBJ)
+AR_MEMBERS_libfakes     := $(FAKE_OBJ)
+$(AR_B)/%.members: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(AR_MEMBERS_$*)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(DP_A): $(DP_OBJ) $(AR_B)/libdataplane.members
+$(CP_A): $(CP_OBJ) $(AR_B)/libcontrol.members
+$(FAKE_A): $(FAKE_OBJ) $(AR_B)/libfakes.members
+$(DP_A) $(CP_A) $(FAKE_A):
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
-# ... unless it is in UNIT_SOLO: a test of modules that stand on their own links their objects
-# (its prerequisites below) and UNIT_LIBS, nothing else of the server (no nodes, no gRPC).
-UNIT_SOLO := dataplane/test_shed dataplane/test_wake dataplane/test_wire dataplane/test_cksum \
-	ctl/test_wav ctl/test_pipefile ctl/test_prom ctl/test_pbjson perf/test_corepipe_report \
-	control/test_file control/test_version
-UNIT_SOLO_BIN := $(addprefix $(B)/tests/unit/,$(UNIT_SOLO))
-$(UNIT_SOLO_BIN): $(B)/tests/unit/%: $(B)/tests/unit/%.o
+# A unit test links its own object, the objects named as its prerequisites below (modules
+# outside the archives: client/ctl, perf), then the fakes and the archives (LINK_LIBS).
+$(B)/tests/unit/%: $(B)/tests/unit/%.o $(FAKE_A) $(CP_A) $(DP_A)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(UNIT_LIBS) $(TEST_LIBS)
-$(B)/tests/unit/dataplane/test_shed: $(B)/dataplane/shed.o
-$(B)/tests/unit/dataplane/test_wake: $(B)/dataplane/wake.o
-$(B)/tests/unit/dataplane/test_wake: UNIT_LIBS += -lck -lpthread
-$(B)/tests/unit/dataplane/test_wire: $(B)/dataplane/wire.o
-$(B)/tests/unit/control/test_file: $(B)/control/file.o
-$(B)/tests/unit/control/test_version: $(B)/control/version.o
-$(B)/tests/unit/control/test_version: UNIT_LIBS += -lrte_eal $(shell $(PKGCONF) --libs grpc 2>/dev/null)
-$(B)/tests/unit/ctl/test_pbjson: $(B)/gen/corepipe/v1/corepipe.pb-c.o
-$(B)/tests/unit/ctl/test_pbjson: UNIT_LIBS += -lprotobuf-c
-$(B)/tests/unit/ctl/test_pipefile: $(B)/gen/corepipe/v1/corepipe.pb-c.o
-$(B)/tests/unit/ctl/test_pipefile: UNIT_LIBS += -lyaml -lprotobuf-c
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(FAKE_A) $(LINK_LIBS) $(TEST_LIBS) \
+		$(UNIT_LIBS)
+
+# test_node_table checks dataplane/node_table.c against this list of the stems of
+# dataplane/nodes/'s .c files (rewritten only when the list changes).
+NODE_FILES_H := $(GEN)/dp_node_files.h
+$(NODE_FILES_H): FORCE
+	@mkdir -p $(GEN)
+	@printf '/* The .c files of dataplane/nodes/ (Makefile). */\n#define DP_NODE_FILES %s\n' \
+		'$(foreach f,$(wildcard dataplane/nodes/*.c),"$(basename $(notdir $(f)))",)' > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(B)/tests/unit/dataplane/test_node_table.o: $(NODE_FILES_H)
 
 # The in-process UDP test makes its port with rte_eth_from_rings() (the net_ring PMD's API).
 $(B)/tests/unit/dataplane/test_udp: PKG_LIBS += -lrte_net_ring
 
-$(B)/tests/stress/%: $(B)/tests/stress/%.o $(LIB_OBJ)
+$(B)/tests/stress/%: $(B)/tests/stress/%.o $(CP_A) $(DP_A)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(LINK_LIBS)
 
-$(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(LIB_OBJ)
+$(B)/tests/fuzz/%: $(B)/tests/fuzz/%.o $(CP_A) $(DP_A)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -fsanitize-link-c++-runtime -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -fsanitize-link-c++-runtime -o $@ \
+		$(filter %.o,$^) $(LINK_LIBS)
 
-$(B)/perf/%: $(B)/perf/%.o $(LIB_OBJ)
+$(B)/perf/%: $(B)/perf/%.o $(CP_A) $(DP_A)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(LINK_LIBS)
 
 # Every perf tool with options parses them from a table (perf/perf_opt.h).
 PERF_OPT_OBJ := $(B)/perf/perf_opt.o
@@ -369,8 +390,8 @@ $(B)/tests/unit/ctl/%: UNIT_LIBS += -ljansson
 $(B)/tests/unit/perf/test_corepipe_report: $(B)/perf/corepipe_report.o
 $(B)/tests/unit/perf/test_perf_opt: $(B)/perf/perf_opt.o
 
-# The client test links the server objects like every unit test, plus the client object (the
-# wire code comes from the server's copy: no duplicate symbols).
+# The client test links the client object; the wire code comes from the dataplane archive (no
+# duplicate symbols).
 $(B)/tests/unit/client/test_corepipe_udp: $(UDP_B)/client/udp/corepipe_udp.o
 
 # perf/udp_echo: the kernel path (recvmmsg/sendmmsg), linked with the wire code only, no DPDK.
@@ -388,10 +409,10 @@ $(B)/perf/bench_udp_kernel: $(B)/perf/bench_udp_kernel.o $(PERF_OPT_OBJ) $(UDP_A
 
 # perf/bench_udp_ring: in-process over net_ring (rte_eth_from_rings), which pkg-config's libdpdk
 # does not list.
-$(B)/perf/bench_udp_ring: $(B)/perf/bench_udp_ring.o $(PERF_OPT_OBJ) $(LIB_OBJ)
+$(B)/perf/bench_udp_ring: $(B)/perf/bench_udp_ring.o $(PERF_OPT_OBJ) $(CP_A) $(DP_A)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) -lrte_net_ring
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(LINK_LIBS) -lrte_net_ring
 
 # tests/integration/udp_client_check: linked with libcorepipe-udp.a and nothing else (libc), as
 # a program outside the tree would be.

@@ -1913,7 +1913,8 @@ cp_config_apply_env(struct cp_config *c, const char *(*get)(const char *name), c
 }
 
 /* COREPIPE_* variables that are not settings: the config file's name, the test-only node
- * switch (dataplane/nodes/test_delay.c) and perf/flamegraph.sh's cache directory. */
+ * switch (control/main.c: dp_node_table_enable_test) and perf/flamegraph.sh's cache
+ * directory. */
 static const char *const g_env_other[] = {
     "COREPIPE_CONFIG",
     "COREPIPE_TEST_NODES",

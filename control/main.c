@@ -21,6 +21,7 @@
 #include "control/takeover.h"
 #include "control/version.h"
 #include "dataplane/dataplane.h"
+#include "dataplane/node_table.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -921,6 +922,10 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &g_sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
+	/* The test-only node types (test_delay) exist when COREPIPE_TEST_NODES is set at start:
+	 * before any pipeline is compiled (--check-config too) and before any thread exists. */
+	if (getenv("COREPIPE_TEST_NODES") != NULL)
+		dp_node_table_enable_test();
 
 	cp_config_init(&d.cfg);
 	rc = load_config(&d, argc, argv);

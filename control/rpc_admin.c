@@ -12,6 +12,7 @@
 #include "control/pbconv.h"
 #include "control/store.h"
 #include "corepipe/v1/corepipe.pb-c.h"
+#include "dataplane/node_table.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -27,7 +28,7 @@ static void
 list_node_types(struct cp_server *srv, struct cp_call *c)
 {
 	Corepipe__V1__ListNodeTypesResponse resp = COREPIPE__V1__LIST_NODE_TYPES_RESPONSE__INIT;
-	unsigned n = dp_node_type_count(), np = 0;
+	unsigned n = dp_node_table_count(), np = 0;
 	Corepipe__V1__NodeType *types, **tptr;
 	Corepipe__V1__ParamInfo *params, **pptr;
 	ProtobufCMessage *rq;
@@ -38,7 +39,7 @@ list_node_types(struct cp_server *srv, struct cp_call *c)
 		return;
 	protobuf_c_message_free_unpacked(rq, NULL);
 	for (unsigned i = 0; i < n; i++)
-		np += dp_node_type_at(i)->n_params;
+		np += dp_node_table_at(i)->n_params;
 	types = calloc(n + 1, sizeof(*types));
 	tptr = calloc(n + 1, sizeof(*tptr));
 	params = calloc(np + 1, sizeof(*params));
@@ -49,7 +50,7 @@ list_node_types(struct cp_server *srv, struct cp_call *c)
 	}
 	np = 0;
 	for (unsigned i = 0; i < n; i++) {
-		const struct dp_node_type *t = dp_node_type_at(i);
+		const struct dp_node_type *t = dp_node_table_at(i);
 
 		corepipe__v1__node_type__init(&types[i]);
 		types[i].type = (char *)t->name;

@@ -1,8 +1,6 @@
 /*
- * The node type table and the execution helpers nodes call.
- *
- * Node types register from constructors (DP_NODE_REGISTER) before main() runs, on one thread,
- * so the table needs no lock: it is written only then and read-only afterwards.
+ * The execution helpers nodes call (worker lcores) and their parameter parsers (compile time).
+ * The node types themselves are listed by dataplane/node_table.c.
  */
 #include "dataplane/node.h"
 
@@ -11,46 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const struct dp_node_type *g_types[DP_NODE_TYPES_MAX];
-static unsigned g_n_types;
-
-void
-dp_node_type_register(const struct dp_node_type *t)
-{
-	unsigned i;
-
-	if (g_n_types == DP_NODE_TYPES_MAX) {
-		fprintf(stderr, "corepipe: too many node types, '%s' not registered\n", t->name);
-		return;
-	}
-	/* Keep the table sorted by name: ListNodeTypes and docs list them in that order. */
-	for (i = g_n_types; i > 0 && strcmp(g_types[i - 1]->name, t->name) > 0; i--)
-		g_types[i] = g_types[i - 1];
-	g_types[i] = t;
-	g_n_types++;
-}
-
-const struct dp_node_type *
-dp_node_type_find(const char *name)
-{
-	for (unsigned i = 0; i < g_n_types; i++)
-		if (strcmp(g_types[i]->name, name) == 0)
-			return g_types[i];
-	return NULL;
-}
-
-unsigned
-dp_node_type_count(void)
-{
-	return g_n_types;
-}
-
-const struct dp_node_type *
-dp_node_type_at(unsigned i)
-{
-	return i < g_n_types ? g_types[i] : NULL;
-}
 
 /* ==== Execution helpers (worker lcores) ===================================================== */
 

@@ -2,11 +2,14 @@
  * @file
  * The node interface: what a node type provides, and the execution context it works in.
  *
- * A node type is one file in dataplane/nodes/ that fills a struct dp_node_type and registers it
- * with DP_NODE_REGISTER(); nothing else in the tree names it. The control plane compiles a
- * node's string parameters once (compile), checks the type flow (infer), and workers call
- * process() per buffer. Parameters are parsed only at compile time, into the node's conf
- * struct, so process() never parses text.
+ * A node type is one file, dataplane/nodes/<name>.c, that defines
+ * `const struct dp_node_type dp_node_<name>` with .name = "<name>", and one row in the node
+ * table, dataplane/node_table.c (in name order; test-only types say so there): nothing
+ * registers itself at start, and nothing else in the tree names the type. The Makefile picks
+ * the file up by its directory; tests/unit/dataplane/test_node_table.c fails until the row is
+ * there. The control plane compiles a node's string parameters once (compile), checks the type
+ * flow (infer), and workers call process() per buffer. Parameters are parsed only at compile time,
+ * into the node's conf struct, so process() never parses text.
  *
  * Stateful nodes (a resampler, a VAD) also declare state_size and the init/flush/reset/fini
  * hooks. Their state lives in a stream's slot (dataplane/stream.h), one per stream (or one per
@@ -286,28 +289,5 @@ dp_exec_commit_out(struct dp_exec *x, struct dp_buf *out, const struct dp_format
 	x->buf = out;
 	x->fmt = *fmt;
 }
-
-/* ------------------------------------------------------------------------------------------ */
-/* Node type registry: filled by constructors before main(), read-only afterwards.            */
-
-/** Most node types. */
-#define DP_NODE_TYPES_MAX 64
-
-/** Register a node type (called from DP_NODE_REGISTER's constructor). */
-void dp_node_type_register(const struct dp_node_type *t);
-
-/** Find a node type by name, or NULL. Context: any, after main() started. */
-const struct dp_node_type *dp_node_type_find(const char *name);
-
-/** Number of registered types, and the i-th in name order. Context: any. */
-unsigned dp_node_type_count(void);
-const struct dp_node_type *dp_node_type_at(unsigned i);
-
-/** Register @p t (a struct dp_node_type) at program start. */
-#define DP_NODE_REGISTER(t)                                                                        \
-	static void __attribute__((constructor, used)) dp_node_register_##t(void)                  \
-	{                                                                                          \
-		dp_node_type_register(&(t));                                                       \
-	}
 
 #endif

@@ -9,6 +9,8 @@
  */
 #include "dataplane/pipeline.h"
 
+#include "dataplane/node_table.h"
+
 #include <errno.h>
 #include <rte_cycles.h>
 #include <rte_hash_crc.h>
@@ -304,7 +306,7 @@ compile_node(const struct dp_node_spec *ns, unsigned idx, struct dp_node_inst *i
 	uint32_t bit;
 
 	/* Counts, lengths and duplicates were checked by dp_spec_check(). */
-	t = dp_node_type_find(ns->type);
+	t = dp_node_table_find(ns->type);
 	if (t == NULL)
 		return dp_err_set(err, DP_INVALID_ARGUMENT, "node %u (%.40s): unknown node type",
 				  idx, ns->type);

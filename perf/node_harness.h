@@ -2,7 +2,7 @@
  * @file
  * Running one node the way a worker does, for the node benchmarks (perf/bench_nodes.c, the
  * framework-vs-library view in microseconds, and perf/micro/micro_nodes.c, the per-frame cycles
- * view of every registered node type). Both use these helpers, so the two measure the same
+ * view of every node type in the node table). Both use these helpers, so the two measure the same
  * loop: take a pool buffer, copy the input in (the CQ thread's copy), dp_pipeline_run() on a
  * one-node pipeline (with a stream state for stateful nodes, carried across buffers as in a
  * stream), free the output.

@@ -182,7 +182,8 @@ channels_slice_abort(const void *conf, void *sl)
 	cs->out = NULL;
 }
 
-static const struct dp_node_type channels_node = {
+/* Named by the node table (dataplane/node_table.c). */
+const struct dp_node_type dp_node_channels = {
     .name = "channels",
     .summary = "Mono <-> stereo: count=1 averages the two channels, count=2 duplicates mono.",
     .params = channels_params,
@@ -196,5 +197,3 @@ static const struct dp_node_type channels_node = {
     .slice = channels_slice,
     .slice_abort = channels_slice_abort,
 };
-
-DP_NODE_REGISTER(channels_node)

@@ -185,7 +185,8 @@ convert_slice_abort(const void *conf, void *sl)
 	cs->out = NULL;
 }
 
-static const struct dp_node_type convert_node = {
+/* Named by the node table (dataplane/node_table.c). */
+const struct dp_node_type dp_node_convert = {
     .name = "convert",
     .summary = "Convert audio between s16le and f32le (x/32768; round and saturate back).",
     .params = convert_params,
@@ -199,5 +200,3 @@ static const struct dp_node_type convert_node = {
     .slice = convert_slice,
     .slice_abort = convert_slice_abort,
 };
-
-DP_NODE_REGISTER(convert_node)

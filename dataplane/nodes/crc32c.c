@@ -69,12 +69,11 @@ crc32c_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint3
 	return annotate_crc(x, c->crc ^ 0xffffffffu);
 }
 
-static const struct dp_node_type crc32c_node = {
+/* Named by the node table (dataplane/node_table.c). */
+const struct dp_node_type dp_node_crc32c = {
     .name = "crc32c",
     .summary = "Annotate 'crc32c' with the CRC-32C of the payload bytes; output unchanged.",
     .accepts = DP_ACCEPT_ANY,
     .process = crc32c_process,
     .slice = crc32c_slice,
 };
-
-DP_NODE_REGISTER(crc32c_node)

@@ -105,7 +105,8 @@ gain_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_
 	return end < x->buf->len ? DP_PENDING : DP_OK;
 }
 
-static const struct dp_node_type gain_node = {
+/* Named by the node table (dataplane/node_table.c). */
+const struct dp_node_type dp_node_gain = {
     .name = "gain",
     .summary = "Multiply audio samples by 10^(db/20); S16LE rounds and saturates, F32LE does "
 	       "not clip.",
@@ -117,5 +118,3 @@ static const struct dp_node_type gain_node = {
     .process = gain_process,
     .slice = gain_slice,
 };
-
-DP_NODE_REGISTER(gain_node)

@@ -71,12 +71,11 @@ meter_process(const void *conf, struct dp_exec *x)
 	return dp_exec_annotate(x, "meter.peak_dbfs", peak_s);
 }
 
-static const struct dp_node_type meter_node = {
+/* Named by the node table (dataplane/node_table.c). */
+const struct dp_node_type dp_node_meter = {
     .name = "meter",
     .summary = "Annotate the RMS and peak level of audio in dBFS (meter.rms_dbfs, "
 	       "meter.peak_dbfs; -inf for silence).",
     .accepts = DP_ACCEPT_AUDIO,
     .process = meter_process,
 };
-
-DP_NODE_REGISTER(meter_node)

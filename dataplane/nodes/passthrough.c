@@ -14,11 +14,10 @@ passthrough_process(const void *conf, struct dp_exec *x)
 	return DP_OK;
 }
 
-static const struct dp_node_type passthrough_node = {
+/* Named by the node table (dataplane/node_table.c). */
+const struct dp_node_type dp_node_passthrough = {
     .name = "passthrough",
     .summary = "Output = input; any payload.",
     .accepts = DP_ACCEPT_ANY,
     .process = passthrough_process,
 };
-
-DP_NODE_REGISTER(passthrough_node)

@@ -367,7 +367,8 @@ rs_flush(const void *conf, void *state, struct dp_exec *x)
 	return DP_OK;
 }
 
-static const struct dp_node_type rs_node = {
+/* Named by the node table (dataplane/node_table.c). */
+const struct dp_node_type dp_node_resample = {
     .name = "resample",
     .summary = "Resample audio to `rate` Hz with libsoxr (streaming state per stream; "
 	       "s16le or f32le, same format out).",
@@ -387,5 +388,3 @@ static const struct dp_node_type rs_node = {
     .slice = rs_slice,
     .slice_abort = rs_slice_abort,
 };
-
-DP_NODE_REGISTER(rs_node)

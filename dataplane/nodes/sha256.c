@@ -58,7 +58,8 @@ sha256_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint3
 	return dp_exec_annotate(x, "sha256", hex);
 }
 
-static const struct dp_node_type sha256_node = {
+/* Named by the node table (dataplane/node_table.c). */
+const struct dp_node_type dp_node_sha256 = {
     .name = "sha256",
     .summary = "Annotate the SHA-256 of the payload bytes (sha256 = 64 lowercase hex digits).",
     .accepts = DP_ACCEPT_ANY,
@@ -66,5 +67,3 @@ static const struct dp_node_type sha256_node = {
     .process = sha256_process,
     .slice = sha256_slice,
 };
-
-DP_NODE_REGISTER(sha256_node)

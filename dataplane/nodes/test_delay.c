@@ -2,8 +2,9 @@
  * test_delay: busy-waits `us` microseconds on the worker, then passes the payload through.
  *
  * For tests of deadlines, cancellation and overload, which need work that takes a known time.
- * It exists only when the environment variable COREPIPE_TEST_NODES is set when corepiped
- * starts (the integration tests set it); production servers never list or accept it.
+ * A test-only row of the node table (dataplane/node_table.c): it exists only when the
+ * environment variable COREPIPE_TEST_NODES is set when corepiped starts (the integration tests
+ * set it); production servers never list or accept it.
  */
 #include "dataplane/node.h"
 
@@ -82,7 +83,8 @@ test_delay_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, u
 	return s->waited >= c->cycles ? DP_OK : DP_PENDING;
 }
 
-static const struct dp_node_type test_delay_node = {
+/* Named by the node table (dataplane/node_table.c). */
+const struct dp_node_type dp_node_test_delay = {
     .name = "test_delay",
     .summary = "Test only: busy-wait `us` microseconds, then pass the payload through.",
     .params = test_delay_params,
@@ -93,9 +95,3 @@ static const struct dp_node_type test_delay_node = {
     .process = test_delay_process,
     .slice = test_delay_slice,
 };
-
-static void __attribute__((constructor, used)) test_delay_register(void)
-{
-	if (getenv("COREPIPE_TEST_NODES") != NULL)
-		dp_node_type_register(&test_delay_node);
-}

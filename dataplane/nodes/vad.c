@@ -375,7 +375,8 @@ vad_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t
 	return vad_end(c, st, x);
 }
 
-static const struct dp_node_type vad_node = {
+/* Named by the node table (dataplane/node_table.c). */
+const struct dp_node_type dp_node_vad = {
     .name = "vad",
     .summary = "Voice activity detection (energy over a tracked noise floor, with hangover); "
 	       "annotates vad.speech, mode=gate empties non-speech frames.",
@@ -391,5 +392,3 @@ static const struct dp_node_type vad_node = {
     .reset = vad_reset,
     .slice = vad_slice,
 };
-
-DP_NODE_REGISTER(vad_node)

@@ -181,7 +181,8 @@ zc_slice_abort(const void *conf, void *sl)
 	zc_release(tls_slice_cctx, sl);
 }
 
-static const struct dp_node_type zc_node = {
+/* Named by the node table (dataplane/node_table.c). */
+const struct dp_node_type dp_node_zstd_compress = {
     .name = "zstd_compress",
     .summary = "Compress the payload into one zstd frame (output: bytes).",
     .params = zc_params,
@@ -195,5 +196,3 @@ static const struct dp_node_type zc_node = {
     .slice = zc_slice,
     .slice_abort = zc_slice_abort,
 };
-
-DP_NODE_REGISTER(zc_node)

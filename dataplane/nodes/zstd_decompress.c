@@ -197,7 +197,8 @@ zd_process(const void *conf, struct dp_exec *x)
 	return DP_OK;
 }
 
-static const struct dp_node_type zd_node = {
+/* Named by the node table (dataplane/node_table.c). */
+const struct dp_node_type dp_node_zstd_decompress = {
     .expands = true,
     .name = "zstd_decompress",
     .summary = "Decompress zstd frames (bounded by max_bytes; corrupt input is "
@@ -211,5 +212,3 @@ static const struct dp_node_type zd_node = {
     .process = zd_process,
     .out_bytes = zd_out_bytes,
 };
-
-DP_NODE_REGISTER(zd_node)

@@ -1,12 +1,13 @@
 /*
- * micro_nodes: TSC cycles per frame for every registered node type, the per-frame view of
+ * micro_nodes: TSC cycles per frame for every node type in the node table, the per-frame view of
  * perf/bench_nodes.c (which compares a fixed list of nodes against their library calls in
  * microseconds). Both run the same loop, perf/node_harness.h: take a pool buffer, copy the
  * frame in, dp_pipeline_run() a one-node pipeline (stateful nodes carry a stream state from
  * frame to frame, set up with dp_stream_init as the control thread does), free the output.
  *
- * Node types come from the registry (dp_node_type_count/dp_node_type_at), so a new node shows
- * up here without editing this file; test-only types (test_*) are skipped. Inputs:
+ * Node types come from the node table (dp_node_table_count/dp_node_table_at), so a new node
+ * shows up here without editing this file; test-only types are not listed (this tool never
+ * calls dp_node_table_enable_test). Inputs:
  *   audio-only nodes: one 10 ms frame of 48 kHz f32 (480 samples a channel: mono, or stereo
  *                     for channels count=1);
  *   nodes that take bytes: 1 KiB and 64 KiB of log-like text (zstd_decompress: the zstd
@@ -14,6 +15,7 @@
  * Required parameters take the values in k_params (a node with a required parameter not
  * listed there is reported as skipped).
  */
+#include "dataplane/node_table.h"
 #include "perf/micro/micro.h"
 #include "perf/node_harness.h"
 
@@ -114,7 +116,8 @@ main(int argc, char **argv)
 	unsigned n = 0;
 	double hz;
 
-	micro_init(argc, argv, "micro_nodes: TSC cycles per frame, every registered node type");
+	micro_init(argc, argv,
+		   "micro_nodes: TSC cycles per frame, every node type in the node table");
 	hz = (double)rte_get_tsc_hz();
 	g_pools = dp_pools_create("mn", &pc, SOCKET_ID_ANY);
 	if (g_pools == NULL)
@@ -126,16 +129,12 @@ main(int argc, char **argv)
 		if (ZSTD_isError(zlen[s]))
 			return 1;
 	}
-	for (unsigned i = 0; i < dp_node_type_count() && n + 2 <= MAX_CASES; i++) {
-		const struct dp_node_type *t = dp_node_type_at(i);
+	for (unsigned i = 0; i < dp_node_table_count() && n + 2 <= MAX_CASES; i++) {
+		const struct dp_node_type *t = dp_node_table_at(i);
 		const char *keys[8], *vals[8], *missing = NULL;
 		unsigned chans;
 		int np;
 
-		if (strncmp(t->name, "test_", 5) == 0) {
-			printf("skipped: %s (test-only node type)\n", t->name);
-			continue;
-		}
 		np = params_for(t, keys, vals, &chans, &missing);
 		if (np < 0) {
 			printf("skipped: %s (required parameter %s has no benchmark value)\n",
