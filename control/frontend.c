@@ -759,8 +759,11 @@ fe_poll(void *arg)
 	if (n != 0)
 		fe->last_progress = t;
 	if (fe->blocked != NULL && t >= fe->blocked_retry_tsc) {
-		fe->blocked_retry_tsc = t + fe->own->lc.tsc_hz / (1000000000ull / BLOCKED_RETRY_NS);
 		cp_stream_retry_blocked(fe);
+		/* From the end of the pass: however long the retries took, the loop serves its
+		 * calls and completions for a whole period before the next pass. */
+		t = rte_rdtsc();
+		fe->blocked_retry_tsc = t + fe->own->lc.tsc_hz / (1000000000ull / BLOCKED_RETRY_NS);
 	}
 	if (t >= fe->tick_tsc)
 		tick(fe, t);
