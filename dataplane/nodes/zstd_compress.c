@@ -78,9 +78,11 @@ static const uint32_t zc_block_by_strategy[10] = {
 #define ZC_BLOCK_MAX   (128u << 10)
 
 static __thread ZSTD_CCtx *tls_cctx;
-/* The bulk lane's context: one sliced run per lcore at a time, and a whole-buffer run on the
- * same lcore (inline, between quanta) must not disturb it. */
-static __thread ZSTD_CCtx *tls_slice_cctx;
+/* The bulk lane's contexts: one per sliced run the lcore holds (a parked run keeps its frame
+ * in its own), and a whole-buffer run on the same lcore (inline, between quanta) must not
+ * disturb them. */
+static __thread ZSTD_CCtx *tls_slice_cctx[DP_SLICE_RUNS_MAX];
+static __thread uint8_t tls_slice_busy; /* bit i: tls_slice_cctx[i] holds a run */
 
 /* Progress of one buffer: the output buffer and how much of it is written, and the blocks. */
 struct zc_slice {
@@ -89,6 +91,7 @@ struct zc_slice {
 	uint32_t block_end; /* input offset where the current block ends */
 	uint32_t block;	    /* its size */
 	uint32_t base;	    /* the level's block size */
+	uint8_t slot;	    /* sliced runs: 1 + index in tls_slice_cctx, 0 before the first */
 };
 
 /* The block after the current one, which compressed to @p out bytes. */
@@ -212,14 +215,37 @@ _Static_assert(sizeof(struct zc_slice) <= DP_SLICE_MAX, "zstd_compress progress 
 static int
 zc_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t budget)
 {
-	return zc_run(conf, &tls_slice_cctx, x, sl, pos, budget);
+	struct zc_slice *z = sl;
+	int rc;
+
+	if (z->slot == 0) {
+		for (unsigned i = 0; i < DP_SLICE_RUNS_MAX && z->slot == 0; i++)
+			if (!(tls_slice_busy & (1u << i)))
+				z->slot = (uint8_t)(i + 1);
+		if (unlikely(z->slot == 0))
+			return dp_exec_fail(x, DP_INTERNAL, "more than %u sliced runs at once",
+					    DP_SLICE_RUNS_MAX);
+		tls_slice_busy |= (uint8_t)(1u << (z->slot - 1));
+	}
+	rc = zc_run(conf, &tls_slice_cctx[z->slot - 1], x, z, pos, budget);
+	if (rc != DP_PENDING) {
+		tls_slice_busy &= (uint8_t) ~(1u << (z->slot - 1));
+		z->slot = 0;
+	}
+	return rc;
 }
 
 static void
 zc_slice_abort(const void *conf, void *sl)
 {
+	struct zc_slice *z = sl;
+
 	(void)conf;
-	zc_release(tls_slice_cctx, sl);
+	if (z->slot == 0)
+		return;
+	zc_release(tls_slice_cctx[z->slot - 1], z);
+	tls_slice_busy &= (uint8_t) ~(1u << (z->slot - 1));
+	z->slot = 0;
 }
 
 static const struct dp_node_type zc_node = {

@@ -137,6 +137,7 @@ struct zd_slice {
 	uint64_t limit;	 /* max_bytes (or the server's), for the message */
 	uint32_t pool_max;
 	uint8_t declared; /* one frame of declared size: out_size is that size */
+	uint8_t slot;	  /* sliced runs: 1 + index in tls_slice_dctx, 0 before the first */
 };
 
 /* Release the output buffer and the session (a failure or an abandoned run). */
@@ -286,45 +287,70 @@ zd_process(const void *conf, struct dp_exec *x)
  */
 #define ZD_SLICE_OUT (64u * 1024)
 
-/* The bulk lane's context: one sliced run per lcore at a time, and a whole-buffer run on the
- * same lcore (inline, between quanta) must not disturb it. */
-static __thread ZSTD_DCtx *tls_slice_dctx;
+/* The bulk lane's contexts: one per sliced run the lcore holds (a parked run keeps its frame
+ * in its own), and a whole-buffer run on the same lcore (inline, between quanta) must not
+ * disturb them. */
+static __thread ZSTD_DCtx *tls_slice_dctx[DP_SLICE_RUNS_MAX];
+static __thread uint8_t tls_slice_busy; /* bit i: tls_slice_dctx[i] holds a run */
 
 _Static_assert(sizeof(struct zd_slice) <= DP_SLICE_MAX, "zstd_decompress progress fits a slice");
+
+static void
+zd_slot_free(struct zd_slice *z)
+{
+	tls_slice_busy &= (uint8_t) ~(1u << (z->slot - 1));
+	z->slot = 0;
+}
 
 static int
 zd_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t budget)
 {
 	struct zd_slice *z = sl;
 	uint32_t left = x->buf->len - *pos;
+	ZSTD_DCtx *dc;
+	int rc;
 
-	if (z->out == NULL) {
-		int rc;
-
-		if (zd_ctx(x, &tls_slice_dctx) == NULL)
-			return x->res->err.status;
-		rc = zd_begin(conf, x, z);
-		if (rc != DP_PENDING)
+	if (z->slot == 0) {
+		for (unsigned i = 0; i < DP_SLICE_RUNS_MAX && z->slot == 0; i++)
+			if (!(tls_slice_busy & (1u << i)))
+				z->slot = (uint8_t)(i + 1);
+		if (unlikely(z->slot == 0))
+			return dp_exec_fail(x, DP_INTERNAL, "more than %u sliced runs at once",
+					    DP_SLICE_RUNS_MAX);
+		tls_slice_busy |= (uint8_t)(1u << (z->slot - 1));
+		dc = zd_ctx(x, &tls_slice_dctx[z->slot - 1]);
+		rc = dc == NULL ? (int)x->res->err.status : zd_begin(conf, x, z);
+		if (rc != DP_PENDING) {
+			zd_slot_free(z);
 			return rc;
+		}
 		/* A frame of declared size is decoded whole by process(), whatever its window;
 		 * streaming keeps at most that size of history (libzstd sizes its buffer by the
 		 * smaller of window and content), so only frames of unknown size are held to
 		 * WINDOW_LOG_MAX here: the same frames pass either way. */
-		ZSTD_DCtx_reset(tls_slice_dctx, ZSTD_reset_session_only);
-		ZSTD_DCtx_setParameter(tls_slice_dctx, ZSTD_d_windowLogMax,
+		ZSTD_DCtx_reset(dc, ZSTD_reset_session_only);
+		ZSTD_DCtx_setParameter(dc, ZSTD_d_windowLogMax,
 				       z->declared
 					   ? ZSTD_dParam_getBounds(ZSTD_d_windowLogMax).upperBound
 					   : WINDOW_LOG_MAX);
 	}
-	return zd_stream(tls_slice_dctx, x, z, pos, *pos + (budget < left ? budget : left),
-			 ZD_SLICE_OUT);
+	rc = zd_stream(tls_slice_dctx[z->slot - 1], x, z, pos,
+		       *pos + (budget < left ? budget : left), ZD_SLICE_OUT);
+	if (rc != DP_PENDING)
+		zd_slot_free(z);
+	return rc;
 }
 
 static void
 zd_slice_abort(const void *conf, void *sl)
 {
+	struct zd_slice *z = sl;
+
 	(void)conf;
-	zd_release(tls_slice_dctx, sl);
+	if (z->slot == 0)
+		return;
+	zd_release(tls_slice_dctx[z->slot - 1], z);
+	zd_slot_free(z);
 }
 
 static const struct dp_node_type zd_node = {
