@@ -198,6 +198,11 @@ struct dp_node_type {
 /** Bytes of a node's slice state (dp_node_type.slice). */
 #define DP_SLICE_MAX 192
 
+/** Most sliced runs one lcore holds at once: the running one and those parked by newer work of
+ * a higher priority (worker.c, one per priority). A node whose slices use an lcore-wide library
+ * context (zstd) keeps this many and gives each run its own. */
+#define DP_SLICE_RUNS_MAX 3
+
 /** Execution state of one payload going through a pipeline on a worker. */
 struct dp_exec {
 	struct dp_buf *buf;	      /**< current payload, owned by the runner */

@@ -146,6 +146,7 @@ dp_worker_stats_read(const struct dp_worker *w, struct dp_worker_stats *out)
 	out->bursts = __atomic_load_n(&s->bursts, __ATOMIC_RELAXED);
 	out->bulk_runs = __atomic_load_n(&s->bulk_runs, __ATOMIC_RELAXED);
 	out->quanta = __atomic_load_n(&s->quanta, __ATOMIC_RELAXED);
+	out->parked = __atomic_load_n(&s->parked, __ATOMIC_RELAXED);
 	out->stopped_deadline = __atomic_load_n(&s->stopped_deadline, __ATOMIC_RELAXED);
 	out->stopped_cancel = __atomic_load_n(&s->stopped_cancel, __ATOMIC_RELAXED);
 	out->r.busy_cycles = __atomic_load_n(&s->r.busy_cycles, __ATOMIC_RELAXED);
@@ -306,10 +307,17 @@ goes_bulk(const struct dp_worker *w, const struct dp_req *req)
 	       req->prio == DP_PRIO_LOW;
 }
 
+/* The lane's FIFO (and park slot) for @p req. */
+static inline unsigned
+prio_q(const struct dp_req *req)
+{
+	return req->prio < DP_PRIO_MAX ? req->prio : DP_PRIO_NORMAL;
+}
+
 static inline void
 bulk_push(struct dp_worker *w, struct dp_link *l, struct dp_req *req)
 {
-	unsigned q = req->prio < DP_PRIO_MAX ? req->prio : DP_PRIO_NORMAL;
+	unsigned q = prio_q(req);
 
 	req->link = l;
 	req->next = NULL;
@@ -324,13 +332,56 @@ bulk_push(struct dp_worker *w, struct dp_link *l, struct dp_req *req)
 	dp_stat_add(&w->stats.bulk_runs, 1);
 }
 
-/* The next request to run: the oldest of the highest priority. */
+/* Park the running request (started) in its priority's slot: its slice state moves with it. */
+static void
+bulk_park(struct dp_worker *w)
+{
+	struct dp_bulk_park *pk = &w->park[prio_q(w->bulk_cur)];
+
+	pk->req = w->bulk_cur;
+	pk->x = w->bx;
+	pk->p = w->bp;
+	pk->state = w->bstate;
+	pk->cycles = w->b_cycles;
+	pk->in_len = w->b_in_len;
+	pk->run = w->run;
+	w->bulk_cur = NULL;
+	w->bulk_started = false;
+	dp_stat_add(&w->stats.parked, 1);
+}
+
+/* Is newer work of a higher priority than the running @p req waiting? (A parked one cannot
+ * be: it would have resumed before @p req started.) */
+static inline bool
+bulk_outranked(const struct dp_worker *w, const struct dp_req *req)
+{
+	for (unsigned q = 0; q < prio_q(req); q++)
+		if (w->bulk_head[q] != NULL)
+			return true;
+	return false;
+}
+
+/* The next request to run: a parked one of the highest priority (it is older than its FIFO's
+ * head), else the oldest of the highest priority. A parked one comes back started. */
 static inline struct dp_req *
 bulk_take(struct dp_worker *w)
 {
 	for (unsigned q = 0; q < DP_PRIO_MAX; q++) {
+		struct dp_bulk_park *pk = &w->park[q];
 		struct dp_req *req = w->bulk_head[q];
 
+		if (pk->req != NULL) {
+			req = pk->req;
+			pk->req = NULL;
+			w->bx = pk->x;
+			w->bp = pk->p;
+			w->bstate = pk->state;
+			w->b_cycles = pk->cycles;
+			w->b_in_len = pk->in_len;
+			w->run = pk->run;
+			w->bulk_started = true;
+			return req;
+		}
 		if (req == NULL)
 			continue;
 		w->bulk_head[q] = req->next;
@@ -387,6 +438,10 @@ bulk_advance(struct dp_worker *w)
 	uint64_t t0, t1;
 	int rc;
 
+	if (req != NULL && w->bulk_started && unlikely(bulk_outranked(w, req))) {
+		bulk_park(w);
+		req = NULL;
+	}
 	if (req == NULL) {
 		req = w->bulk_cur = bulk_take(w);
 		if (req == NULL)

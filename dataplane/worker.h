@@ -23,7 +23,9 @@
  * lane (one FIFO per priority: high, normal, low), and the poller advances the running one by
  * one quantum per pass (dp_pipeline_step), so the links (and, on a front end's lcore, the front
  * end) are served between quanta: small work gets up to conf.lane_share quanta of time per
- * pass (the latency lane), then the bulk lane one. Smaller requests run whole as before, with
+ * pass (the latency lane), then the bulk lane one. Between quanta, a running request is parked
+ * (its slice state kept) when work of a higher priority waits in the lane, and resumes once
+ * no higher-priority work is left. Smaller requests run whole as before, with
  * no extra cost. Between quanta the head's deadline and
  * its call's cancellation are checked: expired or cancelled running work stops there, its
  * buffers go back, and it answers DEADLINE_EXCEEDED / CANCELLED ("... while running, after N
@@ -73,6 +75,7 @@ struct dp_worker_stats {
 	uint64_t bursts;	   /**< non-empty passes over the links */
 	uint64_t bulk_runs;	   /**< requests that went through the bulk lane */
 	uint64_t quanta;	   /**< bulk lane quanta run */
+	uint64_t parked;	   /**< running bulk work parked for a higher priority */
 	uint64_t stopped_deadline; /**< running work stopped: deadline passed */
 	uint64_t stopped_cancel;   /**< running work stopped: call cancelled */
 	struct dp_reactor_stats r; /**< the lcore's reactor: busy, total, sleeps */
@@ -98,6 +101,17 @@ dp_link_in_flight(const struct dp_link *l)
 	       __atomic_load_n(&l->completed, __ATOMIC_RELAXED);
 }
 
+/** A bulk run parked between quanta (worker.c): what the running slot held. */
+struct dp_bulk_park {
+	struct dp_req *req; /**< NULL: empty */
+	struct dp_exec x;
+	const struct dp_pipeline *p;
+	void *state;
+	uint64_t cycles;
+	uint32_t in_len;
+	struct dp_run run;
+};
+
 struct dp_worker {
 	struct dp_lcore lc; /**< what the lcore's pollers share */
 
@@ -119,19 +133,22 @@ struct dp_worker {
 	uint32_t wake_seen; /**< dp_wake_value() read before the idle re-check */
 
 	/* The bulk lane: one FIFO per priority through dp_req.next; the running request
-	 * (bulk_cur, taken from the highest non-empty FIFO) runs one quantum per pass. */
+	 * (bulk_cur, taken from the highest non-empty FIFO) runs one quantum per pass. A
+	 * running request with newer work of a higher priority waiting is parked in park[its
+	 * priority] (one at most each: a parked run resumes before its FIFO's next starts). */
 	struct dp_req *bulk_head[DP_PRIO_MAX], *bulk_tail[DP_PRIO_MAX];
-	struct dp_req *bulk_cur;      /**< running, or NULL */
-	uint32_t n_bulk;	      /**< requests in the lane (bulk_cur included) */
-	bool bulk_started;	      /**< bulk_cur has begun (bx, bp, run are live) */
-	uint64_t share_cycles;	      /**< small work per pass while bulk waits */
-	struct dp_exec bx;	      /**< the head's execution context */
-	const struct dp_pipeline *bp; /**< its pipeline (referenced by the request) */
-	void *bstate;		      /**< its stream state, or NULL */
-	uint64_t b_cycles;	      /**< cycles it ran so far */
-	uint32_t b_in_len;	      /**< its input length */
-	uint64_t quantum_cycles;      /**< conf.quantum_us in TSC cycles (0: no lane) */
-	struct dp_run run;	      /**< its resumable state */
+	struct dp_req *bulk_cur;	       /**< running, or NULL */
+	uint32_t n_bulk;		       /**< requests in the lane (bulk_cur included) */
+	bool bulk_started;		       /**< bulk_cur has begun (bx, bp, run are live) */
+	uint64_t share_cycles;		       /**< small work per pass while bulk waits */
+	struct dp_exec bx;		       /**< the head's execution context */
+	const struct dp_pipeline *bp;	       /**< its pipeline (referenced by the request) */
+	void *bstate;			       /**< its stream state, or NULL */
+	uint64_t b_cycles;		       /**< cycles it ran so far */
+	uint32_t b_in_len;		       /**< its input length */
+	uint64_t quantum_cycles;	       /**< conf.quantum_us in TSC cycles (0: no lane) */
+	struct dp_run run;		       /**< its resumable state */
+	struct dp_bulk_park park[DP_PRIO_MAX]; /**< parked runs, by priority */
 	struct dp_worker_stats stats;
 };
 

@@ -9,7 +9,8 @@
  *             for stateful nodes, carried across buffers as in a stream), free the output;
  *   direct:   the same memory traffic without the framework: the input copied into a buffer
  *             from the same pools, the library call the node makes (libsoxr soxr_process,
- *             libsodium crypto_hash_sha256, libzstd ZSTD_compress2 / ZSTD_decompressDCtx,
+ *             libsodium crypto_hash_sha256, libzstd ZSTD_compress2 (at the node's level) /
+ *             ZSTD_decompressDCtx,
  *             DPDK rte_hash_crc) with its output in another pool buffer of the size the node
  *             would take, both freed. So both sides touch the same (rotating) buffers and the
  *             difference is the runner, the node's checks, annotations and buffer hand-offs.
@@ -62,6 +63,7 @@ enum direct { D_NONE, D_SOXR, D_SHA256, D_ZC, D_ZD, D_CRC };
 static soxr_t g_soxr;
 static ZSTD_CCtx *g_cctx;
 static ZSTD_DCtx *g_dctx;
+static int g_zlevel = 3; /* D_ZC's level: the node's */
 
 static double
 run_direct(enum direct d)
@@ -107,7 +109,7 @@ run_direct(enum direct d)
 			break;
 		}
 		case D_ZC:
-			ZSTD_CCtx_setParameter(g_cctx, ZSTD_c_compressionLevel, 3);
+			ZSTD_CCtx_setParameter(g_cctx, ZSTD_c_compressionLevel, g_zlevel);
 			ZSTD_CCtx_setParameter(g_cctx, ZSTD_c_checksumFlag, 1);
 			sink += (uint32_t)ZSTD_compress2(g_cctx, g_out, ob->cap, g_work, g_len);
 			break;
@@ -144,6 +146,11 @@ bench(const char *label, const char *type, const char *k, const char *v, enum di
 	g_len = len;
 	memcpy(g_in, input, len);
 	g_iters = len > 100000 ? 40 : 20000;
+	if (d == D_ZC && k != NULL) {
+		g_zlevel = atoi(v);
+		if (g_zlevel >= 19)
+			g_iters = len > 100000 ? 1 : 20;
+	}
 	if (d == D_SOXR) {
 		soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
 		soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
@@ -211,6 +218,11 @@ main(int argc, char **argv)
 		bench("sha256", "sha256", NULL, NULL, D_SHA256, len, text, bytes);
 		bench("crc32c", "crc32c", NULL, NULL, D_CRC, len, text, bytes);
 		bench("zstd_compress", "zstd_compress", NULL, NULL, D_ZC, len, text, bytes);
+		/* The block ends by level (zstd_compress.c): level 1 (none), 19 (1 KiB blocks). */
+		bench("zstd_compress 1", "zstd_compress", "level", "1", D_ZC, len, text, bytes);
+		bench("zstd_compress 3", "zstd_compress", "level", "3", D_ZC, len, sig, bytes);
+		bench("zstd_compress 19", "zstd_compress", "level", "19", D_ZC, len, sig, bytes);
+		g_zlevel = 3;
 		{
 			size_t n = ZSTD_compress(z, mib + 4096, text, len, 3);
 

@@ -9,17 +9,25 @@
  * needs it), so the steady state allocates nothing. An output that would not fit in the
  * largest buffer class is OUT_OF_RANGE.
  *
- * Blocks: the input is compressed in blocks of ZC_BLOCK (8 KiB) input bytes (ZSTD_e_flush
- * at every multiple of it, ZSTD_e_end at the end), whether the node runs whole or in slices of
- * the bulk lane, so both give the same bytes and no slice does more than one block's work
- * (libzstd otherwise compresses 128 KiB at a time: about 30 ms at level 19, about 2 ms per
- * 8 KiB block). The history window is kept across blocks; the cost is a block header and
- * entropy tables per 8 KiB: +0.46% output at level 19 and +0.55% at level 3 on 3 MiB of noisy
- * audio, and no loss of speed (docs/performance.md, "Fair execution").
+ * Blocks: the input is compressed in blocks whose ends are fixed by the level and the data
+ * (ZSTD_e_flush at each, ZSTD_e_end at the end), whether the node runs whole or in slices of
+ * the bulk lane, so both give the same bytes and a slice never does less than one block. The
+ * block is chosen so that one is about a quantum of work (docs/ARCHITECTURE.md, "Fair
+ * execution", with the measurements): libzstd's own 128 KiB at the fast strategy (level 1:
+ * no extra block end, so no cost), smaller as the strategy gets slower per byte, down to
+ * 1 KiB for btultra/btultra2 (levels 18-19, about 0.1 ms per KiB: libzstd's 128 KiB would be
+ * 10-30 ms of work in one piece). Data that compresses to less than 1/32 of its size is cheap
+ * to compress at any level (long matches), so after such a block the next one doubles, up to
+ * 16 times the level's block; any other block sets it back. The input is given to libzstd in
+ * place (ZSTD_c_stableInBuffer: x->buf does not move or change during a run), which saves the
+ * copy into libzstd's own input buffer that streaming otherwise makes.
  */
 #include "dataplane/node.h"
 
 #include <errno.h>
+/* ZSTD_getCParams (the level's strategy) and ZSTD_c_stableInBuffer: in libzstd since 1.4.
+ * They are "experimental" only in that their ABI may change; libzstd exports them. */
+#define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -53,18 +61,49 @@ zc_infer(const void *conf, const struct dp_format *in, struct dp_format *out, st
 	return 0;
 }
 
-#define ZC_BLOCK (8u * 1024) /* input bytes per zstd block */
+/* Input bytes per block by libzstd's strategy (ZSTD_strategy: 1 fast .. 9 btultra2). */
+static const uint32_t zc_block_by_strategy[10] = {
+    [0] = 128u << 10, [1] = 128u << 10, /* fast: libzstd's own block size */
+    [2] = 64u << 10,			/* dfast (levels 2-5) */
+    [3] = 32u << 10,			/* greedy */
+    [4] = 16u << 10,			/* lazy */
+    [5] = 8u << 10,			/* lazy2 */
+    [6] = 4u << 10,			/* btlazy2 */
+    [7] = 2u << 10,			/* btopt */
+    [8] = 1u << 10,   [9] = 1u << 10,	/* btultra, btultra2 */
+};
+/* Growth after a block that compressed below 1/ZC_CHEAP_RATIO of its input. */
+#define ZC_CHEAP_RATIO 32u
+#define ZC_GROW_MAX    16u
+#define ZC_BLOCK_MAX   (128u << 10)
 
 static __thread ZSTD_CCtx *tls_cctx;
-/* The bulk lane's context: one sliced run per lcore at a time, and a whole-buffer run on the
- * same lcore (inline, between quanta) must not disturb it. */
-static __thread ZSTD_CCtx *tls_slice_cctx;
+/* The bulk lane's contexts: one per sliced run the lcore holds (a parked run keeps its frame
+ * in its own), and a whole-buffer run on the same lcore (inline, between quanta) must not
+ * disturb them. */
+static __thread ZSTD_CCtx *tls_slice_cctx[DP_SLICE_RUNS_MAX];
+static __thread uint8_t tls_slice_busy; /* bit i: tls_slice_cctx[i] holds a run */
 
-/* Progress of one buffer: the output buffer and how much of it is written. */
+/* Progress of one buffer: the output buffer and how much of it is written, and the blocks. */
 struct zc_slice {
 	struct dp_buf *out;
 	size_t out_pos;
+	uint32_t block_end; /* input offset where the current block ends */
+	uint32_t block;	    /* its size */
+	uint32_t base;	    /* the level's block size */
+	uint8_t slot;	    /* sliced runs: 1 + index in tls_slice_cctx, 0 before the first */
 };
+
+/* The block after the current one, which compressed to @p out bytes. */
+static inline uint32_t
+next_block(const struct zc_slice *z, size_t out)
+{
+	uint32_t b = z->block * 2;
+
+	if (out * ZC_CHEAP_RATIO >= z->block)
+		return z->base;
+	return b > z->base * ZC_GROW_MAX || b > ZC_BLOCK_MAX ? z->block : b;
+}
 
 /* Hot path: per buffer, worker lcores. No locks, syscalls or logging; allocation only the
  * first time a thread compresses (its contexts), see the file comment. */
@@ -88,7 +127,7 @@ zc_out_bytes(const void *conf, const struct dp_format *in, uint64_t len, const u
 }
 
 /*
- * Compress input bytes [*pos, *pos + budget) (at least up to the next block end) of x->buf
+ * Compress input bytes [*pos, *pos + budget) (at least up to the current block's end) of x->buf
  * with @p cc, starting the frame when z->out is NULL. @return DP_PENDING, DP_OK (x->buf is the
  * frame) or a failure (z released).
  */
@@ -113,23 +152,25 @@ zc_run(const struct zc_conf *c, ZSTD_CCtx **ccp, struct dp_exec *x, struct zc_sl
 		if (z->out == NULL)
 			return x->res->err.status;
 		z->out_pos = 0;
+		z->base = zc_block_by_strategy[ZSTD_getCParams(c->level, len, 0).strategy];
+		z->block = z->base;
+		z->block_end = z->block < len ? z->block : len;
 		/* Parameters stick to the context; setting them is a few stores. */
 		ZSTD_CCtx_reset(*ccp, ZSTD_reset_session_only);
 		ZSTD_CCtx_setParameter(*ccp, ZSTD_c_compressionLevel, c->level);
 		ZSTD_CCtx_setParameter(*ccp, ZSTD_c_checksumFlag, 1);
+		ZSTD_CCtx_setParameter(*ccp, ZSTD_c_stableInBuffer, 1);
 		ZSTD_CCtx_setPledgedSrcSize(*ccp, len);
 	}
 	do {
-		uint32_t end = (*pos / ZC_BLOCK + 1) * ZC_BLOCK;
-		ZSTD_EndDirective mode = ZSTD_e_flush;
+		uint32_t end = z->block_end;
+		ZSTD_EndDirective mode = end >= len ? ZSTD_e_end : ZSTD_e_flush;
+		size_t out0 = z->out_pos;
 		ZSTD_inBuffer in;
 		ZSTD_outBuffer ob;
 		size_t r;
 
-		if (end >= len) {
-			end = len;
-			mode = ZSTD_e_end;
-		}
+		/* Stable input: the same src every call, only size grows; pos is libzstd's. */
 		in = (ZSTD_inBuffer){.src = x->buf->data, .size = end, .pos = *pos};
 		ob = (ZSTD_outBuffer){.dst = z->out->data, .size = z->out->cap, .pos = z->out_pos};
 		r = ZSTD_compressStream2(*ccp, &ob, &in, mode);
@@ -154,6 +195,8 @@ zc_run(const struct zc_conf *c, ZSTD_CCtx **ccp, struct dp_exec *x, struct zc_sl
 			z->out = NULL;
 			return DP_OK;
 		}
+		z->block = next_block(z, z->out_pos - out0);
+		z->block_end = len - end > z->block ? end + z->block : len;
 	} while (*pos < stop);
 	return DP_PENDING;
 }
@@ -168,17 +211,41 @@ zc_process(const void *conf, struct dp_exec *x)
 }
 
 /* Sliced (bulk lane): the same blocks, one or more per slice, on the lane's own context. */
+_Static_assert(sizeof(struct zc_slice) <= DP_SLICE_MAX, "zstd_compress progress fits a slice");
 static int
 zc_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t budget)
 {
-	return zc_run(conf, &tls_slice_cctx, x, sl, pos, budget);
+	struct zc_slice *z = sl;
+	int rc;
+
+	if (z->slot == 0) {
+		for (unsigned i = 0; i < DP_SLICE_RUNS_MAX && z->slot == 0; i++)
+			if (!(tls_slice_busy & (1u << i)))
+				z->slot = (uint8_t)(i + 1);
+		if (unlikely(z->slot == 0))
+			return dp_exec_fail(x, DP_INTERNAL, "more than %u sliced runs at once",
+					    DP_SLICE_RUNS_MAX);
+		tls_slice_busy |= (uint8_t)(1u << (z->slot - 1));
+	}
+	rc = zc_run(conf, &tls_slice_cctx[z->slot - 1], x, z, pos, budget);
+	if (rc != DP_PENDING) {
+		tls_slice_busy &= (uint8_t) ~(1u << (z->slot - 1));
+		z->slot = 0;
+	}
+	return rc;
 }
 
 static void
 zc_slice_abort(const void *conf, void *sl)
 {
+	struct zc_slice *z = sl;
+
 	(void)conf;
-	zc_release(tls_slice_cctx, sl);
+	if (z->slot == 0)
+		return;
+	zc_release(tls_slice_cctx[z->slot - 1], z);
+	tls_slice_busy &= (uint8_t) ~(1u << (z->slot - 1));
+	z->slot = 0;
 }
 
 /* Named by the node table (dataplane/node_table.c). */

@@ -1,7 +1,8 @@
 /*
  * Resumable nodes (the bulk lane, docs/ARCHITECTURE.md "Fair execution"): every node with a
  * slice() hook, run in slices of random sizes, gives the output and annotations of its
- * one-shot process(), byte for byte; dp_pipeline_step() over a chain equals dp_pipeline_run();
+ * one-shot process(), byte for byte, and fails as it does (zstd_decompress's bound and
+ * errors); dp_pipeline_step() over a chain equals dp_pipeline_run();
  * abandoning a run between slices returns every buffer (the group teardown checks the pools).
  */
 #include "tests/fakes/cmocka_inc.h"
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 #define IN_MAX	(200u * 1024)
 #define OUT_CAP (1u << 20)
@@ -88,8 +90,9 @@ assert_same_result(const struct dp_result *a, const struct dp_result *b)
 	}
 }
 
-/* One node description on one input: one-shot == sliced, over several random splits. */
-static void
+/* One node description on one input: one-shot == sliced, over several random splits.
+ * @return the number of slices of the last split. */
+static unsigned
 check_node(const char *node, struct dp_format f, const void *data, uint32_t len)
 {
 	struct dp_err err = {0};
@@ -130,6 +133,35 @@ check_node(const char *node, struct dp_format f, const void *data, uint32_t len)
 	}
 	free(one);
 	free(sli);
+	dp_pipeline_unref(p);
+	return slices;
+}
+
+/* One node description on an input it refuses: one-shot and sliced fail alike (status, and
+ * the message when @p same_msg), over several random splits, and both return every buffer. */
+static void
+check_node_fails(const char *node, struct dp_format f, const void *data, uint32_t len, int status,
+		 bool same_msg)
+{
+	struct dp_err err = {0};
+	struct dp_pipeline *p = tnr_compile(&err, 1, &node);
+	uint8_t *out = malloc(OUT_CAP);
+	struct dp_result r1, r2;
+	size_t n = 0;
+	unsigned slices = 0;
+
+	if (p == NULL)
+		fail_msg("compile '%s': %s", node, err.msg);
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(
+		    tnr_run(p, NULL, DP_RUN_FRAME, f, data, len, &r1, out, OUT_CAP, &n, NULL),
+		    status);
+		assert_int_equal(
+		    sliced_run(p, NULL, DP_RUN_FRAME, f, data, len, &r2, out, &n, &slices), status);
+		if (same_msg)
+			assert_string_equal(r1.err.msg, r2.err.msg);
+	}
+	free(out);
 	dp_pipeline_unref(p);
 }
 
@@ -205,6 +237,88 @@ test_audio_nodes(void **state)
 	check_node("vad mode=gate", pcm(DP_FMT_F32LE, 1), g_f32, IN_MAX - 4 * 37);
 }
 
+/* A zstd frame of @p src into @p dst (capacity @p cap): level @p level, with or without the
+ * content size in its header. @return its length. */
+static uint32_t
+zframe(void *dst, size_t cap, const void *src, size_t len, int level, bool sized)
+{
+	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	size_t n;
+
+	assert_non_null(cc);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
+	ZSTD_CCtx_setParameter(cc, ZSTD_c_contentSizeFlag, sized ? 1 : 0);
+	n = ZSTD_compress2(cc, dst, cap, src, len);
+	ZSTD_freeCCtx(cc);
+	assert_false(ZSTD_isError(n));
+	return (uint32_t)n;
+}
+
+static void
+test_meter(void **state)
+{
+	(void)state;
+	check_node("meter", pcm(DP_FMT_S16LE, 1), g_s16, IN_MAX);
+	check_node("meter", pcm(DP_FMT_S16LE, 2), g_s16, IN_MAX - 4 * 11);
+	check_node("meter", pcm(DP_FMT_F32LE, 1), g_f32, IN_MAX); /* double sums, in order */
+	check_node("meter", pcm(DP_FMT_F32LE, 1), g_f32, 4);
+	check_node("meter", pcm(DP_FMT_S16LE, 1), g_s16, 2);
+}
+
+/* zstd_decompress sliced: frames with and without a declared size, several frames, a frame
+ * that inflates a lot per input byte (cut by the output bound of a slice); refusals (the
+ * bound, a bomb, corrupt and truncated input) are the one-shot ones. */
+static void
+test_zstd_decompress(void **state)
+{
+	const size_t cap = ZSTD_compressBound(IN_MAX) * 2 + 64;
+	uint8_t *z = malloc(cap), *zeros = calloc(1, 900 * 1024);
+	uint32_t n1, n2, nz;
+
+	(void)state;
+	assert_non_null(z);
+	assert_non_null(zeros);
+	n1 = zframe(z, cap, g_bytes, IN_MAX, 3, true);
+	check_node("zstd_decompress", BYTES, z, n1);
+	n1 = zframe(z, cap, g_bytes, IN_MAX, 19, false); /* unknown size: the bounded loop */
+	check_node("zstd_decompress", BYTES, z, n1);
+	n2 = zframe(z + n1, cap - n1, g_s16, IN_MAX / 2, 1, true); /* two frames */
+	check_node("zstd_decompress", BYTES, z, n1 + n2);
+	n1 = zframe(z, cap, g_bytes, 1, 3, true);
+	check_node("zstd_decompress", BYTES, z, n1);
+
+	/* 900 KiB of zeros in a few dozen bytes: one input slice, many output slices. */
+	nz = zframe(z, cap, zeros, 900 * 1024, 3, false);
+	assert_true(nz < 1000);
+	assert_true(check_node("zstd_decompress", BYTES, z, nz) > 900 * 1024 / (64 * 1024));
+	nz = zframe(z, cap, zeros, 900 * 1024, 3, true);
+	assert_true(check_node("zstd_decompress", BYTES, z, nz) > 900 * 1024 / (64 * 1024));
+
+	/* The bomb stops at the same bound, with the same error, declared or not. */
+	nz = zframe(z, cap, zeros, 900 * 1024, 3, false);
+	check_node_fails("zstd_decompress max_bytes=100000", BYTES, z, nz, DP_INVALID_ARGUMENT,
+			 true);
+	nz = zframe(z, cap, zeros, 900 * 1024, 3, true);
+	check_node_fails("zstd_decompress max_bytes=100000", BYTES, z, nz, DP_INVALID_ARGUMENT,
+			 true);
+	/* Over the largest buffer (1 MiB in the test pools): OUT_OF_RANGE either way. */
+	n1 = zframe(z, cap, zeros, 900 * 1024, 3, false);
+	n2 = zframe(z + n1, cap - n1, zeros, 900 * 1024, 3, false);
+	check_node_fails("zstd_decompress", BYTES, z, n1 + n2, DP_OUT_OF_RANGE, true);
+
+	/* Truncated and corrupt input. */
+	n1 = zframe(z, cap, g_bytes, IN_MAX, 3, false);
+	check_node_fails("zstd_decompress", BYTES, z, n1 - 100, DP_INVALID_ARGUMENT, true);
+	n1 = zframe(z, cap, g_bytes, IN_MAX, 3, true);
+	check_node_fails("zstd_decompress", BYTES, z, n1 - 100, DP_INVALID_ARGUMENT, true);
+	for (uint32_t i = n1 / 2; i < n1 / 2 + 64; i++)
+		z[i] ^= 0x5a;
+	check_node_fails("zstd_decompress", BYTES, z, n1, DP_INVALID_ARGUMENT, false);
+	check_node_fails("zstd_decompress", BYTES, g_bytes, 5000, DP_INVALID_ARGUMENT, true);
+	free(z);
+	free(zeros);
+}
+
 /* dp_pipeline_step() with a quantum that ends at once (one slice per call) over a chain that
  * mixes resumable and whole nodes equals dp_pipeline_run(). */
 static void
@@ -259,30 +373,41 @@ test_abort_returns_buffers(void **state)
 {
 	const char *chains[][2] = {{"convert format=f32le", "crc32c"},
 				   {"zstd_compress level=19", "crc32c"},
-				   {"channels count=2", "sha256"}};
+				   {"channels count=2", "sha256"},
+				   {"zstd_decompress", "crc32c"},
+				   {"meter", "crc32c"}};
+	uint8_t *z = malloc(IN_MAX);
+	uint32_t nz;
 
 	(void)state;
-	for (unsigned k = 0; k < 3; k++) {
+	assert_non_null(z);
+	/* The decompressor's input: 100 KiB of audio in a frame of unknown size, more than one
+	 * slice's output, so the first slice cannot finish it. */
+	nz = zframe(z, IN_MAX, g_s16, IN_MAX / 2, 1, false);
+	for (unsigned k = 0; k < 5; k++) {
 		struct dp_err err = {0};
 		struct dp_pipeline *p = tnr_compile(&err, 2, chains[k]);
-		struct dp_format f = k == 1 ? BYTES : pcm(DP_FMT_S16LE, 1);
+		struct dp_format f = k == 1 || k == 3 ? BYTES : pcm(DP_FMT_S16LE, 1);
+		const void *in = k == 3 ? (const void *)z : g_s16;
+		uint32_t len = k == 3 ? nz : IN_MAX / 2;
 		struct dp_result res = {0};
 		struct dp_exec x = {.pools = g_test_pools, .res = &res, .fmt = f};
 		struct dp_run run;
 
 		assert_non_null(p);
-		x.buf = dp_pools_get(g_test_pools, IN_MAX / 2);
-		memcpy(x.buf->data, g_s16, IN_MAX / 2);
+		x.buf = dp_pools_get(g_test_pools, len);
+		memcpy(x.buf->data, in, len);
 		dp_run_init(&run);
 		assert_int_equal(dp_pipeline_step(p, &x, NULL, DP_RUN_FRAME, &run, 0), DP_PENDING);
 		assert_int_equal(run.node, 0);
 		assert_true(run.in_slice);
 		dp_pipeline_step_abort(p, &x, &run);
 		assert_false(run.in_slice);
-		assert_int_equal(x.buf->len, IN_MAX / 2);
+		assert_int_equal(x.buf->len, len);
 		dp_buf_free(x.buf);
 		dp_pipeline_unref(p);
 	}
+	free(z);
 }
 
 /* The admission estimate: the peak input + output of a node, scaled by the formats. */
@@ -315,7 +440,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_bytes_nodes),	    cmocka_unit_test(test_audio_nodes),
 	    cmocka_unit_test(test_step_equals_run), cmocka_unit_test(test_abort_returns_buffers),
-	    cmocka_unit_test(test_mem_estimate),
+	    cmocka_unit_test(test_mem_estimate),    cmocka_unit_test(test_meter),
+	    cmocka_unit_test(test_zstd_decompress),
 	};
 	int rc;
 

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <zstd.h>
 
 #define RING 64
 
@@ -38,8 +39,15 @@ static int
 setup(void **state)
 {
 	static struct env e;
-	struct dp_worker_conf wc = {
-	    .idle = DP_IDLE_SLEEP, .spin_us = 0, .sleep_max_us = 1000, .ring_size = RING};
+	struct dp_worker_conf wc = {.idle = DP_IDLE_SLEEP,
+				    .spin_us = 0,
+				    .sleep_max_us = 1000,
+				    .ring_size = RING,
+				    .quantum_us = 50,
+				    .lane_share = 1};
+	struct dp_param lvl = {.key = "level", .value = "19"};
+	struct dp_node_spec zc = {.type = "zstd_compress", .n_params = 1, .params = &lvl};
+	struct dp_spec s3 = {.name = "zc", .n_nodes = 1, .nodes = &zc};
 	struct dp_param db = {.key = "db", .value = "6"};
 	struct dp_node_spec gain = {.type = "gain", .n_params = 1, .params = &db};
 	struct dp_node_spec crc = {.type = "crc32c"};
@@ -67,7 +75,8 @@ setup(void **state)
 	e.dp.n_workers = 1;
 	urcu_qsbr_register_thread();
 	if (dp_registry_put(e.dp.reg, dp_pipeline_compile(&s1, 32, &err), &info) != 0 ||
-	    dp_registry_put(e.dp.reg, dp_pipeline_compile(&s2, 32, &err), &info) != 0)
+	    dp_registry_put(e.dp.reg, dp_pipeline_compile(&s2, 32, &err), &info) != 0 ||
+	    dp_registry_put(e.dp.reg, dp_pipeline_compile(&s3, 32, &err), &info) != 0)
 		return -1;
 	*state = &e;
 	return 0;
@@ -315,6 +324,120 @@ test_idle_policy_parse(void **state)
 	assert_string_equal(dp_idle_policy_name(DP_IDLE_SLEEP), "sleep");
 }
 
+/* Bulk lane inputs: 30000 bytes of noisy text (level 19: many 1 KiB blocks, many quanta). */
+#define BULK_LEN 30000u
+
+static struct dp_req *
+bulk_req(struct env *e, const char *name, const uint8_t *data, uint8_t prio)
+{
+	struct dp_req *r = named(e, name, data, BULK_LEN, BYTES);
+
+	r->prio = prio;
+	r->est_cycles = UINT64_MAX / 2; /* the front end's estimate: far above one quantum */
+	return r;
+}
+
+/* Poll until @p n requests are collected (bounded in polls and time), in completion order. */
+static void
+collect_all(struct env *e, struct dp_req **order, unsigned n)
+{
+	uint64_t end = rte_rdtsc() + 60 * rte_get_tsc_hz();
+	unsigned got = 0;
+
+	for (unsigned i = 0; i < 10000000 && got < n && rte_rdtsc() < end; i++) {
+		poll_once(&e->w);
+		got += dp_link_collect(e->l, order + got, n - got);
+	}
+	assert_int_equal(got, n);
+}
+
+static void
+assert_zstd_of(const struct dp_req *r, const uint8_t *data)
+{
+	static uint8_t back[BULK_LEN];
+
+	assert_int_equal(r->status, DP_OK);
+	assert_int_equal(ZSTD_decompress(back, sizeof(back), r->buf->data, r->buf->len), BULK_LEN);
+	assert_memory_equal(back, data, BULK_LEN);
+}
+
+/* A running low-priority bulk request is parked when a high one arrives: the high one runs
+ * its quanta first, then the waiting normal one, then the low one resumes where it was. Both
+ * compressions (zstd's lcore-wide slice contexts) come out whole: decompressed, they are
+ * their inputs. */
+static void
+test_worker_bulk_high_parks_running_low(void **state)
+{
+	struct env *e = *state;
+	static uint8_t a[BULK_LEN], b[BULK_LEN];
+	struct dp_req *low, *normal, *high, *order[3];
+	struct dp_worker_stats s0, s1;
+	uint32_t seed = 7;
+
+	for (unsigned i = 0; i < BULK_LEN; i++) {
+		seed = seed * 1664525u + 1013904223u;
+		a[i] = (seed >> 20) % 5 ? (uint8_t) "lorem ipsum dolor "[i % 18]
+					: (uint8_t)(seed >> 8);
+		b[i] = (uint8_t)(a[i] ^ 0x21);
+	}
+	dp_worker_stats_read(&e->w, &s0);
+	low = bulk_req(e, "zc", a, DP_PRIO_LOW);
+	assert_int_equal(dp_link_submit(e->l, &e->w, low), 0);
+	assert_int_equal(poll_once(&e->w), 1); /* joins the lane */
+	assert_int_equal(poll_once(&e->w), 1); /* runs its first quantum */
+	assert_ptr_equal(e->w.bulk_cur, low);
+	assert_true(e->w.bulk_started);
+	assert_int_equal(dp_link_collect(e->l, order, 3), 0);
+
+	normal = bulk_req(e, "crc", a, DP_PRIO_NORMAL);
+	high = bulk_req(e, "zc", b, DP_PRIO_HIGH);
+	assert_int_equal(dp_link_submit(e->l, &e->w, normal), 0);
+	assert_int_equal(dp_link_submit(e->l, &e->w, high), 0);
+	collect_all(e, order, 3);
+	assert_ptr_equal(order[0], high);
+	assert_ptr_equal(order[1], normal);
+	assert_ptr_equal(order[2], low);
+	dp_worker_stats_read(&e->w, &s1);
+	assert_int_equal(s1.parked - s0.parked, 1);
+	assert_int_equal(s1.bulk_runs - s0.bulk_runs, 3);
+	assert_zstd_of(high, b);
+	assert_zstd_of(low, a);
+	assert_int_equal(normal->status, DP_OK);
+	assert_int_equal(normal->res.n_annot, 1);
+	for (unsigned i = 0; i < 3; i++)
+		dp_req_free(&e->dp, order[i]);
+}
+
+/* Newer work of the same priority does not park the running one: FIFO. */
+static void
+test_worker_bulk_same_priority_is_not_parked(void **state)
+{
+	struct env *e = *state;
+	static uint8_t a[BULK_LEN];
+	struct dp_req *first, *second, *order[2];
+	struct dp_worker_stats s0, s1;
+
+	for (unsigned i = 0; i < BULK_LEN; i++)
+		a[i] = (uint8_t)(i * 2654435761u >> 24);
+	dp_worker_stats_read(&e->w, &s0);
+	first = bulk_req(e, "zc", a, DP_PRIO_HIGH);
+	assert_int_equal(dp_link_submit(e->l, &e->w, first), 0);
+	assert_int_equal(poll_once(&e->w), 1); /* joins the lane */
+	assert_int_equal(poll_once(&e->w), 1); /* runs its first quantum */
+	assert_ptr_equal(e->w.bulk_cur, first);
+	second = bulk_req(e, "zc", a, DP_PRIO_HIGH);
+	assert_int_equal(dp_link_submit(e->l, &e->w, second), 0);
+	collect_all(e, order, 2);
+	assert_ptr_equal(order[0], first);
+	assert_ptr_equal(order[1], second);
+	dp_worker_stats_read(&e->w, &s1);
+	assert_int_equal(s1.parked - s0.parked, 0);
+	assert_zstd_of(first, a);
+	assert_zstd_of(second, a);
+	dp_req_free(&e->dp, order[0]);
+	dp_req_free(&e->dp, order[1]);
+}
+
 int
 main(void)
 {
@@ -327,6 +450,8 @@ main(void)
 	    cmocka_unit_test(test_idle_policy_parse),
 	    cmocka_unit_test(test_reactor_polls_all_and_takes_the_shortest_idle_limit),
 	    cmocka_unit_test(test_worker_idle_limit_rechecks_its_links),
+	    cmocka_unit_test(test_worker_bulk_high_parks_running_low),
+	    cmocka_unit_test(test_worker_bulk_same_priority_is_not_parked),
 	};
 	int rc;
 
