@@ -4,6 +4,7 @@
 #include "control/store_etcd.h"
 
 #include "control/ctl.h"
+#include "control/file.h"
 #include "control/log.h"
 #include "control/pbconv.h"
 #include "etcd/etcdserverpb/rpc.pb-c.h"
@@ -14,15 +15,18 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Deadline of each unary call to etcd (Range, Txn). */
+/* Deadline of each unary call to etcd (Range, Txn, Authenticate). */
 #define ETCD_CALL_MS 3000
 /* Compare-and-swap attempts when another writer changes the key in between. */
 #define CAS_ATTEMPTS 5
@@ -34,9 +38,34 @@
 #define LOAD_RETRY_MS 500
 /* How often the watch thread looks at its stop flag while waiting. */
 #define WATCH_POLL_MS 200
+/* registry.etcd_endpoint: at most this many, each at most ENDPOINT_MAX - 1 bytes. */
+#define ENDPOINTS_MAX 8
+#define ENDPOINT_MAX  128
+/* An auth token (etcd's simple tokens are 16 characters and a counter; JWTs a few hundred). */
+#define TOKEN_MAX 2048
+/* A TLS call failed as unavailable: how long the TCP probe may wait (tcp_answers). */
+#define PROBE_MS 500
+/* The password file: its first line, at most this long. */
+#define PASSWORD_MAX 256
+
+/* One member of registry.etcd_endpoint, with its own channel. */
+struct endpoint {
+	char addr[ENDPOINT_MAX];
+	grpc_channel *ch;
+};
 
 struct cp_store_etcd {
-	grpc_channel *ch;
+	struct endpoint ep[ENDPOINTS_MAX];
+	unsigned n_ep;
+	/* The endpoint in use. Moved on (compare-and-swap, so one failure moves it once) by the
+	 * thread that saw it fail: the control thread (Put, Delete), the watch thread. */
+	atomic_uint cur;
+	bool tls;
+	char password[PASSWORD_MAX]; /* "" without auth; wiped at close, never logged */
+	/* The token every call carries (auth): set by whichever thread authenticated last,
+	 * dropped when etcd refuses it. */
+	pthread_mutex_t token_lock;
+	char token[TOKEN_MAX];
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
@@ -49,14 +78,79 @@ static void sleep_ms(unsigned ms);
 
 /* ==== Calls ================================================================================= */
 
+/* etcd's answers that mean "this call's token is missing, expired or unknown". */
+static bool
+token_refused(grpc_status_code code, const char *details)
+{
+	return code == GRPC_STATUS_UNAUTHENTICATED ||
+	       strstr(details, "invalid auth token") != NULL ||
+	       strstr(details, "user name is empty") != NULL;
+}
+
+/* " (TLS)" on a TLS channel: every error names how etcd was reached. */
+static const char *
+tls_tag(const struct cp_store_etcd *e)
+{
+	return e->tls ? " (TLS)" : "";
+}
+
 /*
- * One unary call. @return 0 with *resp, -EAGAIN (etcd unreachable or too slow: err names it),
- * -EIO (another error from etcd), -EPROTO (an answer that does not parse).
+ * Does something accept TCP connections at @p addr ("host:port", "[v6]:port")? Asked when a
+ * TLS call failed as unavailable: gRPC's own message ("handshaker shutdown") does not say
+ * whether the TLS handshake or the connection failed. Bounded by PROBE_MS.
+ */
+static bool
+tcp_answers(const char *addr)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai;
+	const char *colon = strrchr(addr, ':');
+	char host[ENDPOINT_MAX];
+	bool ok = false;
+	size_t hl;
+
+	if (colon == NULL || strchr(addr, '/') != NULL || strncmp(addr, "ipv", 3) == 0)
+		return false;
+	hl = (size_t)(colon - addr);
+	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+		addr++;
+		hl -= 2;
+	}
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
+		return false;
+	for (struct addrinfo *a = ai; a != NULL && !ok; a = a->ai_next) {
+		int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		if (fd < 0)
+			continue;
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			ok = true;
+		else if (errno == EINPROGRESS && poll(&pfd, 1, PROBE_MS) == 1 &&
+			 getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+			ok = true;
+		close(fd);
+	}
+	freeaddrinfo(ai);
+	return ok;
+}
+
+/*
+ * One unary call to endpoint @p i, carrying @p token ("": none).
+ * @return 0 with *resp, -EAGAIN (etcd unreachable, too slow or the TLS handshake refused: err
+ * names it), -EKEYREJECTED (etcd refused the token, or wants one), -EPERM (etcd auth: the
+ * user may not do that), -EIO (another error from etcd), -EPROTO (an answer that does not
+ * parse); *code is etcd's status.
  */
 static int
-unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
-      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp, char *err, size_t errlen)
+call_ep(struct cp_store *s, unsigned i, const char *token, const char *method,
+	const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
+	ProtobufCMessage **resp, grpc_status_code *code, char *err, size_t errlen)
 {
+	struct cp_store_etcd *e = s->etcd;
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
 	gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 				       gpr_time_from_millis(ETCD_CALL_MS, GPR_TIMESPAN));
@@ -64,22 +158,26 @@ unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
 	grpc_slice sl = grpc_slice_malloc(n);
 	grpc_byte_buffer *send, *recv = NULL;
 	grpc_metadata_array md_init, md_trail;
-	grpc_status_code code = GRPC_STATUS_UNKNOWN;
+	grpc_metadata md = {.key = grpc_slice_from_static_string("token"),
+			    .value = grpc_slice_from_copied_string(token)};
 	grpc_slice details = grpc_empty_slice();
 	grpc_op ops[6];
-	grpc_call *call;
+	grpc_call *c;
 	int rc = 0;
 
 	*resp = NULL;
+	*code = GRPC_STATUS_UNKNOWN;
 	protobuf_c_message_pack(req, GRPC_SLICE_START_PTR(sl));
 	send = grpc_raw_byte_buffer_create(&sl, 1);
 	grpc_slice_unref(sl);
-	call = grpc_channel_create_call(s->etcd->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-					grpc_slice_from_static_string(method), NULL, dl, NULL);
+	c = grpc_channel_create_call(e->ep[i].ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+				     grpc_slice_from_static_string(method), NULL, dl, NULL);
 	grpc_metadata_array_init(&md_init);
 	grpc_metadata_array_init(&md_trail);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = token[0] != '\0' ? 1 : 0;
+	ops[0].data.send_initial_metadata.metadata = &md;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = send;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -89,27 +187,43 @@ unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
 	ops[4].data.recv_message.recv_message = &recv;
 	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
 	ops[5].data.recv_status_on_client.trailing_metadata = &md_trail;
-	ops[5].data.recv_status_on_client.status = &code;
+	ops[5].data.recv_status_on_client.status = code;
 	ops[5].data.recv_status_on_client.status_details = &details;
-	if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
-		snprintf(err, errlen, "etcd %s: cannot start a call", s->etcd_endpoint);
+	if (grpc_call_start_batch(c, ops, 6, c, NULL) != GRPC_CALL_OK) {
+		snprintf(err, errlen, "etcd %s%s: cannot start a call", e->ep[i].addr, tls_tag(e));
 		rc = -EIO;
 	} else {
 		/* The deadline bounds the wait. */
-		grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-		if (code != GRPC_STATUS_OK) {
+		grpc_completion_queue_pluck(cq, c, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+		if (*code != GRPC_STATUS_OK) {
 			char *d = grpc_slice_to_c_string(details);
+			bool gone = *code == GRPC_STATUS_UNAVAILABLE ||
+				    *code == GRPC_STATUS_DEADLINE_EXCEEDED;
 
-			snprintf(err, errlen, "etcd %s: %s: %s", s->etcd_endpoint,
-				 code == GRPC_STATUS_UNAVAILABLE	 ? "unavailable"
-				 : code == GRPC_STATUS_DEADLINE_EXCEEDED ? "no answer in time"
-									 : "error",
-				 d);
+			if (e->tls && *code == GRPC_STATUS_UNAVAILABLE &&
+			    tcp_answers(e->ep[i].addr))
+				snprintf(
+				    err, errlen,
+				    "etcd %s (TLS): unavailable: the TLS handshake failed (etcd "
+				    "accepts connections: is its certificate signed by "
+				    "registry.etcd_ca_file, does it name %s, does etcd want a "
+				    "client certificate, registry.etcd_cert_file?): %s",
+				    e->ep[i].addr,
+				    s->etcd_conf.server_name[0] != '\0' ? s->etcd_conf.server_name
+									: "the endpoint's host",
+				    d);
+			else
+				snprintf(
+				    err, errlen, "etcd %s%s: %s: %s", e->ep[i].addr, tls_tag(e),
+				    *code == GRPC_STATUS_UNAVAILABLE	     ? "unavailable"
+				    : *code == GRPC_STATUS_DEADLINE_EXCEEDED ? "no answer in time"
+									     : "error",
+				    d);
+			rc = gone				      ? -EAGAIN
+			     : token_refused(*code, d)		      ? -EKEYREJECTED
+			     : *code == GRPC_STATUS_PERMISSION_DENIED ? -EPERM
+								      : -EIO;
 			gpr_free(d);
-			rc =
-			    code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED
-				? -EAGAIN
-				: -EIO;
 		} else {
 			grpc_byte_buffer_reader rd;
 
@@ -122,21 +236,167 @@ unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
 				grpc_slice_unref(all);
 			}
 			if (*resp == NULL) {
-				snprintf(err, errlen, "etcd %s: an answer that is not a %s",
-					 s->etcd_endpoint, desc->name);
+				snprintf(err, errlen, "etcd %s%s: an answer that is not a %s",
+					 e->ep[i].addr, tls_tag(e), desc->name);
 				rc = -EPROTO;
 			}
 		}
 	}
 	grpc_slice_unref(details);
+	grpc_slice_unref(md.value);
 	if (recv != NULL)
 		grpc_byte_buffer_destroy(recv);
 	grpc_byte_buffer_destroy(send);
 	grpc_metadata_array_destroy(&md_init);
 	grpc_metadata_array_destroy(&md_trail);
-	grpc_call_unref(call);
+	grpc_call_unref(c);
 	grpc_completion_queue_shutdown(cq);
 	grpc_completion_queue_destroy(cq);
+	return rc;
+}
+
+/*
+ * Authenticate (registry.etcd_user) on endpoint @p i: the token it gives is kept for every
+ * later call, on every thread. @return 0, -EAGAIN (etcd unreachable), -EACCES (refused: err
+ * names etcd auth and the user, never the password), or as call_ep().
+ */
+static int
+authenticate(struct cp_store *s, unsigned i, char *err, size_t errlen)
+{
+	struct cp_store_etcd *e = s->etcd;
+	Etcdserverpb__AuthenticateRequest rq = ETCDSERVERPB__AUTHENTICATE_REQUEST__INIT;
+	Etcdserverpb__AuthenticateResponse *r;
+	grpc_status_code code;
+	char why[512];
+	int rc;
+
+	rq.name = s->etcd_conf.user;
+	rq.password = e->password;
+	rc = call_ep(s, i, "", "/etcdserverpb.Auth/Authenticate", &rq.base,
+		     &etcdserverpb__authenticate_response__descriptor, (ProtobufCMessage **)&r,
+		     &code, why, sizeof(why));
+	if (rc == -EAGAIN) {
+		snprintf(err, errlen, "%s", why);
+		return rc;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "etcd auth: user '%s' refused by %s", s->etcd_conf.user, why);
+		return -EACCES;
+	}
+	if (r->token == NULL || r->token[0] == '\0' || strlen(r->token) >= TOKEN_MAX) {
+		snprintf(err, errlen, "etcd auth: etcd %s%s gave user '%s' no usable token",
+			 e->ep[i].addr, tls_tag(e), s->etcd_conf.user);
+		rc = -EACCES;
+	} else {
+		pthread_mutex_lock(&e->token_lock);
+		snprintf(e->token, sizeof(e->token), "%s", r->token);
+		pthread_mutex_unlock(&e->token_lock);
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
+}
+
+/*
+ * The token to send on endpoint @p i (authenticating first when there is none), copied into
+ * @p out ("" without auth). @return 0 or as authenticate().
+ */
+static int
+token_get(struct cp_store *s, unsigned i, char out[TOKEN_MAX], char *err, size_t errlen)
+{
+	struct cp_store_etcd *e = s->etcd;
+	int rc;
+
+	out[0] = '\0';
+	if (s->etcd_conf.user[0] == '\0')
+		return 0;
+	pthread_mutex_lock(&e->token_lock);
+	memcpy(out, e->token, TOKEN_MAX);
+	pthread_mutex_unlock(&e->token_lock);
+	if (out[0] != '\0')
+		return 0;
+	rc = authenticate(s, i, err, errlen);
+	if (rc == 0) {
+		pthread_mutex_lock(&e->token_lock);
+		memcpy(out, e->token, TOKEN_MAX);
+		pthread_mutex_unlock(&e->token_lock);
+	}
+	return rc;
+}
+
+/* Forget @p token (etcd refused it) unless another thread has a newer one already. */
+static void
+token_drop(struct cp_store_etcd *e, const char *token)
+{
+	pthread_mutex_lock(&e->token_lock);
+	if (strcmp(e->token, token) == 0)
+		e->token[0] = '\0';
+	pthread_mutex_unlock(&e->token_lock);
+}
+
+/* Endpoint @p i failed (@p why): the next one is used from now on (logged once per move). */
+static void
+next_endpoint(struct cp_store *s, unsigned i, const char *why)
+{
+	struct cp_store_etcd *e = s->etcd;
+	unsigned want = i;
+
+	if (e->n_ep > 1 && atomic_compare_exchange_strong(&e->cur, &want, (i + 1) % e->n_ep))
+		cp_log(CP_LOG_WARN, "registry store: etcd endpoint failed, using the next one",
+		       CP_LF_STR("failed", e->ep[i].addr),
+		       CP_LF_STR("next", e->ep[(i + 1) % e->n_ep].addr), CP_LF_STR("error", why));
+}
+
+/*
+ * One unary call to etcd: to the endpoint in use, with the auth token (authenticating again,
+ * once, when etcd refuses it); an unreachable endpoint hands over to the next, each tried once.
+ * @return 0 with *resp, -EAGAIN (no endpoint answered: err names the last one tried), -EACCES
+ * (etcd auth refused), -EIO (another error from etcd), -EPROTO (an answer that does not parse).
+ */
+static int
+unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
+      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp, char *err, size_t errlen)
+{
+	struct cp_store_etcd *e = s->etcd;
+	char token[TOKEN_MAX];
+	grpc_status_code code;
+	int rc = -EAGAIN;
+
+	*resp = NULL;
+	for (unsigned k = 0; k < e->n_ep && rc == -EAGAIN; k++) {
+		unsigned i = atomic_load(&e->cur);
+
+		rc = token_get(s, i, token, err, errlen);
+		if (rc == 0)
+			rc = call_ep(s, i, token, method, req, desc, resp, &code, err, errlen);
+		if (rc == -EKEYREJECTED && s->etcd_conf.user[0] != '\0') {
+			/* Expired or unknown (etcd restarted): once more with a new one. */
+			token_drop(e, token);
+			rc = token_get(s, i, token, err, errlen);
+			if (rc == 0)
+				rc = call_ep(s, i, token, method, req, desc, resp, &code, err,
+					     errlen);
+		}
+		if (rc == -EAGAIN)
+			next_endpoint(s, i, err);
+	}
+	if (rc == -EKEYREJECTED || rc == -EPERM) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", err);
+		if (s->etcd_conf.user[0] == '\0')
+			snprintf(err, errlen,
+				 "etcd auth: %s (etcd has auth enabled: set registry.etcd_user and "
+				 "registry.etcd_password_file)",
+				 why);
+		else if (rc == -EPERM)
+			snprintf(err, errlen,
+				 "etcd auth: %s (user '%s' needs a role granting readwrite on "
+				 "registry.etcd_prefix)",
+				 why, s->etcd_conf.user);
+		else
+			snprintf(err, errlen, "etcd auth: %s", why);
+		rc = -EACCES;
+	}
 	return rc;
 }
 
@@ -144,16 +404,16 @@ unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
 static size_t
 key_of(const struct cp_store *s, const char *name, char *out, size_t len)
 {
-	return (size_t)snprintf(out, len, "%s%s", s->etcd_prefix, name ? name : "");
+	return (size_t)snprintf(out, len, "%s%s", s->etcd_conf.prefix, name ? name : "");
 }
 
 /* The end of the prefix's range: the prefix with its last byte plus one. */
 static void
 prefix_end(const struct cp_store *s, char *out, size_t len)
 {
-	size_t n = strlen(s->etcd_prefix);
+	size_t n = strlen(s->etcd_conf.prefix);
 
-	snprintf(out, len, "%s", s->etcd_prefix);
+	snprintf(out, len, "%s", s->etcd_conf.prefix);
 	if (n > 0 && n < len)
 		out[n - 1]++;
 }
@@ -249,10 +509,10 @@ mod_revision(struct cp_store *s, const char *name, int64_t *mod, char *err, size
 static const char *
 name_of(const struct cp_store *s, const ProtobufCBinaryData *key, char out[DP_NAME_MAX])
 {
-	size_t pl = strlen(s->etcd_prefix);
+	size_t pl = strlen(s->etcd_conf.prefix);
 
 	if (key->len <= pl || key->len - pl >= DP_NAME_MAX ||
-	    memcmp(key->data, s->etcd_prefix, pl) != 0)
+	    memcmp(key->data, s->etcd_conf.prefix, pl) != 0)
 		return NULL;
 	memcpy(out, key->data + pl, key->len - pl);
 	out[key->len - pl] = '\0';
@@ -365,6 +625,123 @@ sync_all(struct cp_store *s, Etcdserverpb__RangeResponse *r)
 	return n;
 }
 
+/* Split registry.etcd_endpoint ("a:1, b:2") into e->ep. @return 0 or -EINVAL with @p err. */
+static int
+parse_endpoints(struct cp_store *s, char *err, size_t errlen)
+{
+	struct cp_store_etcd *e = s->etcd;
+	const char *p = s->etcd_conf.endpoints;
+
+	while (*p != '\0') {
+		size_t skip = strspn(p, " ,"), len;
+
+		p += skip;
+		len = strcspn(p, " ,");
+		if (len == 0)
+			break;
+		if (e->n_ep == ENDPOINTS_MAX || len >= ENDPOINT_MAX) {
+			snprintf(err, errlen,
+				 "registry.etcd_endpoint: at most %d endpoints of at most %d bytes",
+				 ENDPOINTS_MAX, ENDPOINT_MAX - 1);
+			return -EINVAL;
+		}
+		memcpy(e->ep[e->n_ep].addr, p, len);
+		e->ep[e->n_ep++].addr[len] = '\0';
+		p += len;
+	}
+	if (e->n_ep == 0) {
+		snprintf(err, errlen, "registry.etcd_endpoint: no endpoint");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Read @p path (setting @p what; @p pem: it must be PEM) into *out (free it; NULL: the setting
+ * is empty). @return 0 or -errno with @p err naming the setting and the file.
+ */
+static int
+read_setting(const char *what, const char *path, bool pem, char **out, char *err, size_t errlen)
+{
+	char why[512];
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	if (path[0] == '\0')
+		return 0;
+	rc = cp_file_read(path, 1u << 20, out, &len, why, sizeof(why));
+	if (rc != 0)
+		snprintf(err, errlen, "%s: %s", what, why);
+	else if (pem && strstr(*out, "-----BEGIN") == NULL) {
+		snprintf(err, errlen, "%s: %s: not a PEM file", what, path);
+		free(*out);
+		*out = NULL;
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+/* Wipe and free a buffer that held a secret. */
+static void
+free_secret(char *p)
+{
+	if (p != NULL)
+		explicit_bzero(p, strlen(p));
+	free(p);
+}
+
+/* The password: registry.etcd_password_file's first line. @return 0 or -errno with @p err. */
+static int
+read_password(struct cp_store *s, char *err, size_t errlen)
+{
+	char *buf;
+	size_t n;
+	int rc = read_setting("registry.etcd_password_file", s->etcd_conf.password_file, false,
+			      &buf, err, errlen);
+
+	if (rc != 0 || buf == NULL)
+		return rc;
+	n = strcspn(buf, "\r\n");
+	if (n == 0 || n >= sizeof(s->etcd->password)) {
+		snprintf(err, errlen, "registry.etcd_password_file: %s: %s",
+			 s->etcd_conf.password_file,
+			 n == 0 ? "empty first line" : "first line too long");
+		rc = -EINVAL;
+	} else {
+		memcpy(s->etcd->password, buf, n);
+		s->etcd->password[n] = '\0';
+	}
+	free_secret(buf);
+	return rc;
+}
+
+/* The channel credentials: TLS (registry.etcd_ca_file set) or plaintext. NULL with @p err. */
+static grpc_channel_credentials *
+credentials(struct cp_store *s, char *err, size_t errlen)
+{
+	const struct cp_store_etcd_conf *c = &s->etcd_conf;
+	grpc_ssl_pem_key_cert_pair pair;
+	grpc_channel_credentials *creds = NULL;
+	char *ca = NULL, *cert = NULL, *key = NULL;
+
+	if (c->ca_file[0] == '\0')
+		return grpc_insecure_credentials_create();
+	if (read_setting("registry.etcd_ca_file", c->ca_file, true, &ca, err, errlen) == 0 &&
+	    read_setting("registry.etcd_cert_file", c->cert_file, true, &cert, err, errlen) == 0 &&
+	    read_setting("registry.etcd_key_file", c->key_file, true, &key, err, errlen) == 0) {
+		pair.cert_chain = cert;
+		pair.private_key = key;
+		creds = grpc_ssl_credentials_create(ca, cert != NULL ? &pair : NULL, NULL, NULL);
+		if (creds == NULL)
+			snprintf(err, errlen, "registry.etcd_*_file: gRPC refused the TLS files");
+	}
+	free(ca);
+	free(cert);
+	free_secret(key);
+	return creds;
+}
+
 int
 cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t errlen)
 {
@@ -382,6 +759,10 @@ cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t err
 	     .value.integer = WATCH_BACKOFF_MAX_MS},
 	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIME_MS, .value.integer = 10000},
 	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS, .value.integer = 5000},
+	    /* Last: only with registry.etcd_server_name. */
+	    {.type = GRPC_ARG_STRING,
+	     .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+	     .value.string = s->etcd_conf.server_name},
 	};
 	grpc_channel_args cargs = {.num_args = sizeof(args) / sizeof(args[0]), .args = args};
 	grpc_channel_credentials *creds;
@@ -391,19 +772,38 @@ cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t err
 	s->etcd = calloc(1, sizeof(*s->etcd));
 	if (s->etcd == NULL)
 		return -ENOMEM;
-	creds = grpc_insecure_credentials_create();
-	s->etcd->ch = grpc_channel_create(s->etcd_endpoint, creds, &cargs);
+	pthread_mutex_init(&s->etcd->token_lock, NULL);
+	s->etcd->tls = s->etcd_conf.ca_file[0] != '\0';
+	if (s->etcd_conf.server_name[0] == '\0')
+		cargs.num_args--;
+	rc = parse_endpoints(s, err, errlen);
+	if (rc == 0)
+		rc = read_password(s, err, errlen);
+	if (rc != 0)
+		return rc;
+	creds = credentials(s, err, errlen);
+	if (creds == NULL)
+		return -EINVAL;
+	for (unsigned i = 0; i < s->etcd->n_ep; i++)
+		s->etcd->ep[i].ch = grpc_channel_create(s->etcd->ep[i].addr, creds, &cargs);
 	grpc_channel_credentials_release(creds);
 	/* etcd starting at the same time as we do: a few seconds' grace, then refuse start. */
-	for (int i = 0; (rc = range(s, NULL, &r, err, errlen)) == -EAGAIN && i < LOAD_ATTEMPTS; i++)
+	for (int i = 0; (rc = range(s, NULL, &r, err, errlen)) == -EAGAIN && i < LOAD_ATTEMPTS;
+	     i++) {
+		if (i == 0)
+			cp_log(CP_LOG_WARN, "registry store: etcd does not answer yet, retrying",
+			       CP_LF_STR("error", err), CP_LF_INT("attempts", LOAD_ATTEMPTS));
 		sleep_ms(LOAD_RETRY_MS);
+	}
 	if (rc != 0)
 		return rc;
 	*n_loaded = sync_all(s, r);
 	s->etcd->rev = r->header != NULL ? r->header->revision : 0;
 	protobuf_c_message_free_unpacked(&r->base, NULL);
-	cp_log(CP_LOG_INFO, "registry store: etcd read", CP_LF_STR("endpoint", s->etcd_endpoint),
-	       CP_LF_STR("prefix", s->etcd_prefix), CP_LF_INT("pipelines", *n_loaded),
+	cp_log(CP_LOG_INFO, "registry store: etcd read",
+	       CP_LF_STR("endpoint", s->etcd->ep[atomic_load(&s->etcd->cur)].addr),
+	       CP_LF_BOOL("tls", s->etcd->tls), CP_LF_STR("user", s->etcd_conf.user),
+	       CP_LF_STR("prefix", s->etcd_conf.prefix), CP_LF_INT("pipelines", *n_loaded),
 	       CP_LF_U64("revision", (uint64_t)s->etcd->rev));
 	return 0;
 }
@@ -439,8 +839,8 @@ cp_store_etcd_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_
 	}
 	free(value.data);
 	if (rc == 0 && committed == 0) {
-		snprintf(err, errlen, "etcd %s: the key kept changing under %d attempts",
-			 s->etcd_endpoint, CAS_ATTEMPTS);
+		snprintf(err, errlen, "etcd: the key kept changing under %d attempts",
+			 CAS_ATTEMPTS);
 		rc = -EBUSY;
 	}
 	if (rc != 0) {
@@ -480,8 +880,8 @@ cp_store_etcd_delete(struct cp_store *s, const char *name, char *err, size_t err
 			rc = txn(s, name, mod, NULL, &committed, err, errlen);
 	}
 	if (rc == 0 && committed == 0) {
-		snprintf(err, errlen, "etcd %s: the key kept changing under %d attempts",
-			 s->etcd_endpoint, CAS_ATTEMPTS);
+		snprintf(err, errlen, "etcd: the key kept changing under %d attempts",
+			 CAS_ATTEMPTS);
 		rc = -EBUSY;
 	}
 	if (rc != 0)
@@ -596,11 +996,45 @@ sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-/* One watch stream, from e->rev + 1 until it breaks or we stop. */
+/* The watch lost etcd (@p why): logged once per outage, the data plane keeps its registry. */
+static void
+went_down(struct cp_store *s, unsigned i, int status, const char *why)
+{
+	struct cp_store_etcd *e = s->etcd;
+
+	if (!e->up || atomic_load(&e->stop))
+		return;
+	e->up = false;
+	cp_log(CP_LOG_WARN, "registry store: etcd unreachable, serving the last registry known",
+	       CP_LF_STR("endpoint", e->ep[i].addr), CP_LF_BOOL("tls", e->tls),
+	       CP_LF_INT("status", status), CP_LF_STR("error", why),
+	       CP_LF_U64("revision", (uint64_t)e->rev));
+}
+
+/*
+ * One watch stream on the endpoint in use, from e->rev + 1, until it breaks or we stop. A
+ * stream that breaks hands over to the next endpoint; one etcd cancels (its token expired)
+ * drops the token, so the next stream authenticates again.
+ */
 static void
 watch_once(struct cp_store *s)
 {
 	struct cp_store_etcd *e = s->etcd;
+	unsigned ep = atomic_load(&e->cur);
+	char token[TOKEN_MAX], why[512];
+	grpc_metadata md;
+	bool broken = true;
+	int rc = token_get(s, ep, token, why, sizeof(why));
+
+	if (rc != 0) {
+		went_down(s, ep, 0, why);
+		if (rc == -EAGAIN)
+			next_endpoint(s, ep, why);
+		return;
+	}
+	memset(&md, 0, sizeof(md));
+	md.key = grpc_slice_from_static_string("token");
+	md.value = grpc_slice_from_copied_string(token);
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
 	Etcdserverpb__WatchRequest rq = ETCDSERVERPB__WATCH_REQUEST__INIT;
 	Etcdserverpb__WatchCreateRequest cr = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
@@ -625,7 +1059,7 @@ watch_once(struct cp_store *s)
 	protobuf_c_message_pack(&rq.base, GRPC_SLICE_START_PTR(sl));
 	send = grpc_raw_byte_buffer_create(&sl, 1);
 	grpc_slice_unref(sl);
-	call = grpc_channel_create_call(e->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+	call = grpc_channel_create_call(e->ep[ep].ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
 					grpc_slice_from_static_string("/etcdserverpb.Watch/Watch"),
 					NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	grpc_metadata_array_init(&md_init);
@@ -639,6 +1073,8 @@ watch_once(struct cp_store *s)
 	grpc_call_start_batch(call, ops, 1, &t.status, NULL);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = token[0] != '\0' ? 1 : 0;
+	ops[0].data.send_initial_metadata.metadata = &md;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = send;
 	ops[2].op = GRPC_OP_RECV_INITIAL_METADATA;
@@ -670,7 +1106,7 @@ watch_once(struct cp_store *s)
 			if (w->created && !e->up) {
 				e->up = true;
 				cp_log(CP_LOG_INFO, "registry store: watching etcd",
-				       CP_LF_STR("endpoint", s->etcd_endpoint),
+				       CP_LF_STR("endpoint", e->ep[ep].addr),
 				       CP_LF_U64("from_revision", (uint64_t)e->rev + 1));
 			}
 			if (w->compact_revision != 0) {
@@ -689,10 +1125,17 @@ watch_once(struct cp_store *s)
 					e->rev = r->header != NULL ? r->header->revision : e->rev;
 					submit(s, NULL, r);
 				}
+				broken = false;
 				break;
 			}
 			if (w->canceled) {
+				/* e.g. "permission denied": the token expired meanwhile. */
+				cp_log(CP_LOG_WARN, "registry store: etcd cancelled the watch",
+				       CP_LF_STR("endpoint", e->ep[ep].addr),
+				       CP_LF_STR("reason", w->cancel_reason));
 				protobuf_c_message_free_unpacked(&w->base, NULL);
+				token_drop(e, token);
+				broken = false;
 				break;
 			}
 			for (size_t i = 0; i < w->n_events; i++)
@@ -707,17 +1150,18 @@ watch_once(struct cp_store *s)
 	}
 	grpc_call_cancel(call, NULL);
 	wait_tag(e, cq, call, &t, &t.status);
-	if (e->up && !atomic_load(&e->stop)) {
+	if (broken && !atomic_load(&e->stop)) {
 		char *d = grpc_slice_to_c_string(details);
 
-		e->up = false;
-		cp_log(CP_LOG_WARN,
-		       "registry store: etcd unreachable, serving the last registry known",
-		       CP_LF_STR("endpoint", s->etcd_endpoint), CP_LF_INT("status", code),
-		       CP_LF_STR("error", d), CP_LF_U64("revision", (uint64_t)e->rev));
+		went_down(s, ep, code, d);
+		if (token_refused(code, d))
+			token_drop(e, token);
+		else
+			next_endpoint(s, ep, d);
 		gpr_free(d);
 	}
 	grpc_slice_unref(details);
+	grpc_slice_unref(md.value);
 	grpc_byte_buffer_destroy(send);
 	grpc_metadata_array_destroy(&md_init);
 	grpc_metadata_array_destroy(&md_trail);
@@ -772,14 +1216,20 @@ cp_store_etcd_start(struct cp_store *s, struct cp_ctl *ctl)
 void
 cp_store_etcd_close(struct cp_store *s)
 {
-	if (s->etcd == NULL)
+	struct cp_store_etcd *e = s->etcd;
+
+	if (e == NULL)
 		return;
-	if (s->etcd->started) {
-		atomic_store(&s->etcd->stop, true);
-		pthread_join(s->etcd->thread, NULL);
+	if (e->started) {
+		atomic_store(&e->stop, true);
+		pthread_join(e->thread, NULL);
 	}
-	if (s->etcd->ch != NULL)
-		grpc_channel_destroy(s->etcd->ch);
-	free(s->etcd);
+	for (unsigned i = 0; i < e->n_ep; i++)
+		if (e->ep[i].ch != NULL)
+			grpc_channel_destroy(e->ep[i].ch);
+	explicit_bzero(e->password, sizeof(e->password));
+	explicit_bzero(e->token, sizeof(e->token));
+	pthread_mutex_destroy(&e->token_lock);
+	free(e);
 	s->etcd = NULL;
 }
