@@ -38,6 +38,8 @@
 #define LOAD_RETRY_MS 500
 /* How often the watch thread looks at its stop flag while waiting. */
 #define WATCH_POLL_MS 200
+/* Under the prefix: the fleet's ids (id_key()). */
+#define ID_KEYS "#id/"
 /* registry.etcd_endpoint: at most this many, each at most ENDPOINT_MAX - 1 bytes. */
 #define ENDPOINTS_MAX 8
 #define ENDPOINT_MAX  128
@@ -444,41 +446,78 @@ range(struct cp_store *s, const char *name, Etcdserverpb__RangeResponse **out, c
 }
 
 /*
- * Put @p value at @p name (or delete it: @p value NULL) if its mod_revision is still @p mod.
- * @return 0 with *committed (the revision of the change; 0: the compare failed), or as unary().
+ * The key holding id @p id for the fleet: prefix + "#id/" + the id (its value: the name). '#'
+ * is not in a pipeline name, so the load, the sync and the watch skip these keys.
+ */
+static void
+id_key(const struct cp_store *s, uint32_t id, char *out, size_t len)
+{
+	snprintf(out, len, "%s" ID_KEYS "%u", s->etcd_conf.prefix, id);
+}
+
+/*
+ * Put @p value at @p name (or delete it: @p value NULL) if its mod_revision is still @p mod;
+ * with @p claim, also take id @p claim for it (only if no name holds it: its key is absent);
+ * with @p release, also delete id @p release's key. One Txn: all of it or nothing.
+ * @return 0 with *committed (the revision of the change; 0: a compare failed), or as unary().
  */
 static int
 txn(struct cp_store *s, const char *name, int64_t mod, const ProtobufCBinaryData *value,
-    int64_t *committed, char *err, size_t errlen)
+    uint32_t claim, uint32_t release, int64_t *committed, char *err, size_t errlen)
 {
 	Etcdserverpb__TxnRequest rq = ETCDSERVERPB__TXN_REQUEST__INIT;
-	Etcdserverpb__Compare cmp = ETCDSERVERPB__COMPARE__INIT, *cmps[1] = {&cmp};
-	Etcdserverpb__RequestOp op = ETCDSERVERPB__REQUEST_OP__INIT, *ops[1] = {&op};
+	Etcdserverpb__Compare cmp[2] = {ETCDSERVERPB__COMPARE__INIT, ETCDSERVERPB__COMPARE__INIT};
+	Etcdserverpb__Compare *cmps[2] = {&cmp[0], &cmp[1]};
+	Etcdserverpb__RequestOp op[2] = {ETCDSERVERPB__REQUEST_OP__INIT,
+					 ETCDSERVERPB__REQUEST_OP__INIT};
+	Etcdserverpb__RequestOp *ops[2] = {&op[0], &op[1]};
 	Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
+	Etcdserverpb__PutRequest idput = ETCDSERVERPB__PUT_REQUEST__INIT;
 	Etcdserverpb__DeleteRangeRequest del = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+	Etcdserverpb__DeleteRangeRequest iddel = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
 	Etcdserverpb__TxnResponse *r;
-	char key[256];
+	char key[256], ikey[300];
 	int rc;
 
 	key_of(s, name, key, sizeof(key));
-	cmp.result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
-	cmp.target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
-	cmp.key = bin(key);
-	cmp.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
-	cmp.mod_revision = mod;
+	for (int i = 0; i < 2; i++) {
+		cmp[i].result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+		cmp[i].target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
+		cmp[i].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+	}
+	cmp[0].key = bin(key);
+	cmp[0].mod_revision = mod;
+	rq.n_compare = 1;
+	rq.n_success = 1;
 	if (value != NULL) {
 		put.key = bin(key);
 		put.value = *value;
-		op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
-		op.request_put = &put;
+		op[0].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+		op[0].request_put = &put;
 	} else {
 		del.key = bin(key);
-		op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
-		op.request_delete_range = &del;
+		op[0].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
+		op[0].request_delete_range = &del;
 	}
-	rq.n_compare = 1;
+	if (claim != 0) {
+		/* The id is free in the fleet: its key does not exist (mod_revision 0). */
+		id_key(s, claim, ikey, sizeof(ikey));
+		cmp[1].key = bin(ikey);
+		cmp[1].mod_revision = 0;
+		rq.n_compare = 2;
+		idput.key = bin(ikey);
+		idput.value = bin(name);
+		op[1].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+		op[1].request_put = &idput;
+		rq.n_success = 2;
+	} else if (release != 0) {
+		id_key(s, release, ikey, sizeof(ikey));
+		iddel.key = bin(ikey);
+		op[1].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
+		op[1].request_delete_range = &iddel;
+		rq.n_success = 2;
+	}
 	rq.compare = cmps;
-	rq.n_success = 1;
 	rq.success = ops;
 	rc = unary(s, "/etcdserverpb.KV/Txn", &rq.base, &etcdserverpb__txn_response__descriptor,
 		   (ProtobufCMessage **)&r, err, errlen);
@@ -489,17 +528,121 @@ txn(struct cp_store *s, const char *name, int64_t mod, const ProtobufCBinaryData
 	return 0;
 }
 
-/* The key's mod_revision now (0: no such key). */
+/*
+ * A key's value: a corepipe.v1.PipelineInfo (spec and the fleet's id; its version is unused,
+ * the key's mod_revision is the version). @return it (free with
+ * corepipe__v1__pipeline_info__free_unpacked) when it holds a spec named @p name, else NULL.
+ */
+static Corepipe__V1__PipelineInfo *
+decode(const ProtobufCBinaryData *value, const char *name)
+{
+	Corepipe__V1__PipelineInfo *pi =
+	    corepipe__v1__pipeline_info__unpack(NULL, value->len, value->data);
+
+	if (pi != NULL && (pi->spec == NULL || strcmp(pi->spec->name, name) != 0)) {
+		corepipe__v1__pipeline_info__free_unpacked(pi, NULL);
+		pi = NULL;
+	}
+	return pi;
+}
+
+/* The key's mod_revision now (0: no such key) and the id its value holds (0: none). */
 static int
-mod_revision(struct cp_store *s, const char *name, int64_t *mod, char *err, size_t errlen)
+current(struct cp_store *s, const char *name, int64_t *mod, uint32_t *id, char *err, size_t errlen)
 {
 	Etcdserverpb__RangeResponse *r;
 	int rc = range(s, name, &r, err, errlen);
 
 	if (rc != 0)
 		return rc;
-	*mod = r->n_kvs > 0 ? r->kvs[0]->mod_revision : 0;
+	*mod = 0;
+	*id = 0;
+	if (r->n_kvs > 0) {
+		Corepipe__V1__PipelineInfo *pi = decode(&r->kvs[0]->value, name);
+
+		*mod = r->kvs[0]->mod_revision;
+		if (pi != NULL) {
+			*id = pi->id <= DP_REGISTRY_MAX ? pi->id : 0;
+			corepipe__v1__pipeline_info__free_unpacked(pi, NULL);
+		}
+	}
 	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+/* taken[] in free_id(): who holds an id. */
+#define HELD_FLEET 1u
+#define HELD_HERE  2u
+
+static int
+mark_local(struct dp_pipeline *p, void *arg)
+{
+	uint8_t *taken = arg;
+
+	if (p->id <= DP_REGISTRY_MAX)
+		taken[p->id] |= HELD_HERE;
+	return 0;
+}
+
+/*
+ * An id for @p name, new to the fleet: the id @p name has here already (a config file
+ * pipeline: with the same config file everywhere, it has that id everywhere) when no name of
+ * the fleet holds it; else the lowest id no name of the fleet holds (no id key in etcd) and
+ * no pipeline of this instance has. @return 0 with *id, -ENOSPC, or as unary().
+ */
+static int
+free_id(struct cp_store *s, const char *name, uint32_t *id, char *err, size_t errlen)
+{
+	struct dp_pipeline *here = dp_registry_get(s->reg, name);
+	uint32_t mine = here != NULL ? here->id : 0;
+	Etcdserverpb__RangeRequest rq = ETCDSERVERPB__RANGE_REQUEST__INIT;
+	Etcdserverpb__RangeResponse *r;
+	uint8_t *taken = calloc(DP_REGISTRY_MAX + 1, 1);
+	char key[256], end[256];
+	size_t kl;
+	int rc;
+
+	dp_pipeline_unref(here);
+	if (taken == NULL)
+		return -ENOMEM;
+	kl = (size_t)snprintf(key, sizeof(key), "%s" ID_KEYS, s->etcd_conf.prefix);
+	snprintf(end, sizeof(end), "%s", key);
+	end[kl - 1]++; /* "#id/" -> "#id0": every key under "#id/" */
+	rq.key = bin(key);
+	rq.range_end = bin(end);
+	rq.keys_only = true;
+	rc = unary(s, "/etcdserverpb.KV/Range", &rq.base, &etcdserverpb__range_response__descriptor,
+		   (ProtobufCMessage **)&r, err, errlen);
+	if (rc != 0) {
+		free(taken);
+		return rc;
+	}
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		const ProtobufCBinaryData *k = &r->kvs[i]->key;
+		char num[16];
+		size_t n = k->len - kl;
+		unsigned long v;
+
+		if (k->len <= kl || n >= sizeof(num))
+			continue;
+		memcpy(num, k->data + kl, n);
+		num[n] = '\0';
+		v = strtoul(num, NULL, 10);
+		if (v >= 1 && v <= DP_REGISTRY_MAX)
+			taken[v] |= HELD_FLEET;
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	dp_registry_for_each(s->reg, mark_local, taken);
+	*id = mine != 0 && mine <= DP_REGISTRY_MAX && !(taken[mine] & HELD_FLEET) ? mine : 0;
+	for (uint32_t i = 1; i <= DP_REGISTRY_MAX && *id == 0; i++)
+		if (!taken[i])
+			*id = i;
+	free(taken);
+	if (*id == 0) {
+		snprintf(err, errlen, "etcd: every pipeline id (1..%d) is taken in the fleet",
+			 DP_REGISTRY_MAX);
+		return -ENOSPC;
+	}
 	return 0;
 }
 
@@ -519,19 +662,26 @@ name_of(const struct cp_store *s, const ProtobufCBinaryData *key, char out[DP_NA
 	return dp_pipeline_name_valid(out) ? out : NULL;
 }
 
-/* Compile the spec in @p value (which must be named @p name). NULL with @p err. */
+/*
+ * Compile the spec in @p value (which must be named @p name); *id is the fleet's id it holds
+ * (0: none, a value written before ids were the fleet's: a plain PipelineSpec). NULL with
+ * @p err.
+ */
 static struct dp_pipeline *
-compile(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, char *err,
-	size_t errlen)
+compile(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, uint32_t *id,
+	char *err, size_t errlen)
 {
-	Corepipe__V1__PipelineSpec *spec =
-	    corepipe__v1__pipeline_spec__unpack(NULL, value->len, value->data);
+	Corepipe__V1__PipelineInfo *pi = decode(value, name);
+	Corepipe__V1__PipelineSpec *legacy =
+	    pi != NULL ? NULL : corepipe__v1__pipeline_spec__unpack(NULL, value->len, value->data);
+	Corepipe__V1__PipelineSpec *spec = pi != NULL ? pi->spec : legacy;
 	struct dp_pipeline *p = NULL;
 	struct dp_spec view;
 	struct dp_err e;
 
+	*id = pi != NULL && pi->id <= DP_REGISTRY_MAX ? pi->id : 0;
 	if (spec == NULL || strcmp(spec->name, name) != 0) {
-		snprintf(err, errlen, "not a PipelineSpec named '%s'", name);
+		snprintf(err, errlen, "not a PipelineInfo or PipelineSpec named '%s'", name);
 	} else if (cp_spec_view(spec, &view) != 0) {
 		snprintf(err, errlen, "out of memory");
 	} else {
@@ -540,9 +690,36 @@ compile(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, 
 		if (p == NULL)
 			snprintf(err, errlen, "%s", e.msg);
 	}
-	if (spec != NULL)
-		corepipe__v1__pipeline_spec__free_unpacked(spec, NULL);
+	if (pi != NULL)
+		corepipe__v1__pipeline_info__free_unpacked(pi, NULL);
+	if (legacy != NULL)
+		corepipe__v1__pipeline_spec__free_unpacked(legacy, NULL);
 	return p;
+}
+
+/*
+ * Publish @p p at the fleet's @p id (0: the registry picks) and version @p rev. The id taken
+ * here by another name (a config file pipeline of this instance only), or the name holding a
+ * local id (its config file pipeline): a local id, with a warning. Consumes @p p.
+ */
+static int
+publish(struct cp_store *s, struct dp_pipeline *p, uint32_t id, int64_t rev,
+	struct dp_registry_info *info)
+{
+	int rc;
+
+	dp_pipeline_ref(p);
+	rc = dp_registry_put_at(s->reg, p, id, (uint64_t)rev, info);
+	if (rc == -EEXIST && id != 0) {
+		cp_log(CP_LOG_WARN,
+		       "registry store: the fleet's id of this pipeline is taken here, it gets a "
+		       "local one (UDP clients of this instance must use GetPipeline's id)",
+		       CP_LF_STR("pipeline", p->spec->name), CP_LF_U64("fleet_id", id));
+		dp_pipeline_ref(p);
+		rc = dp_registry_put_at(s->reg, p, 0, (uint64_t)rev, info);
+	}
+	dp_pipeline_unref(p);
+	return rc;
 }
 
 /*
@@ -563,7 +740,8 @@ apply(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, in
 			cp_log(CP_LOG_INFO, "pipeline deleted", CP_LF_STR("pipeline", name),
 			       CP_LF_U64("revision", (uint64_t)rev), CP_LF_STR("source", "etcd"));
 	} else if (newer) {
-		struct dp_pipeline *p = compile(s, name, value, err, sizeof(err));
+		uint32_t id;
+		struct dp_pipeline *p = compile(s, name, value, &id, err, sizeof(err));
 
 		if (p == NULL)
 			cp_log(CP_LOG_ERROR,
@@ -571,7 +749,7 @@ apply(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, in
 			       "compile here: skipped",
 			       CP_LF_STR("pipeline", name), CP_LF_U64("revision", (uint64_t)rev),
 			       CP_LF_STR("error", err));
-		else if (dp_registry_put_at(s->reg, p, 0, (uint64_t)rev, &info) == 0)
+		else if (publish(s, p, id, rev, &info) == 0)
 			cp_log(CP_LOG_INFO, info.replaced ? "pipeline replaced" : "pipeline added",
 			       CP_LF_STR("pipeline", name), CP_LF_U64("id", info.id),
 			       CP_LF_U64("version", info.version), CP_LF_STR("source", "etcd"));
@@ -808,36 +986,54 @@ cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t err
 	return 0;
 }
 
+/* @p spec with @p id as a key's value (a PipelineInfo: decode()). @return 0 or -ENOMEM. */
+static int
+encode(const Corepipe__V1__PipelineSpec *spec, uint32_t id, ProtobufCBinaryData *value)
+{
+	Corepipe__V1__PipelineInfo pi = COREPIPE__V1__PIPELINE_INFO__INIT;
+
+	pi.spec = (Corepipe__V1__PipelineSpec *)spec;
+	pi.id = id;
+	value->len = protobuf_c_message_get_packed_size(&pi.base);
+	value->data = malloc(value->len + 1);
+	if (value->data == NULL)
+		return -ENOMEM;
+	protobuf_c_message_pack(&pi.base, value->data);
+	return 0;
+}
+
 int
 cp_store_etcd_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_info *info,
 		  char *err, size_t errlen)
 {
 	Corepipe__V1__PipelineSpec spec;
-	ProtobufCBinaryData value;
 	int64_t committed = 0;
+	uint32_t id = 0;
 	int rc = 0;
 
 	if (cp_pb_spec_from(p->spec, &spec) != 0) {
 		dp_pipeline_unref(p);
 		return -ENOMEM;
 	}
-	value.len = protobuf_c_message_get_packed_size(&spec.base);
-	value.data = malloc(value.len + 1);
-	if (value.data == NULL) {
-		cp_pb_spec_free(&spec);
-		dp_pipeline_unref(p);
-		return -ENOMEM;
-	}
-	protobuf_c_message_pack(&spec.base, value.data);
-	cp_pb_spec_free(&spec);
+	/* The name's id in the fleet, or a free one claimed in the same Txn as the put. */
 	for (int i = 0; i < CAS_ATTEMPTS && committed == 0 && rc == 0; i++) {
+		ProtobufCBinaryData value;
+		uint32_t claim = 0;
 		int64_t mod;
 
-		rc = mod_revision(s, p->spec->name, &mod, err, errlen);
+		rc = current(s, p->spec->name, &mod, &id, err, errlen);
+		if (rc == 0 && id == 0) {
+			rc = free_id(s, p->spec->name, &claim, err, errlen);
+			id = claim;
+		}
 		if (rc == 0)
-			rc = txn(s, p->spec->name, mod, &value, &committed, err, errlen);
+			rc = encode(&spec, id, &value);
+		if (rc == 0) {
+			rc = txn(s, p->spec->name, mod, &value, claim, 0, &committed, err, errlen);
+			free(value.data);
+		}
 	}
-	free(value.data);
+	cp_pb_spec_free(&spec);
 	if (rc == 0 && committed == 0) {
 		snprintf(err, errlen, "etcd: the key kept changing under %d attempts",
 			 CAS_ATTEMPTS);
@@ -861,7 +1057,7 @@ cp_store_etcd_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_
 		}
 		dp_pipeline_unref(cur);
 	}
-	return dp_registry_put_at(s->reg, p, 0, (uint64_t)committed, info);
+	return publish(s, p, id, committed, info);
 }
 
 int
@@ -872,12 +1068,13 @@ cp_store_etcd_delete(struct cp_store *s, const char *name, char *err, size_t err
 
 	for (int i = 0; i < CAS_ATTEMPTS && committed == 0 && rc == 0; i++) {
 		int64_t mod;
+		uint32_t id;
 
-		rc = mod_revision(s, name, &mod, err, errlen);
+		rc = current(s, name, &mod, &id, err, errlen);
 		if (rc == 0 && mod == 0)
 			return -ENOENT;
-		if (rc == 0)
-			rc = txn(s, name, mod, NULL, &committed, err, errlen);
+		if (rc == 0) /* the name and its id go together */
+			rc = txn(s, name, mod, NULL, 0, id, &committed, err, errlen);
 	}
 	if (rc == 0 && committed == 0) {
 		snprintf(err, errlen, "etcd: the key kept changing under %d attempts",

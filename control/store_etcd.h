@@ -2,8 +2,9 @@
  * @file
  * The etcd registry store (registry.store: etcd), internal to control/store.c: pipelines kept
  * in etcd under registry.etcd_prefix (key: prefix + name; value: a serialised
- * corepipe.v1.PipelineSpec), spoken to over etcd's own gRPC API (proto/etcd: KV.Range, KV.Txn,
- * Watch.Watch, Auth.Authenticate) with the gRPC C core and protobuf-c.
+ * corepipe.v1.PipelineInfo, spec and the fleet's id: below), spoken to over etcd's own gRPC API
+ * (proto/etcd: KV.Range, KV.Txn, Watch.Watch, Auth.Authenticate) with the gRPC C core and
+ * protobuf-c.
  *
  *   - Reaching etcd (struct cp_store_etcd_conf): one channel per endpoint of
  *     registry.etcd_endpoint; the first is used, and a call or watch that finds the one in use
@@ -31,7 +32,16 @@
  *     keeps the registry it has, the thread reconnects (to the next endpoint) with backoff and
  *     resumes from the last revision seen; a compacted revision means a full re-read (Range)
  *     and a sync.
- * Ids stay per instance (the registry's lowest free id).
+ *   - Ids (the UDP path's addresses) are the fleet's: a key's value is a corepipe.v1.PipelineInfo
+ *     (spec and id; its version unused), and each id a name holds has a key prefix + "#id/<id>"
+ *     (value: the name; '#' is never in a name, so loads and watches skip these keys). A new
+ *     name claims an id in the Txn that puts it (the id key must not exist: two instances
+ *     claiming one id, one Txn fails and retries with another): the id the name has here
+ *     already (a config file pipeline) when the fleet does not hold it, else the lowest id
+ *     neither the fleet nor this instance holds. A replace keeps the id; a delete frees it in
+ *     the same Txn. Every instance publishes the pipeline at that id; one where the id is
+ *     taken (only by a config file pipeline of its own) gives a local one and warns. A value
+ *     without an id (a plain PipelineSpec, written before) gets one at its next put.
  *
  * Context: see each function. Ownership: the store owns its channels, its watch thread, the
  * password (read once at load, wiped at close) and the token.
