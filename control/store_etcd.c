@@ -1209,33 +1209,19 @@ went_down(struct cp_store *s, unsigned i, int status, const char *why)
 }
 
 /*
- * One watch stream on the endpoint in use, from e->rev + 1, until it breaks or we stop. A
- * stream that breaks hands over to the next endpoint; one etcd cancels (its token expired)
- * drops the token, so the next stream authenticates again.
+ * One watch stream on endpoint @p ep with @p token, from e->rev + 1, until it breaks or we
+ * stop. A stream that breaks hands over to the next endpoint; one etcd cancels (its token
+ * expired) drops the token, so the next stream authenticates again.
  */
 static void
-watch_once(struct cp_store *s)
+watch_stream(struct cp_store *s, unsigned ep, const char *token)
 {
 	struct cp_store_etcd *e = s->etcd;
-	unsigned ep = atomic_load(&e->cur);
-	char token[TOKEN_MAX], why[512];
-	grpc_metadata md;
-	bool broken = true;
-	int rc = token_get(s, ep, token, why, sizeof(why));
-
-	if (rc != 0) {
-		went_down(s, ep, 0, why);
-		if (rc == -EAGAIN)
-			next_endpoint(s, ep, why);
-		return;
-	}
-	memset(&md, 0, sizeof(md));
-	md.key = grpc_slice_from_static_string("token");
-	md.value = grpc_slice_from_copied_string(token);
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
 	Etcdserverpb__WatchRequest rq = ETCDSERVERPB__WATCH_REQUEST__INIT;
 	Etcdserverpb__WatchCreateRequest cr = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
 	grpc_metadata_array md_init, md_trail;
+	grpc_metadata md;
 	grpc_status_code code = GRPC_STATUS_OK;
 	grpc_slice details = grpc_empty_slice();
 	char key[256], end[256];
@@ -1244,7 +1230,11 @@ watch_once(struct cp_store *s)
 	grpc_op ops[3];
 	grpc_call *call;
 	grpc_slice sl;
+	bool broken = true;
 
+	memset(&md, 0, sizeof(md));
+	md.key = grpc_slice_from_static_string("token");
+	md.value = grpc_slice_from_copied_string(token);
 	key_of(s, NULL, key, sizeof(key));
 	prefix_end(s, end, sizeof(end));
 	cr.key = bin(key);
@@ -1368,6 +1358,24 @@ watch_once(struct cp_store *s)
 	       GRPC_QUEUE_SHUTDOWN)
 		;
 	grpc_completion_queue_destroy(cq);
+}
+
+/* One watch stream on the endpoint in use, authenticated first (registry.etcd_user). */
+static void
+watch_once(struct cp_store *s)
+{
+	struct cp_store_etcd *e = s->etcd;
+	unsigned ep = atomic_load(&e->cur);
+	char token[TOKEN_MAX], why[512];
+	int rc = token_get(s, ep, token, why, sizeof(why));
+
+	if (rc == 0) {
+		watch_stream(s, ep, token);
+		return;
+	}
+	went_down(s, ep, 0, why);
+	if (rc == -EAGAIN)
+		next_endpoint(s, ep, why);
 }
 
 static void *
