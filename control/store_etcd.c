@@ -1316,10 +1316,13 @@ watch_stream(struct cp_store *s, unsigned ep, const char *token)
 				break;
 			}
 			if (w->canceled) {
-				/* e.g. "permission denied": the token expired meanwhile. */
-				cp_log(CP_LOG_WARN, "registry store: etcd cancelled the watch",
-				       CP_LF_STR("endpoint", e->ep[ep].addr),
-				       CP_LF_STR("reason", w->cancel_reason));
+				/* e.g. "permission denied": the token expired meanwhile (or the
+				 * user may not read the prefix: then the backoff grows). */
+				char why[300];
+
+				snprintf(why, sizeof(why), "etcd cancelled the watch: %s",
+					 w->cancel_reason);
+				went_down(s, ep, 0, why);
 				protobuf_c_message_free_unpacked(&w->base, NULL);
 				token_drop(e, token);
 				broken = false;
