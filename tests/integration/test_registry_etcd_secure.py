@@ -4,8 +4,10 @@ certificates made by openssl in a temporary directory:
   - TLS with a client certificate (etcd --client-cert-auth) and a user and password (etcd auth
     enabled): two instances share a Put; etcd restarted (every token it gave is forgotten):
     writes and the watch authenticate again and both instances converge;
-  - a CA that did not sign etcd's certificate, and a wrong password, refuse start with an error
-    naming etcd and TLS, or etcd auth (the password itself is never logged);
+  - a CA that did not sign etcd's certificate, a wrong password, no user, a user without a
+    role on the prefix refuse start with an error naming etcd and TLS, or etcd auth (the
+    password itself is never logged); etcd coming back with a certificate the CA did not sign:
+    Admin writes answer UNAVAILABLE naming etcd and the TLS handshake;
   - several endpoints: one that does not answer listed first is skipped at start; the endpoint
     in use failing mid-run (a TCP relay in front of etcd, closed) hands over to the next one:
     writes keep working and the watch resumes from the last revision seen."""
@@ -235,7 +237,7 @@ class EtcdTlsAuthTest(unittest.TestCase):
         self.servers = []
         self.addCleanup(lambda: [s.stop() for s in self.servers])
 
-    def config(self, ca="ca.pem", password="right.pw", server_name=None):
+    def config(self, ca="ca.pem", password="right.pw", server_name=None, user="root"):
         p = lambda n: os.path.join(self.d, n)  # noqa: E731
         out = f"""
 registry:
@@ -245,7 +247,7 @@ registry:
   etcd_ca_file: "{p(ca)}"
   etcd_cert_file: "{p('client.pem')}"
   etcd_key_file: "{p('client.key')}"
-  etcd_user: root
+  etcd_user: {user}
   etcd_password_file: "{p(password)}"
 """
         if server_name:
@@ -343,6 +345,26 @@ registry:
         self.assertIn("etcd auth: user 'root' refused", line)
         self.assertIn("authentication failed", line)
         self.assertNotIn("not-the-password", log)
+
+    def test_user_without_a_role_on_the_prefix_refuses_start_naming_etcd_auth(self):
+        self.etcd.ctl("user", "add", f"nobody:{PASSWORD}", user=f"root:{PASSWORD}")
+        code, log = refused(Server(self.config(user="nobody")))
+        self.assertEqual(code, 2, log)
+        line = start_error(log.splitlines())
+        self.assertIsNotNone(line, log)
+        self.assertIn("etcd auth", line)
+        self.assertIn("permission denied", line)
+        self.assertIn("user 'nobody' needs a role granting readwrite", line)
+        # With the role, it starts.
+        self.etcd.ctl("role", "add", "corepipe", user=f"root:{PASSWORD}")
+        self.etcd.ctl("role", "grant-permission", "corepipe", "readwrite", "--prefix=true",
+                      PREFIX, user=f"root:{PASSWORD}")
+        self.etcd.ctl("user", "grant-role", "nobody", "corepipe", user=f"root:{PASSWORD}")
+        a = Server(self.config(user="nobody")).start()
+        self.servers.append(a)
+        info = a.stub.put(pb.PutPipelineRequest(pipeline=spec("n1", ("passthrough", {}))),
+                          timeout=T)
+        self.assertEqual(versions([a], "n1"), [info.version])
 
     def test_auth_enabled_but_no_user_refuses_start_naming_etcd_auth(self):
         cfg = "\n".join(l for l in self.config().splitlines()
