@@ -141,6 +141,35 @@ tcp_answers(const char *addr)
 }
 
 /*
+ * @p err: what etcd endpoint @p i answered (@p code, gRPC's @p details): the endpoint, "(TLS)"
+ * on TLS, and, when a TLS call found etcd unavailable although it accepts connections, that
+ * the TLS handshake failed (gRPC's details say only "handshaker shutdown").
+ */
+static void
+describe(const struct cp_store *s, unsigned i, grpc_status_code code, const char *details,
+	 char *err, size_t errlen)
+{
+	const struct cp_store_etcd *e = s->etcd;
+
+	if (e->tls && code == GRPC_STATUS_UNAVAILABLE && tcp_answers(e->ep[i].addr))
+		snprintf(err, errlen,
+			 "etcd %s (TLS): unavailable: the TLS handshake failed (etcd accepts "
+			 "connections: is its certificate signed by registry.etcd_ca_file, does it "
+			 "name %s, does etcd want a client certificate, registry.etcd_cert_file?): "
+			 "%s",
+			 e->ep[i].addr,
+			 s->etcd_conf.server_name[0] != '\0' ? s->etcd_conf.server_name
+							     : "the endpoint's host",
+			 details);
+	else
+		snprintf(err, errlen, "etcd %s%s: %s: %s", e->ep[i].addr, tls_tag(e),
+			 code == GRPC_STATUS_UNAVAILABLE	 ? "unavailable"
+			 : code == GRPC_STATUS_DEADLINE_EXCEEDED ? "no answer in time"
+								 : "error",
+			 details);
+}
+
+/*
  * One unary call to endpoint @p i, carrying @p token ("": none).
  * @return 0 with *resp, -EAGAIN (etcd unreachable, too slow or the TLS handshake refused: err
  * names it), -EKEYREJECTED (etcd refused the token, or wants one), -EPERM (etcd auth: the
@@ -202,25 +231,7 @@ call_ep(struct cp_store *s, unsigned i, const char *token, const char *method,
 			bool gone = *code == GRPC_STATUS_UNAVAILABLE ||
 				    *code == GRPC_STATUS_DEADLINE_EXCEEDED;
 
-			if (e->tls && *code == GRPC_STATUS_UNAVAILABLE &&
-			    tcp_answers(e->ep[i].addr))
-				snprintf(
-				    err, errlen,
-				    "etcd %s (TLS): unavailable: the TLS handshake failed (etcd "
-				    "accepts connections: is its certificate signed by "
-				    "registry.etcd_ca_file, does it name %s, does etcd want a "
-				    "client certificate, registry.etcd_cert_file?): %s",
-				    e->ep[i].addr,
-				    s->etcd_conf.server_name[0] != '\0' ? s->etcd_conf.server_name
-									: "the endpoint's host",
-				    d);
-			else
-				snprintf(
-				    err, errlen, "etcd %s%s: %s: %s", e->ep[i].addr, tls_tag(e),
-				    *code == GRPC_STATUS_UNAVAILABLE	     ? "unavailable"
-				    : *code == GRPC_STATUS_DEADLINE_EXCEEDED ? "no answer in time"
-									     : "error",
-				    d);
+			describe(s, i, *code, d, err, errlen);
 			rc = gone				      ? -EAGAIN
 			     : token_refused(*code, d)		      ? -EKEYREJECTED
 			     : *code == GRPC_STATUS_PERMISSION_DENIED ? -EPERM
@@ -1341,9 +1352,10 @@ watch_stream(struct cp_store *s, unsigned ep, const char *token)
 	grpc_call_cancel(call, NULL);
 	wait_tag(e, cq, call, &t, &t.status);
 	if (broken && !atomic_load(&e->stop)) {
-		char *d = grpc_slice_to_c_string(details);
+		char *d = grpc_slice_to_c_string(details), why[1024];
 
-		went_down(s, ep, code, d);
+		describe(s, ep, code, d, why, sizeof(why));
+		went_down(s, ep, code, why);
 		if (token_refused(code, d))
 			token_drop(e, token);
 		else
