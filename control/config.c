@@ -617,16 +617,46 @@ static const struct field registry_fields[] = {
 	    "replaced atomically through `<path>.tmp`). Required with `store: file`"},
     {.name = "etcd_endpoint",
      .type = F_STR,
-     CFG(etcd_endpoint),
+     CFG(etcd.endpoints),
      .sdef = "127.0.0.1:2379",
-     .doc = "`etcd` store: etcd's client address (`host:port`, plaintext gRPC; TLS and auth to "
-	    "etcd are not supported yet)"},
+     .doc = "`etcd` store: etcd's client address (`host:port`), or several separated by commas "
+	    "(members of one cluster): the first is used, the next one when it fails"},
     {.name = "etcd_prefix",
      .type = F_STR,
-     CFG(etcd_prefix),
+     CFG(etcd.prefix),
      .sdef = "/corepipe/pipelines/",
      .doc = "`etcd` store: the keys' prefix (a pipeline is the key prefix + name); instances with "
 	    "the same prefix share their pipelines"},
+    {.name = "etcd_ca_file",
+     .type = F_STR,
+     CFG(etcd.ca_file),
+     .doc = "`etcd` store: PEM CA certificate(s) etcd's server certificate is checked against; "
+	    "set, corepiped speaks TLS to etcd (etcd's `--cert-file`), empty: plaintext"},
+    {.name = "etcd_cert_file",
+     .type = F_STR,
+     CFG(etcd.cert_file),
+     .doc = "`etcd` store: client certificate (PEM) for mutual TLS (etcd's "
+	    "`--client-cert-auth`); with `registry.etcd_key_file`, needs `registry.etcd_ca_file`"},
+    {.name = "etcd_key_file",
+     .type = F_STR,
+     CFG(etcd.key_file),
+     .doc = "`etcd` store: the private key (PEM) of `registry.etcd_cert_file`"},
+    {.name = "etcd_server_name",
+     .type = F_STR,
+     CFG(etcd.server_name),
+     .doc = "`etcd` store: the name etcd's certificate must carry, when it is not the endpoint's "
+	    "host (e.g. endpoints given as addresses, a certificate for a DNS name)"},
+    {.name = "etcd_user",
+     .type = F_STR,
+     CFG(etcd.user),
+     .doc =
+	 "`etcd` store: etcd user (etcd auth enabled); with `registry.etcd_password_file`. "
+	 "Every call carries the token etcd's `Authenticate` gives, renewed when etcd refuses it"},
+    {.name = "etcd_password_file",
+     .type = F_STR,
+     CFG(etcd.password_file),
+     .doc = "`etcd` store: a file holding `registry.etcd_user`'s password (its first line; read "
+	    "at start, never logged)"},
     {.name = NULL},
 };
 
@@ -1744,10 +1774,27 @@ cp_config_validate(const struct cp_config *c, char *err, size_t errlen)
 		}
 	}
 	if (c->registry_store == CP_STORE_ETCD &&
-	    (c->etcd_endpoint[0] == '\0' || c->etcd_prefix[0] == '\0')) {
+	    (c->etcd.endpoints[0] == '\0' || c->etcd.prefix[0] == '\0')) {
 		snprintf(err, errlen,
 			 "registry.store: etcd needs registry.etcd_endpoint and "
 			 "registry.etcd_prefix");
+		return -EINVAL;
+	}
+	if ((c->etcd.cert_file[0] != '\0') != (c->etcd.key_file[0] != '\0')) {
+		snprintf(err, errlen,
+			 "registry.etcd_cert_file and registry.etcd_key_file go together");
+		return -EINVAL;
+	}
+	if (c->etcd.ca_file[0] == '\0' &&
+	    (c->etcd.cert_file[0] != '\0' || c->etcd.server_name[0] != '\0')) {
+		snprintf(err, errlen,
+			 "registry.etcd_cert_file and registry.etcd_server_name need "
+			 "registry.etcd_ca_file (TLS to etcd)");
+		return -EINVAL;
+	}
+	if ((c->etcd.user[0] != '\0') != (c->etcd.password_file[0] != '\0')) {
+		snprintf(err, errlen,
+			 "registry.etcd_user and registry.etcd_password_file go together");
 		return -EINVAL;
 	}
 	if (c->registry_store == CP_STORE_FILE && c->state_file[0] == '\0') {

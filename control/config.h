@@ -130,8 +130,7 @@ struct cp_config {
 	/* registry */
 	enum cp_store_kind registry_store;  /**< registry.store (control/store.h) */
 	char state_file[CP_STORE_PATH_MAX]; /**< registry.state_file */
-	char etcd_endpoint[128];	    /**< registry.etcd_endpoint: "host:port" */
-	char etcd_prefix[128];		    /**< registry.etcd_prefix: the keys' prefix */
+	struct cp_store_etcd_conf etcd;	    /**< registry.etcd_* */
 	/* pipelines */
 	unsigned n_pipelines;
 	struct cp_config_pipeline *pipelines;

@@ -679,12 +679,16 @@ open_store(struct daemon *d)
 {
 	const struct cp_config *cfg = &d->cfg;
 	unsigned n_loaded = 0;
-	char serr[1024] = "registry.state_file, registry.etcd_*: too long";
+	char serr[1024] = "registry.state_file: too long";
 
-	if (cp_store_open(&d->store, cfg->registry_store, cfg->state_file, d->dp->reg,
-			  cfg->max_nodes) != 0 ||
-	    cp_store_set_etcd(&d->store, cfg->etcd_endpoint, cfg->etcd_prefix) != 0 ||
-	    cp_store_load(&d->store, &n_loaded, serr, sizeof(serr)) != 0) {
+	int rc = cp_store_open(&d->store, cfg->registry_store, cfg->state_file, d->dp->reg,
+			       cfg->max_nodes);
+
+	if (rc == 0) {
+		cp_store_set_etcd(&d->store, &cfg->etcd);
+		rc = cp_store_load(&d->store, &n_loaded, serr, sizeof(serr));
+	}
+	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "registry store: cannot start",
 		       CP_LF_STR("store", cp_store_kind_name(cfg->registry_store)),
 		       CP_LF_STR("file", cfg->state_file), CP_LF_STR("error", serr));
@@ -695,8 +699,10 @@ open_store(struct daemon *d)
 		       CP_LF_STR("file", cfg->state_file), CP_LF_INT("pipelines", n_loaded));
 	else if (cfg->registry_store == CP_STORE_ETCD)
 		cp_log(CP_LOG_INFO, "registry store ready", CP_LF_STR("store", "etcd"),
-		       CP_LF_STR("endpoint", cfg->etcd_endpoint),
-		       CP_LF_STR("prefix", cfg->etcd_prefix), CP_LF_INT("pipelines", n_loaded));
+		       CP_LF_STR("endpoints", cfg->etcd.endpoints),
+		       CP_LF_STR("prefix", cfg->etcd.prefix),
+		       CP_LF_BOOL("tls", cfg->etcd.ca_file[0]), CP_LF_STR("user", cfg->etcd.user),
+		       CP_LF_INT("pipelines", n_loaded));
 	return 0;
 }
 

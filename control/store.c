@@ -241,15 +241,10 @@ cp_store_open(struct cp_store *s, enum cp_store_kind kind, const char *path,
 	return 0;
 }
 
-int
-cp_store_set_etcd(struct cp_store *s, const char *endpoint, const char *prefix)
+void
+cp_store_set_etcd(struct cp_store *s, const struct cp_store_etcd_conf *conf)
 {
-	if ((size_t)snprintf(s->etcd_endpoint, sizeof(s->etcd_endpoint), "%s", endpoint) >=
-		sizeof(s->etcd_endpoint) ||
-	    (size_t)snprintf(s->etcd_prefix, sizeof(s->etcd_prefix), "%s", prefix) >=
-		sizeof(s->etcd_prefix))
-		return -ENAMETOOLONG;
-	return 0;
+	s->etcd_conf = *conf;
 }
 
 int

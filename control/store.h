@@ -49,6 +49,20 @@ enum cp_store_kind {
 #define CP_STORE_FILE_MAX ((size_t)DP_REGISTRY_MAX * (DP_SPEC_BYTES_MAX + 1024) + 4096)
 #define CP_STORE_PATH_MAX 256
 
+/** registry.etcd_*: how the etcd store reaches etcd (control/store_etcd.h). */
+struct cp_store_etcd_conf {
+	char endpoints[512]; /**< "host:port[,host:port...]": tried in order, next on failure */
+	char prefix[128];    /**< the keys' prefix */
+	char ca_file[CP_STORE_PATH_MAX];   /**< PEM roots etcd's certificate is checked against;
+					      set: TLS to etcd, "": plaintext */
+	char cert_file[CP_STORE_PATH_MAX]; /**< client certificate (mutual TLS), with key_file */
+	char key_file[CP_STORE_PATH_MAX];
+	char
+	    server_name[128]; /**< name expected in etcd's certificate ("": each endpoint's host) */
+	char user[64];	      /**< etcd auth user ("": no auth), with password_file */
+	char password_file[CP_STORE_PATH_MAX]; /**< the password (first line); never logged */
+};
+
 struct cp_store {
 	enum cp_store_kind kind;
 	char path[CP_STORE_PATH_MAX];
@@ -57,8 +71,7 @@ struct cp_store {
 	uint64_t writes;	 /**< state files written (control thread; relaxed atomics) */
 	uint64_t write_errors;	 /**< writes that failed: the change was refused */
 	/* etcd (store_etcd.c) */
-	char etcd_endpoint[128];
-	char etcd_prefix[128];
+	struct cp_store_etcd_conf etcd_conf;
 	struct cp_store_etcd *etcd; /**< client state, NULL until loaded */
 };
 
@@ -106,11 +119,8 @@ int cp_store_write_atomic(const char *path, const void *buf, size_t len);
 int cp_store_open(struct cp_store *s, enum cp_store_kind kind, const char *path,
 		  struct dp_registry *reg, uint32_t max_nodes);
 
-/**
- * The etcd store's endpoint ("host:port") and key prefix, before cp_store_load().
- * @return 0 or -ENAMETOOLONG.
- */
-int cp_store_set_etcd(struct cp_store *s, const char *endpoint, const char *prefix);
+/** The etcd store's settings (copied), before cp_store_load(). */
+void cp_store_set_etcd(struct cp_store *s, const struct cp_store_etcd_conf *conf);
 
 /**
  * Serving: start what runs beside the control thread (etcd: the watch thread, whose changes

@@ -4,6 +4,7 @@
 #include "control/store_etcd.h"
 
 #include "control/ctl.h"
+#include "control/file.h"
 #include "control/log.h"
 #include "control/pbconv.h"
 #include "etcd/etcdserverpb/rpc.pb-c.h"
@@ -14,15 +15,18 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-/* Deadline of each unary call to etcd (Range, Txn). */
+/* Deadline of each unary call to etcd (Range, Txn, Authenticate). */
 #define ETCD_CALL_MS 3000
 /* Compare-and-swap attempts when another writer changes the key in between. */
 #define CAS_ATTEMPTS 5
@@ -34,9 +38,36 @@
 #define LOAD_RETRY_MS 500
 /* How often the watch thread looks at its stop flag while waiting. */
 #define WATCH_POLL_MS 200
+/* Under the prefix: the fleet's ids (id_key()). */
+#define ID_KEYS "#id/"
+/* registry.etcd_endpoint: at most this many, each at most ENDPOINT_MAX - 1 bytes. */
+#define ENDPOINTS_MAX 8
+#define ENDPOINT_MAX  128
+/* An auth token (etcd's simple tokens are 16 characters and a counter; JWTs a few hundred). */
+#define TOKEN_MAX 2048
+/* A TLS call failed as unavailable: how long the TCP probe may wait (tcp_answers). */
+#define PROBE_MS 500
+/* The password file: its first line, at most this long. */
+#define PASSWORD_MAX 256
+
+/* One member of registry.etcd_endpoint, with its own channel. */
+struct endpoint {
+	char addr[ENDPOINT_MAX];
+	grpc_channel *ch;
+};
 
 struct cp_store_etcd {
-	grpc_channel *ch;
+	struct endpoint ep[ENDPOINTS_MAX];
+	unsigned n_ep;
+	/* The endpoint in use. Moved on (compare-and-swap, so one failure moves it once) by the
+	 * thread that saw it fail: the control thread (Put, Delete), the watch thread. */
+	atomic_uint cur;
+	bool tls;
+	char password[PASSWORD_MAX]; /* "" without auth; wiped at close, never logged */
+	/* The token every call carries (auth): set by whichever thread authenticated last,
+	 * dropped when etcd refuses it. */
+	pthread_mutex_t token_lock;
+	char token[TOKEN_MAX];
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
@@ -49,14 +80,108 @@ static void sleep_ms(unsigned ms);
 
 /* ==== Calls ================================================================================= */
 
+/* etcd's answers that mean "this call's token is missing, expired or unknown". */
+static bool
+token_refused(grpc_status_code code, const char *details)
+{
+	return code == GRPC_STATUS_UNAUTHENTICATED ||
+	       strstr(details, "invalid auth token") != NULL ||
+	       strstr(details, "user name is empty") != NULL;
+}
+
+/* " (TLS)" on a TLS channel: every error names how etcd was reached. */
+static const char *
+tls_tag(const struct cp_store_etcd *e)
+{
+	return e->tls ? " (TLS)" : "";
+}
+
 /*
- * One unary call. @return 0 with *resp, -EAGAIN (etcd unreachable or too slow: err names it),
- * -EIO (another error from etcd), -EPROTO (an answer that does not parse).
+ * Does something accept TCP connections at @p addr ("host:port", "[v6]:port")? Asked when a
+ * TLS call failed as unavailable: gRPC's own message ("handshaker shutdown") does not say
+ * whether the TLS handshake or the connection failed. Bounded by PROBE_MS.
+ */
+static bool
+tcp_answers(const char *addr)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *ai;
+	const char *colon = strrchr(addr, ':');
+	char host[ENDPOINT_MAX];
+	bool ok = false;
+	size_t hl;
+
+	if (colon == NULL || strchr(addr, '/') != NULL || strncmp(addr, "ipv", 3) == 0)
+		return false;
+	hl = (size_t)(colon - addr);
+	if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+		addr++;
+		hl -= 2;
+	}
+	memcpy(host, addr, hl);
+	host[hl] = '\0';
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
+		return false;
+	for (struct addrinfo *a = ai; a != NULL && !ok; a = a->ai_next) {
+		int fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+
+		if (fd < 0)
+			continue;
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			ok = true;
+		else if (errno == EINPROGRESS && poll(&pfd, 1, PROBE_MS) == 1 &&
+			 getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
+			ok = true;
+		close(fd);
+	}
+	freeaddrinfo(ai);
+	return ok;
+}
+
+/*
+ * @p err: what etcd endpoint @p i answered (@p code, gRPC's @p details): the endpoint, "(TLS)"
+ * on TLS, and, when a TLS call found etcd unavailable although it accepts connections, that
+ * the TLS handshake failed (gRPC's details say only "handshaker shutdown").
+ */
+static void
+describe(const struct cp_store *s, unsigned i, grpc_status_code code, const char *details,
+	 char *err, size_t errlen)
+{
+	const struct cp_store_etcd *e = s->etcd;
+
+	if (e->tls && code == GRPC_STATUS_UNAVAILABLE && tcp_answers(e->ep[i].addr))
+		snprintf(err, errlen,
+			 "etcd %s (TLS): unavailable: the TLS handshake failed (etcd accepts "
+			 "connections: is its certificate signed by registry.etcd_ca_file, does it "
+			 "name %s, does etcd want a client certificate, registry.etcd_cert_file?): "
+			 "%s",
+			 e->ep[i].addr,
+			 s->etcd_conf.server_name[0] != '\0' ? s->etcd_conf.server_name
+							     : "the endpoint's host",
+			 details);
+	else
+		snprintf(err, errlen, "etcd %s%s: %s: %s", e->ep[i].addr, tls_tag(e),
+			 code == GRPC_STATUS_UNAVAILABLE	 ? "unavailable"
+			 : code == GRPC_STATUS_DEADLINE_EXCEEDED ? "no answer in time"
+								 : "error",
+			 details);
+}
+
+/*
+ * One unary call to endpoint @p i, carrying @p token ("": none).
+ * @return 0 with *resp, -EAGAIN (etcd unreachable, too slow or the TLS handshake refused: err
+ * names it), -EKEYREJECTED (etcd refused the token, or wants one), -EPERM (etcd auth: the
+ * user may not do that), -EIO (another error from etcd), -EPROTO (an answer that does not
+ * parse); *code is etcd's status.
  */
 static int
-unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
-      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp, char *err, size_t errlen)
+call_ep(struct cp_store *s, unsigned i, const char *token, const char *method,
+	const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc,
+	ProtobufCMessage **resp, grpc_status_code *code, char *err, size_t errlen)
 {
+	struct cp_store_etcd *e = s->etcd;
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
 	gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 				       gpr_time_from_millis(ETCD_CALL_MS, GPR_TIMESPAN));
@@ -64,22 +189,26 @@ unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
 	grpc_slice sl = grpc_slice_malloc(n);
 	grpc_byte_buffer *send, *recv = NULL;
 	grpc_metadata_array md_init, md_trail;
-	grpc_status_code code = GRPC_STATUS_UNKNOWN;
+	grpc_metadata md = {.key = grpc_slice_from_static_string("token"),
+			    .value = grpc_slice_from_copied_string(token)};
 	grpc_slice details = grpc_empty_slice();
 	grpc_op ops[6];
-	grpc_call *call;
+	grpc_call *c;
 	int rc = 0;
 
 	*resp = NULL;
+	*code = GRPC_STATUS_UNKNOWN;
 	protobuf_c_message_pack(req, GRPC_SLICE_START_PTR(sl));
 	send = grpc_raw_byte_buffer_create(&sl, 1);
 	grpc_slice_unref(sl);
-	call = grpc_channel_create_call(s->etcd->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-					grpc_slice_from_static_string(method), NULL, dl, NULL);
+	c = grpc_channel_create_call(e->ep[i].ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+				     grpc_slice_from_static_string(method), NULL, dl, NULL);
 	grpc_metadata_array_init(&md_init);
 	grpc_metadata_array_init(&md_trail);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = token[0] != '\0' ? 1 : 0;
+	ops[0].data.send_initial_metadata.metadata = &md;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = send;
 	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
@@ -89,27 +218,25 @@ unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
 	ops[4].data.recv_message.recv_message = &recv;
 	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
 	ops[5].data.recv_status_on_client.trailing_metadata = &md_trail;
-	ops[5].data.recv_status_on_client.status = &code;
+	ops[5].data.recv_status_on_client.status = code;
 	ops[5].data.recv_status_on_client.status_details = &details;
-	if (grpc_call_start_batch(call, ops, 6, call, NULL) != GRPC_CALL_OK) {
-		snprintf(err, errlen, "etcd %s: cannot start a call", s->etcd_endpoint);
+	if (grpc_call_start_batch(c, ops, 6, c, NULL) != GRPC_CALL_OK) {
+		snprintf(err, errlen, "etcd %s%s: cannot start a call", e->ep[i].addr, tls_tag(e));
 		rc = -EIO;
 	} else {
 		/* The deadline bounds the wait. */
-		grpc_completion_queue_pluck(cq, call, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-		if (code != GRPC_STATUS_OK) {
+		grpc_completion_queue_pluck(cq, c, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+		if (*code != GRPC_STATUS_OK) {
 			char *d = grpc_slice_to_c_string(details);
+			bool gone = *code == GRPC_STATUS_UNAVAILABLE ||
+				    *code == GRPC_STATUS_DEADLINE_EXCEEDED;
 
-			snprintf(err, errlen, "etcd %s: %s: %s", s->etcd_endpoint,
-				 code == GRPC_STATUS_UNAVAILABLE	 ? "unavailable"
-				 : code == GRPC_STATUS_DEADLINE_EXCEEDED ? "no answer in time"
-									 : "error",
-				 d);
+			describe(s, i, *code, d, err, errlen);
+			rc = gone				      ? -EAGAIN
+			     : token_refused(*code, d)		      ? -EKEYREJECTED
+			     : *code == GRPC_STATUS_PERMISSION_DENIED ? -EPERM
+								      : -EIO;
 			gpr_free(d);
-			rc =
-			    code == GRPC_STATUS_UNAVAILABLE || code == GRPC_STATUS_DEADLINE_EXCEEDED
-				? -EAGAIN
-				: -EIO;
 		} else {
 			grpc_byte_buffer_reader rd;
 
@@ -122,21 +249,167 @@ unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
 				grpc_slice_unref(all);
 			}
 			if (*resp == NULL) {
-				snprintf(err, errlen, "etcd %s: an answer that is not a %s",
-					 s->etcd_endpoint, desc->name);
+				snprintf(err, errlen, "etcd %s%s: an answer that is not a %s",
+					 e->ep[i].addr, tls_tag(e), desc->name);
 				rc = -EPROTO;
 			}
 		}
 	}
 	grpc_slice_unref(details);
+	grpc_slice_unref(md.value);
 	if (recv != NULL)
 		grpc_byte_buffer_destroy(recv);
 	grpc_byte_buffer_destroy(send);
 	grpc_metadata_array_destroy(&md_init);
 	grpc_metadata_array_destroy(&md_trail);
-	grpc_call_unref(call);
+	grpc_call_unref(c);
 	grpc_completion_queue_shutdown(cq);
 	grpc_completion_queue_destroy(cq);
+	return rc;
+}
+
+/*
+ * Authenticate (registry.etcd_user) on endpoint @p i: the token it gives is kept for every
+ * later call, on every thread. @return 0, -EAGAIN (etcd unreachable), -EACCES (refused: err
+ * names etcd auth and the user, never the password), or as call_ep().
+ */
+static int
+authenticate(struct cp_store *s, unsigned i, char *err, size_t errlen)
+{
+	struct cp_store_etcd *e = s->etcd;
+	Etcdserverpb__AuthenticateRequest rq = ETCDSERVERPB__AUTHENTICATE_REQUEST__INIT;
+	Etcdserverpb__AuthenticateResponse *r;
+	grpc_status_code code;
+	char why[512];
+	int rc;
+
+	rq.name = s->etcd_conf.user;
+	rq.password = e->password;
+	rc = call_ep(s, i, "", "/etcdserverpb.Auth/Authenticate", &rq.base,
+		     &etcdserverpb__authenticate_response__descriptor, (ProtobufCMessage **)&r,
+		     &code, why, sizeof(why));
+	if (rc == -EAGAIN) {
+		snprintf(err, errlen, "%s", why);
+		return rc;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "etcd auth: user '%s' refused by %s", s->etcd_conf.user, why);
+		return -EACCES;
+	}
+	if (r->token == NULL || r->token[0] == '\0' || strlen(r->token) >= TOKEN_MAX) {
+		snprintf(err, errlen, "etcd auth: etcd %s%s gave user '%s' no usable token",
+			 e->ep[i].addr, tls_tag(e), s->etcd_conf.user);
+		rc = -EACCES;
+	} else {
+		pthread_mutex_lock(&e->token_lock);
+		snprintf(e->token, sizeof(e->token), "%s", r->token);
+		pthread_mutex_unlock(&e->token_lock);
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return rc;
+}
+
+/*
+ * The token to send on endpoint @p i (authenticating first when there is none), copied into
+ * @p out ("" without auth). @return 0 or as authenticate().
+ */
+static int
+token_get(struct cp_store *s, unsigned i, char out[TOKEN_MAX], char *err, size_t errlen)
+{
+	struct cp_store_etcd *e = s->etcd;
+	int rc;
+
+	out[0] = '\0';
+	if (s->etcd_conf.user[0] == '\0')
+		return 0;
+	pthread_mutex_lock(&e->token_lock);
+	memcpy(out, e->token, TOKEN_MAX);
+	pthread_mutex_unlock(&e->token_lock);
+	if (out[0] != '\0')
+		return 0;
+	rc = authenticate(s, i, err, errlen);
+	if (rc == 0) {
+		pthread_mutex_lock(&e->token_lock);
+		memcpy(out, e->token, TOKEN_MAX);
+		pthread_mutex_unlock(&e->token_lock);
+	}
+	return rc;
+}
+
+/* Forget @p token (etcd refused it) unless another thread has a newer one already. */
+static void
+token_drop(struct cp_store_etcd *e, const char *token)
+{
+	pthread_mutex_lock(&e->token_lock);
+	if (strcmp(e->token, token) == 0)
+		e->token[0] = '\0';
+	pthread_mutex_unlock(&e->token_lock);
+}
+
+/* Endpoint @p i failed (@p why): the next one is used from now on (logged once per move). */
+static void
+next_endpoint(struct cp_store *s, unsigned i, const char *why)
+{
+	struct cp_store_etcd *e = s->etcd;
+	unsigned want = i;
+
+	if (e->n_ep > 1 && atomic_compare_exchange_strong(&e->cur, &want, (i + 1) % e->n_ep))
+		cp_log(CP_LOG_WARN, "registry store: etcd endpoint failed, using the next one",
+		       CP_LF_STR("failed", e->ep[i].addr),
+		       CP_LF_STR("next", e->ep[(i + 1) % e->n_ep].addr), CP_LF_STR("error", why));
+}
+
+/*
+ * One unary call to etcd: to the endpoint in use, with the auth token (authenticating again,
+ * once, when etcd refuses it); an unreachable endpoint hands over to the next, each tried once.
+ * @return 0 with *resp, -EAGAIN (no endpoint answered: err names the last one tried), -EACCES
+ * (etcd auth refused), -EIO (another error from etcd), -EPROTO (an answer that does not parse).
+ */
+static int
+unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
+      const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp, char *err, size_t errlen)
+{
+	struct cp_store_etcd *e = s->etcd;
+	char token[TOKEN_MAX];
+	grpc_status_code code;
+	int rc = -EAGAIN;
+
+	*resp = NULL;
+	for (unsigned k = 0; k < e->n_ep && rc == -EAGAIN; k++) {
+		unsigned i = atomic_load(&e->cur);
+
+		rc = token_get(s, i, token, err, errlen);
+		if (rc == 0)
+			rc = call_ep(s, i, token, method, req, desc, resp, &code, err, errlen);
+		if (rc == -EKEYREJECTED && s->etcd_conf.user[0] != '\0') {
+			/* Expired or unknown (etcd restarted): once more with a new one. */
+			token_drop(e, token);
+			rc = token_get(s, i, token, err, errlen);
+			if (rc == 0)
+				rc = call_ep(s, i, token, method, req, desc, resp, &code, err,
+					     errlen);
+		}
+		if (rc == -EAGAIN)
+			next_endpoint(s, i, err);
+	}
+	if (rc == -EKEYREJECTED || rc == -EPERM) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", err);
+		if (s->etcd_conf.user[0] == '\0')
+			snprintf(err, errlen,
+				 "etcd auth: %s (etcd has auth enabled: set registry.etcd_user and "
+				 "registry.etcd_password_file)",
+				 why);
+		else if (rc == -EPERM)
+			snprintf(err, errlen,
+				 "etcd auth: %s (user '%s' needs a role granting readwrite on "
+				 "registry.etcd_prefix)",
+				 why, s->etcd_conf.user);
+		else
+			snprintf(err, errlen, "etcd auth: %s", why);
+		rc = -EACCES;
+	}
 	return rc;
 }
 
@@ -144,16 +417,16 @@ unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
 static size_t
 key_of(const struct cp_store *s, const char *name, char *out, size_t len)
 {
-	return (size_t)snprintf(out, len, "%s%s", s->etcd_prefix, name ? name : "");
+	return (size_t)snprintf(out, len, "%s%s", s->etcd_conf.prefix, name ? name : "");
 }
 
 /* The end of the prefix's range: the prefix with its last byte plus one. */
 static void
 prefix_end(const struct cp_store *s, char *out, size_t len)
 {
-	size_t n = strlen(s->etcd_prefix);
+	size_t n = strlen(s->etcd_conf.prefix);
 
-	snprintf(out, len, "%s", s->etcd_prefix);
+	snprintf(out, len, "%s", s->etcd_conf.prefix);
 	if (n > 0 && n < len)
 		out[n - 1]++;
 }
@@ -184,41 +457,78 @@ range(struct cp_store *s, const char *name, Etcdserverpb__RangeResponse **out, c
 }
 
 /*
- * Put @p value at @p name (or delete it: @p value NULL) if its mod_revision is still @p mod.
- * @return 0 with *committed (the revision of the change; 0: the compare failed), or as unary().
+ * The key holding id @p id for the fleet: prefix + "#id/" + the id (its value: the name). '#'
+ * is not in a pipeline name, so the load, the sync and the watch skip these keys.
+ */
+static void
+id_key(const struct cp_store *s, uint32_t id, char *out, size_t len)
+{
+	snprintf(out, len, "%s" ID_KEYS "%u", s->etcd_conf.prefix, id);
+}
+
+/*
+ * Put @p value at @p name (or delete it: @p value NULL) if its mod_revision is still @p mod;
+ * with @p claim, also take id @p claim for it (only if no name holds it: its key is absent);
+ * with @p release, also delete id @p release's key. One Txn: all of it or nothing.
+ * @return 0 with *committed (the revision of the change; 0: a compare failed), or as unary().
  */
 static int
 txn(struct cp_store *s, const char *name, int64_t mod, const ProtobufCBinaryData *value,
-    int64_t *committed, char *err, size_t errlen)
+    uint32_t claim, uint32_t release, int64_t *committed, char *err, size_t errlen)
 {
 	Etcdserverpb__TxnRequest rq = ETCDSERVERPB__TXN_REQUEST__INIT;
-	Etcdserverpb__Compare cmp = ETCDSERVERPB__COMPARE__INIT, *cmps[1] = {&cmp};
-	Etcdserverpb__RequestOp op = ETCDSERVERPB__REQUEST_OP__INIT, *ops[1] = {&op};
+	Etcdserverpb__Compare cmp[2] = {ETCDSERVERPB__COMPARE__INIT, ETCDSERVERPB__COMPARE__INIT};
+	Etcdserverpb__Compare *cmps[2] = {&cmp[0], &cmp[1]};
+	Etcdserverpb__RequestOp op[2] = {ETCDSERVERPB__REQUEST_OP__INIT,
+					 ETCDSERVERPB__REQUEST_OP__INIT};
+	Etcdserverpb__RequestOp *ops[2] = {&op[0], &op[1]};
 	Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
+	Etcdserverpb__PutRequest idput = ETCDSERVERPB__PUT_REQUEST__INIT;
 	Etcdserverpb__DeleteRangeRequest del = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+	Etcdserverpb__DeleteRangeRequest iddel = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
 	Etcdserverpb__TxnResponse *r;
-	char key[256];
+	char key[256], ikey[300];
 	int rc;
 
 	key_of(s, name, key, sizeof(key));
-	cmp.result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
-	cmp.target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
-	cmp.key = bin(key);
-	cmp.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
-	cmp.mod_revision = mod;
+	for (int i = 0; i < 2; i++) {
+		cmp[i].result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+		cmp[i].target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
+		cmp[i].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+	}
+	cmp[0].key = bin(key);
+	cmp[0].mod_revision = mod;
+	rq.n_compare = 1;
+	rq.n_success = 1;
 	if (value != NULL) {
 		put.key = bin(key);
 		put.value = *value;
-		op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
-		op.request_put = &put;
+		op[0].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+		op[0].request_put = &put;
 	} else {
 		del.key = bin(key);
-		op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
-		op.request_delete_range = &del;
+		op[0].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
+		op[0].request_delete_range = &del;
 	}
-	rq.n_compare = 1;
+	if (claim != 0) {
+		/* The id is free in the fleet: its key does not exist (mod_revision 0). */
+		id_key(s, claim, ikey, sizeof(ikey));
+		cmp[1].key = bin(ikey);
+		cmp[1].mod_revision = 0;
+		rq.n_compare = 2;
+		idput.key = bin(ikey);
+		idput.value = bin(name);
+		op[1].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+		op[1].request_put = &idput;
+		rq.n_success = 2;
+	} else if (release != 0) {
+		id_key(s, release, ikey, sizeof(ikey));
+		iddel.key = bin(ikey);
+		op[1].request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
+		op[1].request_delete_range = &iddel;
+		rq.n_success = 2;
+	}
 	rq.compare = cmps;
-	rq.n_success = 1;
 	rq.success = ops;
 	rc = unary(s, "/etcdserverpb.KV/Txn", &rq.base, &etcdserverpb__txn_response__descriptor,
 		   (ProtobufCMessage **)&r, err, errlen);
@@ -229,17 +539,121 @@ txn(struct cp_store *s, const char *name, int64_t mod, const ProtobufCBinaryData
 	return 0;
 }
 
-/* The key's mod_revision now (0: no such key). */
+/*
+ * A key's value: a corepipe.v1.PipelineInfo (spec and the fleet's id; its version is unused,
+ * the key's mod_revision is the version). @return it (free with
+ * corepipe__v1__pipeline_info__free_unpacked) when it holds a spec named @p name, else NULL.
+ */
+static Corepipe__V1__PipelineInfo *
+decode(const ProtobufCBinaryData *value, const char *name)
+{
+	Corepipe__V1__PipelineInfo *pi =
+	    corepipe__v1__pipeline_info__unpack(NULL, value->len, value->data);
+
+	if (pi != NULL && (pi->spec == NULL || strcmp(pi->spec->name, name) != 0)) {
+		corepipe__v1__pipeline_info__free_unpacked(pi, NULL);
+		pi = NULL;
+	}
+	return pi;
+}
+
+/* The key's mod_revision now (0: no such key) and the id its value holds (0: none). */
 static int
-mod_revision(struct cp_store *s, const char *name, int64_t *mod, char *err, size_t errlen)
+current(struct cp_store *s, const char *name, int64_t *mod, uint32_t *id, char *err, size_t errlen)
 {
 	Etcdserverpb__RangeResponse *r;
 	int rc = range(s, name, &r, err, errlen);
 
 	if (rc != 0)
 		return rc;
-	*mod = r->n_kvs > 0 ? r->kvs[0]->mod_revision : 0;
+	*mod = 0;
+	*id = 0;
+	if (r->n_kvs > 0) {
+		Corepipe__V1__PipelineInfo *pi = decode(&r->kvs[0]->value, name);
+
+		*mod = r->kvs[0]->mod_revision;
+		if (pi != NULL) {
+			*id = pi->id <= DP_REGISTRY_MAX ? pi->id : 0;
+			corepipe__v1__pipeline_info__free_unpacked(pi, NULL);
+		}
+	}
 	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+/* taken[] in free_id(): who holds an id. */
+#define HELD_FLEET 1u
+#define HELD_HERE  2u
+
+static int
+mark_local(struct dp_pipeline *p, void *arg)
+{
+	uint8_t *taken = arg;
+
+	if (p->id <= DP_REGISTRY_MAX)
+		taken[p->id] |= HELD_HERE;
+	return 0;
+}
+
+/*
+ * An id for @p name, new to the fleet: the id @p name has here already (a config file
+ * pipeline: with the same config file everywhere, it has that id everywhere) when no name of
+ * the fleet holds it; else the lowest id no name of the fleet holds (no id key in etcd) and
+ * no pipeline of this instance has. @return 0 with *id, -ENOSPC, or as unary().
+ */
+static int
+free_id(struct cp_store *s, const char *name, uint32_t *id, char *err, size_t errlen)
+{
+	struct dp_pipeline *here = dp_registry_get(s->reg, name);
+	uint32_t mine = here != NULL ? here->id : 0;
+	Etcdserverpb__RangeRequest rq = ETCDSERVERPB__RANGE_REQUEST__INIT;
+	Etcdserverpb__RangeResponse *r;
+	uint8_t *taken = calloc(DP_REGISTRY_MAX + 1, 1);
+	char key[256], end[256];
+	size_t kl;
+	int rc;
+
+	dp_pipeline_unref(here);
+	if (taken == NULL)
+		return -ENOMEM;
+	kl = (size_t)snprintf(key, sizeof(key), "%s" ID_KEYS, s->etcd_conf.prefix);
+	snprintf(end, sizeof(end), "%s", key);
+	end[kl - 1]++; /* "#id/" -> "#id0": every key under "#id/" */
+	rq.key = bin(key);
+	rq.range_end = bin(end);
+	rq.keys_only = true;
+	rc = unary(s, "/etcdserverpb.KV/Range", &rq.base, &etcdserverpb__range_response__descriptor,
+		   (ProtobufCMessage **)&r, err, errlen);
+	if (rc != 0) {
+		free(taken);
+		return rc;
+	}
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		const ProtobufCBinaryData *k = &r->kvs[i]->key;
+		char num[16];
+		size_t n = k->len - kl;
+		unsigned long v;
+
+		if (k->len <= kl || n >= sizeof(num))
+			continue;
+		memcpy(num, k->data + kl, n);
+		num[n] = '\0';
+		v = strtoul(num, NULL, 10);
+		if (v >= 1 && v <= DP_REGISTRY_MAX)
+			taken[v] |= HELD_FLEET;
+	}
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	dp_registry_for_each(s->reg, mark_local, taken);
+	*id = mine != 0 && mine <= DP_REGISTRY_MAX && !(taken[mine] & HELD_FLEET) ? mine : 0;
+	for (uint32_t i = 1; i <= DP_REGISTRY_MAX && *id == 0; i++)
+		if (!taken[i])
+			*id = i;
+	free(taken);
+	if (*id == 0) {
+		snprintf(err, errlen, "etcd: every pipeline id (1..%d) is taken in the fleet",
+			 DP_REGISTRY_MAX);
+		return -ENOSPC;
+	}
 	return 0;
 }
 
@@ -249,29 +663,36 @@ mod_revision(struct cp_store *s, const char *name, int64_t *mod, char *err, size
 static const char *
 name_of(const struct cp_store *s, const ProtobufCBinaryData *key, char out[DP_NAME_MAX])
 {
-	size_t pl = strlen(s->etcd_prefix);
+	size_t pl = strlen(s->etcd_conf.prefix);
 
 	if (key->len <= pl || key->len - pl >= DP_NAME_MAX ||
-	    memcmp(key->data, s->etcd_prefix, pl) != 0)
+	    memcmp(key->data, s->etcd_conf.prefix, pl) != 0)
 		return NULL;
 	memcpy(out, key->data + pl, key->len - pl);
 	out[key->len - pl] = '\0';
 	return dp_pipeline_name_valid(out) ? out : NULL;
 }
 
-/* Compile the spec in @p value (which must be named @p name). NULL with @p err. */
+/*
+ * Compile the spec in @p value (which must be named @p name); *id is the fleet's id it holds
+ * (0: none, a value written before ids were the fleet's: a plain PipelineSpec). NULL with
+ * @p err.
+ */
 static struct dp_pipeline *
-compile(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, char *err,
-	size_t errlen)
+compile(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, uint32_t *id,
+	char *err, size_t errlen)
 {
-	Corepipe__V1__PipelineSpec *spec =
-	    corepipe__v1__pipeline_spec__unpack(NULL, value->len, value->data);
+	Corepipe__V1__PipelineInfo *pi = decode(value, name);
+	Corepipe__V1__PipelineSpec *legacy =
+	    pi != NULL ? NULL : corepipe__v1__pipeline_spec__unpack(NULL, value->len, value->data);
+	Corepipe__V1__PipelineSpec *spec = pi != NULL ? pi->spec : legacy;
 	struct dp_pipeline *p = NULL;
 	struct dp_spec view;
 	struct dp_err e;
 
+	*id = pi != NULL && pi->id <= DP_REGISTRY_MAX ? pi->id : 0;
 	if (spec == NULL || strcmp(spec->name, name) != 0) {
-		snprintf(err, errlen, "not a PipelineSpec named '%s'", name);
+		snprintf(err, errlen, "not a PipelineInfo or PipelineSpec named '%s'", name);
 	} else if (cp_spec_view(spec, &view) != 0) {
 		snprintf(err, errlen, "out of memory");
 	} else {
@@ -280,9 +701,36 @@ compile(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, 
 		if (p == NULL)
 			snprintf(err, errlen, "%s", e.msg);
 	}
-	if (spec != NULL)
-		corepipe__v1__pipeline_spec__free_unpacked(spec, NULL);
+	if (pi != NULL)
+		corepipe__v1__pipeline_info__free_unpacked(pi, NULL);
+	if (legacy != NULL)
+		corepipe__v1__pipeline_spec__free_unpacked(legacy, NULL);
 	return p;
+}
+
+/*
+ * Publish @p p at the fleet's @p id (0: the registry picks) and version @p rev. The id taken
+ * here by another name (a config file pipeline of this instance only), or the name holding a
+ * local id (its config file pipeline): a local id, with a warning. Consumes @p p.
+ */
+static int
+publish(struct cp_store *s, struct dp_pipeline *p, uint32_t id, int64_t rev,
+	struct dp_registry_info *info)
+{
+	int rc;
+
+	dp_pipeline_ref(p);
+	rc = dp_registry_put_at(s->reg, p, id, (uint64_t)rev, info);
+	if (rc == -EEXIST && id != 0) {
+		cp_log(CP_LOG_WARN,
+		       "registry store: the fleet's id of this pipeline is taken here, it gets a "
+		       "local one (UDP clients of this instance must use GetPipeline's id)",
+		       CP_LF_STR("pipeline", p->spec->name), CP_LF_U64("fleet_id", id));
+		dp_pipeline_ref(p);
+		rc = dp_registry_put_at(s->reg, p, 0, (uint64_t)rev, info);
+	}
+	dp_pipeline_unref(p);
+	return rc;
 }
 
 /*
@@ -303,7 +751,8 @@ apply(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, in
 			cp_log(CP_LOG_INFO, "pipeline deleted", CP_LF_STR("pipeline", name),
 			       CP_LF_U64("revision", (uint64_t)rev), CP_LF_STR("source", "etcd"));
 	} else if (newer) {
-		struct dp_pipeline *p = compile(s, name, value, err, sizeof(err));
+		uint32_t id;
+		struct dp_pipeline *p = compile(s, name, value, &id, err, sizeof(err));
 
 		if (p == NULL)
 			cp_log(CP_LOG_ERROR,
@@ -311,7 +760,7 @@ apply(struct cp_store *s, const char *name, const ProtobufCBinaryData *value, in
 			       "compile here: skipped",
 			       CP_LF_STR("pipeline", name), CP_LF_U64("revision", (uint64_t)rev),
 			       CP_LF_STR("error", err));
-		else if (dp_registry_put_at(s->reg, p, 0, (uint64_t)rev, &info) == 0)
+		else if (publish(s, p, id, rev, &info) == 0)
 			cp_log(CP_LOG_INFO, info.replaced ? "pipeline replaced" : "pipeline added",
 			       CP_LF_STR("pipeline", name), CP_LF_U64("id", info.id),
 			       CP_LF_U64("version", info.version), CP_LF_STR("source", "etcd"));
@@ -365,6 +814,123 @@ sync_all(struct cp_store *s, Etcdserverpb__RangeResponse *r)
 	return n;
 }
 
+/* Split registry.etcd_endpoint ("a:1, b:2") into e->ep. @return 0 or -EINVAL with @p err. */
+static int
+parse_endpoints(struct cp_store *s, char *err, size_t errlen)
+{
+	struct cp_store_etcd *e = s->etcd;
+	const char *p = s->etcd_conf.endpoints;
+
+	while (*p != '\0') {
+		size_t skip = strspn(p, " ,"), len;
+
+		p += skip;
+		len = strcspn(p, " ,");
+		if (len == 0)
+			break;
+		if (e->n_ep == ENDPOINTS_MAX || len >= ENDPOINT_MAX) {
+			snprintf(err, errlen,
+				 "registry.etcd_endpoint: at most %d endpoints of at most %d bytes",
+				 ENDPOINTS_MAX, ENDPOINT_MAX - 1);
+			return -EINVAL;
+		}
+		memcpy(e->ep[e->n_ep].addr, p, len);
+		e->ep[e->n_ep++].addr[len] = '\0';
+		p += len;
+	}
+	if (e->n_ep == 0) {
+		snprintf(err, errlen, "registry.etcd_endpoint: no endpoint");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Read @p path (setting @p what; @p pem: it must be PEM) into *out (free it; NULL: the setting
+ * is empty). @return 0 or -errno with @p err naming the setting and the file.
+ */
+static int
+read_setting(const char *what, const char *path, bool pem, char **out, char *err, size_t errlen)
+{
+	char why[512];
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	if (path[0] == '\0')
+		return 0;
+	rc = cp_file_read(path, 1u << 20, out, &len, why, sizeof(why));
+	if (rc != 0)
+		snprintf(err, errlen, "%s: %s", what, why);
+	else if (pem && strstr(*out, "-----BEGIN") == NULL) {
+		snprintf(err, errlen, "%s: %s: not a PEM file", what, path);
+		free(*out);
+		*out = NULL;
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+/* Wipe and free a buffer that held a secret. */
+static void
+free_secret(char *p)
+{
+	if (p != NULL)
+		explicit_bzero(p, strlen(p));
+	free(p);
+}
+
+/* The password: registry.etcd_password_file's first line. @return 0 or -errno with @p err. */
+static int
+read_password(struct cp_store *s, char *err, size_t errlen)
+{
+	char *buf;
+	size_t n;
+	int rc = read_setting("registry.etcd_password_file", s->etcd_conf.password_file, false,
+			      &buf, err, errlen);
+
+	if (rc != 0 || buf == NULL)
+		return rc;
+	n = strcspn(buf, "\r\n");
+	if (n == 0 || n >= sizeof(s->etcd->password)) {
+		snprintf(err, errlen, "registry.etcd_password_file: %s: %s",
+			 s->etcd_conf.password_file,
+			 n == 0 ? "empty first line" : "first line too long");
+		rc = -EINVAL;
+	} else {
+		memcpy(s->etcd->password, buf, n);
+		s->etcd->password[n] = '\0';
+	}
+	free_secret(buf);
+	return rc;
+}
+
+/* The channel credentials: TLS (registry.etcd_ca_file set) or plaintext. NULL with @p err. */
+static grpc_channel_credentials *
+credentials(struct cp_store *s, char *err, size_t errlen)
+{
+	const struct cp_store_etcd_conf *c = &s->etcd_conf;
+	grpc_ssl_pem_key_cert_pair pair;
+	grpc_channel_credentials *creds = NULL;
+	char *ca = NULL, *cert = NULL, *key = NULL;
+
+	if (c->ca_file[0] == '\0')
+		return grpc_insecure_credentials_create();
+	if (read_setting("registry.etcd_ca_file", c->ca_file, true, &ca, err, errlen) == 0 &&
+	    read_setting("registry.etcd_cert_file", c->cert_file, true, &cert, err, errlen) == 0 &&
+	    read_setting("registry.etcd_key_file", c->key_file, true, &key, err, errlen) == 0) {
+		pair.cert_chain = cert;
+		pair.private_key = key;
+		creds = grpc_ssl_credentials_create(ca, cert != NULL ? &pair : NULL, NULL, NULL);
+		if (creds == NULL)
+			snprintf(err, errlen, "registry.etcd_*_file: gRPC refused the TLS files");
+	}
+	free(ca);
+	free(cert);
+	free_secret(key);
+	return creds;
+}
+
 int
 cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t errlen)
 {
@@ -382,6 +948,10 @@ cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t err
 	     .value.integer = WATCH_BACKOFF_MAX_MS},
 	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIME_MS, .value.integer = 10000},
 	    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS, .value.integer = 5000},
+	    /* Last: only with registry.etcd_server_name. */
+	    {.type = GRPC_ARG_STRING,
+	     .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+	     .value.string = s->etcd_conf.server_name},
 	};
 	grpc_channel_args cargs = {.num_args = sizeof(args) / sizeof(args[0]), .args = args};
 	grpc_channel_credentials *creds;
@@ -391,20 +961,55 @@ cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t err
 	s->etcd = calloc(1, sizeof(*s->etcd));
 	if (s->etcd == NULL)
 		return -ENOMEM;
-	creds = grpc_insecure_credentials_create();
-	s->etcd->ch = grpc_channel_create(s->etcd_endpoint, creds, &cargs);
+	pthread_mutex_init(&s->etcd->token_lock, NULL);
+	s->etcd->tls = s->etcd_conf.ca_file[0] != '\0';
+	if (s->etcd_conf.server_name[0] == '\0')
+		cargs.num_args--;
+	rc = parse_endpoints(s, err, errlen);
+	if (rc == 0)
+		rc = read_password(s, err, errlen);
+	if (rc != 0)
+		return rc;
+	creds = credentials(s, err, errlen);
+	if (creds == NULL)
+		return -EINVAL;
+	for (unsigned i = 0; i < s->etcd->n_ep; i++)
+		s->etcd->ep[i].ch = grpc_channel_create(s->etcd->ep[i].addr, creds, &cargs);
 	grpc_channel_credentials_release(creds);
 	/* etcd starting at the same time as we do: a few seconds' grace, then refuse start. */
-	for (int i = 0; (rc = range(s, NULL, &r, err, errlen)) == -EAGAIN && i < LOAD_ATTEMPTS; i++)
+	for (int i = 0; (rc = range(s, NULL, &r, err, errlen)) == -EAGAIN && i < LOAD_ATTEMPTS;
+	     i++) {
+		if (i == 0)
+			cp_log(CP_LOG_WARN, "registry store: etcd does not answer yet, retrying",
+			       CP_LF_STR("error", err), CP_LF_INT("attempts", LOAD_ATTEMPTS));
 		sleep_ms(LOAD_RETRY_MS);
+	}
 	if (rc != 0)
 		return rc;
 	*n_loaded = sync_all(s, r);
 	s->etcd->rev = r->header != NULL ? r->header->revision : 0;
 	protobuf_c_message_free_unpacked(&r->base, NULL);
-	cp_log(CP_LOG_INFO, "registry store: etcd read", CP_LF_STR("endpoint", s->etcd_endpoint),
-	       CP_LF_STR("prefix", s->etcd_prefix), CP_LF_INT("pipelines", *n_loaded),
+	cp_log(CP_LOG_INFO, "registry store: etcd read",
+	       CP_LF_STR("endpoint", s->etcd->ep[atomic_load(&s->etcd->cur)].addr),
+	       CP_LF_BOOL("tls", s->etcd->tls), CP_LF_STR("user", s->etcd_conf.user),
+	       CP_LF_STR("prefix", s->etcd_conf.prefix), CP_LF_INT("pipelines", *n_loaded),
 	       CP_LF_U64("revision", (uint64_t)s->etcd->rev));
+	return 0;
+}
+
+/* @p spec with @p id as a key's value (a PipelineInfo: decode()). @return 0 or -ENOMEM. */
+static int
+encode(const Corepipe__V1__PipelineSpec *spec, uint32_t id, ProtobufCBinaryData *value)
+{
+	Corepipe__V1__PipelineInfo pi = COREPIPE__V1__PIPELINE_INFO__INIT;
+
+	pi.spec = (Corepipe__V1__PipelineSpec *)spec;
+	pi.id = id;
+	value->len = protobuf_c_message_get_packed_size(&pi.base);
+	value->data = malloc(value->len + 1);
+	if (value->data == NULL)
+		return -ENOMEM;
+	protobuf_c_message_pack(&pi.base, value->data);
 	return 0;
 }
 
@@ -413,34 +1018,36 @@ cp_store_etcd_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_
 		  char *err, size_t errlen)
 {
 	Corepipe__V1__PipelineSpec spec;
-	ProtobufCBinaryData value;
 	int64_t committed = 0;
+	uint32_t id = 0;
 	int rc = 0;
 
 	if (cp_pb_spec_from(p->spec, &spec) != 0) {
 		dp_pipeline_unref(p);
 		return -ENOMEM;
 	}
-	value.len = protobuf_c_message_get_packed_size(&spec.base);
-	value.data = malloc(value.len + 1);
-	if (value.data == NULL) {
-		cp_pb_spec_free(&spec);
-		dp_pipeline_unref(p);
-		return -ENOMEM;
-	}
-	protobuf_c_message_pack(&spec.base, value.data);
-	cp_pb_spec_free(&spec);
+	/* The name's id in the fleet, or a free one claimed in the same Txn as the put. */
 	for (int i = 0; i < CAS_ATTEMPTS && committed == 0 && rc == 0; i++) {
+		ProtobufCBinaryData value;
+		uint32_t claim = 0;
 		int64_t mod;
 
-		rc = mod_revision(s, p->spec->name, &mod, err, errlen);
+		rc = current(s, p->spec->name, &mod, &id, err, errlen);
+		if (rc == 0 && id == 0) {
+			rc = free_id(s, p->spec->name, &claim, err, errlen);
+			id = claim;
+		}
 		if (rc == 0)
-			rc = txn(s, p->spec->name, mod, &value, &committed, err, errlen);
+			rc = encode(&spec, id, &value);
+		if (rc == 0) {
+			rc = txn(s, p->spec->name, mod, &value, claim, 0, &committed, err, errlen);
+			free(value.data);
+		}
 	}
-	free(value.data);
+	cp_pb_spec_free(&spec);
 	if (rc == 0 && committed == 0) {
-		snprintf(err, errlen, "etcd %s: the key kept changing under %d attempts",
-			 s->etcd_endpoint, CAS_ATTEMPTS);
+		snprintf(err, errlen, "etcd: the key kept changing under %d attempts",
+			 CAS_ATTEMPTS);
 		rc = -EBUSY;
 	}
 	if (rc != 0) {
@@ -461,7 +1068,7 @@ cp_store_etcd_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_
 		}
 		dp_pipeline_unref(cur);
 	}
-	return dp_registry_put_at(s->reg, p, 0, (uint64_t)committed, info);
+	return publish(s, p, id, committed, info);
 }
 
 int
@@ -472,16 +1079,17 @@ cp_store_etcd_delete(struct cp_store *s, const char *name, char *err, size_t err
 
 	for (int i = 0; i < CAS_ATTEMPTS && committed == 0 && rc == 0; i++) {
 		int64_t mod;
+		uint32_t id;
 
-		rc = mod_revision(s, name, &mod, err, errlen);
+		rc = current(s, name, &mod, &id, err, errlen);
 		if (rc == 0 && mod == 0)
 			return -ENOENT;
-		if (rc == 0)
-			rc = txn(s, name, mod, NULL, &committed, err, errlen);
+		if (rc == 0) /* the name and its id go together */
+			rc = txn(s, name, mod, NULL, 0, id, &committed, err, errlen);
 	}
 	if (rc == 0 && committed == 0) {
-		snprintf(err, errlen, "etcd %s: the key kept changing under %d attempts",
-			 s->etcd_endpoint, CAS_ATTEMPTS);
+		snprintf(err, errlen, "etcd: the key kept changing under %d attempts",
+			 CAS_ATTEMPTS);
 		rc = -EBUSY;
 	}
 	if (rc != 0)
@@ -596,15 +1204,35 @@ sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-/* One watch stream, from e->rev + 1 until it breaks or we stop. */
+/* The watch lost etcd (@p why): logged once per outage, the data plane keeps its registry. */
 static void
-watch_once(struct cp_store *s)
+went_down(struct cp_store *s, unsigned i, int status, const char *why)
+{
+	struct cp_store_etcd *e = s->etcd;
+
+	if (!e->up || atomic_load(&e->stop))
+		return;
+	e->up = false;
+	cp_log(CP_LOG_WARN, "registry store: etcd unreachable, serving the last registry known",
+	       CP_LF_STR("endpoint", e->ep[i].addr), CP_LF_BOOL("tls", e->tls),
+	       CP_LF_INT("status", status), CP_LF_STR("error", why),
+	       CP_LF_U64("revision", (uint64_t)e->rev));
+}
+
+/*
+ * One watch stream on endpoint @p ep with @p token, from e->rev + 1, until it breaks or we
+ * stop. A stream that breaks hands over to the next endpoint; one etcd cancels (its token
+ * expired) drops the token, so the next stream authenticates again.
+ */
+static void
+watch_stream(struct cp_store *s, unsigned ep, const char *token)
 {
 	struct cp_store_etcd *e = s->etcd;
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
 	Etcdserverpb__WatchRequest rq = ETCDSERVERPB__WATCH_REQUEST__INIT;
 	Etcdserverpb__WatchCreateRequest cr = ETCDSERVERPB__WATCH_CREATE_REQUEST__INIT;
 	grpc_metadata_array md_init, md_trail;
+	grpc_metadata md;
 	grpc_status_code code = GRPC_STATUS_OK;
 	grpc_slice details = grpc_empty_slice();
 	char key[256], end[256];
@@ -613,7 +1241,11 @@ watch_once(struct cp_store *s)
 	grpc_op ops[3];
 	grpc_call *call;
 	grpc_slice sl;
+	bool broken = true;
 
+	memset(&md, 0, sizeof(md));
+	md.key = grpc_slice_from_static_string("token");
+	md.value = grpc_slice_from_copied_string(token);
 	key_of(s, NULL, key, sizeof(key));
 	prefix_end(s, end, sizeof(end));
 	cr.key = bin(key);
@@ -625,7 +1257,7 @@ watch_once(struct cp_store *s)
 	protobuf_c_message_pack(&rq.base, GRPC_SLICE_START_PTR(sl));
 	send = grpc_raw_byte_buffer_create(&sl, 1);
 	grpc_slice_unref(sl);
-	call = grpc_channel_create_call(e->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+	call = grpc_channel_create_call(e->ep[ep].ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
 					grpc_slice_from_static_string("/etcdserverpb.Watch/Watch"),
 					NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	grpc_metadata_array_init(&md_init);
@@ -639,6 +1271,8 @@ watch_once(struct cp_store *s)
 	grpc_call_start_batch(call, ops, 1, &t.status, NULL);
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[0].data.send_initial_metadata.count = token[0] != '\0' ? 1 : 0;
+	ops[0].data.send_initial_metadata.metadata = &md;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
 	ops[1].data.send_message.send_message = send;
 	ops[2].op = GRPC_OP_RECV_INITIAL_METADATA;
@@ -670,7 +1304,7 @@ watch_once(struct cp_store *s)
 			if (w->created && !e->up) {
 				e->up = true;
 				cp_log(CP_LOG_INFO, "registry store: watching etcd",
-				       CP_LF_STR("endpoint", s->etcd_endpoint),
+				       CP_LF_STR("endpoint", e->ep[ep].addr),
 				       CP_LF_U64("from_revision", (uint64_t)e->rev + 1));
 			}
 			if (w->compact_revision != 0) {
@@ -689,10 +1323,20 @@ watch_once(struct cp_store *s)
 					e->rev = r->header != NULL ? r->header->revision : e->rev;
 					submit(s, NULL, r);
 				}
+				broken = false;
 				break;
 			}
 			if (w->canceled) {
+				/* e.g. "permission denied": the token expired meanwhile (or the
+				 * user may not read the prefix: then the backoff grows). */
+				char why[300];
+
+				snprintf(why, sizeof(why), "etcd cancelled the watch: %s",
+					 w->cancel_reason);
+				went_down(s, ep, 0, why);
 				protobuf_c_message_free_unpacked(&w->base, NULL);
+				token_drop(e, token);
+				broken = false;
 				break;
 			}
 			for (size_t i = 0; i < w->n_events; i++)
@@ -707,17 +1351,19 @@ watch_once(struct cp_store *s)
 	}
 	grpc_call_cancel(call, NULL);
 	wait_tag(e, cq, call, &t, &t.status);
-	if (e->up && !atomic_load(&e->stop)) {
-		char *d = grpc_slice_to_c_string(details);
+	if (broken && !atomic_load(&e->stop)) {
+		char *d = grpc_slice_to_c_string(details), why[1024];
 
-		e->up = false;
-		cp_log(CP_LOG_WARN,
-		       "registry store: etcd unreachable, serving the last registry known",
-		       CP_LF_STR("endpoint", s->etcd_endpoint), CP_LF_INT("status", code),
-		       CP_LF_STR("error", d), CP_LF_U64("revision", (uint64_t)e->rev));
+		describe(s, ep, code, d, why, sizeof(why));
+		went_down(s, ep, code, why);
+		if (token_refused(code, d))
+			token_drop(e, token);
+		else
+			next_endpoint(s, ep, d);
 		gpr_free(d);
 	}
 	grpc_slice_unref(details);
+	grpc_slice_unref(md.value);
 	grpc_byte_buffer_destroy(send);
 	grpc_metadata_array_destroy(&md_init);
 	grpc_metadata_array_destroy(&md_trail);
@@ -727,6 +1373,24 @@ watch_once(struct cp_store *s)
 	       GRPC_QUEUE_SHUTDOWN)
 		;
 	grpc_completion_queue_destroy(cq);
+}
+
+/* One watch stream on the endpoint in use, authenticated first (registry.etcd_user). */
+static void
+watch_once(struct cp_store *s)
+{
+	struct cp_store_etcd *e = s->etcd;
+	unsigned ep = atomic_load(&e->cur);
+	char token[TOKEN_MAX], why[512];
+	int rc = token_get(s, ep, token, why, sizeof(why));
+
+	if (rc == 0) {
+		watch_stream(s, ep, token);
+		return;
+	}
+	went_down(s, ep, 0, why);
+	if (rc == -EAGAIN)
+		next_endpoint(s, ep, why);
 }
 
 static void *
@@ -772,14 +1436,20 @@ cp_store_etcd_start(struct cp_store *s, struct cp_ctl *ctl)
 void
 cp_store_etcd_close(struct cp_store *s)
 {
-	if (s->etcd == NULL)
+	struct cp_store_etcd *e = s->etcd;
+
+	if (e == NULL)
 		return;
-	if (s->etcd->started) {
-		atomic_store(&s->etcd->stop, true);
-		pthread_join(s->etcd->thread, NULL);
+	if (e->started) {
+		atomic_store(&e->stop, true);
+		pthread_join(e->thread, NULL);
 	}
-	if (s->etcd->ch != NULL)
-		grpc_channel_destroy(s->etcd->ch);
-	free(s->etcd);
+	for (unsigned i = 0; i < e->n_ep; i++)
+		if (e->ep[i].ch != NULL)
+			grpc_channel_destroy(e->ep[i].ch);
+	explicit_bzero(e->password, sizeof(e->password));
+	explicit_bzero(e->token, sizeof(e->token));
+	pthread_mutex_destroy(&e->token_lock);
+	free(e);
 	s->etcd = NULL;
 }

@@ -52,6 +52,7 @@ TEST=(
 	libjansson-dev libcurl4-openssl-dev                 # corepipectl: --json, top's /metrics
 	tmux                                                # test_cli: top in a real terminal
 	etcd-server                                         # registry.store: etcd (test_registry_etcd)
+	etcd-client                                         # etcdctl: auth set-up in test_registry_etcd_secure
 	linux-perf                                          # perf/flamegraph.sh, perf/perfstat.sh
 	groff-base                                          # test_cli: the man page renders
 	chromium                                            # test_bench_report: the HTML report

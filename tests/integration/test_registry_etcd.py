@@ -228,6 +228,63 @@ class EtcdStoreTest(unittest.TestCase):
             got = s.stub.get(pb.GetPipelineRequest(name="hot"), timeout=T)
             self.assertEqual(len(got.spec.nodes), len(last.spec.nodes))
 
+    def ids_everywhere(self, name):
+        out = []
+        for s in self.servers:
+            try:
+                out.append(s.stub.get(pb.GetPipelineRequest(name=name), timeout=T).id)
+            except grpc.RpcError as e:
+                out.append(e.code())
+        return out
+
+    def test_ids_agree_across_the_fleet(self):
+        # New names put at the same time on all three instances: each gets one id, the same
+        # on every instance, none shared with another name or with the config file's pipeline.
+        names = [f"id{i}" for i in range(9)]
+        errors = []
+
+        def put(s, batch):
+            for n in batch:
+                try:
+                    s.stub.put(pb.PutPipelineRequest(pipeline=spec(n, ("passthrough", {}))),
+                               timeout=T)
+                except grpc.RpcError as e:
+                    errors.append((n, e.code(), e.details()))
+
+        threads = [threading.Thread(target=put, args=(s, names[i::3]))
+                   for i, s in enumerate(self.servers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(errors, [])
+        for n in names:
+            self.assertTrue(wait_until(lambda: len(set(self.ids_everywhere(n))) == 1
+                                       and isinstance(self.ids_everywhere(n)[0], int)),
+                            (n, self.ids_everywhere(n)))
+        ids = {n: self.ids_everywhere(n)[0] for n in names}
+        cfg = self.ids_everywhere("cfg")
+        self.assertEqual(len(set(cfg)), 1, cfg)  # the same config file everywhere
+        self.assertEqual(len(set(ids.values()) | {cfg[0]}), len(names) + 1, (ids, cfg))
+        # A replace keeps the id; a delete frees it for the fleet; a restarted instance reads
+        # the ids from etcd.
+        b, c = self.servers[1], self.servers[2]
+        r = b.stub.put(pb.PutPipelineRequest(
+            pipeline=spec("id0", ("passthrough", {}), ("passthrough", {}))), timeout=T)
+        self.assertEqual(r.id, ids["id0"])
+        c.stub.delete(pb.DeletePipelineRequest(name="id4"), timeout=T)
+        self.assertTrue(wait_until(lambda: self.ids_everywhere("id4")
+                                   == [grpc.StatusCode.NOT_FOUND] * 3))
+        new = self.servers[0].stub.put(pb.PutPipelineRequest(
+            pipeline=spec("fresh", ("passthrough", {}))), timeout=T)
+        self.assertEqual(new.id, ids["id4"])  # the lowest free id in the fleet
+        self.assertEqual(c.stop(), 0)
+        self.servers[2] = self.server()
+        for n in names[:4] + ["fresh"]:
+            want = new.id if n == "fresh" else ids[n]
+            self.assertTrue(wait_until(lambda: self.ids_everywhere(n) == [want] * 3),
+                            (n, self.ids_everywhere(n)))
+
     def test_restarted_instance_catches_up(self):
         a, b, c = self.servers
         self.assertEqual(c.stop(), 0)

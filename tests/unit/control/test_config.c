@@ -663,11 +663,28 @@ test_config_registry_store_needs_a_state_file(void **state)
 	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "registry.state_file"));
 	c.registry_store = CP_STORE_ETCD;
-	assert_string_equal(c.etcd_endpoint, "127.0.0.1:2379");
+	assert_string_equal(c.etcd.endpoints, "127.0.0.1:2379");
 	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), 0);
-	c.etcd_endpoint[0] = '\0';
+	c.etcd.endpoints[0] = '\0';
 	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "registry.etcd_endpoint"));
+	snprintf(c.etcd.endpoints, sizeof(c.etcd.endpoints), "10.0.0.1:2379,10.0.0.2:2379");
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), 0);
+	/* TLS to etcd: a client certificate goes with its key, and both with a CA. */
+	snprintf(c.etcd.cert_file, sizeof(c.etcd.cert_file), "/x/client.pem");
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "registry.etcd_key_file"));
+	snprintf(c.etcd.key_file, sizeof(c.etcd.key_file), "/x/client.key");
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "registry.etcd_ca_file"));
+	snprintf(c.etcd.ca_file, sizeof(c.etcd.ca_file), "/x/ca.pem");
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), 0);
+	/* Auth: a user goes with a password file. */
+	snprintf(c.etcd.user, sizeof(c.etcd.user), "root");
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "registry.etcd_password_file"));
+	snprintf(c.etcd.password_file, sizeof(c.etcd.password_file), "/x/pw");
+	assert_int_equal(cp_config_validate(&c, err, sizeof(err)), 0);
 	cp_config_free(&c);
 	unlink(path);
 }
