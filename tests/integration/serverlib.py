@@ -21,7 +21,7 @@ import health_pb2 as hpb
 
 COREPIPED = os.environ.get("COREPIPED", os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "release", "corepiped"))
-START_TIMEOUT_S = 30
+START_TIMEOUT_S = 60  # hang guards only: a healthy run never waits them out
 # A sanitizer build (make asan / make tsan): slower, and far more memory per allocation.
 SANITIZED = any(v in os.path.abspath(COREPIPED).split(os.sep) for v in ("asan", "tsan"))
 # The lcore map the suite runs in (CI runs all three): "default" (--workers N: one front end
@@ -44,7 +44,7 @@ def lcore_args(workers):
         return ["--frontends", "2", "--workers", str(workers)]
     return ["--workers", str(workers)]
 STOP_TIMEOUT_S = 30
-RPC_TIMEOUT_S = 10
+RPC_TIMEOUT_S = 20
 
 
 class Server:
