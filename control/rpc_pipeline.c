@@ -86,6 +86,11 @@ cp_resolve_pipeline(struct cp_frontend *fe, const char *name,
 	const struct cp_live *live = cp_server_live(fe->srv);
 	struct dp_pipeline *p;
 
+	if (name == NULL && inline_spec == NULL) {
+		*status = DP_INVALID_ARGUMENT;
+		snprintf(msg, msg_len, "%spipeline: set either name or inline", what);
+		return NULL;
+	}
 	if (inline_spec == NULL) {
 		const struct dp_pipeline *found;
 
@@ -174,17 +179,11 @@ execute(struct cp_server *srv, struct cp_call *c)
 		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "input: %s", msg);
 		goto out;
 	}
-	if (rq->pipeline_case != COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME &&
-	    rq->pipeline_case != COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_INLINE) {
-		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-			      "pipeline: set either name or inline");
-		goto out;
-	}
-	pl = cp_resolve_pipeline(fe, rq->name,
-				 rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_INLINE
-				     ? rq->inline_
-				     : NULL,
-				 "", &status, msg, sizeof(msg));
+	pl = cp_resolve_pipeline(
+	    fe, rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME ? rq->name : NULL,
+	    rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_INLINE ? rq->inline_
+										: NULL,
+	    "", &status, msg, sizeof(msg));
 	if (pl == NULL) {
 		cp_call_reply(c, (grpc_status_code)status, NULL, "%s", msg);
 		goto out;

@@ -273,13 +273,8 @@ open_stream(struct cp_stream *st, const Corepipe__V1__StreamOpen *o)
 		cp_alog_pipeline(
 		    &st->c->alog,
 		    o->pipeline_case == COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME ? o->name : NULL);
-	if (o->pipeline_case != COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME &&
-	    o->pipeline_case != COREPIPE__V1__STREAM_OPEN__PIPELINE_INLINE) {
-		set_error(st, DP_INVALID_ARGUMENT, 0, "open: set either name or inline");
-		return -1;
-	}
 	p = cp_resolve_pipeline(
-	    fe, o->name,
+	    fe, o->pipeline_case == COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME ? o->name : NULL,
 	    o->pipeline_case == COREPIPE__V1__STREAM_OPEN__PIPELINE_INLINE ? o->inline_ : NULL,
 	    "open: ", &status, msg, sizeof(msg));
 	if (p == NULL) {
