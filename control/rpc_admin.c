@@ -5,6 +5,7 @@
  * PutPipeline and DeletePipeline are compiled here and then written by the control thread,
  * which may block on the store; the answer comes back to this front end (as ReloadConfig's).
  */
+#include "control/counters.h"
 #include "control/ctl.h"
 #include "control/frontend.h"
 #include "control/grpc_server.h"
@@ -698,6 +699,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	char roles[DP_WORKERS_MAX][48];
 	struct udp_stats_msgs udp;
 	struct pipe_stats_msgs pipes = {0};
+	struct cp_fe_stats fes;
 	ProtobufCMessage *rq;
 	unsigned np = 0;
 
@@ -722,10 +724,10 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 		ws[i].in_flight = dp_worker_in_flight(w);
 		ws[i].busy_ratio =
 		    s.r.total_cycles ? (double)s.r.busy_cycles / (double)s.r.total_cycles : 0.0;
-		ws[i].requests = s.requests;
-		ws[i].bulk_runs = s.bulk_runs;
-		ws[i].quanta = s.quanta;
-		ws[i].sleeps = s.r.sleeps;
+		for (unsigned r = 0; r < cp_worker_stats_n_desc; r++)
+			if (cp_worker_stats_desc[r].rpc != NULL)
+				fill_stat_field(&ws[i].base, &cp_worker_stats_desc[r], &s, NULL,
+						NULL);
 		stopped_deadline += s.stopped_deadline;
 		stopped_cancel += s.stopped_cancel;
 		ws[i].shedding = atomic_load_explicit(&w->lc.shedding, memory_order_relaxed);
@@ -749,13 +751,14 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	}
 	st.n_workers = dp->n_workers;
 	st.workers = wsp;
+	cp_fe_stats_sum(srv,
+			&fes); /* after the workers', as each answer is counted after its run */
 	for (unsigned k = 0; k < CP_REJECT_MAX + 4; k++) {
 		corepipe__v1__stats__rejected_entry__init(&rej[k]);
 		rejp[k] = &rej[k];
 		if (k < CP_REJECT_MAX) {
 			rej[k].key = (char *)cp_reject_name((enum cp_reject)k);
-			rej[k].value = cp_server_stat_sum(
-			    srv, offsetof(struct cp_fe_stats, rejected) + k * sizeof(uint64_t));
+			rej[k].value = fes.rejected[k];
 		}
 	}
 	/* Skipped by the workers: expired, or cancelled by the client, before they ran; and
@@ -769,7 +772,6 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	rej[CP_REJECT_MAX + 3].key = "cancelled_running";
 	rej[CP_REJECT_MAX + 3].value = stopped_cancel;
 	st.n_rejected = CP_REJECT_MAX + 4;
-	st.memory_in_use_bytes = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, mem_in_use));
 	st.memory_budget_bytes = cp_server_live(srv)->memory_budget;
 	st.rejected = rejp;
 	for (unsigned i = 0; i < dp->pools->n_classes; i++, np++) {
@@ -800,10 +802,10 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	st.n_pools = np;
 	st.pools = psp;
 	st.in_flight = in_flight;
-	st.answered = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, answered));
-	/* Includes this GetStats call. */
-	st.streams = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, live_calls));
-	st.pipeline_streams = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, streams_open));
+	/* answered, streams (this GetStats call included), pipeline_streams, memory_in_use_bytes */
+	for (unsigned r = 0; r < cp_fe_stats_n_desc; r++)
+		if (cp_fe_stats_desc[r].rpc != NULL)
+			fill_stat_field(&st.base, &cp_fe_stats_desc[r], &fes, NULL, NULL);
 	cp_server_connections(srv, &st.connections, &st.connections_refused);
 	fill_udp(dp->udp, &st, &udp);
 	if (fill_pipelines(srv, &st, &pipes) != 0)

@@ -55,6 +55,8 @@ enum dp_stat_type {
 #define DP_STAT_PER_WORKER 0x1u
 /** /metrics prints an array's element 0 always and the others only when non-zero. */
 #define DP_STAT_SPARSE 0x2u
+/** The counter is TSC cycles: /metrics prints it in seconds (a `_seconds_total` family). */
+#define DP_STAT_TSC 0x4u
 
 /** One counter field (a scalar, or an array of counters) of a stats struct. */
 struct dp_stat_desc {
@@ -65,7 +67,7 @@ struct dp_stat_desc {
 	const char *rpc;		     /**< GetStats field name; NULL: not in GetStats */
 	const char *help;		     /**< HELP text: on a family's first row only */
 	enum dp_stat_type type;
-	unsigned flags; /**< DP_STAT_PER_WORKER, DP_STAT_SPARSE */
+	unsigned flags; /**< DP_STAT_PER_WORKER, DP_STAT_SPARSE, DP_STAT_TSC */
 	size_t offset;	/**< of the field in its struct */
 	unsigned n;	/**< counters in the field: 1, or the array's length */
 };
