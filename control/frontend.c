@@ -195,6 +195,21 @@ cp_call_release(struct cp_call *c)
 		live_free(c->fe, c);
 }
 
+void
+cp_call_watch_close(struct cp_call *c)
+{
+	grpc_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &c->cancelled;
+	c->refs++; /* the batch's, given back when close_tag completes */
+	if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK)
+		c->close_posted = true;
+	else
+		c->refs--;
+}
+
 /* Arm one request_call slot for @m (NULL: generic). */
 static void
 arm(struct cp_frontend *fe, const struct cp_method *m)

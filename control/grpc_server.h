@@ -323,6 +323,14 @@ void cp_call_reply_slice(struct cp_call *c, grpc_slice msg);
 void cp_call_release(struct cp_call *c);
 
 /**
+ * Learn of the call's end (client cancel, deadline, disconnect) at once: post
+ * RECV_CLOSE_ON_SERVER on its own (c->close_tag, setting c->cancelled), for a call whose work
+ * or stream outlives its handler. Sets c->close_posted when posted; the batch holds a
+ * reference until it completes. Context: the call's front end.
+ */
+void cp_call_watch_close(struct cp_call *c);
+
+/**
  * Unpack the call's request message as @p desc.
  * @return the message (free with protobuf_c_message_free_unpacked(msg, NULL)), or NULL after
  * replying INVALID_ARGUMENT ("missing" or "malformed").

@@ -334,18 +334,7 @@ exec_submit(struct exec *x, struct dp_req *req)
 	}
 	/* Handed over: learn of cancellation (client cancel, deadline, disconnect) while it
 	 * waits, so queued work for a dead call is skipped. */
-	{
-		grpc_op op;
-
-		memset(&op, 0, sizeof(op));
-		op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-		op.data.recv_close_on_server.cancelled = &c->cancelled;
-		c->refs++;
-		if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK)
-			c->close_posted = true;
-		else
-			c->refs--;
-	}
+	cp_call_watch_close(c);
 	/* The call stays alive until its answer: the reply's batch holds it then. */
 	c->refs++;
 	req->mem_est = x->mem;
