@@ -264,8 +264,10 @@ render_udp(struct out *o, const struct dp_udp *u)
 	uint64_t dev[DP_PORTS_MAX][4];
 	const char *pn[DP_PORTS_MAX];
 	char lab[DP_PORT_NAME_MAX + 32];
+	/* Read once: every loop below covers the same ports (fixed at set-up). */
+	const unsigned n_ports = u->n_ports < DP_PORTS_MAX ? u->n_ports : DP_PORTS_MAX;
 
-	for (unsigned i = 0; i < u->n_ports; i++) {
+	for (unsigned i = 0; i < n_ports; i++) {
 		struct dp_port_dev_stats d;
 
 		pn[i] = u->port[i].conf.name;
@@ -277,7 +279,7 @@ render_udp(struct out *o, const struct dp_udp *u)
 		dev[i][3] = d.rx_nombuf;
 	}
 	help(o, "corepipe_udp_link_up", "gauge", "1 when the port's link is up.");
-	for (unsigned i = 0; i < u->n_ports; i++) {
+	for (unsigned i = 0; i < n_ports; i++) {
 		struct dp_port_link l;
 
 		dp_port_link(&u->port[i], &l);
@@ -288,7 +290,7 @@ render_udp(struct out *o, const struct dp_udp *u)
 		if (t[r].metric == NULL)
 			continue;
 		family_help(o, &t[r]);
-		for (unsigned i = 0; i < u->n_ports; i++) {
+		for (unsigned i = 0; i < n_ports; i++) {
 			if (!(t[r].flags & DP_STAT_PER_WORKER)) {
 				snprintf(lab, sizeof(lab), "port=\"%s\"", pn[i]);
 				stat_lines(o, t, r, e, &st[i], lab, 0);
@@ -305,7 +307,7 @@ render_udp(struct out *o, const struct dp_udp *u)
 	}
 	help(o, "corepipe_udp_device_errors_total", "counter",
 	     "The device's own counters: imissed (RX ring full), ierrors, oerrors, rx_nombuf.");
-	for (unsigned i = 0; i < u->n_ports; i++)
+	for (unsigned i = 0; i < n_ports; i++)
 		for (unsigned k = 0; k < 4; k++)
 			put(o,
 			    "corepipe_udp_device_errors_total{port=\"%s\",counter=\"%s\"} %llu\n",
