@@ -489,6 +489,27 @@ struct udp_stats_msgs {
 	char mac[DP_PORTS_MAX][RTE_ETHER_ADDR_FMT_SIZE];
 };
 
+/* Set uint64 field d->rpc of message @p m from scalar row @p d of stats @p s. */
+static void
+fill_stat_u64(ProtobufCMessage *m, const struct dp_stat_desc *d, const void *s)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(m->descriptor, d->rpc);
+
+	assert(f != NULL && f->label != PROTOBUF_C_LABEL_REPEATED &&
+	       f->type == PROTOBUF_C_TYPE_UINT64 && d->n == 1);
+	*(uint64_t *)((char *)m + f->offset) = *dp_stat_at(d, s, 0);
+}
+
+/* Every scalar field of message @p m that the @p n rows of @p t name, from stats @p s. */
+static void
+fill_stat_u64s(ProtobufCMessage *m, const struct dp_stat_desc *t, unsigned n, const void *s)
+{
+	for (unsigned r = 0; r < n; r++)
+		if (t[r].rpc != NULL)
+			fill_stat_u64(m, &t[r], s);
+}
+
 /* Set field d->rpc of message @p m from row @p d of stats @p s: a uint64, or a
  * map<string, uint64> of the row's non-zero elements, built in @p ent / @p entp.
  * @return map entries used. */
@@ -499,13 +520,12 @@ fill_stat_field(ProtobufCMessage *m, const struct dp_stat_desc *d, const void *s
 	const ProtobufCFieldDescriptor *f =
 	    protobuf_c_message_descriptor_get_field_by_name(m->descriptor, d->rpc);
 	const ProtobufCMessageDescriptor *ed;
-	char *base = (char *)m;
 	unsigned n = 0;
+	char *base = (char *)m;
 
 	assert(f != NULL);
 	if (f->label != PROTOBUF_C_LABEL_REPEATED) {
-		assert(f->type == PROTOBUF_C_TYPE_UINT64 && d->n == 1);
-		*(uint64_t *)(base + f->offset) = *dp_stat_at(d, s, 0);
+		fill_stat_u64(m, d, s);
 		return 0;
 	}
 	ed = f->descriptor;
@@ -724,10 +744,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 		ws[i].in_flight = dp_worker_in_flight(w);
 		ws[i].busy_ratio =
 		    s.r.total_cycles ? (double)s.r.busy_cycles / (double)s.r.total_cycles : 0.0;
-		for (unsigned r = 0; r < cp_worker_stats_n_desc; r++)
-			if (cp_worker_stats_desc[r].rpc != NULL)
-				fill_stat_field(&ws[i].base, &cp_worker_stats_desc[r], &s, NULL,
-						NULL);
+		fill_stat_u64s(&ws[i].base, cp_worker_stats_desc, cp_worker_stats_n_desc, &s);
 		stopped_deadline += s.stopped_deadline;
 		stopped_cancel += s.stopped_cancel;
 		ws[i].shedding = atomic_load_explicit(&w->lc.shedding, memory_order_relaxed);
@@ -803,9 +820,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	st.pools = psp;
 	st.in_flight = in_flight;
 	/* answered, streams (this GetStats call included), pipeline_streams, memory_in_use_bytes */
-	for (unsigned r = 0; r < cp_fe_stats_n_desc; r++)
-		if (cp_fe_stats_desc[r].rpc != NULL)
-			fill_stat_field(&st.base, &cp_fe_stats_desc[r], &fes, NULL, NULL);
+	fill_stat_u64s(&st.base, cp_fe_stats_desc, cp_fe_stats_n_desc, &fes);
 	cp_server_connections(srv, &st.connections, &st.connections_refused);
 	fill_udp(dp->udp, &st, &udp);
 	if (fill_pipelines(srv, &st, &pipes) != 0)
