@@ -7,6 +7,7 @@
  * buffer and either runs it at once on its own lcore or hands it to a worker
  * (control/frontend.h); either way it answers the call itself (cp_execute_complete).
  */
+#include "control/config.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
 #include "control/pbconv.h"
@@ -216,7 +217,7 @@ exec_admit(struct exec *x)
 		REFUSE(fe, x->c, CP_REJECT_MEMORY,
 		       "reply memory budget in use (%u bytes, server.max_response_bytes): clients "
 		       "are not reading their answers",
-		       fe->srv->conf.max_response_bytes);
+		       fe->srv->conf.cfg->max_response_bytes);
 		return -1;
 	}
 	if (cp_call_priority(x->c, live, &x->prio) != 0)
