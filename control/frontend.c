@@ -4,6 +4,7 @@
  */
 #include "control/frontend.h"
 
+#include "control/config.h"
 #include "control/log.h"
 #include "control/rpc.h"
 #include "dataplane/stat.h"
@@ -121,7 +122,7 @@ call_put(struct cp_frontend *fe, struct cp_call *c)
 static void
 count_client_cancel(struct cp_frontend *fe, struct cp_call *c)
 {
-	uint32_t limit = fe->srv->conf.max_cancels_per_second;
+	uint32_t limit = fe->srv->conf.cfg->max_cancels_per_second;
 	alignas(8) char key[RST_KEY] = {0}; /* rte_hash_crc reads 8 bytes at a time */
 	struct cp_rst_win *w;
 	char *peer;
@@ -193,6 +194,21 @@ cp_call_release(struct cp_call *c)
 {
 	if (--c->refs == 0)
 		live_free(c->fe, c);
+}
+
+void
+cp_call_watch_close(struct cp_call *c)
+{
+	grpc_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &c->cancelled;
+	c->refs++; /* the batch's, given back when close_tag completes */
+	if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK)
+		c->close_posted = true;
+	else
+		c->refs--;
 }
 
 /* Arm one request_call slot for @m (NULL: generic). */
@@ -340,7 +356,7 @@ on_new_call(struct cp_frontend *fe, struct cp_call *c, int ok)
 	c->start_ns = cp_now_ns();
 	/* The peer while the call is whole: a call the client reset early has lost it by the
 	 * time it ends ("unknown"). One small allocation per call, only with the defence on. */
-	if (srv->conf.max_cancels_per_second != 0)
+	if (srv->conf.cfg->max_cancels_per_second != 0)
 		c->peer = grpc_call_get_peer(c->call);
 	cp_alog_begin(&c->alog, &c->md, NULL); /* request size: when it arrives (on_recv) */
 	c->refs = 1; /* held until the first batch below is posted; dropped at the end */
@@ -569,13 +585,13 @@ cp_fe_stream_room(const struct cp_frontend *fe, uint64_t bytes)
 {
 	uint64_t held = fe->st.resp_bytes;
 
-	return held == 0 || held + bytes <= fe->srv->conf.max_response_bytes / 4 * 3;
+	return held == 0 || held + bytes <= fe->srv->conf.cfg->max_response_bytes / 4 * 3;
 }
 
 bool
 cp_fe_over_budget(const struct cp_frontend *fe, bool stream)
 {
-	uint64_t budget = fe->srv->conf.max_response_bytes;
+	uint64_t budget = fe->srv->conf.cfg->max_response_bytes;
 
 	return fe->st.resp_bytes >= (stream ? budget / 4 * 3 : budget);
 }
@@ -857,8 +873,8 @@ cp_fe_create(struct cp_server *srv, unsigned index)
 		fe->cand[fe->n_cand] = dp->workers[w];
 		fe->cand_link[fe->n_cand++] = dp->link[index][w];
 	}
-	fe->spin_cycles = fe->own->lc.tsc_hz / 1000000 * srv->conf.frontend_spin_us;
-	fe->inline_cycles = fe->own->lc.tsc_hz / 1000000 * srv->conf.inline_max_us;
+	fe->spin_cycles = fe->own->lc.tsc_hz / 1000000 * srv->conf.cfg->frontend_spin_us;
+	fe->inline_cycles = fe->own->lc.tsc_hz / 1000000 * srv->conf.cfg->inline_max_us;
 	/* The reactor: the front end first (new calls, answers), then this lcore's dataplane
 	 * pollers (its queue of larger work; UDP queues when no worker-only lcore has them). */
 	p.arg = fe;

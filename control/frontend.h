@@ -31,11 +31,15 @@
 #include <grpc/grpc.h>
 #include <pthread.h>
 #include <stdalign.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /**
  * A front end's counters: one writer (its thread), read by anyone with relaxed loads; summed
- * over front ends with cp_server_stat_sum(offsetof(struct cp_fe_stats, field)).
+ * over front ends with cp_fe_stats_sum (control/counters.h), or one of them with
+ * cp_server_stat_sum(offsetof(struct cp_fe_stats, field)). Nothing but uint64_t counters, one
+ * control/counters.c row each (cp_fe_stats_desc, in field order): a field added here needs its
+ * row there.
  */
 struct cp_fe_stats {
 	uint64_t live_calls;   /**< calls received and not yet freed */
@@ -53,6 +57,11 @@ struct cp_fe_stats {
 	uint64_t mem_in_use;	     /**< estimated memory of the requests out now (gauge) */
 	uint64_t buffer_waits;	     /**< stream frames that waited for their buffers */
 };
+
+/* The counters end with buffer_waits: nothing follows (no padding to describe). */
+_Static_assert(offsetof(struct cp_fe_stats, buffer_waits) + sizeof(uint64_t) ==
+		   sizeof(struct cp_fe_stats),
+	       "cp_fe_stats: buffer_waits is the last counter (add a cp_fe_stats_desc row)");
 
 /** Where a request runs: inline here, or (>= 0) a candidate; CP_PLACE_SHED when every
  * candidate for handed-over work is shedding load. */

@@ -461,8 +461,8 @@ static int
 open_listener(struct cp_server *srv, const char *addr, bool tls)
 {
 	struct cp_listener_conf lc = {
-	    .max_connections = srv->conf.max_connections,
-	    .max_per_peer = srv->conf.max_connections_per_peer,
+	    .max_connections = srv->conf.cfg->max_connections,
+	    .max_per_peer = srv->conf.cfg->max_connections_per_peer,
 	};
 	struct cp_listener *l = &srv->listener[srv->n_listeners];
 	int fd = cp_takeover_adopt(srv->conf.takeover, "grpc", addr);
@@ -501,21 +501,20 @@ register_methods(struct cp_server *srv)
 }
 
 int
-cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
-		 const struct cp_config *live, struct dp_dataplane *dp)
+cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf, struct dp_dataplane *dp)
 {
+	const struct cp_config *cfg = conf->cfg;
 	grpc_arg args[24];
 	grpc_channel_args chargs;
 	grpc_server_credentials *creds;
-	bool tls = conf->tls != NULL && conf->tls->cert_file[0] != '\0';
-	const struct cp_keepalive_conf *ka = conf->keepalive;
+	bool tls = cfg->tls.cert_file[0] != '\0';
+	const struct cp_keepalive_conf *ka = &cfg->keepalive;
 	size_t n;
 	int rc;
 
 	memset(srv, 0, sizeof(*srv));
 	srv->conf = *conf;
-	snprintf(srv->listen, sizeof(srv->listen), "%s", conf->listen);
-	srv->conf.listen = srv->listen;
+	snprintf(srv->listen, sizeof(srv->listen), "%s", cfg->grpc_listen);
 	srv->dp = dp;
 	srv->shutdown_tag.kind = CP_TAG_SHUTDOWN;
 	srv->shutdown_tag.owner = srv;
@@ -525,48 +524,45 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
 	atomic_init(&srv->shutdown_requested, false);
 	atomic_init(&srv->shutdown_tag_seen, false);
 	pthread_mutex_init(&srv->live_lock, NULL);
-	rc = cp_server_apply_live(srv, live);
+	rc = cp_server_apply_live(srv, cfg);
 	if (rc != 0)
 		return rc;
 
 	/* Listeners first: their channel args go into grpc_server_create. */
 	rc = open_listener(srv, srv->listen, tls);
-	if (rc == 0 && tls && !conf->tls->required && conf->tls->plaintext_listen[0] != '\0')
-		rc = open_listener(srv, conf->tls->plaintext_listen, false);
+	if (rc == 0 && tls && !cfg->tls.required && cfg->tls.plaintext_listen[0] != '\0')
+		rc = open_listener(srv, cfg->tls.plaintext_listen, false);
 	if (rc != 0)
 		return rc;
 	srv->port = srv->listener[0].port;
 	srv->plaintext_port = srv->n_listeners > 1 ? srv->listener[1].port : 0;
 
 	n = 0;
-	int_arg(&args[n++], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (int)conf->max_message_bytes);
+	int_arg(&args[n++], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, (int)cfg->max_message_bytes);
 	/* Outputs may legitimately be larger than inputs. */
 	int_arg(&args[n++], GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, -1);
-	/* Clients may ping to keep connections alive, but not more often than every 10 s
-	 * without data (keepalive enforcement: abusive pingers get GOAWAY). */
+	/* Clients may ping to keep connections alive, but not more often than
+	 * server.keepalive_min_ping_interval_ms without data (keepalive enforcement: abusive
+	 * pingers get GOAWAY). */
 	int_arg(&args[n++], GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-		ka ? (int)ka->min_ping_interval_ms : 10000);
+		(int)ka->min_ping_interval_ms);
 	int_arg(&args[n++], GRPC_ARG_HTTP2_MAX_PING_STRIKES, 2);
-	int_arg(&args[n++], GRPC_ARG_MAX_CONCURRENT_STREAMS, (int)conf->max_concurrent_streams);
+	int_arg(&args[n++], GRPC_ARG_MAX_CONCURRENT_STREAMS, (int)cfg->max_concurrent_streams);
 	/* Headers are small for this API: a bound on what one stream's metadata may cost. */
 	int_arg(&args[n++], GRPC_ARG_MAX_METADATA_SIZE, 16384);
 	/* The TLS handshake and the HTTP/2 preface + SETTINGS must arrive within this, or the
 	 * connection is closed: a bare TCP connection cannot hold a slot. */
-	int_arg(&args[n++], GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, (int)conf->handshake_timeout_ms);
+	int_arg(&args[n++], GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, (int)cfg->handshake_timeout_ms);
 	/* The server's own keepalive pings find dead peers (server.keepalive_*; 0: never). */
-	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIME_MS,
-		!ka	      ? 60000
-		: ka->time_ms ? (int)ka->time_ms
-			      : INT_MAX);
-	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, ka ? (int)ka->timeout_ms : 20000);
-	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
-		ka ? ka->permit_without_calls : 0);
+	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIME_MS, ka->time_ms ? (int)ka->time_ms : INT_MAX);
+	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, (int)ka->timeout_ms);
+	int_arg(&args[n++], GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, ka->permit_without_calls);
 	/* Idle connections are closed; old ones are recycled (clients reconnect, which lets a
 	 * load balancer rebalance), with a grace period for calls still running on them. */
 	int_arg(&args[n++], GRPC_ARG_MAX_CONNECTION_IDLE_MS,
-		conf->max_connection_idle_ms ? (int)conf->max_connection_idle_ms : INT_MAX);
+		cfg->max_connection_idle_ms ? (int)cfg->max_connection_idle_ms : INT_MAX);
 	int_arg(&args[n++], GRPC_ARG_MAX_CONNECTION_AGE_MS,
-		conf->max_connection_age_ms ? (int)conf->max_connection_age_ms : INT_MAX);
+		cfg->max_connection_age_ms ? (int)cfg->max_connection_age_ms : INT_MAX);
 	int_arg(&args[n++], GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS, 30000);
 	for (unsigned i = 0; i < srv->n_listeners; i++)
 		args[n++] = cp_listener_arg(&srv->listener[i]);
@@ -584,7 +580,7 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
 			return -ENOMEM;
 	}
 	/* Ports: the main listener with TLS or not, the extra plaintext one without. */
-	creds = tls ? tls_credentials(conf->tls) : grpc_insecure_server_credentials_create();
+	creds = tls ? tls_credentials(&cfg->tls) : grpc_insecure_server_credentials_create();
 	if (creds == NULL)
 		return -EINVAL;
 	rc = cp_listener_add_port(&srv->listener[0], srv->server, creds);
@@ -600,8 +596,8 @@ cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
 	}
 	if (tls)
 		cp_log(CP_LOG_INFO, "TLS on the gRPC port", CP_LF_STR("grpc_listen", srv->listen),
-		       CP_LF_BOOL("client_cert_required", conf->tls->require_client_cert),
-		       CP_LF_BOOL("plaintext_refused", conf->tls->required));
+		       CP_LF_BOOL("client_cert_required", cfg->tls.require_client_cert),
+		       CP_LF_BOOL("plaintext_refused", cfg->tls.required));
 	return 0;
 }
 

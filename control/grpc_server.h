@@ -138,23 +138,17 @@ struct cp_live {
 	struct cp_auth auth;	     /**< owned */
 };
 
-/** Restart-only server settings. */
+/**
+ * What a server is created with. Its restart-only server.* settings (grpc_listen,
+ * max_message_bytes, max_concurrent_streams, the connection limits and timeouts,
+ * inline_max_us, frontend_spin_us, max_response_bytes, max_cancels_per_second, keepalive_*,
+ * tls.*) are read in place from @p cfg, the running configuration: none of them is live, so a
+ * reload never writes them (cp_config_copy_live copies the live keys only), and each is stated
+ * once, in struct cp_config. The live ones are copied into cp_live (cp_server_apply_live).
+ */
 struct cp_server_conf {
-	const char *listen;		   /**< "127.0.0.1:50051"; port 0 picks a free port */
-	uint32_t max_message_bytes;	   /**< max receive message size */
-	uint32_t max_concurrent_streams;   /**< per connection (HTTP/2 SETTINGS) */
-	uint32_t max_connections;	   /**< connections at once, per listener */
-	uint32_t max_connections_per_peer; /**< from one client address (0: no limit) */
-	uint32_t handshake_timeout_ms;	   /**< TLS handshake + HTTP/2 preface and SETTINGS */
-	uint32_t max_connection_idle_ms;   /**< close connections idle this long (0: never) */
-	uint32_t max_connection_age_ms;	   /**< recycle connections this old (0: never) */
-	uint32_t inline_max_us;		   /**< run requests estimated up to this inline */
-	uint32_t frontend_spin_us;	   /**< poll this long for handed-over work, then wait */
-	uint32_t max_response_bytes;	   /**< reply bytes a front end holds at once */
-	uint32_t max_cancels_per_second;   /**< per connection; more: it is closed (0: off) */
-	const struct cp_keepalive_conf *keepalive; /**< server.keepalive_* (NULL: defaults) */
-	const struct cp_tls_conf *tls;		   /**< NULL or no cert_file: plaintext only */
-	struct cp_takeover_client *takeover;	   /**< a predecessor's sockets to adopt, or NULL */
+	const struct cp_config *cfg;	     /**< the running configuration; outlives the server */
+	struct cp_takeover_client *takeover; /**< a predecessor's sockets to adopt, or NULL */
 };
 
 /** Why a request was refused before it ran (GetStats "rejected"). */
@@ -223,11 +217,11 @@ struct cp_server {
 
 /**
  * Create the server and its front ends, register methods, bind the listeners (not started).
- * @p live is the initial configuration (its live settings are copied).
+ * @p conf->cfg is the initial configuration (its live settings are copied).
  * @return 0, -EADDRINUSE/-EINVAL when the address cannot be bound, -ENOMEM.
  */
 int cp_server_create(struct cp_server *srv, const struct cp_server_conf *conf,
-		     const struct cp_config *live, struct dp_dataplane *dp);
+		     struct dp_dataplane *dp);
 
 /** Start serving: listeners accept, request_call slots armed on every front end. */
 void cp_server_start(struct cp_server *srv);
@@ -321,6 +315,14 @@ void cp_call_reply_slice(struct cp_call *c, grpc_slice msg);
  * frees the call. Context: the call's front end.
  */
 void cp_call_release(struct cp_call *c);
+
+/**
+ * Learn of the call's end (client cancel, deadline, disconnect) at once: post
+ * RECV_CLOSE_ON_SERVER on its own (c->close_tag, setting c->cancelled), for a call whose work
+ * or stream outlives its handler. Sets c->close_posted when posted; the batch holds a
+ * reference until it completes. Context: the call's front end.
+ */
+void cp_call_watch_close(struct cp_call *c);
 
 /**
  * Unpack the call's request message as @p desc.

@@ -711,23 +711,7 @@ static int
 start_control(struct daemon *d, enum stage *st)
 {
 	const struct cp_config *cfg = &d->cfg;
-	struct cp_server_conf sconf = {
-	    .listen = cfg->grpc_listen,
-	    .max_message_bytes = cfg->max_message_bytes,
-	    .max_concurrent_streams = cfg->max_concurrent_streams,
-	    .max_connections = cfg->max_connections,
-	    .max_connections_per_peer = cfg->max_connections_per_peer,
-	    .handshake_timeout_ms = cfg->handshake_timeout_ms,
-	    .max_connection_idle_ms = cfg->max_connection_idle_ms,
-	    .max_connection_age_ms = cfg->max_connection_age_ms,
-	    .inline_max_us = cfg->inline_max_us,
-	    .frontend_spin_us = cfg->frontend_spin_us,
-	    .max_response_bytes = cfg->max_response_bytes,
-	    .max_cancels_per_second = cfg->max_cancels_per_second,
-	    .keepalive = &cfg->keepalive,
-	    .tls = &cfg->tls,
-	    .takeover = &d->tk,
-	};
+	struct cp_server_conf sconf = {.cfg = cfg, .takeover = &d->tk};
 	char err[512];
 	int rc;
 
@@ -764,7 +748,7 @@ start_control(struct daemon *d, enum stage *st)
 		d->oj->srv = &g_srv;
 		snprintf(d->oj->path, sizeof(d->oj->path), "%s", cfg->takeover_socket);
 	}
-	rc = cp_server_create(&g_srv, &sconf, &d->cfg, d->dp);
+	rc = cp_server_create(&g_srv, &sconf, d->dp);
 	if (rc != 0)
 		return rc == -EADDRINUSE ? 3 : 2;
 	g_srv.reload.live = &d->cfg;

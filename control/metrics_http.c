@@ -4,6 +4,7 @@
 #include "control/metrics_http.h"
 
 #include "control/access_log.h"
+#include "control/counters.h"
 #include "control/frontend.h"
 #include "control/log.h"
 #include "control/procstat.h"
@@ -207,28 +208,48 @@ family_end(const struct dp_stat_desc *t, unsigned n, unsigned r)
 	return e;
 }
 
-/* The lines of rows [@p r, @p e) of a stats table (one family) for stats struct @p s: a port's,
- * and a worker's when @p worker >= 0. Labels: port, worker, the row's own, the element's. */
+/* The lines of rows [@p r, @p e) of a stats table (one family) for stats struct @p s. Labels:
+ * @p labels (the instance's: a port, a worker; "" for none), the row's own, the element's. A
+ * DP_STAT_TSC row prints seconds, @p tsc_s a cycle. */
 static void
 stat_lines(struct out *o, const struct dp_stat_desc *t, unsigned r, unsigned e, const void *s,
-	   const char *port, int worker)
+	   const char *labels, double tsc_s)
 {
 	for (; r < e; r++) {
 		for (unsigned k = 0; k < t[r].n; k++) {
 			uint64_t v = *dp_stat_at(&t[r], s, k);
+			char sep = '{';
 
 			if ((t[r].flags & DP_STAT_SPARSE) && k != 0 && v == 0)
 				continue;
-			put(o, "%s{port=\"%s\"", t[r].metric, port);
-			if (worker >= 0)
-				put(o, ",worker=\"%d\"", worker);
-			if (t[r].label != NULL)
-				put(o, ",%s", t[r].label);
-			if (t[r].key != NULL)
-				put(o, ",%s=\"%s\"", t[r].key, t[r].key_name(k));
-			put(o, "} %llu\n", (unsigned long long)v);
+			put(o, "%s", t[r].metric);
+			if (labels[0] != '\0') {
+				put(o, "%c%s", sep, labels);
+				sep = ',';
+			}
+			if (t[r].label != NULL) {
+				put(o, "%c%s", sep, t[r].label);
+				sep = ',';
+			}
+			if (t[r].key != NULL) {
+				put(o, "%c%s=\"%s\"", sep, t[r].key, t[r].key_name(k));
+				sep = ',';
+			}
+			if (sep == ',')
+				put(o, "}");
+			if (t[r].flags & DP_STAT_TSC)
+				put(o, " %.9f\n", (double)v * tsc_s);
+			else
+				put(o, " %llu\n", (unsigned long long)v);
 		}
 	}
+}
+
+/* HELP and TYPE of the family whose first row is @p d. */
+static void
+family_help(struct out *o, const struct dp_stat_desc *d)
+{
+	help(o, d->metric, stat_type_name(d->type), d->help);
 }
 
 /* The UDP front end: the link, every family of dp_udp_stats_desc per port (summed over
@@ -242,8 +263,11 @@ render_udp(struct out *o, const struct dp_udp *u)
 	struct dp_udp_stats st[DP_PORTS_MAX];
 	uint64_t dev[DP_PORTS_MAX][4];
 	const char *pn[DP_PORTS_MAX];
+	char lab[DP_PORT_NAME_MAX + 32];
+	/* Read once: every loop below covers the same ports (fixed at set-up). */
+	const unsigned n_ports = u->n_ports < DP_PORTS_MAX ? u->n_ports : DP_PORTS_MAX;
 
-	for (unsigned i = 0; i < u->n_ports; i++) {
+	for (unsigned i = 0; i < n_ports; i++) {
 		struct dp_port_dev_stats d;
 
 		pn[i] = u->port[i].conf.name;
@@ -255,7 +279,7 @@ render_udp(struct out *o, const struct dp_udp *u)
 		dev[i][3] = d.rx_nombuf;
 	}
 	help(o, "corepipe_udp_link_up", "gauge", "1 when the port's link is up.");
-	for (unsigned i = 0; i < u->n_ports; i++) {
+	for (unsigned i = 0; i < n_ports; i++) {
 		struct dp_port_link l;
 
 		dp_port_link(&u->port[i], &l);
@@ -265,23 +289,25 @@ render_udp(struct out *o, const struct dp_udp *u)
 		e = family_end(t, dp_udp_stats_n_desc, r);
 		if (t[r].metric == NULL)
 			continue;
-		help(o, t[r].metric, stat_type_name(t[r].type), t[r].help);
-		for (unsigned i = 0; i < u->n_ports; i++) {
+		family_help(o, &t[r]);
+		for (unsigned i = 0; i < n_ports; i++) {
 			if (!(t[r].flags & DP_STAT_PER_WORKER)) {
-				stat_lines(o, t, r, e, &st[i], pn[i], -1);
+				snprintf(lab, sizeof(lab), "port=\"%s\"", pn[i]);
+				stat_lines(o, t, r, e, &st[i], lab, 0);
 				continue;
 			}
 			for (unsigned w = 0; w < u->n_workers; w++) {
 				struct dp_udp_stats s;
 
 				dp_udp_stats_read_one(u, w, i, &s);
-				stat_lines(o, t, r, e, &s, pn[i], (int)w);
+				snprintf(lab, sizeof(lab), "port=\"%s\",worker=\"%u\"", pn[i], w);
+				stat_lines(o, t, r, e, &s, lab, 0);
 			}
 		}
 	}
 	help(o, "corepipe_udp_device_errors_total", "counter",
 	     "The device's own counters: imissed (RX ring full), ierrors, oerrors, rx_nombuf.");
-	for (unsigned i = 0; i < u->n_ports; i++)
+	for (unsigned i = 0; i < n_ports; i++)
 		for (unsigned k = 0; k < 4; k++)
 			put(o,
 			    "corepipe_udp_device_errors_total{port=\"%s\",counter=\"%s\"} %llu\n",
@@ -311,310 +337,329 @@ render_http(struct out *o, const struct cp_http_guard *g)
 	put(o, "corepipe_http_connections %u\n", g->n);
 }
 
-char *
-cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct cp_http_guard *http,
-		  size_t *len)
+/* ---- The scrape, family by family ----------------------------------------------------------- */
+
+/* What one scrape reads once and several families use. */
+struct scrape {
+	struct names *names;	 /* pipeline names by id */
+	struct dp_met_row *rows; /* by pipeline id: the workers' runs, summed */
+	struct dp_met_row *e2e;	 /* by pipeline id: the front ends' answers, summed */
+	struct dp_worker_stats ws[DP_WORKERS_MAX];
+	struct cp_fe_stats fe; /* summed over front ends */
+	double tsc_s;	       /* one TSC cycle in seconds */
+};
+
+static void
+render_build(struct out *o)
 {
-	struct out o = {0};
-	struct names *names = calloc(1, sizeof(*names));
-	struct dp_met_row *rows = calloc(DP_REGISTRY_MAX + 1, sizeof(*rows));
-	struct dp_met_row *e2e = calloc(DP_REGISTRY_MAX + 1, sizeof(*e2e));
-	uint64_t in_flight = 0, deadline = 0, cancelled = 0, stopped_deadline = 0,
-		 stopped_cancel = 0;
-	double tsc_s = 1.0 / (double)dp->tsc_hz;
-
-	if (names == NULL || rows == NULL || e2e == NULL)
-		goto oom;
-	dp_registry_names(dp->reg, name_cb, names);
-	for (unsigned w = 0; w < dp->n_workers; w++)
-		for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
-			dp_metrics_read_row(dp->workers[w]->lc.met, id, &rows[id]);
-	for (unsigned f = 0; f < srv->n_fe; f++)
-		for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
-			dp_metrics_read_row(srv->fe[f]->e2e, id, &e2e[id]);
-
-	help(&o, "corepipe_build_info", "gauge", "Build information; the value is always 1.");
-	put(&o,
+	help(o, "corepipe_build_info", "gauge", "Build information; the value is always 1.");
+	put(o,
 	    "corepipe_build_info{version=\"%s\",revision=\"%s\",dpdk=\"%s\",grpc_core=\"%s\"} 1\n",
 	    cp_version(), cp_revision(), rte_version(), grpc_version_string());
-	render_process(&o);
+}
 
-	help(&o, "corepipe_requests_total", "counter",
+/* Per pipeline: requests by code, the two duration histograms, bytes in and out. */
+static void
+render_pipelines(struct out *o, const struct scrape *sc)
+{
+	const struct dp_met_row *rows = sc->rows, *e2e = sc->e2e;
+
+	help(o, "corepipe_requests_total", "counter",
 	     "Requests (unary calls and stream frames) completed by the workers, by pipeline and "
 	     "status code.");
-	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++) {
-		for (unsigned k = 0; k < DP_STATUS_MAX; k++) {
-			if (rows[id].by_code[k] == 0)
-				continue;
-			put(&o, "corepipe_requests_total{pipeline=\"%s\",code=\"%s\"} %llu\n",
-			    pipe_label(names, id), dp_status_name((int)k),
-			    (unsigned long long)rows[id].by_code[k]);
-			if (k == DP_DEADLINE_EXCEEDED)
-				deadline += rows[id].by_code[k];
-		}
-	}
-	help(&o, "corepipe_request_duration_seconds", "histogram",
+	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
+		for (unsigned k = 0; k < DP_STATUS_MAX; k++)
+			if (rows[id].by_code[k] != 0)
+				put(o,
+				    "corepipe_requests_total{pipeline=\"%s\",code=\"%s\"} %llu\n",
+				    pipe_label(sc->names, id), dp_status_name((int)k),
+				    (unsigned long long)rows[id].by_code[k]);
+	help(o, "corepipe_request_duration_seconds", "histogram",
 	     "Data-plane time: a worker running the pipeline's nodes on one request or frame.");
 	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
 		if (rows[id].count != 0)
-			histogram(&o, "corepipe_request_duration_seconds", pipe_label(names, id),
-				  &rows[id], tsc_s);
-	help(&o, "corepipe_server_duration_seconds", "histogram",
+			histogram(o, "corepipe_request_duration_seconds", pipe_label(sc->names, id),
+				  &rows[id], sc->tsc_s);
+	help(o, "corepipe_server_duration_seconds", "histogram",
 	     "Server time: call arrival (unary) or frame submit (streams) to the answer handed to "
 	     "gRPC.");
 	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
 		if (e2e[id].count != 0)
-			histogram(&o, "corepipe_server_duration_seconds", pipe_label(names, id),
+			histogram(o, "corepipe_server_duration_seconds", pipe_label(sc->names, id),
 				  &e2e[id], 1e-9);
-
-	help(&o, "corepipe_processed_bytes_total", "counter",
+	help(o, "corepipe_processed_bytes_total", "counter",
 	     "Bytes a pipeline took in (every run) and gave out (successful runs), unary, stream "
 	     "and UDP requests alike.");
 	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++) {
 		if (rows[id].count == 0 && rows[id].bytes_in == 0)
 			continue;
-		put(&o, "corepipe_processed_bytes_total{pipeline=\"%s\",direction=\"in\"} %llu\n",
-		    pipe_label(names, id), (unsigned long long)rows[id].bytes_in);
-		put(&o, "corepipe_processed_bytes_total{pipeline=\"%s\",direction=\"out\"} %llu\n",
-		    pipe_label(names, id), (unsigned long long)rows[id].bytes_out);
+		put(o, "corepipe_processed_bytes_total{pipeline=\"%s\",direction=\"in\"} %llu\n",
+		    pipe_label(sc->names, id), (unsigned long long)rows[id].bytes_in);
+		put(o, "corepipe_processed_bytes_total{pipeline=\"%s\",direction=\"out\"} %llu\n",
+		    pipe_label(sc->names, id), (unsigned long long)rows[id].bytes_out);
 	}
+}
 
-	help(&o, "corepipe_queue_depth", "gauge",
+/* Per worker: queue depth, busy ratio, the counters of cp_worker_stats_desc, shedding, stream
+ * slots; and the requests inside the dataplane. */
+static void
+render_workers(struct out *o, const struct dp_dataplane *dp, const struct scrape *sc)
+{
+	const struct dp_stat_desc *t = cp_worker_stats_desc;
+	uint64_t in_flight = 0;
+	char lab[32];
+
+	help(o, "corepipe_queue_depth", "gauge",
 	     "Requests waiting in a worker's queues (handed over by front ends).");
 	for (unsigned w = 0; w < dp->n_workers; w++) {
 		unsigned q = 0;
 
 		for (unsigned k = 0; k < dp->workers[w]->n_links; k++)
 			q += rte_ring_count(dp->workers[w]->link[k]->in);
-		put(&o, "corepipe_queue_depth{worker=\"%u\"} %u\n", w, q);
+		put(o, "corepipe_queue_depth{worker=\"%u\"} %u\n", w, q);
 	}
-	help(&o, "corepipe_worker_busy_seconds_total", "counter",
-	     "Time a worker spent on loop iterations that did work; rate() is its utilisation "
-	     "(0..1).");
-	for (unsigned w = 0; w < dp->n_workers; w++) {
-		struct dp_worker_stats s;
-
-		dp_worker_stats_read(dp->workers[w], &s);
-		put(&o, "corepipe_worker_busy_seconds_total{worker=\"%u\"} %.9f\n", w,
-		    (double)s.r.busy_cycles * tsc_s);
-	}
-	help(&o, "corepipe_worker_busy_ratio", "gauge",
+	help(o, "corepipe_worker_busy_ratio", "gauge",
 	     "Deprecated (averaged since start, cannot alert): use "
 	     "rate(corepipe_worker_busy_seconds_total[1m]). Busy cycles / all cycles since start.");
 	for (unsigned w = 0; w < dp->n_workers; w++) {
-		struct dp_worker_stats s;
+		const struct dp_reactor_stats *r = &sc->ws[w].r;
 
-		dp_worker_stats_read(dp->workers[w], &s);
 		in_flight += dp_worker_in_flight(dp->workers[w]);
-		put(&o, "corepipe_worker_busy_ratio{worker=\"%u\"} %.6f\n", w,
-		    s.r.total_cycles ? (double)s.r.busy_cycles / (double)s.r.total_cycles : 0.0);
+		put(o, "corepipe_worker_busy_ratio{worker=\"%u\"} %.6f\n", w,
+		    r->total_cycles ? (double)r->busy_cycles / (double)r->total_cycles : 0.0);
 	}
-	/* With busy seconds, the loop's own time: a reader takes the ratio over its own interval
-	 * (rate of busy / rate of loop), as corepipectl top does. */
-	help(&o, "corepipe_worker_loop_seconds_total", "counter",
-	     "Time a worker's loop has run (all TSC cycles since it started).");
-	for (unsigned w = 0; w < dp->n_workers; w++) {
-		struct dp_worker_stats s;
-
-		dp_worker_stats_read(dp->workers[w], &s);
-		put(&o, "corepipe_worker_loop_seconds_total{worker=\"%u\"} %.6f\n", w,
-		    (double)s.r.total_cycles * tsc_s);
+	for (unsigned r = 0, e; r < cp_worker_stats_n_desc; r = e) {
+		e = family_end(t, cp_worker_stats_n_desc, r);
+		if (t[r].metric == NULL)
+			continue;
+		family_help(o, &t[r]);
+		for (unsigned w = 0; w < dp->n_workers; w++) {
+			snprintf(lab, sizeof(lab), "worker=\"%u\"", w);
+			stat_lines(o, t, r, e, &sc->ws[w], lab, sc->tsc_s);
+		}
 	}
-	help(&o, "corepipe_bulk_runs_total", "counter",
-	     "Requests a worker ran in its bulk lane, one quantum at a time "
-	     "(dataplane.quantum_us).");
-	for (unsigned w = 0; w < dp->n_workers; w++) {
-		struct dp_worker_stats s;
-
-		dp_worker_stats_read(dp->workers[w], &s);
-		stopped_deadline += s.stopped_deadline;
-		stopped_cancel += s.stopped_cancel;
-		put(&o, "corepipe_bulk_runs_total{worker=\"%u\"} %llu\n", w,
-		    (unsigned long long)s.bulk_runs);
-	}
-	help(&o, "corepipe_bulk_quanta_total", "counter", "Bulk lane quanta a worker ran.");
-	for (unsigned w = 0; w < dp->n_workers; w++) {
-		struct dp_worker_stats s;
-
-		dp_worker_stats_read(dp->workers[w], &s);
-		put(&o, "corepipe_bulk_quanta_total{worker=\"%u\"} %llu\n", w,
-		    (unsigned long long)s.quanta);
-	}
-	help(&o, "corepipe_load_shedding_active", "gauge",
+	help(o, "corepipe_load_shedding_active", "gauge",
 	     "1 while a worker sheds new unary work (limits.shed_*).");
 	for (unsigned w = 0; w < dp->n_workers; w++)
-		put(&o, "corepipe_load_shedding_active{worker=\"%u\"} %d\n", w,
+		put(o, "corepipe_load_shedding_active{worker=\"%u\"} %d\n", w,
 		    atomic_load_explicit(&dp->workers[w]->lc.shedding, memory_order_relaxed) ? 1
 											     : 0);
-	help(&o, "corepipe_streams_open", "gauge",
+	help(o, "corepipe_streams_open", "gauge",
 	     "Stream slots in use on a worker (ExecuteStream streams and stateful unary calls).");
 	for (unsigned w = 0; w < dp->n_workers; w++)
-		put(&o, "corepipe_streams_open{worker=\"%u\"} %u\n", w, dp_stream_count(dp, w));
-	help(&o, "corepipe_inflight", "gauge", "Requests inside the dataplane.");
-	put(&o, "corepipe_inflight %llu\n", (unsigned long long)in_flight);
-	help(&o, "corepipe_memory_estimated_bytes", "gauge",
-	     "Estimated peak memory of the requests handed to workers now (admission estimate).");
-	put(&o, "corepipe_memory_estimated_bytes %llu\n",
-	    (unsigned long long)cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, mem_in_use)));
-	{
-		uint64_t budget;
+		put(o, "corepipe_streams_open{worker=\"%u\"} %u\n", w, dp_stream_count(dp, w));
+	help(o, "corepipe_inflight", "gauge", "Requests inside the dataplane.");
+	put(o, "corepipe_inflight %llu\n", (unsigned long long)in_flight);
+}
 
-		pthread_mutex_lock(&srv->live_lock);
-		budget = srv->live->memory_budget;
-		pthread_mutex_unlock(&srv->live_lock);
-		help(&o, "corepipe_memory_budget_bytes", "gauge",
-		     "limits.memory_budget_mb in bytes (0: no budget).");
-		put(&o, "corepipe_memory_budget_bytes %llu\n", (unsigned long long)budget);
+/* corepipe_rejected_total's lines for what the workers skipped: expired or cancelled before
+ * they ran, and running work they stopped for the same reasons between quanta of the bulk lane
+ * (worker.h). */
+static void
+render_worker_skips(struct out *o, unsigned n_workers, const struct scrape *sc)
+{
+	uint64_t deadline = 0, cancelled = 0, stopped_deadline = 0, stopped_cancel = 0;
+
+	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++) {
+		deadline += sc->rows[id].by_code[DP_DEADLINE_EXCEEDED];
+		cancelled += sc->rows[id].by_code[DP_CANCELLED];
 	}
-
-	help(&o, "corepipe_rejected_total", "counter",
-	     "Requests refused or skipped before a worker ran them, by reason.");
-	for (unsigned k = 0; k < CP_REJECT_MAX; k++)
-		put(&o, "corepipe_rejected_total{reason=\"%s\"} %llu\n",
-		    cp_reject_name((enum cp_reject)k),
-		    (unsigned long long)cp_server_stat_sum(
-			srv, offsetof(struct cp_fe_stats, rejected) + k * sizeof(uint64_t)));
-	for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
-		cancelled += rows[id].by_code[DP_CANCELLED];
-	put(&o, "corepipe_rejected_total{reason=\"deadline\"} %llu\n",
+	for (unsigned w = 0; w < n_workers; w++) {
+		stopped_deadline += sc->ws[w].stopped_deadline;
+		stopped_cancel += sc->ws[w].stopped_cancel;
+	}
+	put(o, "corepipe_rejected_total{reason=\"deadline\"} %llu\n",
 	    (unsigned long long)(deadline - stopped_deadline));
-	put(&o, "corepipe_rejected_total{reason=\"cancelled\"} %llu\n",
+	put(o, "corepipe_rejected_total{reason=\"cancelled\"} %llu\n",
 	    (unsigned long long)(cancelled - stopped_cancel));
-	/* Running work stopped between quanta of the bulk lane (worker.h). */
-	put(&o, "corepipe_rejected_total{reason=\"deadline_running\"} %llu\n",
+	put(o, "corepipe_rejected_total{reason=\"deadline_running\"} %llu\n",
 	    (unsigned long long)stopped_deadline);
-	put(&o, "corepipe_rejected_total{reason=\"cancelled_running\"} %llu\n",
+	put(o, "corepipe_rejected_total{reason=\"cancelled_running\"} %llu\n",
 	    (unsigned long long)stopped_cancel);
+}
 
-	render_rpc(&o);
-	{
-		uint64_t written, dropped;
+/* The front ends' counters (cp_fe_stats_desc, summed) and the live memory budget. */
+static void
+render_frontends(struct out *o, struct cp_server *srv, const struct scrape *sc)
+{
+	const struct dp_stat_desc *t = cp_fe_stats_desc;
+	uint64_t budget;
 
-		cp_alog_counts(&written, &dropped);
-		help(&o, "corepipe_access_log_lines_total", "counter",
-		     "Access log lines written (logging.access_log).");
-		put(&o, "corepipe_access_log_lines_total %llu\n", (unsigned long long)written);
-		help(&o, "corepipe_access_log_dropped_total", "counter",
-		     "Access log records dropped because the log's ring was full (stderr slower "
-		     "than the calls).");
-		put(&o, "corepipe_access_log_dropped_total %llu\n", (unsigned long long)dropped);
+	for (unsigned r = 0, e; r < cp_fe_stats_n_desc; r = e) {
+		e = family_end(t, cp_fe_stats_n_desc, r);
+		if (t[r].metric == NULL)
+			continue;
+		family_help(o, &t[r]);
+		stat_lines(o, t, r, e, &sc->fe, "", 0);
+		if (t[r].offset == offsetof(struct cp_fe_stats, rejected))
+			render_worker_skips(o, srv->dp->n_workers, sc);
 	}
+	pthread_mutex_lock(&srv->live_lock);
+	budget = srv->live->memory_budget;
+	pthread_mutex_unlock(&srv->live_lock);
+	help(o, "corepipe_memory_budget_bytes", "gauge",
+	     "limits.memory_budget_mb in bytes (0: no budget).");
+	put(o, "corepipe_memory_budget_bytes %llu\n", (unsigned long long)budget);
+}
 
-	{
-		uint64_t open, refused, lim = 0, peer = 0, fds = 0, killed = 0;
+static void
+render_access_log(struct out *o)
+{
+	uint64_t written, dropped;
 
-		cp_server_connections(srv, &open, &refused);
-		help(&o, "corepipe_grpc_connections", "gauge",
-		     "Open gRPC client connections, on every listener (TLS included).");
-		put(&o, "corepipe_grpc_connections %llu\n", (unsigned long long)open);
-		help(&o, "corepipe_grpc_connections_refused_total", "counter",
-		     "Connections closed on accept, by reason: server.max_connections (limit), "
-		     "server.max_connections_per_peer (peer), out of file descriptors (fds).");
-		for (unsigned i = 0; i < srv->n_listeners; i++) {
-			const struct cp_listener *l = &srv->listener[i];
+	cp_alog_counts(&written, &dropped);
+	help(o, "corepipe_access_log_lines_total", "counter",
+	     "Access log lines written (logging.access_log).");
+	put(o, "corepipe_access_log_lines_total %llu\n", (unsigned long long)written);
+	help(o, "corepipe_access_log_dropped_total", "counter",
+	     "Access log records dropped because the log's ring was full (stderr slower than "
+	     "the calls).");
+	put(o, "corepipe_access_log_dropped_total %llu\n", (unsigned long long)dropped);
+}
 
-			lim += atomic_load(&l->refused);
-			peer += atomic_load(&l->refused_peer);
-			fds += atomic_load(&l->emfile);
-			killed += atomic_load(&l->killed);
-		}
-		(void)refused; /* lim + peer + fds */
-		put(&o, "corepipe_grpc_connections_refused_total{reason=\"limit\"} %llu\n",
-		    (unsigned long long)lim);
-		put(&o, "corepipe_grpc_connections_refused_total{reason=\"peer\"} %llu\n",
-		    (unsigned long long)peer);
-		put(&o, "corepipe_grpc_connections_refused_total{reason=\"fds\"} %llu\n",
-		    (unsigned long long)fds);
-		help(&o, "corepipe_grpc_connections_closed_total", "counter",
-		     "Open connections the server closed, by reason: cancel_flood (the client "
-		     "cancelled more than server.max_cancels_per_second calls in a second).");
-		put(&o, "corepipe_grpc_connections_closed_total{reason=\"cancel_flood\"} %llu\n",
-		    (unsigned long long)killed);
+/* gRPC connections: open, refused on accept (by reason), closed by the server. */
+static void
+render_connections(struct out *o, const struct cp_server *srv)
+{
+	uint64_t open, refused, lim = 0, peer = 0, fds = 0, killed = 0;
+
+	cp_server_connections(srv, &open, &refused);
+	help(o, "corepipe_grpc_connections", "gauge",
+	     "Open gRPC client connections, on every listener (TLS included).");
+	put(o, "corepipe_grpc_connections %llu\n", (unsigned long long)open);
+	help(o, "corepipe_grpc_connections_refused_total", "counter",
+	     "Connections closed on accept, by reason: server.max_connections (limit), "
+	     "server.max_connections_per_peer (peer), out of file descriptors (fds).");
+	for (unsigned i = 0; i < srv->n_listeners; i++) {
+		const struct cp_listener *l = &srv->listener[i];
+
+		lim += atomic_load(&l->refused);
+		peer += atomic_load(&l->refused_peer);
+		fds += atomic_load(&l->emfile);
+		killed += atomic_load(&l->killed);
 	}
-	help(&o, "corepipe_grpc_reply_bytes_held", "gauge",
-	     "Reply bytes packed and not yet sent (stream responses their clients have not read "
-	     "included), over every front end; each is bounded by server.max_response_bytes.");
-	put(&o, "corepipe_grpc_reply_bytes_held %llu\n",
-	    (unsigned long long)cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, resp_bytes)));
-	help(&o, "corepipe_grpc_client_cancels_total", "counter",
-	     "Calls the client cancelled (RST_STREAM, deadline, disconnect) before their answer.");
-	put(&o, "corepipe_grpc_client_cancels_total %llu\n",
-	    (unsigned long long)cp_server_stat_sum(srv,
-						   offsetof(struct cp_fe_stats, client_cancels)));
-	help(&o, "corepipe_grpc_stream_buffer_waits_total", "counter",
-	     "Stream frames that waited unrun for their payload buffers (a pool class empty) "
-	     "instead of failing; each runs once the buffers are back.");
-	put(&o, "corepipe_grpc_stream_buffer_waits_total %llu\n",
-	    (unsigned long long)cp_server_stat_sum(srv,
-						   offsetof(struct cp_fe_stats, buffer_waits)));
-	help(&o, "corepipe_grpc_calls_cancelled_at_grace_total", "counter",
-	     "Calls still open when the shutdown grace (server.shutdown_grace_ms) ended.");
-	put(&o, "corepipe_grpc_calls_cancelled_at_grace_total %llu\n",
-	    (unsigned long long)cp_server_stat_sum(srv,
-						   offsetof(struct cp_fe_stats, grace_cancelled)));
-	help(&o, "corepipe_grpc_streams_active", "gauge",
-	     "gRPC calls (HTTP/2 streams) in progress on the server.");
-	put(&o, "corepipe_grpc_streams_active %llu\n",
-	    (unsigned long long)cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, live_calls)));
+	(void)refused; /* lim + peer + fds */
+	put(o, "corepipe_grpc_connections_refused_total{reason=\"limit\"} %llu\n",
+	    (unsigned long long)lim);
+	put(o, "corepipe_grpc_connections_refused_total{reason=\"peer\"} %llu\n",
+	    (unsigned long long)peer);
+	put(o, "corepipe_grpc_connections_refused_total{reason=\"fds\"} %llu\n",
+	    (unsigned long long)fds);
+	help(o, "corepipe_grpc_connections_closed_total", "counter",
+	     "Open connections the server closed, by reason: cancel_flood (the client cancelled "
+	     "more than server.max_cancels_per_second calls in a second).");
+	put(o, "corepipe_grpc_connections_closed_total{reason=\"cancel_flood\"} %llu\n",
+	    (unsigned long long)killed);
+}
 
-	help(&o, "corepipe_auth_failures_total", "counter",
-	     "Calls refused by bearer-token authentication, by reason.");
-	put(&o, "corepipe_auth_failures_total{reason=\"unauthenticated\"} %llu\n",
-	    (unsigned long long)cp_server_stat_sum(srv,
-						   offsetof(struct cp_fe_stats, auth_failures)));
-	put(&o, "corepipe_auth_failures_total{reason=\"permission_denied\"} %llu\n",
-	    (unsigned long long)cp_server_stat_sum(
-		srv, offsetof(struct cp_fe_stats, auth_failures) + sizeof(uint64_t)));
-	help(&o, "corepipe_config_reloads_total", "counter",
+/* Configuration reloads, and the registry store's writes when it persists. */
+static void
+render_reloads(struct out *o, const struct cp_server *srv)
+{
+	help(o, "corepipe_config_reloads_total", "counter",
 	     "Configuration reloads (SIGHUP, Admin/ReloadConfig) by result.");
-	put(&o, "corepipe_config_reloads_total{result=\"success\"} %llu\n",
+	put(o, "corepipe_config_reloads_total{result=\"success\"} %llu\n",
 	    (unsigned long long)dp_stat_load(&srv->reload.ok));
-	put(&o, "corepipe_config_reloads_total{result=\"failure\"} %llu\n",
+	put(o, "corepipe_config_reloads_total{result=\"failure\"} %llu\n",
 	    (unsigned long long)dp_stat_load(&srv->reload.failed));
-	help(&o, "corepipe_config_last_reload_success_timestamp_seconds", "gauge",
+	help(o, "corepipe_config_last_reload_success_timestamp_seconds", "gauge",
 	     "Unix time of the last successful reload (0: none since start).");
-	put(&o, "corepipe_config_last_reload_success_timestamp_seconds %.3f\n",
+	put(o, "corepipe_config_last_reload_success_timestamp_seconds %.3f\n",
 	    (double)dp_stat_load(&srv->reload.last_success_unix_ns) / 1e9);
 	if (srv->store != NULL && srv->store->kind != CP_STORE_MEMORY) {
-		help(&o, "corepipe_registry_store_writes_total", "counter",
+		help(o, "corepipe_registry_store_writes_total", "counter",
 		     "State writes of the registry store (registry.store) by result; an error "
 		     "refused the Admin change.");
-		put(&o, "corepipe_registry_store_writes_total{result=\"ok\"} %llu\n",
+		put(o, "corepipe_registry_store_writes_total{result=\"ok\"} %llu\n",
 		    (unsigned long long)dp_stat_load(&srv->store->writes));
-		put(&o, "corepipe_registry_store_writes_total{result=\"error\"} %llu\n",
+		put(o, "corepipe_registry_store_writes_total{result=\"error\"} %llu\n",
 		    (unsigned long long)dp_stat_load(&srv->store->write_errors));
 	}
-	help(&o, "corepipe_pool_in_use", "gauge",
+}
+
+static void
+render_pools(struct out *o, const struct dp_dataplane *dp)
+{
+	help(o, "corepipe_pool_in_use", "gauge",
 	     "Buffers taken from a pool (payload size classes, descriptors).");
 	for (unsigned i = 0; i < dp->pools->n_classes; i++)
-		put(&o, "corepipe_pool_in_use{pool=\"buf_%u\"} %u\n", dp->pools->size[i],
+		put(o, "corepipe_pool_in_use{pool=\"buf_%u\"} %u\n", dp->pools->size[i],
 		    dp_pools_in_use(dp->pools, i));
-	put(&o, "corepipe_pool_in_use{pool=\"descriptors\"} %u\n",
+	put(o, "corepipe_pool_in_use{pool=\"descriptors\"} %u\n",
 	    rte_mempool_in_use_count(dp->req_pool));
-	help(&o, "corepipe_pool_capacity", "gauge", "Buffers in a pool.");
+	help(o, "corepipe_pool_capacity", "gauge", "Buffers in a pool.");
 	for (unsigned i = 0; i < dp->pools->n_classes; i++)
-		put(&o, "corepipe_pool_capacity{pool=\"buf_%u\"} %u\n", dp->pools->size[i],
+		put(o, "corepipe_pool_capacity{pool=\"buf_%u\"} %u\n", dp->pools->size[i],
 		    dp->pools->count[i]);
-	put(&o, "corepipe_pool_capacity{pool=\"descriptors\"} %u\n", dp->req_pool->size);
+	put(o, "corepipe_pool_capacity{pool=\"descriptors\"} %u\n", dp->req_pool->size);
+}
+
+/* Read what several families use, once: names, per-pipeline rows, workers, front ends. */
+static int
+scrape_read(struct scrape *sc, struct cp_server *srv, const struct dp_dataplane *dp)
+{
+	sc->names = calloc(1, sizeof(*sc->names));
+	sc->rows = calloc(DP_REGISTRY_MAX + 1, sizeof(*sc->rows));
+	sc->e2e = calloc(DP_REGISTRY_MAX + 1, sizeof(*sc->e2e));
+	if (sc->names == NULL || sc->rows == NULL || sc->e2e == NULL)
+		return -ENOMEM;
+	sc->tsc_s = 1.0 / (double)dp->tsc_hz;
+	dp_registry_names(dp->reg, name_cb, sc->names);
+	for (unsigned w = 0; w < dp->n_workers; w++)
+		for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
+			dp_metrics_read_row(dp->workers[w]->lc.met, id, &sc->rows[id]);
+	for (unsigned f = 0; f < srv->n_fe; f++)
+		for (uint32_t id = 0; id <= DP_REGISTRY_MAX; id++)
+			dp_metrics_read_row(srv->fe[f]->e2e, id, &sc->e2e[id]);
+	for (unsigned w = 0; w < dp->n_workers; w++)
+		dp_worker_stats_read(dp->workers[w], &sc->ws[w]);
+	cp_fe_stats_sum(srv, &sc->fe);
+	return 0;
+}
+
+static void
+scrape_free(struct scrape *sc)
+{
+	free(sc->names);
+	free(sc->rows);
+	free(sc->e2e);
+	free(sc);
+}
+
+char *
+cp_metrics_render(struct cp_server *srv, struct dp_dataplane *dp, const struct cp_http_guard *http,
+		  size_t *len)
+{
+	struct scrape *sc = calloc(1, sizeof(*sc));
+	struct out o = {0};
+
+	if (sc == NULL)
+		return NULL;
+	if (scrape_read(sc, srv, dp) != 0) {
+		scrape_free(sc);
+		return NULL;
+	}
+	render_build(&o);
+	render_process(&o);
+	render_pipelines(&o, sc);
+	render_workers(&o, dp, sc);
+	render_frontends(&o, srv, sc);
+	render_rpc(&o);
+	render_access_log(&o);
+	render_connections(&o, srv);
+	render_reloads(&o, srv);
+	render_pools(&o, dp);
 	if (dp->udp != NULL)
 		render_udp(&o, dp->udp);
 	if (http != NULL)
 		render_http(&o, http);
-
-	free(names);
-	free(rows);
-	free(e2e);
+	scrape_free(sc);
 	if (o.oom) {
 		free(o.p);
 		return NULL;
 	}
 	*len = o.len;
 	return o.p;
-oom:
-	free(names);
-	free(rows);
-	free(e2e);
-	return NULL;
 }
 
 /* ---- HTTP ---------------------------------------------------------------------------------- */

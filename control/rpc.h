@@ -56,9 +56,12 @@ int cp_decode_payload(const Corepipe__V1__Payload *in, struct dp_format *fmt, co
 		      size_t *len, char *msg, size_t msg_size);
 
 /**
- * The pipeline a request names or carries inline: a new reference, or NULL after setting
- * @p status and @p msg (INVALID_ARGUMENT for a bad name or spec, NOT_FOUND, ...). @p what
- * prefixes messages ("" or "open: "). Used by Execute and ExecuteStream alike.
+ * The pipeline a request names (@p name) or carries inline (@p inline_spec); the caller passes
+ * the one its oneof holds and NULL for the other. @return a new reference, or NULL after
+ * setting @p status and @p msg: INVALID_ARGUMENT when neither is set or for a bad name or spec,
+ * NOT_FOUND, RESOURCE_EXHAUSTED. @p what prefixes messages ("" or "open: "). The one
+ * resolution of Execute and ExecuteStream, and the one statement of its errors.
+ * Context: a front end's lcore (an RCU reader). Ownership: the caller owns the reference.
  */
 struct dp_pipeline *cp_resolve_pipeline(struct cp_frontend *fe, const char *name,
 					const Corepipe__V1__PipelineSpec *inline_spec,

@@ -5,6 +5,7 @@
  * PutPipeline and DeletePipeline are compiled here and then written by the control thread,
  * which may block on the store; the answer comes back to this front end (as ReloadConfig's).
  */
+#include "control/counters.h"
 #include "control/ctl.h"
 #include "control/frontend.h"
 #include "control/grpc_server.h"
@@ -488,6 +489,27 @@ struct udp_stats_msgs {
 	char mac[DP_PORTS_MAX][RTE_ETHER_ADDR_FMT_SIZE];
 };
 
+/* Set uint64 field d->rpc of message @p m from scalar row @p d of stats @p s. */
+static void
+fill_stat_u64(ProtobufCMessage *m, const struct dp_stat_desc *d, const void *s)
+{
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(m->descriptor, d->rpc);
+
+	assert(f != NULL && f->label != PROTOBUF_C_LABEL_REPEATED &&
+	       f->type == PROTOBUF_C_TYPE_UINT64 && d->n == 1);
+	*(uint64_t *)((char *)m + f->offset) = *dp_stat_at(d, s, 0);
+}
+
+/* Every scalar field of message @p m that the @p n rows of @p t name, from stats @p s. */
+static void
+fill_stat_u64s(ProtobufCMessage *m, const struct dp_stat_desc *t, unsigned n, const void *s)
+{
+	for (unsigned r = 0; r < n; r++)
+		if (t[r].rpc != NULL)
+			fill_stat_u64(m, &t[r], s);
+}
+
 /* Set field d->rpc of message @p m from row @p d of stats @p s: a uint64, or a
  * map<string, uint64> of the row's non-zero elements, built in @p ent / @p entp.
  * @return map entries used. */
@@ -498,13 +520,12 @@ fill_stat_field(ProtobufCMessage *m, const struct dp_stat_desc *d, const void *s
 	const ProtobufCFieldDescriptor *f =
 	    protobuf_c_message_descriptor_get_field_by_name(m->descriptor, d->rpc);
 	const ProtobufCMessageDescriptor *ed;
-	char *base = (char *)m;
 	unsigned n = 0;
+	char *base = (char *)m;
 
 	assert(f != NULL);
 	if (f->label != PROTOBUF_C_LABEL_REPEATED) {
-		assert(f->type == PROTOBUF_C_TYPE_UINT64 && d->n == 1);
-		*(uint64_t *)(base + f->offset) = *dp_stat_at(d, s, 0);
+		fill_stat_u64(m, d, s);
 		return 0;
 	}
 	ed = f->descriptor;
@@ -698,6 +719,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	char roles[DP_WORKERS_MAX][48];
 	struct udp_stats_msgs udp;
 	struct pipe_stats_msgs pipes = {0};
+	struct cp_fe_stats fes;
 	ProtobufCMessage *rq;
 	unsigned np = 0;
 
@@ -722,10 +744,7 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 		ws[i].in_flight = dp_worker_in_flight(w);
 		ws[i].busy_ratio =
 		    s.r.total_cycles ? (double)s.r.busy_cycles / (double)s.r.total_cycles : 0.0;
-		ws[i].requests = s.requests;
-		ws[i].bulk_runs = s.bulk_runs;
-		ws[i].quanta = s.quanta;
-		ws[i].sleeps = s.r.sleeps;
+		fill_stat_u64s(&ws[i].base, cp_worker_stats_desc, cp_worker_stats_n_desc, &s);
 		stopped_deadline += s.stopped_deadline;
 		stopped_cancel += s.stopped_cancel;
 		ws[i].shedding = atomic_load_explicit(&w->lc.shedding, memory_order_relaxed);
@@ -749,13 +768,14 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	}
 	st.n_workers = dp->n_workers;
 	st.workers = wsp;
+	cp_fe_stats_sum(srv,
+			&fes); /* after the workers', as each answer is counted after its run */
 	for (unsigned k = 0; k < CP_REJECT_MAX + 4; k++) {
 		corepipe__v1__stats__rejected_entry__init(&rej[k]);
 		rejp[k] = &rej[k];
 		if (k < CP_REJECT_MAX) {
 			rej[k].key = (char *)cp_reject_name((enum cp_reject)k);
-			rej[k].value = cp_server_stat_sum(
-			    srv, offsetof(struct cp_fe_stats, rejected) + k * sizeof(uint64_t));
+			rej[k].value = fes.rejected[k];
 		}
 	}
 	/* Skipped by the workers: expired, or cancelled by the client, before they ran; and
@@ -769,7 +789,6 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	rej[CP_REJECT_MAX + 3].key = "cancelled_running";
 	rej[CP_REJECT_MAX + 3].value = stopped_cancel;
 	st.n_rejected = CP_REJECT_MAX + 4;
-	st.memory_in_use_bytes = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, mem_in_use));
 	st.memory_budget_bytes = cp_server_live(srv)->memory_budget;
 	st.rejected = rejp;
 	for (unsigned i = 0; i < dp->pools->n_classes; i++, np++) {
@@ -800,10 +819,8 @@ get_stats(struct cp_server *srv, struct cp_call *c)
 	st.n_pools = np;
 	st.pools = psp;
 	st.in_flight = in_flight;
-	st.answered = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, answered));
-	/* Includes this GetStats call. */
-	st.streams = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, live_calls));
-	st.pipeline_streams = cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, streams_open));
+	/* answered, streams (this GetStats call included), pipeline_streams, memory_in_use_bytes */
+	fill_stat_u64s(&st.base, cp_fe_stats_desc, cp_fe_stats_n_desc, &fes);
 	cp_server_connections(srv, &st.connections, &st.connections_refused);
 	fill_udp(dp->udp, &st, &udp);
 	if (fill_pipelines(srv, &st, &pipes) != 0)

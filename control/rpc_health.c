@@ -138,18 +138,7 @@ watch(struct cp_server *srv, struct cp_call *c)
 	w->sent = -1;
 	protobuf_c_message_free_unpacked(&rq->base, NULL);
 	/* Its end (cancel, disconnect) is learnt at once; the final batch has no close. */
-	{
-		grpc_op op;
-
-		memset(&op, 0, sizeof(op));
-		op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-		op.data.recv_close_on_server.cancelled = &c->cancelled;
-		c->refs++;
-		if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK)
-			c->close_posted = true;
-		else
-			c->refs--;
-	}
+	cp_call_watch_close(c);
 	c->ctx = w;
 	w->next = fe->watches;
 	if (w->next != NULL)

@@ -7,6 +7,7 @@
  * buffer and either runs it at once on its own lcore or hands it to a worker
  * (control/frontend.h); either way it answers the call itself (cp_execute_complete).
  */
+#include "control/config.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
 #include "control/pbconv.h"
@@ -86,6 +87,11 @@ cp_resolve_pipeline(struct cp_frontend *fe, const char *name,
 	const struct cp_live *live = cp_server_live(fe->srv);
 	struct dp_pipeline *p;
 
+	if (name == NULL && inline_spec == NULL) {
+		*status = DP_INVALID_ARGUMENT;
+		snprintf(msg, msg_len, "%spipeline: set either name or inline", what);
+		return NULL;
+	}
 	if (inline_spec == NULL) {
 		const struct dp_pipeline *found;
 
@@ -128,6 +134,29 @@ cp_resolve_pipeline(struct cp_frontend *fe, const char *name,
 	}
 }
 
+/* ==== Execute, step by step ================================================================= */
+
+/*
+ * One Execute call on its way in. Each step below either moves it on (returns 0) or answers
+ * the call itself and returns -1; exec_release() then gives back whatever the call still holds.
+ */
+struct exec {
+	struct cp_frontend *fe;
+	struct cp_call *c;
+	const struct cp_live *live;
+	Corepipe__V1__ExecuteRequest *rq;
+	struct dp_format fmt;
+	const uint8_t *data; /* the input's bytes, in rq (NULL for an empty payload) */
+	size_t len;
+	struct dp_pipeline *pl;	   /* a reference until the descriptor takes it */
+	struct dp_stream *slot;	   /* a stateful pipeline's slot until the descriptor takes it */
+	uint8_t prio;		   /* DP_PRIO_* */
+	uint64_t mem;		   /* admission estimate of its peak memory */
+	uint64_t est;		   /* placement's cost estimate (cycles) */
+	int where;		   /* CP_PLACE_INLINE or a candidate */
+	char msg[DP_ERR_MAX + 96]; /* a step's error text */
+};
+
 /* Refuse with pushback, counted by reason. */
 #define REFUSE(fe, c, why, ...)                                                                    \
 	do {                                                                                       \
@@ -135,184 +164,218 @@ cp_resolve_pipeline(struct cp_frontend *fe, const char *name,
 		cp_call_reply_exhausted(c, cp_server_pushback_ms((fe)->srv), __VA_ARGS__);         \
 	} while (0)
 
-/* Run @p req here and answer it now: the request never leaves this lcore. */
-static void
-run_inline(struct cp_frontend *fe, struct dp_req *req)
+/* Decode and validate: the request message and its input payload. */
+static int
+exec_decode(struct exec *x)
 {
-	dp_worker_exec(fe->own, req);
-	dp_stat_add(&fe->st.inline_runs, 1);
-	cp_execute_complete(fe, req);
+	x->rq = (Corepipe__V1__ExecuteRequest *)cp_call_unpack(
+	    x->c, &corepipe__v1__execute_request__descriptor);
+	if (x->rq == NULL)
+		return -1;
+	/* Access log (access_log.h): the pipeline this call names, "_inline" for an inline one. */
+	cp_alog_pipeline(&x->c->alog,
+			 x->rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME
+			     ? x->rq->name
+			     : NULL);
+	if (cp_decode_payload(x->rq->input, &x->fmt, &x->data, &x->len, x->msg, sizeof(x->msg)) !=
+	    0) {
+		cp_call_reply(x->c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "input: %s", x->msg);
+		return -1;
+	}
+	return 0;
 }
 
-static void
-execute(struct cp_server *srv, struct cp_call *c)
+/* Resolve: a reference on the named or inline pipeline (cp_resolve_pipeline). */
+static int
+exec_resolve(struct exec *x)
 {
-	struct cp_frontend *fe = c->fe;
-	const struct cp_live *live = cp_server_live(srv);
-	Corepipe__V1__ExecuteRequest *rq;
-	struct dp_pipeline *pl = NULL;
-	struct dp_stream *slot = NULL;
-	struct dp_format fmt;
-	char msg[DP_ERR_MAX + 96];
-	const uint8_t *data = NULL;
-	size_t len = 0;
-	struct dp_req *req;
-	uint64_t est;
-	uint8_t prio;
-	uint64_t mem;
-	int rc, where, status;
+	const Corepipe__V1__ExecuteRequest *rq = x->rq;
+	int status;
 
-	rq = (Corepipe__V1__ExecuteRequest *)cp_call_unpack(
-	    c, &corepipe__v1__execute_request__descriptor);
-	if (rq == NULL)
-		return;
-	/* Access log (access_log.h): the pipeline this call names, "_inline" for an inline one. */
-	cp_alog_pipeline(&c->alog, rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME
-				       ? rq->name
-				       : NULL);
-	if (cp_decode_payload(rq->input, &fmt, &data, &len, msg, sizeof(msg)) != 0) {
-		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL, "input: %s", msg);
-		goto out;
+	x->pl = cp_resolve_pipeline(
+	    x->fe,
+	    rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME ? rq->name : NULL,
+	    rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_INLINE ? rq->inline_
+										: NULL,
+	    "", &status, x->msg, sizeof(x->msg));
+	if (x->pl == NULL) {
+		cp_call_reply(x->c, (grpc_status_code)status, NULL, "%s", x->msg);
+		return -1;
 	}
-	if (rq->pipeline_case != COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME &&
-	    rq->pipeline_case != COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_INLINE) {
-		cp_call_reply(c, GRPC_STATUS_INVALID_ARGUMENT, NULL,
-			      "pipeline: set either name or inline");
-		goto out;
-	}
-	pl = cp_resolve_pipeline(fe, rq->name,
-				 rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_INLINE
-				     ? rq->inline_
-				     : NULL,
-				 "", &status, msg, sizeof(msg));
-	if (pl == NULL) {
-		cp_call_reply(c, (grpc_status_code)status, NULL, "%s", msg);
-		goto out;
-	}
+	return 0;
+}
+
+/* Admit: reply memory, priority, memory admission, placement (or shedding), in-flight cap. */
+static int
+exec_admit(struct exec *x)
+{
+	struct cp_frontend *fe = x->fe;
+	const struct cp_live *live = x->live;
+
 	/* Reply memory: the bytes this front end holds for answers not yet sent. */
 	if (cp_fe_over_budget(fe, false)) {
-		REFUSE(fe, c, CP_REJECT_MEMORY,
+		REFUSE(fe, x->c, CP_REJECT_MEMORY,
 		       "reply memory budget in use (%u bytes, server.max_response_bytes): clients "
 		       "are not reading their answers",
-		       srv->conf.max_response_bytes);
-		goto out;
+		       fe->srv->conf.cfg->max_response_bytes);
+		return -1;
 	}
-	if (cp_call_priority(c, live, &prio) != 0)
-		goto out;
-	if (cp_fe_admit_memory(fe, c, live, pl, &fmt, (uint32_t)len, &mem) != 0)
-		goto out;
-	where = cp_fe_place_prio(fe, pl->id, (uint32_t)len, prio, &est);
-	if (where == CP_PLACE_SHED) {
+	if (cp_call_priority(x->c, live, &x->prio) != 0)
+		return -1;
+	if (cp_fe_admit_memory(fe, x->c, live, x->pl, &x->fmt, (uint32_t)x->len, &x->mem) != 0)
+		return -1;
+	x->where = cp_fe_place_prio(fe, x->pl->id, (uint32_t)x->len, x->prio, &x->est);
+	if (x->where == CP_PLACE_SHED) {
 		const struct dp_shed_conf *sc = rcu_dereference(fe->dp->shed_conf);
 
-		REFUSE(fe, c, CP_REJECT_SHEDDING,
+		REFUSE(fe, x->c, CP_REJECT_SHEDDING,
 		       "load shedding: every worker has been over its queue high-water mark (%u%%) "
 		       "or busy (%u%%) for %u ms",
 		       sc->high_pct, sc->busy_pct, sc->window_ms);
-		goto out;
+		return -1;
 	}
-	if (where != CP_PLACE_INLINE && live->inflight_cap != 0) {
+	if (x->where != CP_PLACE_INLINE && live->inflight_cap != 0) {
 		/* limits.max_in_flight: a live cap on handed-over work below the pool's size. */
 		uint64_t n = 0;
 
 		for (unsigned k = 0; k < fe->n_cand; k++)
 			n += dp_worker_in_flight(fe->cand[k]);
 		if (n >= live->inflight_cap) {
-			REFUSE(fe, c, CP_REJECT_INFLIGHT_LIMIT,
+			REFUSE(fe, x->c, CP_REJECT_INFLIGHT_LIMIT,
 			       "in-flight limit reached (%u requests, limits.max_in_flight)",
 			       live->inflight_cap);
-			goto out;
+			return -1;
 		}
 	}
-	if (pl->state_size != 0) {
+	return 0;
+}
+
+/* Reserve: a stateful pipeline's slot on the chosen worker, then a descriptor and its buffer
+ * into *@p out. */
+static int
+exec_reserve(struct exec *x, struct dp_req **out)
+{
+	struct cp_frontend *fe = x->fe;
+	int rc;
+
+	if (x->pl->state_size != 0) {
 		/* Stateful (resample, vad): a slot on the chosen worker for this request. */
 		struct dp_err err;
-		int w = where == CP_PLACE_INLINE ? (int)fe->own->lc.index
-						 : (int)fe->cand[where]->lc.index;
+		int w = x->where == CP_PLACE_INLINE ? (int)fe->own->lc.index
+						    : (int)fe->cand[x->where]->lc.index;
 
-		rc = dp_stream_open(fe->dp, pl, w, UINT64_MAX, &slot);
-		if (rc != 0) {
-			REFUSE(fe, c, CP_REJECT_STREAMS,
+		if (dp_stream_open(fe->dp, x->pl, w, UINT64_MAX, &x->slot) != 0) {
+			REFUSE(fe, x->c, CP_REJECT_STREAMS,
 			       "every worker has all its %u stream slots in use",
 			       fe->dp->conf.max_streams_per_worker);
-			goto out;
+			return -1;
 		}
-		if (dp_stream_init(slot, &fmt, &err) != 0) {
-			cp_call_reply(c, (grpc_status_code)err.status, NULL, "%s", err.msg);
-			goto out;
+		if (dp_stream_init(x->slot, &x->fmt, &err) != 0) {
+			cp_call_reply(x->c, (grpc_status_code)err.status, NULL, "%s", err.msg);
+			return -1;
 		}
 	}
-	rc = dp_req_alloc(fe->dp, (uint32_t)len, &req);
-	if (rc != 0) {
-		if (rc == -E2BIG) {
-			dp_stat_add(&fe->st.rejected[CP_REJECT_TOO_LARGE], 1);
-			cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
-				      "payload of %zu bytes exceeds the largest buffer (%u bytes)",
-				      len, dp_pools_max_size(fe->dp->pools));
-		} else if (rc == -ENOBUFS) {
-			REFUSE(fe, c, CP_REJECT_INFLIGHT_LIMIT,
-			       "in-flight limit reached (%u requests)", fe->dp->conf.max_in_flight);
-		} else {
-			REFUSE(fe, c, CP_REJECT_POOL_EMPTY,
-			       "buffer pool empty for a %zu-byte payload", len);
-		}
-		goto out;
+	rc = dp_req_alloc(fe->dp, (uint32_t)x->len, out);
+	if (rc == -E2BIG) {
+		dp_stat_add(&fe->st.rejected[CP_REJECT_TOO_LARGE], 1);
+		cp_call_reply(x->c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL,
+			      "payload of %zu bytes exceeds the largest buffer (%u bytes)", x->len,
+			      dp_pools_max_size(fe->dp->pools));
+	} else if (rc == -ENOBUFS) {
+		REFUSE(fe, x->c, CP_REJECT_INFLIGHT_LIMIT, "in-flight limit reached (%u requests)",
+		       fe->dp->conf.max_in_flight);
+	} else if (rc != 0) {
+		REFUSE(fe, x->c, CP_REJECT_POOL_EMPTY, "buffer pool empty for a %zu-byte payload",
+		       x->len);
 	}
-	if (len != 0) /* data may be NULL for an empty payload */
-		memcpy(req->buf->data, data, len);
-	req->buf->len = (uint32_t)len;
-	req->fmt = fmt;
+	return rc == 0 ? 0 : -1;
+}
+
+/* Fill descriptor @p req: the input's copy, and the pipeline and slot references it takes. */
+static void
+exec_fill(struct exec *x, struct dp_req *req)
+{
+	struct cp_call *c = x->c;
+
+	if (x->len != 0) /* data may be NULL for an empty payload */
+		memcpy(req->buf->data, x->data, x->len);
+	req->buf->len = (uint32_t)x->len;
+	req->fmt = x->fmt;
 	req->cookie = c;
 	req->cancelled = &c->cancelled_flag;
-	req->prio = prio;
-	req->pipeline = pl; /* the descriptor owns the pipeline reference now */
-	pl = NULL;
-	if (rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME)
-		memcpy(req->name, rq->name, strlen(rq->name) + 1); /* valid: < DP_NAME_MAX */
-	req->deadline_tsc = dp_dataplane_deadline_tsc(fe->dp, timeout_ns(live, c));
-	if (slot != NULL) {
-		req->stream = slot; /* the descriptor owns the slot now */
+	req->prio = x->prio;
+	req->pipeline = x->pl; /* the descriptor owns the pipeline reference now */
+	x->pl = NULL;
+	if (x->rq->pipeline_case == COREPIPE__V1__EXECUTE_REQUEST__PIPELINE_NAME)
+		memcpy(req->name, x->rq->name, strlen(x->rq->name) + 1); /* valid: < DP_NAME_MAX */
+	req->deadline_tsc = dp_dataplane_deadline_tsc(x->fe->dp, timeout_ns(x->live, c));
+	if (x->slot != NULL) {
+		req->stream = x->slot; /* the descriptor owns the slot now */
 		req->owns_stream = 1;
 		req->run_flags = DP_RUN_FLUSH;
-		slot = NULL;
+		x->slot = NULL;
 	}
-	if (where == CP_PLACE_INLINE) {
+}
+
+/* Place and submit @p req (owned): run it here and answer now, or hand it to the chosen worker
+ * (answered when collected), or answer RESOURCE_EXHAUSTED when its link is full. */
+static void
+exec_submit(struct exec *x, struct dp_req *req)
+{
+	struct cp_frontend *fe = x->fe;
+	struct cp_call *c = x->c;
+
+	if (x->where == CP_PLACE_INLINE) {
+		/* The request never leaves this lcore. */
 		req->submit_tsc = rte_rdtsc();
-		run_inline(fe, req);
-		goto out;
+		dp_worker_exec(fe->own, req);
+		dp_stat_add(&fe->st.inline_runs, 1);
+		cp_execute_complete(fe, req);
+		return;
 	}
 	/* Handed over: learn of cancellation (client cancel, deadline, disconnect) while it
 	 * waits, so queued work for a dead call is skipped. */
-	{
-		grpc_op op;
-
-		memset(&op, 0, sizeof(op));
-		op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-		op.data.recv_close_on_server.cancelled = &c->cancelled;
-		c->refs++;
-		if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK)
-			c->close_posted = true;
-		else
-			c->refs--;
-	}
+	cp_call_watch_close(c);
 	/* The call stays alive until its answer: the reply's batch holds it then. */
 	c->refs++;
-	req->mem_est = mem;
-	if (cp_fe_submit(fe, (unsigned)where, req, est) == 0) {
+	req->mem_est = x->mem;
+	if (cp_fe_submit(fe, (unsigned)x->where, req, x->est) == 0) {
 		/* Held until collected (collect() gives it back). */
-		dp_stat_add(&fe->st.mem_in_use, mem);
+		dp_stat_add(&fe->st.mem_in_use, x->mem);
 	} else {
 		c->refs--;
 		dp_stat_add(&fe->st.rejected[CP_REJECT_RING_FULL], 1);
 		dp_req_free(fe->dp, req);
-		cp_call_reply_exhausted(c, cp_server_pushback_ms(srv),
+		cp_call_reply_exhausted(c, cp_server_pushback_ms(fe->srv),
 					"all worker queues are full (%u deep)",
 					fe->dp->conf.worker.ring_size);
 	}
-out:
-	dp_stream_close(slot);
-	dp_pipeline_unref(pl);
-	protobuf_c_message_free_unpacked(&rq->base, NULL);
+}
+
+/* What the call still holds after its last step: a slot, a pipeline reference, the message. */
+static void
+exec_release(struct exec *x)
+{
+	dp_stream_close(x->slot);
+	dp_pipeline_unref(x->pl);
+	if (x->rq != NULL)
+		protobuf_c_message_free_unpacked(&x->rq->base, NULL);
+}
+
+/* Pipeline/Execute: decode, resolve, admit, reserve, fill, submit; each step that stops the
+ * call has answered it. */
+static void
+execute(struct cp_server *srv, struct cp_call *c)
+{
+	struct exec x = {.fe = c->fe, .c = c, .live = cp_server_live(srv)};
+	struct dp_req *req;
+
+	if (exec_decode(&x) == 0 && exec_resolve(&x) == 0 && exec_admit(&x) == 0 &&
+	    exec_reserve(&x, &req) == 0) {
+		exec_fill(&x, req);
+		exec_submit(&x, req);
+	}
+	exec_release(&x);
 }
 
 /* ==== Completion (the front end, inline or collected) ======================================= */

@@ -273,13 +273,8 @@ open_stream(struct cp_stream *st, const Corepipe__V1__StreamOpen *o)
 		cp_alog_pipeline(
 		    &st->c->alog,
 		    o->pipeline_case == COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME ? o->name : NULL);
-	if (o->pipeline_case != COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME &&
-	    o->pipeline_case != COREPIPE__V1__STREAM_OPEN__PIPELINE_INLINE) {
-		set_error(st, DP_INVALID_ARGUMENT, 0, "open: set either name or inline");
-		return -1;
-	}
 	p = cp_resolve_pipeline(
-	    fe, o->name,
+	    fe, o->pipeline_case == COREPIPE__V1__STREAM_OPEN__PIPELINE_NAME ? o->name : NULL,
 	    o->pipeline_case == COREPIPE__V1__STREAM_OPEN__PIPELINE_INLINE ? o->inline_ : NULL,
 	    "open: ", &status, msg, sizeof(msg));
 	if (p == NULL) {
@@ -538,16 +533,18 @@ half_close(struct cp_stream *st)
 
 /* ---- Entry points ---------------------------------------------------------------------------- */
 
-void
-cp_execute_stream(struct cp_server *srv, struct cp_call *c)
+/*
+ * The stream of call @p c: not yet open (no pipeline, no slot; open_stream binds it at the
+ * 'open' message), holding the call's reference, and no gRPC operation posted (the caller
+ * starts it). @return NULL when out of memory.
+ */
+static struct cp_stream *
+stream_new(struct cp_call *c)
 {
 	struct cp_stream *st = calloc(1, sizeof(*st));
 
-	(void)srv;
-	if (st == NULL) {
-		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
-		return;
-	}
+	if (st == NULL)
+		return NULL;
 	st->recv_tag = (struct cp_tag){.kind = CP_TAG_STREAM_RECV, .owner = st};
 	st->send_tag = (struct cp_tag){.kind = CP_TAG_STREAM_SEND, .owner = st};
 	st->fe = c->fe;
@@ -555,20 +552,22 @@ cp_execute_stream(struct cp_server *srv, struct cp_call *c)
 	st->cand = CP_PLACE_INLINE;
 	st->refs = 1; /* the call's */
 	c->stream = st;
+	return st;
+}
+
+void
+cp_execute_stream(struct cp_server *srv, struct cp_call *c)
+{
+	struct cp_stream *st = stream_new(c);
+
+	(void)srv;
+	if (st == NULL) {
+		cp_call_reply(c, GRPC_STATUS_RESOURCE_EXHAUSTED, NULL, "out of memory");
+		return;
+	}
 	/* Learn of cancellation and the call's end at once (frames queued on a worker for a
 	 * dead call are skipped). */
-	{
-		grpc_op op;
-
-		memset(&op, 0, sizeof(op));
-		op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-		op.data.recv_close_on_server.cancelled = &c->cancelled;
-		c->refs++;
-		if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK)
-			c->close_posted = true;
-		else
-			c->refs--;
-	}
+	cp_call_watch_close(c);
 	post_recv(st);
 	pump(st);
 }

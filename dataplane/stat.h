@@ -15,8 +15,9 @@
  *
  * **Descriptor rows.** A stats struct made only of uint64_t counters (scalars and arrays) has one
  * table of struct dp_stat_desc rows covering each of its counters exactly once, in field order;
- * dp_stat_table_check() proves that in a unit test, and the struct's header static-asserts what
- * it can at compile time. Rows of one Prometheus family are adjacent; the first carries the help.
+ * dp_stat_table_check() proves that (and the family rule below) in a unit test, and the struct's
+ * header static-asserts what it can at compile time. Rows of one Prometheus family are adjacent;
+ * the first carries the help.
  *
  * Context: dp_stat_add() on the counter's writer only; everything else on any thread.
  * Ownership: none (counters live in their owner's structs; tables are static constants).
@@ -25,8 +26,10 @@
 #define COREPIPE_DP_STAT_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /**
  * Add @p v to the single-writer counter @p c (a relaxed store, no read-modify-write).
@@ -55,6 +58,8 @@ enum dp_stat_type {
 #define DP_STAT_PER_WORKER 0x1u
 /** /metrics prints an array's element 0 always and the others only when non-zero. */
 #define DP_STAT_SPARSE 0x2u
+/** The counter is TSC cycles: /metrics prints it in seconds (a `_seconds_total` family). */
+#define DP_STAT_TSC 0x4u
 
 /** One counter field (a scalar, or an array of counters) of a stats struct. */
 struct dp_stat_desc {
@@ -65,7 +70,7 @@ struct dp_stat_desc {
 	const char *rpc;		     /**< GetStats field name; NULL: not in GetStats */
 	const char *help;		     /**< HELP text: on a family's first row only */
 	enum dp_stat_type type;
-	unsigned flags; /**< DP_STAT_PER_WORKER, DP_STAT_SPARSE */
+	unsigned flags; /**< DP_STAT_PER_WORKER, DP_STAT_SPARSE, DP_STAT_TSC */
 	size_t offset;	/**< of the field in its struct */
 	unsigned n;	/**< counters in the field: 1, or the array's length */
 };
@@ -98,8 +103,9 @@ dp_stat_sum(const struct dp_stat_desc *t, unsigned n, void *dst, const void *src
 
 /**
  * Do the @p n rows of @p t cover the first @p counted bytes of their struct with uint64_t
- * counters, each exactly once, in field order? For unit tests (a field added without a row,
- * or a row naming the wrong field, fails it).
+ * counters, each exactly once, in field order, and is each /metrics family's rows adjacent,
+ * with the help on its first row? For unit tests (a field added without a row, a row naming
+ * the wrong field, or a family split or without help, fails it).
  * @return 0, or -EINVAL with the first bad row's index in @p *bad.
  */
 static inline int
@@ -108,7 +114,14 @@ dp_stat_table_check(const struct dp_stat_desc *t, unsigned n, size_t counted, un
 	size_t at = 0;
 
 	for (unsigned r = 0; r < n; r++) {
-		if (t[r].offset != at || t[r].n == 0 || (t[r].n > 1) != (t[r].key != NULL)) {
+		bool first = t[r].metric != NULL && (r == 0 || t[r - 1].metric == NULL ||
+						     strcmp(t[r - 1].metric, t[r].metric) != 0);
+		bool split = false;
+
+		for (unsigned q = 0; first && q + 1 < r; q++)
+			split |= t[q].metric != NULL && strcmp(t[q].metric, t[r].metric) == 0;
+		if (t[r].offset != at || t[r].n == 0 || (t[r].n > 1) != (t[r].key != NULL) ||
+		    (first && t[r].help == NULL) || split) {
 			*bad = r;
 			return -EINVAL;
 		}

@@ -48,6 +48,7 @@
 #include <rte_ring.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /** Requests taken from one link per pass. */
@@ -69,7 +70,11 @@ struct dp_worker_conf {
 /** Inputs of this many bytes or more go to the bulk lane even when their cost is unknown. */
 #define DP_BULK_BYTES (64u * 1024)
 
-/** Worker statistics. Written only by the worker's lcore (relaxed stores), read by anyone. */
+/**
+ * Worker statistics. Written only by the worker's lcore (relaxed stores), read by anyone.
+ * Nothing but uint64_t counters, one control/counters.c row each (cp_worker_stats_desc, in
+ * field order): a field added here needs its row there.
+ */
 struct dp_worker_stats {
 	uint64_t requests;	   /**< requests run (inline or handed over) */
 	uint64_t bursts;	   /**< non-empty passes over the links */
@@ -80,6 +85,11 @@ struct dp_worker_stats {
 	uint64_t stopped_cancel;   /**< running work stopped: call cancelled */
 	struct dp_reactor_stats r; /**< the lcore's reactor: busy, total, sleeps */
 } __rte_cache_aligned;
+
+/* The counters end with r: what follows is the cache-line padding alone. */
+_Static_assert(RTE_ALIGN_CEIL(offsetof(struct dp_worker_stats, r) + sizeof(struct dp_reactor_stats),
+			      RTE_CACHE_LINE_SIZE) == sizeof(struct dp_worker_stats),
+	       "dp_worker_stats: r is the last field (add a cp_worker_stats_desc row)");
 
 /** One front end -> one worker. */
 struct dp_link {

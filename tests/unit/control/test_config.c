@@ -994,6 +994,53 @@ test_config_reference_has_one_row_per_key(void **state)
 	free(text);
 }
 
+/*
+ * The server reads its restart-only settings in place from the running configuration
+ * (control/grpc_server.h, struct cp_server_conf): a reload must never write them, so none of
+ * them may be live. Making one live needs it moved to cp_live first.
+ */
+static void
+test_config_server_read_in_place_keys_are_not_live(void **state)
+{
+	static const struct {
+		size_t off, size;
+	} in_place[] = {
+#define M(f) {offsetof(struct cp_config, f), sizeof(((struct cp_config *)0)->f)}
+	    M(grpc_listen),
+	    M(max_message_bytes),
+	    M(max_concurrent_streams),
+	    M(max_connections),
+	    M(max_connections_per_peer),
+	    M(handshake_timeout_ms),
+	    M(max_connection_idle_ms),
+	    M(max_connection_age_ms),
+	    M(inline_max_us),
+	    M(frontend_spin_us),
+	    M(max_response_bytes),
+	    M(max_cancels_per_second),
+	    M(keepalive),
+	    M(tls),
+#undef M
+	};
+	struct cp_config_setting k;
+	unsigned seen = 0;
+
+	(void)state;
+	for (unsigned i = 0; cp_config_key_at(i, &k) == 0; i++) {
+		if (k.list)
+			continue;
+		for (size_t j = 0; j < sizeof(in_place) / sizeof(in_place[0]); j++) {
+			if (k.off < in_place[j].off || k.off >= in_place[j].off + in_place[j].size)
+				continue;
+			seen++;
+			if (k.live)
+				fail_msg("%s: live, but the server reads it in place", k.name);
+		}
+	}
+	/* The twelve scalars, the keepalive keys and the tls keys were all found. */
+	assert_true(seen >= sizeof(in_place) / sizeof(in_place[0]));
+}
+
 int
 main(void)
 {
@@ -1022,6 +1069,7 @@ main(void)
 	    cmocka_unit_test(test_config_registry_store_needs_a_state_file),
 	    cmocka_unit_test(test_config_diff_reports_every_key_with_its_class),
 	    cmocka_unit_test(test_config_copy_live_copies_only_live_scalars),
+	    cmocka_unit_test(test_config_server_read_in_place_keys_are_not_live),
 	    cmocka_unit_test(test_config_reference_has_one_row_per_key),
 	};
 
