@@ -19,6 +19,11 @@ const struct dp_stat_desc cp_worker_stats_desc[] = {
      .rpc = "quanta",
      .help = "Bulk lane quanta a worker ran.",
      ROW(quanta)},
+    {.metric = "corepipe_bulk_parked_total",
+     .rpc = "parked",
+     .help = "Bulk runs a worker parked between quanta because newer work of a higher "
+	     "priority was waiting (they resume after it).",
+     ROW(parked)},
     /* In corepipe_rejected_total{reason="deadline_running"|"cancelled_running"}. */
     {ROW(stopped_deadline)},
     {ROW(stopped_cancel)},
