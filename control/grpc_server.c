@@ -342,9 +342,10 @@ cp_server_connections(const struct cp_server *srv, uint64_t *open, uint64_t *ref
 	for (unsigned i = 0; i < srv->n_listeners; i++) {
 		const struct cp_listener *l = &srv->listener[i];
 
-		*open += atomic_load(&l->open);
-		*refused += atomic_load(&l->refused) + atomic_load(&l->refused_peer) +
-			    atomic_load(&l->emfile);
+		*open += atomic_load_explicit(&l->open, memory_order_relaxed);
+		*refused += atomic_load_explicit(&l->refused, memory_order_relaxed) +
+			    atomic_load_explicit(&l->refused_peer, memory_order_relaxed) +
+			    atomic_load_explicit(&l->emfile, memory_order_relaxed);
 	}
 }
 
@@ -814,7 +815,9 @@ cp_server_request_shutdown(struct cp_server *srv)
 	if (!atomic_compare_exchange_strong(&srv->shutdown_requested, &expected, true))
 		return;
 	/* Health first: load balancers stop sending while we still serve. */
-	atomic_store(&srv->serving, false);
+	/* Relaxed: the release on health_gen below publishes it (its partner: the acquire in
+	 * frontend.c that reads health_gen before it answers Watch calls). */
+	atomic_store_explicit(&srv->serving, false, memory_order_relaxed);
 	atomic_fetch_add_explicit(&srv->health_gen, 1, memory_order_release);
 	/* The control poller ticks every 10 ms while shutting down; it may be asleep in
 	 * front end 0's completion queue for up to a front-end tick until it sees this. */

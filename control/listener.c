@@ -369,7 +369,7 @@ conn_gone(struct cp_listener *l, struct conn *c)
 		peer_add(l, &c->key, -1);
 		rte_hash_del_key(l->conns, &c->key);
 	}
-	atomic_fetch_sub(&l->open, 1);
+	atomic_fetch_sub_explicit(&l->open, 1, memory_order_relaxed);
 	free(c);
 }
 
@@ -380,7 +380,7 @@ emfile_note(struct cp_listener *l, int err)
 	struct timespec ts;
 	uint64_t now;
 
-	atomic_fetch_add(&l->emfile, 1);
+	atomic_fetch_add_explicit(&l->emfile, 1, memory_order_relaxed);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	if (now - l->emfile_log_ns >= EMFILE_LOG_NS) {
@@ -444,8 +444,9 @@ accept_all(struct cp_listener *l)
 		}
 		/* Count first, close second: a client that sees the close and then asks
 		 * GetStats must find it counted. */
-		if (atomic_load(&l->open) >= l->conf.max_connections) {
-			atomic_fetch_add(&l->refused, 1);
+		if (atomic_load_explicit(&l->open, memory_order_relaxed) >=
+		    l->conf.max_connections) {
+			atomic_fetch_add_explicit(&l->refused, 1, memory_order_relaxed);
 			close(fd);
 			free(c);
 			continue;
@@ -454,7 +455,8 @@ accept_all(struct cp_listener *l)
 			key_from_sockaddr(&ss, &c->key);
 			if (l->conf.max_per_peer != 0 &&
 			    peer_count(l, &c->key) >= (long)l->conf.max_per_peer) {
-				atomic_fetch_add(&l->refused_peer, 1);
+				atomic_fetch_add_explicit(&l->refused_peer, 1,
+							  memory_order_relaxed);
 				close(fd);
 				free(c);
 				continue;
@@ -483,8 +485,8 @@ accept_all(struct cp_listener *l)
 		if (c->next != NULL)
 			c->next->prev = c;
 		l->conn_list = c;
-		atomic_fetch_add(&l->open, 1);
-		atomic_fetch_add(&l->accepted, 1);
+		atomic_fetch_add_explicit(&l->open, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&l->accepted, 1, memory_order_relaxed);
 		cp_grpc_handoff(l->handler, l->fd, fd);
 	}
 }
@@ -509,7 +511,7 @@ run_kills(struct cp_listener *l)
 		/* gRPC's copy of the socket sees the end too and cleans up; the hang-up then
 		 * comes back here as for any other close. */
 		shutdown(((struct conn *)v)->dup, SHUT_RDWR);
-		atomic_fetch_add(&l->killed, 1);
+		atomic_fetch_add_explicit(&l->killed, 1, memory_order_relaxed);
 	}
 }
 

@@ -65,12 +65,15 @@ struct cp_listener {
 	char kill_peer[8][64]; /**< pending kill requests (peer strings) */
 	unsigned n_kill;
 	uint64_t emfile_log_ns, emfile_suppressed; /**< accept thread only */
-	atomic_uint_fast64_t open;		   /**< connections open now */
-	atomic_uint_fast64_t accepted;		   /**< handed to gRPC */
-	atomic_uint_fast64_t refused;		   /**< closed at max_connections */
-	atomic_uint_fast64_t refused_peer;	   /**< closed at max_per_peer */
-	atomic_uint_fast64_t emfile;		   /**< closed for lack of file descriptors */
-	atomic_uint_fast64_t killed;		   /**< closed by cp_listener_kill */
+	/* Counters, relaxed everywhere (atomic read-modify-writes, so no count is lost): no other
+	 * memory is published through them, and their readers (metrics, GetStats, the accept
+	 * loop's limit check) need only a recent value. */
+	atomic_uint_fast64_t open;	   /**< connections open now */
+	atomic_uint_fast64_t accepted;	   /**< handed to gRPC */
+	atomic_uint_fast64_t refused;	   /**< closed at max_connections */
+	atomic_uint_fast64_t refused_peer; /**< closed at max_per_peer */
+	atomic_uint_fast64_t emfile;	   /**< closed for lack of file descriptors */
+	atomic_uint_fast64_t killed;	   /**< closed by cp_listener_kill */
 };
 
 /**

@@ -661,7 +661,7 @@ start_dataplane(struct daemon *d, enum stage *st)
 		       CP_LF_STR("mac", mac), CP_LF_STR("address", ip),
 		       CP_LF_INT("prefix_len", pt->conf.prefix_len),
 		       CP_LF_INT("udp_port", pt->conf.udp_port), CP_LF_INT("queues", pt->n_queues),
-		       CP_LF_INT("mtu", pt->max_payload + 28), CP_LF_BOOL("rss", pt->off.rss),
+		       CP_LF_INT("mtu", pt->mtu), CP_LF_BOOL("rss", pt->off.rss),
 		       CP_LF_BOOL("rx_cksum_offload", pt->off.rx_ip_cksum && pt->off.rx_udp_cksum),
 		       CP_LF_BOOL("tx_cksum_offload", pt->off.tx_ip_cksum && pt->off.tx_udp_cksum));
 	}
@@ -814,7 +814,9 @@ serve(struct daemon *d, enum stage *st)
 		return 1;
 	}
 	cp_server_start(&g_srv);
-	atomic_store(&g_srv.serving, true);
+	/* Relaxed: a health answer needs only a recent value (front ends and the metrics thread
+	 * read it so); nothing else is published through it. */
+	atomic_store_explicit(&g_srv.serving, true, memory_order_relaxed);
 	roles_text(d->dp, roles, sizeof(roles));
 	cp_log(CP_LOG_INFO, "serving", CP_LF_STR("version", cp_version()),
 	       CP_LF_STR("grpc_listen", cfg->grpc_listen), CP_LF_INT("grpc_port", g_srv.port),

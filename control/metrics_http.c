@@ -533,10 +533,10 @@ render_connections(struct out *o, const struct cp_server *srv)
 	for (unsigned i = 0; i < srv->n_listeners; i++) {
 		const struct cp_listener *l = &srv->listener[i];
 
-		lim += atomic_load(&l->refused);
-		peer += atomic_load(&l->refused_peer);
-		fds += atomic_load(&l->emfile);
-		killed += atomic_load(&l->killed);
+		lim += atomic_load_explicit(&l->refused, memory_order_relaxed);
+		peer += atomic_load_explicit(&l->refused_peer, memory_order_relaxed);
+		fds += atomic_load_explicit(&l->emfile, memory_order_relaxed);
+		killed += atomic_load_explicit(&l->killed, memory_order_relaxed);
 	}
 	(void)refused; /* lim + peer + fds */
 	put(o, "corepipe_grpc_connections_refused_total{reason=\"limit\"} %llu\n",

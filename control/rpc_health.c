@@ -45,7 +45,8 @@ known_service(const char *name)
 static health_status
 current(const struct cp_server *srv)
 {
-	bool up = atomic_load(&srv->serving) && dp_dataplane_running(srv->dp);
+	bool up = atomic_load_explicit(&srv->serving, memory_order_relaxed) &&
+		  dp_dataplane_running(srv->dp);
 
 	return up ? GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING
 		  : GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;

@@ -60,7 +60,9 @@ struct cp_store_etcd {
 	struct endpoint ep[ENDPOINTS_MAX];
 	unsigned n_ep;
 	/* The endpoint in use. Moved on (compare-and-swap, so one failure moves it once) by the
-	 * thread that saw it fail: the control thread (Put, Delete), the watch thread. */
+	 * thread that saw it fail: the control thread (Put, Delete), the watch thread. Relaxed:
+	 * an index into ep[], which is set before either thread starts (pthread_create orders it).
+	 */
 	atomic_uint cur;
 	bool tls;
 	char password[PASSWORD_MAX]; /* "" without auth; wiped at close, never logged */
@@ -70,6 +72,7 @@ struct cp_store_etcd {
 	char token[TOKEN_MAX];
 	pthread_t thread;
 	bool started;
+	/* Relaxed: only asks the watch thread to end; what it then frees is ordered by the join. */
 	atomic_bool stop;
 	struct cp_ctl *ctl;
 	int64_t rev; /* last revision applied or queued (watch thread; set by load first) */
@@ -353,7 +356,9 @@ next_endpoint(struct cp_store *s, unsigned i, const char *why)
 	struct cp_store_etcd *e = s->etcd;
 	unsigned want = i;
 
-	if (e->n_ep > 1 && atomic_compare_exchange_strong(&e->cur, &want, (i + 1) % e->n_ep))
+	if (e->n_ep > 1 &&
+	    atomic_compare_exchange_strong_explicit(&e->cur, &want, (i + 1) % e->n_ep,
+						    memory_order_relaxed, memory_order_relaxed))
 		cp_log(CP_LOG_WARN, "registry store: etcd endpoint failed, using the next one",
 		       CP_LF_STR("failed", e->ep[i].addr),
 		       CP_LF_STR("next", e->ep[(i + 1) % e->n_ep].addr), CP_LF_STR("error", why));
@@ -376,7 +381,7 @@ unary(struct cp_store *s, const char *method, const ProtobufCMessage *req,
 
 	*resp = NULL;
 	for (unsigned k = 0; k < e->n_ep && rc == -EAGAIN; k++) {
-		unsigned i = atomic_load(&e->cur);
+		unsigned i = atomic_load_explicit(&e->cur, memory_order_relaxed);
 
 		rc = token_get(s, i, token, err, errlen);
 		if (rc == 0)
@@ -989,11 +994,13 @@ cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t err
 	*n_loaded = sync_all(s, r);
 	s->etcd->rev = r->header != NULL ? r->header->revision : 0;
 	protobuf_c_message_free_unpacked(&r->base, NULL);
-	cp_log(CP_LOG_INFO, "registry store: etcd read",
-	       CP_LF_STR("endpoint", s->etcd->ep[atomic_load(&s->etcd->cur)].addr),
-	       CP_LF_BOOL("tls", s->etcd->tls), CP_LF_STR("user", s->etcd_conf.user),
-	       CP_LF_STR("prefix", s->etcd_conf.prefix), CP_LF_INT("pipelines", *n_loaded),
-	       CP_LF_U64("revision", (uint64_t)s->etcd->rev));
+	cp_log(
+	    CP_LOG_INFO, "registry store: etcd read",
+	    CP_LF_STR("endpoint",
+		      s->etcd->ep[atomic_load_explicit(&s->etcd->cur, memory_order_relaxed)].addr),
+	    CP_LF_BOOL("tls", s->etcd->tls), CP_LF_STR("user", s->etcd_conf.user),
+	    CP_LF_STR("prefix", s->etcd_conf.prefix), CP_LF_INT("pipelines", *n_loaded),
+	    CP_LF_U64("revision", (uint64_t)s->etcd->rev));
 	return 0;
 }
 
@@ -1187,7 +1194,7 @@ wait_tag(struct cp_store_etcd *e, grpc_completion_queue *cq, grpc_call *call, st
 			t->done[i] = true;
 			t->ok[i] = ev.success != 0;
 		}
-		if (!cancelled && atomic_load(&e->stop)) {
+		if (!cancelled && atomic_load_explicit(&e->stop, memory_order_relaxed)) {
 			grpc_call_cancel(call, NULL);
 			cancelled = true;
 		}
@@ -1210,7 +1217,7 @@ went_down(struct cp_store *s, unsigned i, int status, const char *why)
 {
 	struct cp_store_etcd *e = s->etcd;
 
-	if (!e->up || atomic_load(&e->stop))
+	if (!e->up || atomic_load_explicit(&e->stop, memory_order_relaxed))
 		return;
 	e->up = false;
 	cp_log(CP_LOG_WARN, "registry store: etcd unreachable, serving the last registry known",
@@ -1351,7 +1358,7 @@ watch_stream(struct cp_store *s, unsigned ep, const char *token)
 	}
 	grpc_call_cancel(call, NULL);
 	wait_tag(e, cq, call, &t, &t.status);
-	if (broken && !atomic_load(&e->stop)) {
+	if (broken && !atomic_load_explicit(&e->stop, memory_order_relaxed)) {
 		char *d = grpc_slice_to_c_string(details), why[1024];
 
 		describe(s, ep, code, d, why, sizeof(why));
@@ -1380,7 +1387,7 @@ static void
 watch_once(struct cp_store *s)
 {
 	struct cp_store_etcd *e = s->etcd;
-	unsigned ep = atomic_load(&e->cur);
+	unsigned ep = atomic_load_explicit(&e->cur, memory_order_relaxed);
 	char token[TOKEN_MAX], why[512];
 	int rc = token_get(s, ep, token, why, sizeof(why));
 
@@ -1402,15 +1409,16 @@ watch_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "cp-etcd-watch");
 	e->up = true; /* the load just read it */
-	while (!atomic_load(&e->stop)) {
+	while (!atomic_load_explicit(&e->stop, memory_order_relaxed)) {
 		bool was_up;
 
 		watch_once(s);
 		was_up = e->up;
-		if (atomic_load(&e->stop))
+		if (atomic_load_explicit(&e->stop, memory_order_relaxed))
 			break;
 		/* Broken: back off (bounded, doubling while etcd stays away). */
-		for (unsigned waited = 0; waited < backoff && !atomic_load(&e->stop);
+		for (unsigned waited = 0;
+		     waited < backoff && !atomic_load_explicit(&e->stop, memory_order_relaxed);
 		     waited += WATCH_POLL_MS / 4)
 			sleep_ms(WATCH_POLL_MS / 4);
 		backoff = was_up ? WATCH_BACKOFF_MIN_MS
@@ -1441,7 +1449,7 @@ cp_store_etcd_close(struct cp_store *s)
 	if (e == NULL)
 		return;
 	if (e->started) {
-		atomic_store(&e->stop, true);
+		atomic_store_explicit(&e->stop, true, memory_order_relaxed);
 		pthread_join(e->thread, NULL);
 	}
 	for (unsigned i = 0; i < e->n_ep; i++)

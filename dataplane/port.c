@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_ip.h>
 #include <rte_mbuf.h>
+#include <rte_udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,7 +170,8 @@ dp_port_open(struct dp_port *p, const struct dp_port_conf *conf, unsigned n_work
 	if (rc != 0 && rc != -ENOTSUP)
 		return fail(err, errlen, rc, "port %s: %s: cannot set the MTU", conf->name,
 			    devname);
-	p->max_payload = (uint16_t)(mtu - 20 - 8);
+	p->mtu = (uint16_t)mtu;
+	p->max_payload = (uint16_t)(mtu - sizeof(struct rte_ipv4_hdr) - sizeof(struct rte_udp_hdr));
 
 	rxd = conf->rx_desc ? conf->rx_desc : DEFAULT_DESC;
 	txd = conf->tx_desc ? conf->tx_desc : DEFAULT_DESC;

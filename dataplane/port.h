@@ -58,6 +58,7 @@ struct dp_port {
 	struct dp_port_conf conf;
 	uint16_t port_id;
 	uint16_t n_queues;    /**< queue pairs configured: workers 0..n_queues-1 own one each */
+	uint16_t mtu;	      /**< the device's IP MTU, as set */
 	uint16_t max_payload; /**< largest UDP payload that fits in one datagram */
 	uint32_t ip_be;	      /**< conf.ip, network order (what the hot path compares) */
 	uint32_t allow_net_be, allow_mask_be; /**< sources served: (src & mask) == net */
