@@ -18,6 +18,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -881,7 +882,7 @@ static void
 free_secret(char *p)
 {
 	if (p != NULL)
-		explicit_bzero(p, strlen(p));
+		sodium_memzero(p, strlen(p));
 	free(p);
 }
 
@@ -1455,8 +1456,8 @@ cp_store_etcd_close(struct cp_store *s)
 	for (unsigned i = 0; i < e->n_ep; i++)
 		if (e->ep[i].ch != NULL)
 			grpc_channel_destroy(e->ep[i].ch);
-	explicit_bzero(e->password, sizeof(e->password));
-	explicit_bzero(e->token, sizeof(e->token));
+	sodium_memzero(e->password, sizeof(e->password));
+	sodium_memzero(e->token, sizeof(e->token));
 	pthread_mutex_destroy(&e->token_lock);
 	free(e);
 	s->etcd = NULL;
