@@ -203,6 +203,30 @@ struct dp_node_type {
  * context (zstd) keeps this many and gives each run its own. */
 #define DP_SLICE_RUNS_MAX 3
 
+/**
+ * Claim one of a node's DP_SLICE_RUNS_MAX per-lcore contexts for a sliced run: @p busy has a bit
+ * per context (bit i: context i holds a run). @return the slot, 1..DP_SLICE_RUNS_MAX (context
+ * slot - 1), or 0 when every context holds a run. Context: the lcore that owns @p busy.
+ */
+static inline uint8_t
+dp_slice_slot_take(uint8_t *busy)
+{
+	for (unsigned i = 0; i < DP_SLICE_RUNS_MAX; i++)
+		if (!(*busy & (1u << i))) {
+			*busy |= (uint8_t)(1u << i);
+			return (uint8_t)(i + 1);
+		}
+	return 0;
+}
+
+/** Give back the context of @p *slot (taken by dp_slice_slot_take) and clear it. */
+static inline void
+dp_slice_slot_give(uint8_t *busy, uint8_t *slot)
+{
+	*busy &= (uint8_t) ~(1u << (*slot - 1));
+	*slot = 0;
+}
+
 /** Execution state of one payload going through a pipeline on a worker. */
 struct dp_exec {
 	struct dp_buf *buf;	      /**< current payload, owned by the runner */

@@ -219,18 +219,14 @@ zc_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t 
 	int rc;
 
 	if (z->slot == 0) {
-		for (unsigned i = 0; i < DP_SLICE_RUNS_MAX && z->slot == 0; i++)
-			if (!(tls_slice_busy & (1u << i)))
-				z->slot = (uint8_t)(i + 1);
+		z->slot = dp_slice_slot_take(&tls_slice_busy);
 		if (unlikely(z->slot == 0))
 			return dp_exec_fail(x, DP_INTERNAL, "more than %u sliced runs at once",
 					    DP_SLICE_RUNS_MAX);
-		tls_slice_busy |= (uint8_t)(1u << (z->slot - 1));
 	}
 	rc = zc_run(conf, &tls_slice_cctx[z->slot - 1], x, z, pos, budget);
 	if (rc != DP_PENDING) {
-		tls_slice_busy &= (uint8_t) ~(1u << (z->slot - 1));
-		z->slot = 0;
+		dp_slice_slot_give(&tls_slice_busy, &z->slot);
 	}
 	return rc;
 }
@@ -244,8 +240,7 @@ zc_slice_abort(const void *conf, void *sl)
 	if (z->slot == 0)
 		return;
 	zc_release(tls_slice_cctx[z->slot - 1], z);
-	tls_slice_busy &= (uint8_t) ~(1u << (z->slot - 1));
-	z->slot = 0;
+	dp_slice_slot_give(&tls_slice_busy, &z->slot);
 }
 
 /* Named by the node table (dataplane/node_table.c). */

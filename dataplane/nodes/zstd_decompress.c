@@ -298,8 +298,7 @@ _Static_assert(sizeof(struct zd_slice) <= DP_SLICE_MAX, "zstd_decompress progres
 static void
 zd_slot_free(struct zd_slice *z)
 {
-	tls_slice_busy &= (uint8_t) ~(1u << (z->slot - 1));
-	z->slot = 0;
+	dp_slice_slot_give(&tls_slice_busy, &z->slot);
 }
 
 static int
@@ -311,13 +310,10 @@ zd_slice(const void *conf, struct dp_exec *x, void *sl, uint32_t *pos, uint32_t 
 	int rc;
 
 	if (z->slot == 0) {
-		for (unsigned i = 0; i < DP_SLICE_RUNS_MAX && z->slot == 0; i++)
-			if (!(tls_slice_busy & (1u << i)))
-				z->slot = (uint8_t)(i + 1);
+		z->slot = dp_slice_slot_take(&tls_slice_busy);
 		if (unlikely(z->slot == 0))
 			return dp_exec_fail(x, DP_INTERNAL, "more than %u sliced runs at once",
 					    DP_SLICE_RUNS_MAX);
-		tls_slice_busy |= (uint8_t)(1u << (z->slot - 1));
 		dc = zd_ctx(x, &tls_slice_dctx[z->slot - 1]);
 		rc = dc == NULL ? (int)x->res->err.status : zd_begin(conf, x, z);
 		if (rc != DP_PENDING) {
