@@ -96,7 +96,10 @@ class BenchClientTest(unittest.TestCase):
         # timing from the send, would report about 5 ms for every call.
         d = self.run_bench("-c", "1", "--rps", "400", "-z", "0.5", "--pipeline", "slow")
         n = d["ok"]
-        self.assertGreaterEqual(n, 3, d)
+        # n may be 1 under ASan (a first call of 0.67 s): the schedule's backlog shows the
+        # queue then; either way every call scheduled is answered or counted as backlog.
+        self.assertGreaterEqual(n, 1, d)
+        self.assertGreaterEqual(n + d["backlog_at_end"], 100, d)
         self.assertGreaterEqual(d["latency_us"]["max"], (n - 1) * 2500, (n, d["latency_us"]))
         closed = self.run_bench("-c", "1", "-z", "0.3", "--pipeline", "slow")
         self.assertGreaterEqual(closed["latency_us"]["min"], 5000, closed["latency_us"])
