@@ -332,21 +332,14 @@ bulk_push(struct dp_worker *w, struct dp_link *l, struct dp_req *req)
 	dp_stat_add(&w->stats.bulk_runs, 1);
 }
 
-/* Park the running request (started) in its priority's slot: its slice state moves with it. */
+/* Park the running request (started) in its priority's slot: its run moves with it. */
 static void
 bulk_park(struct dp_worker *w)
 {
-	struct dp_bulk_park *pk = &w->park[prio_q(w->bulk_cur)];
-
-	pk->req = w->bulk_cur;
-	pk->x = w->bx;
-	pk->p = w->bp;
-	pk->state = w->bstate;
-	pk->cycles = w->b_cycles;
-	pk->in_len = w->b_in_len;
-	pk->run = w->run;
-	w->bulk_cur = NULL;
-	w->bulk_started = false;
+	w->park[prio_q(w->cur.req)] = w->cur;
+	w->cur.req = NULL;
+	w->cur.started = false;
+	w->n_parked++;
 	dp_stat_add(&w->stats.parked, 1);
 }
 
@@ -361,64 +354,75 @@ bulk_outranked(const struct dp_worker *w, const struct dp_req *req)
 	return false;
 }
 
-/* The next request to run: a parked one of the highest priority (it is older than its FIFO's
- * head), else the oldest of the highest priority. A parked one comes back started. */
-static inline struct dp_req *
+/* The next request to run, into w->cur: a parked one of the highest priority (it is older
+ * than its FIFO's head; it comes back started), else the oldest of the highest priority.
+ * @return false: the lane is empty. */
+static inline bool
 bulk_take(struct dp_worker *w)
 {
 	for (unsigned q = 0; q < DP_PRIO_MAX; q++) {
-		struct dp_bulk_park *pk = &w->park[q];
 		struct dp_req *req = w->bulk_head[q];
 
-		if (pk->req != NULL) {
-			req = pk->req;
-			pk->req = NULL;
-			w->bx = pk->x;
-			w->bp = pk->p;
-			w->bstate = pk->state;
-			w->b_cycles = pk->cycles;
-			w->b_in_len = pk->in_len;
-			w->run = pk->run;
-			w->bulk_started = true;
-			return req;
+		if (w->park[q].req != NULL) {
+			w->cur = w->park[q];
+			w->park[q].req = NULL;
+			w->n_parked--;
+			return true;
 		}
 		if (req == NULL)
 			continue;
 		w->bulk_head[q] = req->next;
 		if (w->bulk_head[q] == NULL)
 			w->bulk_tail[q] = NULL;
-		return req;
+		w->cur.req = req;
+		w->cur.started = false;
+		return true;
 	}
-	return NULL;
+	return false;
 }
 
-/* The running request is answered: out of the lane, back on its link. */
+/* @p r (running or parked) is answered: out of the lane, back on its link. */
 static void
-bulk_pop(struct dp_worker *w)
+bulk_pop(struct dp_worker *w, struct dp_bulk_run *r)
 {
-	struct dp_req *req = w->bulk_cur;
+	struct dp_req *req = r->req;
 
-	w->bulk_cur = NULL;
+	r->req = NULL;
+	r->started = false;
 	w->n_bulk--;
-	w->bulk_started = false;
 	if (req->stream != NULL)
 		req->stream->deferred--;
 	hand_back(req->link, req);
 }
 
-/* Stop the running head: deadline passed or call cancelled between quanta. */
-static void __attribute__((cold)) bulk_stop(struct dp_worker *w, struct dp_req *req, int status)
+/* Must a started run stop between quanta? @return DP_DEADLINE_EXCEEDED, DP_CANCELLED or 0. */
+static inline int
+bulk_must_stop(const struct dp_req *req, uint64_t now)
 {
-	const struct dp_pipeline *p = w->bp;
-	unsigned node = w->run.node;
-	uint32_t pos = w->run.pos, len = w->run.node_len;
+	if (unlikely(req->deadline_tsc != 0 && now >= req->deadline_tsc))
+		return DP_DEADLINE_EXCEEDED;
+	if (unlikely(req->cancelled != NULL &&
+		     /* Acquire: pairs with the release store of the cancellation. */
+		     atomic_load_explicit(req->cancelled, memory_order_acquire)))
+		return DP_CANCELLED;
+	return 0;
+}
+
+/* Stop the started run @p r (running or parked; @p status from bulk_must_stop): its buffers go
+ * back, and it is answered and leaves the lane. */
+static void __attribute__((cold)) bulk_stop(struct dp_worker *w, struct dp_bulk_run *r, int status)
+{
+	struct dp_req *req = r->req;
+	const struct dp_pipeline *p = r->p;
+	unsigned node = r->run.node;
+	uint32_t pos = r->run.pos, len = r->run.node_len;
 
 	/* Between nodes: the last one finished (or none started: 0 of the input). */
-	if (!w->run.in_slice && node > 0)
+	if (!r->run.in_slice && node > 0)
 		node--;
-	else if (!w->run.in_slice)
-		pos = 0, len = w->bx.buf->len;
-	dp_pipeline_step_abort(p, &w->bx, &w->run);
+	else if (!r->run.in_slice)
+		pos = 0, len = r->x.buf->len;
+	dp_pipeline_step_abort(p, &r->x, &r->run);
 	req->status = (uint16_t)dp_err_set(
 	    &req->res.err, status, "%s while running, after %u of %u bytes (node %u, %s)",
 	    status == DP_DEADLINE_EXCEEDED ? "deadline passed" : "call cancelled", pos, len, node,
@@ -428,32 +432,52 @@ static void __attribute__((cold)) bulk_stop(struct dp_worker *w, struct dp_req *
 		dp_stat_add(&w->stats.stopped_deadline, 1);
 	else
 		dp_stat_add(&w->stats.stopped_cancel, 1);
+	exec_finish(w, req, p, &r->x, r->in_len, r->cycles);
+	bulk_pop(w, r);
 }
 
-/* One quantum of the lane's head. @return 1 (work done) or 0 (lane empty). */
+/* Stop the parked runs whose deadline passed or whose call was cancelled, instead of letting
+ * them wait for the work that outranked them. @return how many stopped. */
+static unsigned __attribute__((cold)) bulk_reap_parked(struct dp_worker *w, uint64_t now)
+{
+	unsigned n = 0;
+
+	for (unsigned q = 0; q < DP_PRIO_MAX; q++) {
+		int st;
+
+		if (w->park[q].req == NULL || (st = bulk_must_stop(w->park[q].req, now)) == 0)
+			continue;
+		bulk_stop(w, &w->park[q], st);
+		w->n_parked--;
+		n++;
+	}
+	return n;
+}
+
+/* One quantum of the lane's head. @return >= 1 (work done) or 0 (lane empty). */
 static unsigned
 bulk_advance(struct dp_worker *w)
 {
-	struct dp_req *req = w->bulk_cur;
+	struct dp_bulk_run *r = &w->cur;
+	struct dp_req *req;
+	unsigned n = 0;
 	uint64_t t0, t1;
 	int rc;
 
-	if (req != NULL && w->bulk_started && unlikely(bulk_outranked(w, req))) {
+	if (r->req != NULL && r->started && unlikely(bulk_outranked(w, r->req)))
 		bulk_park(w);
-		req = NULL;
-	}
-	if (req == NULL) {
-		req = w->bulk_cur = bulk_take(w);
-		if (req == NULL)
-			return 0;
-	}
 	t0 = rte_rdtsc();
-	if (!w->bulk_started) {
-		const struct dp_pipeline *p = exec_prepare(w, req, t0, &w->bstate);
+	if (unlikely(w->n_parked != 0))
+		n = bulk_reap_parked(w, t0);
+	if (r->req == NULL && !bulk_take(w))
+		return n;
+	req = r->req;
+	if (!r->started) {
+		const struct dp_pipeline *p = exec_prepare(w, req, t0, &r->state);
 
 		if (p == NULL) {
-			bulk_pop(w);
-			return 1;
+			bulk_pop(w, r);
+			return n + 1;
 		}
 		/* It runs over several passes, past this lcore's quiescent states: a pipeline
 		 * found by name needs a reference of its own (dp_req_free drops it). */
@@ -461,33 +485,27 @@ bulk_advance(struct dp_worker *w)
 			dp_pipeline_ref((struct dp_pipeline *)p);
 			req->pipeline = (struct dp_pipeline *)p;
 		}
-		w->bp = p;
-		w->b_cycles = 0;
-		w->b_in_len = req->buf->len;
-		exec_context(w, req, &w->bx);
-		dp_run_init(&w->run);
-		w->bulk_started = true;
-	} else if (unlikely(req->deadline_tsc != 0 && t0 >= req->deadline_tsc)) {
-		bulk_stop(w, req, DP_DEADLINE_EXCEEDED);
-		goto finish;
-	} else if (unlikely(req->cancelled != NULL &&
-			    /* Acquire: pairs with the release store of the cancellation. */
-			    atomic_load_explicit(req->cancelled, memory_order_acquire))) {
-		bulk_stop(w, req, DP_CANCELLED);
-		goto finish;
+		r->p = p;
+		r->cycles = 0;
+		r->in_len = req->buf->len;
+		exec_context(w, req, &r->x);
+		dp_run_init(&r->run);
+		r->started = true;
+	} else if (unlikely((rc = bulk_must_stop(req, t0)) != 0)) {
+		bulk_stop(w, r, rc);
+		return n + 1;
 	}
-	rc = dp_pipeline_step(w->bp, &w->bx, w->bstate, req->run_flags, &w->run,
+	rc = dp_pipeline_step(r->p, &r->x, r->state, req->run_flags, &r->run,
 			      t0 + w->quantum_cycles);
 	t1 = rte_rdtsc();
-	w->b_cycles += t1 - t0;
+	r->cycles += t1 - t0;
 	dp_stat_add(&w->stats.quanta, 1);
 	if (rc == DP_PENDING)
-		return 1;
+		return n + 1;
 	req->status = (uint16_t)rc;
-finish:
-	exec_finish(w, req, w->bp, &w->bx, w->b_in_len, w->b_cycles);
-	bulk_pop(w);
-	return 1;
+	exec_finish(w, req, r->p, &r->x, r->in_len, r->cycles);
+	bulk_pop(w, r);
+	return n + 1;
 }
 
 /* One link: a burst (at most @p max) from `in`; small requests run and go onto `done`, large

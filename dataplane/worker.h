@@ -111,15 +111,17 @@ dp_link_in_flight(const struct dp_link *l)
 	       __atomic_load_n(&l->completed, __ATOMIC_RELAXED);
 }
 
-/** A bulk run parked between quanta (worker.c): what the running slot held. */
-struct dp_bulk_park {
-	struct dp_req *req; /**< NULL: empty */
-	struct dp_exec x;
-	const struct dp_pipeline *p;
-	void *state;
-	uint64_t cycles;
-	uint32_t in_len;
-	struct dp_run run;
+/** A bulk request's run between quanta (worker.c): the running one, or one parked. Parking and
+ * resuming copy the whole struct. */
+struct dp_bulk_run {
+	struct dp_req *req;	     /**< NULL: none */
+	bool started;		     /**< begun: x, p, state and run are live */
+	uint32_t in_len;	     /**< its input length */
+	uint64_t cycles;	     /**< cycles it ran so far */
+	const struct dp_pipeline *p; /**< its pipeline (referenced by the request) */
+	void *state;		     /**< its stream state, or NULL */
+	struct dp_exec x;	     /**< its execution context */
+	struct dp_run run;	     /**< its resumable state */
 };
 
 struct dp_worker {
@@ -142,23 +144,18 @@ struct dp_worker {
 	uint64_t shed_next_tsc;
 	uint32_t wake_seen; /**< dp_wake_value() read before the idle re-check */
 
-	/* The bulk lane: one FIFO per priority through dp_req.next; the running request
-	 * (bulk_cur, taken from the highest non-empty FIFO) runs one quantum per pass. A
-	 * running request with newer work of a higher priority waiting is parked in park[its
-	 * priority] (one at most each: a parked run resumes before its FIFO's next starts). */
+	/* The bulk lane: one FIFO per priority through dp_req.next; the running request (cur,
+	 * taken from the highest non-empty FIFO) runs one quantum per pass. A running request
+	 * with newer work of a higher priority waiting is parked in park[its priority] (one at
+	 * most each: a parked run resumes before its FIFO's next starts); a parked one whose
+	 * deadline passes or whose call is cancelled is stopped where it is. */
 	struct dp_req *bulk_head[DP_PRIO_MAX], *bulk_tail[DP_PRIO_MAX];
-	struct dp_req *bulk_cur;	       /**< running, or NULL */
-	uint32_t n_bulk;		       /**< requests in the lane (bulk_cur included) */
-	bool bulk_started;		       /**< bulk_cur has begun (bx, bp, run are live) */
-	uint64_t share_cycles;		       /**< small work per pass while bulk waits */
-	struct dp_exec bx;		       /**< the head's execution context */
-	const struct dp_pipeline *bp;	       /**< its pipeline (referenced by the request) */
-	void *bstate;			       /**< its stream state, or NULL */
-	uint64_t b_cycles;		       /**< cycles it ran so far */
-	uint32_t b_in_len;		       /**< its input length */
-	uint64_t quantum_cycles;	       /**< conf.quantum_us in TSC cycles (0: no lane) */
-	struct dp_run run;		       /**< its resumable state */
-	struct dp_bulk_park park[DP_PRIO_MAX]; /**< parked runs, by priority */
+	uint32_t n_bulk;		      /**< requests in the lane (cur and parked included) */
+	uint32_t n_parked;		      /**< park[] slots in use */
+	uint64_t share_cycles;		      /**< small work per pass while bulk waits */
+	uint64_t quantum_cycles;	      /**< conf.quantum_us in TSC cycles (0: no lane) */
+	struct dp_bulk_run cur;		      /**< the running request */
+	struct dp_bulk_run park[DP_PRIO_MAX]; /**< parked runs, by priority */
 	struct dp_worker_stats stats;
 };
 

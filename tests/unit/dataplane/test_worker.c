@@ -13,6 +13,7 @@
 #include <rte_cycles.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -385,8 +386,8 @@ test_worker_bulk_high_parks_running_low(void **state)
 	assert_int_equal(dp_link_submit(e->l, &e->w, low), 0);
 	assert_int_equal(poll_once(&e->w), 1); /* joins the lane */
 	assert_int_equal(poll_once(&e->w), 1); /* runs its first quantum */
-	assert_ptr_equal(e->w.bulk_cur, low);
-	assert_true(e->w.bulk_started);
+	assert_ptr_equal(e->w.cur.req, low);
+	assert_true(e->w.cur.started);
 	assert_int_equal(dp_link_collect(e->l, order, 3), 0);
 
 	normal = bulk_req(e, "crc", a, DP_PRIO_NORMAL);
@@ -424,7 +425,7 @@ test_worker_bulk_same_priority_is_not_parked(void **state)
 	assert_int_equal(dp_link_submit(e->l, &e->w, first), 0);
 	assert_int_equal(poll_once(&e->w), 1); /* joins the lane */
 	assert_int_equal(poll_once(&e->w), 1); /* runs its first quantum */
-	assert_ptr_equal(e->w.bulk_cur, first);
+	assert_ptr_equal(e->w.cur.req, first);
 	second = bulk_req(e, "zc", a, DP_PRIO_HIGH);
 	assert_int_equal(dp_link_submit(e->l, &e->w, second), 0);
 	collect_all(e, order, 2);
@@ -436,6 +437,79 @@ test_worker_bulk_same_priority_is_not_parked(void **state)
 	assert_zstd_of(second, a);
 	dp_req_free(&e->dp, order[0]);
 	dp_req_free(&e->dp, order[1]);
+}
+
+/* A parked run whose deadline passes, or whose call is cancelled, is stopped where it waits
+ * (its answer does not wait for the work that outranked it); the work that parked it
+ * completes after it, untouched. */
+static void
+parked_run_stops(struct env *e, bool by_deadline)
+{
+	static uint8_t a[BULK_LEN], b[BULK_LEN];
+	static atomic_bool cancelled;
+	struct dp_req *low, *high, *order[2];
+	struct dp_worker_stats s0, s1;
+
+	for (unsigned i = 0; i < BULK_LEN; i++) {
+		a[i] = (uint8_t)(i * 2654435761u >> 24);
+		b[i] = (uint8_t)(a[i] ^ 0x5a);
+	}
+	atomic_store(&cancelled, false);
+	dp_worker_stats_read(&e->w, &s0);
+	low = bulk_req(e, "zc", a, DP_PRIO_LOW);
+	low->cancelled = &cancelled;
+	assert_int_equal(dp_link_submit(e->l, &e->w, low), 0);
+	assert_int_equal(poll_once(&e->w), 1); /* joins the lane */
+	assert_int_equal(poll_once(&e->w), 1); /* runs its first quantum */
+	assert_ptr_equal(e->w.cur.req, low);
+
+	high = bulk_req(e, "zc", b, DP_PRIO_HIGH);
+	assert_int_equal(dp_link_submit(e->l, &e->w, high), 0);
+	assert_int_equal(poll_once(&e->w), 2); /* high joins; low parks; high runs a quantum */
+	assert_ptr_equal(e->w.park[DP_PRIO_LOW].req, low);
+	assert_ptr_equal(e->w.cur.req, high);
+	assert_int_equal(dp_link_collect(e->l, order, 2), 0);
+
+	if (by_deadline)
+		low->deadline_tsc = 1; /* long past */
+	else
+		atomic_store(&cancelled, true);
+	assert_int_equal(poll_once(&e->w), 2); /* low stopped; high runs a quantum */
+	/* Answered in that pass, ahead of the high run (which may have finished in it too). */
+	assert_int_equal(dp_link_collect(e->l, order, 1), 1);
+	assert_ptr_equal(order[0], low);
+	assert_int_equal(low->status, by_deadline ? DP_DEADLINE_EXCEEDED : DP_CANCELLED);
+	assert_non_null(strstr(low->res.err.msg, by_deadline
+						     ? "deadline passed while running, after "
+						     : "call cancelled while running, after "));
+	assert_null(e->w.park[DP_PRIO_LOW].req);
+	assert_int_equal(e->w.n_parked, 0);
+
+	collect_all(e, order + 1, 1);
+	assert_ptr_equal(order[1], high);
+	assert_zstd_of(high, b);
+	assert_int_equal(e->w.n_bulk, 0);
+	dp_worker_stats_read(&e->w, &s1);
+	assert_int_equal(s1.parked - s0.parked, 1);
+	if (by_deadline)
+		assert_int_equal(s1.stopped_deadline - s0.stopped_deadline, 1);
+	else
+		assert_int_equal(s1.stopped_cancel - s0.stopped_cancel, 1);
+	low->cancelled = NULL;
+	dp_req_free(&e->dp, low);
+	dp_req_free(&e->dp, high);
+}
+
+static void
+test_worker_parked_run_past_its_deadline_is_stopped_while_parked(void **state)
+{
+	parked_run_stops(*state, true);
+}
+
+static void
+test_worker_parked_run_cancelled_is_stopped_while_parked(void **state)
+{
+	parked_run_stops(*state, false);
 }
 
 int
@@ -452,6 +526,8 @@ main(void)
 	    cmocka_unit_test(test_worker_idle_limit_rechecks_its_links),
 	    cmocka_unit_test(test_worker_bulk_high_parks_running_low),
 	    cmocka_unit_test(test_worker_bulk_same_priority_is_not_parked),
+	    cmocka_unit_test(test_worker_parked_run_past_its_deadline_is_stopped_while_parked),
+	    cmocka_unit_test(test_worker_parked_run_cancelled_is_stopped_while_parked),
 	};
 	int rc;
 
