@@ -73,6 +73,21 @@ help(struct out *o, const char *name, const char *type, const char *text)
 	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
+/* A family of one unlabelled sample. */
+static void
+scalar(struct out *o, const char *name, const char *type, const char *text, uint64_t v)
+{
+	help(o, name, type, text);
+	put(o, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void
+scalar_f(struct out *o, const char *name, const char *type, const char *text, double v)
+{
+	help(o, name, type, text);
+	put(o, "%s %.2f\n", name, v);
+}
+
 /* ---- Pipeline names by id ------------------------------------------------------------------ */
 
 struct names {
@@ -121,20 +136,17 @@ render_process(struct out *o)
 	struct cp_procstat ps;
 
 	cp_procstat_read(&ps);
-	help(o, "process_cpu_seconds_total", "counter",
-	     "Total user and system CPU time spent in seconds.");
-	put(o, "process_cpu_seconds_total %.2f\n", ps.cpu_seconds);
-	help(o, "process_open_fds", "gauge", "Number of open file descriptors.");
-	put(o, "process_open_fds %llu\n", (unsigned long long)ps.open_fds);
-	help(o, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
-	put(o, "process_max_fds %llu\n", (unsigned long long)ps.max_fds);
-	help(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-	put(o, "process_virtual_memory_bytes %llu\n", (unsigned long long)ps.virtual_bytes);
-	help(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-	put(o, "process_resident_memory_bytes %llu\n", (unsigned long long)ps.resident_bytes);
-	help(o, "process_start_time_seconds", "gauge",
-	     "Start time of the process since unix epoch in seconds.");
-	put(o, "process_start_time_seconds %.2f\n", ps.start_time_seconds);
+	scalar_f(o, "process_cpu_seconds_total", "counter",
+		 "Total user and system CPU time spent in seconds.", ps.cpu_seconds);
+	scalar(o, "process_open_fds", "gauge", "Number of open file descriptors.", ps.open_fds);
+	scalar(o, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+	       ps.max_fds);
+	scalar(o, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.",
+	       ps.virtual_bytes);
+	scalar(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
+	       ps.resident_bytes);
+	scalar_f(o, "process_start_time_seconds", "gauge",
+		 "Start time of the process since unix epoch in seconds.", ps.start_time_seconds);
 }
 
 /* grpc_code values as the gRPC Prometheus interceptors (and their dashboards) spell them. */
@@ -333,8 +345,7 @@ render_http(struct out *o, const struct cp_http_guard *g)
 	    (unsigned long long)g->expired_headers);
 	put(o, "corepipe_http_deadline_closed_total{deadline=\"request\"} %llu\n",
 	    (unsigned long long)g->expired_request);
-	help(o, "corepipe_http_connections", "gauge", "Connections open to this endpoint.");
-	put(o, "corepipe_http_connections %u\n", g->n);
+	scalar(o, "corepipe_http_connections", "gauge", "Connections open to this endpoint.", g->n);
 }
 
 /* ---- The scrape, family by family ----------------------------------------------------------- */
@@ -448,8 +459,7 @@ render_workers(struct out *o, const struct dp_dataplane *dp, const struct scrape
 	     "Stream slots in use on a worker (ExecuteStream streams and stateful unary calls).");
 	for (unsigned w = 0; w < dp->n_workers; w++)
 		put(o, "corepipe_streams_open{worker=\"%u\"} %u\n", w, dp_stream_count(dp, w));
-	help(o, "corepipe_inflight", "gauge", "Requests inside the dataplane.");
-	put(o, "corepipe_inflight %llu\n", (unsigned long long)in_flight);
+	scalar(o, "corepipe_inflight", "gauge", "Requests inside the dataplane.", in_flight);
 }
 
 /* corepipe_rejected_total's lines for what the workers skipped: expired or cancelled before
@@ -497,9 +507,8 @@ render_frontends(struct out *o, struct cp_server *srv, const struct scrape *sc)
 	pthread_mutex_lock(&srv->live_lock);
 	budget = srv->live->memory_budget;
 	pthread_mutex_unlock(&srv->live_lock);
-	help(o, "corepipe_memory_budget_bytes", "gauge",
-	     "limits.memory_budget_mb in bytes (0: no budget).");
-	put(o, "corepipe_memory_budget_bytes %llu\n", (unsigned long long)budget);
+	scalar(o, "corepipe_memory_budget_bytes", "gauge",
+	       "limits.memory_budget_mb in bytes (0: no budget).", budget);
 }
 
 static void
@@ -508,13 +517,12 @@ render_access_log(struct out *o)
 	uint64_t written, dropped;
 
 	cp_alog_counts(&written, &dropped);
-	help(o, "corepipe_access_log_lines_total", "counter",
-	     "Access log lines written (logging.access_log).");
-	put(o, "corepipe_access_log_lines_total %llu\n", (unsigned long long)written);
-	help(o, "corepipe_access_log_dropped_total", "counter",
-	     "Access log records dropped because the log's ring was full (stderr slower than "
-	     "the calls).");
-	put(o, "corepipe_access_log_dropped_total %llu\n", (unsigned long long)dropped);
+	scalar(o, "corepipe_access_log_lines_total", "counter",
+	       "Access log lines written (logging.access_log).", written);
+	scalar(o, "corepipe_access_log_dropped_total", "counter",
+	       "Access log records dropped because the log's ring was full (stderr slower than "
+	       "the calls).",
+	       dropped);
 }
 
 /* gRPC connections: open, refused on accept (by reason), closed by the server. */
@@ -524,9 +532,8 @@ render_connections(struct out *o, const struct cp_server *srv)
 	uint64_t open, refused, lim = 0, peer = 0, fds = 0, killed = 0;
 
 	cp_server_connections(srv, &open, &refused);
-	help(o, "corepipe_grpc_connections", "gauge",
-	     "Open gRPC client connections, on every listener (TLS included).");
-	put(o, "corepipe_grpc_connections %llu\n", (unsigned long long)open);
+	scalar(o, "corepipe_grpc_connections", "gauge",
+	       "Open gRPC client connections, on every listener (TLS included).", open);
 	help(o, "corepipe_grpc_connections_refused_total", "counter",
 	     "Connections closed on accept, by reason: server.max_connections (limit), "
 	     "server.max_connections_per_peer (peer), out of file descriptors (fds).");
