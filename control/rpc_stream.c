@@ -337,6 +337,7 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 	size_t len = 0;
 	struct dp_req *req;
 	char msg[DP_ERR_MAX + 64], a[64], b[64];
+	struct dp_kit_plan kit;
 	uint64_t est;
 	int rc;
 
@@ -371,7 +372,7 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 	 * turn out to be. Over it, the frame waits unrun (-EAGAIN: retried with the blocked
 	 * streams once clients read); one frame always fits when nothing at all is held.
 	 */
-	est = dp_pipeline_mem_estimate(st->slot->p, &fmt, (uint32_t)len);
+	dp_req_plan(fe->dp, st->slot->p, &fmt, data, (uint32_t)len, &est, &kit);
 	if (!cp_fe_stream_room(fe, est))
 		return -EAGAIN;
 	rc = dp_req_alloc(fe->dp, (uint32_t)len, &req);
@@ -391,7 +392,7 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 	 * never finds a pool empty halfway (which would end the stream), and one that cannot
 	 * have them waits unrun, as for the budget above, holding nothing.
 	 */
-	if (len != 0 && dp_req_take_kit(fe->dp, req, st->slot->p, &st->kit_missed) != 0) {
+	if (len != 0 && dp_req_take_kit(fe->dp, req, &kit, &st->kit_missed) != 0) {
 		dp_req_free(fe->dp, req);
 		if (!st->kit_waiting) {
 			st->kit_waiting = true;

@@ -392,26 +392,30 @@ dp_req_drop_kit(struct dp_req *req)
 	}
 }
 
+void
+dp_req_plan(const struct dp_dataplane *dp, const struct dp_pipeline *p, const struct dp_format *in,
+	    const uint8_t *data, uint32_t len, uint64_t *mem, struct dp_kit_plan *kit)
+{
+	int n = dp_pipeline_frame_plan(p, in, len, data, dp_pools_max_size(dp->pools), mem,
+				       kit->size, DP_KIT_MAX);
+
+	/* More than a kit holds, or not planned: the nodes take as they run. */
+	kit->n = n < 0 ? 0 : (unsigned)n;
+}
+
 int
-dp_req_take_kit(struct dp_dataplane *dp, struct dp_req *req, const struct dp_pipeline *p,
+dp_req_take_kit(struct dp_dataplane *dp, struct dp_req *req, const struct dp_kit_plan *plan,
 		struct dp_kit_plan *missed)
 {
-	struct dp_kit_plan plan;
-	int n = dp_pipeline_out_plan(p, &req->fmt, req->buf->len, req->buf->data,
-				     dp_pools_max_size(dp->pools), plan.size, DP_KIT_MAX);
-
-	if (n < 0)
-		return 0; /* more than a kit holds, or not planned: the nodes take as they run */
-	plan.n = (unsigned)n;
-	for (unsigned i = 0; i < plan.n; i++) {
-		struct dp_buf *b = dp_pools_get(dp->pools, plan.size[i]);
+	for (unsigned i = 0; i < plan->n; i++) {
+		struct dp_buf *b = dp_pools_get(dp->pools, plan->size[i]);
 
 		if (b == NULL) {
 			/* All or nothing: a frame never holds some buffers while it waits for
 			 * others (two such frames could each hold what the other needs). */
 			dp_req_drop_kit(req);
 			if (missed != NULL)
-				*missed = plan;
+				*missed = *plan;
 			return -ENOMEM;
 		}
 		b->next = req->kit;

@@ -131,17 +131,26 @@ struct dp_kit_plan {
 };
 
 /**
- * Take, all or none, the buffers @p p's nodes take for @p req's input (req->fmt, its length),
- * sizes from dp_pipeline_out_plan(), into req->kit. The nodes then take from the kit
- * (dp_exec_take_out), so the request never fails halfway for an empty pool; what they do not
- * use goes back with the request. Stream frames use it: a frame that cannot have its buffers
- * waits unrun instead of failing (docs/api.md, "Streams and backpressure"). A pipeline whose
- * plan does not fit DP_KIT_MAX, or cannot be planned, gets no kit (its nodes take as they run).
+ * What a stream frame needs before it runs, from one inference of @p p's formats over its input
+ * (@p len bytes of format @p in at @p data): its memory estimate into *@p mem
+ * (dp_pipeline_mem_estimate) and the buffers its nodes take into @p kit
+ * (dp_pipeline_out_plan; kit->n = 0 for a plan that does not fit DP_KIT_MAX or cannot be
+ * made: its nodes take as they run). Context: any (pure); @p p referenced by the caller.
+ */
+void dp_req_plan(const struct dp_dataplane *dp, const struct dp_pipeline *p,
+		 const struct dp_format *in, const uint8_t *data, uint32_t len, uint64_t *mem,
+		 struct dp_kit_plan *kit);
+
+/**
+ * Take, all or none, the buffers of @p plan (dp_req_plan) into req->kit. The nodes then take
+ * from the kit (dp_exec_take_out), so the request never fails halfway for an empty pool; what
+ * they do not use goes back with the request. Stream frames use it: a frame that cannot have
+ * its buffers waits unrun instead of failing (docs/api.md, "Streams and backpressure").
  * @return 0, or -ENOMEM (some class empty: nothing held; retry later, and then, when @p missed
  * is not NULL, it holds the plan that did not fit: see dp_kit_may_fit).
  * Context: the request's owner (a front end), before submit.
  */
-int dp_req_take_kit(struct dp_dataplane *dp, struct dp_req *req, const struct dp_pipeline *p,
+int dp_req_take_kit(struct dp_dataplane *dp, struct dp_req *req, const struct dp_kit_plan *plan,
 		    struct dp_kit_plan *missed);
 
 /**

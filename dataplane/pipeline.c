@@ -609,21 +609,25 @@ dp_pipeline_step_abort(const struct dp_pipeline *p, struct dp_exec *x, struct dp
 	x->state = NULL;
 }
 
-/* ==== Buffer plan (a stream frame's kit) ==================================================== */
+/* ==== Buffer plan and memory estimate (admission) ============================================ */
 
-static uint64_t audio_rate_bytes(const struct dp_format *f);
-
-int
-dp_pipeline_out_plan(const struct dp_pipeline *p, const struct dp_format *in, uint32_t len,
-		     const uint8_t *data, uint32_t pool_max, uint32_t *sizes, unsigned max)
+/* Bytes per second of audio format @p f, 0 when a field is not known. */
+static uint64_t
+audio_rate_bytes(const struct dp_format *f)
 {
-	struct dp_format fmts[DP_NODES_HARD_MAX + 1];
-	struct dp_err err;
+	if (f->kind != DP_KIND_AUDIO || f->fmt == 0 || f->channels == 0 || f->rate == 0)
+		return 0;
+	return (uint64_t)dp_fmt_sample_size(f->fmt) * f->channels * f->rate;
+}
+
+/* dp_pipeline_out_plan over the inferred formats @p fmts. */
+static int
+plan_walk(const struct dp_pipeline *p, const struct dp_format *fmts, uint32_t len,
+	  const uint8_t *data, uint32_t pool_max, uint32_t *sizes, unsigned max)
+{
 	uint64_t cur = len;
 	unsigned n = 0;
 
-	if (p->n_nodes > DP_NODES_HARD_MAX || dp_pipeline_formats(p, in, fmts, &err) != 0)
-		return -EINVAL;
 	for (unsigned i = 0; i < p->n_nodes; i++) {
 		const struct dp_node_type *t = p->nodes[i].type;
 		uint64_t out = t->out_bytes != NULL ? t->out_bytes(p->nodes[i].conf, &fmts[i], cur,
@@ -649,26 +653,12 @@ dp_pipeline_out_plan(const struct dp_pipeline *p, const struct dp_format *in, ui
 	return (int)n;
 }
 
-/* ==== Memory estimate (admission) =========================================================== */
-
-/* Bytes per second of audio format @p f, 0 when a field is not known. */
+/* dp_pipeline_mem_estimate over the inferred formats @p fmts. */
 static uint64_t
-audio_rate_bytes(const struct dp_format *f)
+mem_walk(const struct dp_pipeline *p, const struct dp_format *fmts, uint32_t len)
 {
-	if (f->kind != DP_KIND_AUDIO || f->fmt == 0 || f->channels == 0 || f->rate == 0)
-		return 0;
-	return (uint64_t)dp_fmt_sample_size(f->fmt) * f->channels * f->rate;
-}
-
-uint64_t
-dp_pipeline_mem_estimate(const struct dp_pipeline *p, const struct dp_format *in, uint32_t len)
-{
-	struct dp_format fmts[DP_NODES_HARD_MAX + 1];
-	struct dp_err err;
 	uint64_t cur = len, peak = len;
 
-	if (p->n_nodes > DP_NODES_HARD_MAX || dp_pipeline_formats(p, in, fmts, &err) != 0)
-		return 2 * (uint64_t)len;
 	for (unsigned i = 0; i < p->n_nodes; i++) {
 		uint64_t a = audio_rate_bytes(&fmts[i]), b = audio_rate_bytes(&fmts[i + 1]);
 		uint64_t out = cur;
@@ -682,4 +672,51 @@ dp_pipeline_mem_estimate(const struct dp_pipeline *p, const struct dp_format *in
 		cur = out;
 	}
 	return peak;
+}
+
+/* The formats along @p p for input @p in into @p fmts (p->n_nodes + 1 entries). */
+static int
+infer(const struct dp_pipeline *p, const struct dp_format *in, struct dp_format *fmts)
+{
+	struct dp_err err;
+
+	if (p->n_nodes > DP_NODES_HARD_MAX || dp_pipeline_formats(p, in, fmts, &err) != 0)
+		return -EINVAL;
+	return 0;
+}
+
+int
+dp_pipeline_out_plan(const struct dp_pipeline *p, const struct dp_format *in, uint32_t len,
+		     const uint8_t *data, uint32_t pool_max, uint32_t *sizes, unsigned max)
+{
+	struct dp_format fmts[DP_NODES_HARD_MAX + 1];
+
+	if (infer(p, in, fmts) != 0)
+		return -EINVAL;
+	return plan_walk(p, fmts, len, data, pool_max, sizes, max);
+}
+
+uint64_t
+dp_pipeline_mem_estimate(const struct dp_pipeline *p, const struct dp_format *in, uint32_t len)
+{
+	struct dp_format fmts[DP_NODES_HARD_MAX + 1];
+
+	if (infer(p, in, fmts) != 0)
+		return 2 * (uint64_t)len;
+	return mem_walk(p, fmts, len);
+}
+
+int
+dp_pipeline_frame_plan(const struct dp_pipeline *p, const struct dp_format *in, uint32_t len,
+		       const uint8_t *data, uint32_t pool_max, uint64_t *mem, uint32_t *sizes,
+		       unsigned max)
+{
+	struct dp_format fmts[DP_NODES_HARD_MAX + 1];
+
+	if (infer(p, in, fmts) != 0) {
+		*mem = 2 * (uint64_t)len;
+		return -EINVAL;
+	}
+	*mem = mem_walk(p, fmts, len);
+	return plan_walk(p, fmts, len, data, pool_max, sizes, max);
 }

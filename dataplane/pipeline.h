@@ -167,6 +167,15 @@ uint64_t dp_pipeline_mem_estimate(const struct dp_pipeline *p, const struct dp_f
 int dp_pipeline_out_plan(const struct dp_pipeline *p, const struct dp_format *in, uint32_t len,
 			 const uint8_t *data, uint32_t pool_max, uint32_t *sizes, unsigned max);
 
+/**
+ * Both of the above for one stream frame, from one inference of the formats: the memory
+ * estimate into *@p mem (dp_pipeline_mem_estimate's value) and the buffer sizes into @p sizes
+ * (dp_pipeline_out_plan's return). Context: any (pure); @p p referenced by the caller.
+ */
+int dp_pipeline_frame_plan(const struct dp_pipeline *p, const struct dp_format *in, uint32_t len,
+			   const uint8_t *data, uint32_t pool_max, uint64_t *mem, uint32_t *sizes,
+			   unsigned max);
+
 /** Hash of a pipeline name (CRC-32C via rte_hash_crc), as used by the registry. */
 uint32_t dp_name_hash(const char *name, size_t len);
 

@@ -302,6 +302,18 @@ test_kit_covers_every_buffer_the_nodes_take(void **state)
 		assert_int_equal(sizes[1], 8000);
 		assert_int_equal(sizes[2], ZSTD_compressBound(8000));
 		assert_int_equal(sizes[3], dp_pools_max_size(g_pools));
+		{
+			/* The stream's one-inference plan gives the same sizes and estimate. */
+			uint32_t fsizes[DP_NODES_HARD_MAX];
+			uint64_t mem = 0;
+
+			assert_int_equal(dp_pipeline_frame_plan(p, &in, 2000, b->data,
+								dp_pools_max_size(g_pools), &mem,
+								fsizes, DP_NODES_HARD_MAX),
+					 n_kit);
+			assert_memory_equal(fsizes, sizes, (size_t)n_kit * sizeof(sizes[0]));
+			assert_int_equal(mem, dp_pipeline_mem_estimate(p, &in, 2000));
+		}
 		kit = NULL;
 		for (int i = 0; with_kit && i < n_kit; i++) {
 			struct dp_buf *k = dp_pools_get(g_pools, sizes[i]);
