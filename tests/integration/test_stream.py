@@ -298,8 +298,10 @@ class StreamLifecycleTest(unittest.TestCase):
         # 64 MiB each way: more than HTTP/2's windows can absorb however far gRPC's BDP
         # probing grows them (with 12 MiB, CI once saw every frame sent before the check).
         n = 1000
+        payload = 65536
+        window = 8  # CONFIG's limits.stream_window
         yielded = [0]
-        frame = frame_s16([7] * 32768)  # 64 KiB frames
+        frame = frame_s16([7] * (payload // 2))  # 64 KiB frames
 
         def reqs():
             yield open_named("pass")
@@ -307,13 +309,30 @@ class StreamLifecycleTest(unittest.TestCase):
                 yielded[0] += 1
                 yield frame
 
+        self.assertTrue(wait_until(lambda: srv.metric("corepipe_grpc_reply_bytes_held") == 0))
         call = srv.stub.stream(reqs(), timeout=60)
-        # Do not read for a while: the server holds at most the window (8) per stream; the
-        # rest waits in HTTP/2 flow control, which stops the client's sender.
-        time.sleep(1.5)
-        st = srv.stub.stats(pb.GetStatsRequest(), timeout=T)
-        usage = pool_usage(st)
-        self.assertLessEqual(usage["descriptors"], 8)
+        held = [None]
+
+        def window_full_and_held():
+            # The server reads frames as the window allows and holds their replies for the
+            # client. Full: no frame in flight (no reservation counted) and at least the
+            # window's replies held (each is the payload and a few header bytes). Held: no
+            # frame answered between two looks, with the full window seen between them (a
+            # window that fills while replies still go out is not the end state).
+            before = srv.stub.stats(pb.GetStatsRequest(), timeout=T)
+            held[0] = srv.metric("corepipe_grpc_reply_bytes_held")
+            after = srv.stub.stats(pb.GetStatsRequest(), timeout=T)
+            for st in (before, after):
+                self.assertLessEqual(pool_usage(st)["descriptors"], window)
+            return (before.answered == after.answered
+                    and pool_usage(after)["descriptors"] == 0
+                    and held[0] >= window * payload)
+
+        # Not read: once the window is full the server stops reading this stream; the rest
+        # waits in HTTP/2 flow control, which stops the client's sender. 60 s: a hang guard.
+        self.assertTrue(wait_until(window_full_and_held, timeout_s=60), held[0])
+        # The window's replies and not one more: an unbounded or wider window holds more.
+        self.assertLess(held[0], (window + 1) * payload)
         self.assertLess(yielded[0], n, "the client was never held back")
         seqs = [r.seq for r in call]
         self.assertEqual(seqs, list(range(n + 1)))
