@@ -189,7 +189,6 @@ def refused(srv):
         srv.stop()
         raise AssertionError("corepiped started")
     code = srv.proc.wait(60)
-    srv.tmp.cleanup()
     return code, "\n".join(srv.lines)
 
 

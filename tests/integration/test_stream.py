@@ -408,6 +408,7 @@ class StreamShutdownTest(unittest.TestCase):
         cfg = CONFIG.replace("logging: { level: info }",
                              "logging: { level: info }\nserver: { shutdown_grace_ms: 3000 }")
         s = Server(cfg).start()
+        self.addCleanup(s.kill)  # a no-op once it has exited
         started = threading.Barrier(21)
         results = {}
 
@@ -441,7 +442,7 @@ class StreamShutdownTest(unittest.TestCase):
         for t in ts:
             t.join(30)
         code = s.proc.wait(30)
-        s.channel.close()
+        s.close()
         self.assertEqual(code, 0, s.log())
         # Streams that closed within the grace period finished normally, every frame answered
         # plus the flush; the four that never closed were ended with UNAVAILABLE.
@@ -462,7 +463,6 @@ class StreamShutdownTest(unittest.TestCase):
         drained = [l for l in s.logs_json() if l.get("msg") == "drained"]
         self.assertEqual(len(drained), 1, s.log())
         self.assertEqual(drained[0]["cancelled_after_grace"], 4)
-        s.tmp.cleanup()
 
 
 if __name__ == "__main__":
