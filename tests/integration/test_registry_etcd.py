@@ -92,9 +92,11 @@ class EtcdStoreTest(unittest.TestCase):
         self.assertEqual(converged(self.servers, "later", later.version, timeout_s=30),
                          [later.version] * 3)
         self.executes_everywhere("later")
+        # The writer has "later" from its own Put, not from its watch: wait for the watch too.
         for s in self.servers:
-            self.assertTrue(any(o.get("msg") == "registry store: watching etcd"
-                                for o in s.logs_json()), s.log())
+            self.assertTrue(wait_until(lambda: any(o.get("msg") == "registry store: watching etcd"
+                                                   for o in s.logs_json()), timeout_s=30),
+                            s.log())
 
     def test_replace_under_load_on_all_three_zero_failed_calls(self):
         a = self.servers[0]
