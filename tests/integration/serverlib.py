@@ -67,6 +67,7 @@ class Server:
         self.port = None
         self.metrics_port = None
         self.proc = None
+        self.channel = None
         self._ready = threading.Event()
 
     def _reader(self):
@@ -102,25 +103,36 @@ class Server:
         return self
 
     def stop(self):
-        """SIGTERM, wait, and return the exit code (None if it had to be killed)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        # Signal first, close our channel after: calls still open on it must be answered by
-        # the server's drain, not cancelled by our side.
-        self.proc.send_signal(signal.SIGTERM)
+        """SIGTERM, wait, and return the exit code (None if it had to be killed); then
+        close()."""
         try:
-            return self.proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return None
+            if self.proc is None or self.proc.poll() is not None:
+                return self.proc.returncode if self.proc else None
+            # Signal first, close our channel after: calls still open on it must be answered
+            # by the server's drain, not cancelled by our side.
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                return None
         finally:
-            self.channel.close()
-            self.tmp.cleanup()
+            self.close()
 
     def kill(self):
+        """SIGKILL if it still runs, wait; then close()."""
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self.close()
+
+    def close(self):
+        """Release what this side holds: the channel and the temporary directory (its config
+        file). Every way a Server ends (stop, kill, a start that failed) comes here; again is
+        a no-op. The log lines and the exit code stay."""
+        if self.channel is not None:
+            self.channel.close()
+        self.tmp.cleanup()
 
     def metric(self, name, **labels):
         """One sample of this server's /metrics (0 when absent)."""

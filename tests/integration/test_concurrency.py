@@ -220,8 +220,7 @@ class SecondSignalTest(unittest.TestCase):
         for f in futures:  # the client is told; nothing hangs
             with self.assertRaises(grpc.RpcError):
                 f.result(timeout=T)
-        srv.channel.close()
-        srv.tmp.cleanup()
+        srv.close()
 
 
 if __name__ == "__main__":

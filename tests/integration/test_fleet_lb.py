@@ -29,10 +29,7 @@ class FleetLoadBalancingTest(unittest.TestCase):
 
     def tearDown(self):
         for s in self.servers:
-            if s.proc.poll() is None:
-                s.stop()
-            else:
-                s.tmp.cleanup()
+            s.stop()
 
     def answered(self, s):
         return s.stub.stats(pb.GetStatsRequest(), timeout=T).answered

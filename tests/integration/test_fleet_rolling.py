@@ -10,11 +10,11 @@ import unittest
 import grpc
 
 import corepipe_pb2 as pb
-from fleetlib import FleetLoad, fleet_channel
+from fleetlib import ETCD, FleetLoad, fleet_channel, start_etcd
 from serverlib import Server, spec, wait_until
-from test_registry_etcd import ETCD, PREFIX, Etcd
 
 T = 10
+PREFIX = "/corepipe-rolling/pipelines/"
 CALLS_PER_PHASE = 150
 CONFIG = """
 server:
@@ -30,10 +30,7 @@ registry:
 @unittest.skipIf(ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
 class RollingRestartTest(unittest.TestCase):
     def setUp(self):
-        self.etcd = Etcd()
-        self.addCleanup(self.etcd.dir.cleanup)
-        self.addCleanup(self.etcd.stop)
-        self.etcd.start()
+        self.etcd = start_etcd(self)
         self.dir = tempfile.TemporaryDirectory(prefix="corepipe-rolling-")
         self.addCleanup(self.dir.cleanup)
         self.all = []

@@ -209,7 +209,6 @@ class LameDuckTest(unittest.TestCase):
             code = srv.proc.wait(60)
         finally:
             wt.join(60)
-            srv.channel.close()
             srv.kill()
         self.assertEqual(code, 0, srv.log())
         self.assertEqual(seen[:2], [S.SERVING, S.NOT_SERVING], seen)
@@ -286,7 +285,6 @@ class UploadDrainTest(unittest.TestCase):
             code = srv.proc.wait(60)
         finally:
             signalled.set()
-            srv.channel.close()
             srv.kill()
         self.assertEqual(code, 0, srv.log())
         self.assertEqual(sum(codes.values()), 200, codes)

@@ -160,8 +160,7 @@ class ReadyzDrainTest(unittest.TestCase):
         self.assertEqual(get(s.metrics_port, "/healthz")[0], 200)
         fut.result(timeout=T)
         self.assertEqual(s.proc.wait(30), 0, s.log())
-        s.channel.close()
-        s.tmp.cleanup()
+        s.close()
 
 
 if __name__ == "__main__":

@@ -4,24 +4,17 @@ version (etcd's mod_revision); a delete reaches all three; replaces under load o
 zero failed calls; a restarted instance catches up; etcd stopped: calls keep
 succeeding, Admin writes answer UNAVAILABLE naming etcd, reads answer from the local copy;
 etcd back: writes work and all instances converge (their watches resume)."""
-import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 import threading
 import unittest
-import urllib.request
 
 import grpc
 
 import corepipe_pb2 as pb
+from fleetlib import ETCD, converged, everywhere, put_when_available, start_etcd
 from serverlib import Server, spec, wait_until
 
 T = 10
-ETCD = shutil.which("etcd")
+NOT_FOUND = grpc.StatusCode.NOT_FOUND
 PREFIX = "/corepipe-test/pipelines/"
 CONFIG = """
 registry:
@@ -34,64 +27,10 @@ pipelines:
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Etcd:
-    """One etcd member on free loopback ports, data in a temporary directory (kept over a
-    stop and start)."""
-
-    def __init__(self):
-        self.dir = tempfile.TemporaryDirectory(prefix="corepipe-etcd-")
-        self.client_port, self.peer_port = free_port(), free_port()
-        self.proc = None
-
-    def start(self):
-        c, p = f"http://127.0.0.1:{self.client_port}", f"http://127.0.0.1:{self.peer_port}"
-        self.log = open(os.path.join(self.dir.name, "etcd.log"), "ab")
-        self.proc = subprocess.Popen(
-            [ETCD, "--name", "t", "--data-dir", os.path.join(self.dir.name, "data"),
-             "--listen-client-urls", c, "--advertise-client-urls", c,
-             "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
-             "--initial-cluster", f"t={p}"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        ok = wait_until(self.ready, timeout_s=30)
-        if not ok:
-            self.stop()
-            raise RuntimeError("etcd did not start")
-        return self
-
-    def ready(self):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.client_port}/health",
-                                        timeout=2) as r:
-                return json.loads(r.read()).get("health") == "true"
-        except (OSError, ValueError):
-            return False
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc is not None:
-            self.log.close()
-        self.proc = None
-
-
 @unittest.skipIf(ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
 class EtcdStoreTest(unittest.TestCase):
     def setUp(self):
-        self.etcd = Etcd()
-        self.addCleanup(self.etcd.dir.cleanup)
-        self.addCleanup(self.etcd.stop)
-        self.etcd.start()
+        self.etcd = start_etcd(self)
         self.servers = []
         self.addCleanup(self.stop_servers)
         for _ in range(3):
@@ -104,15 +43,6 @@ class EtcdStoreTest(unittest.TestCase):
         for s in self.servers:
             s.stop()
 
-    def version_everywhere(self, name):
-        out = []
-        for s in self.servers:
-            try:
-                out.append(s.stub.get(pb.GetPipelineRequest(name=name), timeout=T).version)
-            except grpc.RpcError as e:
-                out.append(e.code())
-        return out
-
     def executes_everywhere(self, name):
         for s in self.servers:
             r = s.stub.execute(pb.ExecuteRequest(name=name, input=pb.Payload(data=b"abc")),
@@ -123,22 +53,19 @@ class EtcdStoreTest(unittest.TestCase):
         a, b, c = self.servers
         info = a.stub.put(pb.PutPipelineRequest(pipeline=spec("shared", ("passthrough", {}))),
                           timeout=T)
-        self.assertTrue(wait_until(lambda: self.version_everywhere("shared")
-                                   == [info.version] * 3), self.version_everywhere("shared"))
+        self.assertEqual(converged(self.servers, "shared", info.version), [info.version] * 3)
         self.executes_everywhere("shared")
         # A replace on another instance: one version everywhere, etcd's.
         info2 = b.stub.put(pb.PutPipelineRequest(
             pipeline=spec("shared", ("passthrough", {}), ("passthrough", {}))), timeout=T)
         self.assertGreater(info2.version, info.version)
-        self.assertTrue(wait_until(lambda: self.version_everywhere("shared")
-                                   == [info2.version] * 3), self.version_everywhere("shared"))
+        self.assertEqual(converged(self.servers, "shared", info2.version), [info2.version] * 3)
         # A delete on the third.
         c.stub.put(pb.PutPipelineRequest(pipeline=spec("gone", ("passthrough", {}))), timeout=T)
         self.assertTrue(wait_until(lambda: all(isinstance(v, int)
-                                               for v in self.version_everywhere("gone"))))
+                                               for v in everywhere(self.servers, "gone"))))
         c.stub.delete(pb.DeletePipelineRequest(name="gone"), timeout=T)
-        self.assertTrue(wait_until(lambda: self.version_everywhere("gone")
-                                   == [grpc.StatusCode.NOT_FOUND] * 3))
+        self.assertEqual(converged(self.servers, "gone", NOT_FOUND), [NOT_FOUND] * 3)
 
         # etcd stopped: the data plane serves, reads answer, writes are UNAVAILABLE.
         self.etcd.stop()
@@ -147,7 +74,7 @@ class EtcdStoreTest(unittest.TestCase):
                 o.get("msg") == "registry store: etcd unreachable, serving the last registry "
                 "known" for o in s.logs_json())), s.log())
         self.executes_everywhere("shared")
-        self.assertEqual(self.version_everywhere("shared"), [info2.version] * 3)
+        self.assertEqual(everywhere(self.servers, "shared"), [info2.version] * 3)
         with self.assertRaises(grpc.RpcError) as cm:
             a.stub.put(pb.PutPipelineRequest(pipeline=spec("later", ("passthrough", {}))),
                        timeout=T)
@@ -156,36 +83,26 @@ class EtcdStoreTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as cm:
             b.stub.delete(pb.DeletePipelineRequest(name="shared"), timeout=T)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.UNAVAILABLE)
-        self.assertEqual(self.version_everywhere("later"), [grpc.StatusCode.NOT_FOUND] * 3)
+        self.assertEqual(everywhere(self.servers, "later"), [NOT_FOUND] * 3)
 
         # etcd back (same data): writes work, every watch resumes, all converge.
         self.etcd.start()
-        later = None
-
-        def put_later():
-            nonlocal later
-            try:
-                later = a.stub.put(pb.PutPipelineRequest(
-                    pipeline=spec("later", ("passthrough", {}))), timeout=T)
-                return True
-            except grpc.RpcError as e:
-                self.assertEqual(e.code(), grpc.StatusCode.UNAVAILABLE)
-                return False
-
-        self.assertTrue(wait_until(put_later, timeout_s=30))
-        self.assertTrue(wait_until(lambda: self.version_everywhere("later")
-                                   == [later.version] * 3, timeout_s=30),
-                        self.version_everywhere("later"))
+        later, _ = put_when_available(a, spec("later", ("passthrough", {})))
+        self.assertIsNotNone(later)
+        self.assertEqual(converged(self.servers, "later", later.version, timeout_s=30),
+                         [later.version] * 3)
         self.executes_everywhere("later")
+        # The writer has "later" from its own Put, not from its watch: wait for the watch too.
         for s in self.servers:
-            self.assertTrue(any(o.get("msg") == "registry store: watching etcd"
-                                for o in s.logs_json()), s.log())
+            self.assertTrue(wait_until(lambda: any(o.get("msg") == "registry store: watching etcd"
+                                                   for o in s.logs_json()), timeout_s=30),
+                            s.log())
 
     def test_replace_under_load_on_all_three_zero_failed_calls(self):
         a = self.servers[0]
         a.stub.put(pb.PutPipelineRequest(pipeline=spec("hot", ("passthrough", {}))), timeout=T)
         self.assertTrue(wait_until(lambda: all(isinstance(v, int)
-                                               for v in self.version_everywhere("hot"))))
+                                               for v in everywhere(self.servers, "hot"))))
         stop = threading.Event()
         lock = threading.Lock()
         counts = {"ok": 0}
@@ -215,8 +132,7 @@ class EtcdStoreTest(unittest.TestCase):
                 nodes = [("passthrough", {})] * (1 + i % 3)
                 last = self.servers[i % 3].stub.put(
                     pb.PutPipelineRequest(pipeline=spec("hot", *nodes)), timeout=T)
-            self.assertTrue(wait_until(lambda: self.version_everywhere("hot")
-                                       == [last.version] * 3), self.version_everywhere("hot"))
+            self.assertEqual(converged(self.servers, "hot", last.version), [last.version] * 3)
             start = counts["ok"]
             self.assertTrue(wait_until(lambda: counts["ok"] > start + 30))
         finally:
@@ -227,15 +143,6 @@ class EtcdStoreTest(unittest.TestCase):
         for s in self.servers:
             got = s.stub.get(pb.GetPipelineRequest(name="hot"), timeout=T)
             self.assertEqual(len(got.spec.nodes), len(last.spec.nodes))
-
-    def ids_everywhere(self, name):
-        out = []
-        for s in self.servers:
-            try:
-                out.append(s.stub.get(pb.GetPipelineRequest(name=name), timeout=T).id)
-            except grpc.RpcError as e:
-                out.append(e.code())
-        return out
 
     def test_ids_agree_across_the_fleet(self):
         # New names put at the same time on all three instances: each gets one id, the same
@@ -259,11 +166,11 @@ class EtcdStoreTest(unittest.TestCase):
             t.join(60)
         self.assertEqual(errors, [])
         for n in names:
-            self.assertTrue(wait_until(lambda: len(set(self.ids_everywhere(n))) == 1
-                                       and isinstance(self.ids_everywhere(n)[0], int)),
-                            (n, self.ids_everywhere(n)))
-        ids = {n: self.ids_everywhere(n)[0] for n in names}
-        cfg = self.ids_everywhere("cfg")
+            self.assertTrue(wait_until(lambda: len(set(everywhere(self.servers, n, "id"))) == 1
+                                       and isinstance(everywhere(self.servers, n, "id")[0], int)),
+                            (n, everywhere(self.servers, n, "id")))
+        ids = {n: everywhere(self.servers, n, "id")[0] for n in names}
+        cfg = everywhere(self.servers, "cfg", "id")
         self.assertEqual(len(set(cfg)), 1, cfg)  # the same config file everywhere
         self.assertEqual(len(set(ids.values()) | {cfg[0]}), len(names) + 1, (ids, cfg))
         # A replace keeps the id; a delete frees it for the fleet; a restarted instance reads
@@ -273,8 +180,7 @@ class EtcdStoreTest(unittest.TestCase):
             pipeline=spec("id0", ("passthrough", {}), ("passthrough", {}))), timeout=T)
         self.assertEqual(r.id, ids["id0"])
         c.stub.delete(pb.DeletePipelineRequest(name="id4"), timeout=T)
-        self.assertTrue(wait_until(lambda: self.ids_everywhere("id4")
-                                   == [grpc.StatusCode.NOT_FOUND] * 3))
+        self.assertEqual(converged(self.servers, "id4", NOT_FOUND, "id"), [NOT_FOUND] * 3)
         new = self.servers[0].stub.put(pb.PutPipelineRequest(
             pipeline=spec("fresh", ("passthrough", {}))), timeout=T)
         self.assertEqual(new.id, ids["id4"])  # the lowest free id in the fleet
@@ -282,8 +188,7 @@ class EtcdStoreTest(unittest.TestCase):
         self.servers[2] = self.server()
         for n in names[:4] + ["fresh"]:
             want = new.id if n == "fresh" else ids[n]
-            self.assertTrue(wait_until(lambda: self.ids_everywhere(n) == [want] * 3),
-                            (n, self.ids_everywhere(n)))
+            self.assertEqual(converged(self.servers, n, want, "id"), [want] * 3, n)
 
     def test_restarted_instance_catches_up(self):
         a, b, c = self.servers
@@ -291,8 +196,7 @@ class EtcdStoreTest(unittest.TestCase):
         info = a.stub.put(pb.PutPipelineRequest(
             pipeline=spec("while_down", ("passthrough", {}))), timeout=T)
         self.servers[2] = self.server()
-        self.assertTrue(wait_until(lambda: self.version_everywhere("while_down")
-                                   == [info.version] * 3), self.version_everywhere("while_down"))
+        self.assertEqual(converged(self.servers, "while_down", info.version), [info.version] * 3)
         ready = [o for o in self.servers[2].logs_json()
                  if o.get("msg") == "registry store ready"]
         self.assertEqual(ready[0]["pipelines"], 1)

@@ -24,7 +24,8 @@ import urllib.request
 import grpc
 
 import corepipe_pb2 as pb
-import test_registry_etcd as base
+from fleetlib import (ETCD, Etcd, converged, everywhere, free_port, put_when_available,
+                      start_etcd)
 from serverlib import Server, spec, wait_until
 
 T = 10
@@ -58,7 +59,7 @@ def make_pki(d):
                 "-extfile", f"{ext}.ext", cwd=d)
 
 
-class TlsEtcd(base.Etcd):
+class TlsEtcd(Etcd):
     """One etcd member serving its clients over TLS, client certificates required; its
     certificate is `server` (signed by `ca`) or, with rogue set, `rogue` (signed by `evil`)."""
 
@@ -67,25 +68,15 @@ class TlsEtcd(base.Etcd):
         self.pki = pki
         self.rogue = False
 
+    scheme = "https"
+
     def p(self, name):
         return os.path.join(self.pki, name)
 
-    def start(self):
-        c, p = f"https://127.0.0.1:{self.client_port}", f"http://127.0.0.1:{self.peer_port}"
-        self.log = open(os.path.join(self.dir.name, "etcd.log"), "ab")
-        self.proc = subprocess.Popen(
-            [base.ETCD, "--name", "t", "--data-dir", os.path.join(self.dir.name, "data"),
-             "--listen-client-urls", c, "--advertise-client-urls", c,
-             "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
-             "--initial-cluster", f"t={p}",
-             "--cert-file", self.p(self.cert() + ".pem"),
-             "--key-file", self.p(self.cert() + ".key"),
-             "--trusted-ca-file", self.p("ca.pem"), "--client-cert-auth"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        if not wait_until(self.ready, timeout_s=30):
-            self.stop()
-            raise RuntimeError("etcd did not start")
-        return self
+    def client_args(self):
+        return ["--cert-file", self.p(self.cert() + ".pem"),
+                "--key-file", self.p(self.cert() + ".key"),
+                "--trusted-ca-file", self.p("ca.pem"), "--client-cert-auth"]
 
     def cert(self):
         return "rogue" if self.rogue else "server"
@@ -189,7 +180,6 @@ def refused(srv):
         srv.stop()
         raise AssertionError("corepiped started")
     code = srv.proc.wait(60)
-    srv.tmp.cleanup()
     return code, "\n".join(srv.lines)
 
 
@@ -200,17 +190,7 @@ def start_error(log_lines):
     return None
 
 
-def versions(servers, name):
-    out = []
-    for s in servers:
-        try:
-            out.append(s.stub.get(pb.GetPipelineRequest(name=name), timeout=T).version)
-        except grpc.RpcError as e:
-            out.append(e.code())
-    return out
-
-
-@unittest.skipIf(base.ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
+@unittest.skipIf(ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
 @unittest.skipIf(ETCDCTL is None, "etcd-client is not installed (scripts/deps.sh test)")
 @unittest.skipIf(shutil.which("openssl") is None, "openssl is not installed")
 class EtcdTlsAuthTest(unittest.TestCase):
@@ -228,10 +208,7 @@ class EtcdTlsAuthTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def setUp(self):
-        self.etcd = TlsEtcd(self.d)
-        self.addCleanup(self.etcd.dir.cleanup)
-        self.addCleanup(self.etcd.stop)
-        self.etcd.start()
+        self.etcd = start_etcd(self, TlsEtcd(self.d))
         self.etcd.ctl("user", "add", f"root:{PASSWORD}")
         self.etcd.ctl("auth", "enable")
         self.servers = []
@@ -266,8 +243,7 @@ registry:
             self.assertEqual(read[0]["user"], "root")
         info = a.stub.put(pb.PutPipelineRequest(pipeline=spec("p1", ("passthrough", {}))),
                           timeout=T)
-        self.assertTrue(wait_until(lambda: versions(self.servers, "p1") == [info.version] * 2),
-                        versions(self.servers, "p1"))
+        self.assertEqual(converged(self.servers, "p1", info.version), [info.version] * 2)
         # It is in etcd, under the prefix, for an etcdctl that authenticates too.
         self.assertIn(PREFIX + "p1", self.etcd.ctl("get", "--prefix", "--keys-only", PREFIX,
                                                    user=f"root:{PASSWORD}"))
@@ -276,22 +252,11 @@ registry:
         # each watch (b's sees a's Put).
         self.etcd.stop()
         self.etcd.start()
-        later = None
-
-        def put_later():
-            nonlocal later
-            try:
-                later = a.stub.put(pb.PutPipelineRequest(
-                    pipeline=spec("p2", ("passthrough", {}))), timeout=T)
-                return True
-            except grpc.RpcError as e:
-                self.assertEqual(e.code(), grpc.StatusCode.UNAVAILABLE, e.details())
-                self.assertNotIn("auth", e.details())
-                return False
-
-        self.assertTrue(wait_until(put_later, timeout_s=30))
-        self.assertTrue(wait_until(lambda: versions(self.servers, "p2") == [later.version] * 2,
-                                   timeout_s=30), versions(self.servers, "p2"))
+        later, refusals = put_when_available(a, spec("p2", ("passthrough", {})))
+        self.assertIsNotNone(later, refusals)
+        self.assertEqual([d for d in refusals if "auth" in d], [])
+        self.assertEqual(converged(self.servers, "p2", later.version, timeout_s=30),
+                         [later.version] * 2)
         for s in self.servers:
             self.assertNotIn(PASSWORD, "\n".join(s.lines))
             self.assertNotIn("not-the-password", "\n".join(s.lines))
@@ -321,21 +286,14 @@ registry:
         self.assertTrue(wait_until(lambda: any(
             o.get("msg") == "registry store: etcd unreachable, serving the last registry known"
             and o.get("tls") is True for o in a.logs_json())), a.log())
-        self.assertEqual(versions([a], "r1"), [grpc.StatusCode.NOT_FOUND])
+        self.assertEqual(everywhere([a], "r1"), [grpc.StatusCode.NOT_FOUND])
         # The right certificate again: writes work.
         self.etcd.stop()
         self.etcd.rogue = False
         self.etcd.start()
-        self.assertTrue(wait_until(lambda: self.try_put(a, "r1"), timeout_s=30))
-        self.assertIsInstance(versions([a], "r1")[0], int)
-
-    def try_put(self, s, name):
-        try:
-            s.stub.put(pb.PutPipelineRequest(pipeline=spec(name, ("passthrough", {}))), timeout=T)
-            return True
-        except grpc.RpcError as e:
-            self.assertEqual(e.code(), grpc.StatusCode.UNAVAILABLE, e.details())
-            return False
+        info, refusals = put_when_available(a, spec("r1", ("passthrough", {})))
+        self.assertIsNotNone(info, refusals)
+        self.assertEqual(everywhere([a], "r1"), [info.version])
 
     def test_wrong_password_refuses_start_naming_etcd_auth(self):
         code, log = refused(Server(self.config(password="wrong.pw")))
@@ -364,7 +322,7 @@ registry:
         self.servers.append(a)
         info = a.stub.put(pb.PutPipelineRequest(pipeline=spec("n1", ("passthrough", {}))),
                           timeout=T)
-        self.assertEqual(versions([a], "n1"), [info.version])
+        self.assertEqual(everywhere([a], "n1"), [info.version])
 
     def test_auth_enabled_but_no_user_refuses_start_naming_etcd_auth(self):
         cfg = "\n".join(l for l in self.config().splitlines()
@@ -377,13 +335,10 @@ registry:
         self.assertIn("registry.etcd_user", line)
 
 
-@unittest.skipIf(base.ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
+@unittest.skipIf(ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
 class EtcdEndpointsTest(unittest.TestCase):
     def setUp(self):
-        self.etcd = base.Etcd()
-        self.addCleanup(self.etcd.dir.cleanup)
-        self.addCleanup(self.etcd.stop)
-        self.etcd.start()
+        self.etcd = start_etcd(self)
         self.servers = []
         self.addCleanup(lambda: [s.stop() for s in self.servers])
 
@@ -399,7 +354,7 @@ registry:
 
     def test_unreachable_first_endpoint_skipped_and_failover_mid_run(self):
         direct = f"127.0.0.1:{self.etcd.client_port}"
-        dead = f"127.0.0.1:{base.free_port()}"  # nothing listens there
+        dead = f"127.0.0.1:{free_port()}"  # nothing listens there
         relay = Relay(self.etcd.client_port)
         self.addCleanup(relay.close)
         via_relay = f"127.0.0.1:{relay.port}"
@@ -416,8 +371,7 @@ registry:
             self.assertEqual(read[0]["endpoint"], via_relay, s.log())
         info = a.stub.put(pb.PutPipelineRequest(pipeline=spec("q1", ("passthrough", {}))),
                           timeout=T)
-        self.assertTrue(wait_until(lambda: versions(self.servers, "q1") == [info.version] * 3),
-                        versions(self.servers, "q1"))
+        self.assertEqual(converged(self.servers, "q1", info.version), [info.version] * 3)
 
         # The relay (a's and b's endpoint in use) fails: a's write goes to the next endpoint
         # at once; b's watch moves there too and resumes where it was.
@@ -426,10 +380,10 @@ registry:
                            timeout=T)
         info3 = c.stub.put(pb.PutPipelineRequest(
             pipeline=spec("q1", ("passthrough", {}), ("passthrough", {}))), timeout=T)
-        self.assertTrue(wait_until(lambda: versions(self.servers, "q2") == [info2.version] * 3,
-                                   timeout_s=30), versions(self.servers, "q2"))
-        self.assertTrue(wait_until(lambda: versions(self.servers, "q1") == [info3.version] * 3,
-                                   timeout_s=30), versions(self.servers, "q1"))
+        self.assertEqual(converged(self.servers, "q2", info2.version, timeout_s=30),
+                         [info2.version] * 3)
+        self.assertEqual(converged(self.servers, "q1", info3.version, timeout_s=30),
+                         [info3.version] * 3)
         for s in (a, b):
             self.assertTrue(any(o.get("msg") == "registry store: etcd endpoint failed, using "
                                 "the next one" and o.get("failed") == via_relay

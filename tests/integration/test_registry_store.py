@@ -38,7 +38,6 @@ class FileStoreTest(unittest.TestCase):
         with self.assertRaises(RuntimeError):
             srv.start()
         code = srv.proc.wait(30)
-        srv.tmp.cleanup()
         return code, "\n".join(srv.lines)
 
     def test_put_restart_keeps_id_version_and_deletes(self):

@@ -298,8 +298,10 @@ class StreamLifecycleTest(unittest.TestCase):
         # 64 MiB each way: more than HTTP/2's windows can absorb however far gRPC's BDP
         # probing grows them (with 12 MiB, CI once saw every frame sent before the check).
         n = 1000
+        payload = 65536
+        window = 8  # CONFIG's limits.stream_window
         yielded = [0]
-        frame = frame_s16([7] * 32768)  # 64 KiB frames
+        frame = frame_s16([7] * (payload // 2))  # 64 KiB frames
 
         def reqs():
             yield open_named("pass")
@@ -307,13 +309,30 @@ class StreamLifecycleTest(unittest.TestCase):
                 yielded[0] += 1
                 yield frame
 
+        self.assertTrue(wait_until(lambda: srv.metric("corepipe_grpc_reply_bytes_held") == 0))
         call = srv.stub.stream(reqs(), timeout=60)
-        # Do not read for a while: the server holds at most the window (8) per stream; the
-        # rest waits in HTTP/2 flow control, which stops the client's sender.
-        time.sleep(1.5)
-        st = srv.stub.stats(pb.GetStatsRequest(), timeout=T)
-        usage = pool_usage(st)
-        self.assertLessEqual(usage["descriptors"], 8)
+        held = [None]
+
+        def window_full_and_held():
+            # The server reads frames as the window allows and holds their replies for the
+            # client. Full: no frame in flight (no reservation counted) and at least the
+            # window's replies held (each is the payload and a few header bytes). Held: no
+            # frame answered between two looks, with the full window seen between them (a
+            # window that fills while replies still go out is not the end state).
+            before = srv.stub.stats(pb.GetStatsRequest(), timeout=T)
+            held[0] = srv.metric("corepipe_grpc_reply_bytes_held")
+            after = srv.stub.stats(pb.GetStatsRequest(), timeout=T)
+            for st in (before, after):
+                self.assertLessEqual(pool_usage(st)["descriptors"], window)
+            return (before.answered == after.answered
+                    and pool_usage(after)["descriptors"] == 0
+                    and held[0] >= window * payload)
+
+        # Not read: once the window is full the server stops reading this stream; the rest
+        # waits in HTTP/2 flow control, which stops the client's sender. 60 s: a hang guard.
+        self.assertTrue(wait_until(window_full_and_held, timeout_s=60), held[0])
+        # The window's replies and not one more: an unbounded or wider window holds more.
+        self.assertLess(held[0], (window + 1) * payload)
         self.assertLess(yielded[0], n, "the client was never held back")
         seqs = [r.seq for r in call]
         self.assertEqual(seqs, list(range(n + 1)))
@@ -389,6 +408,7 @@ class StreamShutdownTest(unittest.TestCase):
         cfg = CONFIG.replace("logging: { level: info }",
                              "logging: { level: info }\nserver: { shutdown_grace_ms: 3000 }")
         s = Server(cfg).start()
+        self.addCleanup(s.kill)  # a no-op once it has exited
         started = threading.Barrier(21)
         results = {}
 
@@ -422,7 +442,7 @@ class StreamShutdownTest(unittest.TestCase):
         for t in ts:
             t.join(30)
         code = s.proc.wait(30)
-        s.channel.close()
+        s.close()
         self.assertEqual(code, 0, s.log())
         # Streams that closed within the grace period finished normally, every frame answered
         # plus the flush; the four that never closed were ended with UNAVAILABLE.
@@ -443,7 +463,6 @@ class StreamShutdownTest(unittest.TestCase):
         drained = [l for l in s.logs_json() if l.get("msg") == "drained"]
         self.assertEqual(len(drained), 1, s.log())
         self.assertEqual(drained[0]["cancelled_after_grace"], 4)
-        s.tmp.cleanup()
 
 
 if __name__ == "__main__":

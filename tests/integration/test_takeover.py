@@ -99,7 +99,6 @@ class TakeoverTest(unittest.TestCase):
     def tearDown(self):
         for s in self.servers:
             s.kill()
-            s.tmp.cleanup()
         self.dir.cleanup()
 
     def server(self):

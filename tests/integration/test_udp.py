@@ -1131,8 +1131,7 @@ class SigtermUnderTrafficTest(unittest.TestCase):
         log = list(log.values())
         sock.close()
         code = srv.srv.proc.wait(30)
-        srv.srv.channel.close()
-        srv.srv.tmp.cleanup()
+        srv.srv.close()
         def tally(pred):
             outs = [x for t, x in log if pred(t)]
             return {o: outs.count(o) for o in ("OK", "UNAVAILABLE", "none")}
