@@ -634,6 +634,15 @@ bench-hol: all
 	QUANTUM=0 perf/hol.sh $(B) $(HOL_SECONDS)
 # ---- end bench-hol ---------------------------------------------------------------------------
 
+# ---- bench-sc005: seed criterion SC-005 (perf/sc005.sh, docs/performance.md "Fair execution") -
+# 1 s of 48 kHz stereo through speech16k, unary, at 1 and 4 clients: the client's p95 against
+# twice the worker's own time per request (read from the server). About 30 s.
+SC005_SECONDS ?= 8
+.PHONY: bench-sc005
+bench-sc005: all
+	perf/sc005.sh $(B) $(SC005_SECONDS)
+# ---- end bench-sc005 -------------------------------------------------------------------------
+
 # ---- bench-udp: the UDP path side by side (perf/udp_sidebyside.sh; root: tap, veth, netns) --
 # net_memif: perf/bench_udp_gen vs dpdk-testpmd io-forward and corepiped; net_tap: corepiped vs
 # perf/udp_echo (veth + netns, loopback) under perf/bench_udp_kernel. About 3 minutes; writes
