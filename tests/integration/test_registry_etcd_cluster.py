@@ -7,7 +7,12 @@ two corepiped instances given all three endpoints:
     UNAVAILABLE naming etcd, never anything else);
   - two members of three down (no quorum): writes answer UNAVAILABLE naming etcd; reads and
     Execute answer from the local copy;
-  - the members back: writes work and both instances agree on every version and id."""
+  - the members back: writes work and both instances agree on every version and id.
+And with one etcd and etcdctl: a pipeline key deleted by hand (etcdctl del <prefix><name>)
+leaves no id held: the instances free its "#id/<id>" key (once, however many race), at once
+when they watch the delete and at start for a delete made while none ran; a corepipe Delete
+frees its id in its own Txn (nothing for them to do)."""
+import base64
 import json
 import os
 import shutil
@@ -36,6 +41,7 @@ pipelines:
   cfg:
     - type: passthrough
 """
+FREED = "registry store: freed the id of a pipeline deleted outside corepipe"
 
 
 def etcdctl(endpoints, *args, check=True):
@@ -264,6 +270,103 @@ class EtcdClusterTest(unittest.TestCase):
                                                           timeout=T).pipelines}, set(names))
             for n in names:
                 self.serves(s, n)
+
+
+@unittest.skipIf(base.ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
+@unittest.skipIf(ETCDCTL is None, "etcd-client is not installed (scripts/deps.sh test)")
+class HandDeleteTest(unittest.TestCase):
+    def setUp(self):
+        self.etcd = base.Etcd()
+        self.addCleanup(self.etcd.dir.cleanup)
+        self.addCleanup(self.etcd.stop)
+        self.etcd.start()
+        self.ep = [f"127.0.0.1:{self.etcd.client_port}"]
+        self.servers = []
+        self.addCleanup(lambda: [s.stop() for s in self.servers])
+
+    def server(self):
+        s = Server(CONFIG.format(endpoints=self.ep[0], prefix=PREFIX)).start()
+        self.servers.append(s)
+        return s
+
+    def gateway(self, call, body):
+        """etcd's JSON gateway (keys and values in base64): for binary values etcdctl's
+        arguments cannot carry."""
+        enc = {k: base64.b64encode(v).decode() for k, v in body.items()}
+        rq = urllib.request.Request(f"http://{self.ep[0]}/v3/kv/{call}",
+                                    data=json.dumps(enc).encode(), method="POST")
+        with urllib.request.urlopen(rq, timeout=T) as r:
+            return json.loads(r.read())
+
+    def id_keys(self):
+        """{id: name} of the "#id/" keys in etcd."""
+        start = (PREFIX + "#id/").encode()
+        kvs = self.gateway("range", {"key": start,
+                                     "range_end": start[:-1] + b"0"}).get("kvs", [])
+        return {int(base64.b64decode(kv["key"]).decode().rsplit("/", 1)[1]):
+                base64.b64decode(kv["value"]).decode() for kv in kvs}
+
+    def freed(self, servers):
+        return [(o.get("pipeline"), o.get("id")) for s in servers for o in s.logs_json()
+                if o.get("msg") == FREED]
+
+    def test_hand_deleted_pipeline_frees_its_id(self):
+        a, b = self.server(), self.server()
+        ids = {}
+        for n in ("x", "y", "z"):
+            ids[n] = self.put(a, n).id
+        self.assertEqual(self.id_keys(), {ids[n]: n for n in ids})
+
+        # By hand: the instances drop it and free its id, once between them.
+        etcdctl(self.ep, "del", PREFIX + "x")
+        self.assertTrue(wait_until(lambda: infos(self.servers, "x")
+                                   == [grpc.StatusCode.NOT_FOUND] * 2), infos(self.servers, "x"))
+        self.assertTrue(wait_until(lambda: ids["x"] not in self.id_keys(), timeout_s=30),
+                        self.id_keys())
+        self.assertTrue(wait_until(lambda: self.freed(self.servers) != []))
+        self.assertEqual(self.id_keys(), {ids["y"]: "y", ids["z"]: "z"})
+        # The id is the fleet's again: the next new name gets it (the lowest free).
+        new = self.put(b, "w")
+        self.assertEqual(new.id, ids["x"])
+        self.assertTrue(wait_until(lambda: agree(self.servers, "w")), infos(self.servers, "w"))
+
+        # A corepipe Delete frees the id in its own Txn: nothing for the instances to free.
+        b.stub.delete(pb.DeletePipelineRequest(name="z"), timeout=T)
+        self.assertTrue(wait_until(lambda: infos(self.servers, "z")
+                                   == [grpc.StatusCode.NOT_FOUND] * 2))
+        self.assertEqual(self.id_keys(), {ids["y"]: "y", new.id: "w"})
+
+        # A hand delete while no instance runs: the next one to start frees the id.
+        for s in self.servers:
+            self.assertEqual(s.stop(), 0)
+        etcdctl(self.ep, "del", PREFIX + "y")
+        self.assertEqual(self.id_keys(), {ids["y"]: "y", new.id: "w"})
+        c = self.server()
+        self.assertEqual(self.id_keys(), {new.id: "w"})
+        self.assertIn(("y", ids["y"]), self.freed([c]))
+        self.assertEqual(sorted(self.freed([a, b, c])), sorted([("x", ids["x"]),
+                                                                 ("y", ids["y"])]))
+
+    def test_name_put_again_keeps_its_new_id(self):
+        # x deleted by hand while no instance ran, then put again by another writer with
+        # another id (as a corepipe Put with the old id key still there would): the old id
+        # is freed, x keeps its key and its new id.
+        a = self.server()
+        old = self.put(a, "x").id
+        self.assertEqual(a.stop(), 0)
+        etcdctl(self.ep, "del", PREFIX + "x")
+        info = pb.PipelineInfo(spec=spec("x", ("passthrough", {})), id=old + 7)
+        self.gateway("put", {"key": (PREFIX + "x").encode(), "value": info.SerializeToString()})
+        etcdctl(self.ep, "put", PREFIX + "#id/%d" % (old + 7), "x")
+        self.assertEqual(self.id_keys(), {old: "x", old + 7: "x"})
+        b = self.server()
+        self.assertEqual(self.id_keys(), {old + 7: "x"})
+        self.assertEqual(infos([b], "x")[0][1], old + 7)
+        self.assertEqual(self.freed([b]), [("x", old)])
+
+    def put(self, s, name):
+        return s.stub.put(pb.PutPipelineRequest(pipeline=spec(name, ("passthrough", {}))),
+                          timeout=T)
 
 
 if __name__ == "__main__":
