@@ -25,7 +25,7 @@ import urllib.request
 import grpc
 
 import corepipe_pb2 as pb
-import test_registry_etcd as base
+from fleetlib import ETCD, free_port, put_when_available, start_etcd
 from serverlib import Server, spec, wait_until
 
 T = 10
@@ -57,8 +57,8 @@ class Cluster:
     def __init__(self, n=3):
         self.dir = tempfile.TemporaryDirectory(prefix="corepipe-etcd-cluster-")
         self.n = n
-        self.client = [base.free_port() for _ in range(n)]
-        self.peer = [base.free_port() for _ in range(n)]
+        self.client = [free_port() for _ in range(n)]
+        self.peer = [free_port() for _ in range(n)]
         self.token = "corepipe-test-%d" % self.client[0]
         self.procs = [None] * n
         self.logs = [None] * n
@@ -71,7 +71,7 @@ class Cluster:
         cluster = ",".join(f"m{k}=http://127.0.0.1:{self.peer[k]}" for k in range(self.n))
         self.logs[i] = open(os.path.join(self.dir.name, f"m{i}.log"), "ab")
         self.procs[i] = subprocess.Popen(
-            [base.ETCD, "--name", f"m{i}", "--data-dir", os.path.join(self.dir.name, f"m{i}"),
+            [ETCD, "--name", f"m{i}", "--data-dir", os.path.join(self.dir.name, f"m{i}"),
              "--listen-client-urls", c, "--advertise-client-urls", c,
              "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
              "--initial-cluster", cluster, "--initial-cluster-token", self.token,
@@ -156,7 +156,7 @@ def agree(servers, name):
     return isinstance(got[0], tuple) and got == [got[0]] * len(servers)
 
 
-@unittest.skipIf(base.ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
+@unittest.skipIf(ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
 @unittest.skipIf(ETCDCTL is None, "etcd-client is not installed (scripts/deps.sh test)")
 class EtcdClusterTest(unittest.TestCase):
     def setUp(self):
@@ -177,16 +177,15 @@ class EtcdClusterTest(unittest.TestCase):
         return s.stub.put(pb.PutPipelineRequest(
             pipeline=spec(name, *[("passthrough", {})] * n)), timeout=timeout)
 
-    def try_put(self, s, name, n=1):
-        """A Put that may find no quorum: True when it worked; UNAVAILABLE naming etcd is the
-        only other answer allowed."""
-        try:
-            self.put(s, name, n, timeout=T_WRITE)
-            return True
-        except grpc.RpcError as e:
-            self.assertEqual(e.code(), grpc.StatusCode.UNAVAILABLE, e.details())
-            self.assertIn("registry store: etcd", e.details())
-            return False
+    def put_after_outage(self, s, name, n=1):
+        """A Put that may find no quorum, retried until it works: UNAVAILABLE naming etcd is
+        the only other answer allowed (put_when_available raises on any other)."""
+        info, refusals = put_when_available(s, spec(name, *[("passthrough", {})] * n),
+                                            timeout_s=90)
+        self.assertIsNotNone(info, s.log())
+        for d in refusals:
+            self.assertIn("registry store: etcd", d)
+        return info
 
     def serves(self, s, name):
         r = s.stub.execute(pb.ExecuteRequest(name=name, input=pb.Payload(data=b"abc")),
@@ -217,8 +216,8 @@ class EtcdClusterTest(unittest.TestCase):
         # The leader, a's member, stopped: the other two elect one; writes through a and b
         # work again (UNAVAILABLE naming etcd meanwhile, nothing else).
         c.stop(lead)
-        self.assertTrue(wait_until(lambda: self.try_put(a, "p1", 2), timeout_s=90), a.log())
-        self.assertTrue(wait_until(lambda: self.try_put(b, "p3"), timeout_s=90), b.log())
+        self.put_after_outage(a, "p1", 2)
+        self.put_after_outage(b, "p3")
         self.assertIsNotNone(c.leader(), c.tail())
         for n in ("p1", "p3"):
             self.assertTrue(wait_until(lambda: agree(self.servers, n), timeout_s=30),
@@ -253,8 +252,8 @@ class EtcdClusterTest(unittest.TestCase):
 
         # Both back: writes work, and both instances agree on every version and id.
         c.start(lead, other[0])
-        self.assertTrue(wait_until(lambda: self.try_put(a, "q1"), timeout_s=90), a.log())
-        self.assertTrue(wait_until(lambda: self.try_put(b, "q2"), timeout_s=90), b.log())
+        self.put_after_outage(a, "q1")
+        self.put_after_outage(b, "q2")
         b.stub.delete(pb.DeletePipelineRequest(name="p2"), timeout=T_WRITE)
         self.put(a, "p3", 3, timeout=T_WRITE)
         names = ("cfg", "p1", "p3", "q1", "q2")
@@ -272,14 +271,11 @@ class EtcdClusterTest(unittest.TestCase):
                 self.serves(s, n)
 
 
-@unittest.skipIf(base.ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
+@unittest.skipIf(ETCD is None, "etcd-server is not installed (scripts/deps.sh test)")
 @unittest.skipIf(ETCDCTL is None, "etcd-client is not installed (scripts/deps.sh test)")
 class HandDeleteTest(unittest.TestCase):
     def setUp(self):
-        self.etcd = base.Etcd()
-        self.addCleanup(self.etcd.dir.cleanup)
-        self.addCleanup(self.etcd.stop)
-        self.etcd.start()
+        self.etcd = start_etcd(self)
         self.ep = [f"127.0.0.1:{self.etcd.client_port}"]
         self.servers = []
         self.addCleanup(lambda: [s.stop() for s in self.servers])
