@@ -548,7 +548,8 @@ IT_FRONTENDS2 := test_api test_stream test_stream_buffers test_concurrency test_
 IT_MAP_FREE := test_config_docs test_k8s_manifests test_install test_systemd test_examples \
 	test_perf_tools test_bench_client test_reflection test_reflection_js test_metrics_conventions \
 	test_config_cli test_cli test_python_client test_list_pipelines test_registry_store \
-	test_registry_etcd test_registry_etcd_secure test_fleet_lb test_fleet_rolling
+	test_registry_etcd test_registry_etcd_secure test_registry_etcd_cluster test_fleet_lb \
+	test_fleet_rolling
 IT_ONE_LCORE := $(filter-out $(IT_MAP_FREE),$(IT_ALL))
 IT_DEFAULT = $(addprefix $(or $(CP_TEST_MODE),default):,$(if $(TESTS),$(TESTS),$(IT_ALL)))
 IT_MODES   = $(addprefix one-lcore:,$(IT_ONE_LCORE)) $(addprefix frontends2:,$(IT_FRONTENDS2))

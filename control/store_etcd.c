@@ -680,6 +680,162 @@ name_of(const struct cp_store *s, const ProtobufCBinaryData *key, char out[DP_NA
 }
 
 /*
+ * Delete id key @p id (@p id_mod: its mod_revision) if it and @p name's key (@p name_mod: its
+ * mod_revision, 0: absent) are still as they were. @return 0 with *committed (0: a compare
+ * failed, someone changed either key meanwhile), or as unary().
+ */
+static int
+txn_free_id(struct cp_store *s, const char *name, int64_t name_mod, uint32_t id, int64_t id_mod,
+	    int64_t *committed, char *err, size_t errlen)
+{
+	Etcdserverpb__TxnRequest rq = ETCDSERVERPB__TXN_REQUEST__INIT;
+	Etcdserverpb__Compare cmp[2] = {ETCDSERVERPB__COMPARE__INIT, ETCDSERVERPB__COMPARE__INIT};
+	Etcdserverpb__Compare *cmps[2] = {&cmp[0], &cmp[1]};
+	Etcdserverpb__RequestOp op = ETCDSERVERPB__REQUEST_OP__INIT;
+	Etcdserverpb__RequestOp *ops[1] = {&op};
+	Etcdserverpb__DeleteRangeRequest del = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
+	Etcdserverpb__TxnResponse *r;
+	char key[256], ikey[300];
+	int rc;
+
+	key_of(s, name, key, sizeof(key));
+	id_key(s, id, ikey, sizeof(ikey));
+	for (int i = 0; i < 2; i++) {
+		cmp[i].result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+		cmp[i].target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
+		cmp[i].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+	}
+	cmp[0].key = bin(key);
+	cmp[0].mod_revision = name_mod;
+	cmp[1].key = bin(ikey);
+	cmp[1].mod_revision = id_mod;
+	del.key = bin(ikey);
+	op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
+	op.request_delete_range = &del;
+	rq.n_compare = 2;
+	rq.compare = cmps;
+	rq.n_success = 1;
+	rq.success = ops;
+	rc = unary(s, "/etcdserverpb.KV/Txn", &rq.base, &etcdserverpb__txn_response__descriptor,
+		   (ProtobufCMessage **)&r, err, errlen);
+	if (rc != 0)
+		return rc;
+	*committed = r->succeeded && r->header != NULL ? r->header->revision : 0;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
+/*
+ * Is id key @p kv (prefix + "#id/<id>", value: a name) an orphan in the Range @p r of the whole
+ * prefix: its name has no key (*name_mod 0), or a key whose value holds another id (*name_mod:
+ * that key's mod_revision)? A value without an id (written before ids were the fleet's) is
+ * not judged. @p name gets the name, *id the id.
+ */
+static bool
+orphan_id(const struct cp_store *s, const Etcdserverpb__RangeResponse *r,
+	  const Mvccpb__KeyValue *kv, char name[DP_NAME_MAX], uint32_t *id, int64_t *name_mod)
+{
+	size_t kl = strlen(s->etcd_conf.prefix) + strlen(ID_KEYS);
+	char num[16], n[DP_NAME_MAX];
+	unsigned long v;
+
+	if (kv->key.len <= kl || kv->key.len - kl >= sizeof(num) ||
+	    memcmp(kv->key.data, s->etcd_conf.prefix, kl - strlen(ID_KEYS)) != 0 ||
+	    memcmp(kv->key.data + kl - strlen(ID_KEYS), ID_KEYS, strlen(ID_KEYS)) != 0 ||
+	    kv->value.len == 0 || kv->value.len >= DP_NAME_MAX)
+		return false;
+	memcpy(num, kv->key.data + kl, kv->key.len - kl);
+	num[kv->key.len - kl] = '\0';
+	v = strtoul(num, NULL, 10);
+	memcpy(name, kv->value.data, kv->value.len);
+	name[kv->value.len] = '\0';
+	if (v == 0 || v > DP_REGISTRY_MAX || !dp_pipeline_name_valid(name))
+		return false;
+	*id = (uint32_t)v;
+	*name_mod = 0;
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		Corepipe__V1__PipelineInfo *pi;
+		bool other;
+
+		if (name_of(s, &r->kvs[i]->key, n) == NULL || strcmp(n, name) != 0)
+			continue;
+		pi = decode(&r->kvs[i]->value, name);
+		other = pi != NULL && pi->id != 0 && pi->id != *id;
+		if (pi != NULL)
+			corepipe__v1__pipeline_info__free_unpacked(pi, NULL);
+		*name_mod = r->kvs[i]->mod_revision;
+		return other;
+	}
+	return true;
+}
+
+/*
+ * Free the ids that pipelines deleted outside corepipe left held (etcdctl del prefix + name
+ * deletes the name's key only, and its "#id/<id>" key would keep the id from every other name
+ * for ever): every orphan id key of the Range @p r of the whole prefix (orphan_id()) is deleted
+ * by a Txn comparing that it and its name's key are still as @p r saw them. Several instances
+ * doing it at once: one Txn succeeds, the others' compares fail (nothing to do); a name put
+ * again meanwhile keeps its new id. The main thread (load) or the watch thread.
+ */
+static void
+free_orphan_ids(struct cp_store *s, const Etcdserverpb__RangeResponse *r)
+{
+	for (size_t i = 0; i < r->n_kvs; i++) {
+		char name[DP_NAME_MAX], err[256];
+		int64_t name_mod, committed = 0;
+		uint32_t id;
+
+		if (!orphan_id(s, r, r->kvs[i], name, &id, &name_mod))
+			continue;
+		if (txn_free_id(s, name, name_mod, id, r->kvs[i]->mod_revision, &committed, err,
+				sizeof(err)) != 0)
+			cp_log(CP_LOG_WARN,
+			       "registry store: cannot free the id of a pipeline deleted outside "
+			       "corepipe (retried at the next such delete or start)",
+			       CP_LF_STR("pipeline", name), CP_LF_U64("id", id),
+			       CP_LF_STR("error", err));
+		else if (committed != 0)
+			cp_log(
+			    CP_LOG_INFO,
+			    "registry store: freed the id of a pipeline deleted outside corepipe",
+			    CP_LF_STR("pipeline", name), CP_LF_U64("id", id),
+			    CP_LF_U64("revision", (uint64_t)committed));
+	}
+}
+
+/*
+ * Does watch batch @p w delete a pipeline key without its id key in the same revision (a
+ * corepipe Delete's Txn deletes both: etcd never splits a revision's events over batches)?
+ */
+static bool
+foreign_delete(const struct cp_store *s, const Etcdserverpb__WatchResponse *w)
+{
+	size_t kl = strlen(s->etcd_conf.prefix) + strlen(ID_KEYS);
+
+	for (size_t i = 0; i < w->n_events; i++) {
+		const Mvccpb__Event *ev = w->events[i];
+		char name[DP_NAME_MAX];
+		bool paired = false;
+
+		if (ev->type != MVCCPB__EVENT__EVENT_TYPE__DELETE || ev->kv == NULL ||
+		    name_of(s, &ev->kv->key, name) == NULL)
+			continue;
+		for (size_t j = 0; j < w->n_events && !paired; j++) {
+			const Mvccpb__KeyValue *k = w->events[j]->kv;
+
+			paired =
+			    w->events[j]->type == MVCCPB__EVENT__EVENT_TYPE__DELETE && k != NULL &&
+			    k->mod_revision == ev->kv->mod_revision && k->key.len > kl &&
+			    memcmp(k->key.data + kl - strlen(ID_KEYS), ID_KEYS, strlen(ID_KEYS)) ==
+				0;
+		}
+		if (!paired)
+			return true;
+	}
+	return false;
+}
+
+/*
  * Compile the spec in @p value (which must be named @p name); *id is the fleet's id it holds
  * (0: none, a value written before ids were the fleet's: a plain PipelineSpec). NULL with
  * @p err.
@@ -993,6 +1149,7 @@ cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t err
 	if (rc != 0)
 		return rc;
 	*n_loaded = sync_all(s, r);
+	free_orphan_ids(s, r);
 	s->etcd->rev = r->header != NULL ? r->header->revision : 0;
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 	cp_log(
@@ -1227,6 +1384,24 @@ went_down(struct cp_store *s, unsigned i, int status, const char *why)
 	       CP_LF_U64("revision", (uint64_t)e->rev));
 }
 
+/* A pipeline was deleted outside corepipe: free the ids left held (free_orphan_ids()). */
+static void
+sweep_ids(struct cp_store *s)
+{
+	Etcdserverpb__RangeResponse *r;
+	char err[256];
+
+	if (range(s, NULL, &r, err, sizeof(err)) != 0) {
+		cp_log(CP_LOG_WARN,
+		       "registry store: cannot free the id of a pipeline deleted outside corepipe "
+		       "(retried at the next such delete or start)",
+		       CP_LF_STR("error", err));
+		return;
+	}
+	free_orphan_ids(s, r);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+}
+
 /*
  * One watch stream on endpoint @p ep with @p token, from e->rev + 1, until it breaks or we
  * stop. A stream that breaks hands over to the next endpoint; one etcd cancels (its token
@@ -1329,6 +1504,7 @@ watch_stream(struct cp_store *s, unsigned ep, const char *token)
 				protobuf_c_message_free_unpacked(&w->base, NULL);
 				if (range(s, NULL, &r, err, sizeof(err)) == 0) {
 					e->rev = r->header != NULL ? r->header->revision : e->rev;
+					free_orphan_ids(s, r);
 					submit(s, NULL, r);
 				}
 				broken = false;
@@ -1351,10 +1527,15 @@ watch_stream(struct cp_store *s, unsigned ep, const char *token)
 				if (w->events[i]->kv != NULL &&
 				    w->events[i]->kv->mod_revision > e->rev)
 					e->rev = w->events[i]->kv->mod_revision;
-			if (w->n_events > 0)
+			if (w->n_events > 0) {
+				bool foreign = foreign_delete(s, w);
+
 				submit(s, w, NULL);
-			else
+				if (foreign)
+					sweep_ids(s);
+			} else {
 				protobuf_c_message_free_unpacked(&w->base, NULL);
+			}
 		}
 	}
 	grpc_call_cancel(call, NULL);

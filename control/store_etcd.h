@@ -41,7 +41,11 @@
  *     neither the fleet nor this instance holds. A replace keeps the id; a delete frees it in
  *     the same Txn. Every instance publishes the pipeline at that id; one where the id is
  *     taken (only by a config file pipeline of its own) gives a local one and warns. A value
- *     without an id (a plain PipelineSpec, written before) gets one at its next put.
+ *     without an id (a plain PipelineSpec, written before) gets one at its next put. A name's
+ *     key deleted outside corepipe (etcdctl del) leaves its id key: the watch seeing such a
+ *     delete (no id key deleted in the same revision), and every load and re-read, frees
+ *     each orphan id key by a Txn comparing it and its name's key unchanged (once in the
+ *     fleet however many instances race; a name put again meanwhile keeps its new id).
  *
  * Context: see each function. Ownership: the store owns its channels, its watch thread, the
  * password (read once at load, wiped at close) and the token.

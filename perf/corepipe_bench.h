@@ -70,6 +70,7 @@ struct cb_opts {
 	unsigned n_md;
 	char *md_key[CB_MAX_MD], *md_val[CB_MAX_MD];
 	const char *cacert, *cert, *key, *server_name;
+	const char *service_config; /**< --service-config FILE, or NULL */
 	bool insecure;
 	const char *pipeline, *inline_json;
 	unsigned n_nodes; /**< --node only: --inline-json's are parsed with the messages */

@@ -16,7 +16,7 @@
 
 /* The whole of file @p path, NUL-terminated; exits 2 naming @p what when it cannot. */
 static char *
-read_pem(const char *path, const char *what)
+read_whole(const char *path, const char *what)
 {
 	FILE *f = fopen(path, "rb");
 	char msg[96];
@@ -46,12 +46,12 @@ make_creds(const struct cb_opts *o)
 	if (o->insecure || (!o->cacert && !o->cert))
 		return grpc_insecure_credentials_create();
 	if (o->cacert)
-		ca = read_pem(o->cacert, "--cacert");
+		ca = read_whole(o->cacert, "--cacert");
 	if (o->cert || o->key) {
 		if (!o->cert || !o->key)
 			cb_die("--cert and --key go together");
-		cert = read_pem(o->cert, "--cert/--key");
-		key = read_pem(o->key, "--cert/--key");
+		cert = read_whole(o->cert, "--cert/--key");
+		key = read_whole(o->key, "--cert/--key");
 		pair.private_key = key;
 		pair.cert_chain = cert;
 	}
@@ -82,6 +82,12 @@ cb_grpc_setup(struct cb_grpc *g, const struct cb_opts *o)
 		g->args[g->cargs.num_args++] = (grpc_arg){.type = GRPC_ARG_STRING,
 							  .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
 							  .value.string = (char *)o->server_name};
+	/* Kept for the run (the channels are created per thread, later). */
+	if (o->service_config)
+		g->args[g->cargs.num_args++] =
+		    (grpc_arg){.type = GRPC_ARG_STRING,
+			       .key = GRPC_ARG_SERVICE_CONFIG,
+			       .value.string = read_whole(o->service_config, "--service-config")};
 }
 
 /* ==== Connecting ============================================================================ */

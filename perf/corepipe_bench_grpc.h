@@ -25,7 +25,7 @@ struct cb_frame {
 /** What every gRPC client thread shares. */
 struct cb_grpc {
 	grpc_channel_credentials *creds;
-	grpc_arg args[3];
+	grpc_arg args[4];
 	grpc_channel_args cargs;
 	grpc_metadata md[CB_MAX_MD];
 	size_t n_md;

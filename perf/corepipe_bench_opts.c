@@ -106,6 +106,9 @@ static const struct perf_opt g_table[] = {
      .help = "TLS: client key (PEM), with --cert"},
     {"server-name", 0, PERF_OPT_STR, AT(server_name, const char *), .arg = "NAME",
      .help = "TLS: name to verify in the server certificate"},
+    {"service-config", 0, PERF_OPT_STR, AT(service_config, const char *), .arg = "FILE",
+     .help = "gRPC service config (JSON) of every channel, e.g. clients/service-config.json:\n"
+	     "round_robin over a target naming several servers (ipv4:H:P1,H:P2)"},
     {"metadata", 'm', PERF_OPT_FUNC, .fn = add_metadata, .arg = "KEY:VALUE",
      .help = "request metadata, repeatable (e.g. 'authorization:Bearer TOK')"},
 

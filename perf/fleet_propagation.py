@@ -20,7 +20,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "integ
 
 import corepipe_pb2 as pb  # noqa: E402
 from serverlib import Server, spec  # noqa: E402
-from test_registry_etcd import CONFIG, PREFIX, Etcd  # noqa: E402
+from fleetlib import Etcd  # noqa: E402
+from test_registry_etcd import CONFIG, PREFIX  # noqa: E402
 
 T = 10
 

@@ -6,6 +6,7 @@ newer, a probe's `grpc` (GA in 1.27), is checked against its definition (port re
 optional). Then what an operator relies on: Guaranteed QoS, probes on grpc.health.v1, /readyz
 and /healthz, terminationGracePeriodSeconds above shutdown_grace_ms plus the preStop sleep,
 ports that agree, and the embedded configuration accepted by `corepiped --check-config`."""
+import copy
 import glob
 import os
 import re
@@ -24,7 +25,8 @@ MANIFESTS = sorted(glob.glob(os.path.join(ROOT, "deploy", "k8s", "*.yaml")))
 KINDS = {("v1", "ConfigMap"): "V1ConfigMap", ("v1", "Service"): "V1Service",
          ("apps/v1", "Deployment"): "V1Deployment", ("apps/v1", "DaemonSet"): "V1DaemonSet",
          ("apps/v1", "StatefulSet"): "V1StatefulSet",
-         ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget"}
+         ("policy/v1", "PodDisruptionBudget"): "V1PodDisruptionBudget",
+         ("v1", "Secret"): "V1Secret"}
 # Fields newer than the models: {model: {json name: {field: (type, required)}}}.
 NEWER = {"V1Probe": {"grpc": {"port": (int, True), "service": (str, False)}}}
 PRIMITIVE = {"str": str, "int": int, "bool": bool, "float": (int, float)}
@@ -120,6 +122,32 @@ def config_of(docs, pod):
     return yaml.safe_load(data["corepipe.yaml"]), data["corepipe.yaml"]
 
 
+def etcd_files(conf):
+    """{setting: path} of the registry.etcd_*_file settings of a configuration."""
+    return {k: v for k, v in (conf.get("registry") or {}).items()
+            if k.startswith("etcd_") and k.endswith("_file")}
+
+
+def unresolved(docs, pod):
+    """The registry.etcd_*_file settings of @pod's configuration whose file is not a key of a
+    Secret (in @docs) mounted read-only at the file's directory."""
+    conf, _ = config_of(docs, pod)
+    vols = {v["name"]: v["secret"] for v in pod["volumes"] if "secret" in v}
+    files = set()
+    for c in pod["containers"]:
+        for m in c["volumeMounts"]:
+            sec = vols.get(m["name"])
+            doc = sec and next((d for _, d in docs if d["kind"] == "Secret"
+                                and d["metadata"]["name"] == sec["secretName"]), None)
+            if doc is None or not m.get("readOnly"):
+                continue
+            keys = set(doc.get("data") or {}) | set(doc.get("stringData") or {})
+            items = sec.get("items") or [{"key": k, "path": k} for k in keys]
+            files |= {os.path.join(m["mountPath"], it["path"]) for it in items
+                      if it["key"] in keys}
+    return sorted(k for k, path in etcd_files(conf).items() if path not in files)
+
+
 class ManifestTest(unittest.TestCase):
     docs = load_all()
 
@@ -205,8 +233,8 @@ class ManifestTest(unittest.TestCase):
             self.assertEqual(vols[mounts["/dev/hugepages"]]["emptyDir"]["medium"], "HugePages")
 
     def test_fleet_variant(self):
-        """N replicas behind a headless Service (client-side load balancing), each keeping
-        its API pipelines in its own volume, and a lame duck for health-checking clients."""
+        """N replicas behind a headless Service (client-side load balancing), sharing one
+        registry in etcd, and a lame duck for health-checking clients."""
         fleet = [(n, w, p) for n, w, p in pod_specs(self.docs) if w["kind"] == "StatefulSet"]
         self.assertEqual(len(fleet), 1)
         name, sts, pod = fleet[0]
@@ -215,13 +243,31 @@ class ManifestTest(unittest.TestCase):
                    and d["metadata"]["name"] == sts["spec"]["serviceName"])
         self.assertEqual(svc["spec"]["clusterIP"], "None")
         conf, _ = config_of(self.docs, pod)
-        self.assertEqual(conf["registry"]["store"], "file")
-        state_dir = os.path.dirname(conf["registry"]["state_file"])
-        mounts = {m["mountPath"]: m["name"] for c in pod["containers"]
-                  for m in c["volumeMounts"]}
-        claims = {t["metadata"]["name"] for t in sts["spec"]["volumeClaimTemplates"]}
-        self.assertIn(mounts[state_dir], claims)
+        self.assertEqual(conf["registry"]["store"], "etcd")
+        self.assertGreaterEqual(len(conf["registry"]["etcd_endpoint"].split(",")), 3)
         self.assertGreater(conf["server"]["shutdown_delay_ms"], 0)
+
+    def test_fleet_etcd_tls_and_auth_from_a_secret(self):
+        """The fleet reaches etcd over TLS with a client certificate and etcd auth: every file
+        a registry.etcd_*_file setting names is a key of a Secret mounted read-only there."""
+        fleet = [p for _, w, p in pod_specs(self.docs) if w["kind"] == "StatefulSet"]
+        conf, _ = config_of(self.docs, fleet[0])
+        self.assertEqual(set(etcd_files(conf)), {"etcd_ca_file", "etcd_cert_file",
+                                                 "etcd_key_file", "etcd_password_file"})
+        self.assertTrue(conf["registry"]["etcd_user"])
+        for name, _, pod in pod_specs(self.docs):
+            self.assertEqual(unresolved(self.docs, pod), [], name)
+
+    def test_secret_check_catches_a_missing_key_or_a_writable_mount(self):
+        """The check above is not a rubber stamp."""
+        docs = copy.deepcopy(self.docs)
+        secret = next(d for _, d in docs if d["kind"] == "Secret")
+        del secret["stringData"]["client.key"]
+        pod = next(p for _, w, p in pod_specs(docs) if w["kind"] == "StatefulSet")
+        self.assertEqual(unresolved(docs, pod), ["etcd_key_file"])
+        for m in pod["containers"][0]["volumeMounts"]:
+            m.pop("readOnly", None)
+        self.assertEqual(len(unresolved(docs, pod)), 4, unresolved(docs, pod))
 
     def test_embedded_configs_pass_check_config(self):
         for name, _, pod in pod_specs(self.docs):
