@@ -34,6 +34,8 @@
 /* Watch reconnect backoff. */
 #define WATCH_BACKOFF_MIN_MS 100
 #define WATCH_BACKOFF_MAX_MS 2000
+/* The shortest connection attempt (see cp_store_etcd_load), under ETCD_CALL_MS. */
+#define CONNECT_MIN_MS 2000
 /* Start-up: etcd unreachable is retried this often, this many times (then start fails). */
 #define LOAD_ATTEMPTS 10
 #define LOAD_RETRY_MS 500
@@ -1102,9 +1104,12 @@ cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t err
 	    {.type = GRPC_ARG_INTEGER,
 	     .key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
 	     .value.integer = WATCH_BACKOFF_MIN_MS},
+	    /* The core also takes this as its minimum connect timeout (TCP, TLS and etcd's
+	     * SETTINGS in one attempt): at 100 ms a loaded machine timed attempts out "before
+	     * receiving SETTINGS frame" until the start-up read gave up. */
 	    {.type = GRPC_ARG_INTEGER,
 	     .key = GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-	     .value.integer = WATCH_BACKOFF_MIN_MS},
+	     .value.integer = CONNECT_MIN_MS},
 	    {.type = GRPC_ARG_INTEGER,
 	     .key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
 	     .value.integer = WATCH_BACKOFF_MAX_MS},
