@@ -15,6 +15,7 @@
 #include "control/frontend.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
+#include "control/log_grpc.h"
 #include "control/metrics_http.h"
 #include "control/notify.h"
 #include "control/store.h"
