@@ -57,34 +57,6 @@ static struct {
 	uint64_t written;	      /* logger thread writes (relaxed store); others load */
 } g_alog;
 
-int
-cp_alog_mode_parse(const char *s, enum cp_alog_mode *out)
-{
-	static const char *const names[] = {"off", "all", "errors", "sampled"};
-
-	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (strcmp(s, names[i]) == 0) {
-			*out = (enum cp_alog_mode)i;
-			return 0;
-		}
-	return -EINVAL;
-}
-
-const char *
-cp_alog_mode_name(enum cp_alog_mode m)
-{
-	switch (m) {
-	case CP_ALOG_ALL:
-		return "all";
-	case CP_ALOG_ERRORS:
-		return "errors";
-	case CP_ALOG_SAMPLED:
-		return "sampled";
-	default:
-		return "off";
-	}
-}
-
 /* ==== Logger thread ========================================================================= */
 
 static uint64_t

@@ -25,15 +25,18 @@
 #ifndef COREPIPE_CP_ACCESS_LOG_H
 #define COREPIPE_CP_ACCESS_LOG_H
 
+#include <errno.h>
 #include <grpc/grpc.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 enum cp_alog_mode {
 	CP_ALOG_OFF = 0,
 	CP_ALOG_ALL,
 	CP_ALOG_ERRORS,
 	CP_ALOG_SAMPLED,
+	CP_ALOG_MODE_N,
 };
 
 /** Longest request id kept (longer client ids are cut). */
@@ -54,11 +57,34 @@ struct cp_alog_call {
 	bool trailer_set;
 };
 
-/** Parse "off|all|errors|sampled". @return 0 or -EINVAL. */
-int cp_alog_mode_parse(const char *s, enum cp_alog_mode *out);
+/**
+ * Name of a mode ("off"), spelled here only. Inline, so the config parses and prints
+ * access_log.mode without linking the access log (which links the gRPC C core).
+ */
+static inline const char *
+cp_alog_mode_name(enum cp_alog_mode m)
+{
+	static const char *const names[CP_ALOG_MODE_N] = {
+	    [CP_ALOG_OFF] = "off",
+	    [CP_ALOG_ALL] = "all",
+	    [CP_ALOG_ERRORS] = "errors",
+	    [CP_ALOG_SAMPLED] = "sampled",
+	};
 
-/** Name of a mode ("off"). */
-const char *cp_alog_mode_name(enum cp_alog_mode m);
+	return (unsigned)m < CP_ALOG_MODE_N ? names[m] : names[CP_ALOG_OFF];
+}
+
+/** Parse a cp_alog_mode_name() ("off|all|errors|sampled"). @return 0 or -EINVAL. */
+static inline int
+cp_alog_mode_parse(const char *s, enum cp_alog_mode *out)
+{
+	for (unsigned m = 0; m < CP_ALOG_MODE_N; m++)
+		if (strcmp(s, cp_alog_mode_name((enum cp_alog_mode)m)) == 0) {
+			*out = (enum cp_alog_mode)m;
+			return 0;
+		}
+	return -EINVAL;
+}
 
 /**
  * Create the ring (@p ring_size records, a power of two) and start the logger thread, in

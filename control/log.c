@@ -6,8 +6,6 @@
 #include "control/log.h"
 
 #include <errno.h>
-#include <grpc/support/log.h>
-#include <rte_hash_crc.h>
 #include <rte_log.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -336,45 +334,4 @@ cp_log_limit_pass(struct cp_log_limit *l, uint64_t key, uint64_t now_ns, uint64_
 	}
 	atomic_fetch_add_explicit(&l->slot[i].suppressed, 1, memory_order_relaxed);
 	return false;
-}
-
-static struct cp_log_limit g_grpc_limit;
-
-static void
-grpc_log(gpr_log_func_args *a)
-{
-	enum cp_log_level lvl = a->severity == GPR_LOG_SEVERITY_ERROR  ? CP_LOG_ERROR
-				: a->severity == GPR_LOG_SEVERITY_INFO ? CP_LOG_INFO
-								       : CP_LOG_DEBUG;
-	uint64_t suppressed = 0;
-
-	if ((int)lvl < atomic_load_explicit(&g_level, memory_order_relaxed))
-		return;
-	if (cp_log_get_level() != CP_LOG_DEBUG) {
-		/* The kind: the call site, file name and line hashed with DPDK's CRC-32C. */
-		const char *file = a->file ? a->file : "";
-		uint64_t aligned[32]; /* rte_hash_crc reads 8 bytes at a time: an aligned copy */
-		size_t n = strnlen(file, sizeof(aligned));
-		uint64_t key;
-		struct timespec ts;
-
-		memcpy(aligned, file, n);
-		key = rte_hash_crc_4byte((uint32_t)a->line, rte_hash_crc(aligned, (uint32_t)n, 0)) |
-		      (uint64_t)(uint32_t)a->line << 32;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		if (!cp_log_limit_pass(&g_grpc_limit, key ? key : 1,
-				       (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec,
-				       1000000000ull, &suppressed))
-			return;
-	}
-	cp_log(lvl, a->message, CP_LF_STR("component", "grpc"), CP_LF_STR("file", a->file),
-	       CP_LF_INT("line", a->line), CP_LF_U64("suppressed_since_last", suppressed));
-}
-
-void
-cp_log_grpc_hook(void)
-{
-	gpr_set_log_function(grpc_log);
-	gpr_set_log_verbosity(cp_log_get_level() == CP_LOG_DEBUG ? GPR_LOG_SEVERITY_DEBUG
-								 : GPR_LOG_SEVERITY_ERROR);
 }

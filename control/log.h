@@ -93,15 +93,6 @@ size_t cp_log_format(char *buf, size_t len, enum cp_log_level level, const char 
  */
 FILE *cp_log_stream(const char *component);
 
-/**
- * Route gRPC core's log (gpr_log) into JSON lines, component "grpc". Unless the level is
- * debug, each call site of gpr_log (its file:line: one kind of message, e.g. "handshake
- * failed") writes at most one line a second, with "suppressed_since_last" = the lines of that
- * kind dropped since its last one: per-connection errors (a TLS handshake failing, a peer
- * resetting) cannot flood the log, as auth failures cannot.
- */
-void cp_log_grpc_hook(void);
-
 /** Kinds a rate limiter tells apart; later kinds share one slot. */
 #define CP_LOG_LIMIT_KINDS 64
 

@@ -15,9 +15,11 @@
 #include "control/frontend.h"
 #include "control/grpc_server.h"
 #include "control/log.h"
+#include "control/log_grpc.h"
 #include "control/metrics_http.h"
 #include "control/notify.h"
 #include "control/store.h"
+#include "control/store_etcd.h"
 #include "control/takeover.h"
 #include "control/version.h"
 #include "dataplane/dataplane.h"
@@ -686,6 +688,10 @@ open_store(struct daemon *d)
 
 	if (rc == 0) {
 		cp_store_set_etcd(&d->store, &cfg->etcd);
+		/* The store reaches etcd only through this table (control/store.h): what links
+		 * the store without it (the unit tests) does not link the gRPC C core. */
+		if (cfg->registry_store == CP_STORE_ETCD)
+			cp_store_set_backend(&d->store, &cp_store_etcd_backend);
 		rc = cp_store_load(&d->store, &n_loaded, serr, sizeof(serr));
 	}
 	if (rc != 0) {

@@ -6,13 +6,15 @@
  * get), then publishes. The store is the registry's only writer while serving (the control
  * thread runs every Admin write and every reload), so the plan holds. A failed write leaves
  * the registry as it was and the caller answers the call with the error.
+ *
+ * The etcd store is not here: it is a backend (struct cp_store_backend, control/store_etcd.c)
+ * the program installs, and each entry point below hands it the call when one is installed.
  */
 #include "control/store.h"
 
 #include "control/file.h"
 #include "control/log.h"
 #include "control/pbconv.h"
-#include "control/store_etcd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,28 +30,6 @@
 #define FORMAT	   1
 #define DIGEST_LEN 32 /* BLAKE2b-256 (libsodium crypto_generichash) */
 #define HEADER_MAX 128
-
-/* ==== Kinds ================================================================================= */
-
-int
-cp_store_kind_parse(const char *s, enum cp_store_kind *out)
-{
-	if (strcmp(s, "memory") == 0)
-		*out = CP_STORE_MEMORY;
-	else if (strcmp(s, "file") == 0)
-		*out = CP_STORE_FILE;
-	else if (strcmp(s, "etcd") == 0)
-		*out = CP_STORE_ETCD;
-	else
-		return -EINVAL;
-	return 0;
-}
-
-const char *
-cp_store_kind_name(enum cp_store_kind k)
-{
-	return k == CP_STORE_FILE ? "file" : k == CP_STORE_ETCD ? "etcd" : "memory";
-}
 
 /* ==== Codec ================================================================================= */
 
@@ -247,17 +227,23 @@ cp_store_set_etcd(struct cp_store *s, const struct cp_store_etcd_conf *conf)
 	s->etcd_conf = *conf;
 }
 
+void
+cp_store_set_backend(struct cp_store *s, const struct cp_store_backend *b)
+{
+	s->backend = b;
+}
+
 int
 cp_store_start(struct cp_store *s, struct cp_ctl *ctl)
 {
-	return s->kind == CP_STORE_ETCD ? cp_store_etcd_start(s, ctl) : 0;
+	return s->backend != NULL ? s->backend->start(s, ctl) : 0;
 }
 
 void
 cp_store_close(struct cp_store *s)
 {
-	if (s->kind == CP_STORE_ETCD)
-		cp_store_etcd_close(s);
+	if (s->backend != NULL)
+		s->backend->close(s);
 }
 
 /* The registry's API pipelines (not the config file's), referenced. */
@@ -352,8 +338,8 @@ cp_store_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_info 
 	struct cp_store_rec rec = {.spec = p->spec};
 	int rc;
 
-	if (s->kind == CP_STORE_ETCD)
-		return cp_store_etcd_put(s, p, info, err, errlen);
+	if (s->backend != NULL)
+		return s->backend->put(s, p, info, err, errlen);
 	if (s->kind != CP_STORE_FILE)
 		return dp_registry_put(s->reg, p, info);
 	rc = dp_registry_plan(s->reg, p->spec->name, &rec.id, &rec.version);
@@ -372,8 +358,8 @@ cp_store_delete(struct cp_store *s, const char *name, char *err, size_t errlen)
 	struct dp_pipeline *p;
 	int rc;
 
-	if (s->kind == CP_STORE_ETCD)
-		return cp_store_etcd_delete(s, name, err, errlen);
+	if (s->backend != NULL)
+		return s->backend->del(s, name, err, errlen);
 	if (s->kind != CP_STORE_FILE)
 		return dp_registry_delete(s->reg, name);
 	p = dp_registry_get(s->reg, name);
@@ -395,8 +381,12 @@ cp_store_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t errlen)
 	int rc;
 
 	*n_loaded = 0;
-	if (s->kind == CP_STORE_ETCD)
-		return cp_store_etcd_load(s, n_loaded, err, errlen);
+	if (s->backend != NULL)
+		return s->backend->load(s, n_loaded, err, errlen);
+	if (s->kind == CP_STORE_ETCD) {
+		snprintf(err, errlen, "registry.store: etcd: no etcd backend in this program");
+		return -ENOTSUP;
+	}
 	if (s->kind != CP_STORE_FILE)
 		return 0;
 	if (access(s->path, F_OK) != 0 && errno == ENOENT) {

@@ -12,7 +12,9 @@
  *             config file's pipelines are published; a torn, corrupt or unreadable file (or a
  *             pipeline in it that no longer compiles) refuses start, naming the file: nothing
  *             of it is applied.
- *   - etcd:   shared by a fleet (control/store_etcd.h).
+ *   - etcd:   shared by a fleet (control/store_etcd.h), reached through a backend (struct
+ *             cp_store_backend) that the program installs: this module names no etcd symbol,
+ *             so what links it (the unit tests, the config) does not link the gRPC C core.
  *
  * File format (version 1): one text line
  *   "corepipe-state 1 <payload bytes> <BLAKE2b-256 of the payload, hex>\n"
@@ -32,10 +34,13 @@
 #include "corepipe/v1/corepipe.pb-c.h"
 #include "dataplane/registry.h"
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct cp_ctl;
+struct cp_store;
 struct cp_store_etcd;
 
 /** registry.store */
@@ -43,7 +48,36 @@ enum cp_store_kind {
 	CP_STORE_MEMORY = 0,
 	CP_STORE_FILE = 1,
 	CP_STORE_ETCD = 2, /**< shared by a fleet: control/store_etcd.h */
+	CP_STORE_KIND_N,
 };
+
+/**
+ * "memory" / "file" / "etcd": the kinds' names, spelled here only. Inline, so the config
+ * parses and prints registry.store without linking the store (and what the store links).
+ */
+static inline const char *
+cp_store_kind_name(enum cp_store_kind k)
+{
+	static const char *const names[CP_STORE_KIND_N] = {
+	    [CP_STORE_MEMORY] = "memory",
+	    [CP_STORE_FILE] = "file",
+	    [CP_STORE_ETCD] = "etcd",
+	};
+
+	return (unsigned)k < CP_STORE_KIND_N ? names[k] : names[CP_STORE_MEMORY];
+}
+
+/** Parse a cp_store_kind_name(). @return 0 or -EINVAL. */
+static inline int
+cp_store_kind_parse(const char *s, enum cp_store_kind *out)
+{
+	for (unsigned k = 0; k < CP_STORE_KIND_N; k++)
+		if (strcmp(s, cp_store_kind_name((enum cp_store_kind)k)) == 0) {
+			*out = (enum cp_store_kind)k;
+			return 0;
+		}
+	return -EINVAL;
+}
 
 /** Largest state file read: every registry slot with a spec of the largest size. */
 #define CP_STORE_FILE_MAX ((size_t)DP_REGISTRY_MAX * (DP_SPEC_BYTES_MAX + 1024) + 4096)
@@ -63,8 +97,26 @@ struct cp_store_etcd_conf {
 	char password_file[CP_STORE_PATH_MAX]; /**< the password (first line); never logged */
 };
 
+/**
+ * A store kept outside this module (registry.store: etcd): what cp_store_load/start/close/
+ * put/delete do for it, each with that function's contract. The program installs it
+ * (cp_store_set_backend()) for the kind that needs it, so store.o names none of the
+ * backend's symbols: an ops table rather than a direct call (which linked gRPC into every
+ * program that reaches the store or the config), a weak symbol (silent when the backend is
+ * missing) or a link-time stub (a second definition to keep in step).
+ */
+struct cp_store_backend {
+	int (*load)(struct cp_store *s, unsigned *n_loaded, char *err, size_t errlen);
+	int (*start)(struct cp_store *s, struct cp_ctl *ctl);
+	void (*close)(struct cp_store *s); /**< idempotent */
+	int (*put)(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_info *info,
+		   char *err, size_t errlen);
+	int (*del)(struct cp_store *s, const char *name, char *err, size_t errlen);
+};
+
 struct cp_store {
 	enum cp_store_kind kind;
+	const struct cp_store_backend *backend; /**< NULL: memory and file, done here */
 	char path[CP_STORE_PATH_MAX];
 	struct dp_registry *reg; /**< borrowed */
 	uint32_t max_nodes;	 /**< limits.max_nodes for compiling the file's pipelines */
@@ -81,12 +133,6 @@ struct cp_store_rec {
 	uint32_t id;
 	uint64_t version;
 };
-
-/** Parse "memory" / "file" / "etcd". @return 0 or -EINVAL. */
-int cp_store_kind_parse(const char *s, enum cp_store_kind *out);
-
-/** "memory" / "file" / "etcd". */
-const char *cp_store_kind_name(enum cp_store_kind k);
 
 /**
  * Serialise @p n records as a state file (header line and payload).
@@ -123,6 +169,13 @@ int cp_store_open(struct cp_store *s, enum cp_store_kind kind, const char *path,
 void cp_store_set_etcd(struct cp_store *s, const struct cp_store_etcd_conf *conf);
 
 /**
+ * Install @p b (borrowed: a static table, e.g. cp_store_etcd_backend) for a kind this module
+ * does not implement itself (etcd), before cp_store_load(). Every call below then goes to it.
+ * An etcd store without one refuses to load (-ENOTSUP).
+ */
+void cp_store_set_backend(struct cp_store *s, const struct cp_store_backend *b);
+
+/**
  * Serving: start what runs beside the control thread (etcd: the watch thread, whose changes
  * are applied by jobs on @p ctl). Nothing for the other stores. @return 0 or -errno.
  * Context: main thread, after cp_ctl_start().
@@ -140,7 +193,8 @@ void cp_store_close(struct cp_store *s);
  * back, so an unwritable path refuses start rather than the first Put.
  * A memory store does nothing.
  * @return 0, or -EINVAL (torn, corrupt, or a pipeline that does not compile: nothing
- * applied), -ENOSPC, or -errno of the read or write; @p err names the file.
+ * applied), -ENOSPC, or -errno of the read or write; @p err names the file. -ENOTSUP: an
+ * etcd store with no backend installed.
  * Context: main thread, before serving (a registered urcu-qsbr thread).
  */
 int cp_store_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t errlen);

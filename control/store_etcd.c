@@ -1095,8 +1095,8 @@ credentials(struct cp_store *s, char *err, size_t errlen)
 	return creds;
 }
 
-int
-cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t errlen)
+static int
+etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t errlen)
 {
 	/* etcd back after an outage is seen within WATCH_BACKOFF_MAX_MS (the core's default
 	 * reconnect backoff grows to 120 s); a silent peer within the keepalive. */
@@ -1183,9 +1183,9 @@ encode(const Corepipe__V1__PipelineSpec *spec, uint32_t id, ProtobufCBinaryData 
 	return 0;
 }
 
-int
-cp_store_etcd_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_info *info,
-		  char *err, size_t errlen)
+static int
+etcd_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_info *info, char *err,
+	 size_t errlen)
 {
 	Corepipe__V1__PipelineSpec spec;
 	int64_t committed = 0;
@@ -1241,8 +1241,8 @@ cp_store_etcd_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_
 	return publish(s, p, id, committed, info);
 }
 
-int
-cp_store_etcd_delete(struct cp_store *s, const char *name, char *err, size_t errlen)
+static int
+etcd_delete(struct cp_store *s, const char *name, char *err, size_t errlen)
 {
 	int64_t committed = 0;
 	int rc = 0;
@@ -1615,8 +1615,8 @@ watch_main(void *arg)
 	return NULL;
 }
 
-int
-cp_store_etcd_start(struct cp_store *s, struct cp_ctl *ctl)
+static int
+etcd_start(struct cp_store *s, struct cp_ctl *ctl)
 {
 	int rc;
 
@@ -1628,8 +1628,8 @@ cp_store_etcd_start(struct cp_store *s, struct cp_ctl *ctl)
 	return 0;
 }
 
-void
-cp_store_etcd_close(struct cp_store *s)
+static void
+etcd_close(struct cp_store *s)
 {
 	struct cp_store_etcd *e = s->etcd;
 
@@ -1648,3 +1648,11 @@ cp_store_etcd_close(struct cp_store *s)
 	free(e);
 	s->etcd = NULL;
 }
+
+const struct cp_store_backend cp_store_etcd_backend = {
+    .load = etcd_load,
+    .start = etcd_start,
+    .close = etcd_close,
+    .put = etcd_put,
+    .del = etcd_delete,
+};

@@ -1,10 +1,10 @@
 /**
  * @file
- * The etcd registry store (registry.store: etcd), internal to control/store.c: pipelines kept
- * in etcd under registry.etcd_prefix (key: prefix + name; value: a serialised
- * corepipe.v1.PipelineInfo, spec and the fleet's id: below), spoken to over etcd's own gRPC API
- * (proto/etcd: KV.Range, KV.Txn, Watch.Watch, Auth.Authenticate) with the gRPC C core and
- * protobuf-c.
+ * The etcd registry store (registry.store: etcd), a backend of control/store.c (struct
+ * cp_store_backend, which the program installs): pipelines kept in etcd under
+ * registry.etcd_prefix (key: prefix + name; value: a serialised corepipe.v1.PipelineInfo, spec
+ * and the fleet's id: below), spoken to over etcd's own gRPC API (proto/etcd: KV.Range, KV.Txn,
+ * Watch.Watch, Auth.Authenticate) with the gRPC C core and protobuf-c.
  *
  *   - Reaching etcd (struct cp_store_etcd_conf): one channel per endpoint of
  *     registry.etcd_endpoint; the first is used, and a call or watch that finds the one in use
@@ -55,22 +55,14 @@
 
 #include "control/store.h"
 
-struct cp_ctl;
-
-/** Connect (lazily) and read the prefix: see cp_store_load(). Main thread. */
-int cp_store_etcd_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t errlen);
-
-/** Start the watch thread; its jobs run on @p ctl. @return 0 or -errno. Main thread. */
-int cp_store_etcd_start(struct cp_store *s, struct cp_ctl *ctl);
-
-/** Stop the watch thread and close the channel. Idempotent. Main thread. */
-void cp_store_etcd_close(struct cp_store *s);
-
-/** cp_store_put() through etcd. Control thread. Consumes @p p. */
-int cp_store_etcd_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_info *info,
-		      char *err, size_t errlen);
-
-/** cp_store_delete() through etcd. Control thread. */
-int cp_store_etcd_delete(struct cp_store *s, const char *name, char *err, size_t errlen);
+/**
+ * The etcd store's entry points, each with the contract of the cp_store_ function it stands
+ * for (control/store.h); control/main.c installs it with cp_store_set_backend() for
+ * `registry.store: etcd`. load: connect (lazily) and read the prefix, main thread. start: the
+ * watch thread, whose jobs run on the control thread. close: stop the watch thread and close
+ * the channels, idempotent, main thread. put (consumes the pipeline) and del: through etcd, on
+ * the control thread.
+ */
+extern const struct cp_store_backend cp_store_etcd_backend;
 
 #endif

@@ -3,6 +3,8 @@
  * appended and foreign files refused), the atomic write, and the file store against a real
  * registry: put and delete are written before they are published, a load restores names,
  * ids and versions, a corrupt file changes nothing, and a taken id is replaced by a free one.
+ * The kinds' names, and a backend (etcd's place) getting every call once installed. This test
+ * links no etcd client and no gRPC: the store reaches etcd only through the backend table.
  * No EAL: the registry and pipelines use malloc and liburcu only.
  */
 #include "control/store.h"
@@ -327,6 +329,130 @@ test_store_write_failure_publishes_nothing(void **state)
 	assert_int_equal(bad.write_errors, 1);
 }
 
+/* ==== Kinds and backends ==================================================================== */
+
+static void
+test_store_kind_names_round_trip(void **state)
+{
+	enum cp_store_kind k = CP_STORE_MEMORY;
+
+	(void)state;
+	for (unsigned i = 0; i < CP_STORE_KIND_N; i++) {
+		assert_int_equal(cp_store_kind_parse(cp_store_kind_name((enum cp_store_kind)i), &k),
+				 0);
+		assert_int_equal(k, i);
+	}
+	assert_string_equal(cp_store_kind_name(CP_STORE_ETCD), "etcd");
+	assert_int_equal(cp_store_kind_parse("etcetera", &k), -EINVAL);
+	assert_int_equal(cp_store_kind_parse("", &k), -EINVAL);
+	assert_int_equal(k, CP_STORE_KIND_N - 1); /* unchanged by a refused name */
+}
+
+/* A backend that counts its calls and answers with fake_rc. */
+static struct {
+	unsigned load, start, close, put, del;
+	int rc;
+} fake;
+
+static int
+fake_load(struct cp_store *s, unsigned *n_loaded, char *err, size_t errlen)
+{
+	(void)s, (void)err, (void)errlen;
+	fake.load++;
+	*n_loaded = 7;
+	return fake.rc;
+}
+
+static int
+fake_start(struct cp_store *s, struct cp_ctl *ctl)
+{
+	(void)s, (void)ctl;
+	fake.start++;
+	return fake.rc;
+}
+
+static void
+fake_close(struct cp_store *s)
+{
+	(void)s;
+	fake.close++;
+}
+
+static int
+fake_put(struct cp_store *s, struct dp_pipeline *p, struct dp_registry_info *info, char *err,
+	 size_t errlen)
+{
+	(void)s, (void)info, (void)err, (void)errlen;
+	fake.put++;
+	dp_pipeline_unref(p); /* consumed, as cp_store_put's contract says */
+	return fake.rc;
+}
+
+static int
+fake_del(struct cp_store *s, const char *name, char *err, size_t errlen)
+{
+	(void)s, (void)name, (void)err, (void)errlen;
+	fake.del++;
+	return fake.rc;
+}
+
+static const struct cp_store_backend fake_backend = {
+    .load = fake_load,
+    .start = fake_start,
+    .close = fake_close,
+    .put = fake_put,
+    .del = fake_del,
+};
+
+static void
+test_store_etcd_without_backend_refuses_to_load(void **state)
+{
+	struct fx *f = *state;
+	struct cp_store st;
+	unsigned n = 1;
+	char err[256] = "";
+
+	assert_int_equal(cp_store_open(&st, CP_STORE_ETCD, NULL, f->reg, 32), 0);
+	assert_int_equal(cp_store_load(&st, &n, err, sizeof(err)), -ENOTSUP);
+	assert_int_equal(n, 0);
+	assert_non_null(strstr(err, "etcd"));
+	assert_int_equal(cp_store_start(&st, NULL), 0); /* nothing to start or close */
+	cp_store_close(&st);
+}
+
+static void
+test_store_backend_gets_every_call(void **state)
+{
+	struct fx *f = *state;
+	struct dp_registry_info info;
+	struct cp_store st;
+	unsigned n = 0;
+	char err[256];
+
+	memset(&fake, 0, sizeof(fake));
+	assert_int_equal(cp_store_open(&st, CP_STORE_ETCD, NULL, f->reg, 32), 0);
+	cp_store_set_backend(&st, &fake_backend);
+	assert_int_equal(cp_store_load(&st, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 7);
+	assert_int_equal(cp_store_start(&st, NULL), 0);
+	assert_int_equal(cp_store_put(&st, make("a", "gain", "1"), &info, err, sizeof(err)), 0);
+	assert_int_equal(cp_store_delete(&st, "a", err, sizeof(err)), 0);
+	fake.rc = -EAGAIN; /* the backend's errors are the caller's */
+	assert_int_equal(cp_store_put(&st, make("b", "gain", "1"), &info, err, sizeof(err)),
+			 -EAGAIN);
+	assert_int_equal(cp_store_delete(&st, "b", err, sizeof(err)), -EAGAIN);
+	assert_int_equal(cp_store_save(&st, err, sizeof(err)), 0); /* not a file store */
+	cp_store_close(&st);
+	assert_int_equal(fake.load, 1);
+	assert_int_equal(fake.start, 1);
+	assert_int_equal(fake.put, 2);
+	assert_int_equal(fake.del, 2);
+	assert_int_equal(fake.close, 1);
+	/* The registry is the backend's to change: store.c published nothing itself. */
+	assert_null(dp_registry_get(f->reg, "a"));
+	assert_null(dp_registry_get(f->reg, "b"));
+}
+
 int
 main(void)
 {
@@ -344,6 +470,10 @@ main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_store_write_failure_publishes_nothing, setup,
 					    teardown),
+	    cmocka_unit_test(test_store_kind_names_round_trip),
+	    cmocka_unit_test_setup_teardown(test_store_etcd_without_backend_refuses_to_load, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_store_backend_gets_every_call, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
