@@ -46,6 +46,26 @@ const unsigned cp_worker_stats_n_desc =
 
 #undef ROW
 
+const char *
+cp_reject_name(enum cp_reject r)
+{
+	static const char *const names[CP_REJECT_MAX] = {
+	    [CP_REJECT_INFLIGHT_LIMIT] = "inflight_limit",
+	    [CP_REJECT_POOL_EMPTY] = "pool_empty",
+	    [CP_REJECT_TOO_LARGE] = "too_large",
+	    [CP_REJECT_RING_FULL] = "ring_full",
+	    [CP_REJECT_SHEDDING] = "shedding",
+	    [CP_REJECT_STREAMS] = "stream_slots",
+	    [CP_REJECT_NOT_FOUND] = "not_found",
+	    [CP_REJECT_MEMORY] = "reply_memory",
+	    [CP_REJECT_DRAINING] = "draining",
+	    [CP_REJECT_REQUEST_MEMORY] = "request_memory",
+	    [CP_REJECT_MEMORY_BUDGET] = "memory_budget",
+	};
+
+	return (unsigned)r < CP_REJECT_MAX ? names[r] : "unknown";
+}
+
 static const char *
 reject_key(unsigned k)
 {

@@ -27,6 +27,9 @@ extern const struct dp_stat_desc cp_fe_stats_desc[];
 /** Rows in cp_fe_stats_desc. */
 extern const unsigned cp_fe_stats_n_desc;
 
+/** Name of a refusal reason ("ring_full", ...), the `reason` key of GetStats and /metrics. */
+const char *cp_reject_name(enum cp_reject r);
+
 /**
  * Every front end's counters of @p srv, summed into @p out (zeroed first).
  * Context: any thread. Ownership: the caller's @p out.

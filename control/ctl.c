@@ -3,12 +3,8 @@
  */
 #include "control/ctl.h"
 
-#include "control/frontend.h"
-#include "control/grpc_server.h"
 #include "control/log.h"
-#include "control/notify.h"
 #include "control/takeover.h"
-#include "dataplane/registry.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -19,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
+#include <urcu-qsbr.h>
 
 static void
 run_jobs(struct cp_ctl *ctl)
@@ -44,12 +41,9 @@ static void
 on_signal(struct cp_ctl *ctl, int sig)
 {
 	if (sig == SIGHUP) {
-		struct cp_reload_report *rep = malloc(sizeof(*rep));
-
 		cp_log(CP_LOG_INFO, "SIGHUP: reloading the configuration");
-		if (rep != NULL)
-			cp_reload_run(ctl->srv, rep);
-		free(rep);
+		if (ctl->h.reload != NULL)
+			ctl->h.reload(ctl->h.arg);
 		return;
 	}
 	if (++ctl->signals > 1) {
@@ -57,10 +51,8 @@ on_signal(struct cp_ctl *ctl, int sig)
 		_exit(1);
 	}
 	cp_log(CP_LOG_INFO, "shutdown requested", CP_LF_STR("signal", strsignal(sig)));
-	cp_notify_stopping("draining: %llu calls open",
-			   (unsigned long long)cp_server_stat_sum(
-			       ctl->srv, offsetof(struct cp_fe_stats, live_calls)));
-	cp_server_request_shutdown(ctl->srv);
+	if (ctl->h.shutdown != NULL)
+		ctl->h.shutdown(ctl->h.arg, sig);
 }
 
 static void *
@@ -74,7 +66,8 @@ ctl_main(void *arg)
 	for (;;) {
 		struct pollfd p[4] = {{.fd = ctl->sfd, .events = POLLIN},
 				      {.fd = ctl->efd, .events = POLLIN}};
-		struct cp_takeover_offer *to = ctl->srv->takeover;
+		struct cp_takeover_offer *to =
+		    ctl->h.offer != NULL ? ctl->h.offer(ctl->h.arg) : NULL;
 		int tfd[2];
 		unsigned nt = to != NULL ? cp_takeover_offer_fds(to, tfd) : 0;
 
@@ -111,12 +104,12 @@ ctl_main(void *arg)
 }
 
 int
-cp_ctl_start(struct cp_ctl *ctl, struct cp_server *srv, const sigset_t *sigs)
+cp_ctl_start(struct cp_ctl *ctl, const struct cp_ctl_handlers *h, const sigset_t *sigs)
 {
 	int rc;
 
 	memset(ctl, 0, sizeof(*ctl));
-	ctl->srv = srv;
+	ctl->h = *h;
 	pthread_mutex_init(&ctl->lock, NULL);
 	ctl->sfd = signalfd(-1, sigs, SFD_CLOEXEC);
 	ctl->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

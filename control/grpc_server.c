@@ -120,26 +120,6 @@ set_details(struct cp_call *c, const char *fmt, va_list ap)
 	c->status_details_set = true;
 }
 
-const char *
-cp_reject_name(enum cp_reject r)
-{
-	static const char *const names[CP_REJECT_MAX] = {
-	    [CP_REJECT_INFLIGHT_LIMIT] = "inflight_limit",
-	    [CP_REJECT_POOL_EMPTY] = "pool_empty",
-	    [CP_REJECT_TOO_LARGE] = "too_large",
-	    [CP_REJECT_RING_FULL] = "ring_full",
-	    [CP_REJECT_SHEDDING] = "shedding",
-	    [CP_REJECT_STREAMS] = "stream_slots",
-	    [CP_REJECT_NOT_FOUND] = "not_found",
-	    [CP_REJECT_MEMORY] = "reply_memory",
-	    [CP_REJECT_DRAINING] = "draining",
-	    [CP_REJECT_REQUEST_MEMORY] = "request_memory",
-	    [CP_REJECT_MEMORY_BUDGET] = "memory_budget",
-	};
-
-	return (unsigned)r < CP_REJECT_MAX ? names[r] : "unknown";
-}
-
 void
 cp_call_reply(struct cp_call *c, grpc_status_code status, const ProtobufCMessage *resp,
 	      const char *fmt, ...)

@@ -331,9 +331,6 @@ void cp_call_watch_close(struct cp_call *c);
  */
 ProtobufCMessage *cp_call_unpack(struct cp_call *c, const ProtobufCMessageDescriptor *desc);
 
-/** Name of a refusal reason ("ring_full", ...), as in GetStats and /metrics. */
-const char *cp_reject_name(enum cp_reject r);
-
 /** Monotonic clock in ns. */
 uint64_t cp_now_ns(void);
 

@@ -169,6 +169,37 @@ offer_run(struct cp_ctl_job *job)
 	}
 	free(j);
 }
+
+/* ---- The control thread's handlers (ctl.h): @p arg is the server ---------------------------- */
+
+static void
+ctl_reload(void *arg)
+{
+	struct cp_reload_report *rep = malloc(sizeof(*rep));
+
+	if (rep != NULL)
+		cp_reload_run(arg, rep);
+	free(rep);
+}
+
+static void
+ctl_shutdown(void *arg, int sig)
+{
+	struct cp_server *srv = arg;
+
+	(void)sig;
+	cp_notify_stopping(
+	    "draining: %llu calls open",
+	    (unsigned long long)cp_server_stat_sum(srv, offsetof(struct cp_fe_stats, live_calls)));
+	cp_server_request_shutdown(srv);
+}
+
+static struct cp_takeover_offer *
+ctl_offer(void *arg)
+{
+	return ((struct cp_server *)arg)->takeover;
+}
+
 static struct opts g_opts; /* the command line, re-applied on every reload */
 
 static const char *
@@ -807,7 +838,11 @@ serve(struct daemon *d, enum stage *st)
 	}
 	*st = ST_LISTENING;
 	/* Signals and reloads: a signal that arrived during start-up stays pending until here. */
-	rc = cp_ctl_start(&d->ctl, &g_srv, &g_sigs);
+	rc = cp_ctl_start(
+	    &d->ctl,
+	    &(struct cp_ctl_handlers){
+		.reload = ctl_reload, .shutdown = ctl_shutdown, .offer = ctl_offer, .arg = &g_srv},
+	    &g_sigs);
 	if (rc != 0) {
 		cp_log(CP_LOG_ERROR, "cannot start the control thread", CP_LF_INT("rc", rc));
 		return 1;
