@@ -4,6 +4,7 @@ The server is started on 127.0.0.1 port 0 (it picks a free port and logs it in i
 JSON line); every wait is bounded; it is stopped with SIGTERM to the PID we started, and a
 clean exit (code 0) is part of what the tests check.
 """
+import atexit
 import json
 import os
 import signal
@@ -45,6 +46,17 @@ def lcore_args(workers):
     return ["--workers", str(workers)]
 STOP_TIMEOUT_S = 30
 RPC_TIMEOUT_S = 20
+
+# Servers started and not yet closed: a test that fails before its own stop() leaves its
+# server here, and the module's process kills it (by PID, SIGKILL) when it exits instead of
+# leaving it running after the suite (seen: a one-lcore server still up an hour later).
+_LIVE = set()
+
+
+@atexit.register
+def _kill_leftovers():
+    for srv in list(_LIVE):
+        srv.kill()
 
 
 class Server:
@@ -94,6 +106,7 @@ class Server:
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, env=self.env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      preexec_fn=self.preexec)
+        _LIVE.add(self)
         threading.Thread(target=self._reader, daemon=True).start()
         if not self._ready.wait(START_TIMEOUT_S) or self.port is None:
             self.kill()
@@ -130,6 +143,8 @@ class Server:
         """Release what this side holds: the channel and the temporary directory (its config
         file). Every way a Server ends (stop, kill, a start that failed) comes here; again is
         a no-op. The log lines and the exit code stay."""
+        if self.proc is None or self.proc.poll() is not None:
+            _LIVE.discard(self)
         if self.channel is not None:
             self.channel.close()
         self.tmp.cleanup()
