@@ -143,7 +143,17 @@ static const struct field server_fields[] = {
      .max = 1000000,
      .def = 200,
      .doc = "a front end with requests out at workers keeps polling (no sleep, no wake-up) this "
-	    "long without progress, then waits in its completion queue 1 ms at a time"},
+	    "long without progress, plus the estimated cost of the work it has out (up to "
+	    "`frontend_spin_max_us`), then waits in its completion queue 1 ms at a time"},
+    {.name = "frontend_spin_max_us",
+     .type = F_U32,
+     CFG(frontend_spin_max_us),
+     .max = 1000000,
+     .def = 2000,
+     .doc = "the most of the estimated cost of the work a front end has out at workers that it "
+	    "polls for beyond `frontend_spin_us`: an answer due within it goes out with no "
+	    "millisecond wait; longer work is waited for 1 ms at a time (0: `frontend_spin_us` "
+	    "only)"},
     {.name = "max_response_bytes",
      .type = F_U32,
      CFG(max_response_bytes),

@@ -77,11 +77,12 @@ struct cp_config {
 	char metrics_listen[128];   /**< HTTP /metrics /healthz /readyz; "" disables */
 	struct cp_http_limits http; /**< server.metrics_*: that endpoint's limits */
 	uint32_t max_message_bytes;
-	uint32_t responder_spin_us;  /**< deprecated, ignored (there is no responder thread) */
-	unsigned frontends;	     /**< server.frontends: front-end lcores (0: auto) */
-	uint32_t inline_max_us;	     /**< run requests estimated up to this inline */
-	uint32_t frontend_spin_us;   /**< front end polls this long for handed-over work */
-	uint32_t max_response_bytes; /**< reply bytes one front end holds at once */
+	uint32_t responder_spin_us;    /**< deprecated, ignored (there is no responder thread) */
+	unsigned frontends;	       /**< server.frontends: front-end lcores (0: auto) */
+	uint32_t inline_max_us;	       /**< run requests estimated up to this inline */
+	uint32_t frontend_spin_us;     /**< front end polls this long for handed-over work */
+	uint32_t frontend_spin_max_us; /**< ... plus its estimated cost, up to this */
+	uint32_t max_response_bytes;   /**< reply bytes one front end holds at once */
 	uint32_t max_connections_per_peer; /**< per client address (0: no limit) */
 	uint32_t handshake_timeout_ms;	   /**< TLS + HTTP/2 preface/SETTINGS deadline */
 	uint32_t shutdown_delay_ms;	   /**< lame duck after SIGTERM */

@@ -92,11 +92,12 @@ struct cp_frontend {
 	unsigned n_cand;
 	struct dp_link *cand_link[DP_WORKERS_MAX];
 	struct dp_worker *cand[DP_WORKERS_MAX];
-	uint64_t out;		/**< requests out on links, not yet collected */
-	uint64_t last_progress; /**< TSC of the last event or collected answer */
-	uint64_t spin_cycles;	/**< conf.frontend_spin_us in TSC cycles */
-	uint64_t inline_cycles; /**< conf.inline_max_us in TSC cycles */
-	unsigned rr;		/**< the last candidate chosen (ties go round) */
+	uint64_t out;		  /**< requests out on links, not yet collected */
+	uint64_t last_progress;	  /**< TSC of the last event or collected answer */
+	uint64_t spin_cycles;	  /**< conf.frontend_spin_us in TSC cycles */
+	uint64_t spin_max_cycles; /**< conf.frontend_spin_max_us in TSC cycles */
+	uint64_t inline_cycles;	  /**< conf.inline_max_us in TSC cycles */
+	unsigned rr;		  /**< the last candidate chosen (ties go round) */
 
 	struct cp_call *live_head; /**< calls received and not yet freed */
 	struct cp_call *free_list; /**< recycled call contexts */

@@ -71,7 +71,7 @@ dp_worker_init(struct dp_worker *w, unsigned index, unsigned lcore,
 	dp_shed_conf_default(&w->shed_conf_default);
 	w->shed_conf = NULL;
 	w->quantum_cycles = (uint64_t)conf->quantum_us * (w->lc.tsc_hz / 1000000);
-	w->share_cycles = w->quantum_cycles * (conf->lane_share ? conf->lane_share : 3);
+	w->lane_share = conf->lane_share ? conf->lane_share : 3;
 	w->lc.met = dp_metrics_create(w->lc.tsc_hz, w->lc.socket);
 	if (w->lc.met == NULL)
 		return -ENOMEM;
@@ -499,6 +499,7 @@ bulk_advance(struct dp_worker *w)
 			      t0 + w->quantum_cycles);
 	t1 = rte_rdtsc();
 	r->cycles += t1 - t0;
+	w->bulk_last_cycles = t1 - t0;
 	dp_stat_add(&w->stats.quanta, 1);
 	if (rc == DP_PENDING)
 		return n + 1;
@@ -592,8 +593,8 @@ dp_worker_poll(void *arg)
 			n += poll_link(w, w->link[i], DP_WORKER_BURST);
 	} else {
 		/* Bulk work waits: small work first, one request per link at a time, for at
-		 * most lane_share quanta of time; then one quantum of bulk work. */
-		uint64_t end = rte_rdtsc() + w->share_cycles;
+		 * most lane_share times the bulk quantum's time; then one quantum of bulk work. */
+		uint64_t end = rte_rdtsc() + dp_worker_share_cycles(w);
 		unsigned got;
 
 		do {

@@ -22,15 +22,15 @@
  * priority, does not run at once: it joins the worker's bulk
  * lane (one FIFO per priority: high, normal, low), and the poller advances the running one by
  * one quantum per pass (dp_pipeline_step), so the links (and, on a front end's lcore, the front
- * end) are served between quanta: small work gets up to conf.lane_share quanta of time per
- * pass (the latency lane), then the bulk lane one. Between quanta, a running request is parked
- * (its slice state kept) when work of a higher priority waits in the lane, and resumes once
- * no higher-priority work is left. Smaller requests run whole as before, with
- * no extra cost. Between quanta the head's deadline and
- * its call's cancellation are checked: expired or cancelled running work stops there, its
- * buffers go back, and it answers DEADLINE_EXCEEDED / CANCELLED ("... while running, after N
- * of M bytes"). A stream's frames queue behind its earlier frames in the lane, so they still
- * run in order.
+ * end) are served between quanta: small work gets up to conf.lane_share times the time of
+ * the last bulk quantum per pass (the latency lane; at least lane_share quanta), then the bulk
+ * lane one: the share holds in time also when a node's slice overruns the quantum. Between quanta,
+ * a running request is parked (its slice state kept) when work of a higher priority waits in the
+ * lane, and resumes once no higher-priority work is left. Smaller requests run whole as before,
+ * with no extra cost. Between quanta the head's deadline and its call's cancellation are checked:
+ * expired or cancelled running work stops there, its buffers go back, and it answers
+ * DEADLINE_EXCEEDED / CANCELLED ("... while running, after N of M bytes"). A stream's frames queue
+ * behind its earlier frames in the lane, so they still run in order.
  *
  * Context: dp_worker_poll and dp_worker_exec on the lcore's thread (an online urcu-qsbr
  * reader); the rest as documented. Ownership: the dataplane (dataplane.h) creates and frees
@@ -152,12 +152,28 @@ struct dp_worker {
 	struct dp_req *bulk_head[DP_PRIO_MAX], *bulk_tail[DP_PRIO_MAX];
 	uint32_t n_bulk;		      /**< requests in the lane (cur and parked included) */
 	uint32_t n_parked;		      /**< park[] slots in use */
-	uint64_t share_cycles;		      /**< small work per pass while bulk waits */
+	uint32_t lane_share;		      /**< conf.lane_share (0 there: 3) */
+	uint64_t bulk_last_cycles;	      /**< how long the last bulk quantum ran */
 	uint64_t quantum_cycles;	      /**< conf.quantum_us in TSC cycles (0: no lane) */
 	struct dp_bulk_run cur;		      /**< the running request */
 	struct dp_bulk_run park[DP_PRIO_MAX]; /**< parked runs, by priority */
 	struct dp_worker_stats stats;
 };
+
+/**
+ * How long small work may run in a pass while bulk work waits: conf.lane_share times the last
+ * bulk quantum's time, and at least lane_share quanta (a slice, zstd level 19's block, may
+ * overrun the quantum several times; the share is of time, not of passes).
+ * Context: the worker's lcore (any thread for a test).
+ */
+static inline uint64_t
+dp_worker_share_cycles(const struct dp_worker *w)
+{
+	uint64_t q =
+	    w->bulk_last_cycles > w->quantum_cycles ? w->bulk_last_cycles : w->quantum_cycles;
+
+	return q * w->lane_share;
+}
 
 /**
  * Initialise @p w (not its links: dp_link_create). @return 0, -EINVAL or -ENOMEM.

@@ -41,7 +41,8 @@ pipelines:
     - type: zstd_compress
       params: { level: "19" }
 YAML
-"$B/corepiped" --config "$DIR/c.yaml" --grpc-listen 127.0.0.1:0 --log-level info \
+COREPIPE_SERVER_METRICS_LISTEN=127.0.0.1:0 "$B/corepiped" --config "$DIR/c.yaml" \
+	--grpc-listen 127.0.0.1:0 --log-level info \
 	2> "$DIR/server.log" &
 SRV=$!
 PORT=""

@@ -512,6 +512,24 @@ test_worker_parked_run_cancelled_is_stopped_while_parked(void **state)
 	parked_run_stops(*state, false);
 }
 
+/* While bulk work waits, small work gets lane_share times the bulk quantum's actual time (a
+ * slice may overrun the quantum), and at least lane_share quanta. */
+static void
+test_worker_share_is_of_time(void **state)
+{
+	struct env *e = *state;
+	struct dp_worker w = {.quantum_cycles = 100, .lane_share = 3};
+
+	assert_int_equal(dp_worker_share_cycles(&w), 300); /* no bulk quantum yet */
+	w.bulk_last_cycles = 50;
+	assert_int_equal(dp_worker_share_cycles(&w), 300);
+	w.bulk_last_cycles = 1000; /* a slice ran ten quanta */
+	assert_int_equal(dp_worker_share_cycles(&w), 3000);
+	/* The running worker's configuration and its record of the last quantum. */
+	assert_int_equal(e->w.lane_share, 1); /* setup()'s */
+	assert_true(e->w.bulk_last_cycles > 0); /* the bulk tests above ran quanta */
+}
+
 int
 main(void)
 {
@@ -528,6 +546,7 @@ main(void)
 	    cmocka_unit_test(test_worker_bulk_same_priority_is_not_parked),
 	    cmocka_unit_test(test_worker_parked_run_past_its_deadline_is_stopped_while_parked),
 	    cmocka_unit_test(test_worker_parked_run_cancelled_is_stopped_while_parked),
+	    cmocka_unit_test(test_worker_share_is_of_time),
 	};
 	int rc;
 
