@@ -276,7 +276,8 @@ dp_worker_exec(struct dp_worker *w, struct dp_req *req)
 	in_len = req->buf->len;
 	exec_context(w, req, &x);
 	req->status = (uint16_t)dp_pipeline_run(p, &x, state, req->run_flags);
-	exec_finish(w, req, p, &x, in_len, rte_rdtsc() - t0);
+	w->exec_end_tsc = rte_rdtsc();
+	exec_finish(w, req, p, &x, in_len, w->exec_end_tsc - t0);
 }
 
 /* ---- The bulk lane ---- */
@@ -509,6 +510,8 @@ bulk_advance(struct dp_worker *w)
 	return n + 1;
 }
 
+static void shed_tick(struct dp_worker *w, uint64_t now);
+
 /* One link: a burst (at most @p max) from `in`; small requests run and go onto `done`, large
  * ones join the bulk lane. */
 static inline unsigned
@@ -535,6 +538,11 @@ poll_link(struct dp_worker *w, struct dp_link *l, unsigned max)
 		}
 		dp_worker_exec(w, reqs[i]);
 		reqs[k++] = reqs[i];
+		/* Requests whose cost is not known yet run whole, and a burst of them can take
+		 * long (32 x 20 ms): shedding is evaluated on time between them too, not only
+		 * between passes (it missed a whole overload that way). */
+		if (unlikely(w->exec_end_tsc >= w->shed_next_tsc))
+			shed_tick(w, w->exec_end_tsc);
 	}
 	/*
 	 * `done` cannot be full: the front end keeps at most ring_size requests in flight on a

@@ -142,7 +142,8 @@ struct dp_worker {
 	struct dp_shed_conf *const *shed_conf;
 	struct dp_shed_conf shed_conf_default;
 	uint64_t shed_next_tsc;
-	uint32_t wake_seen; /**< dp_wake_value() read before the idle re-check */
+	uint64_t exec_end_tsc; /**< when the last request dp_worker_exec ran ended */
+	uint32_t wake_seen;    /**< dp_wake_value() read before the idle re-check */
 
 	/* The bulk lane: one FIFO per priority through dp_req.next; the running request (cur,
 	 * taken from the highest non-empty FIFO) runs one quantum per pass. A running request
