@@ -29,6 +29,9 @@
 #define BURST 32
 /* The logger's sleep when the ring is empty: lines appear at most this late. */
 #define IDLE_SLEEP_NS 5000000L
+/* ... and with the log off (nothing is enqueued): 10 wake-ups a second instead of 200, on
+ * the main lcore's CPU; the first lines after a reload turns it on wait at most this long. */
+#define OFF_SLEEP_NS 100000000L
 /* At most one "records dropped" warning per this interval. */
 #define DROP_REPORT_NS 1000000000ull
 
@@ -150,6 +153,7 @@ logger_main(void *arg)
 	pthread_setname_np(pthread_self(), "cp-access-log");
 	for (;;) {
 		uint64_t d;
+		bool off;
 
 		if (drain_once() != 0)
 			continue;
@@ -164,7 +168,8 @@ logger_main(void *arg)
 			reported = d;
 			last_report = mono_ns();
 		}
-		nanosleep(&(struct timespec){.tv_nsec = IDLE_SLEEP_NS}, NULL);
+		off = atomic_load_explicit(&g_alog.mode, memory_order_relaxed) == CP_ALOG_OFF;
+		nanosleep(&(struct timespec){.tv_nsec = off ? OFF_SLEEP_NS : IDLE_SLEEP_NS}, NULL);
 	}
 	while (drain_once() != 0)
 		;
