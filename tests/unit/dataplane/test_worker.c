@@ -526,7 +526,7 @@ test_worker_share_is_of_time(void **state)
 	w.bulk_last_cycles = 1000; /* a slice ran ten quanta */
 	assert_int_equal(dp_worker_share_cycles(&w), 3000);
 	/* The running worker's configuration and its record of the last quantum. */
-	assert_int_equal(e->w.lane_share, 1); /* setup()'s */
+	assert_int_equal(e->w.lane_share, 1);	/* setup()'s */
 	assert_true(e->w.bulk_last_cycles > 0); /* the bulk tests above ran quanta */
 }
 
