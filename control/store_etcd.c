@@ -445,6 +445,17 @@ bin(const char *s)
 	return (ProtobufCBinaryData){.len = strlen(s), .data = (uint8_t *)s};
 }
 
+/* @p c: "@p key's mod_revision is @p mod" (0: the key does not exist). @p key is borrowed. */
+static void
+cmp_mod(Etcdserverpb__Compare *c, const char *key, int64_t mod)
+{
+	c->result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+	c->target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
+	c->target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
+	c->key = bin(key);
+	c->mod_revision = mod;
+}
+
 /* Range one key (@p name) or the whole prefix (NULL). */
 static int
 range(struct cp_store *s, const char *name, Etcdserverpb__RangeResponse **out, char *err,
@@ -499,13 +510,7 @@ txn(struct cp_store *s, const char *name, int64_t mod, const ProtobufCBinaryData
 	int rc;
 
 	key_of(s, name, key, sizeof(key));
-	for (int i = 0; i < 2; i++) {
-		cmp[i].result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
-		cmp[i].target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
-		cmp[i].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
-	}
-	cmp[0].key = bin(key);
-	cmp[0].mod_revision = mod;
+	cmp_mod(&cmp[0], key, mod);
 	rq.n_compare = 1;
 	rq.n_success = 1;
 	if (value != NULL) {
@@ -521,8 +526,7 @@ txn(struct cp_store *s, const char *name, int64_t mod, const ProtobufCBinaryData
 	if (claim != 0) {
 		/* The id is free in the fleet: its key does not exist (mod_revision 0). */
 		id_key(s, claim, ikey, sizeof(ikey));
-		cmp[1].key = bin(ikey);
-		cmp[1].mod_revision = 0;
+		cmp_mod(&cmp[1], ikey, 0);
 		rq.n_compare = 2;
 		idput.key = bin(ikey);
 		idput.value = bin(name);
@@ -702,15 +706,8 @@ txn_free_id(struct cp_store *s, const char *name, int64_t name_mod, uint32_t id,
 
 	key_of(s, name, key, sizeof(key));
 	id_key(s, id, ikey, sizeof(ikey));
-	for (int i = 0; i < 2; i++) {
-		cmp[i].result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
-		cmp[i].target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
-		cmp[i].target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_MOD_REVISION;
-	}
-	cmp[0].key = bin(key);
-	cmp[0].mod_revision = name_mod;
-	cmp[1].key = bin(ikey);
-	cmp[1].mod_revision = id_mod;
+	cmp_mod(&cmp[0], key, name_mod);
+	cmp_mod(&cmp[1], ikey, id_mod);
 	del.key = bin(ikey);
 	op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE;
 	op.request_delete_range = &del;
