@@ -10,6 +10,7 @@
 #   make bench-udp  the UDP path: corepipe vs testpmd io-forward (memif), vs kernel UDP (tap)
 #   make soak       1,000,000 requests: RSS must not grow
 #   make format     clang-format every C file in place; format-check only checks
+#   make check-cycles  no call cycle between source files, no include cycle between headers
 #   make docs       regenerate docs/configuration.md's key table; docs-check only checks
 #   make analyze    clang-tidy over dataplane/, control/, client/ (.clang-tidy)
 #   make install    corepiped, its unit, config, man page, libcorepipe-udp (PREFIX, DESTDIR)
@@ -682,6 +683,12 @@ format:
 
 format-check:
 	$(CLANG_FORMAT) --dry-run --Werror $(C_FILES)
+
+# The layering (docs/ARCHITECTURE.md, "Layering"): no call cycle between the C files of
+# control/ and dataplane/, no #include cycle between the project's headers (Universal Ctags).
+.PHONY: check-cycles
+check-cycles:
+	$(PYTHON) scripts/check-cycles.py
 
 # Static analysis of the product code (dataplane/, control/, client/): clang-tidy with
 # .clang-tidy (disabled checks and why) and .clang-tidy-suppress (per-file exceptions and why),

@@ -6,7 +6,6 @@
 
 #include "control/config.h"
 #include "control/log.h"
-#include "control/rpc.h"
 #include "dataplane/stat.h"
 
 #include <errno.h>
@@ -36,13 +35,6 @@
 #define BLOCKED_RETRY_NS 1000000ull
 /* Inputs up to this size run inline while a pipeline's cost is still unknown. */
 #define UNKNOWN_INLINE_BYTES 65536u
-
-static struct cp_method *const g_services[] = {
-    cp_pipeline_methods,
-    cp_admin_methods,
-    cp_health_methods,
-    cp_reflection_methods,
-};
 
 /* Connections whose client cancels are tracked at once (a table entry each). */
 #define RST_PEERS 4096
@@ -77,7 +69,7 @@ call_get(struct cp_frontend *fe, const struct cp_method *m)
 	c->recv_tag = (struct cp_tag){.kind = CP_TAG_RECV, .owner = c};
 	c->done_tag = (struct cp_tag){.kind = CP_TAG_DONE, .owner = c};
 	c->close_tag = (struct cp_tag){.kind = CP_TAG_CLOSE, .owner = c};
-	c->send_tag = (struct cp_tag){.kind = CP_TAG_WATCH_SEND, .owner = c};
+	c->send_tag = (struct cp_tag){.kind = CP_TAG_SEND, .owner = c};
 	atomic_init(&c->cancelled_flag, false);
 	grpc_metadata_array_init(&c->md);
 	if (m == NULL)
@@ -182,10 +174,8 @@ live_free(struct cp_frontend *fe, struct cp_call *c)
 	dp_stat_add(&fe->st.live_calls, -1);
 	if (c->resp_bytes != 0)
 		dp_stat_add(&fe->st.resp_bytes, -c->resp_bytes);
-	if (c->stream != NULL)
-		cp_stream_call_gone(c->stream);
-	if (c->ctx != NULL)
-		cp_health_watch_gone(c);
+	if (c->method != NULL && c->method->gone != NULL)
+		c->method->gone(c);
 	call_put(fe, c);
 }
 
@@ -194,21 +184,6 @@ cp_call_release(struct cp_call *c)
 {
 	if (--c->refs == 0)
 		live_free(c->fe, c);
-}
-
-void
-cp_call_watch_close(struct cp_call *c)
-{
-	grpc_op op;
-
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-	op.data.recv_close_on_server.cancelled = &c->cancelled;
-	c->refs++; /* the batch's, given back when close_tag completes */
-	if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK)
-		c->close_posted = true;
-	else
-		c->refs--;
 }
 
 /* Arm one request_call slot for @m (NULL: generic). */
@@ -242,8 +217,8 @@ arm(struct cp_frontend *fe, const struct cp_method *m)
 void
 cp_fe_start(struct cp_frontend *fe)
 {
-	for (size_t s = 0; s < sizeof(g_services) / sizeof(g_services[0]); s++)
-		for (struct cp_method *m = g_services[s]; m->path != NULL; m++)
+	for (unsigned s = 0; s < fe->srv->n_services; s++)
+		for (const struct cp_method *m = fe->srv->services[s]; m->path != NULL; m++)
 			for (unsigned i = 0; i < m->prealloc; i++)
 				arm(fe, m);
 	for (unsigned i = 0; i < GENERIC_SLOTS; i++)
@@ -617,12 +592,8 @@ collect(struct cp_frontend *fe)
 			cost -= req->est_cycles < cost ? req->est_cycles : cost;
 			/* Single writer: this front end (cp_fe_admit_memory added it). */
 			dp_stat_add(&fe->st.mem_in_use, -req->mem_est);
-			/* A stream frame points at a slot it does not own (a stateful unary
-			 * request owns its slot); each completion frees the descriptor. */
-			if (req->stream != NULL && !req->owns_stream)
-				cp_stream_complete(fe, req);
-			else
-				cp_execute_complete(fe, req);
+			/* Its submitter's completion (struct cp_work): frees the descriptor. */
+			((const struct cp_work *)req->cookie)->complete(fe, req);
 		}
 		if (n != 0) {
 			__atomic_store_n(&l->cost_cycles, cost, __ATOMIC_RELAXED);
@@ -655,23 +626,20 @@ handle(struct cp_frontend *fe, grpc_event *ev)
 		/* Release: pairs with the worker's acquire load of dp_req.cancelled. */
 		if (c->cancelled)
 			atomic_store_explicit(&c->cancelled_flag, true, memory_order_release);
-		if (c->stream != NULL)
-			cp_stream_on_close(c->stream, c->cancelled);
+		if (c->method != NULL && c->method->closed != NULL)
+			c->method->closed(c);
 		cp_call_release(c);
 		break;
 	}
 	case CP_TAG_DONE:
 		cp_call_release(tag->owner);
 		break;
-	case CP_TAG_STREAM_RECV:
-		cp_stream_on_recv(tag->owner, ev->success);
+	case CP_TAG_SEND: {
+		struct cp_call *c = tag->owner;
+
+		c->method->sent(c, ev->success);
 		break;
-	case CP_TAG_STREAM_SEND:
-		cp_stream_on_send(tag->owner, ev->success);
-		break;
-	case CP_TAG_WATCH_SEND:
-		cp_health_watch_sent(tag->owner, ev->success);
-		break;
+	}
 	case CP_TAG_CALLBACK:
 		tag->fn(tag->owner, ev->success);
 		break;
@@ -692,7 +660,8 @@ tick(struct cp_frontend *fe, uint64_t now)
 	fe->tick_tsc = now + fe->own->lc.tsc_hz / (1000000000ull / TICK_NS);
 	if (gen != fe->health_gen || phase >= CP_PHASE_DRAINING) {
 		fe->health_gen = gen;
-		cp_health_watch_update(fe, phase >= CP_PHASE_DRAINING);
+		if (fe->watches_update != NULL)
+			fe->watches_update(fe, phase >= CP_PHASE_DRAINING);
 	}
 	if (phase >= CP_PHASE_DRAINING && srv->grace_deadline_ns != 0 &&
 	    cp_now_ns() > srv->grace_deadline_ns) {
@@ -775,7 +744,7 @@ fe_poll(void *arg)
 	if (n != 0)
 		fe->last_progress = t;
 	if (fe->blocked != NULL && t >= fe->blocked_retry_tsc) {
-		cp_stream_retry_blocked(fe);
+		fe->retry_blocked(fe);
 		/* From the end of the pass: however long the retries took, the loop serves its
 		 * calls and completions for a whole period before the next pass. */
 		t = rte_rdtsc();
@@ -957,11 +926,9 @@ cp_fe_drain_event(struct cp_frontend *fe, grpc_event *ev)
 	case CP_TAG_DONE:
 	case CP_TAG_CLOSE:
 	case CP_TAG_RECV:
-	case CP_TAG_WATCH_SEND:
+	case CP_TAG_SEND:
 		cp_call_release(tag->owner);
 		break;
-	case CP_TAG_STREAM_RECV:
-	case CP_TAG_STREAM_SEND:
 	case CP_TAG_CALLBACK:
 	case CP_TAG_SHUTDOWN:
 		handle(fe, ev);

@@ -101,11 +101,16 @@ struct cp_frontend {
 
 	struct cp_call *live_head; /**< calls received and not yet freed */
 	struct cp_call *free_list; /**< recycled call contexts */
-	struct cp_stream *blocked; /**< streams waiting for dataplane capacity */
+	/* Work parked by handler modules, and the hook that takes it up: set by the module that
+	 * parks it (the front end names no handler module). */
+	struct cp_stream *blocked; /**< streams waiting for dataplane capacity (rpc_stream.c) */
+	void (*retry_blocked)(struct cp_frontend *fe); /**< polled while `blocked` is set */
 	uint64_t blocked_retry_tsc;
 	unsigned health_gen;	  /**< last health generation pushed to Watch calls */
 	struct cp_watch *watches; /**< open Health/Watch calls (rpc_health.c) */
-	uint64_t tick_tsc;	  /**< next periodic check (Watch, drain) */
+	/** Push a health change to `watches` (ending them when @p draining), from the tick. */
+	void (*watches_update)(struct cp_frontend *fe, bool draining);
+	uint64_t tick_tsc; /**< next periodic check (Watch, drain) */
 
 	/* Messages from other threads (cp_fe_post), run by the poller. */
 	pthread_mutex_t mbox_lock;
@@ -137,6 +142,13 @@ void cp_fe_start(struct cp_frontend *fe);
 
 /** Free a front end whose reactor has stopped (its queue shut down and drained). */
 void cp_fe_destroy(struct cp_frontend *fe);
+
+/**
+ * Drop a reference a handler took on the call (c->refs++ for a batch of its own); the last
+ * frees the call (its method's gone() hook, then back to the front end's free list).
+ * Context: the call's front end.
+ */
+void cp_call_release(struct cp_call *c);
 
 /**
  * Where a request of pipeline @p id over @p len input bytes should run: CP_PLACE_INLINE, an
@@ -174,8 +186,9 @@ int cp_call_priority_parse(const struct cp_call *c, const struct cp_live *live, 
 			   char *msg, size_t msg_len);
 
 /**
- * Hand @p req to candidate @p k. @return 0, or -ENOBUFS (its link is full).
- * Ownership: passed on success.
+ * Hand @p req to candidate @p k; req->cookie points at the submitter's struct cp_work
+ * (call.h), which the front end calls when it collects the answer. @return 0, or -ENOBUFS (its
+ * link is full). Ownership: passed on success.
  */
 int cp_fe_submit(struct cp_frontend *fe, unsigned k, struct dp_req *req, uint64_t est);
 

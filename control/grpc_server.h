@@ -2,13 +2,10 @@
  * @file
  * The gRPC server: one grpc_server, served by one or more front ends (control/frontend.h), each
  * with a completion queue of its own on its own lcore; the listeners that feed it; the live
- * settings; the calls and their replies; the shutdown sequence.
- *
- * Call life: a struct cp_call is taken from its front end's free list when a request_call slot
- * is armed, handed to a method handler when the call arrives, and returned when its last batch
- * completes. Every call gets exactly one final reply (cp_call_reply*), on its front end's thread
- * (the one exception, Admin/ReloadConfig, is answered by the control thread: grpc_call_start_batch
- * is thread-safe and the completion still comes back to the front end).
+ * settings; the shutdown sequence. The calls and their replies are control/call.h; the server is
+ * the top of the control plane's call path (docs/ARCHITECTURE.md, "Layering"): it creates the
+ * front ends and owns the method tables, and nothing below it calls it. What the front ends and
+ * handlers read of it are the static inline accessors below.
  *
  * Shutdown (SIGTERM): health goes NOT_SERVING at once (Check, Watch, /readyz); for
  * server.shutdown_delay_ms (lame duck) everything is still served; then new calls are answered
@@ -25,6 +22,7 @@
 
 #include "control/access_log.h"
 #include "control/auth.h"
+#include "control/call.h"
 #include "control/listener.h"
 #include "control/port_watch.h"
 #include "control/reload.h"
@@ -43,82 +41,6 @@ struct cp_call;
 struct cp_frontend;
 struct cp_config;
 struct cp_ctl;
-
-/** Handles one call; must reply exactly once, now or later. Context: the call's front end. */
-typedef void (*cp_handler_fn)(struct cp_server *srv, struct cp_call *c);
-
-enum cp_tag_kind {
-	CP_TAG_NEW_CALL = 1,
-	CP_TAG_RECV = 2,	/**< unary: the request message arrived (or the call died) */
-	CP_TAG_DONE = 3,	/**< the final batch completed */
-	CP_TAG_SHUTDOWN = 4,	/**< grpc_server_shutdown_and_notify finished */
-	CP_TAG_CLOSE = 5,	/**< RECV_CLOSE_ON_SERVER alone: cancellation of queued work */
-	CP_TAG_STREAM_RECV = 6, /**< ExecuteStream: a RECV_MESSAGE completed (owner: cp_stream) */
-	CP_TAG_STREAM_SEND = 7, /**< ExecuteStream: a SEND_MESSAGE completed (owner: cp_stream) */
-	CP_TAG_WATCH_SEND = 8,	/**< Health/Watch: an update was sent (owner: the call) */
-	CP_TAG_CALLBACK = 9,	/**< a handler's own batch completed: fn(owner, success) */
-};
-
-/** A completion queue tag: the address of one of these inside its owner. */
-struct cp_tag {
-	enum cp_tag_kind kind;
-	void *owner;
-	void (*fn)(void *owner, int ok); /**< CP_TAG_CALLBACK only; called on the CQ thread */
-};
-
-/** How a method's calls arrive. */
-enum cp_method_kind {
-	CP_UNARY = 0,	      /**< one request message, read before the handler runs */
-	CP_STREAMING = 1,     /**< the handler reads messages itself (ExecuteStream) */
-	CP_SERVER_STREAM = 2, /**< one request, then the handler sends messages (Watch) */
-};
-
-/** A registered method. */
-struct cp_method {
-	const char *path; /**< "/corepipe.v1.Pipeline/Execute" */
-	cp_handler_fn handler;
-	unsigned prealloc; /**< request_call slots kept armed per front end */
-	enum cp_method_kind kind;
-	unsigned perm; /**< 0: health (may be open), else an enum cp_perm */
-	void *handle;  /**< from grpc_server_register_method */
-};
-
-struct cp_stream;
-
-struct cp_call {
-	struct cp_tag new_tag, recv_tag, done_tag, close_tag, send_tag;
-	int refs; /**< batches outstanding; the front end's thread only */
-	struct cp_call *live_prev, *live_next; /**< the front end's live calls */
-	struct cp_call *free_next;	       /**< the front end's free list */
-	struct cp_frontend *fe;
-	const struct cp_method *method; /**< NULL: unregistered method (generic slot) */
-	grpc_call *call;
-	gpr_timespec deadline;
-	grpc_call_details details; /**< generic slot only */
-	grpc_metadata_array md;
-	grpc_byte_buffer *payload; /**< the request message (unary), once received */
-	/* Reply state, kept alive until the final batch completes. */
-	grpc_byte_buffer *send;
-	grpc_slice status_details;
-	bool status_details_set;
-	bool close_posted;     /**< RECV_CLOSE_ON_SERVER already posted on its own */
-	bool initial_md_sent;  /**< initial metadata already went out (streams, Watch) */
-	bool replied;	       /**< the final batch was started */
-	int cancelled;	       /**< from RECV_CLOSE_ON_SERVER */
-	bool server_cancelled; /**< cancelled by the server (grace period), not the client */
-	/* Set (release) by the front end when the client cancelled or the deadline passed;
-	 * read by workers (dp_req.cancelled) to skip queued work. */
-	atomic_bool cancelled_flag;
-	grpc_metadata trailer; /**< grpc-retry-pushback-ms, when set */
-	bool trailer_set;
-	uint64_t start_ns;
-	char *peer;	     /**< "ipv4:a.b.c.d:port" at arrival (rapid-reset count), or NULL */
-	uint64_t resp_bytes; /**< reply bytes counted in the front end's budget */
-	struct cp_stream *stream;     /**< ExecuteStream state; unlinked when the call is freed */
-	void *ctx;		      /**< a handler's own state (Watch) */
-	struct cp_alog_call alog;     /**< access log record and x-request-id (access_log.h) */
-	char token[CP_AUTH_NAME_MAX]; /**< the caller's token name ("" without one) */
-};
 
 /**
  * Settings a reload may change, published with RCU: front ends read them on their RCU read
@@ -185,6 +107,9 @@ struct cp_server {
 	struct dp_dataplane *dp;
 	unsigned n_fe;
 	struct cp_frontend *fe[DP_FRONTENDS_MAX];
+	/** The method tables the front ends arm slots for (g_services, grpc_server.c). */
+	struct cp_method *const *services;
+	unsigned n_services;
 	struct cp_listener listener[2]; /**< [0] main (TLS or plaintext), [1] plaintext extra */
 	unsigned n_listeners;
 	struct cp_live *live;	   /**< RCU; cp_server_live() */
@@ -269,76 +194,56 @@ void cp_server_live_discard(struct cp_live *live);
 /** cp_server_live_prepare() then publish. @return 0 or -ENOMEM (nothing changed then). */
 int cp_server_apply_live(struct cp_server *srv, const struct cp_config *c);
 
-/** The live settings. Context: a front end (online RCU reader); valid for this iteration. */
-const struct cp_live *cp_server_live(const struct cp_server *srv);
-
 /** Sum of every front end's counter at byte offset @p off of struct cp_fe_stats. */
 uint64_t cp_server_stat_sum(const struct cp_server *srv, size_t off);
+
+/** Connections open and refused, over every listener. Context: any. */
+void cp_server_connections(const struct cp_server *srv, uint64_t *open, uint64_t *refused);
+
+/*
+ * Accessors the front ends and handlers use: static inline, so that nothing below the server
+ * calls into grpc_server.c (the layering, docs/ARCHITECTURE.md).
+ */
+
+/** The live settings. Context: a front end (online RCU reader); valid for this iteration. */
+static inline const struct cp_live *
+cp_server_live(const struct cp_server *srv)
+{
+	return rcu_dereference(srv->live);
+}
 
 /**
  * Close the connection of @p peer (grpc_call_get_peer form) on whichever listener has it.
  * Context: any thread.
  */
-void cp_server_kill_peer(struct cp_server *srv, const char *peer);
-
-/** Connections open and refused, over every listener. Context: any. */
-void cp_server_connections(const struct cp_server *srv, uint64_t *open, uint64_t *refused);
-
-/* ==== Replies (the call's front end; exactly one per call) ================================= */
-
-/**
- * Answer with a status and, when @p status is OK, the packed message @p resp.
- * @p fmt describes the error for non-OK statuses (NULL for none).
- */
-void cp_call_reply(struct cp_call *c, grpc_status_code status, const ProtobufCMessage *resp,
-		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/**
- * Answer RESOURCE_EXHAUSTED with a grpc-retry-pushback-ms trailer of @p pushback_ms (the gRPC
- * retry-pushback convention: a client should wait that long before retrying).
- */
-void cp_call_reply_exhausted(struct cp_call *c, uint32_t pushback_ms, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/**
- * End a call with @p status after streamed messages: optional last message @p msg (consumed;
- * NULL for none) and, for errors, a message made from @p fmt.
- */
-void cp_call_finish(struct cp_call *c, grpc_status_code status, grpc_slice *msg, const char *fmt,
-		    ...) __attribute__((format(printf, 4, 5)));
-
-/** Answer OK with an already serialised message (consumes @p msg). */
-void cp_call_reply_slice(struct cp_call *c, grpc_slice msg);
-
-/**
- * Drop a reference a handler took on the call (c->refs++ for a batch of its own); the last
- * frees the call. Context: the call's front end.
- */
-void cp_call_release(struct cp_call *c);
-
-/**
- * Learn of the call's end (client cancel, deadline, disconnect) at once: post
- * RECV_CLOSE_ON_SERVER on its own (c->close_tag, setting c->cancelled), for a call whose work
- * or stream outlives its handler. Sets c->close_posted when posted; the batch holds a
- * reference until it completes. Context: the call's front end.
- */
-void cp_call_watch_close(struct cp_call *c);
-
-/**
- * Unpack the call's request message as @p desc.
- * @return the message (free with protobuf_c_message_free_unpacked(msg, NULL)), or NULL after
- * replying INVALID_ARGUMENT ("missing" or "malformed").
- */
-ProtobufCMessage *cp_call_unpack(struct cp_call *c, const ProtobufCMessageDescriptor *desc);
-
-/** Monotonic clock in ns. */
-uint64_t cp_now_ns(void);
+static inline void
+cp_server_kill_peer(struct cp_server *srv, const char *peer)
+{
+	for (unsigned i = 0; i < srv->n_listeners; i++)
+		cp_listener_kill(&srv->listener[i], peer);
+}
 
 /**
  * Retry pushback for a refused request, from the backlog of the workers: clamped to
  * [1, 5000] ms. Context: any.
  */
-uint32_t cp_server_pushback_ms(const struct cp_server *srv);
+static inline uint32_t
+cp_server_pushback_ms(const struct cp_server *srv)
+{
+	const struct dp_dataplane *dp = srv->dp;
+	uint32_t best = 5000;
+
+	/* The soonest any worker expects to have room: each computes its own hint from its
+	 * queue and mean service time (worker.c). */
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		uint32_t ms =
+		    atomic_load_explicit(&dp->workers[i]->lc.pushback_ms, memory_order_relaxed);
+
+		if (ms < best)
+			best = ms;
+	}
+	return best ? best : 1;
+}
 
 /* Method tables, one per service file. */
 extern struct cp_method cp_pipeline_methods[];

@@ -1,6 +1,8 @@
 /**
  * @file
- * Entry points shared between the RPC handlers and the front end that runs them.
+ * Entry points shared between the pipeline handler modules (rpc_pipeline.c, rpc_stream.c). The
+ * front end does not include it: it reaches handlers only through their method tables' hooks,
+ * struct cp_work and its own parked-work hooks (call.h, frontend.h).
  *
  * Context: the front end's lcore unless noted. Ownership: as noted.
  */
@@ -12,37 +14,12 @@
 #include "corepipe/v1/corepipe.pb-c.h"
 #include "dataplane/req.h"
 
-/**
- * Answer the call behind a run Execute request (req->cookie), inline or handed over.
- * Ownership: consumes @p req (freed before the answer is sent).
- */
-void cp_execute_complete(struct cp_frontend *fe, struct dp_req *req);
-
-/**
- * Answer a run ExecuteStream frame or flush (req->cookie is the cp_stream).
- * Ownership: consumes @p req.
- */
-void cp_stream_complete(struct cp_frontend *fe, struct dp_req *req);
-
-/** ExecuteStream handler (rpc_stream.c). */
+/** ExecuteStream handler (rpc_stream.c; in cp_pipeline_methods). */
 void cp_execute_stream(struct cp_server *srv, struct cp_call *c);
-
-/* ExecuteStream events (rpc_stream.c). */
-void cp_stream_on_recv(struct cp_stream *st, int ok);
-void cp_stream_on_send(struct cp_stream *st, int ok);
-void cp_stream_on_close(struct cp_stream *st, int cancelled);
-/** The call was freed: drop the stream's reference to it. */
-void cp_stream_call_gone(struct cp_stream *st);
-/** Retry frames of streams that waited for dataplane capacity or reply memory. */
-void cp_stream_retry_blocked(struct cp_frontend *fe);
-
-/* grpc.health.v1.Health/Watch (rpc_health.c). */
-/** Push the current status to the front end's Watch calls; end them when @p draining. */
-void cp_health_watch_update(struct cp_frontend *fe, bool draining);
-/** A Watch update was sent. */
-void cp_health_watch_sent(struct cp_call *c, int ok);
-/** A Watch call is being freed: unlink it. */
-void cp_health_watch_gone(struct cp_call *c);
+/** ExecuteStream's closed hook (struct cp_method): the call ended; a cancel drops its queue. */
+void cp_stream_closed(struct cp_call *c);
+/** ExecuteStream's gone hook: the call is being freed; the stream drops its reference to it. */
+void cp_stream_gone(struct cp_call *c);
 
 /** Fill @p out (and @p audio for audio) to describe @p req's output buffer (no copy). */
 void cp_output_view(const struct dp_req *req, Corepipe__V1__Payload *out,

@@ -116,6 +116,8 @@ watch_pump(struct cp_watch *w)
 	}
 }
 
+static void watches_update(struct cp_frontend *fe, bool draining);
+
 static void
 watch(struct cp_server *srv, struct cp_call *c)
 {
@@ -141,6 +143,7 @@ watch(struct cp_server *srv, struct cp_call *c)
 	/* Its end (cancel, disconnect) is learnt at once; the final batch has no close. */
 	cp_call_watch_close(c);
 	c->ctx = w;
+	fe->watches_update = watches_update;
 	w->next = fe->watches;
 	if (w->next != NULL)
 		w->next->prev = w;
@@ -150,8 +153,9 @@ watch(struct cp_server *srv, struct cp_call *c)
 	watch_pump(w);
 }
 
-void
-cp_health_watch_sent(struct cp_call *c, int ok)
+/* A Watch update was sent (the method's sent hook). */
+static void
+watch_sent(struct cp_call *c, int ok)
 {
 	struct cp_watch *w = c->ctx;
 
@@ -167,8 +171,10 @@ cp_health_watch_sent(struct cp_call *c, int ok)
 	cp_call_release(c);
 }
 
-void
-cp_health_watch_update(struct cp_frontend *fe, bool draining)
+/* Push the current status to the front end's Watch calls; end them when @p draining (the
+ * front end's watches_update hook, set with its first watch). */
+static void
+watches_update(struct cp_frontend *fe, bool draining)
 {
 	for (struct cp_watch *w = fe->watches; w != NULL; w = w->next) {
 		w->ending |= draining;
@@ -176,12 +182,15 @@ cp_health_watch_update(struct cp_frontend *fe, bool draining)
 	}
 }
 
-void
-cp_health_watch_gone(struct cp_call *c)
+/* A Watch call is being freed: unlink it (the method's gone hook). */
+static void
+watch_gone(struct cp_call *c)
 {
 	struct cp_watch *w = c->ctx;
 	struct cp_frontend *fe = c->fe;
 
+	if (w == NULL)
+		return;
 	if (w->prev != NULL)
 		w->prev->next = w->next;
 	else
@@ -199,6 +208,8 @@ struct cp_method cp_health_methods[] = {
     {.path = "/grpc.health.v1.Health/Watch",
      .handler = watch,
      .prealloc = 4,
-     .kind = CP_SERVER_STREAM},
+     .kind = CP_SERVER_STREAM,
+     .sent = watch_sent,
+     .gone = watch_gone},
     {.path = NULL},
 };

@@ -5,7 +5,8 @@
  * reference (a named one on its RCU read side: a concurrent replace never fails a request, it
  * runs on the version it found; an inline one by compiling it), copies the input into a pool
  * buffer and either runs it at once on its own lcore or hands it to a worker
- * (control/frontend.h); either way it answers the call itself (cp_execute_complete).
+ * (control/frontend.h); either way it answers the call itself (execute_complete, reached through
+ * the call's struct cp_work).
  */
 #include "control/config.h"
 #include "control/grpc_server.h"
@@ -292,6 +293,8 @@ exec_reserve(struct exec *x, struct dp_req **out)
 }
 
 /* Fill descriptor @p req: the input's copy, and the pipeline and slot references it takes. */
+static void execute_complete(struct cp_frontend *fe, struct dp_req *req);
+
 static void
 exec_fill(struct exec *x, struct dp_req *req)
 {
@@ -301,7 +304,8 @@ exec_fill(struct exec *x, struct dp_req *req)
 		memcpy(req->buf->data, x->data, x->len);
 	req->buf->len = (uint32_t)x->len;
 	req->fmt = x->fmt;
-	req->cookie = c;
+	c->work.complete = execute_complete;
+	req->cookie = &c->work;
 	req->cancelled = &c->cancelled_flag;
 	req->prio = x->prio;
 	req->pipeline = x->pl; /* the descriptor owns the pipeline reference now */
@@ -330,7 +334,7 @@ exec_submit(struct exec *x, struct dp_req *req)
 		req->submit_tsc = rte_rdtsc();
 		dp_worker_exec(fe->own, req);
 		dp_stat_add(&fe->st.inline_runs, 1);
-		cp_execute_complete(fe, req);
+		execute_complete(fe, req);
 		return;
 	}
 	/* Handed over: learn of cancellation (client cancel, deadline, disconnect) while it
@@ -401,10 +405,12 @@ cp_output_view(const struct dp_req *req, Corepipe__V1__Payload *out,
 	}
 }
 
-void
-cp_execute_complete(struct cp_frontend *fe, struct dp_req *req)
+/* Answer the call behind a run Execute request (its work), inline or handed over. Consumes
+ * @p req (freed before the answer is sent). */
+static void
+execute_complete(struct cp_frontend *fe, struct dp_req *req)
 {
-	struct cp_call *c = req->cookie;
+	struct cp_call *c = caa_container_of(req->cookie, struct cp_call, work);
 	bool handed_over = c->close_posted;
 	Corepipe__V1__ExecuteResponse resp;
 	Corepipe__V1__Payload out;
@@ -484,6 +490,8 @@ struct cp_method cp_pipeline_methods[] = {
      .handler = cp_execute_stream,
      .prealloc = 32,
      .kind = CP_STREAMING,
-     .perm = CP_PERM_EXECUTE},
+     .perm = CP_PERM_EXECUTE,
+     .closed = cp_stream_closed,
+     .gone = cp_stream_gone},
     {.path = NULL},
 };

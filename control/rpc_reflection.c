@@ -9,6 +9,7 @@
  * reference on the call (c->refs, its front end) that its completion drops; the final status
  * (cp_call_finish) takes its own.
  */
+#include "control/frontend.h" /* cp_call_release */
 #include "control/grpc_server.h"
 #include "control/log.h"
 #include "control/reflection.h"

@@ -51,6 +51,7 @@ struct q_entry {
 
 struct cp_stream {
 	struct cp_tag recv_tag, send_tag;
+	struct cp_work work; /* its frames' completion (req->cookie = &work): stream_complete */
 	struct cp_frontend *fe;
 	int refs;
 	struct dp_stream *slot; /* NULL until open */
@@ -214,12 +215,18 @@ post_recv(struct cp_stream *st)
 	}
 }
 
+static void retry_blocked(struct cp_frontend *fe);
+static void on_recv(void *owner, int ok);
+static void on_send(void *owner, int ok);
+static void stream_complete(struct cp_frontend *fe, struct dp_req *req);
+
 static void
 block(struct cp_stream *st)
 {
 	if (st->blocked)
 		return;
 	st->blocked = true;
+	st->fe->retry_blocked = retry_blocked;
 	st->blocked_next = st->fe->blocked;
 	st->fe->blocked = st;
 }
@@ -401,7 +408,7 @@ submit(struct cp_stream *st, const Corepipe__V1__Payload *frame)
 		return -EAGAIN;
 	}
 	st->kit_waiting = false;
-	req->cookie = st;
+	req->cookie = &st->work;
 	req->cancelled = &st->c->cancelled_flag;
 	req->stream = st->slot;
 	req->seq = st->next_seq++;
@@ -436,7 +443,7 @@ push_pending(struct cp_stream *st)
 		req->submit_tsc = rte_rdtsc();
 		dp_worker_exec(fe->own, req);
 		dp_stat_add(&fe->st.inline_runs, 1);
-		cp_stream_complete(fe, req);
+		stream_complete(fe, req);
 		return 0;
 	}
 	if (cp_fe_submit(fe, st->cand == CP_PLACE_INLINE ? 0 : (unsigned)st->cand, req, 0) != 0) {
@@ -546,8 +553,9 @@ stream_new(struct cp_call *c)
 
 	if (st == NULL)
 		return NULL;
-	st->recv_tag = (struct cp_tag){.kind = CP_TAG_STREAM_RECV, .owner = st};
-	st->send_tag = (struct cp_tag){.kind = CP_TAG_STREAM_SEND, .owner = st};
+	st->recv_tag = (struct cp_tag){.kind = CP_TAG_CALLBACK, .owner = st, .fn = on_recv};
+	st->send_tag = (struct cp_tag){.kind = CP_TAG_CALLBACK, .owner = st, .fn = on_send};
+	st->work.complete = stream_complete;
 	st->fe = c->fe;
 	st->c = c;
 	st->cand = CP_PLACE_INLINE;
@@ -573,9 +581,11 @@ cp_execute_stream(struct cp_server *srv, struct cp_call *c)
 	pump(st);
 }
 
-void
-cp_stream_on_recv(struct cp_stream *st, int ok)
+/* A RECV_MESSAGE completed (st->recv_tag). */
+static void
+on_recv(void *owner, int ok)
 {
+	struct cp_stream *st = owner;
 	struct cp_call *c;
 	grpc_byte_buffer *bb;
 
@@ -598,14 +608,17 @@ cp_stream_on_recv(struct cp_stream *st, int ok)
 	}
 	post_recv(st);
 	pump(st);
-	/* Freeing the call unlinks the stream (cp_stream_call_gone). */
+	/* Freeing the call unlinks the stream (cp_stream_gone). */
 	cp_call_release(c);
 	stream_unref(st);
 }
 
-void
-cp_stream_on_send(struct cp_stream *st, int ok)
+/* A SEND_MESSAGE completed (st->send_tag). */
+static void
+on_send(void *owner, int ok)
 {
+	struct cp_stream *st = owner;
+
 	st->sending = false;
 	st->acked++;
 	charge(st, -(int64_t)st->send_bytes);
@@ -622,9 +635,13 @@ cp_stream_on_send(struct cp_stream *st, int ok)
 }
 
 void
-cp_stream_on_close(struct cp_stream *st, int cancelled)
+cp_stream_closed(struct cp_call *c)
 {
-	if (cancelled) {
+	struct cp_stream *st = c->stream;
+
+	if (st == NULL)
+		return;
+	if (c->cancelled) {
 		/* Drop queued responses at once: nobody will read them. */
 		while (st->q_len > 0) {
 			charge(st, -(int64_t)GRPC_SLICE_LENGTH(st->q[st->q_head].msg));
@@ -638,10 +655,14 @@ cp_stream_on_close(struct cp_stream *st, int cancelled)
 }
 
 void
-cp_stream_call_gone(struct cp_stream *st)
+cp_stream_gone(struct cp_call *c)
 {
-	struct cp_frontend *fe = st->fe;
+	struct cp_stream *st = c->stream;
+	struct cp_frontend *fe;
 
+	if (st == NULL)
+		return;
+	fe = st->fe;
 	st->c = NULL;
 	/* A frame still waiting for capacity will never be sent: take it off the list. */
 	if (st->blocked) {
@@ -660,8 +681,10 @@ cp_stream_call_gone(struct cp_stream *st)
 	stream_unref(st);
 }
 
-void
-cp_stream_retry_blocked(struct cp_frontend *fe)
+/* Retry frames of streams that waited for dataplane capacity or reply memory (the front end's
+ * retry_blocked hook, set by block()). */
+static void
+retry_blocked(struct cp_frontend *fe)
 {
 	struct cp_stream *list = fe->blocked;
 
@@ -707,10 +730,11 @@ cp_stream_retry_blocked(struct cp_frontend *fe)
 
 /* ---- Completion (the front end: inline, or collected from the stream's worker) ------------- */
 
-void
-cp_stream_complete(struct cp_frontend *fe, struct dp_req *req)
+/* A frame or flush came back (st->work): queue its answer. Consumes @p req. */
+static void
+stream_complete(struct cp_frontend *fe, struct dp_req *req)
 {
-	struct cp_stream *st = req->cookie;
+	struct cp_stream *st = caa_container_of(req->cookie, struct cp_stream, work);
 	Corepipe__V1__StreamResponse r;
 	Corepipe__V1__Payload out;
 	Corepipe__V1__AudioBuffer audio;

@@ -4,6 +4,8 @@
  */
 #include "dataplane/node.h"
 
+#include "dataplane/pipeline.h" /* struct dp_node_spec (dp_node_arg) */
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -112,6 +114,18 @@ dp_exec_reserve(struct dp_exec *x, uint64_t extra)
 /* ==== Parameter parsing (compile time) ====================================================== */
 
 uint32_t dp_node_max_message_bytes = 4u << 20;
+
+const char *
+dp_node_arg(const struct dp_node_args *args, const char *name)
+{
+	for (unsigned i = 0; i < args->spec->n_params; i++)
+		if (strcmp(args->spec->params[i].key, name) == 0)
+			return args->spec->params[i].value;
+	for (unsigned i = 0; i < args->type->n_params; i++)
+		if (strcmp(args->type->params[i].name, name) == 0)
+			return args->type->params[i].default_value;
+	return NULL;
+}
 
 int
 dp_node_arg_double(const struct dp_node_args *args, const char *name, double min, double max,

@@ -72,8 +72,19 @@ struct dp_param_def {
 
 struct dp_exec;
 
+struct dp_node_spec;
+struct dp_node_type;
+
+/**
+ * A node's parameters during compile(): filled in by the pipeline compiler (pipeline.c), read by
+ * nodes only through dp_node_arg*() below.
+ */
+struct dp_node_args {
+	const struct dp_node_type *type;
+	const struct dp_node_spec *spec;
+};
+
 /** Looks up a parameter's value during compile(); returns the default for unset optionals. */
-struct dp_node_args;
 const char *dp_node_arg(const struct dp_node_args *args, const char *name);
 
 /**

@@ -239,23 +239,6 @@ dp_name_hash(const char *name, size_t len)
 
 /* ==== Compilation =========================================================================== */
 
-struct dp_node_args {
-	const struct dp_node_type *type;
-	const struct dp_node_spec *spec;
-};
-
-const char *
-dp_node_arg(const struct dp_node_args *args, const char *name)
-{
-	for (unsigned i = 0; i < args->spec->n_params; i++)
-		if (strcmp(args->spec->params[i].key, name) == 0)
-			return args->spec->params[i].value;
-	for (unsigned i = 0; i < args->type->n_params; i++)
-		if (strcmp(args->type->params[i].name, name) == 0)
-			return args->type->params[i].default_value;
-	return NULL;
-}
-
 static uint32_t
 accept_bit(const struct dp_format *f)
 {

@@ -32,7 +32,7 @@ enum dp_prio {
 
 struct dp_req {
 	/* In: written by the submitter before submit, read-only for the worker. */
-	void *cookie;		      /**< submitter's context (the gRPC call), opaque here */
+	void *cookie;		      /**< submitter's context (a cp_work), opaque here */
 	struct dp_pipeline *pipeline; /**< owned reference for inline pipelines, else NULL */
 	uint64_t deadline_tsc;	      /**< rte_rdtsc() value after which it is not run; 0: none */
 	uint64_t submit_tsc;	      /**< when it was submitted */

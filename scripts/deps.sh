@@ -26,6 +26,7 @@ RUN=(
 )
 BUILD=(
 	build-essential pkg-config git
+	universal-ctags                      # make check-cycles: function definitions (scripts/)
 	libdpdk-dev                          # EAL, lcores, rte_ring, rte_mempool, rte_hash_crc
 	liburcu-dev libck-dev                # urcu-qsbr + rculfhash; Concurrency Kit (ck_ec)
 	libprotobuf-c-dev protobuf-c-compiler libgrpc-dev
