@@ -77,43 +77,45 @@ set_details(struct cp_call *c, const char *fmt, va_list ap)
 	c->status_details_set = true;
 }
 
-void
-cp_call_reply(struct cp_call *c, grpc_status_code status, const ProtobufCMessage *resp,
-	      const char *fmt, ...)
-{
-	if (status == GRPC_STATUS_OK && resp != NULL) {
-		size_t n = protobuf_c_message_get_packed_size(resp);
-		grpc_slice s = grpc_slice_malloc(n);
-
-		protobuf_c_message_pack(resp, GRPC_SLICE_START_PTR(s));
-		c->send = grpc_raw_byte_buffer_create(&s, 1);
-		grpc_slice_unref(s);
-	}
-	if (fmt != NULL && status != GRPC_STATUS_OK) {
-		va_list ap;
-
-		va_start(ap, fmt);
-		set_details(c, fmt, ap);
-		va_end(ap);
-	}
-	send_final(c, status);
-}
-
-void
-cp_call_finish(struct cp_call *c, grpc_status_code status, grpc_slice *msg, const char *fmt, ...)
+/* The final batch: @p msg as the message (consumed; NULL: none), on failure the details from
+ * @p fmt (NULL: none). */
+static void
+finish_v(struct cp_call *c, grpc_status_code status, grpc_slice *msg, const char *fmt, va_list ap)
 {
 	if (msg != NULL) {
 		c->send = grpc_raw_byte_buffer_create(msg, 1);
 		grpc_slice_unref(*msg);
 	}
-	if (fmt != NULL && status != GRPC_STATUS_OK) {
-		va_list ap;
-
-		va_start(ap, fmt);
+	if (fmt != NULL && status != GRPC_STATUS_OK)
 		set_details(c, fmt, ap);
-		va_end(ap);
-	}
 	send_final(c, status);
+}
+
+void
+cp_call_reply(struct cp_call *c, grpc_status_code status, const ProtobufCMessage *resp,
+	      const char *fmt, ...)
+{
+	grpc_slice s, *msg = NULL;
+	va_list ap;
+
+	if (status == GRPC_STATUS_OK && resp != NULL) {
+		s = grpc_slice_malloc(protobuf_c_message_get_packed_size(resp));
+		protobuf_c_message_pack(resp, GRPC_SLICE_START_PTR(s));
+		msg = &s;
+	}
+	va_start(ap, fmt);
+	finish_v(c, status, msg, fmt, ap);
+	va_end(ap);
+}
+
+void
+cp_call_finish(struct cp_call *c, grpc_status_code status, grpc_slice *msg, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	finish_v(c, status, msg, fmt, ap);
+	va_end(ap);
 }
 
 void

@@ -456,6 +456,24 @@ cmp_mod(Etcdserverpb__Compare *c, const char *key, int64_t mod)
 	c->mod_revision = mod;
 }
 
+/* Send Txn @p rq. @return 0 with *@p committed its revision (0: a compare failed, nothing
+ * done), or call_ep()'s errors. */
+static int
+txn_send(struct cp_store *s, Etcdserverpb__TxnRequest *rq, int64_t *committed, char *err,
+	 size_t errlen)
+{
+	Etcdserverpb__TxnResponse *r;
+	int rc =
+	    unary(s, "/etcdserverpb.KV/Txn", &rq->base, &etcdserverpb__txn_response__descriptor,
+		  (ProtobufCMessage **)&r, err, errlen);
+
+	if (rc != 0)
+		return rc;
+	*committed = r->succeeded && r->header != NULL ? r->header->revision : 0;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return 0;
+}
+
 /* Range one key (@p name) or the whole prefix (NULL). */
 static int
 range(struct cp_store *s, const char *name, Etcdserverpb__RangeResponse **out, char *err,
@@ -505,9 +523,7 @@ txn(struct cp_store *s, const char *name, int64_t mod, const ProtobufCBinaryData
 	Etcdserverpb__PutRequest idput = ETCDSERVERPB__PUT_REQUEST__INIT;
 	Etcdserverpb__DeleteRangeRequest del = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
 	Etcdserverpb__DeleteRangeRequest iddel = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
-	Etcdserverpb__TxnResponse *r;
 	char key[256], ikey[300];
-	int rc;
 
 	key_of(s, name, key, sizeof(key));
 	cmp_mod(&cmp[0], key, mod);
@@ -542,13 +558,7 @@ txn(struct cp_store *s, const char *name, int64_t mod, const ProtobufCBinaryData
 	}
 	rq.compare = cmps;
 	rq.success = ops;
-	rc = unary(s, "/etcdserverpb.KV/Txn", &rq.base, &etcdserverpb__txn_response__descriptor,
-		   (ProtobufCMessage **)&r, err, errlen);
-	if (rc != 0)
-		return rc;
-	*committed = r->succeeded && r->header != NULL ? r->header->revision : 0;
-	protobuf_c_message_free_unpacked(&r->base, NULL);
-	return 0;
+	return txn_send(s, &rq, committed, err, errlen);
 }
 
 /*
@@ -700,9 +710,7 @@ txn_free_id(struct cp_store *s, const char *name, int64_t name_mod, uint32_t id,
 	Etcdserverpb__RequestOp op = ETCDSERVERPB__REQUEST_OP__INIT;
 	Etcdserverpb__RequestOp *ops[1] = {&op};
 	Etcdserverpb__DeleteRangeRequest del = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
-	Etcdserverpb__TxnResponse *r;
 	char key[256], ikey[300];
-	int rc;
 
 	key_of(s, name, key, sizeof(key));
 	id_key(s, id, ikey, sizeof(ikey));
@@ -715,13 +723,7 @@ txn_free_id(struct cp_store *s, const char *name, int64_t name_mod, uint32_t id,
 	rq.compare = cmps;
 	rq.n_success = 1;
 	rq.success = ops;
-	rc = unary(s, "/etcdserverpb.KV/Txn", &rq.base, &etcdserverpb__txn_response__descriptor,
-		   (ProtobufCMessage **)&r, err, errlen);
-	if (rc != 0)
-		return rc;
-	*committed = r->succeeded && r->header != NULL ? r->header->revision : 0;
-	protobuf_c_message_free_unpacked(&r->base, NULL);
-	return 0;
+	return txn_send(s, &rq, committed, err, errlen);
 }
 
 /*
