@@ -6,6 +6,7 @@
  * with a fake poller.
  */
 #include "dataplane/dataplane.h"
+#include "dataplane/node_table.h"
 #include "tests/fakes/cmocka_inc.h"
 #include "tests/fakes/test_env.h"
 
@@ -530,6 +531,48 @@ test_worker_share_is_of_time(void **state)
 	assert_true(e->w.bulk_last_cycles > 0); /* the bulk tests above ran quanta */
 }
 
+/* A burst of requests of not-yet-known cost that turn out long (32 x 2 ms) is one pass: the
+ * worker still evaluates its overload every DP_SHED_INTERVAL_NS between them, so it starts
+ * shedding during the burst, not only once the burst is over (when the calls it should have
+ * refused have been queued long since). Before the fix the single evaluation after the burst
+ * only started the window: not shedding. */
+static void
+test_worker_sheds_during_a_long_burst(void **state)
+{
+	struct env *e = *state;
+	struct dp_param us = {.key = "us", .value = "2000"};
+	struct dp_node_spec delay = {.type = "test_delay", .n_params = 1, .params = &us};
+	struct dp_spec sd = {.name = "slow", .n_nodes = 1, .nodes = &delay};
+	struct dp_registry_info info;
+	struct dp_req *reqs[DP_WORKER_BURST];
+	struct dp_err err;
+	unsigned got = 0;
+
+	dp_node_table_enable_test();
+	assert_int_equal(dp_registry_put(e->dp.reg, dp_pipeline_compile(&sd, 32, &err), &info), 0);
+	/* Over from the first request on (queue >= 1% of the ring), for at least 1 ms. */
+	e->w.shed_conf_default.high_pct = 1;
+	e->w.shed_conf_default.window_ms = 1;
+	memset(&e->w.shed, 0, sizeof(e->w.shed));
+	e->w.shed_next_tsc = 0;
+	for (unsigned i = 0; i < DP_WORKER_BURST; i++) {
+		reqs[i] = named(e, "slow", "x", 1, BYTES);
+		assert_int_equal(dp_link_submit(e->l, &e->w, reqs[i]), 0);
+	}
+	assert_int_equal(poll_once(&e->w), DP_WORKER_BURST); /* one pass: the whole burst */
+	assert_true(atomic_load_explicit(&e->w.lc.shedding, memory_order_relaxed));
+	for (unsigned i = 0; i < 1000 && got < DP_WORKER_BURST; i++)
+		got += dp_link_collect(e->l, reqs + got, DP_WORKER_BURST - got);
+	assert_int_equal(got, DP_WORKER_BURST);
+	for (unsigned i = 0; i < got; i++) {
+		assert_int_equal(reqs[i]->status, DP_OK);
+		dp_req_free(&e->dp, reqs[i]);
+	}
+	dp_shed_conf_default(&e->w.shed_conf_default);
+	memset(&e->w.shed, 0, sizeof(e->w.shed));
+	atomic_store(&e->w.lc.shedding, false);
+}
+
 int
 main(void)
 {
@@ -547,6 +590,7 @@ main(void)
 	    cmocka_unit_test(test_worker_parked_run_past_its_deadline_is_stopped_while_parked),
 	    cmocka_unit_test(test_worker_parked_run_cancelled_is_stopped_while_parked),
 	    cmocka_unit_test(test_worker_share_is_of_time),
+	    cmocka_unit_test(test_worker_sheds_during_a_long_burst),
 	};
 	int rc;
 
