@@ -105,6 +105,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def etcd_healthy(client_port):
+    """The etcd member on loopback @client_port answers /health true: it is up and its
+    cluster has a leader."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{client_port}/health", timeout=2) as r:
+            return json.loads(r.read()).get("health") == "true"
+    except (OSError, ValueError):
+        return False
+
+
 class Etcd:
     """One etcd member on free loopback ports, data in a temporary directory (kept over a
     stop and start). A subclass serves its clients otherwise: scheme and client_args()."""
@@ -136,12 +146,7 @@ class Etcd:
         return self
 
     def ready(self):
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.client_port}/health",
-                                        timeout=2) as r:
-                return json.loads(r.read()).get("health") == "true"
-        except (OSError, ValueError):
-            return False
+        return etcd_healthy(self.client_port)
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

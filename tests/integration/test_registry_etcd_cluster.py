@@ -25,7 +25,7 @@ import urllib.request
 import grpc
 
 import corepipe_pb2 as pb
-from fleetlib import ETCD, free_port, put_when_available, start_etcd
+from fleetlib import ETCD, etcd_healthy, free_port, put_when_available, start_etcd
 from serverlib import Server, spec, wait_until
 
 T = 10
@@ -80,12 +80,7 @@ class Cluster:
 
     def healthy(self, i):
         """Member @i answers /health true: it is up and the cluster has a leader."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.client[i]}/health",
-                                        timeout=2) as r:
-                return json.loads(r.read()).get("health") == "true"
-        except (OSError, ValueError):
-            return False
+        return etcd_healthy(self.client[i])
 
     def start(self, *members):
         """Start @members (all: none given) and wait until every running one is healthy."""
