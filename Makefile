@@ -8,6 +8,8 @@
 #   make bench      perf/: in-process benchmarks, then corepiped side by side with a C++ gRPC
 #                   server (perf/results/<time>.json, .md, plots); about 8 minutes
 #   make bench-udp  the UDP path: corepipe vs testpmd io-forward (memif), vs kernel UDP (tap)
+#   make bench-hol  head of line: small calls beside 3 MiB zstd-19 jobs, with and without quanta
+#   make bench-sc005  SC-005: speech16k p95 at 1 and 4 clients against 2x the worker's time
 #   make soak       1,000,000 requests: RSS must not grow
 #   make format     clang-format every C file in place; format-check only checks
 #   make check-cycles  no call cycle between source files, no include cycle between headers
