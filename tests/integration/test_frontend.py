@@ -220,17 +220,90 @@ class LameDuckTest(unittest.TestCase):
                                   "drained"], srv.log())
 
 
+class HeldUploads:
+    """@n unary Execute calls on one raw HTTP/2 connection (python3-h2), each sent as its
+    headers and the first half of its request message, the rest held back until finish():
+    calls whose request bytes are still arriving, for as long as the test wants. Every
+    message is small enough for HTTP/2's default windows (no WINDOW_UPDATE needed)."""
+
+    def __init__(self, port, name, n, size=4000):
+        import h2.config
+        import h2.connection
+
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        req = pb.ExecuteRequest(name=name, input=pb.Payload(data=bytes(range(256)) * (size // 256)))
+        body = req.SerializeToString()
+        self.msg = b"\0" + len(body).to_bytes(4, "big") + body
+        self.want = req.input.data
+        headers = [(":method", "POST"), (":scheme", "http"), (":authority", "127.0.0.1:%d" % port),
+                   (":path", "/corepipe.v1.Pipeline/Execute"),
+                   ("content-type", "application/grpc"), ("te", "trailers")]
+        self.ids = []
+        for _ in range(n):
+            sid = self.conn.get_next_available_stream_id()
+            self.conn.send_headers(sid, headers)
+            self.conn.send_data(sid, self.msg[:len(self.msg) // 2])
+            self.ids.append(sid)
+        self.sock.sendall(self.conn.data_to_send())
+
+    def finish(self, timeout_s):
+        """Send the held halves, then read every answer: {stream id: (grpc-status, output)}."""
+        import h2.events
+
+        for sid in self.ids:
+            self.conn.send_data(sid, self.msg[len(self.msg) // 2:], end_stream=True)
+        self.sock.sendall(self.conn.data_to_send())
+        out, data = {}, {}
+        self.sock.settimeout(timeout_s)
+        try:
+            while len(out) < len(self.ids):
+                chunk = self.sock.recv(65536)
+                if chunk == b"":
+                    break
+                for ev in self.conn.receive_data(chunk):
+                    if isinstance(ev, h2.events.DataReceived):
+                        data[ev.stream_id] = data.get(ev.stream_id, b"") + ev.data
+                        self.conn.acknowledge_received_data(ev.flow_controlled_length,
+                                                            ev.stream_id)
+                    elif isinstance(ev, (h2.events.TrailersReceived,
+                                         h2.events.ResponseReceived)):
+                        hdr = {k.decode() if isinstance(k, bytes) else k:
+                               v.decode() if isinstance(v, bytes) else v for k, v in ev.headers}
+                        if "grpc-status" in hdr:
+                            out[ev.stream_id] = (int(hdr["grpc-status"]),
+                                                 hdr.get("grpc-message", ""))
+                    elif isinstance(ev, h2.events.StreamReset):
+                        out[ev.stream_id] = ("RST_STREAM", ev.error_code)
+                self.sock.sendall(self.conn.data_to_send())
+        except (socket.timeout, ConnectionResetError):
+            pass
+        finally:
+            self.sock.close()
+        res = {}
+        for sid in self.ids:
+            got = data.get(sid, b"")
+            output = None
+            if len(got) >= 5:
+                output = pb.ExecuteResponse.FromString(got[5:]).output.data
+            res[sid] = out.get(sid, "no answer"), output
+        return res
+
+
 class UploadDrainTest(unittest.TestCase):
-    """SIGTERM while 200 calls are still uploading 1 MiB each and 20 streams are open: every
-    call the server had received is answered (OK, or RESOURCE_EXHAUSTED with pushback when the
-    buffers ran out; never CANCELLED), the others are refused UNAVAILABLE, the streams finish
-    every frame, exit 0."""
+    """SIGTERM while 10 calls are held half uploaded, 200 more are uploading 1 MiB each and 20
+    streams are open: every call the server had received is answered (OK, or
+    RESOURCE_EXHAUSTED with pushback when the buffers ran out; never CANCELLED), the others
+    are refused UNAVAILABLE, the streams finish every frame, exit 0."""
+
+    HELD = 10
 
     def test_sigterm_while_requests_arrive(self):
         srv = Server(CONFIG).start()
         data = bytes(range(256)) * 4096  # 1 MiB
         # 20 ms of work each on top (200 x 20 ms on one worker: about 4 s, well within the
-        # 30 s grace), so the calls are surely open when the signal is sent.
+        # 30 s grace).
         req = pb.ExecuteRequest(name="zslow", input=pb.Payload(data=data))
         opened = threading.Barrier(21)
         signalled = threading.Event()
@@ -253,17 +326,23 @@ class UploadDrainTest(unittest.TestCase):
         ts = [threading.Thread(target=streamer, args=(i,)) for i in range(20)]
         for t in ts:
             t.start()
+        held = None
         try:
             opened.wait(30)
-            futures = [srv.stub.execute.future(req, timeout=120) for _ in range(200)]
-            # Signal while unary calls are open at the server (their bytes still arriving)
-            # beside the 20 streams. Not a fixed count: the 200 uploads can all be answered
-            # within a few hundred milliseconds (the 1 MiB class runs out: RESOURCE_EXHAUSTED
-            # at once), and CI once never saw 40 open at a poll.
+            # The calls surely open at the signal with their request bytes still arriving:
+            # held half sent until after it. Waiting for the server to count all 30 open
+            # calls (20 streams + the held ones) is an ordering, not a race with the uploads.
+            held = HeldUploads(srv.port, "pass", self.HELD)
             self.assertTrue(wait_until(
-                lambda: metric(srv, "corepipe_grpc_streams_active") > 20, 30), srv.log())
+                lambda: metric(srv, "corepipe_grpc_streams_active") >= 20 + self.HELD, 60),
+                srv.log())
+            futures = [srv.stub.execute.future(req, timeout=120) for _ in range(200)]
+            # Signal while these are uploading too, as far as the machine's timing allows
+            # (the held calls above are what the test counts on).
+            wait_until(lambda: metric(srv, "corepipe_grpc_streams_active") > 20 + self.HELD, 2)
             srv.proc.send_signal(signal.SIGTERM)
             signalled.set()
+            held_res = held.finish(60)
             for t in ts:
                 t.join(120)
             codes = {}
@@ -285,8 +364,16 @@ class UploadDrainTest(unittest.TestCase):
             code = srv.proc.wait(60)
         finally:
             signalled.set()
+            if held is not None:
+                held.sock.close()
             srv.kill()
         self.assertEqual(code, 0, srv.log())
+        # The held calls: their second halves were sent after SIGTERM, and each is answered
+        # OK with its whole input passed through.
+        for sid, (status, output) in held_res.items():
+            self.assertEqual(status[0] if isinstance(status, tuple) else status, 0,
+                             (sid, status, srv.log()))
+            self.assertEqual(output, held.want, sid)
         self.assertEqual(sum(codes.values()), 200, codes)
         self.assertNotIn("CANCELLED", codes)
         for i in range(20):  # 6 frames + the flush answer each
@@ -295,9 +382,9 @@ class UploadDrainTest(unittest.TestCase):
         self.assertEqual(len(drained), 1, srv.log())
         self.assertEqual(drained[0]["cancelled_after_grace"], 0)
         # Every call open at the signal (request bytes still arriving included) was answered.
-        self.assertGreaterEqual(codes.get("OK", 0) + codes.get("RESOURCE_EXHAUSTED", 0) + 20,
-                                drained[0]["calls_open_at_signal"])
-        self.assertGreater(drained[0]["calls_open_at_signal"], 20)
+        self.assertGreaterEqual(drained[0]["calls_open_at_signal"], 20 + self.HELD)
+        self.assertGreaterEqual(codes.get("OK", 0) + codes.get("RESOURCE_EXHAUSTED", 0) + 20
+                                + self.HELD, drained[0]["calls_open_at_signal"])
 
 
 def raw_connect(port, src="127.0.0.1"):
