@@ -291,6 +291,14 @@ static const struct field dataplane_fields[] = {
      .max = 1000000,
      .module_default = true,
      .doc = "adaptive: keep polling this long after the last work before sleeping"},
+    {.name = "yield_us",
+     .type = F_U32,
+     CFG(dp.worker.yield_us),
+     .max = 1000000,
+     .module_default = true,
+     .doc = "a polling lcore (worker, or front end waiting for handed-over work) that has found "
+	    "no work for this long yields its CPU between polls (`sched_yield`), so a thread "
+	    "sharing the CPU runs at once; 0: yield at once. Not under `idle_policy: spin`"},
     {.name = "sleep_max_us",
      .type = F_U32,
      CFG(dp.worker.sleep_max_us),

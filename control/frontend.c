@@ -872,6 +872,9 @@ cp_fe_create(struct cp_server *srv, unsigned index)
 	/* No spin after work when idle: a lone call is answered as fast as by a plain server
 	 * and the lcore sleeps in the completion queue right after (see fe_idle for work out). */
 	fe->reactor.idle = DP_IDLE_SLEEP;
+	/* Polling for handed-over work yields like the workers do; never under `spin`. */
+	fe->reactor.yield_us =
+	    fe->own->conf.idle == DP_IDLE_SPIN ? UINT32_MAX : fe->own->conf.yield_us;
 	fe->reactor.stats = &fe->own->stats.r;
 	fe->reactor.stop = &fe->stop;
 	return fe;

@@ -27,6 +27,7 @@ dp_dataplane_conf_default(struct dp_dataplane_conf *conf)
 	memset(conf, 0, sizeof(*conf));
 	conf->worker.idle = DP_IDLE_ADAPTIVE;
 	conf->worker.spin_us = 1000;
+	conf->worker.yield_us = 20;
 	conf->worker.sleep_max_us = 100000;
 	conf->worker.ring_size = 1024;
 	conf->worker.quantum_us = 50;
@@ -250,6 +251,7 @@ dp_dataplane_launch(struct dp_dataplane *dp)
 		r->wait_arg = w;
 		r->idle = w->conf.idle;
 		r->spin_us = w->conf.spin_us;
+		r->yield_us = w->conf.yield_us;
 		r->stats = &w->stats.r;
 		r->stop = &w->stop;
 		g_exit[i].w = w;

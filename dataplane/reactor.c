@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <rte_cycles.h>
 #include <rte_pause.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 
@@ -82,22 +83,33 @@ dp_reactor_idle_limit(struct dp_reactor *r)
 	return limit;
 }
 
-/* Sleep in the lcore's blocking point for the shortest limit any poller allows. */
-static unsigned
+/* Sleep in the lcore's blocking point for the shortest limit any poller allows. @return false
+ * when a poller allows no sleep now (or the loop is stopping): the caller polls on. */
+static bool
 sleep_once(struct dp_reactor *r)
 {
 	uint64_t limit = dp_reactor_idle_limit(r);
-	unsigned n;
 
 	if (limit == 0 || atomic_load_explicit(r->stop, memory_order_relaxed))
-		return 0;
+		return false;
 	/* Offline while asleep, so grace periods (pipeline replaces) need not wait for us. */
 	dp_rcu_thread_offline();
-	n = r->wait(r->wait_arg, limit);
+	(void)r->wait(r->wait_arg, limit); /* the next pass runs either way */
 	urcu_qsbr_thread_online();
 	if (r->stats != NULL)
 		dp_stat_add(&r->stats->sleeps, 1);
-	return n;
+	return true;
+}
+
+/* Between two passes that found nothing, @p idle cycles after the last work: pause, or give
+ * the CPU to whatever else wants it once that has lasted yield_cycles (reactor.h). */
+static inline void
+relax(uint64_t idle, uint64_t yield_cycles)
+{
+	if (idle >= yield_cycles)
+		sched_yield();
+	else
+		rte_pause();
 }
 
 int
@@ -105,6 +117,9 @@ dp_reactor_run(void *arg)
 {
 	struct dp_reactor *r = arg;
 	uint64_t spin_cycles = rte_get_tsc_hz() / 1000000 * r->spin_us;
+	uint64_t yield_cycles = r->yield_us == UINT32_MAX || r->idle == DP_IDLE_SPIN
+				    ? UINT64_MAX
+				    : rte_get_tsc_hz() / 1000000 * r->yield_us;
 	uint64_t start, last_work, t0, t1;
 	unsigned n;
 
@@ -142,7 +157,7 @@ dp_reactor_run(void *arg)
 			break;
 		case DP_IDLE_ADAPTIVE:
 			if (t1 - last_work < spin_cycles) {
-				rte_pause();
+				relax(t1 - last_work, yield_cycles);
 				break;
 			}
 			/* fall through */
@@ -150,8 +165,10 @@ dp_reactor_run(void *arg)
 			/* Work done inside the wait (a front end's event) is not timed as busy:
 			 * the wait's own blocking would be counted with it. After a wake-up more
 			 * work usually follows, so the spin starts again either way. */
-			sleep_once(r);
-			last_work = rte_rdtsc();
+			if (sleep_once(r))
+				last_work = rte_rdtsc();
+			else
+				relax(t1 - last_work, yield_cycles);
 			break;
 		}
 	}

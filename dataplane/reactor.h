@@ -10,7 +10,12 @@
  * is dead at the end of the iteration.
  *
  * When an iteration did no work the reactor applies its idle policy: `spin` polls on; `adaptive`
- * polls on for spin_us after the last work, then sleeps; `sleep` sleeps at once. To sleep it
+ * polls on for spin_us after the last work, then sleeps; `sleep` sleeps at once. While it polls
+ * on without work (a poller may also forbid sleeping: a front end waiting for an answer), it
+ * pauses between passes for the first yield_us and then yields its CPU (sched_yield) between
+ * passes: a thread that shares the CPU (a client, the kernel's network work) runs at once
+ * instead of at the end of the poller's time slice, and on a CPU of its own the yield costs
+ * only its system call. `spin` never yields (isolated cores). To sleep it
  * asks every poller for its limit (after wait_prepare(), so that work handed over after the
  * question is not missed: see dp_wake in worker.h) and calls the lcore's one blocking point,
  * wait(), for the shortest limit. On a worker lcore that is its event count, which producers
@@ -76,7 +81,8 @@ struct dp_reactor {
 	void (*wait_prepare)(void *arg);
 	void *wait_arg;
 	enum dp_idle_policy idle;
-	uint32_t spin_us;		/**< adaptive: keep polling this long after the last work */
+	uint32_t spin_us;  /**< adaptive: keep polling this long after the last work */
+	uint32_t yield_us; /**< polling on without work this long: yield between passes */
 	struct dp_reactor_stats *stats; /**< written by the reactor (may be NULL) */
 	const atomic_bool *stop;	/**< the loop ends when it reads true */
 	void (*on_exit)(void *arg);	/**< after the loop, before unregistering (drains) */

@@ -61,6 +61,7 @@
 struct dp_worker_conf {
 	enum dp_idle_policy idle;
 	uint32_t spin_us;      /**< adaptive: keep polling this long after the last work */
+	uint32_t yield_us;     /**< no work this long: yield the CPU between polls (dp_reactor) */
 	uint32_t sleep_max_us; /**< longest sleep before looking again */
 	uint32_t ring_size;    /**< capacity of each link's rings (power of two) */
 	uint32_t quantum_us;   /**< bulk lane quantum; 0: every request runs whole at once */

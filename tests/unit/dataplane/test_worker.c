@@ -11,7 +11,9 @@
 #include "tests/fakes/test_env.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <rte_cycles.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -286,6 +288,105 @@ test_reactor_polls_all_and_takes_the_shortest_idle_limit(void **state)
 	for (unsigned i = 1; i < DP_REACTOR_POLLERS_MAX; i++)
 		assert_int_equal(dp_reactor_add(&r, &none), 0);
 	assert_int_equal(dp_reactor_add(&r, &none), -ENOSPC);
+}
+
+/* The yield test: a reactor that may not sleep (a front end waiting for an answer) and another
+ * thread on the same CPU that counts and yields. */
+struct yield_probe {
+	atomic_uint other; /* bumped by the other thread */
+	atomic_bool stop;  /* the reactor's stop flag; also ends the other thread */
+	unsigned last, passes, seen;
+	int cpu;
+};
+
+static unsigned
+probe_poll(void *arg)
+{
+	struct yield_probe *p = arg;
+	unsigned o = atomic_load(&p->other);
+
+	if (o != p->last)
+		p->seen++;
+	p->last = o;
+	if (++p->passes == 2000)
+		atomic_store(&p->stop, true);
+	return 0;
+}
+
+static uint64_t
+probe_idle(void *arg)
+{
+	(void)arg;
+	return 0;
+}
+
+static unsigned
+probe_wait(void *arg, uint64_t ns)
+{
+	(void)arg;
+	(void)ns;
+	fail_msg("a reactor whose poller allows no sleep slept");
+	return 0;
+}
+
+static void
+pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	assert_int_equal(pthread_setaffinity_np(pthread_self(), sizeof(set), &set), 0);
+}
+
+static void *
+probe_other(void *arg)
+{
+	struct yield_probe *p = arg;
+
+	pin_self(p->cpu);
+	while (!atomic_load(&p->stop)) {
+		atomic_fetch_add(&p->other, 1);
+		sched_yield();
+	}
+	return NULL;
+}
+
+static void *
+probe_reactor(void *arg)
+{
+	struct dp_reactor *r = arg;
+
+	pin_self(((struct yield_probe *)r->p[0].arg)->cpu);
+	dp_reactor_run(r);
+	return NULL;
+}
+
+static void
+test_reactor_polling_without_work_yields_its_cpu(void **state)
+{
+	struct yield_probe p = {.cpu = sched_getcpu()};
+	struct dp_poller pp = {.name = "probe", .poll = probe_poll, .idle = probe_idle, .arg = &p};
+	struct dp_reactor r;
+	pthread_t a, b;
+
+	(void)state;
+	assert_true(p.cpu >= 0);
+	memset(&r, 0, sizeof(r));
+	assert_int_equal(dp_reactor_add(&r, &pp), 0);
+	r.wait = probe_wait;
+	r.idle = DP_IDLE_SLEEP;
+	r.yield_us = 0;
+	r.stop = &p.stop;
+	assert_int_equal(pthread_create(&b, NULL, probe_other, &p), 0);
+	assert_int_equal(pthread_create(&a, NULL, probe_reactor, &r), 0);
+	assert_int_equal(pthread_join(a, NULL), 0);
+	assert_int_equal(pthread_join(b, NULL), 0);
+	/* Both threads on one CPU: the other thread ran between most of the reactor's passes.
+	 * Pausing instead of yielding, it would run only when the scheduler preempts the reactor
+	 * (a tick, milliseconds: after all 2000 passes, which take microseconds). */
+	assert_int_equal(p.passes, 2000);
+	assert_true(p.seen >= p.passes / 4);
 }
 
 static void
@@ -584,6 +685,7 @@ main(void)
 	    cmocka_unit_test(test_req_alloc_limits),
 	    cmocka_unit_test(test_idle_policy_parse),
 	    cmocka_unit_test(test_reactor_polls_all_and_takes_the_shortest_idle_limit),
+	    cmocka_unit_test(test_reactor_polling_without_work_yields_its_cpu),
 	    cmocka_unit_test(test_worker_idle_limit_rechecks_its_links),
 	    cmocka_unit_test(test_worker_bulk_high_parks_running_low),
 	    cmocka_unit_test(test_worker_bulk_same_priority_is_not_parked),
