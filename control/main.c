@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grpc/grpc.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
@@ -456,6 +457,30 @@ block_port_signals(void)
 	sigaddset(&s, SIGRTMIN + 1);
 	sigaddset(&s, SIGIO);
 	pthread_sigmask(SIG_BLOCK, &s, NULL);
+}
+
+/*
+ * Messages are copied through malloc'd memory on a front end (the gRPC core's receive slices,
+ * the contiguous message, the decoded request, the packed answer). glibc serves requests over
+ * its dynamic mmap threshold (128 KiB at first) with fresh mappings and gives freed heap tops
+ * over its trim threshold back to the kernel, so every large message paid a page fault per
+ * 4 KiB page, each time: a 3 MiB request cost its front end ~2,000 faults and 60 ms of CPU,
+ * 22 ms without them (docs/performance.md, "Large messages and malloc"). Up to 32 MiB (glibc's
+ * largest threshold) now comes from the heap, and up to 64 MiB of freed heap stays mapped for
+ * the next message. GLIBC_TUNABLES with glibc.malloc settings wins: an operator's choice.
+ */
+#define MALLOC_MMAP_THRESHOLD (32u << 20)
+#define MALLOC_TRIM_THRESHOLD (64u << 20)
+
+static void
+tune_malloc(void)
+{
+	const char *t = getenv("GLIBC_TUNABLES");
+
+	if (t != NULL && strstr(t, "glibc.malloc.") != NULL)
+		return;
+	(void)mallopt(M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD);
+	(void)mallopt(M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD);
 }
 
 /* Each connection is a file descriptor: allow as many as the hard limit permits. */
@@ -954,6 +979,7 @@ main(int argc, char **argv)
 	sigaddset(&g_sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &g_sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	tune_malloc();
 	raise_fd_limit();
 	/* The test-only node types (test_delay) exist when COREPIPE_TEST_NODES is set at start:
 	 * before any pipeline is compiled (--check-config too) and before any thread exists. */
