@@ -451,7 +451,8 @@ static const struct field limits_fields[] = {
      .max = 101,
      .def = 90,
      .live = true,
-     .doc = "... or whose busy ratio is at or above this % (101 disables the busy trigger) ..."},
+     .doc = "... or whose busy ratio (bulk-lane quanta not counted) is at or above this % (101 "
+	    "disables the busy trigger) ..."},
     {.name = "shed_window_ms",
      .type = F_U32,
      CFG(shed_window_ms),

@@ -4,7 +4,8 @@
  *
  * A worker is overloaded when its queue (requests handed to it and not yet collected) is at or
  * above the high-water mark (a percentage of its ring) or its busy ratio (busy TSC cycles over
- * total cycles of its reactor, over the last evaluation interval) is at or above the busy
+ * total cycles of its reactor, over the last evaluation interval; the caller leaves out its bulk
+ * lane's quanta, which only take the time small work leaves) is at or above the busy
  * threshold. Overloaded continuously for the window, it starts shedding: front ends send new
  * requests to other workers, and when every candidate sheds they answer RESOURCE_EXHAUSTED with
  * a retry pushback at once instead of queueing. It stops once its queue is at or below the

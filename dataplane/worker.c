@@ -501,6 +501,7 @@ bulk_advance(struct dp_worker *w)
 	t1 = rte_rdtsc();
 	r->cycles += t1 - t0;
 	w->bulk_last_cycles = t1 - t0;
+	w->bulk_pass_cycles = t1 - t0;
 	dp_stat_add(&w->stats.quanta, 1);
 	if (rc == DP_PENDING)
 		return n + 1;
@@ -575,8 +576,11 @@ shed_tick(struct dp_worker *w, uint64_t now)
 	c = w->shed_conf != NULL ? rcu_dereference(*w->shed_conf) : NULL;
 	if (c == NULL)
 		c = &w->shed_conf_default;
+	/* Busy with bulk quanta is not overload: that work only takes the time small work leaves
+	 * (and its share), so it counts as idle here; a bulk backlog shows in the queue depth. */
 	dp_shed_eval(&w->shed, c, (uint64_t)((double)now * 1e9 / (double)w->lc.tsc_hz), depth,
-		     w->conf.ring_size, w->stats.r.busy_cycles, w->stats.r.total_cycles);
+		     w->conf.ring_size, w->stats.r.busy_cycles - w->bulk_cycles,
+		     w->stats.r.total_cycles);
 	atomic_store_explicit(&w->lc.shedding, w->shed.active, memory_order_relaxed);
 	/* Retry hint: this worker's queue times its mean service time; clamped to [1, 5000]. */
 	reqs = w->stats.requests;
@@ -612,6 +616,13 @@ dp_worker_poll(void *arg)
 			n += got;
 		} while (got != 0 && rte_rdtsc() < end);
 		n += bulk_advance(w);
+		if (unlikely(w->n_links != 0 && rte_rdtsc() >= w->shed_next_tsc))
+			shed_tick(w, rte_rdtsc());
+		/* After the tick: it sets bulk_cycles against busy_cycles, which the reactor
+		 * only adds this pass to when the pass has ended. */
+		w->bulk_cycles += w->bulk_pass_cycles;
+		w->bulk_pass_cycles = 0;
+		return n;
 	}
 	if (unlikely(w->n_links != 0 && rte_rdtsc() >= w->shed_next_tsc))
 		shed_tick(w, rte_rdtsc());

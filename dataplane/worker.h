@@ -152,12 +152,15 @@ struct dp_worker {
 	 * most each: a parked run resumes before its FIFO's next starts); a parked one whose
 	 * deadline passes or whose call is cancelled is stopped where it is. */
 	struct dp_req *bulk_head[DP_PRIO_MAX], *bulk_tail[DP_PRIO_MAX];
-	uint32_t n_bulk;		      /**< requests in the lane (cur and parked included) */
-	uint32_t n_parked;		      /**< park[] slots in use */
-	uint32_t lane_share;		      /**< conf.lane_share (0 there: 3) */
-	uint64_t bulk_last_cycles;	      /**< how long the last bulk quantum ran */
-	uint64_t quantum_cycles;	      /**< conf.quantum_us in TSC cycles (0: no lane) */
-	struct dp_bulk_run cur;		      /**< the running request */
+	uint32_t n_bulk;	   /**< requests in the lane (cur and parked included) */
+	uint32_t n_parked;	   /**< park[] slots in use */
+	uint32_t lane_share;	   /**< conf.lane_share (0 there: 3) */
+	uint64_t bulk_last_cycles; /**< how long the last bulk quantum ran */
+	uint64_t bulk_pass_cycles; /**< this pass's bulk quantum (0: none ran) */
+	uint64_t bulk_cycles;	   /**< bulk quanta's cycles up to the last pass (shed_tick), as the
+				    * reactor's busy_cycles: it adds a pass after it ends */
+	uint64_t quantum_cycles;   /**< conf.quantum_us in TSC cycles (0: no lane) */
+	struct dp_bulk_run cur;	   /**< the running request */
 	struct dp_bulk_run park[DP_PRIO_MAX]; /**< parked runs, by priority */
 	struct dp_worker_stats stats;
 };
