@@ -417,11 +417,10 @@ pick_worker(struct cp_frontend *fe)
 int
 cp_fe_place_prio(struct cp_frontend *fe, uint32_t id, uint32_t len, uint8_t prio, uint64_t *est)
 {
-	uint64_t e = dp_metrics_estimate(fe->own->lc.met, id, len);
+	/* The cost model is per lcore: the lowest estimate of this one's and the candidates'
+	 * (what this lcore has not run yet, or ran once while preempted, another may know). */
+	uint64_t e = dp_metrics_estimate_min(fe->cand_met, fe->n_cand, id, len);
 
-	/* What this lcore has not run yet, another may have: the cost model is per lcore. */
-	for (unsigned k = 1; e == 0 && k < fe->n_cand; k++)
-		e = dp_metrics_estimate(fe->cand[k]->lc.met, id, len);
 	*est = e;
 	/* Low priority never runs inline: it waits in a worker's bulk lane (worker.h). */
 	if (prio != DP_PRIO_LOW &&
@@ -858,6 +857,8 @@ cp_fe_create(struct cp_server *srv, unsigned index)
 		fe->cand[fe->n_cand] = dp->workers[w];
 		fe->cand_link[fe->n_cand++] = dp->link[index][w];
 	}
+	for (unsigned k = 0; k < fe->n_cand; k++)
+		fe->cand_met[k] = fe->cand[k]->lc.met;
 	fe->spin_cycles = fe->own->lc.tsc_hz / 1000000 * srv->conf.cfg->frontend_spin_us;
 	fe->spin_max_cycles = fe->own->lc.tsc_hz / 1000000 * srv->conf.cfg->frontend_spin_max_us;
 	fe->inline_cycles = fe->own->lc.tsc_hz / 1000000 * srv->conf.cfg->inline_max_us;

@@ -92,6 +92,7 @@ struct cp_frontend {
 	unsigned n_cand;
 	struct dp_link *cand_link[DP_WORKERS_MAX];
 	struct dp_worker *cand[DP_WORKERS_MAX];
+	const struct dp_metrics *cand_met[DP_WORKERS_MAX]; /**< their cost models, [0] own */
 	uint64_t out;		  /**< requests out on links, not yet collected */
 	uint64_t last_progress;	  /**< TSC of the last event or collected answer */
 	uint64_t spin_cycles;	  /**< conf.frontend_spin_us in TSC cycles */

@@ -133,6 +133,28 @@ dp_metrics_estimate(const struct dp_metrics *m, uint32_t id, uint32_t len)
 	return base + __atomic_load_n(&c->cycles_per_kib, __ATOMIC_RELAXED) * len / 1024 + 1;
 }
 
+/**
+ * The lowest estimate any of @p n cost models (@p m, entries may be NULL) gives pipeline @p id
+ * over @p len bytes, 0 when none has seen enough. Each lcore learns only from what it runs, so
+ * one lcore's estimate stays wherever its last run left it: a front end whose inline run was
+ * preempted (milliseconds for a microsecond pipeline) would hand that pipeline over for good and
+ * never learn otherwise, while the lcore that now runs it keeps learning. The lowest is the
+ * pipeline's own cost with the least interference in it. Context: any (relaxed loads).
+ */
+static inline uint64_t
+dp_metrics_estimate_min(const struct dp_metrics *const *m, unsigned n, uint32_t id, uint32_t len)
+{
+	uint64_t best = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t e = m[i] != NULL ? dp_metrics_estimate(m[i], id, len) : 0;
+
+		if (e != 0 && (best == 0 || e < best))
+			best = e;
+	}
+	return best;
+}
+
 /** Count the bytes of one run of pipeline @p id: @p in taken, @p out produced. */
 static inline void
 dp_metrics_bytes(struct dp_metrics *m, uint32_t id, uint64_t in, uint64_t out)

@@ -95,19 +95,21 @@ def find(o, *keys):
 lat = s.get("latency_us") or {}
 rate = find(s, "rps", "throughput", "rate")
 line = (f"big={big}  small 64B c=16: p50={lat.get('p50')} p99={lat.get('p99')} "
-        f"p999={lat.get('p99_9')} us, {rate} calls/s")
-done = 0; mean = []
+        f"p999={lat.get('p99_9')} us, {rate} calls/s ({s.get('errors', 0)} failed)")
+done = 0; mean = []; failed = 0
 for i in range(1, big + 1):
     try:
         b = json.load(open(os.path.join(d, f"big{i}.json")))
     except (OSError, ValueError):
         continue
     done += b.get("ok", b.get("calls", 0)) or 0
+    failed += b.get("errors", 0) or 0
     bl = b.get("latency_us") or {}
     if isinstance(bl, dict) and bl.get("mean") is not None:
         mean.append(bl["mean"])
 if big:
-    line += f"; big 3 MiB z19: {done} done, mean {sum(mean)/len(mean)/1000 if mean else float('nan'):.0f} ms"
+    line += (f"; big 3 MiB z19: {done} done ({failed} failed), mean "
+             f"{sum(mean)/len(mean)/1000 if mean else float('nan'):.0f} ms")
 print(line + f"; load {load}")
 PY
 done

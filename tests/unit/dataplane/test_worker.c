@@ -726,6 +726,35 @@ test_worker_busy_with_bulk_work_does_not_shed(void **state)
 	atomic_store(&e->w.lc.shedding, false);
 }
 
+/* Placement's estimate: the lowest of several lcores' cost models. One whose only run was slow
+ * (preempted) does not keep a microsecond pipeline off the inline path once another lcore has
+ * learnt its cost; models that know nothing (or are absent) do not count. */
+static void
+test_metrics_estimate_min_takes_the_lowest_known(void **state)
+{
+	struct dp_metrics *slow = dp_metrics_create(rte_get_tsc_hz(), SOCKET_ID_ANY);
+	struct dp_metrics *fast = dp_metrics_create(rte_get_tsc_hz(), SOCKET_ID_ANY);
+	struct dp_metrics *none = dp_metrics_create(rte_get_tsc_hz(), SOCKET_ID_ANY);
+	const struct dp_metrics *m[4] = {slow, none, NULL, fast};
+
+	(void)state;
+	assert_non_null(slow);
+	assert_non_null(fast);
+	assert_non_null(none);
+	assert_int_equal(dp_metrics_estimate_min(m, 4, 5, 64), 0); /* nobody has run it */
+	dp_metrics_learn_cost(slow, 5, 64, 5000000);		   /* one preempted run */
+	assert_int_equal(dp_metrics_estimate_min(m, 4, 5, 64), 5000000);
+	for (unsigned i = 0; i < 32; i++)
+		dp_metrics_learn_cost(fast, 5, 64, 2000);
+	assert_int_equal(dp_metrics_estimate(slow, 5, 64), 5000000); /* stuck where it was */
+	assert_int_equal(dp_metrics_estimate_min(m, 4, 5, 64), 2000);
+	assert_int_equal(dp_metrics_estimate_min(m, 1, 5, 64), 5000000); /* only the first */
+	assert_int_equal(dp_metrics_estimate_min(m, 4, 6, 64), 0);	 /* another pipeline */
+	dp_metrics_free(slow);
+	dp_metrics_free(fast);
+	dp_metrics_free(none);
+}
+
 int
 main(void)
 {
@@ -746,6 +775,7 @@ main(void)
 	    cmocka_unit_test(test_worker_share_is_of_time),
 	    cmocka_unit_test(test_worker_sheds_during_a_long_burst),
 	    cmocka_unit_test(test_worker_busy_with_bulk_work_does_not_shed),
+	    cmocka_unit_test(test_metrics_estimate_min_takes_the_lowest_known),
 	};
 	int rc;
 
