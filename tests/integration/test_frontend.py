@@ -341,6 +341,11 @@ class UploadDrainTest(unittest.TestCase):
             # (the held calls above are what the test counts on).
             wait_until(lambda: metric(srv, "corepipe_grpc_streams_active") > 20 + self.HELD, 2)
             srv.proc.send_signal(signal.SIGTERM)
+            # The streams and the held calls go on once the drain has counted them (its
+            # "draining" line: calls_open_at_signal is taken then, on the control tick after
+            # the signal; going on at once let some finish before it, as CI once saw).
+            self.assertTrue(wait_until(lambda: any(
+                l.get("msg") == "draining" for l in srv.logs_json()), 30), srv.log())
             signalled.set()
             held_res = held.finish(60)
             for t in ts:
